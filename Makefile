@@ -1,0 +1,32 @@
+# Two commands from a fresh clone:  make demo   (runs the loop)   make test   (runs the tests)
+# Both create .venv in the project and install the pinned requirements on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ct-installed
+
+.PHONY: demo test test-all test-unit run airflow-env clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## generate demo data and drive it through the real DAGs on the embedded default
+	$(BIN)/ct demo
+
+test: $(STAMP)  ## the default test run (PostgreSQL tests skip, and say so, when no server is up)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+run: $(STAMP)  ## process whatever is in $$CT_HOME/landing through the DAGs
+	$(BIN)/ct run
+
+clean:  ## remove the demo data directory (keeps .venv)
+	rm -rf data

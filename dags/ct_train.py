@@ -1,0 +1,117 @@
+"""
+### ct_train — validate, retrain, evaluate, register, and promote only on evidence
+
+Starts on every new snapshot (the **ct_snapshots** Asset from `ct_ingest`), on the `CT_TRAIN_CRON`
+schedule, or by hand with the trigger form (snapshot id, model spec, force, reason).
+
+1. **plan** — pins the snapshot and model spec and records why the run started; skips the rest when
+   these exact inputs were trained already (set *force* to retrain).
+2. **validate** — great-expectations schema suite on the new data, per-feature drift against the
+   champion's training snapshot, the label contract and train/holdout label parity. A `fail` check
+   stops the run here with the failed checks listed; drift is recorded as a reason to retrain.
+3. **train** — fits the declared scikit-learn pipeline on the training part (fixed seed).
+4. **evaluate** — deterministic holdout with 95% bootstrap intervals, stratified k-fold on the training
+   part, and the champion scored on the same holdout with a paired bootstrap.
+5. **register** — a new model version with artifact checksum, snapshot, config hash, code version,
+   metrics, validation and trigger.
+6. **promote** — moves `champion` only when the policy holds (floors, non-inferiority margin), or on a
+   recorded manual override; every move is a ledger row.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from ct_airflow.assets import SNAPSHOTS
+from ct_airflow.defaults import DEFAULT_ARGS, START_DATE, TRAIN_CRON
+from ct_airflow.provenance import TRIGGER_KINDS
+
+
+@dag(
+    dag_id="ct_train",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(TRAIN_CRON, timezone="UTC"), assets=SNAPSHOTS),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ct", "train"],
+    doc_md=__doc__,
+    params={
+        "snapshot_id": Param("", type="string", title="Snapshot",
+                             description="Snapshot id (or a unique prefix) to train on. Empty: the newest snapshot."),
+        "model_spec": Param("", type="string", title="Model spec",
+                            description="A spec name from model.specs in pipeline.yaml. Empty: model.spec."),
+        "force": Param(False, type="boolean", title="Force retrain",
+                       description="Train even if this snapshot and spec were trained already."),
+        "override_promotion": Param(False, type="boolean", title="Promote regardless of the policy",
+                                    description="Make the new version champion even if the evidence says no "
+                                                "(recorded in the ledger as a manual override with the reason)."),
+        "reason": Param("", type="string", title="Reason",
+                        description="Why you are starting this run; recorded with the model version."),
+        "trigger": Param("manual", type="string", enum=list(TRIGGER_KINDS), title="Trigger kind",
+                         description="What started this run (set by ct run and ct_monitor; keep 'manual')."),
+    },
+)
+def ct_train():
+    @task
+    def plan(**context) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+        from ct_airflow.provenance import trigger_from_context
+        from ct_airflow.stage import run_stage
+        from pipeline.stages import plan_training
+
+        params = context["params"]
+        trigger = trigger_from_context(context)
+        planned = run_stage(plan_training, params["snapshot_id"] or trigger["snapshot_id"],
+                            params["model_spec"] or None, trigger, bool(params["force"]))
+        if planned.existing_version is not None and not params["force"]:
+            raise AirflowSkipException(f"already trained as version {planned.existing_version}")
+        return planned.to_dict()
+
+    @task
+    def validate(planned: dict) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages import validate_snapshot
+
+        return run_stage(validate_snapshot, planned["snapshot_id"])
+
+    @task
+    def train(planned: dict) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages import train_candidate
+
+        return run_stage(train_candidate, planned)
+
+    @task
+    def evaluate(planned: dict, candidate: dict) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages import evaluate_model
+
+        return run_stage(evaluate_model, planned, candidate)
+
+    @task
+    def register(planned: dict, candidate: dict, evaluation: dict, validation: dict) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages import register_model
+
+        return run_stage(register_model, planned, candidate, evaluation["evaluation_key"], validation["validation_id"])
+
+    @task
+    def promote(registered: dict, **context) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages import promote_if_better
+
+        params = context["params"]
+        dag_run = context["dag_run"]
+        actor = getattr(dag_run, "triggering_user_name", None) or f"dag_run:{dag_run.dag_id}/{dag_run.run_id}"
+        return run_stage(promote_if_better, registered["name"], registered["version"],
+                         force=bool(params["override_promotion"]), reason=params["reason"], actor=actor)
+
+    planned = plan()
+    checked = validate(planned)
+    candidate = train(planned)
+    checked >> candidate
+    evaluation = evaluate(planned, candidate)
+    promote(register(planned, candidate, evaluation, checked))
+
+
+ct_train()

@@ -1,0 +1,98 @@
+"""``ct init``: infer an editable config from a sample file of a new dataset."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import PipelineConfig, parse_config
+from pipeline.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MAX_LEVELS = 50
+_ID_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid|_key$|^key$)", re.IGNORECASE)
+_POSITIVE = ("1", "yes", "true", "y", "t", "positive", "pos", "churn", "churned", "fraud", "default", "bad")
+
+
+def read_sample(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet sample, all CSV columns read as text (types are inferred afterwards)."""
+    if not path.exists():
+        raise ConfigError(f"sample file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    raise ConfigError(f"sample file {path}: unsupported type {suffix!r}; expected .csv or .parquet")
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    present = values.dropna()
+    if present.empty:
+        return False
+    if pd.api.types.is_bool_dtype(present):
+        return False
+    converted = pd.to_numeric(present, errors="coerce")
+    return bool(converted.notna().mean() >= 0.98)
+
+
+def _is_identifier(name: str, values: pd.Series) -> bool:
+    present = values.dropna()
+    if present.empty:
+        return False
+    unique_ratio = present.nunique() / len(present)
+    if _ID_NAME.search(name) and unique_ratio > 0.95:
+        return True
+    return not _is_numeric(values) and unique_ratio == 1.0 and len(present) > MAX_LEVELS
+
+
+def _positive_class(classes: list[str], labels: pd.Series) -> str:
+    for c in classes:
+        if c.lower() in _POSITIVE:
+            return c
+    return str(labels.value_counts().idxmin())
+
+
+def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | None = None) -> PipelineConfig:
+    """A validated config describing ``sample``: ids, numeric and categorical features, label."""
+    if label not in sample.columns:
+        raise ConfigError(f"label column {label!r} is not in the sample; columns are {list(sample.columns)}")
+    labels = sample[label].dropna().astype(str).str.strip()
+    classes = sorted(labels.unique().tolist())
+    if len(classes) != 2:
+        raise ConfigError(f"label column {label!r} has {len(classes)} classes {classes[:10]}; this version "
+                          "supports binary classification (exactly two classes)")
+    ids, numeric, categorical = [], [], []
+    for col in sample.columns:
+        if col == label:
+            continue
+        values = sample[col]
+        if _is_identifier(col, values):
+            ids.append(col)
+        elif _is_numeric(values):
+            numeric.append({"name": col})
+        else:
+            levels = sorted(values.dropna().astype(str).str.strip().unique().tolist())
+            if len(levels) > MAX_LEVELS:
+                log.warning("column %r has %d distinct text values; left out as free text (add it by hand if needed)",
+                            col, len(levels))
+                continue
+            categorical.append({"name": col, "levels": levels})
+    shares = labels.value_counts(normalize=True)
+    expected = {c: round(float(shares.get(c, 0.0)), 4) for c in classes}
+    expected[classes[-1]] = round(1.0 - expected[classes[0]], 4)
+    data = {
+        "dataset": {"name": name, "label": label, "classes": classes,
+                    "positive_class": _positive_class(classes, labels), "id_columns": ids,
+                    "features": {"numeric": numeric, "categorical": categorical}},
+        "validation": {"label_contract": {"expected_shares": expected, "tolerance": 0.1, "severity": "warn"}},
+        "model": {"name": model_name or f"{name}-classifier", "spec": "default", "specs": {
+            "default": {"estimator": "logistic_regression", "params": {"C": 1.0, "max_iter": 2000}},
+            "gradient_boosting": {"estimator": "gradient_boosting", "params": {"max_iter": 200, "learning_rate": 0.1}},
+        }},
+    }
+    return parse_config(data, f"inferred from sample ({name})")

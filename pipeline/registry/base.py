@@ -1,0 +1,180 @@
+"""The metadata store interface and the entities it returns.
+
+Entities are plain frozen dataclasses, separate from table rows, so callers never see the
+database. Every operation documented here is implemented once, in ``sql.py``, for SQLite and
+PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    id: str
+    dataset: str
+    parent: str | None
+    rows: int
+    parts: int
+    manifest_uri: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ValidationRecord:
+    id: int
+    snapshot_id: str
+    reference_snapshot_id: str | None
+    passed: bool
+    summary: dict[str, Any]
+    report_uri: str | None
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NewModelVersion:
+    """What a caller supplies to register a model; the store assigns the version number."""
+
+    name: str
+    snapshot_id: str
+    config_hash: str
+    spec_name: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    evaluation: dict[str, Any]
+    artifact_uri: str
+    artifact_sha256: str
+    validation_id: int | None
+    trigger: dict[str, Any]
+    code_version: str
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    snapshot_id: str
+    config_hash: str
+    spec_name: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    evaluation: dict[str, Any]
+    artifact_uri: str
+    artifact_sha256: str
+    validation_id: int | None
+    trigger: dict[str, Any]
+    code_version: str
+    lineage: dict[str, Any]
+    decision: dict[str, Any] | None
+    aliases: tuple[str, ...]
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["aliases"] = list(self.aliases)
+        return d
+
+
+@dataclass(frozen=True)
+class PromotionRecord:
+    id: int
+    name: str
+    alias: str
+    from_version: int | None
+    to_version: int
+    reason: str
+    evidence: dict[str, Any]
+    actor: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MetadataStore(ABC):
+    """Snapshots index, validation results, model versions, aliases and the promotion ledger."""
+
+    # -- snapshots -------------------------------------------------------------------------
+    @abstractmethod
+    def record_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
+        """Index a snapshot manifest; recording the same id again returns the existing row."""
+
+    @abstractmethod
+    def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
+        """One snapshot by id (a unique prefix is accepted); unknown ids raise ``NotFound``."""
+
+    @abstractmethod
+    def list_snapshots(self, dataset: str | None = None) -> list[SnapshotRecord]:
+        """All snapshots, newest first."""
+
+    @abstractmethod
+    def latest_snapshot(self, dataset: str) -> SnapshotRecord | None:
+        """The newest snapshot of ``dataset``, or None before the first ingest."""
+
+    # -- validation ------------------------------------------------------------------------
+    @abstractmethod
+    def record_validation(self, snapshot_id: str, reference_snapshot_id: str | None, passed: bool,
+                          summary: dict[str, Any], report_uri: str | None) -> ValidationRecord:
+        """Store one validation result for a snapshot."""
+
+    @abstractmethod
+    def get_validation(self, validation_id: int) -> ValidationRecord:
+        """One validation result; unknown ids raise ``NotFound``."""
+
+    @abstractmethod
+    def latest_validation(self, snapshot_id: str) -> ValidationRecord | None:
+        """The most recent validation of a snapshot."""
+
+    # -- models ----------------------------------------------------------------------------
+    @abstractmethod
+    def register_model(self, new: NewModelVersion) -> tuple[ModelVersion, bool]:
+        """Register a version (number allocated in a transaction); returns (version, created).
+
+        Registering the same (name, snapshot, config hash, spec) again returns the existing
+        version with ``created`` False, so a rerun never duplicates a model version.
+        """
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        """One version; unknown name or version raise ``NotFound``."""
+
+    @abstractmethod
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Versions, newest first (all models when ``name`` is None)."""
+
+    @abstractmethod
+    def find_model_version(self, name: str, snapshot_id: str, config_hash: str, spec_name: str) -> ModelVersion | None:
+        """The version trained from exactly these inputs, if any."""
+
+    @abstractmethod
+    def record_decision(self, name: str, version: int, decision: dict[str, Any]) -> None:
+        """Attach the promotion decision and its evidence to a version."""
+
+    # -- aliases and ledger ----------------------------------------------------------------
+    @abstractmethod
+    def get_alias(self, name: str, alias: str = CHAMPION) -> ModelVersion | None:
+        """The version an alias points to, or None."""
+
+    @abstractmethod
+    def set_alias(self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any],
+                  actor: str) -> PromotionRecord | None:
+        """Move an alias and write its ledger row in one transaction.
+
+        Returns None (and writes nothing) when the alias already points to ``version``.
+        """
+
+    @abstractmethod
+    def promotion_history(self, name: str, alias: str | None = None) -> list[PromotionRecord]:
+        """Ledger rows, oldest first."""

@@ -1,0 +1,90 @@
+"""Tables of the metadata store (SQLAlchemy Core), shared by SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+"""Bump with every table change and teach ``upgrade_schema`` the step."""
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "ct_schema_version", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+snapshots = sa.Table(
+    "ct_snapshots", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("dataset", sa.String(200), nullable=False, index=True),
+    sa.Column("parent_id", sa.String(64), nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("parts", sa.Integer, nullable=False),
+    sa.Column("manifest_uri", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+)
+
+validations = sa.Table(
+    "ct_validations", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("snapshot_id", sa.String(64), nullable=False, index=True),
+    sa.Column("reference_snapshot_id", sa.String(64), nullable=True),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("report_uri", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+registered_models = sa.Table(
+    "ct_registered_models", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("last_version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+model_versions = sa.Table(
+    "ct_model_versions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), sa.ForeignKey("ct_registered_models.name"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("snapshot_id", sa.String(64), nullable=False, index=True),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("spec_name", sa.String(200), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("evaluation", sa.JSON, nullable=False),
+    sa.Column("artifact_uri", sa.Text, nullable=False),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("validation_id", sa.Integer, nullable=True),
+    sa.Column("trigger", sa.JSON, nullable=False),
+    sa.Column("code_version", sa.String(200), nullable=False),
+    sa.Column("lineage", sa.JSON, nullable=False),
+    sa.Column("decision", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_ct_model_version"),
+    sa.UniqueConstraint("name", "snapshot_id", "config_hash", "spec_name", name="uq_ct_model_inputs"),
+)
+
+aliases = sa.Table(
+    "ct_aliases", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+promotions = sa.Table(
+    "ct_promotions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, index=True),
+    sa.Column("alias", sa.String(100), nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("actor", sa.String(400), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

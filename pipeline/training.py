@@ -1,0 +1,80 @@
+"""Build and fit the scikit-learn pipeline declared in config.
+
+Preprocessing is part of the fitted model (imputation, scaling, one-hot encoding), so the artifact
+scores raw snapshot rows and nothing about the training data leaks into serving code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from pipeline.config import DatasetConfig, ModelSpec
+from pipeline.errors import TrainingError
+
+log = logging.getLogger(__name__)
+
+_ESTIMATORS: dict[str, Any] = {
+    "logistic_regression": LogisticRegression,
+    "random_forest": RandomForestClassifier,
+    "gradient_boosting": HistGradientBoostingClassifier,
+}
+_SEEDED = {"random_forest", "gradient_boosting", "logistic_regression"}
+
+
+def build_pipeline(dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeline:
+    """An unfitted preprocessing + estimator pipeline for ``spec``; bad params name the spec."""
+    params = dict(spec.params)
+    if spec.estimator in _SEEDED:
+        params.setdefault("random_state", seed)
+    try:
+        estimator = _ESTIMATORS[spec.estimator](**params)
+    except TypeError as err:
+        raise TrainingError(f"model spec {spec.estimator}: bad params {spec.params}: {err}") from None
+    transformers = []
+    if dataset.numeric_names:
+        transformers.append(("numeric", Pipeline([
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]), dataset.numeric_names))
+    if dataset.categorical_names:
+        transformers.append(("categorical", Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]), dataset.categorical_names))
+    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("model", estimator)])
+
+
+def features_and_target(frame: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """Feature frame (object dtype for categoricals, as the encoder expects) and 0/1 target."""
+    X = frame[dataset.feature_names].copy()
+    for col in dataset.categorical_names:
+        X[col] = X[col].astype(object).where(X[col].notna(), np.nan)
+    y = (frame[dataset.label].astype(str) == dataset.positive_class).to_numpy(dtype=np.int8)
+    return X, y
+
+
+def fit_model(frame: pd.DataFrame, dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeline:
+    """Fit the declared pipeline on ``frame``; needs both classes present."""
+    X, y = features_and_target(frame, dataset)
+    if len(np.unique(y)) < 2:
+        raise TrainingError(f"the training data holds only one class of {dataset.label!r}; both "
+                            f"{list(dataset.classes)} are needed to train")
+    model = build_pipeline(dataset, spec, seed)
+    model.fit(X, y)
+    return model
+
+
+def predict_proba(model: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:
+    """Probability of the positive class for each row of ``frame``."""
+    X, _ = features_and_target(frame, dataset)
+    return model.predict_proba(X)[:, 1]

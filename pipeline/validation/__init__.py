@@ -1,0 +1,1 @@
+"""Data validation: expectations, drift tests, label contract."""

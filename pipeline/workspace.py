@@ -1,0 +1,61 @@
+"""One handle on everything a stage needs: settings, config, object store, metadata store."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass
+from functools import cached_property
+
+from pipeline import __version__
+from pipeline.config import PipelineConfig, load_config
+from pipeline.registry.artifacts import ArtifactStore
+from pipeline.registry.sql import SqlMetadataStore
+from pipeline.settings import PROJECT_ROOT, Settings, load_settings
+from pipeline.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+progress_log = logging.getLogger("ct.progress")
+
+PROGRESS_MARK = "CT>"
+
+
+def progress(stage: str, message: str) -> None:
+    """A one-line, plain-words account of what a stage did (the CLI echoes these)."""
+    progress_log.info("%s %s: %s", PROGRESS_MARK, stage, message)
+
+
+def code_version() -> str:
+    """The git commit of the project (``+dirty`` when changed), else the package version."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return f"git:{commit}{'+dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return f"pkg:{__version__}"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    settings: Settings
+    config: PipelineConfig
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.settings.data_url)
+
+    @cached_property
+    def meta(self) -> SqlMetadataStore:
+        return SqlMetadataStore(self.settings.database_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return ArtifactStore(self.store)
+
+
+def open_workspace(settings: Settings | None = None) -> Workspace:
+    """Resolve settings from the environment and load the config (fails early on bad config)."""
+    settings = settings or load_settings()
+    return Workspace(settings=settings, config=load_config(settings.config_path))

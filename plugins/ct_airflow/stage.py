@@ -1,0 +1,30 @@
+"""Run one pipeline stage inside a task with plain-words logging and the right retry semantics.
+
+Errors the pipeline raises on purpose (bad data, failed validation, bad config) are deterministic:
+retrying cannot help, so they fail the task at once with the message in the log. Anything else
+(a lost connection, a full disk) is left to Airflow's retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("ct.task")
+
+
+def run_stage(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Open the workspace, call ``fn(workspace, ...)`` and translate pipeline errors for Airflow."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.errors import CTError
+    from pipeline.workspace import open_workspace
+
+    try:
+        return fn(open_workspace(), *args, **kwargs)
+    except CTError as err:
+        for line in str(err).splitlines():
+            log.error("CT! %s", line)
+        raise AirflowFailException(f"{type(err).__name__}: {err}") from err

@@ -1,0 +1,117 @@
+"""Unit tests of pipeline.validation.label_contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.validation.label_contract import (
+    check_label_contract,
+    check_label_parity,
+    expected_shares_from,
+)
+
+
+def labels(counts: dict[object, int]) -> pd.Series:
+    values = [label for label, n in counts.items() for _ in range(n)]
+    return pd.Series(np.random.default_rng(0).permutation(np.array(values, dtype=object)))
+
+
+def test_matching_shares_hold() -> None:
+    result = check_label_contract(labels({"yes": 1_000, "no": 1_000}), {"yes": 0.5, "no": 0.5})
+    assert result.held
+    assert result.max_deviation == 0.0
+    assert result.counts == {"yes": 1_000, "no": 1_000}
+    assert result.p_value == pytest.approx(1.0)
+    assert result.message.startswith("label contract held")
+    assert "n=2000" in result.message
+
+
+def test_small_deviation_within_tolerance_holds_even_if_significant() -> None:
+    result = check_label_contract(
+        labels({"yes": 53_000, "no": 47_000}), {"yes": 0.5, "no": 0.5}, tolerance=0.05
+    )
+    assert result.p_value < 1e-6  # significant, yet the change is small: contract holds
+    assert result.held
+    assert result.max_deviation == pytest.approx(0.03)
+
+
+def test_shifted_shares_break_the_contract_and_message_names_class() -> None:
+    result = check_label_contract(labels({"yes": 1_400, "no": 600}), {"yes": 0.5, "no": 0.5})
+    assert not result.held
+    assert result.max_deviation == pytest.approx(0.2)
+    assert result.observed_shares == pytest.approx({"yes": 0.7, "no": 0.3})
+    assert result.p_value < 1e-20
+    message = result.message
+    assert message.startswith("label contract broken")
+    assert "'yes'" in message and "0.70" in message and "0.50" in message and "0.10" in message
+    assert "n=2000" in message
+    assert "\n" not in message
+
+
+def test_unknown_class_breaks_the_contract() -> None:
+    result = check_label_contract(
+        labels({"yes": 990, "no": 1_000, "maybe": 10}), {"yes": 0.5, "no": 0.5}
+    )
+    assert not result.held  # deviation is tiny, but the class is not in the contract
+    assert "'maybe'" in result.message
+    assert result.counts["maybe"] == 10
+    assert result.p_value == 0.0
+
+
+def test_missing_expected_class_counts_as_deviation() -> None:
+    result = check_label_contract(labels({"yes": 100}), {"yes": 0.5, "no": 0.5})
+    assert not result.held
+    assert result.counts == {"yes": 100, "no": 0}
+    assert result.max_deviation == pytest.approx(0.5)
+
+
+def test_labels_are_compared_as_strings() -> None:
+    ints = pd.Series([0, 1] * 500)
+    assert check_label_contract(ints, {"0": 0.5, "1": 0.5}).held
+    assert check_label_contract(ints, {0: 0.5, 1: 0.5}).held  # type: ignore[dict-item]
+    floats_with_null = pd.Series([0.0, 1.0] * 500 + [np.nan])
+    assert check_label_contract(floats_with_null, {"0": 0.5, "1": 0.5}).held
+
+
+def test_empty_labels_do_not_hold() -> None:
+    result = check_label_contract(pd.Series([], dtype=object), {"yes": 0.5, "no": 0.5})
+    assert not result.held
+    assert "no labels" in result.message
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_bad_expectation_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        check_label_contract(pd.Series(["a"]), {"a": 0.5, "b": 0.4})
+    with pytest.raises(ConfigError):
+        check_label_contract(pd.Series(["a"]), {})
+    with pytest.raises(ConfigError):
+        check_label_contract(pd.Series(["a"]), {"a": 1.0}, tolerance=2.0)
+
+
+def test_expected_shares_from() -> None:
+    assert expected_shares_from(pd.Series(["a", "b", "b", "b", None])) == {"a": 0.25, "b": 0.75}
+    assert expected_shares_from(pd.Series([], dtype=object)) == {}
+
+
+def test_label_parity() -> None:
+    train = labels({"yes": 300, "no": 700})
+    assert check_label_parity(train, labels({"yes": 62, "no": 138})).held
+    skewed = check_label_parity(train, labels({"yes": 100, "no": 100}))
+    assert not skewed.held
+    assert "'yes'" in skewed.message and "0.30" in skewed.message and "0.50" in skewed.message
+    new_class = check_label_parity(train, labels({"yes": 60, "no": 139, "other": 1}))
+    assert not new_class.held and "'other'" in new_class.message
+    assert not check_label_parity(pd.Series([], dtype=object), train).held
+
+
+def test_result_to_dict_is_json_safe() -> None:
+    result = check_label_contract(labels({"yes": 1, "maybe": 1}), {"yes": 1.0})
+    payload = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert payload["held"] is False
+    assert payload["chi2"] is None  # infinite: a class nobody expected
