@@ -27,8 +27,8 @@ from pipeline.workspace import PROGRESS_MARK
 log = logging.getLogger(__name__)
 
 ERROR_MARK = "CT!"
-_PROGRESS = re.compile(re.escape(PROGRESS_MARK) + r"\s*(.*?)\s*(\[[\w.]+\].*)?$")
-_ERROR = re.compile(re.escape(ERROR_MARK) + r"\s*(.*)$")
+_PROGRESS = re.compile(re.escape(PROGRESS_MARK) + r"\s*(.*?)\s*(\[[\w.]+\]\s+loc=.*)?$")
+_ERROR = re.compile(re.escape(ERROR_MARK) + r"\s*(.*?)\s*(\[[\w.]+\]\s+loc=.*)?$")
 
 
 class AirflowRunError(CTError):

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
+import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +71,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     sample = read_sample(sample_path)
     name = args.name or sample_path.stem.replace(" ", "_")
     config = infer_config(sample, args.label, name)
-    target = Path(args.output) if args.output else (settings.config_path if "CT_CONFIG" in _env() else settings.home / "pipeline.yaml")
+    target = Path(args.output) if args.output else (settings.config_path if os.environ.get("CT_CONFIG") else settings.home / "pipeline.yaml")
     if target.exists() and not args.force:
         raise CTError(f"{target} exists already; pass --force to overwrite it or --output to write elsewhere")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -88,49 +87,19 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
-
-
-def run_landing(settings: Settings, *, spec: str | None = None, force: bool = False, reason: str = "",
-                trigger: str = "new_data", echo=print) -> dict[str, Any]:
-    """Ingest what is in the landing area and, when there is an untrained snapshot, train on it."""
-    from pipeline.airflow_runner import AirflowRunError, run_dag
-
-    ws = _workspace(settings)
-    ingest = run_dag(settings, "ct_ingest", echo=echo)
-    if not ingest.succeeded:
-        raise AirflowRunError(f"ct_ingest failed: {'; '.join(ingest.errors) or 'see the log'} (log: {ingest.log_path})")
-    latest = ws.meta.latest_snapshot(ws.config.dataset.name)
-    outcome: dict[str, Any] = {"ingest_seconds": ingest.seconds, "snapshot_id": latest.id if latest else None,
-                               "trained": False}
-    if latest is None:
-        echo("nothing to train on: the landing area held no accepted data")
-        return outcome
-    spec_name = spec or ws.config.model.spec
-    existing = ws.meta.find_model_version(ws.config.model.name, latest.id, ws.config.content_hash(), spec_name)
-    if existing and not force:
-        echo(f"snapshot {latest.id} is already trained as {existing.name} v{existing.version}; nothing to do")
-        return outcome
-    conf = {"snapshot_id": latest.id, "model_spec": spec_name, "force": force, "reason": reason, "trigger": trigger}
-    train = run_dag(settings, "ct_train", conf, echo=echo)
-    outcome.update({"train_seconds": train.seconds, "trained": train.succeeded, "errors": train.errors,
-                    "train_log": str(train.log_path)})
-    if not train.succeeded:
-        for line in train.errors:
-            echo(f"ERROR {line}")
-        echo(f"ct_train did not succeed; full log: {train.log_path}")
-    return outcome
-
-
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.local_run import run_landing
+
     outcome = run_landing(settings, spec=args.spec, force=args.force, reason=args.reason or "",
-                          trigger="manual" if args.force else "new_data")
+                          trigger="manual" if args.force else "new_data",
+                          echo=(lambda _line: None) if args.json else print)
     if args.json:
-        emit_json(outcome)
-    return 0 if outcome.get("trained", True) or "errors" not in outcome else 1
+        emit_json(outcome.to_dict())
+    elif not outcome.ok:
+        for line in outcome.errors:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"full log: {outcome.logs[-1] if outcome.logs else '—'}", file=sys.stderr)
+    return 0 if outcome.ok else 1
 
 
 def cmd_snapshots(args: argparse.Namespace, settings: Settings) -> int:
@@ -228,7 +197,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
-    import os
     import subprocess
 
     from pipeline.airflow_runner import airflow_binary, airflow_env, ensure_airflow_db

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.demo import DEMO_BATCHES, generate_batch
+from pipeline.local_run import RunOutcome
 from pipeline.settings import BUNDLED_CONFIG, Settings
 from pipeline.storage import atomic_write_bytes
 
@@ -35,12 +36,12 @@ def _drop_batch(settings: Settings, index: int) -> list[str]:
     return names
 
 
-def _summary_row(settings: Settings, index: int, outcome: dict[str, Any], quarantined: int) -> list[Any]:
+def _summary_row(settings: Settings, index: int, outcome: RunOutcome, quarantined: int) -> list[Any]:
     from pipeline.cli import fmt_metric
     from pipeline.workspace import open_workspace
 
     ws = open_workspace(settings)
-    sid = outcome.get("snapshot_id")
+    sid = outcome.snapshot_id
     validation = ws.meta.latest_validation(sid) if sid else None
     mv = ws.meta.find_model_version(ws.config.model.name, sid, ws.config.content_hash(), ws.config.model.spec) if sid else None
     summary = validation.summary if validation else {}
@@ -57,13 +58,26 @@ def _summary_row(settings: Settings, index: int, outcome: dict[str, Any], quaran
         f"v{mv.version}" if mv else "—",
         fmt_metric(mv.metrics.get("roc_auc")) if mv else "—",
         fmt_metric(mv.metrics.get("f1")) if mv else "—",
-        ("yes" if decision and decision["promote"] else "no") + (f": {decision['reason']}" if decision else ""),
+        _why(decision),
     ]
+
+
+def _why(decision: dict[str, Any] | None) -> str:
+    """A short account of the promotion decision for the summary table."""
+    if not decision:
+        return "—"
+    verdict = "yes" if decision["promote"] else "no"
+    for check in decision["checks"]:
+        if check["check"].startswith("non_inferiority"):
+            return (f"{verdict}: vs v{decision['champion_version']} Δ{check['difference']:+.3f} "
+                    f"[{check['lower']:+.3f}, {check['upper']:+.3f}], margin {check['margin']}")
+    return f"{verdict}: {decision['reason']}"
 
 
 def run_demo(settings: Settings, fresh: bool = True) -> int:
     """Generate the demo batches and run each through ct_ingest and ct_train; print a summary."""
-    from pipeline.cli import run_landing, table
+    from pipeline.cli import table
+    from pipeline.local_run import run_landing
 
     started = time.perf_counter()
     if settings.config_path != BUNDLED_CONFIG:
@@ -84,6 +98,8 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
         outcome = run_landing(settings, echo=lambda line: print(f"   {line}"))
         after = set(p.name for p in settings.quarantine.glob("*/*")) if settings.quarantine.exists() else set()
         quarantined = len([n for n in after - before if not n.endswith(".json")])
+        if not outcome.ok:
+            print(f"   batch {index + 1} FAILED: {'; '.join(outcome.errors)} (log: {outcome.logs[-1]})")
         rows.append(_summary_row(settings, index, outcome, quarantined))
         print(f"   batch {index + 1} done in {time.perf_counter() - t0:.1f}s")
     print("\nSummary")

@@ -411,7 +411,11 @@ def classification_metrics(
     names = _resolve_metrics(metrics)
     thr = _check_threshold(threshold)
     y, p = _check_binary_inputs(y_true, proba)
-    prep = _prepare(y, p, thr)
+    return _point_metrics(_prepare(y, p, thr), names)
+
+
+def _point_metrics(prep: _Prepared, names: tuple[str, ...]) -> dict[str, float]:
+    """Metrics on the full (unit-weight) sample of a prepared dataset."""
     sw = np.bincount(prep.slot, minlength=2 * prep.n_groups).astype(np.float64)[None, :]
     return {
         name: float(vals[0])
@@ -501,7 +505,13 @@ def bootstrap_replicates(
     thr = _check_threshold(threshold)
     _check_resampling(n_resamples)
     y, p = _check_binary_inputs(y_true, proba)
-    prep = _prepare(y, p, thr)
+    return _replicates(_prepare(y, p, thr), n_resamples, seed, names)
+
+
+def _replicates(
+    prep: _Prepared, n_resamples: int, seed: int, names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Bootstrap replicates of the named metrics for a prepared dataset."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for idx in _resample_index_chunks(prep.n, n_resamples, rng):
@@ -550,11 +560,12 @@ def bootstrap_metrics(
     degenerate (NaN) resamples left out; ``std`` is their standard deviation (bootstrap SE).
     """
     names = _resolve_metrics(metrics)
+    thr = _check_threshold(threshold)
     _check_resampling(n_resamples, confidence)
-    point = classification_metrics(y_true, proba, threshold=threshold, metrics=names)
-    reps = bootstrap_replicates(
-        y_true, proba, n_resamples=n_resamples, seed=seed, threshold=threshold, metrics=names
-    )
+    y, p = _check_binary_inputs(y_true, proba)
+    prep = _prepare(y, p, thr)
+    point = _point_metrics(prep, names)
+    reps = _replicates(prep, n_resamples, seed, names)
     result: dict[str, MetricEstimate] = {}
     for name in names:
         _warn_degenerate(name, reps[name])
@@ -592,8 +603,8 @@ def paired_bootstrap(
     prep_champ = _prepare(y, p_champ, thr)
     sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
 
-    challenger = classification_metrics(y, p_ch, threshold=thr, metrics=names)[name]
-    champion = classification_metrics(y, p_champ, threshold=thr, metrics=names)[name]
+    challenger = _point_metrics(prep_ch, names)[name]
+    champion = _point_metrics(prep_champ, names)[name]
 
     rng = np.random.default_rng(seed)
     diffs: list[np.ndarray] = []

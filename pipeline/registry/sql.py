@@ -7,7 +7,9 @@ write lock on SQLite, so concurrent registrations queue instead of colliding.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,14 +45,29 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for the database: NaN and infinities become null (PostgreSQL's json rejects them)."""
+    return json.dumps(_finite(value), default=str)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their directory created and a generous lock wait."""
     if url.startswith("sqlite"):
         db_path = sa.engine.make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, connect_args={"timeout": 60})
-    return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, connect_args={"timeout": 60}, json_serializer=json_dumps)
+    return sa.create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
 
 
 class SqlMetadataStore(MetadataStore):

@@ -1,0 +1,78 @@
+"""``ct run``: process the landing area through the real DAGs on the embedded default.
+
+Runs ``ct_ingest`` and, when the newest snapshot has not been trained with the current config,
+``ct_train`` with that snapshot — what the scheduler does on an Asset event, done in one command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pipeline.airflow_runner import run_dag
+from pipeline.settings import Settings
+from pipeline.workspace import open_workspace
+
+log = logging.getLogger(__name__)
+
+Status = Literal["no_files", "no_data", "already_trained", "trained", "failed"]
+
+
+@dataclass
+class RunOutcome:
+    status: Status
+    snapshot_id: str | None = None
+    model_version: int | None = None
+    ingest_seconds: float = 0.0
+    train_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_landing(settings: Settings, *, spec: str | None = None, force: bool = False, reason: str = "",
+                trigger: str = "new_data", echo: Callable[[str], None] = print) -> RunOutcome:
+    """Ingest what is in the landing area, then train on a snapshot that has no model yet."""
+    from pipeline.stages import ready_landing_files
+
+    ws = open_workspace(settings)
+    outcome = RunOutcome(status="no_files")
+    if ready_landing_files(ws):
+        ingest = run_dag(settings, "ct_ingest", echo=echo)
+        outcome.ingest_seconds = ingest.seconds
+        outcome.logs.append(str(ingest.log_path))
+        if not ingest.succeeded:
+            outcome.status, outcome.errors = "failed", ingest.errors or [f"ct_ingest failed; see {ingest.log_path}"]
+            return outcome
+    else:
+        echo(f"ingest: no complete files in {settings.landing}")
+    latest = ws.meta.latest_snapshot(ws.config.dataset.name)
+    if latest is None:
+        outcome.status = "no_data"
+        echo("nothing to train on: no snapshot exists yet")
+        return outcome
+    outcome.snapshot_id = latest.id
+    spec_name = spec or ws.config.model.spec
+    existing = ws.meta.find_model_version(ws.config.model.name, latest.id, ws.config.content_hash(), spec_name)
+    if existing and not force:
+        outcome.status, outcome.model_version = "already_trained", existing.version
+        echo(f"snapshot {latest.id} is already trained as {existing.name} v{existing.version}; nothing to do")
+        return outcome
+    conf = {"snapshot_id": latest.id, "model_spec": spec_name, "force": force, "reason": reason, "trigger": trigger}
+    train = run_dag(settings, "ct_train", conf, echo=echo)
+    outcome.train_seconds = train.seconds
+    outcome.logs.append(str(train.log_path))
+    if not train.succeeded:
+        outcome.status, outcome.errors = "failed", train.errors or [f"ct_train failed; see {train.log_path}"]
+        return outcome
+    trained = ws.meta.find_model_version(ws.config.model.name, latest.id, ws.config.content_hash(), spec_name)
+    outcome.status, outcome.model_version = "trained", trained.version if trained else None
+    return outcome
