@@ -149,10 +149,30 @@ class EvaluationConfig(_Frozen):
     seed: int = 42
 
 
+def _known_metric(metric: str) -> str:
+    from pipeline.metrics import METRIC_NAMES
+
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {list(METRIC_NAMES)}")
+    return metric
+
+
 class PromotionConfig(_Frozen):
     primary_metric: str = "roc_auc"
     margin: float = Field(default=0.01, ge=0)
     floors: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _primary_known(cls, v: str) -> str:
+        return _known_metric(v)
+
+    @field_validator("floors")
+    @classmethod
+    def _floors_known(cls, v: dict[str, float]) -> dict[str, float]:
+        for metric in v:
+            _known_metric(metric)
+        return v
 
 
 class PipelineConfig(_Frozen):
@@ -165,11 +185,6 @@ class PipelineConfig(_Frozen):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
-        from pipeline.metrics import METRIC_NAMES
-
-        for metric in [self.promotion.primary_metric, *self.promotion.floors]:
-            if metric not in METRIC_NAMES:
-                raise ValueError(f"unknown metric {metric!r} in promotion; expected one of {list(METRIC_NAMES)}")
         shares = self.validation.label_contract.expected_shares
         if shares is not None and set(shares) != set(self.dataset.classes):
             raise ValueError(
@@ -194,12 +209,16 @@ class PipelineConfig(_Frozen):
 def _format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"invalid configuration in {path}:"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        value = e.get("input")
-        shown = json.dumps(value, default=str)
+        msg = e["msg"].removeprefix("Value error, ")
+        if not e["loc"]:
+            # A check across sections: its message names the keys involved; the input is the whole file.
+            lines.append(f"  - {msg}")
+            continue
+        key = ".".join(str(p) for p in e["loc"])
+        shown = json.dumps(e.get("input"), default=str)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        lines.append(f"  - {key}: {e['msg']} (got {shown})")
+        lines.append(f"  - {key}: {msg} (got {shown})")
     lines.append("Fix these keys and run again; `ct init --from-sample FILE --label COLUMN` writes a valid starting point.")
     return "\n".join(lines)
 

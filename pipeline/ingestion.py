@@ -85,8 +85,10 @@ def find_ready_files(landing: Path, stable_seconds: float, now: float | None = N
     now = time.time() if now is None else now
     ready: list[tuple[float, LandingFile]] = []
     for path in sorted(landing.rglob("*")):
-        if not path.is_file() or path.name in MARKER_NAMES or path.name.startswith((".", "_")):
+        if not path.is_file() or path.name in MARKER_NAMES:
             continue
+        if any(part.startswith((".", "_")) for part in path.relative_to(landing).parts):
+            continue  # hidden files and in-progress folders such as Spark's _temporary/
         if path.suffix in {".tmp", ".part", ".crdownload"}:
             continue
         stat = path.stat()
@@ -167,6 +169,7 @@ def parse_landing_file(source: LandingFile, dataset: DatasetConfig, ingest: Inge
         values = pd.to_numeric(original, errors="coerce").astype("float64")
         bad = values.isna() & original.notna()
         reject(bad, f"{feat.name}: not a number")
+        reject(values.notna() & ~np.isfinite(values.fillna(0.0)), f"{feat.name}: not a finite number")
         if not feat.nullable:
             reject(original.isna(), f"{feat.name}: missing value (declared not nullable)")
         out[feat.name] = values
@@ -198,6 +201,23 @@ def parse_landing_file(source: LandingFile, dataset: DatasetConfig, ingest: Inge
     rejected[ROW_REASON_COLUMN] = reasons[bad_rows]
     frame = out.loc[~bad_rows, dataset.columns].reset_index(drop=True)
     return ParsedFile(source=source, frame=frame, rejected=rejected.reset_index(drop=True), dropped_columns=dropped)
+
+
+def tidy_landing(landing: Path) -> None:
+    """Remove ``_SUCCESS`` markers (and emptied folders) whose files have all been taken.
+
+    A marker left behind would make the next file written into that folder count as complete
+    while it is still being written.
+    """
+    if not landing.exists():
+        return
+    for marker in sorted(landing.rglob("_SUCCESS"), key=lambda p: len(p.parts), reverse=True):
+        folder = marker.parent
+        if any(p.is_file() and p != marker for p in folder.rglob("*")):
+            continue
+        marker.unlink()
+        if folder != landing:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stamp() -> str:

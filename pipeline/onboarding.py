@@ -71,6 +71,9 @@ def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | 
         if col == label:
             continue
         values = sample[col]
+        if values.dropna().astype(str).str.strip().eq("").all():
+            log.warning("column %r has no values in the sample; left out (add it by hand once it has data)", col)
+            continue
         if _is_identifier(col, values):
             ids.append(col)
         elif _is_numeric(values):

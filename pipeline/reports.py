@@ -46,7 +46,7 @@ def _fmt(x: Any) -> str:
 
 def render_validation_html(report: ValidationReport) -> str:
     checks = [[_e(c.name), _e(c.severity), _verdict(c.passed), _e(c.message)] for c in report.checks]
-    parts = [f"<html><head><meta charset='utf-8'><title>Validation {report.snapshot_id}</title>{_STYLE}</head><body>",
+    parts = [f"<html><head><meta charset='utf-8'><title>Validation {_e(report.snapshot_id)}</title>{_STYLE}</head><body>",
              f"<h1>Validation of snapshot <code>{_e(report.snapshot_id)}</code>: {_verdict(report.passed)}</h1>",
              f"<p>{report.new_rows} new rows checked against reference snapshot "
              f"<code>{_e(report.reference_snapshot_id or 'none')}</code>.</p>",

@@ -130,7 +130,11 @@ def create_snapshot(store: ObjectStore, dataset: DatasetConfig, parent: Snapshot
     With no new parts the parent is returned unchanged, so a rerun never makes a new snapshot.
     """
     known = {p.id for p in parent.parts} if parent else set()
-    fresh = [p for p in new_parts if p.id not in known]
+    fresh = []
+    for part in new_parts:
+        if part.id not in known:  # also drops a part repeated within new_parts
+            known.add(part.id)
+            fresh.append(part)
     if parent is not None and not fresh:
         return parent
     if parent is None and not fresh:

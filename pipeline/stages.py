@@ -25,6 +25,7 @@ from pipeline.ingestion import (
     parse_landing_file,
     quarantine_file,
     quarantine_rows,
+    tidy_landing,
 )
 from pipeline.promotion import decide_promotion
 from pipeline.registry.base import CHAMPION, NewModelVersion, SnapshotRecord
@@ -82,7 +83,7 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
     """
     dataset = ws.config.dataset
     parent = current_snapshot(ws)
-    seen = parent.source_checksums if parent else set()
+    seen = set(parent.source_checksums) if parent else set()
     parsed: list[ParsedFile] = []
     quarantined: list[QuarantinedFile] = []
     duplicates = []
@@ -90,6 +91,7 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
         if source.sha256 in seen:
             duplicates.append(source)
             continue
+        seen.add(source.sha256)
         try:
             parsed.append(parse_landing_file(source, dataset, ws.config.ingest))
         except IngestError as err:
@@ -109,9 +111,10 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
         rejected_rows += len(p.rejected)
         archive_file(p.source, ws.settings.archive)
     for source in duplicates:
-        msg = (f"{source.name}: identical content (sha256 {source.sha256[:12]}…) was already ingested into snapshot "
-               f"{parent.id if parent else '?'}; nothing new to take in")
+        msg = (f"{source.name}: identical content (sha256 {source.sha256[:12]}…) was already taken in "
+               f"(snapshot {snapshot.id if snapshot else '?'}); nothing new to take in")
         quarantined.append(quarantine_file(source, ws.settings.quarantine, "duplicate_file", msg))
+    tidy_landing(ws.settings.landing)
     new_rows = sum(p.rows for p in parts) if created else 0
     outcome = IngestOutcome(
         snapshot_id=snapshot.id if snapshot else None, created=created, rows=snapshot.rows if snapshot else 0,

@@ -70,7 +70,10 @@ def fit_model(frame: pd.DataFrame, dataset: DatasetConfig, spec: ModelSpec, seed
         raise TrainingError(f"the training data holds only one class of {dataset.label!r}; both "
                             f"{list(dataset.classes)} are needed to train")
     model = build_pipeline(dataset, spec, seed)
-    model.fit(X, y)
+    try:
+        model.fit(X, y)
+    except (ValueError, TypeError) as err:  # sklearn validates params only when fitting
+        raise TrainingError(f"model spec {spec.estimator} with params {spec.params} could not be fitted: {err}") from None
     return model
 
 

@@ -24,7 +24,7 @@ snapshots = sa.Table(
     sa.Column("parts", sa.Integer, nullable=False),
     sa.Column("manifest_uri", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, unique=True),
 )
 
 validations = sa.Table(

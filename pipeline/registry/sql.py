@@ -1,8 +1,10 @@
 """The metadata store on SQLAlchemy Core: SQLite by default, PostgreSQL in production.
 
 Dialect differences stay in this file. Version numbers are allocated by incrementing a per-model
-counter row inside the registering transaction: the UPDATE takes a row lock on PostgreSQL and the
-write lock on SQLite, so concurrent registrations queue instead of colliding.
+counter row inside the registering transaction, and alias moves lock that same row first, so
+concurrent writers queue instead of colliding. On PostgreSQL that is a row lock; on SQLite every
+transaction starts with ``BEGIN IMMEDIATE`` (pysqlite would otherwise begin lazily, after our
+reads), which takes the database write lock up front.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from pipeline.errors import NotFound, RegistryError, SchemaVersionError
 from pipeline.registry import schema as t
@@ -61,13 +64,27 @@ def json_dumps(value: Any) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their directory created and a generous lock wait."""
-    if url.startswith("sqlite"):
-        db_path = sa.engine.make_url(url).database
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, connect_args={"timeout": 60}, json_serializer=json_dumps)
-    return sa.create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
+    """An engine for ``url``; SQLite gets its directory, WAL, a lock wait and eager write locks."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
+    db_path = sa.engine.make_url(url).database
+    if db_path and db_path != ":memory:":
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60}, json_serializer=json_dumps)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 class SqlMetadataStore(MetadataStore):
@@ -100,7 +117,15 @@ class SqlMetadataStore(MetadataStore):
             )
 
     def _create_schema(self) -> None:
-        t.metadata.create_all(self.engine)
+        for attempt in range(5):
+            try:
+                t.metadata.create_all(self.engine)
+                break
+            except DBAPIError:
+                # Another process is creating the same tables right now; wait, then re-check.
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         with self.engine.begin() as conn:
             try:
                 with conn.begin_nested():
@@ -120,19 +145,22 @@ class SqlMetadataStore(MetadataStore):
                               parts=int(row.parts), manifest_uri=row.manifest_uri, created_at=_iso(row.created_at))
 
     def record_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
-        with self.engine.begin() as conn:
-            existing = conn.execute(sa.select(t.snapshots).where(t.snapshots.c.id == record.id)).first()
-            if existing is not None:
-                return self._snapshot(existing)
-            seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.snapshots.c.seq), 0))).scalar_one() + 1
+        by_id = sa.select(t.snapshots).where(t.snapshots.c.id == record.id)
+        for _attempt in range(10):
             try:
-                with conn.begin_nested():
+                with self.engine.begin() as conn:
+                    existing = conn.execute(by_id).first()
+                    if existing is not None:
+                        return self._snapshot(existing)
+                    seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.snapshots.c.seq), 0))).scalar_one() + 1
                     conn.execute(sa.insert(t.snapshots).values(
                         id=record.id, dataset=record.dataset, parent_id=record.parent, rows=record.rows,
                         parts=record.parts, manifest_uri=record.manifest_uri, created_at=_now(), seq=seq))
+                    return self._snapshot(conn.execute(by_id).one())
             except IntegrityError:
-                pass
-            return self._snapshot(conn.execute(sa.select(t.snapshots).where(t.snapshots.c.id == record.id)).one())
+                # A concurrent writer took this seq (or recorded the same id); read again and retry.
+                continue
+        raise RegistryError(f"could not record snapshot {record.id} after 10 attempts; the database is under heavy contention")
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
         with self.engine.connect() as conn:
@@ -272,11 +300,14 @@ class SqlMetadataStore(MetadataStore):
     def set_alias(self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any],
                   actor: str) -> PromotionRecord | None:
         a, mv = t.aliases.c, t.model_versions.c
+        rm = t.registered_models.c
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(mv.id).where((mv.name == name) & (mv.version == version))).first() is None:
+            # Lock the model's counter row: every alias move of this model queues behind it, also the
+            # very first one, when there is no alias row yet to lock.
+            locked = conn.execute(sa.select(rm.name).where(rm.name == name).with_for_update()).first()
+            if locked is None or conn.execute(sa.select(mv.id).where((mv.name == name) & (mv.version == version))).first() is None:
                 raise NotFound(f"model {name!r} has no version {version}; nothing was moved")
-            current = conn.execute(sa.select(a.version).where((a.name == name) & (a.alias == alias))
-                                   .with_for_update()).scalar()
+            current = conn.execute(sa.select(a.version).where((a.name == name) & (a.alias == alias))).scalar()
             if current == version:
                 return None
             now = _now()

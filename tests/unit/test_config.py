@@ -101,8 +101,6 @@ def test_unknown_primary_metric(raw: dict) -> None:
     assert "roc_auc" in msg  # the list of known metrics
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cross-field errors from PipelineConfig._cross_checks are reported at "
-                                       "'(top level)' with the whole config as the value, not at promotion.floors")
 def test_unknown_floor_metric_names_its_key_path(raw: dict) -> None:
     raw["promotion"]["floors"] = {"auc": 0.6}
     msg = _error(raw)

@@ -116,9 +116,6 @@ def test_first_snapshot_without_parts_is_an_error(store: ObjectStore, config: Pi
         create_snapshot(store, config.dataset, None, [])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: create_snapshot only drops parts already in the parent, so the same part "
-                                       "twice in new_parts (two identical landing files in one batch) is listed twice "
-                                       "and its rows are loaded twice")
 def test_duplicate_new_parts_are_listed_once(store: ObjectStore, config: PipelineConfig) -> None:
     ds = config.dataset
     frame = _batch(50, 1, 0)

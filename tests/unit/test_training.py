@@ -11,7 +11,12 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.config import ESTIMATORS, ModelSpec, PipelineConfig
 from pipeline.errors import TrainingError
-from pipeline.training import build_pipeline, features_and_target, fit_model, predict_proba
+from pipeline.training import (
+    build_pipeline,
+    features_and_target,
+    fit_model,
+    predict_proba,
+)
 
 SMALL_PARAMS = {
     "logistic_regression": {"C": 1.0, "max_iter": 500},
@@ -115,8 +120,6 @@ def test_unknown_param_raises_from_fit_model(frame: pd.DataFrame, config: Pipeli
         fit_model(frame, config.dataset, spec, seed=1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a param with a bad value (C=-1) is only checked by sklearn at fit time and "
-                                       "escapes fit_model as InvalidParameterError, not a TrainingError naming the spec")
 def test_bad_param_value_raises_training_error(frame: pd.DataFrame, config: PipelineConfig) -> None:
     spec = ModelSpec(estimator="logistic_regression", params={"C": -1.0})
     with pytest.raises(TrainingError, match="logistic_regression"):

@@ -1,0 +1,124 @@
+"""Unit tests for pipeline.onboarding: inferring a config from a sample file (``ct init``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.config import PipelineConfig, dump_config, parse_config
+from pipeline.demo import CONTRACTS, PAYMENTS, PLANS, REGIONS
+from pipeline.errors import ConfigError
+from pipeline.onboarding import infer_config, read_sample
+
+NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "data_usage_gb", "age"]
+
+
+def _csv_sample(frame: pd.DataFrame, tmp_path: Path, name: str = "sample.csv") -> pd.DataFrame:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return read_sample(path)
+
+
+def _check_demo(cfg: PipelineConfig) -> None:
+    ds = cfg.dataset
+    assert ds.name == "churn"
+    assert ds.label == "churned"
+    assert ds.id_columns == ("customer_id",)
+    assert ds.numeric_names == NUMERIC
+    assert ds.categorical_names == ["contract", "payment_method", "region", "plan"]
+    levels = {f.name: f.levels for f in ds.features.categorical}
+    assert levels == {"contract": tuple(sorted(CONTRACTS)), "payment_method": tuple(sorted(PAYMENTS)),
+                      "region": tuple(sorted(REGIONS)), "plan": tuple(sorted(PLANS))}
+    assert ds.classes == ("no", "yes")
+    assert ds.positive_class == "yes"
+    shares = cfg.validation.label_contract.expected_shares
+    assert shares == {"no": 0.5, "yes": 0.5}
+    assert cfg.model.name == "churn-classifier"
+    assert cfg.model_spec().estimator == "logistic_regression"
+
+
+def test_infer_config_from_csv_demo(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    sample = _csv_sample(demo_frame, tmp_path)
+    assert sample["tenure_months"].dtype != np.float64  # CSV columns are read as text first
+    _check_demo(infer_config(sample, "churned", "churn"))
+
+
+def test_infer_config_from_parquet_demo(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "sample.parquet"
+    demo_frame.to_parquet(path, index=False)
+    _check_demo(infer_config(read_sample(path), "churned", "churn"))
+
+
+def test_inferred_config_round_trips_through_yaml(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    cfg = infer_config(_csv_sample(demo_frame, tmp_path), "churned", "churn", model_name="my-model")
+    assert cfg.model.name == "my-model"
+    assert parse_config(yaml.safe_load(dump_config(cfg))) == cfg
+
+
+def test_expected_shares_follow_the_sample(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    skewed = pd.concat([demo_frame[demo_frame["churned"] == "no"], demo_frame[demo_frame["churned"] == "yes"].head(100)])
+    cfg = infer_config(_csv_sample(skewed, tmp_path), "churned", "churn")
+    shares = cfg.validation.label_contract.expected_shares
+    assert shares["yes"] == pytest.approx(100 / len(skewed), abs=1e-4)
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_positive_class_falls_back_to_minority() -> None:
+    sample = pd.DataFrame({"x": [str(i) for i in range(10)], "label": ["cat"] * 7 + ["dog"] * 3})
+    cfg = infer_config(sample, "label", "pets")
+    assert cfg.dataset.classes == ("cat", "dog")
+    assert cfg.dataset.positive_class == "dog"
+
+
+def test_three_class_label_raises(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    frame = demo_frame.copy()
+    frame.loc[:10, "churned"] = "maybe"
+    with pytest.raises(ConfigError) as info:
+        infer_config(_csv_sample(frame, tmp_path), "churned", "churn")
+    msg = str(info.value)
+    assert "3 classes" in msg
+    assert "maybe" in msg
+    assert "binary" in msg
+
+
+def test_single_class_label_raises(demo_frame: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="1 classes"):
+        infer_config(demo_frame.assign(churned="no"), "churned", "churn")
+
+
+def test_missing_label_column_lists_columns(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        infer_config(_csv_sample(demo_frame, tmp_path), "target", "churn")
+    msg = str(info.value)
+    assert "'target'" in msg
+    assert "customer_id" in msg and "tenure_months" in msg and "churned" in msg
+
+
+def test_high_cardinality_text_is_left_out(demo_frame: pd.DataFrame) -> None:
+    frame = demo_frame.assign(note=[f"note {i % 80}" for i in range(len(demo_frame))])
+    cfg = infer_config(frame, "churned", "churn")
+    assert "note" not in cfg.dataset.columns
+
+
+def test_unique_text_column_becomes_identifier(demo_frame: pd.DataFrame) -> None:
+    frame = demo_frame.assign(email=[f"u{i}@example.com" for i in range(len(demo_frame))])
+    cfg = infer_config(frame, "churned", "churn")
+    assert "email" in cfg.dataset.id_columns
+
+
+def test_read_sample_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_sample(tmp_path / "absent.csv")
+    other = tmp_path / "sample.xlsx"
+    other.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="unsupported type"):
+        read_sample(other)
+
+
+def test_all_empty_column_does_not_break_inference(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    cfg = infer_config(_csv_sample(demo_frame.assign(comment=""), tmp_path), "churned", "churn")
+    assert cfg.dataset.label == "churned"
