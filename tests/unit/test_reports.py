@@ -5,7 +5,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 
 from pipeline.registry.base import ModelVersion
 from pipeline.reports import (
