@@ -152,7 +152,7 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
-        """Versions, newest first (all models when ``name`` is None)."""
+        """Versions ordered by model name, newest version first (all models when ``name`` is None)."""
 
     @abstractmethod
     def find_model_version(self, name: str, snapshot_id: str, config_hash: str, spec_name: str) -> ModelVersion | None:

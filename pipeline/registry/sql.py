@@ -164,7 +164,9 @@ class SqlMetadataStore(MetadataStore):
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.snapshots).where(t.snapshots.c.id.like(f"{snapshot_id}%")).limit(2)).all()
+            prefix = snapshot_id.strip().lower()  # ids are lowercase hex on every dialect
+            rows = conn.execute(sa.select(t.snapshots).where(t.snapshots.c.id.startswith(prefix, autoescape=True))
+                                .limit(2)).all()
         if not rows:
             raise NotFound(f"no snapshot with id {snapshot_id!r}; list them with `ct snapshots list`")
         if len(rows) > 1:

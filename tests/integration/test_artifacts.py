@@ -186,9 +186,6 @@ def test_failed_replace_keeps_the_old_content(store: ObjectStore, root: Path,
     assert not store.exists("other.html")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (pipeline/storage.py): atomic_write_bytes does not remove its .tmp file when the write, fsync or "
-    "rename fails, so a failed put/replace leaves a stray file that ObjectStore.list then reports as a key"))
 def test_failed_write_leaves_no_temp_file(store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")

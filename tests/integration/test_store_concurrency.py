@@ -187,13 +187,12 @@ def _assert_ledger_is_a_chain(store: SqlMetadataStore) -> None:
     assert store.get_alias(MODEL).version == pairs[-1][1], pairs
 
 
-def test_concurrent_alias_moves_keep_the_ledger_a_chain(request: pytest.FixtureRequest, url: str,
-                                                        two_stores) -> None:
-    if url.startswith("sqlite"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "BUG: on SQLite set_alias reads the current alias before any lock is held (pysqlite only "
-            "BEGINs at the first INSERT/UPDATE and FOR UPDATE is a no-op), so a concurrent move is lost "
-            "from the ledger: rows 1->3 and 1->2 both get written")))
+def test_concurrent_alias_moves_keep_the_ledger_a_chain(two_stores) -> None:
+    """A moves champion 1 -> 2 while B moves it to 3: B must see A's move (2 -> 3), or A see B's.
+
+    Regression: on SQLite set_alias used to read the current alias before taking any lock
+    (pysqlite BEGINs lazily, FOR UPDATE is a no-op), writing both 1 -> 3 and 1 -> 2.
+    """
     a, b = two_stores
     for sid in ("s1", "s2", "s3"):
         a.register_model(_new(sid))
@@ -208,11 +207,12 @@ def test_concurrent_alias_moves_keep_the_ledger_a_chain(request: pytest.FixtureR
     assert len(a.promotion_history(MODEL, CHAMPION)) == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the first set_alias of an alias does SELECT ... FOR UPDATE on a row that does not exist yet, so "
-    "nothing is locked; when two first promotions race, the loser's INSERT into ct_aliases raises a raw "
-    "sqlalchemy IntegrityError instead of moving the alias from the winner's version"))
 def test_concurrent_first_promotions_both_succeed(two_stores) -> None:
+    """Two first promotions of an alias at once: both succeed and the ledger reads None -> x -> y.
+
+    Regression: SELECT ... FOR UPDATE on a not-yet-existing alias row locked nothing, so the loser's
+    INSERT into ct_aliases raised a raw IntegrityError (both dialects).
+    """
     a, b = two_stores
     for sid in ("s1", "s2", "s3"):
         a.register_model(_new(sid))
@@ -225,10 +225,8 @@ def test_concurrent_first_promotions_both_succeed(two_stores) -> None:
     _assert_ledger_is_a_chain(a)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: record_snapshot computes seq as max(seq)+1 without a lock or unique constraint, so two "
-    "snapshots recorded concurrently share a seq and list_snapshots/latest_snapshot order them arbitrarily"))
 def test_concurrent_snapshots_get_distinct_positions(two_stores) -> None:
+    """Regression: seq = max(seq)+1 without a lock gave two concurrent snapshots the same position."""
     a, b = two_stores
     a.record_snapshot(SnapshotRecord("0000000000000000", "churn", None, 1, 1, "m0", ""))
 
@@ -246,17 +244,21 @@ def test_concurrent_snapshots_get_distinct_positions(two_stores) -> None:
 # -- schema creation by several processes at once ---------------------------------------------
 
 @pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: _create_schema tolerates a concurrent creator only for the ct_schema_version row; "
-    "metadata.create_all itself is not guarded, so a second process opening a fresh database "
-    "while the first creates tables fails with 'table already exists'"))
 def test_two_stores_opening_a_fresh_database_at_once_both_succeed(dialect: str, request: pytest.FixtureRequest,
                                                                    tmp_path: Path) -> None:
+    """Every Airflow task opens the store with create=True, so a fresh database can be opened twice at once.
+
+    Regression: metadata.create_all was unguarded; the second creator failed with "table already exists".
+    """
     db_url = f"sqlite:///{tmp_path / 'fresh.db'}" if dialect == "sqlite" else request.getfixturevalue("postgres_url")
     opened: list[SqlMetadataStore] = []
+    errors: list[BaseException] = []
 
     def competitor() -> None:
-        opened.append(SqlMetadataStore(db_url))
+        try:
+            opened.append(SqlMetadataStore(db_url))
+        except BaseException as err:
+            errors.append(err)
 
     fired = threading.Event()
     thread = threading.Thread(target=competitor, daemon=True)
@@ -265,7 +267,7 @@ def test_two_stores_opening_a_fresh_database_at_once_both_succeed(dialect: str, 
         if not fired.is_set() and statement.lstrip().upper().startswith("CREATE TABLE"):
             fired.set()
             thread.start()
-            thread.join(5)
+            thread.join(1.0)
 
     # The first store's engine is built by SqlMetadataStore itself, so hook every engine briefly.
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", hook)
@@ -276,4 +278,15 @@ def test_two_stores_opening_a_fresh_database_at_once_both_succeed(dialect: str, 
         thread.join(60)
         for s in opened:
             s.dispose()
-    assert fired.is_set() and len(opened) == 2
+    assert fired.is_set()
+    assert not errors, errors
+    assert len(opened) == 2
+
+    check = SqlMetadataStore(db_url, create=False)
+    try:
+        with check.engine.connect() as conn:
+            assert {tb.name for tb in t.metadata.sorted_tables} <= set(sa.inspect(conn).get_table_names())
+            assert conn.execute(sa.select(t.schema_version.c.version)).scalars().all() == [t.SCHEMA_VERSION]
+        check.register_model(_new("s1"))
+    finally:
+        check.dispose()

@@ -257,6 +257,18 @@ def test_validation_round_trip_and_latest(store: SqlMetadataStore) -> None:
     assert store.latest_validation("unknown") is None
 
 
+def test_non_finite_floats_are_stored_as_null(store: SqlMetadataStore) -> None:
+    """PostgreSQL's json rejects NaN/Infinity; the store writes them as null on both dialects."""
+    nan, inf = float("nan"), float("inf")
+    v = store.record_validation(S1, None, False, {"psi": nan, "drift": {"ks": inf, "values": [-inf, 0.5]}}, None)
+    expected = {"psi": None, "drift": {"ks": None, "values": [None, 0.5]}}
+    assert v.summary == expected
+    assert store.get_validation(v.id).summary == expected
+
+    mv, _ = store.register_model(new_model(metrics={"roc_auc": nan, "log_loss": 0.25}))
+    assert store.get_model_version("churn", mv.version).metrics == {"roc_auc": None, "log_loss": 0.25}
+
+
 def test_unknown_validation_raises_not_found(store: SqlMetadataStore) -> None:
     with pytest.raises(NotFound, match="987654"):
         store.get_validation(987654)
@@ -521,3 +533,19 @@ def test_timestamps_are_utc_even_when_the_session_time_zone_is_not(postgres_url:
     finally:
         ny_store.dispose()
         utc_store.dispose()
+
+
+def test_snapshot_prefix_is_literal_not_a_pattern(database_url: str) -> None:
+    """``%`` and ``_`` in a prefix are characters, not LIKE wildcards; case does not matter."""
+    from pipeline.errors import NotFound
+    from pipeline.registry.base import SnapshotRecord
+    from pipeline.registry.sql import SqlMetadataStore
+
+    store = SqlMetadataStore(database_url)
+    store.record_snapshot(SnapshotRecord(id="ab12cd34", dataset="d", parent=None, rows=1, parts=1,
+                                         manifest_uri="file:///m", created_at=""))
+    assert store.get_snapshot("AB12").id == "ab12cd34"
+    for pattern in ("%", "a_12", "ab%"):
+        with pytest.raises(NotFound):
+            store.get_snapshot(pattern)
+    store.dispose()
