@@ -37,7 +37,7 @@ def _drop_batch(settings: Settings, index: int) -> list[str]:
 
 
 def _summary_row(settings: Settings, index: int, outcome: RunOutcome, quarantined: int) -> list[Any]:
-    from pipeline.cli import fmt_metric
+    from pipeline.cli.output import fmt_metric
     from pipeline.workspace import open_workspace
 
     ws = open_workspace(settings)
@@ -76,7 +76,7 @@ def _why(decision: dict[str, Any] | None) -> str:
 
 def run_demo(settings: Settings, fresh: bool = True) -> int:
     """Generate the demo batches and run each through ct_ingest and ct_train; print a summary."""
-    from pipeline.cli import table
+    from pipeline.cli.output import table
     from pipeline.local_run import run_landing
 
     started = time.perf_counter()

@@ -17,7 +17,12 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import PipelineConfig
-from pipeline.metrics import METRIC_NAMES, bootstrap_metrics, classification_metrics, paired_bootstrap
+from pipeline.metrics import (
+    METRIC_NAMES,
+    bootstrap_metrics,
+    classification_metrics,
+    paired_bootstrap,
+)
 from pipeline.splits import Split, split_holdout, stratified_folds
 from pipeline.training import features_and_target, predict_proba
 

@@ -61,12 +61,7 @@ class ObjectStore:
         path = self._path(key)
         if self.fs.exists(path):
             return False
-        if self._local:
-            atomic_write_bytes(Path(path), data)
-        else:
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, path)
+        self._write(path, data)
         log.debug("stored %s (%d bytes)", self.uri(key), len(data))
         return True
 
@@ -75,13 +70,16 @@ class ObjectStore:
 
         Only for derived files (reports rebuilt from the registry), never for primary records.
         """
-        path = self._path(key)
+        self._write(self._path(key), data)
+
+    def _write(self, path: str, data: bytes) -> None:
+        """Write to a temporary name, then move into place, so readers never see a partial object."""
         if self._local:
             atomic_write_bytes(Path(path), data)
-        else:
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, path)
+            return
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, path)
 
     def get(self, key: str) -> bytes:
         return bytes(self.fs.cat_file(self._path(key)))

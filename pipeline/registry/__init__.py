@@ -1,6 +1,12 @@
 """Model registry and metadata store: one interface, one SQL implementation, an artifact store."""
 
-from pipeline.registry.base import MetadataStore, ModelVersion, PromotionRecord, SnapshotRecord, ValidationRecord
+from pipeline.registry.base import (
+    MetadataStore,
+    ModelVersion,
+    PromotionRecord,
+    SnapshotRecord,
+    ValidationRecord,
+)
 from pipeline.registry.sql import SqlMetadataStore
 
 __all__ = ["MetadataStore", "ModelVersion", "PromotionRecord", "SnapshotRecord", "SqlMetadataStore", "ValidationRecord"]

@@ -1,0 +1,46 @@
+"""`ct init`: onboard a new dataset from a sample file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import CTError
+from pipeline.settings import Settings
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.config import dump_config
+    from pipeline.onboarding import infer_config, read_sample
+
+    sample_path = Path(args.from_sample)
+    sample = read_sample(sample_path)
+    name = args.name or sample_path.stem.replace(" ", "_")
+    config = infer_config(sample, args.label, name)
+    target = Path(args.output) if args.output else (settings.config_path if os.environ.get("CT_CONFIG") else settings.home / "pipeline.yaml")
+    if target.exists() and not args.force:
+        raise CTError(f"{target} exists already; pass --force to overwrite it or --output to write elsewhere")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    header = (f"# Inferred by `ct init` from {sample_path.name} ({len(sample)} rows). Review it: add ranges\n"
+              f"# (min/max) to numeric features, check the identifier columns and the label contract.\n")
+    target.write_text(header + dump_config(config), encoding="utf-8")
+    (settings.landing).mkdir(parents=True, exist_ok=True)
+    d = config.dataset
+    print(f"wrote {target}\n  label {d.label!r}: classes {list(d.classes)} (positive {d.positive_class!r})\n"
+          f"  identifiers: {list(d.id_columns) or 'none'}\n  numeric: {d.numeric_names}\n"
+          f"  categorical: {[f'{c.name} ({len(c.levels)} levels)' for c in d.features.categorical]}\n"
+          f"Drop CSV or Parquet files into {settings.landing}/ and run `ct run` (or let the DAGs pick them up).")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the ``ct`` parser."""
+    p = sub.add_parser("init", help="infer a config for a new dataset from a sample file")
+    p.add_argument("--from-sample", required=True, metavar="FILE", help="CSV or Parquet sample")
+    p.add_argument("--label", required=True, metavar="COLUMN", help="the label column")
+    p.add_argument("--name", help="dataset name (default: the file name)")
+    p.add_argument("--output", help="where to write (default: $CT_CONFIG or $CT_HOME/pipeline.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config")
+    p.set_defaults(func=cmd_init)

@@ -1,0 +1,50 @@
+"""Shared output helpers: plain tables for people, stable JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.settings import Settings
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A plain fixed-width text table."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def snapshot_json(rec: Any) -> dict[str, Any]:
+    return {"id": rec.id, "parent": rec.parent, "rows": rec.rows, "created_at": rec.created_at,
+            "dataset": rec.dataset, "parts": rec.parts, "manifest_uri": rec.manifest_uri}
+
+
+def model_json(mv: Any, full: bool = False) -> dict[str, Any]:
+    d = {"name": mv.name, "version": mv.version, "aliases": list(mv.aliases), "snapshot_id": mv.snapshot_id,
+         "metrics": mv.metrics, "created_at": mv.created_at, "trigger": mv.trigger,
+         "spec_name": mv.spec_name, "config_hash": mv.config_hash, "code_version": mv.code_version,
+         "artifact_uri": mv.artifact_uri, "artifact_sha256": mv.artifact_sha256,
+         "validation_id": mv.validation_id, "decision": mv.decision}
+    if full:
+        d.update({"params": mv.params, "evaluation": mv.evaluation, "lineage": mv.lineage})
+    return d
+
+
+def fmt_metric(m: dict[str, float] | None) -> str:
+    if not m:
+        return "—"
+    return f"{m['value']:.3f} [{m['lower']:.3f}, {m['upper']:.3f}]"
+
+
+def open_workspace_for(settings: Settings) -> Any:
+    """The workspace of these settings (config loaded, stores opened lazily)."""
+    from pipeline.workspace import open_workspace
+
+    return open_workspace(settings)

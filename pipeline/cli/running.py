@@ -1,0 +1,64 @@
+"""`ct run`, `ct demo` and `ct airflow`: drive the DAGs on the embedded default."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pipeline.cli.output import (
+    emit_json,
+)
+from pipeline.settings import Settings
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.local_run import run_landing
+
+    outcome = run_landing(settings, spec=args.spec, force=args.force, reason=args.reason or "",
+                          trigger="manual" if args.force else "new_data",
+                          echo=(lambda _line: None) if args.json else print)
+    if args.json:
+        emit_json(outcome.to_dict())
+    elif not outcome.ok:
+        for line in outcome.errors:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"full log: {outcome.logs[-1] if outcome.logs else '—'}", file=sys.stderr)
+    return 0 if outcome.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.demo_run import run_demo
+
+    return run_demo(settings, fresh=not args.keep)
+
+
+def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
+    import subprocess
+
+    from pipeline.airflow_runner import airflow_binary, airflow_env, ensure_airflow_db
+
+    env = airflow_env(settings)
+    ensure_airflow_db(env)
+    if args.args:
+        return subprocess.run([airflow_binary(), *args.args], env=env).returncode
+    for key, value in sorted(env.items()):
+        if key.startswith(("AIRFLOW", "CT_")):
+            print(f"export {key}={value}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the ``ct`` parser."""
+    p = sub.add_parser("run", help="ingest the landing area and train through the DAGs (embedded Airflow)")
+    p.add_argument("--spec", help="model spec name from the config")
+    p.add_argument("--force", action="store_true", help="retrain and promote even if not better (recorded)")
+    p.add_argument("--reason", help="why (recorded with a forced run)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("demo", help="generate demo batches and drive them through the DAGs")
+    p.add_argument("--keep", action="store_true", help="keep earlier demo data instead of starting fresh")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("airflow", help="run an airflow command with this project's environment")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_airflow)
