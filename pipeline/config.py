@@ -182,6 +182,17 @@ class PromotionConfig(_Frozen):
         return v
 
 
+class MonitoringConfig(_Frozen):
+    """When live evidence may request a retrain (see ``pipeline/triggers.py``)."""
+
+    max_drop: float = Field(default=0.03, gt=0, lt=1)
+    min_samples: int = Field(default=500, ge=50)
+    consecutive_windows: int = Field(default=2, ge=1, le=20)
+    cooldown_hours: float = Field(default=24.0, ge=0)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    bootstrap_resamples: int = Field(default=500, ge=100)
+
+
 class PipelineConfig(_Frozen):
     dataset: DatasetConfig
     ingest: IngestConfig = IngestConfig()
@@ -189,6 +200,7 @@ class PipelineConfig(_Frozen):
     model: ModelConfig
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:

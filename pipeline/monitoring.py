@@ -1,0 +1,101 @@
+"""Live performance of the champion: test-then-train on every new labelled batch.
+
+Before a new batch is used for training, the current champion scores it. Each part of the
+snapshot that this champion has not scored yet becomes one *live window*: the champion's metric
+with a bootstrap interval, plus drift of the batch's features against the champion's training
+data. Windows are stored once per (champion version, part), so a rerun scores nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pipeline.metrics import bootstrap_metrics
+from pipeline.registry.base import CHAMPION, ModelVersion
+from pipeline.snapshots import load_parts, read_manifest
+from pipeline.training import features_and_target, predict_proba
+from pipeline.triggers import LiveWindow, RetrainDecision, RetrainPolicy, decide_retrain
+from pipeline.validation.drift import detect_drift, profile_frame
+from pipeline.workspace import Workspace, progress
+
+log = logging.getLogger(__name__)
+
+
+def _window_prefix(champion: ModelVersion) -> str:
+    return f"monitoring/{champion.name}/v{champion.version}"
+
+
+def policy_from(ws: Workspace) -> RetrainPolicy:
+    m = ws.config.monitoring
+    return RetrainPolicy(metric=ws.config.promotion.primary_metric, max_drop=m.max_drop, min_samples=m.min_samples,
+                         consecutive_windows=m.consecutive_windows, cooldown=timedelta(hours=m.cooldown_hours),
+                         drift_share=m.drift_share)
+
+
+def score_new_batches(ws: Workspace, snapshot_id: str) -> list[LiveWindow]:
+    """Score every part of ``snapshot_id`` the champion has not seen with that champion.
+
+    Parts the champion was trained on are skipped (they are not live data for it). Returns the
+    windows written by this call; with no champion yet there is nothing to monitor.
+    """
+    champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
+    if champion is None:
+        progress("monitor", "no champion yet; nothing to score")
+        return []
+    snapshot = read_manifest(ws.store, snapshot_id)
+    trained_on = {p.id for p in read_manifest(ws.store, champion.snapshot_id).parts}
+    prefix = _window_prefix(champion)
+    todo = [p for p in snapshot.parts if p.id not in trained_on and not ws.store.exists(f"{prefix}/{p.id}.json")]
+    if not todo:
+        return []
+    model = ws.artifacts.load(champion.artifact_uri, champion.artifact_sha256)
+    dataset = ws.config.dataset
+    reference = profile_frame(load_parts(ws.store, read_manifest(ws.store, champion.snapshot_id).parts),
+                              dataset.numeric_names, dataset.categorical_names)
+    metric = ws.config.promotion.primary_metric
+    written = []
+    for part in todo:
+        frame = load_parts(ws.store, [part])
+        _, y = features_and_target(frame, dataset)
+        est = bootstrap_metrics(y, predict_proba(model, frame, dataset), metrics=[metric],
+                                n_resamples=ws.config.monitoring.bootstrap_resamples,
+                                seed=ws.config.evaluation.seed)[metric]
+        drift = detect_drift(reference, frame)
+        window = LiveWindow(window_id=part.id, model_version=champion.version, rows=len(frame), value=est.value,
+                            lower=est.lower, upper=est.upper, drift_share=drift.drift_share,
+                            drifted_features=tuple(drift.drifted_features),
+                            observed_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"))
+        ws.store.put(f"{prefix}/{part.id}.json", json.dumps({**window.to_dict(), "source": part.source.name}).encode())
+        written.append(window)
+        progress("monitor", f"champion v{champion.version} on {part.source.name} ({len(frame)} rows): {metric} "
+                            f"{est.value:.3f} [{est.lower:.3f}, {est.upper:.3f}] vs {champion.metrics[metric]['value']:.3f} "
+                            f"at training; drift share {drift.drift_share:.0%}")
+    return written
+
+
+def live_windows(ws: Workspace, champion: ModelVersion) -> list[LiveWindow]:
+    """The champion's live windows, oldest first."""
+    windows = []
+    for key in ws.store.list(_window_prefix(champion)):
+        d = json.loads(ws.store.get(key))
+        d.pop("source", None)
+        d["drifted_features"] = tuple(d.get("drifted_features") or ())
+        windows.append(LiveWindow(**d))
+    return sorted(windows, key=lambda w: (w.observed_at, w.window_id))
+
+
+def check_for_retrain(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
+    """Decide from the champion's live windows whether to request a retrain, and why."""
+    champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
+    if champion is None:
+        return RetrainDecision(False, None, "no champion yet").to_dict()
+    policy = policy_from(ws)
+    history = ws.meta.promotion_history(champion.name, CHAMPION)
+    last = datetime.fromisoformat(history[-1].created_at) if history else None
+    decision = decide_retrain(live_windows(ws, champion), champion.metrics[policy.metric]["value"], policy, last,
+                              now or datetime.now(timezone.utc))
+    progress("monitor", f"{'RETRAIN requested' if decision.retrain else 'no retrain'}: {decision.reason}")
+    return {**decision.to_dict(), "champion_version": champion.version}

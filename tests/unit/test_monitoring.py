@@ -1,0 +1,100 @@
+"""Test-then-train: the champion scores each new labelled batch before it is trained on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pipeline import stages
+from pipeline.config import PipelineConfig
+from pipeline.demo import BatchSpec, generate_batch
+from pipeline.monitoring import check_for_retrain, live_windows, score_new_batches
+from pipeline.registry.base import CHAMPION
+from pipeline.settings import Settings
+from pipeline.workspace import Workspace
+
+
+@pytest.fixture
+def ws(settings: Settings, config: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
+    fast = config.model_copy(update={
+        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
+        "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
+        "monitoring": config.monitoring.model_copy(update={"min_samples": 300, "consecutive_windows": 2,
+                                                           "cooldown_hours": 0, "bootstrap_resamples": 200}),
+    })
+    settings.landing.mkdir(parents=True)
+    return Workspace(settings=settings, config=fast)
+
+
+def _ingest(ws: Workspace, frame: pd.DataFrame, name: str) -> str:
+    frame.to_csv(ws.settings.landing / name, index=False)
+    out = stages.ingest_landing(ws)
+    assert out.created
+    return out.snapshot_id
+
+
+def _train_and_promote(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
+    plan = stages.plan_training(ws, snapshot_id, None, {"kind": "test"}).to_dict()
+    validation = stages.validate_snapshot(ws, snapshot_id)
+    candidate = stages.train_candidate(ws, plan)
+    evaluation = stages.evaluate_model(ws, plan, candidate)
+    reg = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
+    return stages.promote_if_better(ws, reg["name"], reg["version"])
+
+
+def _batch(seed: int, first_id: int, flip: bool = False) -> pd.DataFrame:
+    frame = generate_batch(BatchSpec(rows=800, seed=seed, first_id=first_id))
+    if flip:  # a changed concept: the same customers now behave the other way round
+        frame["churned"] = frame["churned"].map({"yes": "no", "no": "yes"})
+    return frame
+
+
+def test_no_champion_means_nothing_to_score(ws: Workspace) -> None:
+    sid = _ingest(ws, _batch(1, 0), "b1.csv")
+    assert score_new_batches(ws, sid) == []
+    assert check_for_retrain(ws)["retrain"] is False
+
+
+def test_changed_concept_is_detected_after_two_windows_and_normal_batches_are_not(ws: Workspace) -> None:
+    first = _ingest(ws, _batch(1, 0), "b1.csv")
+    assert _train_and_promote(ws, first)["promoted"]
+    champion = ws.meta.get_alias("churn-classifier", CHAMPION)
+
+    # A normal batch: scored once, no retrain.
+    normal = _ingest(ws, _batch(2, 10_000), "b2.csv")
+    windows = score_new_batches(ws, normal)
+    assert len(windows) == 1 and windows[0].rows == 800
+    assert abs(windows[0].value - champion.metrics["roc_auc"]["value"]) < 0.08
+    assert score_new_batches(ws, normal) == [], "a rerun scores nothing twice"
+    assert check_for_retrain(ws)["retrain"] is False
+
+    # One batch from a changed concept: significant, but not yet sustained.
+    flipped = _ingest(ws, _batch(3, 20_000, flip=True), "b3.csv")
+    assert score_new_batches(ws, flipped)[0].upper < champion.metrics["roc_auc"]["value"] - 0.03
+    one = check_for_retrain(ws)
+    assert one["retrain"] is False and "1 of 2" in one["reason"]
+
+    # A second one: a sustained drop, with the evidence to record in the registry.
+    flipped2 = _ingest(ws, _batch(4, 30_000, flip=True), "b4.csv")
+    score_new_batches(ws, flipped2)
+    decision = check_for_retrain(ws)
+    assert decision["retrain"] is True and decision["kind"] == "performance_drop"
+    assert decision["champion_version"] == champion.version
+    assert len(decision["evidence"]["windows"]) == 2
+    assert [w.model_version for w in live_windows(ws, champion)] == [champion.version] * 3
+
+
+def test_cooldown_after_a_promotion_holds_the_request(ws: Workspace) -> None:
+    ws = Workspace(settings=ws.settings, config=ws.config.model_copy(update={
+        "monitoring": ws.config.monitoring.model_copy(update={"cooldown_hours": 6, "consecutive_windows": 1})}))
+    first = _ingest(ws, _batch(1, 0), "b1.csv")
+    _train_and_promote(ws, first)
+    score_new_batches(ws, _ingest(ws, _batch(3, 20_000, flip=True), "b3.csv"))
+    held = check_for_retrain(ws)
+    assert held["retrain"] is False and "cooldown" in held["reason"]
+    later = check_for_retrain(ws, now=datetime.now(timezone.utc) + timedelta(hours=7))
+    assert later["retrain"] is True
