@@ -7,18 +7,20 @@ from typing import Any
 TRIGGER_KINDS = ("manual", "new_data", "schedule", "performance_drop", "drift")
 
 
-def _asset_snapshot_ids(context: Any) -> list[str]:
+def _asset_extras(context: Any) -> list[dict[str, Any]]:
     events = context.get("triggering_asset_events") or {}
-    ids: list[str] = []
+    extras: list[dict[str, Any]] = []
     try:
         for _asset, asset_events in events.items():
-            for event in asset_events:
-                sid = (getattr(event, "extra", None) or {}).get("snapshot_id")
-                if sid:
-                    ids.append(sid)
+            extras.extend(dict(getattr(event, "extra", None) or {}) for event in asset_events)
     except (AttributeError, TypeError):
-        return ids
-    return ids
+        return extras
+    return extras
+
+
+def snapshot_ids_from_events(context: Any) -> list[str]:
+    """Snapshot ids carried by the Asset events that started this run, oldest first."""
+    return [e["snapshot_id"] for e in _asset_extras(context) if e.get("snapshot_id")]
 
 
 def trigger_from_context(context: Any) -> dict[str, Any]:
@@ -26,9 +28,11 @@ def trigger_from_context(context: Any) -> dict[str, Any]:
     dag_run = context["dag_run"]
     params = dict(context["params"])
     run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
-    snapshot_ids = _asset_snapshot_ids(context)
+    extras = _asset_extras(context)
+    snapshot_ids = [e["snapshot_id"] for e in extras if e.get("snapshot_id")]
+    handed_over = next((e["trigger"] for e in reversed(extras) if isinstance(e.get("trigger"), dict)), {})
     if "asset" in run_type:
-        kind = "new_data"
+        kind = handed_over.get("kind", "new_data")
     elif run_type == "scheduled":
         kind = "schedule"
     else:
@@ -39,7 +43,8 @@ def trigger_from_context(context: Any) -> dict[str, Any]:
         "dag_id": dag_run.dag_id,
         "run_id": dag_run.run_id,
         "user": getattr(dag_run, "triggering_user_name", None),
-        "reason": params.get("reason") or "",
+        "reason": params.get("reason") or handed_over.get("reason", ""),
+        "evidence": handed_over.get("evidence"),
         "snapshot_id": snapshot_ids[-1] if snapshot_ids else (params.get("snapshot_id") or None),
         "params": {k: params.get(k) for k in ("snapshot_id", "model_spec", "force", "override_promotion")},
     }

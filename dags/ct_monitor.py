@@ -1,0 +1,64 @@
+"""
+### ct_monitor — test, then train: watch the champion on live data
+
+Runs on every new snapshot (the **ct_snapshots** Asset) and on the `CT_MONITOR_CRON` schedule.
+
+1. **score_new_data** — the current champion scores every labelled part it has not seen yet,
+   *before* that data is used for training: one live window per part with the primary metric and
+   its 95% bootstrap interval, plus drift of the part's features against the champion's training data.
+2. **decide** — a retrain is requested only for a sustained, significant drop (or sustained drift):
+   enough rows, the whole interval below the tolerated level for `monitoring.consecutive_windows`
+   windows in a row, and outside the cooldown since the last promotion.
+3. **hand_over** — updates the **ct_checked_snapshots** Asset, which starts `ct_train`, with the
+   trigger it must record: `new_data`, or `performance_drop` / `drift` with the evidence.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from ct_airflow.assets import CHECKED_SNAPSHOTS, SNAPSHOTS
+from ct_airflow.defaults import DEFAULT_ARGS, MONITOR_CRON, START_DATE
+
+
+@dag(
+    dag_id="ct_monitor",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(MONITOR_CRON, timezone="UTC"), assets=SNAPSHOTS),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ct", "monitor"],
+    doc_md=__doc__,
+)
+def ct_monitor():
+    @task
+    def score_new_data(**context) -> dict:
+        from ct_airflow.provenance import snapshot_ids_from_events
+        from ct_airflow.stage import run_stage
+        from pipeline.stages.monitor import score_snapshot
+
+        ids = snapshot_ids_from_events(context)
+        return run_stage(score_snapshot, ids[-1] if ids else None)
+
+    @task
+    def decide(scored: dict) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.monitoring import check_for_retrain
+
+        return {**run_stage(check_for_retrain), "snapshot_id": scored["snapshot_id"], "new_data": scored["new_data"]}
+
+    @task(outlets=[CHECKED_SNAPSHOTS])
+    def hand_over(decision: dict, outlet_events=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+        from pipeline.stages.monitor import trigger_for_training
+
+        trigger = trigger_for_training(decision)
+        if trigger is None:
+            raise AirflowSkipException("no new data and no retrain request: ct_train is not started")
+        outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": decision["snapshot_id"], "trigger": trigger}
+        return trigger
+
+    hand_over(decide(score_new_data()))
+
+
+ct_monitor()

@@ -1,0 +1,35 @@
+"""Monitor: the champion scores new data before training, and the verdict is handed to ct_train."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pipeline.monitoring import score_new_batches
+from pipeline.workspace import Workspace, progress
+
+log = logging.getLogger(__name__)
+
+
+def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
+    """Score the new parts of ``snapshot_id`` (default: the newest snapshot) with the champion."""
+    if snapshot_id is None:
+        latest = ws.meta.latest_snapshot(ws.config.dataset.name)
+        if latest is None:
+            progress("monitor", "no snapshot yet; nothing to monitor")
+            return {"snapshot_id": None, "windows": 0, "new_data": False}
+        snapshot_id, new_data = latest.id, False
+    else:
+        new_data = True
+    windows = score_new_batches(ws, snapshot_id)
+    return {"snapshot_id": snapshot_id, "windows": len(windows), "new_data": new_data}
+
+
+def trigger_for_training(decision: dict[str, Any]) -> dict[str, Any] | None:
+    """The trigger ct_train must record, or None when there is no reason to train."""
+    if decision.get("retrain"):
+        return {"kind": decision["kind"], "reason": decision["reason"], "evidence": decision["evidence"],
+                "champion_version": decision.get("champion_version")}
+    if decision.get("new_data") and decision.get("snapshot_id"):
+        return {"kind": "new_data", "reason": f"new snapshot {decision['snapshot_id']}"}
+    return None
