@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from airflow.sdk import PokeReturnValue, dag, task
 from ct_airflow.assets import SNAPSHOTS
-from ct_airflow.defaults import DEFAULT_ARGS, INGEST_CRON, START_DATE
+from ct_airflow.defaults import DEFAULT_ARGS, INGEST_CRON, LANDING_POKE_SECONDS, START_DATE
 
 
 @dag(
@@ -31,7 +31,7 @@ from ct_airflow.defaults import DEFAULT_ARGS, INGEST_CRON, START_DATE
     doc_md=__doc__,
 )
 def ct_ingest():
-    @task.sensor(poke_interval=30, timeout=9 * 60, mode="reschedule", soft_fail=True)
+    @task.sensor(poke_interval=LANDING_POKE_SECONDS, timeout=9 * 60, mode="reschedule", soft_fail=True)
     def wait_for_landing_files() -> PokeReturnValue:
         from ct_airflow.stage import run_stage
         from pipeline.stages import ready_landing_files

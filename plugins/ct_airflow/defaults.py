@@ -21,3 +21,4 @@ DEFAULT_ARGS = {
 TRAIN_CRON = os.environ.get("CT_TRAIN_CRON", "0 3 * * *")
 INGEST_CRON = os.environ.get("CT_INGEST_CRON", "*/10 * * * *")
 MONITOR_CRON = os.environ.get("CT_MONITOR_CRON", "0 * * * *")
+LANDING_POKE_SECONDS = float(os.environ.get("CT_LANDING_POKE_SECONDS", "30"))
