@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from pipeline.demo import BatchSpec, generate_batch
 from pipeline.registry.sql import SqlMetadataStore
 
-from .airflow_server import AirflowServer, wait_for
+from airflow_server import AirflowServer, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
