@@ -7,6 +7,7 @@ typo is caught before any data is touched. Secrets never belong here (see ``sett
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -62,6 +64,20 @@ class DatasetConfig(_Frozen):
     positive_class: str
     id_columns: tuple[str, ...] = ()
     features: Features
+    time_column: str | None = None  # set: holdout = most recent rows, folds chain forward in time
+    slice_columns: tuple[str, ...] = ()  # categorical features whose values get their own metrics
+
+    @model_validator(mode="after")
+    def _time_and_slices(self) -> DatasetConfig:
+        # snapshots keep only declared columns, so both must name one of them
+        if self.time_column is not None and self.time_column not in [*self.id_columns, *self.numeric_names]:
+            raise ValueError(f"time_column {self.time_column!r} must be one of the id columns {list(self.id_columns)} "
+                             f"or numeric features {self.numeric_names} (dates are parsed from id columns)")
+        unknown = [c for c in self.slice_columns if c not in self.categorical_names]
+        if unknown:
+            raise ValueError(f"slice_columns {unknown} are not categorical features; "
+                             f"declared categorical features: {self.categorical_names}")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
@@ -97,11 +113,86 @@ class IngestConfig(_Frozen):
     stable_seconds: float = Field(default=2.0, ge=0)
     max_bad_row_fraction: float = Field(default=0.2, ge=0, le=1)
     csv_delimiter: str = ","
+    chunk_rows: int = Field(default=250_000, ge=1)  # rows per part; bounds ingest memory, not the file size
+
+
+class WindowConfig(_Frozen):
+    """Which part of the snapshot history a model trains on: all of it, the last N parts or last D days."""
+
+    kind: Literal["all", "last_parts", "last_days"] = "all"
+    value: float | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> WindowConfig:
+        if self.kind == "all" and self.value is not None:
+            raise ValueError("window.kind 'all' takes no value; remove window.value or pick last_parts / last_days")
+        if self.kind == "last_parts" and (self.value is None or self.value < 1 or self.value != int(self.value)):
+            raise ValueError(f"window.kind 'last_parts' needs window.value: a whole number of parts >= 1 (got {self.value})")
+        if self.kind == "last_days" and (self.value is None or self.value <= 0):
+            raise ValueError(f"window.kind 'last_days' needs window.value: a number of days > 0 (got {self.value})")
+        return self
+
+
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class TableSourceConfig(_Frozen):
+    """A PostgreSQL table read incrementally: rows whose watermark column is above the last one taken."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    url_env: str
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    watermark_column: str = Field(pattern=_IDENTIFIER)
+    chunk_rows: int = Field(default=50_000, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _redact_urls(cls, data: Any) -> Any:
+        # A URL pasted here may carry a password: replace it before any error message can echo it.
+        if isinstance(data, dict) and any(m in str(data.get("url_env", "")) for m in ("://", "@")):
+            data = {**data, "url_env": "<a URL, redacted>"}
+        return data
+
+    @field_validator("url_env")
+    @classmethod
+    def _names_a_variable(cls, v: str) -> str:
+        if not (v.isascii() and v.isidentifier()):
+            raise ValueError("url_env is the NAME of an environment variable holding the database URL "
+                             "(e.g. CT_SOURCE_CRM_URL), never the URL itself: secrets stay out of config files")
+        return v
+
+
+class SourcesConfig(_Frozen):
+    """Data sources besides the landing area (files are always taken in)."""
+
+    tables: tuple[TableSourceConfig, ...] = ()
+
+    @field_validator("tables")
+    @classmethod
+    def _unique_names(cls, v: tuple[TableSourceConfig, ...]) -> tuple[TableSourceConfig, ...]:
+        names = [t.name for t in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; declared twice: {dupes}")
+        return v
 
 
 class ExpectationsConfig(_Frozen):
+    """The expectation suite: where it lives, how it is derived from data and how it is run.
+
+    Expectations from the declared schema get ``severity``; those derived from a reference
+    snapshot (observed ranges, category sets, null shares, row count) get ``profile_severity``.
+    """
+
     severity: Severity = "fail"
+    profile_severity: Severity = "warn"
     min_rows: int = Field(default=1, ge=0)
+    suite_dir: str | None = None
+    range_margin: float = Field(default=0.1, ge=0)
+    null_margin: float = Field(default=0.02, ge=0, le=1)
+    row_count_factor: float = Field(default=10.0, ge=1)
+    engine: Literal["fast", "great_expectations"] = "fast"
+    data_docs: Literal["always", "on_failure", "never"] = "always"
 
 
 class DriftConfig(_Frozen):
@@ -109,6 +200,7 @@ class DriftConfig(_Frozen):
     tests: dict[str, str] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)
     dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
+    small_sample: int = Field(default=5000, ge=0)
 
 
 class LabelContractConfig(_Frozen):
@@ -136,10 +228,56 @@ class ModelSpec(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_CANDIDATES = 50
+GridValue = str | int | float | bool | None
+
+
+class CandidateEntry(_Frozen):
+    """One entry of ``model.candidates``: a declared spec, optionally crossed with a small grid.
+
+    Written either as a spec name (``- default``) or as ``{spec: NAME, grid: {param: [v1, v2]}}``.
+    """
+
+    spec: str
+    grid: dict[str, tuple[GridValue, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        return {"spec": data} if isinstance(data, str) else data
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty_lists(cls, v: dict[str, tuple[GridValue, ...]]) -> dict[str, tuple[GridValue, ...]]:
+        empty = sorted(k for k, values in v.items() if not values)
+        if empty:
+            raise ValueError(f"grid parameter(s) {empty} list no values; give each at least one")
+        return v
+
+
+def candidate_name(spec: str, params: dict[str, Any]) -> str:
+    """``spec[p1=v1,p2=v2]`` (parameters sorted), or just ``spec`` without grid parameters."""
+    if not params:
+        return spec
+    shown = ",".join(f"{k}={json.dumps(params[k]) if not isinstance(params[k], str) else params[k]}"
+                     for k in sorted(params))
+    return f"{spec}[{shown}]"
+
+
 class ModelConfig(_Frozen):
+    """The model specs and, optionally, the candidates a training run searches over.
+
+    With ``candidates``, a run trains every candidate (mapped Airflow tasks) and keeps the one
+    with the best mean cross-validation score of ``promotion.primary_metric``.  After loading,
+    ``specs`` also holds one entry per grid point, named by :func:`candidate_name`, so each
+    candidate can be trained, registered and looked up by name like any declared spec.
+    """
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     spec: str = "default"
     specs: dict[str, ModelSpec]
+    candidates: tuple[CandidateEntry, ...] = ()
+    _candidate_names: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _spec_exists(self) -> ModelConfig:
@@ -147,13 +285,43 @@ class ModelConfig(_Frozen):
             raise ValueError(f"spec {self.spec!r} is not one of the declared specs {sorted(self.specs)}")
         return self
 
+    @model_validator(mode="after")
+    def _expand_candidates(self) -> ModelConfig:
+        expanded: dict[str, ModelSpec] = {}
+        for entry in self.candidates:
+            base = self.specs.get(entry.spec)
+            if base is None:
+                raise ValueError(f"candidate spec {entry.spec!r} is not one of the declared specs {sorted(self.specs)}")
+            keys = sorted(entry.grid)
+            for values in itertools.product(*(entry.grid[k] for k in keys)):
+                point = dict(zip(keys, values))
+                name = candidate_name(entry.spec, point)
+                if name in expanded:
+                    raise ValueError(f"candidate {name!r} is listed twice")
+                expanded[name] = base.model_copy(update={"params": {**base.params, **point}})
+        if len(expanded) > MAX_CANDIDATES:
+            raise ValueError(f"{len(expanded)} candidates; at most {MAX_CANDIDATES} are allowed "
+                             "(each is a training task): shrink the grids")
+        clashes = sorted(n for n, spec in expanded.items() if n in self.specs and self.specs[n] != spec)
+        if clashes:
+            raise ValueError(f"candidate name(s) {clashes} clash with differently declared specs")
+        object.__setattr__(self, "specs", {**self.specs, **expanded})  # frozen: set once, at validation
+        self._candidate_names = tuple(expanded)
+        return self
+
+    @property
+    def candidate_names(self) -> tuple[str, ...]:
+        """The expanded candidates in config order (empty: train ``spec`` alone)."""
+        return self._candidate_names
+
 
 class EvaluationConfig(_Frozen):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     folds: int = Field(default=5, ge=2, le=20)
     bootstrap_resamples: int = Field(default=1000, ge=100)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    seed: int = 42
+    seed: int = Field(default=42, ge=0)
+    min_slice_rows: int = Field(default=100, ge=1)  # smaller slices (or < 10 of a class) are flagged small
 
 
 def _known_metric(metric: str) -> str:
@@ -164,10 +332,21 @@ def _known_metric(metric: str) -> str:
     return metric
 
 
+class SliceGates(_Frozen):
+    """No slice (value of a ``dataset.slice_columns`` column) may lose more than ``max_drop`` of
+    the primary metric against the champion; slices with fewer than ``min_rows`` holdout rows are
+    reported but not gated (their estimates are too noisy to block on)."""
+
+    max_drop: float = Field(gt=0, lt=1)
+    min_rows: int = Field(default=100, ge=1)
+
+
 class PromotionConfig(_Frozen):
     primary_metric: str = "roc_auc"
     margin: float = Field(default=0.01, ge=0)
+    min_improvement: float | None = Field(default=None, ge=0)  # set: lower bound must exceed it
     floors: dict[str, float] = Field(default_factory=dict)
+    slice_gates: SliceGates | None = None
 
     @field_validator("primary_metric")
     @classmethod
@@ -196,6 +375,8 @@ class MonitoringConfig(_Frozen):
 class PipelineConfig(_Frozen):
     dataset: DatasetConfig
     ingest: IngestConfig = IngestConfig()
+    sources: SourcesConfig = SourcesConfig()
+    window: WindowConfig = WindowConfig()
     validation: ValidationConfig = ValidationConfig()
     model: ModelConfig
     evaluation: EvaluationConfig = EvaluationConfig()

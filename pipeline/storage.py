@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import IO
@@ -31,6 +32,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: the directory entry must reach the disk too (POSIX only)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class ObjectStore:
@@ -86,6 +102,34 @@ class ObjectStore:
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
         return self.fs.open(self._path(key), mode)
+
+    def path(self, key: str) -> str:
+        """The path of ``key`` inside :attr:`fs` (for readers such as ``pyarrow.dataset``)."""
+        return self._path(key)
+
+    def size(self, key: str) -> int:
+        """Size of the object in bytes."""
+        return int(self.fs.size(self._path(key)))
+
+    def age_seconds(self, key: str, now: float | None = None) -> float | None:
+        """Seconds since the object was written, or None when the backend does not say."""
+        info = self.fs.info(self._path(key))
+        stamp = info.get("mtime", info.get("created", info.get("LastModified")))
+        if stamp is None:
+            return None
+        if hasattr(stamp, "timestamp"):
+            stamp = stamp.timestamp()
+        now = time.time() if now is None else now
+        return max(0.0, now - float(stamp))
+
+    def delete(self, key: str) -> bool:
+        """Remove one object; True when it existed. Only retention (``ct snapshots gc``) calls this."""
+        path = self._path(key)
+        if not self.fs.exists(path):
+            return False
+        self.fs.rm_file(path)
+        log.info("deleted %s", self.uri(key))
+        return True
 
     def list(self, prefix: str) -> list[str]:
         """Keys below ``prefix`` (recursive), relative to the root."""

@@ -1,4 +1,4 @@
-"""`ct snapshots`: list and inspect snapshots."""
+"""`ct snapshots`: list, show, diff and trace snapshots; remove what nothing needs any more."""
 
 from __future__ import annotations
 
@@ -14,17 +14,84 @@ from pipeline.cli.output import (
 from pipeline.settings import Settings
 
 
-def cmd_snapshots(args: argparse.Namespace, settings: Settings) -> int:
-    ws = open_workspace_for(settings)
-    if args.action == "list":
-        records = ws.meta.list_snapshots()
-        if args.json:
-            emit_json([snapshot_json(r) for r in records])
-        else:
-            print(table(["id", "parent", "rows", "parts", "created_at"],
-                        [[r.id, r.parent or "—", r.rows, r.parts, r.created_at] for r in records]) if records
-                  else "no snapshots yet")
-        return 0
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}g}"
+
+
+def _arrow(a: float | None, b: float | None) -> str:
+    return _fmt(a) if a == b else f"{_fmt(a)} → {_fmt(b)}"
+
+
+def _print_diff(diff: dict[str, Any]) -> None:
+    print(f"snapshot {diff['a']} → {diff['b']}: rows {diff['rows']['a']} → {diff['rows']['b']}; "
+          f"+{diff['rows_added']} rows in {len(diff['parts_added'])} part(s) added, "
+          f"-{diff['rows_removed']} rows in {len(diff['parts_removed'])} part(s) removed")
+    schema = diff["schema"]
+    changes = ([f"+{c['column']} ({c['type']})" for c in schema["added"]]
+               + [f"-{c['column']} ({c['type']})" for c in schema["removed"]]
+               + [f"{c['column']}: {c['a']} → {c['b']}" for c in schema["changed"]])
+    print(f"schema: {', '.join(changes) if changes else 'unchanged'}")
+    numeric = [(n, c) for n, c in diff["columns"].items() if c["kind"] == "numeric"]
+    if numeric:
+        print(table(["column", "mean", "std", "min", "max", "null share"],
+                    [[n, *(_arrow(c["a"][k], c["b"][k]) for k in ("mean", "std", "min", "max", "null_share"))]
+                     for n, c in numeric]))
+    rows = []
+    for name, col in diff["columns"].items():
+        if col["kind"] != "categorical":
+            continue
+        la, lb = col["a"]["levels"], col["b"]["levels"]
+        for level in sorted({*la, *lb}):
+            rows.append([name, level, _fmt(la.get(level)), _fmt(lb.get(level)), f"{col['change'][level]:+.4f}"])
+        if col["a"]["null_share"] or col["b"]["null_share"]:
+            rows.append([name, "(null)", _fmt(col["a"]["null_share"]), _fmt(col["b"]["null_share"]),
+                         f"{col['change']['null_share'] or 0:+.4f}"])
+    if rows:
+        print(table(["column", "level", "share a", "share b", "change"], rows))
+
+
+def _print_lineage(data: dict[str, Any]) -> None:
+    print(f"snapshot {data['snapshot_id']} ({data['dataset']}): {data['rows']} rows in {len(data['parts'])} part(s), "
+          f"parent {data['parent'] or '—'}, created {data['created_at']}\nmanifest: {data['manifest_uri']}")
+    print(table(["source", "kind", "sha256 / watermark", "parts", "rows", "archived at"],
+                [[s["name"], s["kind"], (s["sha256"] or "")[:16] or s.get("watermark", ""), s["parts"], s["rows"],
+                  s["archive_path"] or "—"] for s in data["sources"]]))
+    models = ", ".join(f"{m['name']} v{m['version']}" for m in data["models"])
+    print(f"models trained on it: {models or 'none'}")
+
+
+def _print_gc(report: dict[str, Any]) -> None:
+    verb = "would remove" if report["dry_run"] else "removed"
+    print(f"kept {len(report['kept_snapshots'])} newest snapshot(s) and {len(report['model_snapshots'])} used by "
+          f"model versions; {verb} {len(report['removed_manifests'])} manifest(s) and "
+          f"{len(report['removed_parts'])} part(s), {report['bytes_freed']} bytes; {report['kept_parts']} part(s) kept"
+          + (f"; {report['skipped_young']} recent object(s) left for a possibly running ingest"
+             if report["skipped_young"] else ""))
+    for snapshot_id in report["removed_manifests"]:
+        print(f"  manifest {snapshot_id}")
+
+
+def _emit(args: argparse.Namespace, data: Any, printer: Any) -> int:
+    """``--json``: the data as JSON; otherwise the human-readable printer."""
+    if args.json:
+        emit_json(data)
+    else:
+        printer(data)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace, ws: Any) -> int:
+    records = ws.meta.list_snapshots()
+    if args.json:
+        emit_json([snapshot_json(r) for r in records])
+    else:
+        print(table(["id", "parent", "rows", "parts", "created_at"],
+                    [[r.id, r.parent or "—", r.rows, r.parts, r.created_at] for r in records]) if records
+              else "no snapshots yet")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace, ws: Any) -> int:
     from pipeline.snapshots import read_manifest
 
     rec = ws.meta.get_snapshot(args.id)
@@ -38,8 +105,8 @@ def cmd_snapshots(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"snapshot {rec.id} ({rec.dataset}): {rec.rows} rows in {rec.parts} part(s), parent {rec.parent or '—'}, "
           f"created {rec.created_at}\nmanifest: {rec.manifest_uri}")
-    print(table(["part", "rows", "source file", "source sha256"],
-                [[p.id[:16], p.rows, p.source.name, p.source.sha256[:16]] for p in manifest.parts]))
+    print(table(["part", "rows", "ingested_at", "source", "source sha256"],
+                [[p.id[:16], p.rows, p.ingested_at or "—", p.source.name, p.source.sha256[:16]] for p in manifest.parts]))
     if validation:
         s = validation.summary
         print(f"validation #{validation.id}: {'passed' if validation.passed else 'FAILED'}; drifted "
@@ -48,13 +115,83 @@ def cmd_snapshots(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_diff(args: argparse.Namespace, ws: Any) -> int:
+    from pipeline.lineage import resolve_snapshot
+    from pipeline.snapshots import diff_snapshots
+
+    diff = diff_snapshots(ws.store, resolve_snapshot(ws, args.a), resolve_snapshot(ws, args.b), ws.config.dataset)
+    return _emit(args, diff, _print_diff)
+
+
+def _cmd_lineage(args: argparse.Namespace, ws: Any) -> int:
+    from pipeline.lineage import snapshot_lineage
+
+    data = snapshot_lineage(ws, args.id)
+    return _emit(args, data, _print_lineage)
+
+
+def _cmd_used_by(args: argparse.Namespace, ws: Any) -> int:
+    from pipeline.lineage import describe_query, models_trained_on
+
+    found = models_trained_on(ws, args.file)
+    if args.json:
+        emit_json(found)
+    elif not found:
+        print(f"no registered model version was trained on {describe_query(args.file)}")
+    else:
+        print(table(["model", "version", "aliases", "snapshot", "parts", "rows", "files"],
+                    [[m["name"], m["version"], ",".join(m["aliases"]) or "—", m["snapshot_id"], len(m["parts"]),
+                      m["rows"], ", ".join(f["name"] for f in m["files"])] for m in found]))
+    return 0
+
+
+def _cmd_gc(args: argparse.Namespace, ws: Any) -> int:
+    from pipeline.retention import collect_garbage
+
+    report = collect_garbage(ws, args.keep_last, dry_run=args.dry_run, min_age_seconds=args.min_age).to_dict()
+    return _emit(args, report, _print_gc)
+
+
+ACTIONS = {"list": _cmd_list, "show": _cmd_show, "diff": _cmd_diff, "lineage": _cmd_lineage,
+           "used-by": _cmd_used_by, "gc": _cmd_gc}
+
+
+def cmd_snapshots(args: argparse.Namespace, settings: Settings) -> int:
+    return ACTIONS[args.action](args, open_workspace_for(settings))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(sub: Any) -> None:
     """Add this module's commands to the ``ct`` parser."""
-    p = sub.add_parser("snapshots", help="list and show snapshots")
+    p = sub.add_parser("snapshots", help="list, show, diff and trace snapshots; remove unreferenced data")
     s = p.add_subparsers(dest="action", required=True)
     q = s.add_parser("list")
     q.add_argument("--json", action="store_true")
     q = s.add_parser("show")
     q.add_argument("id", help="snapshot id or a unique prefix")
+    q.add_argument("--json", action="store_true")
+    q = s.add_parser("diff", help="what changed between two snapshots: parts, rows, schema, column summaries")
+    q.add_argument("a", help="the older snapshot (id or unique prefix)")
+    q.add_argument("b", help="the newer snapshot (id or unique prefix)")
+    q.add_argument("--json", action="store_true")
+    q = s.add_parser("lineage", help="a snapshot's parts, source files (checksums, archive paths) and models")
+    q.add_argument("id", help="snapshot id or a unique prefix")
+    q.add_argument("--json", action="store_true")
+    q = s.add_parser("used-by", help="which registered model versions were trained on a landing file")
+    q.add_argument("file", metavar="FILE_OR_SHA",
+                   help="a path to the file, its SHA-256 (or 8+ leading hex digits), its landed name, or a table source name")
+    q.add_argument("--json", action="store_true")
+    q = s.add_parser("gc", help="remove parts and manifests no kept snapshot and no model version references")
+    q.add_argument("--keep-last", type=_positive, default=10, metavar="N",
+                   help="keep the newest N snapshots of each dataset (default 10); model snapshots are always kept")
+    q.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    q.add_argument("--min-age", type=float, default=3600.0, metavar="SECONDS",
+                   help="leave objects younger than this alone: an ingest may still be writing them (default 3600)")
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_snapshots)

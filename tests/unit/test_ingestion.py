@@ -11,17 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import PipelineConfig
+from pipeline.config import IngestConfig, PipelineConfig
 from pipeline.errors import IngestError
 from pipeline.ingestion import (
     ROW_REASON_COLUMN,
+    SOURCE_ROW_COLUMN,
     LandingFile,
     archive_file,
+    check_utf8,
     find_ready_files,
+    iter_parsed_chunks,
     parse_landing_file,
+    pending_rows_path,
     quarantine_file,
     quarantine_rows,
     sha256_file,
+    take_in_file,
 )
 
 NOW = 1_700_000_000.0
@@ -338,3 +343,149 @@ def test_archive_same_content_twice_keeps_one_copy(tmp_path: Path) -> None:
     assert again == first
     assert not again_src.exists()
     assert len([p for p in (tmp_path / "archive").rglob("*") if p.is_file()]) == 1
+
+
+# -- streaming in chunks --------------------------------------------------------------------------------
+def _chunked(config: PipelineConfig, rows: int) -> IngestConfig:
+    return config.ingest.model_copy(update={"chunk_rows": rows})
+
+
+def test_csv_chunks_parse_like_the_whole_file(tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig) -> None:
+    bad = demo_frame.astype({"age": object})
+    bad.loc[[5, 250, 599], "age"] = "old"
+    source = _landing(_csv(bad, tmp_path / "big.csv"))
+    whole = parse_landing_file(source, config.dataset, config.ingest)
+    chunks = list(iter_parsed_chunks(source, config.dataset, _chunked(config, 100)))
+    assert [c.rows for c in chunks] == [100] * 6
+    pd.testing.assert_frame_equal(pd.concat([c.frame for c in chunks], ignore_index=True), whole.frame)
+    # source line numbers run on across chunks (header is line 1)
+    assert pd.concat([c.rejected for c in chunks])[SOURCE_ROW_COLUMN].tolist() == [7, 252, 601]
+
+
+def test_parquet_is_read_by_batches_with_running_row_positions(tmp_path: Path, demo_frame: pd.DataFrame,
+                                                              config: PipelineConfig) -> None:
+    bad = demo_frame.copy()
+    bad["churned"] = bad["churned"].astype(object)
+    bad.loc[[3, 420], "churned"] = "maybe"
+    path = tmp_path / "batch.parquet"
+    bad.to_parquet(path, index=False, row_group_size=1000)
+    chunks = list(iter_parsed_chunks(_landing(path), config.dataset, _chunked(config, 128)))
+    assert [c.rows for c in chunks] == [128, 128, 128, 128, 88]
+    assert sum(len(c.frame) for c in chunks) == len(bad) - 2
+    assert pd.concat([c.rejected for c in chunks])[SOURCE_ROW_COLUMN].tolist() == [3, 420]
+
+
+def test_bad_row_share_is_judged_over_the_whole_file(tmp_path: Path, demo_frame: pd.DataFrame,
+                                                     config: PipelineConfig) -> None:
+    # every bad row sits in the first chunk (100 % bad there) but the file as a whole is at 10 %
+    bad = demo_frame.astype({"age": object})
+    bad.loc[:59, "age"] = "old"
+    chunks = list(iter_parsed_chunks(_landing(_csv(bad, tmp_path / "a.csv")), config.dataset, _chunked(config, 60)))
+    assert sum(len(c.rejected) for c in chunks) == 60
+    # and the other way round: bad rows late in the file reject it at the end of the stream
+    worse = demo_frame.astype({"age": object})
+    worse.loc[300:, "age"] = "old"
+    stream = iter_parsed_chunks(_landing(_csv(worse, tmp_path / "b.csv")), config.dataset, _chunked(config, 100))
+    first_three = [next(stream) for _ in range(3)]
+    assert all(c.rejected.empty for c in first_three)
+    with pytest.raises(IngestError) as info:
+        list(stream)
+    assert info.value.code == "wrong_types"
+    assert info.value.details == {"bad_rows": 300, "rows": 600, "reasons": {"age: not a number": 300}}
+
+
+def test_whole_file_problems_are_found_before_the_first_chunk(tmp_path: Path, small: pd.DataFrame,
+                                                              config: PipelineConfig) -> None:
+    cases = {
+        "cols.csv": small.drop(columns=["region"]).to_csv(index=False).encode(),
+        "header.csv": (",".join(small.columns) + "\n").encode(),
+        "latin1.csv": small.assign(region="Zürich").to_csv(index=False).encode("latin-1"),
+        "damaged.parquet": b"PAR1 not really parquet",
+    }
+    for name, data in cases.items():
+        stream = iter_parsed_chunks(_landing(_write(tmp_path / name, data)), config.dataset, _chunked(config, 5))
+        with pytest.raises(IngestError):
+            next(stream)  # raised by the very first step, before any chunk exists
+
+
+def test_non_utf8_found_deep_in_a_large_file(tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig) -> None:
+    text = pd.concat([demo_frame] * 8).to_csv(index=False)  # ~400 KB; pad past one 1 MiB block
+    text = text * 3
+    raw = text.encode() + b"C9,1,2,3,4,5,6,month-to-month,card,Z\xfcrich,basic,yes\n"
+    path = _write(tmp_path / "deep.csv", raw)
+    assert path.stat().st_size > 1 << 20
+    err = _code(path, config)
+    assert err.code == "not_utf8"
+    assert err.details["byte"] == len(raw) - len(b"\xfcrich,basic,yes\n")
+    assert f"byte {err.details['byte']}" in str(err)
+
+
+def test_multibyte_character_across_a_block_boundary_is_fine(tmp_path: Path) -> None:
+    head = b"a" * ((1 << 20) - 1)
+    path = _write(tmp_path / "edge.csv", head + "é\n".encode())  # é's two bytes straddle the 1 MiB boundary
+    check_utf8(path, "edge.csv")
+    bad = _write(tmp_path / "edge-bad.csv", head + b"\xc3(\n")  # a lead byte with no continuation
+    with pytest.raises(IngestError) as info:
+        check_utf8(bad, "edge-bad.csv")
+    assert info.value.details["byte"] == len(head)
+
+
+def test_parse_error_late_in_the_file_is_unparseable(tmp_path: Path, demo_frame: pd.DataFrame,
+                                                     config: PipelineConfig) -> None:
+    text = demo_frame.to_csv(index=False) + "C9,1,2,3,4,5,6,a,b,c,d,yes,extra,more\n"
+    stream = iter_parsed_chunks(_landing(_write(tmp_path / "late.csv", text)), config.dataset, _chunked(config, 100))
+    assert len(next(stream).frame) == 100
+    with pytest.raises(IngestError) as info:
+        list(stream)
+    assert info.value.code == "unparseable"
+    assert "late.csv" in str(info.value)
+
+
+def test_empty_parquet_file(tmp_path: Path, small: pd.DataFrame, config: PipelineConfig) -> None:
+    path = tmp_path / "none.parquet"
+    small.head(0).to_parquet(path, index=False)
+    assert _code(path, config).code == "empty_file"
+
+
+def test_whole_row_type_mismatch_rejects_file(tmp_path: Path, small: pd.DataFrame, config: PipelineConfig) -> None:
+    # a Parquet file whose numeric column arrives as free text in every row
+    path = tmp_path / "typed.parquet"
+    small.assign(tenure_months="twelve").to_parquet(path, index=False)
+    err = _code(path, config)
+    assert err.code == "wrong_types"
+    assert err.details["bad_rows"] == len(small)
+
+
+# -- take_in_file: parts, spooled rejects ---------------------------------------------------------------
+def test_take_in_file_writes_one_part_per_chunk(tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig) -> None:
+    from pipeline.storage import ObjectStore
+
+    store = ObjectStore((tmp_path / "store").as_uri())
+    bad = demo_frame.astype({"age": object})
+    bad.loc[[1, 2], "age"] = "old"
+    source = _landing(_csv(bad, tmp_path / "landing" / "f.csv"))
+    quarantine = tmp_path / "quarantine"
+    taken = take_in_file(store, source, config.dataset, _chunked(config, 250), quarantine)
+    assert [p.rows for p in taken.parts] == [248, 250, 100]
+    assert {p.source.sha256 for p in taken.parts} == {source.sha256}
+    assert sorted(store.list("snapshots/parts")) == sorted(p.key for p in taken.parts)
+    assert (taken.rows, taken.accepted_rows, taken.rejected_rows) == (600, 598, 2)
+    assert taken.pending_rows == pending_rows_path(quarantine, source.sha256)
+    spooled = pd.read_csv(taken.pending_rows, dtype=str)
+    assert spooled[ROW_REASON_COLUMN].tolist() == ["age: not a number"] * 2
+    assert spooled[SOURCE_ROW_COLUMN].tolist() == ["3", "4"]
+    assert source.path.exists()  # the file leaves the landing area only after the manifest
+
+
+def test_take_in_file_rejected_late_discards_its_spool(tmp_path: Path, demo_frame: pd.DataFrame,
+                                                       config: PipelineConfig) -> None:
+    from pipeline.storage import ObjectStore
+
+    store = ObjectStore((tmp_path / "store").as_uri())
+    worse = demo_frame.astype({"age": object})
+    worse.loc[300:, "age"] = "old"
+    source = _landing(_csv(worse, tmp_path / "landing" / "late.csv"))
+    with pytest.raises(IngestError, match="max_bad_row_fraction"):
+        take_in_file(store, source, config.dataset, _chunked(config, 200), tmp_path / "quarantine")
+    assert len(store.list("snapshots/parts")) == 2  # rows 0-199 and 200-299: written before the verdict, never listed
+    assert not pending_rows_path(tmp_path / "quarantine", source.sha256).exists()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as pads
 import pytest
 
 from pipeline.config import PipelineConfig
@@ -21,6 +23,8 @@ from pipeline.snapshots import (
     manifest_key,
     new_parts_since,
     read_manifest,
+    snapshot_dataset,
+    tombstone_key,
     write_part,
 )
 from pipeline.storage import ObjectStore
@@ -188,3 +192,66 @@ def test_new_parts_since(store: ObjectStore, config: PipelineConfig) -> None:
     assert new_parts_since(s3, s1) == [p2, p3]
     assert new_parts_since(s3, s2) == [p3]
     assert new_parts_since(s3, s3) == []
+
+
+# -- ingest times: recorded, but not part of any id -----------------------------------------------------
+def test_ingest_time_is_recorded_but_not_hashed(store: ObjectStore, config: PipelineConfig) -> None:
+    ds = config.dataset
+    frame = _batch(30, 1, 0)
+    early = write_part(store, frame, ds, _src("a.csv"), ingested_at="2024-01-01T00:00:00+00:00")
+    late = write_part(store, frame, ds, _src("a.csv"), ingested_at="2025-06-01T00:00:00+00:00")
+    assert early.id == late.id and early.content() == late.content()
+    other_root = ObjectStore(store.root_url + "-other")
+    snap = create_snapshot(store, ds, None, [early])
+    again = create_snapshot(other_root, ds, None, [late])
+    assert snap.id == again.id  # the same data at another time: the same snapshot id
+    stored = json.loads(store.get(manifest_key(snap.id)))
+    assert stored["parts"][0]["ingested_at"] == "2024-01-01T00:00:00+00:00"
+    assert read_manifest(store, snap.id).parts[0].ingested_at == "2024-01-01T00:00:00+00:00"
+
+
+def test_parts_of_old_manifests_inherit_the_parent_time(store: ObjectStore, config: PipelineConfig) -> None:
+    ds = config.dataset
+    first = create_snapshot(store, ds, None, [write_part(store, _batch(20, 1, 0), ds, _src("a"))])
+    legacy = Snapshot(**{**first.__dict__, "parts": tuple(replace(p, ingested_at=None) for p in first.parts),
+                         "created_at": "2023-03-03T00:00:00+00:00"})
+    assert "ingested_at" not in legacy.to_dict()["parts"][0]
+    child = create_snapshot(store, ds, legacy, [write_part(store, _batch(20, 2, 100), ds, _src("b"))])
+    assert child.parts[0].ingested_at == "2023-03-03T00:00:00+00:00"
+    assert child.id == create_snapshot(store, ds, first, [child.parts[1]]).id
+
+
+def test_source_watermark_is_kept_only_for_table_reads(store: ObjectStore, config: PipelineConfig) -> None:
+    assert "watermark" not in _src("a.csv").to_dict()
+    table_src = SourceFile("crm:customers", "ab" * 32, 0, watermark="int:42")
+    part = write_part(store, _batch(10, 1, 0), config.dataset, table_src)
+    snap = create_snapshot(store, config.dataset, None, [part])
+    assert read_manifest(store, snap.id).parts[0].source.watermark == "int:42"
+
+
+# -- the Arrow view ---------------------------------------------------------------------------------------
+def test_arrow_dataset_reads_parts_in_place(store: ObjectStore, config: PipelineConfig) -> None:
+    ds = config.dataset
+    b1, b2 = _batch(40, 1, 0), _batch(25, 2, 1000)
+    first = create_snapshot(store, ds, None, [write_part(store, b1, ds, _src("a"))])
+    second = create_snapshot(store, ds, first, [write_part(store, b2, ds, _src("b"))])
+    files_before = _files(store)
+    view = snapshot_dataset(store, second)
+    assert sorted(view.files) == sorted(store.path(p.key) for p in second.parts)  # the parts themselves
+    assert view.count_rows() == 65
+    assert view.schema.field("age").type == "double"
+    young = view.to_table(columns=["customer_id"], filter=pads.field("age") < 30).to_pandas()
+    expected = pd.concat([b1, b2])
+    assert sorted(young["customer_id"]) == sorted(expected.loc[expected["age"] < 30, "customer_id"])
+    pd.testing.assert_frame_equal(view.to_table().to_pandas(), load_snapshot(store, second))
+    assert snapshot_dataset(store, second, second.parts[1:]).count_rows() == 25
+    assert _files(store) == files_before  # nothing copied
+
+
+def test_removed_snapshot_says_so(store: ObjectStore, config: PipelineConfig) -> None:
+    snap = create_snapshot(store, config.dataset, None, [write_part(store, _batch(10, 1, 0), config.dataset, _src("a"))])
+    store.put(tombstone_key(snap.id), json.dumps({"by": "ct snapshots gc", "removed_at": "2025-01-01T00:00:00+00:00",
+                                                  "why": "not kept"}).encode())
+    store.delete(manifest_key(snap.id))
+    with pytest.raises(SnapshotError, match="removed by ct snapshots gc at 2025-01-01"):
+        read_manifest(store, snap.id)

@@ -1,0 +1,136 @@
+"""Crash in the middle of an ingest, for real: a subprocess is killed (``os._exit(137)``) at a chosen
+write, then a normal rerun must reach exactly the snapshot a crash-free run reaches, with no landing
+file lost and every rejected row in quarantine exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import stages
+from pipeline.config import PipelineConfig, load_config
+from pipeline.demo import BatchSpec, generate_batch
+from pipeline.ingestion import PENDING_DIR
+from pipeline.settings import BUNDLED_CONFIG, Settings
+from pipeline.snapshots import read_manifest
+from pipeline.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+# Runs in the child: the same workspace as _workspace() below, with one write turned into a crash.
+CHILD = textwrap.dedent('''
+    import os, sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_ingest_crash import _workspace
+    import pipeline.stages.ingest as ingest_stage
+    from pipeline.storage import ObjectStore
+
+    home, crash_at = Path(sys.argv[1]), sys.argv[2]
+    ws = _workspace(home)
+    calls = {{"n": 0}}
+
+    def on_nth(n, original):
+        def wrapper(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                os._exit(137)
+            return original(*args, **kwargs)
+        return wrapper
+
+    if crash_at in ("second_part", "manifest"):
+        put = ObjectStore.put
+        def crashing_put(self, key, data):
+            if crash_at == "manifest" and key.startswith("snapshots/manifests/"):
+                os._exit(137)  # every part is durable; the manifest is not written
+            if crash_at == "second_part" and key.startswith("snapshots/parts/"):
+                calls["n"] += 1
+                if calls["n"] == 2:
+                    os._exit(137)
+            return put(self, key, data)
+        ObjectStore.put = crashing_put
+    elif crash_at == "index":  # the manifest is durable, the metadata index does not know it
+        type(ws.meta).record_snapshot = on_nth(1, type(ws.meta).record_snapshot)
+    elif crash_at == "rows":  # the first file's rejected rows are in quarantine, the second's are not
+        ingest_stage.commit_rejected_rows = on_nth(2, ingest_stage.commit_rejected_rows)
+    elif crash_at == "archive":  # the first file is archived, the second is still in the landing area
+        ingest_stage.archive_file = on_nth(2, ingest_stage.archive_file)
+    ingest_stage.ingest_landing(ws)
+    sys.exit(0)
+''').format(tests=str(Path(__file__).parent))
+
+
+def _config() -> PipelineConfig:
+    config = load_config(BUNDLED_CONFIG)
+    return config.model_copy(update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0, "chunk_rows": 100})})
+
+
+def _workspace(home: Path) -> Workspace:
+    settings = Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
+                        data_url=home.as_uri())
+    return Workspace(settings=settings, config=_config())
+
+
+def _land(home: Path) -> dict[str, str]:
+    """Two files, each with rejected rows; the CSV spans three chunks. Returns name -> sha256."""
+    landing = home / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    a = generate_batch(BatchSpec(rows=250, seed=11, first_id=0)).astype({"age": object})
+    a.loc[[3, 140], "age"] = "old"
+    b = generate_batch(BatchSpec(rows=120, seed=12, first_id=50_000)).astype({"churned": object})
+    b.loc[[7], "churned"] = "maybe"
+    a.to_csv(landing / "a.csv", index=False)
+    b.to_parquet(landing / "b.parquet", index=False)
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in landing.iterdir()}
+
+
+def _rejected(home: Path) -> list[pd.DataFrame]:
+    return [pd.read_csv(p, dtype=str) for p in sorted((home / "quarantine").rglob("*.rejected_rows.csv"))
+            if PENDING_DIR not in p.parts]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, list[pd.DataFrame]]:
+    home = tmp_path_factory.mktemp("crash_free")
+    _land(home)
+    out = stages.ingest_landing(_workspace(home))
+    return out.snapshot_id, out.rows, _rejected(home)
+
+
+@pytest.mark.parametrize("crash_at", ["second_part", "manifest", "index", "rows", "archive"])
+def test_rerun_after_a_crash_completes_the_same_snapshot(tmp_path: Path, crash_at: str,
+                                                         reference: tuple[str, int, list[pd.DataFrame]]) -> None:
+    ref_id, ref_rows, ref_rejected = reference
+    home = tmp_path / "home"
+    shas = _land(home)
+    child = subprocess.run([sys.executable, "-c", CHILD, str(home), crash_at], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert child.returncode == 137, child.stderr[-2000:]
+
+    # nothing lost: every landing file is still in the landing area or already in the archive
+    for name, sha in shas.items():
+        in_landing = (home / "landing" / name).exists()
+        archived = (home / "archive" / sha[:2] / sha / name).exists()
+        assert in_landing != archived, (name, in_landing, archived)
+
+    ws = _workspace(home)
+    out = stages.ingest_landing(ws)
+
+    assert out.snapshot_id == ref_id
+    assert ws.meta.latest_snapshot("churn").id == ref_id and len(ws.meta.list_snapshots()) == 1
+    assert read_manifest(ws.store, ref_id).rows == ref_rows
+    assert out.quarantined == []  # an interrupted file is finished, not mistaken for a duplicate
+    assert list((home / "landing").iterdir()) == []
+    for name, sha in shas.items():
+        assert (home / "archive" / sha[:2] / sha / name).exists()
+    rejected = _rejected(home)
+    assert len(rejected) == len(ref_rejected) == 2  # each file's rejected rows, exactly once
+    for got, want in zip(sorted(rejected, key=len), sorted(ref_rejected, key=len)):
+        pd.testing.assert_frame_equal(got, want)
+    assert not any((home / "quarantine" / PENDING_DIR).iterdir())
