@@ -11,11 +11,11 @@ import argparse
 import logging
 import sys
 
-from pipeline.cli import db, models, onboard, running, snapshots
+from pipeline.cli import db, models, onboard, running, snapshots, validate
 from pipeline.errors import CTError
 from pipeline.settings import load_settings
 
-COMMAND_GROUPS = (onboard, running, snapshots, models, db)
+COMMAND_GROUPS = (onboard, running, snapshots, models, validate, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

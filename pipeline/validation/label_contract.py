@@ -67,8 +67,11 @@ def _label_key(label: Any) -> str:
     return str(label)
 
 
-def _label_counts(labels: pd.Series) -> dict[str, int]:
-    """Count per class label (as string), nulls dropped, sorted by label."""
+def label_counts(labels: pd.Series) -> dict[str, int]:
+    """Count per class label (as string), nulls dropped, sorted by label.
+
+    Counts are what the contract is decided on, so they can be cached per part and summed.
+    """
     counted = labels.value_counts(dropna=True, sort=False)
     counts: dict[str, int] = {}
     for label, n in zip(counted.index, counted.to_numpy(), strict=True):
@@ -83,7 +86,11 @@ def _label_counts(labels: pd.Series) -> dict[str, int]:
 
 def expected_shares_from(labels: pd.Series) -> dict[str, float]:
     """Class shares of a label column (nulls ignored), usable as a contract's expected shares."""
-    counts = _label_counts(labels)
+    return shares_from_counts(label_counts(labels))
+
+
+def shares_from_counts(counts: Mapping[str, int]) -> dict[str, float]:
+    """Class shares of label counts (empty when there are no labels)."""
     total = sum(counts.values())
     return {label: n / total for label, n in counts.items()} if total else {}
 
@@ -124,7 +131,7 @@ def _goodness_of_fit(
 
 
 def _evaluate(
-    labels: pd.Series,
+    counts: Mapping[str, int],
     expected_shares: Mapping[Any, float],
     tolerance: float,
     subject: str,
@@ -132,7 +139,7 @@ def _evaluate(
     if not math.isfinite(tolerance) or not 0 <= tolerance <= 1:
         raise ConfigError(f"{subject}: tolerance must be a share in [0, 1], got {tolerance!r}")
     expected = _normalised_expectation(expected_shares)
-    counts = _label_counts(labels)
+    counts = {_label_key(k): int(v) for k, v in counts.items() if v}
     n = sum(counts.values())
     nan = float("nan")
     if n == 0:
@@ -198,7 +205,14 @@ def check_label_contract(
     breaks the contract; so does an empty label column. ``held`` depends only on the largest
     absolute share deviation; the chi-square p-value is reported as evidence.
     """
-    return _evaluate(labels, expected_shares, tolerance, "label contract")
+    return check_label_contract_counts(label_counts(labels), expected_shares, tolerance)
+
+
+def check_label_contract_counts(
+    counts: Mapping[str, int], expected_shares: Mapping[str, float], tolerance: float = 0.1
+) -> LabelContractResult:
+    """:func:`check_label_contract` on label counts (e.g. summed from cached part statistics)."""
+    return _evaluate(counts, expected_shares, tolerance, "label contract")
 
 
 def check_label_parity(
@@ -209,13 +223,20 @@ def check_label_parity(
     A skewed holdout makes evaluation metrics incomparable between runs, so the train shares
     serve as the contract the holdout must meet.
     """
-    expected = expected_shares_from(train_labels)
+    return check_label_parity_counts(label_counts(train_labels), label_counts(holdout_labels), tolerance)
+
+
+def check_label_parity_counts(
+    train_counts: Mapping[str, int], holdout_counts: Mapping[str, int], tolerance: float = 0.05
+) -> LabelContractResult:
+    """:func:`check_label_parity` on label counts of the two sides."""
+    expected = shares_from_counts(train_counts)
     if not expected:
         nan = float("nan")
         return LabelContractResult(
-            observed_shares=expected_shares_from(holdout_labels), expected_shares={},
-            counts=_label_counts(holdout_labels), max_deviation=nan, tolerance=tolerance,
+            observed_shares=shares_from_counts(holdout_counts), expected_shares={},
+            counts=dict(holdout_counts), max_deviation=nan, tolerance=tolerance,
             chi2=nan, p_value=nan, held=False,
             message="label parity broken: no training labels to compare the holdout with",
         )
-    return _evaluate(holdout_labels, expected, tolerance, "label parity (holdout vs train)")
+    return _evaluate(holdout_counts, expected, tolerance, "label parity (holdout vs train)")

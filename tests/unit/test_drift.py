@@ -143,8 +143,10 @@ def test_ks_effect_size_guard_ignores_significant_but_tiny_change() -> None:
 
 
 def test_choose_test_by_kind_and_size() -> None:
-    assert choose_test("numeric", 999, 50_000) == "ks"
-    assert choose_test("numeric", 1_000, 1_000) == "wasserstein"
+    assert choose_test("numeric", 4_999, 50_000) == "ks"
+    assert choose_test("numeric", 5_000, 5_000) == "wasserstein"
+    assert choose_test("numeric", 1_000, 1_000) == "ks"  # W1 false-alarms ~5% per feature at 1 000
+    assert choose_test("numeric", 1_000, 1_000, small_sample=1_000) == "wasserstein"
     assert choose_test("categorical", 50_000, 10) == "chi_square"
     assert choose_test("categorical", 5_000, 5_000) == "jensen_shannon"
     with pytest.raises(ConfigError):

@@ -11,8 +11,11 @@ import pytest
 from pipeline.errors import ConfigError
 from pipeline.validation.label_contract import (
     check_label_contract,
+    check_label_contract_counts,
     check_label_parity,
+    check_label_parity_counts,
     expected_shares_from,
+    label_counts,
 )
 
 
@@ -115,3 +118,14 @@ def test_result_to_dict_is_json_safe() -> None:
     payload = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert payload["held"] is False
     assert payload["chi2"] is None  # infinite: a class nobody expected
+
+
+def test_counts_give_the_same_verdicts_as_labels() -> None:
+    series = labels({"yes": 1_400, "no": 600})
+    assert label_counts(series) == {"no": 600, "yes": 1_400}
+    from_counts = check_label_contract_counts({"yes": 1_400, "no": 600}, {"yes": 0.5, "no": 0.5})
+    assert from_counts == check_label_contract(series, {"yes": 0.5, "no": 0.5})
+    assert not from_counts.held and "'yes' is 0.70" in from_counts.message
+    train, holdout = labels({"yes": 300, "no": 700}), labels({"yes": 100, "no": 100})
+    assert check_label_parity_counts(label_counts(train), label_counts(holdout)) == check_label_parity(train, holdout)
+    assert check_label_contract_counts({"yes": 5, "no": 0}, {"yes": 0.5, "no": 0.5}).counts == {"yes": 5, "no": 0}

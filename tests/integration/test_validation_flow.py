@@ -1,0 +1,197 @@
+"""Validation inside the training loop, driven through the pure stages (no Airflow).
+
+A drifted batch is flagged feature by feature while training goes on; a schema-breaking batch
+stops the run with a readable error; an append reads only the new part; the suite file is made
+once and then left alone; ``ct validate`` shows or computes results.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pipeline import stages
+from pipeline.cli import main
+from pipeline.config import PipelineConfig
+from pipeline.demo import BatchSpec, generate_batch
+from pipeline.errors import ValidationFailed
+from pipeline.registry.base import CHAMPION
+from pipeline.settings import BUNDLED_CONFIG, Settings
+from pipeline.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+FIRST = BatchSpec(rows=800, seed=11, first_id=0)
+SECOND = BatchSpec(rows=800, seed=12, first_id=100_000)
+DRIFTED = BatchSpec(rows=800, seed=13, churn_share=0.7, drift=True, first_id=200_000)
+
+
+@pytest.fixture(autouse=True)
+def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
+
+
+@pytest.fixture
+def ws(settings: Settings, config: PipelineConfig) -> Workspace:
+    fast = config.model_copy(update={
+        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
+        "ingest": config.ingest.model_copy(update={"stable_seconds": 0})})
+    return Workspace(settings=settings, config=fast)
+
+
+def _ingest(ws: Workspace, spec: BatchSpec, name: str, **columns: Any) -> str:
+    frame = generate_batch(spec).assign(**columns)
+    ws.settings.landing.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(ws.settings.landing / name, index=False)
+    return stages.ingest_landing(ws).snapshot_id
+
+
+def _train(ws: Workspace) -> dict[str, Any]:
+    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
+    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
+    candidate = stages.train_candidate(ws, plan)
+    evaluation = stages.evaluate_model(ws, plan, candidate)
+    registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
+    stages.promote_if_better(ws, registered["name"], registered["version"])
+    return {"validation": validation, "registered": registered}
+
+
+def _key(ws: Workspace, uri: str) -> str:
+    return uri[len(ws.store.root_url) + 1:]
+
+
+def _ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings: Settings, *argv: str) -> Any:
+    for name, value in {"CT_HOME": str(settings.home), "CT_CONFIG": str(BUNDLED_CONFIG),
+                        "CT_DATABASE_URL": settings.database_url, "CT_DATA_URL": settings.data_url}.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_drifted_batch_is_flagged_while_training_goes_on(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    _ingest(ws, FIRST, "first.csv")
+    _train(ws)
+    drifted_snapshot = _ingest(ws, DRIFTED, "drifted.csv")
+
+    run = _train(ws)
+
+    assert run["validation"]["passed"] is True  # drift is a reason to retrain, not to stop
+    assert run["registered"]["version"] == 2
+    summary = ws.meta.get_validation(run["validation"]["validation_id"]).summary
+    features = {f["feature"]: f for f in summary["drift"]["features"]}
+    for shifted in ("monthly_charges", "support_calls", "contract"):
+        assert features[shifted]["drifted"] is True, features[shifted]
+    for stable in ("age", "region", "payment_method"):
+        assert features[stable]["drifted"] is False, features[stable]
+    assert {"test", "score", "p_value", "effect_size", "threshold"} <= set(features["age"])
+    assert summary["label_contract_held"] is False
+    assert "label_contract" in run["validation"]["warnings"]
+    checks = {c["name"]: c for c in summary["checks"]}
+    assert (checks["drift"]["severity"], checks["drift"]["outcome"]) == ("info", "failed")
+    # Data Docs are published beside the summary page, which links to them relatively
+    docs_key = _key(ws, run["validation"]["data_docs_uri"])
+    assert docs_key.startswith("reports/validation/data_docs/validations/churn/")
+    assert "values must belong to this set" in ws.store.get(docs_key).decode()
+    page = ws.store.get(_key(ws, run["validation"]["report_uri"])).decode()
+    assert f'href="{docs_key.removeprefix("reports/validation/")}"' in page
+
+    shown = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted_snapshot[:10], "--json"))
+    assert shown["stored"] is True and shown["validation_id"] == run["validation"]["validation_id"]
+    assert {f["feature"]: f["drifted"] for f in shown["features"]}["monthly_charges"] is True
+    assert {(c["name"], c["outcome"]) for c in shown["checks"]} >= {("drift", "failed"), ("label_contract", "failed")}
+
+
+def test_schema_breaking_batch_stops_with_a_readable_error(ws: Workspace) -> None:
+    _ingest(ws, FIRST, "first.csv")
+    _train(ws)
+    broken = _ingest(ws, SECOND, "second.csv", contract="weekly")
+    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
+
+    with pytest.raises(ValidationFailed) as info:
+        stages.validate_snapshot(ws, plan["snapshot_id"])
+
+    message = str(info.value)
+    assert message.startswith(f"validation failed for snapshot {broken}: 1 check(s) with severity 'fail'")
+    assert "expectation:expect_column_values_to_be_in_set:contract: " in message and "'weekly'" in message
+    assert "800 unexpected (100.00%)" in message
+    report_uri = message.split("Full report: ", 1)[1].split()[0]
+    docs_uri = message.split("Data Docs: ", 1)[1].split()[0]
+    assert ws.store.exists(_key(ws, report_uri)) and ws.store.exists(_key(ws, docs_uri))
+    assert ws.meta.latest_validation(broken).passed is False
+    assert ws.meta.get_alias("churn-classifier", CHAMPION).version == 1
+
+
+def test_an_append_reads_only_the_new_part(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = Workspace(ws.settings, ws.config.model_copy(update={"validation": ws.config.validation.model_copy(update={
+        "expectations": ws.config.validation.expectations.model_copy(update={"data_docs": "never"})})}))
+    opened: list[str] = []
+    original = type(ws.store).open
+
+    def counting_open(store, key, mode="rb"):
+        if key.startswith("snapshots/parts/"):
+            opened.append(key)
+        return original(store, key, mode)
+
+    monkeypatch.setattr(type(ws.store), "open", counting_open)
+    _ingest(ws, FIRST, "first.csv")
+    _train(ws)
+    for spec, name in ((SECOND, "second.csv"), (DRIFTED, "third.csv")):
+        snapshot = _ingest(ws, spec, name)
+        opened.clear()
+        result = stages.validate_snapshot(ws, snapshot)
+        # one new part read; the champion's snapshot (a new one after the second run) is never read
+        assert len(opened) == 1 and result["parts_read"] == 1
+        stats = ws.meta.get_validation(result["validation_id"]).summary["statistics"]
+        assert stats["new_parts"] == 1 and stats["statistics_computed"] == 1
+        plan = stages.plan_training(ws, snapshot, None, {"kind": "test"}).to_dict()
+        candidate = stages.train_candidate(ws, plan)
+        evaluation = stages.evaluate_model(ws, plan, candidate)
+        reg = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], result["validation_id"])
+        stages.promote_if_better(ws, reg["name"], reg["version"], force=True, reason="move the reference")
+
+
+def test_suite_is_made_once_then_left_alone_and_overrides_apply(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    first = _ingest(ws, FIRST, "first.csv")
+    _train(ws)
+    suite = ws.settings.home / "expectations" / "churn.json"  # bundled config: never written into the checkout
+    made = suite.read_bytes()
+    assert json.loads(made)["meta"]["ct"]["generated_from"] == first
+    assert (ws.settings.home / "expectations" / "churn.overrides.yaml").exists()
+
+    overrides = suite.with_name("churn.overrides.yaml")
+    overrides.write_text('change: {"expect_column_values_to_be_in_set:region": {severity: warn}}\n')
+    second = _ingest(ws, SECOND, "second.csv", region="atlantis")
+    result = stages.validate_snapshot(ws, second)  # a fail-severity check relaxed to warn by the overrides
+    assert result["passed"] is True
+    assert "expectation:expect_column_values_to_be_in_set:region" in result["warnings"]
+    assert suite.read_bytes() == made
+
+    out = _ct(monkeypatch, capsys, ws.settings, "validate", "--suite-from", second, "--json")
+    regenerated = json.loads(out)
+    assert regenerated["replaced"] is True and regenerated["generated_from"] == second
+    assert json.loads(suite.read_text())["meta"]["ct"]["generated_from"] == second
+    assert suite.with_name("churn.json.bak").read_bytes() == made
+
+    computed = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", second, "--reference", first,
+                              "--recompute", "--json"))
+    assert computed["stored"] is False and computed["reference_snapshot_id"] == first
+    assert {f["feature"] for f in computed["features"]} == set(ws.config.dataset.feature_names)
+    text = _ct(monkeypatch, capsys, ws.settings, "validate", second)
+    assert "stored validation #" in text and "drift (share" in text
+
+
+def test_data_docs_failure_does_not_stop_training(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(stages.validate, "publish_data_docs", broken)
+    snapshot = _ingest(ws, FIRST, "first.csv")
+    result = stages.validate_snapshot(ws, snapshot)
+    assert result["passed"] is True and result["data_docs_uri"] is None
+    assert "Data Docs could not be built" in caplog.text
