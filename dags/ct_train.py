@@ -9,13 +9,18 @@ schedule, or by hand with the trigger form (snapshot id, model spec, force, reas
 2. **validate** — great-expectations schema suite on the new data, per-feature drift against the
    champion's training snapshot, the label contract and train/holdout label parity. A `fail` check
    stops the run here with the failed checks listed; drift is recorded as a reason to retrain.
-3. **train** — fits the declared scikit-learn pipeline on the training part (fixed seed).
-4. **evaluate** — deterministic holdout with 95% bootstrap intervals, stratified k-fold on the training
-   part, and the champion scored on the same holdout with a paired bootstrap.
+3. **train** — one mapped task per candidate (`model.candidates` in pipeline.yaml, a spec or a small
+   grid; otherwise the single spec): fits the scikit-learn pipeline on the training part (fixed seed)
+   and cross-validates it there (stratified k-fold, or forward-chaining folds with a time column).
+4. **evaluate** — keeps the candidate with the best mean CV score of the primary metric, then scores
+   it on the holdout with 95% bootstrap intervals (overall and per slice), and the champion on the
+   same rows with a paired bootstrap. Every candidate is recorded with the evidence.
 5. **register** — a new model version with artifact checksum, snapshot, config hash, code version,
-   metrics, validation and trigger.
-6. **promote** — moves `champion` only when the policy holds (floors, non-inferiority margin), or on a
-   recorded manual override; every move is a ledger row.
+   metrics, validation, trigger and the HTML model report.
+6. **promote** — moves `champion` only when the policy holds (floors, non-inferiority margin, minimum
+   improvement, slice gates), or on a recorded manual override; every move is a ledger row.
+
+Setting *model spec* on the trigger form trains that one spec instead of the candidates.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from ct_airflow.provenance import TRIGGER_KINDS
         "snapshot_id": Param("", type="string", title="Snapshot",
                              description="Snapshot id (or a unique prefix) to train on. Empty: the newest snapshot."),
         "model_spec": Param("", type="string", title="Model spec",
-                            description="A spec name from model.specs in pipeline.yaml. Empty: model.spec."),
+                            description="Train only this spec from model.specs in pipeline.yaml. Empty: the "
+                                        "candidates of model.candidates, or model.spec when there are none."),
         "force": Param(False, type="boolean", title="Force retrain",
                        description="Train even if this snapshot and spec were trained already."),
         "override_promotion": Param(False, type="boolean", title="Promote regardless of the policy",
@@ -53,7 +59,7 @@ from ct_airflow.provenance import TRIGGER_KINDS
 )
 def ct_train():
     @task
-    def plan(**context) -> dict:
+    def plan(**context) -> list:
         from airflow.sdk.exceptions import AirflowSkipException
         from ct_airflow.provenance import trigger_from_context
         from ct_airflow.stage import run_stage
@@ -65,14 +71,14 @@ def ct_train():
                             params["model_spec"] or None, trigger, bool(params["force"]))
         if planned.existing_version is not None and not params["force"]:
             raise AirflowSkipException(f"already trained as version {planned.existing_version}")
-        return planned.to_dict()
+        return planned.per_candidate()  # one plan per candidate: the train task is mapped over them
 
     @task
-    def validate(planned: dict) -> dict:
+    def validate(plans: list) -> dict:
         from ct_airflow.stage import run_stage
         from pipeline.stages import validate_snapshot
 
-        return run_stage(validate_snapshot, planned["snapshot_id"])
+        return run_stage(validate_snapshot, plans[0]["snapshot_id"])
 
     @task
     def train(planned: dict) -> dict:
@@ -82,18 +88,19 @@ def ct_train():
         return run_stage(train_candidate, planned)
 
     @task
-    def evaluate(planned: dict, candidate: dict) -> dict:
+    def evaluate(plans: list, trained: list) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages import evaluate_model
+        from pipeline.stages.evaluate import choose_and_evaluate
 
-        return run_stage(evaluate_model, planned, candidate)
+        return run_stage(choose_and_evaluate, plans[0], list(trained))
 
     @task
-    def register(planned: dict, candidate: dict, evaluation: dict, validation: dict) -> dict:
+    def register(evaluated: dict, validation: dict) -> dict:
         from ct_airflow.stage import run_stage
         from pipeline.stages import register_model
 
-        return run_stage(register_model, planned, candidate, evaluation["evaluation_key"], validation["validation_id"])
+        return run_stage(register_model, evaluated["plan"], evaluated["candidate"], evaluated["evaluation_key"],
+                         validation["validation_id"])
 
     @task
     def promote(registered: dict, **context) -> dict:
@@ -106,12 +113,12 @@ def ct_train():
         return run_stage(promote_if_better, registered["name"], registered["version"],
                          force=bool(params["override_promotion"]), reason=params["reason"], actor=actor)
 
-    planned = plan()
-    checked = validate(planned)
-    candidate = train(planned)
-    checked >> candidate
-    evaluation = evaluate(planned, candidate)
-    promote(register(planned, candidate, evaluation, checked))
+    plans = plan()
+    checked = validate(plans)
+    trained = train.expand(planned=plans)  # mapped: one task instance per candidate, run in parallel
+    checked >> trained
+    evaluated = evaluate(plans, trained)
+    promote(register(evaluated, checked))
 
 
 ct_train()

@@ -1,6 +1,11 @@
-"""Deterministic train/holdout assignment and stratified folds.
+"""Deterministic train/holdout assignment and cross-validation folds.
 
-The holdout is chosen by hashing a stable per-row *key* (the declared id columns, or a hash of
+Two kinds of split.  By default (no time column) a hash of each row's key decides its side, and
+the training part is cut into stratified folds.  With ``dataset.time_column`` the holdout is the
+most recent data and the folds chain forward in time (:func:`split_by_time`, :func:`time_folds`),
+which is the honest choice when the future must be predicted from the past.
+
+The hash holdout is chosen by hashing a stable per-row *key* (the declared id columns, or a hash of
 the whole row when there are none) with a salt.  A row's assignment therefore depends only on
 its own key, never on the other rows, their order or how many there are: as the data grow,
 rows already in the holdout stay there and rows already used for training never leak into it.
@@ -231,3 +236,95 @@ def stratified_folds(
         (train.astype(np.int64), valid.astype(np.int64))
         for train, valid in splitter.split(np.zeros((labels.shape[0], 1)), labels.to_numpy())
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Time-based split: the holdout is the most recent data, folds chain forward in time
+# --------------------------------------------------------------------------------------------
+
+
+def time_values(col: pd.Series) -> np.ndarray:
+    """Return a time column as sortable float64 values (epoch ticks for dates and timestamps).
+
+    Numbers are used as they are (e.g. a day number); anything else is parsed as a date or
+    timestamp (timezone-aware values are compared in UTC).  Missing or unparseable values raise
+    ConfigError naming the column and a few offending values.
+    """
+    name = str(col.name)
+    missing = col.isna()
+    if missing.any():
+        raise ConfigError(
+            f"time column {name!r} has {int(missing.sum())} missing value(s); every row needs a time "
+            "for a time-based split. Fill them, or remove `dataset.time_column` to split by row key."
+        )
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=np.float64)
+    parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
+    bad = col[parsed.isna()]
+    if not bad.empty:
+        raise ConfigError(
+            f"time column {name!r} holds {bad.shape[0]} value(s) that are neither numbers nor dates, "
+            f"e.g. {bad.astype(str).head(3).tolist()}; write them as ISO dates (2024-05-31) or numbers."
+        )
+    return parsed.astype("int64").to_numpy(dtype=np.float64)
+
+
+def split_by_time(times: np.ndarray, fraction: float) -> Split:
+    """Hold out the most recent ``fraction`` of rows; all rows at the cutoff time go to the holdout.
+
+    Unlike the hash split this moves with the data: as newer rows arrive, the holdout moves
+    forward and older holdout rows become training rows.  That is the point of a time split:
+    the model is always judged on data newer than anything it was trained on.
+    """
+    f = _check_fraction(fraction)
+    t = np.asarray(times, dtype=np.float64)
+    if t.ndim != 1 or t.shape[0] < 2:
+        raise TrainingError(f"a time-based split needs at least 2 rows, got {t.shape[0] if t.ndim == 1 else t.shape}.")
+    ordered = np.sort(t, kind="stable")
+    n_train = t.shape[0] - max(1, int(np.ceil(t.shape[0] * f)))
+    cutoff = ordered[n_train]
+    mask = t >= cutoff
+    if mask.all():
+        raise TrainingError(
+            f"cannot hold out the most recent {f:.0%} of rows by time: every row is at or after the cutoff "
+            f"{cutoff!r} (too few distinct times). Collect data over a longer period or lower holdout_fraction."
+        )
+    split = Split(train_index=np.flatnonzero(~mask), holdout_index=np.flatnonzero(mask))
+    logger.info(
+        "Time split: %d training rows before %r, %d holdout rows from it (fraction %.3f requested).",
+        split.n_train,
+        cutoff,
+        split.n_holdout,
+        f,
+    )
+    return split
+
+
+def time_folds(times: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Forward-chaining folds over time (like scikit-learn's TimeSeriesSplit, but tie-aware).
+
+    The rows are cut by time into ``n_folds + 1`` blocks of about equal size; fold k trains on
+    blocks 0..k-1 and validates on block k, so a model is never validated on data older than
+    what it was fitted on.  Rows with equal times always share a block; blocks that end up empty
+    (heavy ties) are skipped, and fewer than 2 usable folds raise TrainingError.
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}.")
+    t = np.asarray(times, dtype=np.float64)
+    ordered = np.sort(t, kind="stable")
+    positions = (np.arange(1, n_folds + 1) * t.shape[0]) // (n_folds + 1)
+    cuts = ordered[np.minimum(positions, t.shape[0] - 1)]
+    block = np.searchsorted(cuts, t, side="right")
+    folds = []
+    for k in range(1, n_folds + 1):
+        fit, valid = np.flatnonzero(block < k), np.flatnonzero(block == k)
+        if fit.size and valid.size:
+            folds.append((fit.astype(np.int64), valid.astype(np.int64)))
+    if len(folds) < 2:
+        raise TrainingError(
+            f"only {len(folds)} forward-chaining fold(s) could be formed from {t.shape[0]} rows with "
+            f"{np.unique(t).size} distinct times; lower evaluation.folds or collect data over more time."
+        )
+    if len(folds) < n_folds:
+        logger.warning("Ties in the time column left %d of %d forward-chaining folds.", len(folds), n_folds)
+    return folds

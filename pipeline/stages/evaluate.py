@@ -1,7 +1,9 @@
-"""Evaluate: score the candidate and the champion on the same holdout."""
+"""Evaluate: pick the best candidate by cross-validation, then score it and the champion on the
+same holdout and store the evidence."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any
@@ -12,33 +14,91 @@ from pipeline.snapshots import (
     load_snapshot,
     read_manifest,
 )
+from pipeline.stages.train import choose_candidate
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
 
 
-def evaluate_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]:
-    """Score the candidate and the champion on the same holdout; store the evidence."""
+def evaluate_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any],
+                   search: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score the candidate and the champion on the same holdout; store the evidence as JSON.
+
+    ``search`` is the record of a candidate search (``choose_candidate``'s ``search``); without
+    one the candidate is recorded as the only one.  Cross-validation scores computed by the
+    train step are reused, not recomputed.
+    """
     snapshot = read_manifest(ws.store, plan["snapshot_id"])
     frame = load_snapshot(ws.store, snapshot)
     split = holdout_split(frame, ws.config)
     model = ws.artifacts.load(candidate["artifact_key"], candidate["artifact_sha256"])
     champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
     champion_model = ws.artifacts.load(champion.artifact_uri, champion.artifact_sha256) if champion else None
+    if search is None:
+        name = candidate.get("candidate") or plan["spec_name"]
+        search = {"candidates": [{k: v for k, v in candidate.items() if k not in ("train_rows", "holdout_rows")}
+                                 | {"candidate": name, "chosen": True}],
+                  "selection": {"metric": ws.config.promotion.primary_metric, "rule": "single candidate",
+                                "chosen": name}}
     evaluation = evaluate_candidate(model, frame, split, ws.config, champion_model,
-                                    champion.version if champion else None).to_dict()
-    payload = json.dumps(evaluation, sort_keys=True).encode()
-    key = f"reports/evaluations/{plan['snapshot_id']}_{candidate['artifact_sha256'][:16]}.json"
-    ws.store.put(key, payload)
+                                    champion.version if champion else None,
+                                    cross_validation=candidate.get("cross_validation"),
+                                    candidates=search["candidates"], selection=search["selection"]).to_dict()
+    # Keyed by the evidence itself (timing aside): the same evidence is stored once, and new
+    # evidence for the same artifact (say, against a newer champion) never hides behind old.
+    evidence = json.dumps(_without_timings(evaluation), sort_keys=True).encode()
+    key = (f"reports/evaluations/{plan['snapshot_id']}_{candidate['artifact_sha256'][:16]}_"
+           f"{hashlib.sha256(evidence).hexdigest()[:12]}.json")
+    ws.store.put(key, json.dumps(evaluation, sort_keys=True).encode())
+    progress("evaluate", _summary(evaluation, ws))
+    return {"evaluation_key": key}
+
+
+def choose_and_evaluate(ws: Workspace, plan: dict[str, Any], trained: list[dict[str, Any]]) -> dict[str, Any]:
+    """The DAG's evaluate task: choose among the trained candidates, then evaluate the winner.
+
+    Returns the evaluation key plus the plan (with the winner as its spec) and the winning
+    candidate, which is what registration needs.
+    """
+    chosen = choose_candidate(ws, plan, trained)
+    out = evaluate_model(ws, chosen["plan"], chosen["candidate"], chosen["search"])
+    return {**out, "plan": chosen["plan"], "candidate": chosen["candidate"]}
+
+
+def _without_timings(value: Any) -> Any:
+    """``value`` without the keys that measure time (``seconds``, ``fit_seconds``, ...)."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if not k.endswith("seconds")}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def _summary(evaluation: dict[str, Any], ws: Workspace) -> str:
+    """One line for the task log: the primary metric with its interval, CV, champion, slices."""
     primary = ws.config.promotion.primary_metric
     est = evaluation["holdout"][primary]
-    versus = ""
+    cv = evaluation["cross_validation"][primary]
+    cv_text = "n/a" if cv["mean"] is None else f"{cv['mean']:.3f} ± {cv['std']:.3f}"
+    text = (f"holdout {primary} {_num(est['value'])} [{_num(est['lower'])}, {_num(est['upper'])}] on "
+            f"{evaluation['holdout_rows']} rows ({evaluation['split'].get('kind', 'hash')} split); "
+            f"{cv['folds']}-fold CV {cv_text}")
     if evaluation["champion"]:
         cmp = evaluation["champion"]["comparison"]
-        versus = (f"; vs champion v{evaluation['champion']['version']}: {cmp['difference']:+.3f} "
-                  f"[{cmp['lower']:+.3f}, {cmp['upper']:+.3f}]")
-    progress("evaluate", f"holdout {primary} {est['value']:.3f} [{est['lower']:.3f}, {est['upper']:.3f}] on "
-                         f"{evaluation['holdout_rows']} rows; {ws.config.evaluation.folds}-fold CV "
-                         f"{evaluation['cross_validation'][primary]['mean']:.3f} ± "
-                         f"{evaluation['cross_validation'][primary]['std']:.3f}{versus}")
-    return {"evaluation_key": key}
+        text += (f"; vs champion v{evaluation['champion']['version']}: {_num(cmp['difference'], '+.3f')} "
+                 f"[{_num(cmp['lower'], '+.3f')}, {_num(cmp['upper'], '+.3f')}]")
+    slices = [(col, s) for col, entries in evaluation["slices"].items() for s in entries]
+    if slices:
+        small = sum(1 for _, s in slices if s["small"])
+        worst = [(s["comparison"]["difference"], f"{col}={s['value']}") for col, s in slices
+                 if not s["small"] and (s.get("comparison") or {}).get("difference") is not None]
+        text += f"; {len(slices)} slices ({small} small)"
+        if worst:
+            diff, where = min(worst)
+            text += f", largest drop vs champion {_num(diff, '+.3f')} in {where}"
+    return text
+
+
+def _num(x: float | None, fmt: str = ".3f") -> str:
+    """A number for the log line, or n/a when undefined."""
+    return "n/a" if x is None else format(x, fmt)

@@ -1,12 +1,13 @@
-"""Plan: pin the snapshot and spec of a training run and notice repeats."""
+"""Plan: pin the snapshot and the candidates of a training run and notice repeats."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.errors import SnapshotError
+from pipeline.registry.base import ModelVersion
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
@@ -14,37 +15,72 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainingPlan:
+    """What one run trains: a snapshot and one or more candidate specs.
+
+    ``spec_name`` is the spec when there is a single candidate; with several it is empty until
+    the best candidate is chosen (the choose step returns the plan with the winner filled in).
+    """
+
     snapshot_id: str
     spec_name: str
     config_hash: str
     trigger: dict[str, Any]
     force: bool
     existing_version: int | None
+    candidates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form passed between tasks."""
         return asdict(self)
+
+    def per_candidate(self) -> list[dict[str, Any]]:
+        """One plan per candidate, each with that candidate as its spec: what the DAG maps
+        its train task over (one task instance per candidate)."""
+        return [{**self.to_dict(), "spec_name": name} for name in self.candidates]
+
+
+def planned_candidates(ws: Workspace, spec_name: str | None) -> list[str]:
+    """The spec names a run trains: the one asked for, else ``model.candidates``, else ``model.spec``."""
+    if spec_name:
+        ws.config.model_spec(spec_name)  # an unknown name fails here, listing the declared ones
+        return [spec_name]
+    return list(ws.config.model.candidate_names) or [ws.config.model.spec]
+
+
+def find_trained_version(ws: Workspace, snapshot_id: str, spec_name: str | None = None) -> ModelVersion | None:
+    """The version already trained from this snapshot and config by any of the run's candidates.
+
+    With candidates the winner's spec is not known before training, so every candidate name
+    is looked up (``ct run`` and the demo can use this instead of a single-spec lookup).
+    """
+    config_hash = ws.config.content_hash()
+    for name in planned_candidates(ws, spec_name):
+        found = ws.meta.find_model_version(ws.config.model.name, snapshot_id, config_hash, name)
+        if found is not None:
+            return found
+    return None
 
 
 def plan_training(ws: Workspace, snapshot_id: str | None, spec_name: str | None, trigger: dict[str, Any],
                   force: bool = False) -> TrainingPlan:
-    """Pin the snapshot and spec of a run; notice when these inputs were already trained."""
+    """Pin the snapshot and candidates of a run; notice when these inputs were already trained."""
     if snapshot_id:
         snap = ws.meta.get_snapshot(snapshot_id)
     else:
         snap = ws.meta.latest_snapshot(ws.config.dataset.name)
         if snap is None:
             raise SnapshotError("there is no snapshot to train on yet; drop files into the landing area and run ct_ingest")
-    spec = spec_name or ws.config.model.spec
-    ws.config.model_spec(spec)
-    config_hash = ws.config.content_hash()
-    existing = ws.meta.find_model_version(ws.config.model.name, snap.id, config_hash, spec)
-    plan = TrainingPlan(snapshot_id=snap.id, spec_name=spec, config_hash=config_hash,
+    candidates = planned_candidates(ws, spec_name)
+    existing = find_trained_version(ws, snap.id, spec_name)
+    plan = TrainingPlan(snapshot_id=snap.id, spec_name=candidates[0] if len(candidates) == 1 else "",
+                        config_hash=ws.config.content_hash(),
                         trigger={**trigger, "snapshot_id": trigger.get("snapshot_id") or snap.id},
-                        force=force, existing_version=existing.version if existing else None)
+                        force=force, existing_version=existing.version if existing else None, candidates=candidates)
+    what = f"spec {candidates[0]!r}" if len(candidates) == 1 else f"{len(candidates)} candidates ({', '.join(candidates)})"
     if existing and not force:
-        progress("plan", f"snapshot {snap.id} with spec {spec!r} was already trained as "
+        progress("plan", f"snapshot {snap.id} with {what} was already trained as "
                          f"{ws.config.model.name} v{existing.version}; nothing to do (set force to retrain)")
     else:
-        progress("plan", f"train {ws.config.model.name} spec {spec!r} on snapshot {snap.id} "
+        progress("plan", f"train {ws.config.model.name} {what} on snapshot {snap.id} "
                          f"({snap.rows} rows), trigger {trigger.get('kind')}")
     return plan

@@ -1,12 +1,21 @@
-"""Train: fit the planned model spec on the training part of a snapshot."""
+"""Train: fit one candidate spec on the training part of a snapshot and cross-validate it;
+choose: keep the candidate with the best mean cross-validation score.
+
+With ``model.candidates`` the DAG runs :func:`train_candidate` once per candidate (mapped tasks,
+in parallel on the workers) and :func:`choose_candidate` on all their results.  Each result is a
+small dict (artifact key and checksum, CV scores), never a model or a frame.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
-from pipeline.evaluation import holdout_split
+from pipeline.errors import TrainingError
+from pipeline.evaluation import choose_best, cross_validate, holdout_split
+from pipeline.metrics import HIGHER_IS_BETTER
 from pipeline.snapshots import (
     load_snapshot,
     read_manifest,
@@ -17,17 +26,62 @@ from pipeline.workspace import Workspace, progress
 log = logging.getLogger(__name__)
 
 
-def train_candidate(ws: Workspace, plan: dict[str, Any]) -> dict[str, Any]:
-    """Fit the planned spec on the training part of the snapshot and store the artifact."""
+def train_candidate(ws: Workspace, plan: dict[str, Any], candidate: str | None = None) -> dict[str, Any]:
+    """Fit ``candidate`` (default: the plan's spec) on the training part, store the artifact and
+    score it by cross-validation on that same training part (the holdout is never touched)."""
+    name = candidate or plan["spec_name"]
+    if not name:
+        raise TrainingError(f"the plan lists {len(plan.get('candidates', []))} candidates; train_candidate needs one "
+                            "of them by name (the DAG maps over TrainingPlan.per_candidate())")
     started = time.perf_counter()
     snapshot = read_manifest(ws.store, plan["snapshot_id"])
     frame = load_snapshot(ws.store, snapshot)
     split = holdout_split(frame, ws.config)
-    spec = ws.config.model_spec(plan["spec_name"])
-    model = fit_model(frame.iloc[split.train_index], ws.config.dataset, spec, ws.config.evaluation.seed)
+    spec = ws.config.model_spec(name)
+    seed = ws.config.evaluation.seed
+    train = frame.iloc[split.train_index]
+    model = fit_model(train, ws.config.dataset, spec, seed)
     key, sha = ws.artifacts.save(model, ws.config.model.name)
-    seconds = round(time.perf_counter() - started, 2)
-    progress("train", f"{spec.estimator} fitted on {len(split.train_index)} rows in {seconds}s; "
+    fit_seconds = round(time.perf_counter() - started, 2)
+    cv = cross_validate(model, train, ws.config)
+    cv_seconds = round(time.perf_counter() - started - fit_seconds, 2)
+    primary = ws.config.promotion.primary_metric
+    progress("train", f"{name} ({spec.estimator}) fitted on {split.n_train} rows in {fit_seconds}s; "
+                      f"{cv[primary]['folds']}-fold CV {primary} {_mean_std(cv[primary])} in {cv_seconds}s; "
                       f"artifact {key} (sha256 {sha[:12]}…)")
-    return {"artifact_key": key, "artifact_sha256": sha, "train_rows": len(split.train_index),
-            "holdout_rows": len(split.holdout_index), "fit_seconds": seconds}
+    return {"candidate": name, "estimator": spec.estimator, "params": dict(spec.params), "seed": seed,
+            "artifact_key": key, "artifact_sha256": sha, "train_rows": split.n_train,
+            "holdout_rows": split.n_holdout, "fit_seconds": fit_seconds, "cv_seconds": cv_seconds,
+            "cross_validation": cv}
+
+
+def choose_candidate(ws: Workspace, plan: dict[str, Any], trained: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pick the candidate with the best mean CV score of the primary metric.
+
+    Returns the plan with the winner as its spec, the winner, and the search record (every
+    candidate with its spec, params, CV mean/std and artifact) that evaluation stores with
+    the model version.
+    """
+    primary = ws.config.promotion.primary_metric
+    trained = list(trained)
+    best = choose_best(trained, primary)
+    rule = f"{'highest' if HIGHER_IS_BETTER[primary] else 'lowest'} mean {primary} over the CV folds"
+    record = [{"candidate": c["candidate"], "estimator": c["estimator"], "params": c["params"],
+               "artifact_key": c["artifact_key"], "artifact_sha256": c["artifact_sha256"],
+               "fit_seconds": c["fit_seconds"], "cv_seconds": c["cv_seconds"],
+               "cross_validation": c["cross_validation"], "chosen": c is best} for c in trained]
+    if len(trained) > 1:
+        ranked = sorted(trained, key=lambda c: c is not best)
+        progress("choose", f"{best['candidate']} chosen among {len(trained)} candidates by {rule}: "
+                           + "; ".join(f"{c['candidate']} {_mean_std(c['cross_validation'][primary])}" for c in ranked))
+    return {"plan": {**plan, "spec_name": best["candidate"]}, "candidate": best,
+            "search": {"candidates": record, "selection": {"metric": primary, "rule": rule,
+                                                           "chosen": best["candidate"]}}}
+
+
+def _mean_std(cv: dict[str, Any]) -> str:
+    """``0.812 ± 0.011`` (or ``n/a`` when no fold defined the metric)."""
+    mean, std = cv.get("mean"), cv.get("std")
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f} ± {std:.3f}"

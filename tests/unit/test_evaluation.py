@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.config import PipelineConfig
 from pipeline.demo import BatchSpec, generate_batch
-from pipeline.evaluation import Evaluation, evaluate_candidate, holdout_split
+from pipeline.evaluation import (
+    Evaluation,
+    choose_best,
+    cv_folds,
+    describe_split,
+    evaluate_candidate,
+    holdout_split,
+    score_slices,
+)
 from pipeline.metrics import METRIC_NAMES
-from pipeline.training import fit_model
+from pipeline.training import features_and_target, fit_model
 
 
 @pytest.fixture
@@ -121,3 +132,66 @@ def test_weaker_champion_is_measured_on_same_holdout(frame: pd.DataFrame, fast: 
     assert cmp["lower"] <= cmp["difference"] <= cmp["upper"]
     assert cmp["difference"] == pytest.approx(cmp["challenger"] - cmp["champion"])
     assert 0.0 <= cmp["prob_challenger_better"] <= 1.0
+
+
+# -- time split, evidence record, candidate choice ------------------------------------------------------
+def _with_time(config: PipelineConfig) -> PipelineConfig:
+    """The demo config with a numeric feature standing in for a time column (tenure as 'days')."""
+    return config.model_copy(update={"dataset": config.dataset.model_copy(update={"time_column": "tenure_months"})})
+
+
+def test_time_column_holds_out_the_latest_rows(frame: pd.DataFrame, config: PipelineConfig) -> None:
+    cfg = _with_time(config)
+    split = holdout_split(frame, cfg)
+    t = frame["tenure_months"]
+    assert t.iloc[split.holdout_index].min() > t.iloc[split.train_index].max()
+    assert 0.15 < split.n_holdout / len(frame) < 0.35  # ties at the cutoff go to the holdout
+    described = describe_split(frame, split, cfg)
+    assert described["kind"] == "time" and described["folds"] == "forward-chaining"
+    assert float(described["holdout_from"]) > float(described["train_until"])
+    assert describe_split(frame, holdout_split(frame, config), config)["kind"] == "hash"
+
+
+def test_time_column_cross_validates_forward(frame: pd.DataFrame, fast: PipelineConfig) -> None:
+    cfg = _with_time(fast)
+    split = holdout_split(frame, cfg)
+    train = frame.iloc[split.train_index]
+    _, y = features_and_target(train, cfg.dataset)
+    for fit, valid in cv_folds(train, y, cfg):
+        assert train["tenure_months"].iloc[fit].max() < train["tenure_months"].iloc[valid].min()
+    model = fit_model(train, cfg.dataset, cfg.model_spec(), cfg.evaluation.seed)
+    ev = evaluate_candidate(model, frame, split, cfg)
+    assert ev.split["kind"] == "time" and 2 <= ev.cross_validation["roc_auc"]["folds"] <= 3
+
+
+def test_evaluation_is_plain_json_without_nan(fast: PipelineConfig) -> None:
+    ev = Evaluation(train_rows=1, holdout_rows=1, holdout={"roc_auc": {"value": float("nan"), "lower": np.float64(0.5),
+                                                                      "upper": float("inf"), "std": 0.0}},
+                    cross_validation={"roc_auc": {"mean": None, "std": 0.0, "folds": np.int64(0)}}, champion=None,
+                    seconds=0.0)
+    d = ev.to_dict()
+    json.dumps(d, allow_nan=False)  # PostgreSQL's JSON type rejects NaN
+    assert d["holdout"]["roc_auc"] == {"value": None, "lower": 0.5, "upper": None, "std": 0.0}
+    assert type(d["cross_validation"]["roc_auc"]["folds"]) is int
+
+
+def test_one_class_slices_are_flagged_and_undefined(fast: PipelineConfig) -> None:
+    cfg = fast.model_copy(update={"dataset": fast.dataset.model_copy(update={"slice_columns": ("region",)})})
+    holdout = pd.DataFrame({"region": ["north"] * 150 + ["south"] * 20 + [None] * 30})
+    y = np.r_[np.arange(150) % 2, np.ones(20, dtype=int), np.arange(30) % 2]
+    proba = np.linspace(0.01, 0.99, 200)
+    slices = score_slices(holdout, y, proba, cfg)["region"]
+    assert [s["value"] for s in slices] == ["(missing)", "north", "south"]
+    south = slices[2]
+    assert south["small"] is True and math.isnan(south["metrics"]["roc_auc"]["value"])
+    assert slices[1]["small"] is False and slices[1]["rows"] == 150 and slices[1]["positives"] == 75
+
+
+def test_choose_best_by_mean_cv_ties_and_undefined() -> None:
+    def cand(name: str, mean: float | None) -> dict:
+        return {"candidate": name, "cross_validation": {"roc_auc": {"mean": mean}, "log_loss": {"mean": mean}}}
+
+    cands = [cand("a", 0.8), cand("b", 0.85), cand("c", 0.85), cand("d", None)]
+    assert choose_best(cands, "roc_auc")["candidate"] == "b"  # first of the tied best
+    assert choose_best(cands, "log_loss")["candidate"] == "a"  # lower is better; undefined ranks last
+    assert choose_best([cand("d", None), cand("e", float("nan"))], "roc_auc")["candidate"] == "d"

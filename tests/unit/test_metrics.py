@@ -17,9 +17,9 @@ from pipeline.metrics import (
     METRIC_NAMES,
     MetricEstimate,
     PairedDifference,
-    bootstrap_counts,
     bootstrap_metrics,
     bootstrap_replicates,
+    bootstrap_weights,
     classification_metrics,
     paired_bootstrap,
     weighted_metrics,
@@ -213,7 +213,7 @@ def test_chunking_does_not_change_results(monkeypatch: pytest.MonkeyPatch) -> No
     y, p = _tied_data(300, 4)
     w = np.random.default_rng(4).integers(0, 3, size=(17, y.size))
     whole = weighted_metrics(y, p, w)
-    monkeypatch.setattr(m, "_MEMORY_BUDGET_BYTES", m._BYTES_PER_CELL * y.size * 4)
+    monkeypatch.setattr(m, "_CACHE_BUDGET_BYTES", m._BYTES_PER_CELL * y.size * 4)
     assert m._chunk_size(y.size) == 4
     chunked = weighted_metrics(y, p, w)
     for name in METRIC_NAMES:
@@ -223,23 +223,62 @@ def test_chunking_does_not_change_results(monkeypatch: pytest.MonkeyPatch) -> No
 # ---------------------------------------------------------------------------- bootstrap
 
 
-def test_bootstrap_counts_rows_sum_to_n() -> None:
-    counts = bootstrap_counts(50, 30, np.random.default_rng(0))
-    assert counts.shape == (30, 50)
-    assert (counts.sum(axis=1) == 50).all()
-    assert counts.min() >= 0
+def test_poisson_weight_table_has_poisson_moments() -> None:
+    """The 256-point weight distribution: mean 1 and variance 1 exactly, close to Poisson(1)."""
+    every_byte = np.arange(256, dtype=np.uint8)[None, :]
+    w = m._poisson_weights(every_byte, np.empty_like(every_byte), m._Scratch())[0].astype(float)
+    assert w.mean() == 1.0 and w.var() == 1.0
+    assert np.bincount(w.astype(int)).tolist() == [94, 95, 46, 16, 4, 1]
+    poisson = np.exp(-1.0) / np.array([math.factorial(k) for k in range(6)])
+    assert np.abs(np.bincount(w.astype(int)) / 256 - poisson).max() < 0.005
 
 
-def test_bootstrap_replicates_equal_weighted_metrics_on_bootstrap_counts(
+def test_bootstrap_weights_look_like_poisson_draws() -> None:
+    y, p = _tied_data(4000, 2)
+    w = bootstrap_weights(y, p, n_resamples=50, seed=7)
+    assert w.shape == (50, y.size) and w.dtype == np.uint8
+    assert w.min() == 0 and w.max() <= 5
+    assert w.mean() == pytest.approx(1.0, abs=0.01) and w.var() == pytest.approx(1.0, abs=0.02)
+    # rows are independent: resamples are uncorrelated with each other
+    assert abs(np.corrcoef(w[0], w[1])[0, 1]) < 0.05
+
+
+def test_bootstrap_replicates_equal_weighted_metrics_on_bootstrap_weights(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     y, p = _tied_data(200, 8)
-    monkeypatch.setattr(m, "_MEMORY_BUDGET_BYTES", m._BYTES_PER_CELL * y.size * 7)  # 7 per chunk
+    monkeypatch.setattr(m, "_CACHE_BUDGET_BYTES", m._BYTES_PER_CELL * y.size * 7)  # 7 per chunk
     reps = bootstrap_replicates(y, p, n_resamples=40, seed=3)
-    counts = bootstrap_counts(y.size, 40, np.random.default_rng(3))
-    via_weights = weighted_metrics(y, p, counts)
+    via_weights = weighted_metrics(y, p, bootstrap_weights(y, p, 40, seed=3))
     for name in METRIC_NAMES:
         np.testing.assert_allclose(reps[name], via_weights[name], rtol=0, atol=1e-12)
+
+
+def test_bootstrap_does_not_depend_on_chunks_or_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each resample has its own random stream: chunking and B change nothing."""
+    y, p = _tied_data(500, 14)
+    reference = bootstrap_replicates(y, p, n_resamples=60, seed=9)
+    monkeypatch.setattr(m, "_CACHE_BUDGET_BYTES", m._BYTES_PER_CELL * y.size * 7)
+    assert m._chunk_size(y.size) == 7
+    chunked = bootstrap_replicates(y, p, n_resamples=60, seed=9)
+    fewer = bootstrap_replicates(y, p, n_resamples=25, seed=9)
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(chunked[name], reference[name])
+        np.testing.assert_array_equal(fewer[name], reference[name][:25])
+
+
+def test_bootstrap_resamples_differ_between_seeds_and_resamples() -> None:
+    y, p = _tied_data(500, 15)
+    a = bootstrap_replicates(y, p, n_resamples=30, seed=1, metrics=["roc_auc"])["roc_auc"]
+    b = bootstrap_replicates(y, p, n_resamples=30, seed=2, metrics=["roc_auc"])["roc_auc"]
+    assert np.unique(a).size == 30  # no two resamples alike
+    assert not np.array_equal(a, b)
+
+
+def test_negative_seed_is_a_config_error() -> None:
+    y, p = _tied_data(50, 0)
+    with pytest.raises(ConfigError, match="seed"):
+        bootstrap_metrics(y, p, n_resamples=10, seed=-1)
 
 
 def test_bootstrap_metrics_value_interval_and_reproducibility() -> None:
@@ -338,8 +377,26 @@ def test_paired_bootstrap_is_reproducible_and_shares_resamples() -> None:
     a = paired_bootstrap(y, p, q, metric="brier", n_resamples=120, seed=5)
     b = paired_bootstrap(y, p, q, metric="brier", n_resamples=120, seed=5)
     assert a.to_dict() == b.to_dict()
-    reps_p = bootstrap_replicates(y, p, n_resamples=120, seed=5, metrics=["brier"])["brier"]
-    reps_q = bootstrap_replicates(y, q, n_resamples=120, seed=5, metrics=["brier"])["brier"]
+    # both models are scored on the challenger's resamples: the same weight for the same row
+    w = bootstrap_weights(y, p, 120, seed=5)
+    reps_p = weighted_metrics(y, p, w, metrics=["brier"])["brier"]
+    reps_q = weighted_metrics(y, q, w, metrics=["brier"])["brier"]
+    np.testing.assert_array_equal(
+        reps_p, bootstrap_replicates(y, p, n_resamples=120, seed=5, metrics=["brier"])["brier"]
+    )
     diff = reps_q - reps_p  # lower is better: champion - challenger
     assert a.lower == pytest.approx(np.percentile(diff, 2.5))
     assert a.upper == pytest.approx(np.percentile(diff, 97.5))
+    assert a.prob_challenger_better == pytest.approx(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+
+
+def test_compare_bootstrap_is_bootstrap_metrics_plus_paired_bootstrap() -> None:
+    y, p = _tied_data(500, 21)
+    q = np.clip(p + np.random.default_rng(3).normal(0, 0.1, p.size), 0, 1)
+    estimates, paired = m.compare_bootstrap(y, p, q, metric="log_loss", n_resamples=80, seed=4,
+                                            metrics=["roc_auc", "f1"])
+    assert list(estimates) == ["roc_auc", "f1"]  # the primary metric is used, not added to the result
+    assert estimates == bootstrap_metrics(y, p, n_resamples=80, seed=4, metrics=["roc_auc", "f1"])
+    assert paired == paired_bootstrap(y, p, q, metric="log_loss", n_resamples=80, seed=4)
+    with pytest.raises(TrainingError, match="rows"):
+        m.compare_bootstrap(y, p, q[:-1], n_resamples=10)

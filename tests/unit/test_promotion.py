@@ -120,3 +120,64 @@ def test_decision_to_dict() -> None:
 @pytest.mark.parametrize("floors", [{}, {"roc_auc": 0.0}])
 def test_no_or_trivial_floors_first_model(floors: dict[str, float]) -> None:
     assert decide_promotion(_evaluation(roc_auc=0.51), PromotionConfig(floors=floors)).promote is True
+
+
+# -- minimum improvement and slice gates ----------------------------------------------------------------
+def _slice(value: str, rows: int, difference: float | None) -> dict[str, Any]:
+    cmp = None if difference is None else {"metric": "roc_auc", "difference": difference, "lower": difference - 0.02,
+                                           "upper": difference + 0.02, "challenger": 0.8, "champion": 0.8 - difference}
+    return {"value": value, "rows": rows, "positives": rows // 2, "small": rows < 100, "metrics": {},
+            "comparison": cmp}
+
+
+GATED = PromotionConfig(primary_metric="roc_auc", margin=0.01, floors={},
+                        slice_gates={"max_drop": 0.05, "min_rows": 100})
+
+
+def test_min_improvement_checks_the_lower_bound() -> None:
+    policy = PromotionConfig(margin=0.01, min_improvement=0.01, floors={})
+    refused = decide_promotion(_evaluation(champion=_champion(lower=0.005, difference=0.02)), policy)
+    assert refused.promote is False and refused.reason.startswith("not clearly better")
+    check = next(c for c in refused.checks if c["check"] == "improvement:roc_auc")
+    assert check["passed"] is False and check["min_improvement"] == 0.01
+    accepted = decide_promotion(_evaluation(champion=_champion(lower=0.011, difference=0.03)), policy)
+    assert accepted.promote is True and accepted.reason.startswith("better than the champion by more than 0.010")
+
+
+def test_slice_gate_refuses_the_worst_slice_and_counts_the_others() -> None:
+    ev = _evaluation(champion=_champion(lower=0.0, difference=0.02))
+    ev["slices"] = {"region": [_slice("north", 500, 0.03), _slice("east", 400, -0.08), _slice("west", 300, -0.12)]}
+    d = decide_promotion(ev, GATED)
+    assert d.promote is False
+    assert "region=west" in d.reason and "drops 0.120" in d.reason and "1 more slice" in d.reason
+    outcome = {c["check"]: c["passed"] for c in d.checks if c["check"].startswith("slice:")}
+    assert outcome == {"slice:region=north": True, "slice:region=east": False, "slice:region=west": False}
+
+
+def test_slice_gate_allows_a_drop_within_max_drop_and_skips_small_or_undefined_slices() -> None:
+    ev = _evaluation(champion=_champion(lower=0.0, difference=0.02))
+    ev["slices"] = {"plan": [_slice("basic", 500, -0.05), _slice("premium", 40, -0.4), _slice("standard", 300, None)]}
+    d = decide_promotion(ev, GATED)
+    assert d.promote is True, d.reason
+    outcome = {c["check"]: c["passed"] for c in d.checks if c["check"].startswith("slice:")}
+    assert outcome == {"slice:plan=basic": True, "slice:plan=premium": None, "slice:plan=standard": None}
+
+
+def test_slice_gates_without_slice_evidence_refuse_with_what_to_do() -> None:
+    d = decide_promotion(_evaluation(champion=_champion(lower=0.0, difference=0.02)), GATED)
+    assert d.promote is False and "dataset.slice_columns" in d.reason
+
+
+def test_first_model_is_not_slice_gated() -> None:
+    ev = _evaluation()
+    ev["slices"] = {"region": [_slice("west", 300, None)]}
+    assert decide_promotion(ev, GATED).promote is True
+
+
+def test_undefined_values_never_pass_a_check() -> None:
+    ev = _evaluation(champion=_champion(lower=0.0))
+    ev["holdout"]["roc_auc"]["value"] = None  # e.g. a one-class holdout
+    ev["champion"]["comparison"]["lower"] = None
+    d = decide_promotion(ev, POLICY)
+    assert d.promote is False and "missing" in d.reason
+    assert [c["passed"] for c in d.checks] == [False, False]

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.splits: row keys, hashed holdout, stratified folds."""
+"""Unit tests for pipeline.splits: row keys, hashed holdout, stratified folds, time split and folds."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from pipeline.splits import (
     Split,
     holdout_mask,
     row_keys,
+    split_by_time,
     split_holdout,
     stratified_folds,
+    time_folds,
+    time_values,
 )
 
 
@@ -167,3 +170,66 @@ def test_stratified_folds_single_class_and_bad_n_folds() -> None:
         stratified_folds(np.zeros(10), 3, seed=0)
     with pytest.raises(ConfigError):
         stratified_folds(np.array([0, 1] * 5), 1, seed=0)
+
+
+# ---------------------------------------------------------------------------- time-based split
+
+
+def test_time_split_holds_out_the_most_recent_rows() -> None:
+    rng = np.random.default_rng(3)
+    times = rng.permutation(np.arange(1000.0))  # row order says nothing about time
+    split = split_by_time(times, 0.2)
+    assert split.n_holdout == 200 and split.n_train == 800
+    assert times[split.holdout_index].min() > times[split.train_index].max()
+    assert sorted(np.r_[split.train_index, split.holdout_index].tolist()) == list(range(1000))
+
+
+def test_time_split_keeps_equal_times_together() -> None:
+    times = np.repeat(np.arange(10.0), 10)  # ten days, ten rows each
+    split = split_by_time(times, 0.15)  # 15 rows asked: the whole day at the cutoff goes to the holdout
+    assert set(times[split.holdout_index]) == {8.0, 9.0}
+    assert not set(times[split.train_index]) & set(times[split.holdout_index])
+
+
+def test_time_split_needs_more_than_one_time() -> None:
+    with pytest.raises(TrainingError, match="distinct times"):
+        split_by_time(np.full(50, 7.0), 0.2)
+
+
+def test_time_values_parse_dates_and_keep_numbers() -> None:
+    dates = pd.Series(["2024-03-01", "2024-01-15", "2024-02-10T12:00:00"], name="signup")
+    order = np.argsort(time_values(dates))
+    assert order.tolist() == [1, 2, 0]
+    numbers = pd.Series([3, 1, 2], name="day")
+    np.testing.assert_array_equal(time_values(numbers), [3.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize(("values", "match"), [(["2024-01-01", None], "missing"),
+                                              (["2024-01-01", "last tuesday"], "last tuesday")])
+def test_time_values_bad_input_names_column_and_value(values: list, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        time_values(pd.Series(values, name="signup"))
+    assert "signup" in str(info.value)
+
+
+def test_time_folds_chain_forward() -> None:
+    times = np.random.default_rng(5).permutation(np.arange(600.0))
+    folds = time_folds(times, 5)
+    assert len(folds) == 5
+    previous_fit = 0
+    for fit, valid in folds:
+        assert times[fit].max() < times[valid].min()  # never validated on the past
+        assert fit.size > previous_fit  # the training window grows
+        previous_fit = fit.size
+        assert valid.size == 100
+    assert not set(folds[-1][0]) & set(folds[-1][1])
+
+
+def test_time_folds_skip_empty_blocks_and_refuse_too_few() -> None:
+    times = np.r_[np.zeros(50), np.ones(50), np.full(50, 2.0)]  # three distinct times only
+    folds = time_folds(times, 5)
+    assert 2 <= len(folds) < 5
+    for fit, valid in folds:
+        assert times[fit].max() < times[valid].min()
+    with pytest.raises(TrainingError, match="fold"):
+        time_folds(np.r_[np.zeros(10), np.ones(10)], 3)
