@@ -1,7 +1,8 @@
 """Model artifacts: stored once by SHA-256, verified before every load.
 
 joblib files are pickles and can run code when loaded, so a file whose checksum differs from the
-registered one is refused rather than loaded.
+registered one is refused rather than loaded. :meth:`ArtifactStore.verify` checks a file without
+loading it (``ct models verify``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import joblib
@@ -17,6 +19,44 @@ from pipeline.errors import ArtifactIntegrityError
 from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ArtifactCheck:
+    """The outcome of checking one artifact against its registered checksum."""
+
+    key: str
+    uri: str
+    expected_sha256: str
+    actual_sha256: str | None  # None when the file is missing
+    size: int | None
+
+    @property
+    def status(self) -> str:
+        if self.actual_sha256 is None:
+            return "missing"
+        return "ok" if self.actual_sha256 == self.expected_sha256 else "modified"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def message(self) -> str:
+        """One sentence for people: what is wrong and what to do, or that it is intact."""
+        if self.status == "missing":
+            return (f"model artifact {self.uri} is missing; it cannot be loaded. Restore it from backup "
+                    "or retrain (ct run) — the registry still records its checksum")
+        if self.status == "modified":
+            return (f"model artifact {self.uri} has SHA-256 {self.actual_sha256[:16]}…, but "
+                    f"{self.expected_sha256[:16]}… was registered; the file was modified and will not be loaded "
+                    "(joblib files can run code)")
+        return f"model artifact {self.uri} matches its registered SHA-256 {self.expected_sha256[:16]}…"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status, "ok": self.ok}
 
 
 class ArtifactStore:
@@ -35,18 +75,27 @@ class ArtifactStore:
         self.store.put(key, data)
         return key, sha
 
-    def load(self, key: str, sha256: str) -> Any:
-        """Load a model after checking its bytes against the registered checksum."""
+    def verify(self, key: str, sha256: str) -> ArtifactCheck:
+        """Hash the stored file in chunks and compare; never deserialises it."""
         if not self.store.exists(key):
-            raise ArtifactIntegrityError(
-                f"model artifact {self.store.uri(key)} is missing; it cannot be loaded. Restore it from backup "
-                "or retrain (ct run) — the registry still records its checksum"
-            )
+            return ArtifactCheck(key, self.store.uri(key), sha256, None, None)
+        digest, size = hashlib.sha256(), 0
+        with self.store.open(key) as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return ArtifactCheck(key, self.store.uri(key), sha256, digest.hexdigest(), size)
+
+    def load(self, key: str, sha256: str) -> Any:
+        """Load a model after checking its bytes against the registered checksum.
+
+        The bytes that were hashed are the bytes that are loaded, so the file cannot change
+        between the check and the load.
+        """
+        if not self.store.exists(key):
+            raise ArtifactIntegrityError(ArtifactCheck(key, self.store.uri(key), sha256, None, None).message)
         data = self.store.get(key)
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
-            raise ArtifactIntegrityError(
-                f"model artifact {self.store.uri(key)} has SHA-256 {actual[:16]}…, but {sha256[:16]}… was "
-                "registered; the file was modified and will not be loaded (joblib files can run code)"
-            )
+        check = ArtifactCheck(key, self.store.uri(key), sha256, hashlib.sha256(data).hexdigest(), len(data))
+        if not check.ok:
+            raise ArtifactIntegrityError(check.message)
         return joblib.load(io.BytesIO(data))

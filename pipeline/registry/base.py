@@ -59,6 +59,10 @@ class NewModelVersion:
     trigger: dict[str, Any]
     code_version: str
     lineage: dict[str, Any] = field(default_factory=dict)
+    feature_schema: list[list[str]] | None = None
+    """The snapshot's column schema ([name, type] pairs): a change makes a new major semver."""
+    environment: dict[str, Any] = field(default_factory=dict)
+    """Python and package versions of the training process (``pipeline.environment``)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,11 @@ class ModelVersion:
     decision: dict[str, Any] | None
     aliases: tuple[str, ...]
     created_at: str
+    semver: str = ""
+    """Derived at registration: major = feature schema, minor = data or hyperparameters, patch = retrain."""
+    feature_schema: list[list[str]] | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -98,6 +107,8 @@ class PromotionRecord:
     evidence: dict[str, Any]
     actor: str
     created_at: str
+    kind: str = "promotion"
+    """``promotion`` (a move forward, by policy or by hand) or ``rollback`` (undoes the latest move)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,8 +162,13 @@ class MetadataStore(ABC):
         """One version; unknown name or version raise ``NotFound``."""
 
     @abstractmethod
-    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
-        """Versions ordered by model name, newest version first (all models when ``name`` is None)."""
+    def list_model_versions(self, name: str | None = None, *, alias: str | None = None,
+                            tags: dict[str, str] | None = None) -> list[ModelVersion]:
+        """Versions ordered by model name, newest version first (all models when ``name`` is None).
+
+        ``alias`` keeps only the version(s) that alias points to; ``tags`` keeps versions carrying
+        every given key with that value.
+        """
 
     @abstractmethod
     def find_model_version(self, name: str, snapshot_id: str, config_hash: str, spec_name: str) -> ModelVersion | None:
@@ -170,11 +186,36 @@ class MetadataStore(ABC):
     @abstractmethod
     def set_alias(self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any],
                   actor: str) -> PromotionRecord | None:
-        """Move an alias and write its ledger row in one transaction.
+        """Move an alias and write its ledger row (kind ``promotion``) in one transaction.
 
         Returns None (and writes nothing) when the alias already points to ``version``.
         """
 
     @abstractmethod
+    def rollback_alias(self, name: str, alias: str, reason: str, actor: str, *,
+                       expect_version: int | None = None, evidence: dict[str, Any] | None = None) -> PromotionRecord:
+        """Move ``alias`` back to where it was before its latest move, in one transaction.
+
+        Writes a ledger row of kind ``rollback``; see ``versioning.rollback_target`` for what
+        "before its latest move" means after earlier rollbacks. With ``expect_version`` the move
+        is refused unless that is the target (a guard for callers that checked the target first).
+        ``evidence`` is added to the row's evidence (which always names the ledger row undone).
+        Raises :class:`RegistryError` when there is nothing to roll back to.
+        """
+
+    @abstractmethod
+    def rollback_target(self, name: str, alias: str) -> tuple[PromotionRecord, int]:
+        """(the ledger row a rollback would undo, the version it would move to), without moving."""
+
+    @abstractmethod
     def promotion_history(self, name: str, alias: str | None = None) -> list[PromotionRecord]:
         """Ledger rows, oldest first."""
+
+    # -- tags ------------------------------------------------------------------------------
+    @abstractmethod
+    def set_tag(self, name: str, version: int, key: str, value: str) -> None:
+        """Set (or replace) one ``key=value`` tag on a version; unknown versions raise ``NotFound``."""
+
+    @abstractmethod
+    def delete_tag(self, name: str, version: int, key: str) -> bool:
+        """Remove a tag; True when it existed."""

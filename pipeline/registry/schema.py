@@ -1,11 +1,17 @@
-"""Tables of the metadata store (SQLAlchemy Core), shared by SQLite and PostgreSQL."""
+"""Tables of the metadata store (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Version 2 added, to version 1: ``semver``, ``feature_schema`` and ``environment`` on model
+versions, ``kind`` on ledger rows, the ``ct_model_tags`` table and three indexes. The step that
+migrates a version-1 database lives in ``migrations.py``; a fresh database gets these tables
+directly, and the migration test checks that both roads end at the same structure.
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
-"""Bump with every table change and teach ``upgrade_schema`` the step."""
+SCHEMA_VERSION = 2
+"""Bump with every table change and add the step to ``migrations.STEPS``."""
 
 metadata = sa.MetaData()
 
@@ -64,6 +70,11 @@ model_versions = sa.Table(
     sa.Column("lineage", sa.JSON, nullable=False),
     sa.Column("decision", sa.JSON, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # v2. Nullable because ALTER TABLE ... ADD COLUMN cannot fill them on SQLite; the migration
+    # fills semver, and rows migrated from v1 keep a null feature schema and environment (unknown).
+    sa.Column("semver", sa.String(32), nullable=True),
+    sa.Column("feature_schema", sa.JSON, nullable=True),
+    sa.Column("environment", sa.JSON, nullable=True),
     sa.UniqueConstraint("name", "version", name="uq_ct_model_version"),
     sa.UniqueConstraint("name", "snapshot_id", "config_hash", "spec_name", name="uq_ct_model_inputs"),
 )
@@ -74,6 +85,7 @@ aliases = sa.Table(
     sa.Column("alias", sa.String(100), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_ct_aliases_name_version", "name", "version"),  # v2: aliases of a version
 )
 
 promotions = sa.Table(
@@ -87,4 +99,17 @@ promotions = sa.Table(
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("actor", sa.String(400), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # v2: "promotion" for a move forward, "rollback" for an undo of the latest move.
+    sa.Column("kind", sa.String(20), nullable=False, server_default="promotion"),
+    sa.Index("ix_ct_promotions_name_alias_id", "name", "alias", "id"),  # v2: one alias's ledger, in order
+)
+
+model_tags = sa.Table(
+    "ct_model_tags", metadata,  # v2
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_ct_model_tags_key_value", "key", "value"),
 )

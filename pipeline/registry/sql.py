@@ -32,6 +32,15 @@ from pipeline.registry.base import (
     SnapshotRecord,
     ValidationRecord,
 )
+from pipeline.registry.migrations import UpgradeResult, apply_steps, read_schema_version
+from pipeline.registry.versioning import (
+    PROMOTION,
+    ROLLBACK,
+    RollbackTarget,
+    VersionInputs,
+    derive_semver,
+    rollback_target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +96,76 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def safe_url(url: str) -> str:
+    """``url`` with any password hidden, for messages and logs."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _read_version(engine: Engine) -> int | None:
+    try:
+        with engine.connect() as conn:
+            return read_schema_version(conn)
+    except OperationalError as err:
+        raise RegistryError(f"cannot open the metadata database {safe_url(str(engine.url))}: {err.orig}") from None
+
+
+def _mismatch(url: str, found: int) -> SchemaVersionError:
+    newer = "newer" if found > t.SCHEMA_VERSION else "older"
+    hint = ("upgrade this code (pip install -U) to match it" if found > t.SCHEMA_VERSION
+            else "run `ct db upgrade` to migrate it")
+    return SchemaVersionError(
+        f"{safe_url(url)} has metadata schema version {found}, which is {newer} than the version "
+        f"{t.SCHEMA_VERSION} this code expects; {hint}"
+    )
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create every table at the current version; safe when another process does the same."""
+    for attempt in range(5):
+        try:
+            t.metadata.create_all(engine)
+            break
+        except DBAPIError:
+            # Another process is creating the same tables right now; wait, then re-check.
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    with engine.begin() as conn:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(t.schema_version).values(id=1, version=t.SCHEMA_VERSION))
+        except IntegrityError:
+            pass  # another process created it first
+    log.info("created metadata schema v%d in %s", t.SCHEMA_VERSION, safe_url(str(engine.url)))
+
+
+def stored_schema_version(url: str) -> int | None:
+    """The schema version stored in the database at ``url`` (None: no ct schema); changes nothing."""
+    engine = make_engine(url)
+    try:
+        return _read_version(engine)
+    finally:
+        engine.dispose()
+
+
+def upgrade_schema(url: str) -> UpgradeResult:
+    """Create the schema, or migrate it step by step to this code's version (``ct db upgrade``).
+
+    Safe to run again and from several processes at once; a newer schema is refused.
+    """
+    engine = make_engine(url)
+    try:
+        found = _read_version(engine)
+        if found is None:
+            _create_schema(engine)
+            return UpgradeResult(found=None, version=t.SCHEMA_VERSION, applied=(), created=True)
+        if found > t.SCHEMA_VERSION:
+            raise _mismatch(url, found)
+        return UpgradeResult(found=found, version=t.SCHEMA_VERSION, applied=apply_steps(engine), created=False)
+    finally:
+        engine.dispose()
+
+
 class SqlMetadataStore(MetadataStore):
     """:class:`MetadataStore` for any SQLAlchemy URL (tested on SQLite and PostgreSQL)."""
 
@@ -97,46 +176,17 @@ class SqlMetadataStore(MetadataStore):
 
     # -- schema ----------------------------------------------------------------------------
     def _check_schema(self, create: bool) -> None:
-        try:
-            with self.engine.connect() as conn:
-                has_table = sa.inspect(conn).has_table(t.schema_version.name)
-                found = conn.execute(sa.select(t.schema_version.c.version)).scalar() if has_table else None
-        except OperationalError as err:
-            raise RegistryError(f"cannot open the metadata database {self.safe_url}: {err.orig}") from None
+        found = _read_version(self.engine)
         if found is None:
             if not create:
                 raise SchemaVersionError(f"{self.safe_url} has no ct schema; run `ct db upgrade` to create it")
-            self._create_schema()
+            _create_schema(self.engine)
         elif found != t.SCHEMA_VERSION:
-            newer = "newer" if found > t.SCHEMA_VERSION else "older"
-            hint = ("upgrade this code (pip install -U) to match it" if found > t.SCHEMA_VERSION
-                    else "run `ct db upgrade` to migrate it")
-            raise SchemaVersionError(
-                f"{self.safe_url} has metadata schema version {found}, which is {newer} than the version "
-                f"{t.SCHEMA_VERSION} this code expects; {hint}"
-            )
-
-    def _create_schema(self) -> None:
-        for attempt in range(5):
-            try:
-                t.metadata.create_all(self.engine)
-                break
-            except DBAPIError:
-                # Another process is creating the same tables right now; wait, then re-check.
-                if attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        with self.engine.begin() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(sa.insert(t.schema_version).values(id=1, version=t.SCHEMA_VERSION))
-            except IntegrityError:
-                pass  # another process created it first
-        log.info("created metadata schema v%d in %s", t.SCHEMA_VERSION, self.safe_url)
+            raise _mismatch(self.url, found)
 
     @property
     def safe_url(self) -> str:
-        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        return safe_url(self.url)
 
     # -- snapshots -------------------------------------------------------------------------
     @staticmethod
@@ -213,24 +263,52 @@ class SqlMetadataStore(MetadataStore):
         return self._validation(row) if row is not None else None
 
     # -- models ----------------------------------------------------------------------------
-    def _aliases_of(self, conn: Connection, name: str, version: int) -> tuple[str, ...]:
-        rows = conn.execute(sa.select(t.aliases.c.alias).where(
-            (t.aliases.c.name == name) & (t.aliases.c.version == version)).order_by(t.aliases.c.alias))
-        return tuple(r.alias for r in rows)
+    def _models(self, conn: Connection, rows: list[Row]) -> list[ModelVersion]:
+        """Entities for ``rows``, with their aliases and tags read in one query each (not one per row)."""
+        if not rows:
+            return []
+        names = sorted({r.name for r in rows})
+        a, tg = t.aliases.c, t.model_tags.c
+        aliases: dict[tuple[str, int], list[str]] = {}
+        for r in conn.execute(sa.select(a.name, a.version, a.alias).where(a.name.in_(names)).order_by(a.alias)):
+            aliases.setdefault((r.name, int(r.version)), []).append(r.alias)
+        tags: dict[tuple[str, int], dict[str, str]] = {}
+        for r in conn.execute(sa.select(tg.name, tg.version, tg.key, tg.value).where(tg.name.in_(names))
+                              .order_by(tg.key)):
+            tags.setdefault((r.name, int(r.version)), {})[r.key] = r.value
+        out = []
+        for row in rows:
+            key = (row.name, int(row.version))
+            out.append(ModelVersion(
+                name=row.name, version=int(row.version), snapshot_id=row.snapshot_id, config_hash=row.config_hash,
+                spec_name=row.spec_name, params=row.params, metrics=row.metrics, evaluation=row.evaluation,
+                artifact_uri=row.artifact_uri, artifact_sha256=row.artifact_sha256, validation_id=row.validation_id,
+                trigger=row.trigger, code_version=row.code_version, lineage=row.lineage, decision=row.decision,
+                aliases=tuple(aliases.get(key, ())), created_at=_iso(row.created_at), semver=row.semver or "",
+                feature_schema=row.feature_schema, environment=row.environment or {}, tags=tags.get(key, {})))
+        return out
 
     def _model(self, conn: Connection, row: Row) -> ModelVersion:
-        return ModelVersion(
-            name=row.name, version=int(row.version), snapshot_id=row.snapshot_id, config_hash=row.config_hash,
-            spec_name=row.spec_name, params=row.params, metrics=row.metrics, evaluation=row.evaluation,
-            artifact_uri=row.artifact_uri, artifact_sha256=row.artifact_sha256, validation_id=row.validation_id,
-            trigger=row.trigger, code_version=row.code_version, lineage=row.lineage, decision=row.decision,
-            aliases=self._aliases_of(conn, row.name, int(row.version)), created_at=_iso(row.created_at))
+        return self._models(conn, [row])[0]
 
     def _find(self, conn: Connection, name: str, snapshot_id: str, config_hash: str, spec_name: str) -> Row | None:
         mv = t.model_versions.c
         return conn.execute(sa.select(t.model_versions).where(
             (mv.name == name) & (mv.snapshot_id == snapshot_id) & (mv.config_hash == config_hash)
             & (mv.spec_name == spec_name))).first()
+
+    @staticmethod
+    def _version_row(conn: Connection, name: str, version: int) -> Row | None:
+        mv = t.model_versions.c
+        return conn.execute(sa.select(t.model_versions).where((mv.name == name) & (mv.version == version))).first()
+
+    def _semver_for(self, conn: Connection, new: NewModelVersion, version: int) -> str:
+        """Derive the new version's semver from version - 1 (read under the model's counter lock)."""
+        previous = self._version_row(conn, new.name, version - 1) if version > 1 else None
+        before = (VersionInputs(previous.snapshot_id, previous.spec_name, previous.params, previous.feature_schema)
+                  if previous is not None else None)
+        after = VersionInputs(new.snapshot_id, new.spec_name, new.params, new.feature_schema)
+        return derive_semver(previous.semver if previous is not None else None, before, after).semver
 
     def register_model(self, new: NewModelVersion) -> tuple[ModelVersion, bool]:
         for _attempt in range(5):
@@ -245,18 +323,21 @@ class SqlMetadataStore(MetadataStore):
                     except IntegrityError:
                         pass  # the model name exists already
                     rm = t.registered_models.c
+                    # The UPDATE locks the counter row: concurrent registrations of this model queue here.
                     conn.execute(sa.update(t.registered_models).where(rm.name == new.name)
                                  .values(last_version=rm.last_version + 1))
                     version = conn.execute(sa.select(rm.last_version).where(rm.name == new.name)).scalar_one()
+                    semver = self._semver_for(conn, new, version)
                     conn.execute(sa.insert(t.model_versions).values(
                         name=new.name, version=version, snapshot_id=new.snapshot_id, config_hash=new.config_hash,
                         spec_name=new.spec_name, params=new.params, metrics=new.metrics, evaluation=new.evaluation,
                         artifact_uri=new.artifact_uri, artifact_sha256=new.artifact_sha256,
                         validation_id=new.validation_id, trigger=new.trigger, code_version=new.code_version,
-                        lineage=new.lineage, decision=None, created_at=_now()))
-                    row = conn.execute(sa.select(t.model_versions).where(
-                        (t.model_versions.c.name == new.name) & (t.model_versions.c.version == version))).one()
-                    log.info("registered %s v%d (snapshot %s)", new.name, version, new.snapshot_id)
+                        lineage=new.lineage, decision=None, created_at=_now(), semver=semver,
+                        feature_schema=[list(c) for c in new.feature_schema] if new.feature_schema is not None else None,
+                        environment=new.environment))
+                    row = self._version_row(conn, new.name, version)
+                    log.info("registered %s v%d (%s, snapshot %s)", new.name, version, semver, new.snapshot_id)
                     return self._model(conn, row), True
             except IntegrityError:
                 # A concurrent registration of the same inputs won; the next attempt returns it.
@@ -264,20 +345,25 @@ class SqlMetadataStore(MetadataStore):
         raise RegistryError(f"could not register {new.name} after 5 attempts; the database is under heavy contention")
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
-        mv = t.model_versions.c
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.model_versions).where((mv.name == name) & (mv.version == version))).first()
+            row = self._version_row(conn, name, version)
             if row is None:
                 raise NotFound(f"model {name!r} has no version {version}; list them with `ct models list`")
             return self._model(conn, row)
 
-    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
-        mv = t.model_versions.c
+    def list_model_versions(self, name: str | None = None, *, alias: str | None = None,
+                            tags: dict[str, str] | None = None) -> list[ModelVersion]:
+        mv, a, tg = t.model_versions.c, t.aliases.c, t.model_tags.c
         query = sa.select(t.model_versions).order_by(mv.name, mv.version.desc())
         if name:
             query = query.where(mv.name == name)
+        if alias:
+            query = query.where(sa.exists().where((a.name == mv.name) & (a.version == mv.version) & (a.alias == alias)))
+        for key, value in (tags or {}).items():
+            query = query.where(sa.exists().where((tg.name == mv.name) & (tg.version == mv.version)
+                                                  & (tg.key == key) & (tg.value == value)))
         with self.engine.connect() as conn:
-            return [self._model(conn, r) for r in conn.execute(query).all()]
+            return self._models(conn, conn.execute(query).all())
 
     def find_model_version(self, name: str, snapshot_id: str, config_hash: str, spec_name: str) -> ModelVersion | None:
         with self.engine.connect() as conn:
@@ -299,45 +385,119 @@ class SqlMetadataStore(MetadataStore):
             version = conn.execute(sa.select(a.version).where((a.name == name) & (a.alias == alias))).scalar()
         return self.get_model_version(name, int(version)) if version is not None else None
 
+    @staticmethod
+    def _lock_model(conn: Connection, name: str) -> bool:
+        """Lock the model's counter row; every alias move of this model queues behind it.
+
+        Also the very first move, when there is no alias row yet to lock. False for an unknown model.
+        """
+        rm = t.registered_models.c
+        return conn.execute(sa.select(rm.name).where(rm.name == name).with_for_update()).first() is not None
+
+    @staticmethod
+    def _current(conn: Connection, name: str, alias: str) -> int | None:
+        a = t.aliases.c
+        return conn.execute(sa.select(a.version).where((a.name == name) & (a.alias == alias))).scalar()
+
+    def _move_alias(self, conn: Connection, name: str, alias: str, current: int | None, version: int, reason: str,
+                    evidence: dict[str, Any], actor: str, kind: str) -> PromotionRecord:
+        """Point ``alias`` at ``version`` and append the ledger row; the caller holds the model lock."""
+        a = t.aliases.c
+        now = _now()
+        if current is None:
+            conn.execute(sa.insert(t.aliases).values(name=name, alias=alias, version=version, updated_at=now))
+        else:
+            conn.execute(sa.update(t.aliases).where((a.name == name) & (a.alias == alias))
+                         .values(version=version, updated_at=now))
+        new_id = conn.execute(sa.insert(t.promotions).values(
+            name=name, alias=alias, from_version=current, to_version=version, reason=reason,
+            evidence=evidence, actor=actor, created_at=now, kind=kind)).inserted_primary_key[0]
+        row = conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
+        log.info("%s: alias %r moved %s -> v%d by %s (%s: %s)", name, alias, f"v{current}" if current else "nothing",
+                 version, actor, kind, reason)
+        return self._promotion(row)
+
     def set_alias(self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any],
                   actor: str) -> PromotionRecord | None:
-        a, mv = t.aliases.c, t.model_versions.c
-        rm = t.registered_models.c
         with self.engine.begin() as conn:
-            # Lock the model's counter row: every alias move of this model queues behind it, also the
-            # very first one, when there is no alias row yet to lock.
-            locked = conn.execute(sa.select(rm.name).where(rm.name == name).with_for_update()).first()
-            if locked is None or conn.execute(sa.select(mv.id).where((mv.name == name) & (mv.version == version))).first() is None:
+            if not self._lock_model(conn, name) or self._version_row(conn, name, version) is None:
                 raise NotFound(f"model {name!r} has no version {version}; nothing was moved")
-            current = conn.execute(sa.select(a.version).where((a.name == name) & (a.alias == alias))).scalar()
+            current = self._current(conn, name, alias)
             if current == version:
                 return None
-            now = _now()
-            if current is None:
-                conn.execute(sa.insert(t.aliases).values(name=name, alias=alias, version=version, updated_at=now))
-            else:
-                conn.execute(sa.update(t.aliases).where((a.name == name) & (a.alias == alias))
-                             .values(version=version, updated_at=now))
-            new_id = conn.execute(sa.insert(t.promotions).values(
-                name=name, alias=alias, from_version=current, to_version=version, reason=reason,
-                evidence=evidence, actor=actor, created_at=now)).inserted_primary_key[0]
-            row = conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
-        log.info("%s: alias %r moved %s -> v%d (%s)", name, alias, f"v{current}" if current else "nothing", version, reason)
-        return self._promotion(row)
+            return self._move_alias(conn, name, alias, current, version, reason, evidence, actor, PROMOTION)
+
+    def _ledger(self, conn: Connection, name: str, alias: str | None = None) -> list[PromotionRecord]:
+        p = t.promotions.c
+        query = sa.select(t.promotions).where(p.name == name).order_by(p.id)
+        if alias:
+            query = query.where(p.alias == alias)
+        return [self._promotion(r) for r in conn.execute(query)]
+
+    def _rollback_target(self, conn: Connection, name: str, alias: str) -> RollbackTarget:
+        target = rollback_target(self._ledger(conn, name, alias), name, alias)
+        current = self._current(conn, name, alias)
+        if current != target.undone.to_version:
+            raise RegistryError(
+                f"{alias!r} of {name!r} points to v{current}, but its ledger ends at v{target.undone.to_version} "
+                f"(row {target.undone.id}); the alias was changed outside the registry. Set it explicitly with "
+                f"`ct models promote {name} VERSION --reason ...`")
+        return target
+
+    def rollback_target(self, name: str, alias: str) -> tuple[PromotionRecord, int]:
+        with self.engine.connect() as conn:
+            target = self._rollback_target(conn, name, alias)
+        return target.undone, target.version
+
+    def rollback_alias(self, name: str, alias: str, reason: str, actor: str, *,
+                       expect_version: int | None = None, evidence: dict[str, Any] | None = None) -> PromotionRecord:
+        with self.engine.begin() as conn:
+            if not self._lock_model(conn, name):
+                raise NotFound(f"there is no model named {name!r}; list them with `ct models list`")
+            target = self._rollback_target(conn, name, alias)
+            if expect_version is not None and target.version != expect_version:
+                raise RegistryError(f"the ledger of {name!r} changed meanwhile: a rollback of {alias!r} now goes to "
+                                    f"v{target.version}, not v{expect_version}; nothing was moved, run it again")
+            undone = target.undone
+            full_evidence = {"undoes_ledger_id": undone.id, "undone_move": [undone.from_version, undone.to_version],
+                             "undone_reason": undone.reason, **(evidence or {})}
+            return self._move_alias(conn, name, alias, undone.to_version, target.version, reason, full_evidence,
+                                    actor, ROLLBACK)
 
     @staticmethod
     def _promotion(row: Row) -> PromotionRecord:
         return PromotionRecord(id=int(row.id), name=row.name, alias=row.alias, from_version=row.from_version,
                                to_version=int(row.to_version), reason=row.reason, evidence=row.evidence,
-                               actor=row.actor, created_at=_iso(row.created_at))
+                               actor=row.actor, created_at=_iso(row.created_at), kind=row.kind)
 
     def promotion_history(self, name: str, alias: str | None = None) -> list[PromotionRecord]:
-        p = t.promotions.c
-        query = sa.select(t.promotions).where(p.name == name).order_by(p.id)
-        if alias:
-            query = query.where(p.alias == alias)
         with self.engine.connect() as conn:
-            return [self._promotion(r) for r in conn.execute(query)]
+            return self._ledger(conn, name, alias)
+
+    # -- tags ------------------------------------------------------------------------------
+    def set_tag(self, name: str, version: int, key: str, value: str) -> None:
+        key = key.strip()
+        if not key or len(key) > 200:
+            raise RegistryError(f"a tag key must be 1 to 200 characters, got {key!r}")
+        tg = t.model_tags.c
+        where = (tg.name == name) & (tg.version == version) & (tg.key == key)
+        with self.engine.begin() as conn:
+            if self._version_row(conn, name, version) is None:
+                raise NotFound(f"model {name!r} has no version {version}; list them with `ct models list`")
+            if conn.execute(sa.update(t.model_tags).where(where).values(value=value, updated_at=_now())).rowcount:
+                return
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(t.model_tags).values(name=name, version=version, key=key, value=value,
+                                                                updated_at=_now()))
+            except IntegrityError:  # a concurrent writer inserted it first: last write wins
+                conn.execute(sa.update(t.model_tags).where(where).values(value=value, updated_at=_now()))
+
+    def delete_tag(self, name: str, version: int, key: str) -> bool:
+        tg = t.model_tags.c
+        with self.engine.begin() as conn:
+            return bool(conn.execute(sa.delete(t.model_tags).where(
+                (tg.name == name) & (tg.version == version) & (tg.key == key))).rowcount)
 
     def dispose(self) -> None:
         self.engine.dispose()

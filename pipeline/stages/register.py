@@ -1,4 +1,8 @@
-"""Register and promote: record the model with its lineage, then apply the promotion policy."""
+"""Register and promote: record the model with its lineage, then apply the promotion policy.
+
+Also the hand-made alias moves (``ct models promote`` / ``ct models rollback``): they verify the
+target's artifact first, so an alias never points the next DAG run at a file it would refuse.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,15 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
+from pipeline.environment import environment_fingerprint
+from pipeline.errors import ArtifactIntegrityError, RegistryError
 from pipeline.promotion import decide_promotion
-from pipeline.registry.base import CHAMPION, NewModelVersion
+from pipeline.registry.base import (
+    CHAMPION,
+    ModelVersion,
+    NewModelVersion,
+    PromotionRecord,
+)
 from pipeline.reports import write_model_report
 from pipeline.snapshots import (
     read_manifest,
@@ -35,10 +46,12 @@ def register_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
         spec_name=plan["spec_name"], params={"estimator": spec.estimator, **spec.params, "seed": ws.config.evaluation.seed},
         metrics=evaluation["holdout"], evaluation=evaluation, artifact_uri=candidate["artifact_key"],
         artifact_sha256=candidate["artifact_sha256"], validation_id=validation_id, trigger=plan["trigger"],
-        code_version=code_version(), lineage=lineage)
+        code_version=code_version(), lineage=lineage, feature_schema=[list(c) for c in snapshot.schema],
+        environment=environment_fingerprint())
     version, created = ws.meta.register_model(new)
     write_model_report(ws.store, version)
-    progress("register", f"{version.name} v{version.version} {'registered' if created else 'already registered'} "
+    progress("register", f"{version.name} v{version.version} ({version.semver}) "
+                         f"{'registered' if created else 'already registered'} "
                          f"(snapshot {version.snapshot_id}, config {version.config_hash})")
     return {"name": version.name, "version": version.version, "created": created}
 
@@ -62,3 +75,56 @@ def promote_if_better(ws: Workspace, name: str, version: int, *, force: bool = F
                         f"{'' if moved or not decision.promote else ' (already champion)'}")
     return {"name": name, "version": version, "promoted": decision.promote, "moved": moved,
             "reason": decision.reason, "champion": current.version if current else None}
+
+
+def _verified(ws: Workspace, mv: ModelVersion, doing: str) -> dict[str, Any]:
+    """Check ``mv``'s artifact without loading it; refuse ``doing`` when it is missing or modified."""
+    check = ws.artifacts.verify(mv.artifact_uri, mv.artifact_sha256)
+    if not check.ok:
+        raise ArtifactIntegrityError(f"{check.message}. Not {doing} {mv.name} v{mv.version}: the next run would "
+                                     "refuse to load it")
+    return {"artifact_verified": True, "artifact_sha256": mv.artifact_sha256}
+
+
+def _refresh_reports(ws: Workspace, record: PromotionRecord | None) -> None:
+    """Rewrite the pages of the versions an alias left and reached (they show aliases)."""
+    if record is None:
+        return
+    for version in {record.from_version, record.to_version} - {None}:
+        write_model_report(ws.store, ws.meta.get_model_version(record.name, int(version)))
+
+
+def promote_version(ws: Workspace, name: str, version: int, *, reason: str, actor: str,
+                    alias: str = CHAMPION) -> dict[str, Any]:
+    """Point ``alias`` at ``version`` by hand: verify its artifact, then move and log it in one transaction.
+
+    The policy is not applied (this is the human override); its earlier verdict on this version,
+    if any, goes into the ledger row's evidence so an audit sees what was overridden.
+    """
+    if not reason.strip():
+        raise RegistryError("a promotion by hand needs a reason (--reason TEXT); it is written to the ledger")
+    mv = ws.meta.get_model_version(name, version)
+    evidence = {"manual": True, **_verified(ws, mv, "promoting"),
+                "evaluation_uri": mv.lineage.get("evaluation_uri"),
+                "policy_decision": mv.decision.get("reason") if mv.decision else None}
+    record = ws.meta.set_alias(name, alias, version, reason, evidence, actor)
+    _refresh_reports(ws, record)
+    progress("promote", f"{name} {alias} -> v{version} by {actor}: {reason}" if record
+             else f"{name} {alias} already points to v{version}; nothing moved")
+    return {"name": name, "alias": alias, "version": version, "moved": record is not None,
+            "ledger": record.to_dict() if record else None}
+
+
+def rollback_alias(ws: Workspace, name: str, *, reason: str, actor: str, alias: str = CHAMPION) -> dict[str, Any]:
+    """Move ``alias`` back to where it was before its latest move (one transaction, one ledger row).
+
+    The target's artifact is verified first; the move itself is guarded so it only happens if
+    the target is still the one that was verified.
+    """
+    undone, target = ws.meta.rollback_target(name, alias)
+    evidence = _verified(ws, ws.meta.get_model_version(name, target), "rolling back to")
+    record = ws.meta.rollback_alias(name, alias, reason or f"rollback of ledger row {undone.id}", actor,
+                                    expect_version=target, evidence=evidence)
+    _refresh_reports(ws, record)
+    progress("rollback", f"{name} {alias} v{record.from_version} -> v{record.to_version} by {actor}: {record.reason}")
+    return {"name": name, "alias": alias, "version": target, "moved": True, "ledger": record.to_dict()}

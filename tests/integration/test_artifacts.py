@@ -137,6 +137,41 @@ def test_missing_artifact_is_reported(artifacts: ArtifactStore, root: Path, guar
     assert guard_joblib_load == []
 
 
+def test_verify_reports_ok_modified_and_missing_without_unpickling(artifacts: ArtifactStore, root: Path,
+                                                                  guard_joblib_load: list[int]) -> None:
+    key, sha = artifacts.save(_fitted(), "churn")
+    size = (root / key).stat().st_size
+
+    ok = artifacts.verify(key, sha)
+    assert (ok.status, ok.ok, ok.actual_sha256, ok.size) == ("ok", True, sha, size)
+    assert ok.uri == f"{root.as_uri()}/{key}" and "matches" in ok.message
+
+    with open(root / key, "r+b") as fh:  # flip one byte in the middle, same size
+        fh.seek(size // 2)
+        byte = fh.read(1)
+        fh.seek(size // 2)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    bad = artifacts.verify(key, sha)
+    assert (bad.status, bad.ok, bad.size) == ("modified", False, size)
+    assert bad.actual_sha256 == hashlib.sha256((root / key).read_bytes()).hexdigest() != sha
+    assert sha[:16] in bad.message and bad.actual_sha256[:16] in bad.message and "will not be loaded" in bad.message
+
+    (root / key).unlink()
+    gone = artifacts.verify(key, sha)
+    assert (gone.status, gone.actual_sha256, gone.size) == ("missing", None, None)
+    assert "missing" in gone.message and gone.to_dict()["status"] == "missing"
+    assert guard_joblib_load == []
+
+
+def test_verify_hashes_large_files_in_chunks(artifacts: ArtifactStore, store: ObjectStore) -> None:
+    """A file bigger than one read chunk hashes to the same digest as hashing it whole."""
+    data = os.urandom(3 * artifacts_module._CHUNK + 12345)
+    sha = hashlib.sha256(data).hexdigest()
+    store.put("artifacts/big/blob.joblib", data)
+    check = artifacts.verify("artifacts/big/blob.joblib", sha)
+    assert check.ok and check.size == len(data)
+
+
 # -- ObjectStore -----------------------------------------------------------------------------
 
 def test_put_never_overwrites(store: ObjectStore, root: Path) -> None:

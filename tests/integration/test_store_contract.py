@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 import sqlalchemy as sa
 
-from pipeline.errors import NotFound, SchemaVersionError
+from pipeline.errors import NotFound, RegistryError, SchemaVersionError
 from pipeline.registry import schema as t
 from pipeline.registry import sql as sql_module
 from pipeline.registry.base import CHAMPION, ModelVersion, NewModelVersion, SnapshotRecord
@@ -432,12 +432,17 @@ def test_set_alias_to_missing_version_changes_nothing(store: SqlMetadataStore) -
     assert count_rows(store, t.aliases) == 1
 
 
-def test_aliases_appear_on_model_versions(store: SqlMetadataStore) -> None:
+def _aliased(store: SqlMetadataStore) -> None:
+    """churn v1..v3 (champion v2, challenger v3) and other v1 (champion)."""
     _three_versions(store)
     store.register_model(new_model(name="other", snapshot_id=S1))
     store.set_alias("churn", CHAMPION, 2, "p", {}, "a")
     store.set_alias("churn", "challenger", 3, "p", {}, "a")
     store.set_alias("other", CHAMPION, 1, "p", {}, "a")
+
+
+def test_aliases_appear_on_model_versions(store: SqlMetadataStore) -> None:
+    _aliased(store)
 
     assert store.get_model_version("churn", 1).aliases == ()
     assert store.get_model_version("churn", 2).aliases == (CHAMPION,)
@@ -549,3 +554,149 @@ def test_snapshot_prefix_is_literal_not_a_pattern(database_url: str) -> None:
         with pytest.raises(NotFound):
             store.get_snapshot(pattern)
     store.dispose()
+
+
+# -- schema v2: semantic versions, environment, tags, search, rollback ---------------------------
+
+SCHEMA_A = [["customer_id", "string"], ["tenure", "double"], ["churned", "string"]]
+SCHEMA_B = SCHEMA_A + [["region", "string"]]
+
+
+def test_semver_is_derived_from_the_previous_version(store: SqlMetadataStore) -> None:
+    steps = [
+        ({"snapshot_id": S1, "feature_schema": SCHEMA_A}, "1.0.0"),
+        ({"snapshot_id": S1, "feature_schema": SCHEMA_A, "config_hash": "cfg-2"}, "1.0.1"),  # same inputs, retrained
+        ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "config_hash": "cfg-2"}, "1.1.0"),  # new data
+        ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "params": {"C": 0.1}}, "1.2.0"),    # new hyperparameters
+        ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "spec_name": "gbm"}, "1.3.0"),      # new spec
+        ({"snapshot_id": S3, "feature_schema": SCHEMA_B}, "2.0.0"),                       # schema changed
+        ({"snapshot_id": S3, "feature_schema": SCHEMA_B, "config_hash": "cfg-3"}, "2.0.1"),
+    ]
+    for version, (fields, expected) in enumerate(steps, start=1):
+        mv, created = store.register_model(new_model(**fields))
+        assert created and (mv.version, mv.semver) == (version, expected), (fields, mv.semver)
+    # Another model name starts again at 1.0.0; re-registering returns the stored semver unchanged.
+    assert store.register_model(new_model(name="other", snapshot_id=S3, feature_schema=SCHEMA_B))[0].semver == "1.0.0"
+    again, created = store.register_model(new_model(snapshot_id=S2, feature_schema=SCHEMA_B, params={"C": 0.1}))
+    assert (created, again.version, again.semver) == (False, 4, "1.2.0")
+    assert [v.semver for v in store.list_model_versions("churn")] == [s for _, s in reversed(steps)]
+
+
+def test_environment_and_feature_schema_round_trip(store: SqlMetadataStore) -> None:
+    env = {"python": "3.11.7", "packages": {"scikit-learn": "1.5.0", "great-expectations": None}}
+    mv, _ = store.register_model(new_model(environment=env, feature_schema=[tuple(c) for c in SCHEMA_A]))
+    fetched = store.get_model_version("churn", mv.version)
+    assert fetched.environment == env and fetched.feature_schema == SCHEMA_A
+    bare, _ = store.register_model(new_model(snapshot_id=S2))
+    assert (bare.environment, bare.feature_schema, bare.tags) == ({}, None, {})
+
+
+def test_tags_set_replace_delete(store: SqlMetadataStore) -> None:
+    _three_versions(store)
+    store.set_tag("churn", 2, "team", "risk")
+    store.set_tag("churn", 2, "ticket", "INC-7")
+    store.set_tag("churn", 2, "team", "growth")  # replaces
+    store.set_tag("churn", 3, "team", "risk")
+    assert store.get_model_version("churn", 2).tags == {"team": "growth", "ticket": "INC-7"}
+    assert store.get_model_version("churn", 1).tags == {}
+    assert {v.version: v.tags for v in store.list_model_versions("churn")} == {
+        3: {"team": "risk"}, 2: {"team": "growth", "ticket": "INC-7"}, 1: {}}
+
+    assert store.delete_tag("churn", 2, "ticket") is True
+    assert store.delete_tag("churn", 2, "ticket") is False
+    assert store.get_model_version("churn", 2).tags == {"team": "growth"}
+    with pytest.raises(NotFound, match="no version 9"):
+        store.set_tag("churn", 9, "team", "x")
+    with pytest.raises(RegistryError, match="tag key"):
+        store.set_tag("churn", 1, "  ", "x")
+    assert count_rows(store, t.model_tags) == 2
+
+
+def test_list_filters_by_alias_and_tags(store: SqlMetadataStore) -> None:
+    _aliased(store)
+    store.set_tag("churn", 1, "team", "risk")
+    store.set_tag("churn", 3, "team", "risk")
+    store.set_tag("churn", 3, "stage", "shadow")
+    store.set_tag("other", 1, "team", "risk")
+
+    keys = lambda vs: [(v.name, v.version) for v in vs]
+    assert keys(store.list_model_versions(alias=CHAMPION)) == [("churn", 2), ("other", 1)]
+    assert keys(store.list_model_versions("churn", alias=CHAMPION)) == [("churn", 2)]
+    assert keys(store.list_model_versions("churn", alias="nobody")) == []
+    assert keys(store.list_model_versions(tags={"team": "risk"})) == [("churn", 3), ("churn", 1), ("other", 1)]
+    assert keys(store.list_model_versions("churn", tags={"team": "risk", "stage": "shadow"})) == [("churn", 3)]
+    assert keys(store.list_model_versions(tags={"team": "growth"})) == []
+    assert keys(store.list_model_versions(alias="challenger", tags={"team": "risk"})) == [("churn", 3)]
+
+
+def _replay(history) -> dict[str, int]:
+    """Where each alias points according to the ledger alone."""
+    state: dict[str, int] = {}
+    for row in history:
+        assert state.get(row.alias) == row.from_version, f"ledger row {row.id} does not start where the last ended"
+        state[row.alias] = row.to_version
+    return state
+
+
+def test_ledger_is_complete_after_promotions_and_rollbacks(store: SqlMetadataStore) -> None:
+    for snapshot_id in (S1, S2, S3, "cccc444400000000"):
+        store.register_model(new_model(snapshot_id=snapshot_id))
+    script = [
+        ("promote", 1, 1), ("promote", 2, 2), ("promote", 3, 3),
+        ("rollback", None, 2), ("rollback", None, 1),      # walks back, does not flip 3 <-> 2
+        ("promote", 4, 4), ("rollback", None, 1),          # undoes the promotion of 4
+        ("promote", 3, 3), ("rollback", None, 1),
+    ]
+    for step, (action, version, champion) in enumerate(script, start=1):
+        if action == "promote":
+            row = store.set_alias("churn", CHAMPION, version, f"step {step}", {"step": step}, "alice")
+        else:
+            row = store.rollback_alias("churn", CHAMPION, f"step {step}", "bob")
+        assert row is not None and row.kind == ("rollback" if action == "rollback" else "promotion")
+        assert store.get_alias("churn").version == champion, step
+        history = store.promotion_history("churn")
+        assert len(history) == step and history[-1] == row
+        assert _replay(history) == {CHAMPION: champion}
+
+    history = store.promotion_history("churn")
+    assert [(r.kind, r.from_version, r.to_version, r.actor) for r in history] == [
+        ("promotion", None, 1, "alice"), ("promotion", 1, 2, "alice"), ("promotion", 2, 3, "alice"),
+        ("rollback", 3, 2, "bob"), ("rollback", 2, 1, "bob"), ("promotion", 1, 4, "alice"),
+        ("rollback", 4, 1, "bob"), ("promotion", 1, 3, "alice"), ("rollback", 3, 1, "bob")]
+    # Each rollback names the ledger row it undid.
+    assert [r.evidence["undoes_ledger_id"] for r in history if r.kind == "rollback"] == [3, 2, 6, 8]
+    assert history[3].evidence["undone_move"] == [2, 3] and history[3].evidence["undone_reason"] == "step 3"
+    assert [r.id for r in history] == sorted(r.id for r in history)
+
+
+def test_rollback_target_and_refusals(store: SqlMetadataStore) -> None:
+    _three_versions(store)
+    with pytest.raises(RegistryError, match="never had a 'champion' alias"):
+        store.rollback_alias("churn", CHAMPION, "r", "a")
+    with pytest.raises(NotFound, match="no model named 'nope'"):
+        store.rollback_alias("nope", CHAMPION, "r", "a")
+    store.set_alias("churn", CHAMPION, 1, "first", {}, "a")
+    with pytest.raises(RegistryError, match="no earlier champion"):
+        store.rollback_alias("churn", CHAMPION, "r", "a")
+
+    store.set_alias("churn", CHAMPION, 3, "jump", {}, "a")
+    undone, target = store.rollback_target("churn", CHAMPION)
+    assert (undone.to_version, target) == (3, 1)
+    assert store.get_alias("churn").version == 3  # asking moved nothing
+    with pytest.raises(RegistryError, match="changed meanwhile"):
+        store.rollback_alias("churn", CHAMPION, "r", "a", expect_version=2)
+    assert store.get_alias("churn").version == 3 and len(store.promotion_history("churn")) == 2
+
+    row = store.rollback_alias("churn", CHAMPION, "r", "a", expect_version=1, evidence={"ticket": "INC-9"})
+    assert (row.from_version, row.to_version, row.evidence["ticket"]) == (3, 1, "INC-9")
+
+
+def test_rollback_refuses_when_the_alias_was_changed_outside_the_ledger(store: SqlMetadataStore) -> None:
+    _three_versions(store)
+    store.set_alias("churn", CHAMPION, 1, "first", {}, "a")
+    store.set_alias("churn", CHAMPION, 2, "second", {}, "a")
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(t.aliases).values(version=3))
+    with pytest.raises(RegistryError, match="points to v3, but its ledger ends at v2"):
+        store.rollback_alias("churn", CHAMPION, "r", "a")
+    assert len(store.promotion_history("churn")) == 2

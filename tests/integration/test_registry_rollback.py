@@ -1,0 +1,95 @@
+"""A rollback is visible to the next training run: validation and evaluation use the restored champion.
+
+Drives the stages as the ct_train DAG runs them (no Airflow), on SQLite and on PostgreSQL, with the
+rollback made through ``ct models rollback`` in between.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pipeline import stages
+from pipeline.cli import main as ct_main
+from pipeline.config import PipelineConfig
+from pipeline.demo import BatchSpec, generate_batch
+from pipeline.registry.base import CHAMPION
+from pipeline.settings import Settings
+from pipeline.workspace import Workspace
+
+MODEL = "churn-classifier"
+
+
+@pytest.fixture
+def ws(settings: Settings, config: PipelineConfig, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
+    fast = config.model_copy(update={
+        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3})})
+    workspace = Workspace(settings=Settings(home=settings.home, config_path=settings.config_path,
+                                            database_url=database_url, data_url=settings.data_url), config=fast)
+    monkeypatch.setenv("CT_HOME", str(settings.home))
+    monkeypatch.setenv("CT_DATABASE_URL", database_url)
+    for var in ("CT_CONFIG", "CT_DATA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    yield workspace
+    workspace.meta.dispose()
+
+
+def _land(ws: Workspace, name: str, spec: BatchSpec) -> str:
+    folder = ws.settings.landing / name
+    folder.mkdir(parents=True)
+    generate_batch(spec).to_csv(folder / f"{name}.csv", index=False)
+    (folder / "_SUCCESS").touch()
+    return stages.ingest_landing(ws).snapshot_id
+
+
+def _train(ws: Workspace, **promote: Any) -> dict[str, Any]:
+    """plan -> validate -> train -> evaluate -> register -> promote, as the DAG runs them."""
+    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
+    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
+    candidate = stages.train_candidate(ws, plan)
+    evaluation_key = stages.evaluate_model(ws, plan, candidate)["evaluation_key"]
+    registered = stages.register_model(ws, plan, candidate, evaluation_key, validation["validation_id"])
+    promoted = stages.promote_if_better(ws, registered["name"], registered["version"], **promote)
+    return {"validation": ws.meta.get_validation(validation["validation_id"]),
+            "evaluation": json.loads(ws.store.get(evaluation_key)), "registered": registered, "promoted": promoted}
+
+
+@pytest.mark.slow
+def test_rollback_is_what_the_next_run_compares_against(ws: Workspace, capsys: pytest.CaptureFixture) -> None:
+    first_snapshot = _land(ws, "b1", BatchSpec(rows=400, seed=11))
+    first = _train(ws)
+    assert first["promoted"]["champion"] == 1
+    _land(ws, "b2", BatchSpec(rows=400, seed=22, first_id=10_000))
+    second = _train(ws, force=True, reason="make v2 champion for the test")
+    assert second["evaluation"]["champion"]["version"] == 1
+    assert ws.meta.get_alias(MODEL).version == 2
+
+    assert ct_main(["models", "rollback", "--reason", "v2 misbehaves in production", "--actor", "oncall"]) == 0
+    assert "v2 -> v1" in capsys.readouterr().out
+
+    third_snapshot = _land(ws, "b3", BatchSpec(rows=400, seed=33, first_id=20_000))
+    third = _train(ws)
+    # Validation measured drift against the restored champion's training data, and evaluation
+    # scored the restored champion (v1), not the rolled-back one (v2), on the same holdout.
+    assert third["validation"].snapshot_id == third_snapshot
+    assert third["validation"].reference_snapshot_id == first_snapshot
+    assert third["evaluation"]["champion"]["version"] == 1
+    decision = ws.meta.get_model_version(MODEL, third["registered"]["version"]).decision
+    assert decision["champion_version"] == 1
+
+    ledger = [(r.kind, r.from_version, r.to_version, r.actor) for r in ws.meta.promotion_history(MODEL, CHAMPION)]
+    assert ledger[:3] == [("promotion", None, 1, "ct"), ("promotion", 1, 2, "ct"), ("rollback", 2, 1, "oncall")]
+
+    # Every version carries its semver and environment; the lineage of v3 names the rollback's champion.
+    versions = {v.version: v for v in ws.meta.list_model_versions(MODEL)}
+    assert [versions[v].semver for v in (1, 2, 3)] == ["1.0.0", "1.1.0", "1.2.0"]
+    assert all(v.environment.get("packages", {}).get("scikit-learn") for v in versions.values())
+    assert ct_main(["models", "lineage", "3", "--json"]) == 0
+    lineage = json.loads(capsys.readouterr().out)
+    assert lineage["evaluation"]["champion"]["version"] == 1
+    assert lineage["validation"]["reference_snapshot_id"] == first_snapshot
+    assert [f["name"] for f in lineage["landing_files"]] == ["b1.csv", "b2.csv", "b3.csv"]
+    assert all(f["archived_path"] for f in lineage["landing_files"])
