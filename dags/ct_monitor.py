@@ -15,7 +15,7 @@ Runs on every new snapshot (the **ct_snapshots** Asset) and on the `CT_MONITOR_C
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 from ct_airflow.assets import CHECKED_SNAPSHOTS, SNAPSHOTS
 from ct_airflow.defaults import DEFAULT_ARGS, MONITOR_CRON, START_DATE
 
@@ -29,6 +29,8 @@ from ct_airflow.defaults import DEFAULT_ARGS, MONITOR_CRON, START_DATE
     default_args=DEFAULT_ARGS,
     tags=["ct", "monitor"],
     doc_md=__doc__,
+    params={"snapshot_id": Param("", type="string", title="Snapshot",
+                                 description="Score this snapshot's new data (manual runs). Empty: the newest.")},
 )
 def ct_monitor():
     @task
@@ -37,8 +39,8 @@ def ct_monitor():
         from ct_airflow.stage import run_stage
         from pipeline.stages.monitor import score_snapshot
 
-        ids = snapshot_ids_from_events(context)
-        return run_stage(score_snapshot, ids[-1] if ids else None)
+        ids = snapshot_ids_from_events(context) or [context["params"]["snapshot_id"]]
+        return run_stage(score_snapshot, ids[-1] or None)
 
     @task
     def decide(scored: dict) -> dict:

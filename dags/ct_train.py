@@ -1,7 +1,8 @@
 """
 ### ct_train — validate, retrain, evaluate, register, and promote only on evidence
 
-Starts on every new snapshot (the **ct_snapshots** Asset from `ct_ingest`), on the `CT_TRAIN_CRON`
+Starts on every new snapshot once the champion has scored it (the **ct_checked_snapshots** Asset
+from `ct_monitor`, which also says whether a performance drop or drift asked for the run), on the `CT_TRAIN_CRON`
 schedule, or by hand with the trigger form (snapshot id, model spec, force, reason).
 
 1. **plan** — pins the snapshot and model spec and records why the run started; skips the rest when
@@ -26,14 +27,14 @@ Setting *model spec* on the trigger form trains that one spec instead of the can
 from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
-from ct_airflow.assets import SNAPSHOTS
+from ct_airflow.assets import CHECKED_SNAPSHOTS
 from ct_airflow.defaults import DEFAULT_ARGS, START_DATE, TRAIN_CRON
 from ct_airflow.provenance import TRIGGER_KINDS
 
 
 @dag(
     dag_id="ct_train",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(TRAIN_CRON, timezone="UTC"), assets=SNAPSHOTS),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(TRAIN_CRON, timezone="UTC"), assets=CHECKED_SNAPSHOTS),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -400,9 +400,23 @@ class PipelineConfig(_Frozen):
             raise ConfigError(f"model spec {key!r} is not declared in model.specs; declared: {sorted(self.model.specs)}")
         return self.model.specs[key]
 
+    TRAINING_SECTIONS: ClassVar[tuple[str, ...]] = ("dataset", "model", "evaluation", "window")
+
     def content_hash(self) -> str:
-        """A stable hash of the effective config, recorded with every model for lineage."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Hash of the sections that decide what model comes out (dataset, model, evaluation, window).
+
+        It is part of a model version's identity: changing a validation threshold, the promotion
+        policy or monitoring settings does not make the same snapshot "untrained".
+        """
+        return self._hash(self.model_dump(mode="json", include=set(self.TRAINING_SECTIONS)))
+
+    def full_hash(self) -> str:
+        """Hash of the whole effective config, recorded in lineage."""
+        return self._hash(self.model_dump(mode="json"))
+
+    @staticmethod
+    def _hash(data: dict[str, Any]) -> str:
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

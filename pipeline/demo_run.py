@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline.demo import DEMO_BATCHES, generate_batch
 from pipeline.local_run import RunOutcome
+from pipeline.stages.plan import find_trained_version
 from pipeline.settings import BUNDLED_CONFIG, Settings
 from pipeline.storage import atomic_write_bytes
 
@@ -43,7 +44,7 @@ def _summary_row(settings: Settings, index: int, outcome: RunOutcome, quarantine
     ws = open_workspace(settings)
     sid = outcome.snapshot_id
     validation = ws.meta.latest_validation(sid) if sid else None
-    mv = ws.meta.find_model_version(ws.config.model.name, sid, ws.config.content_hash(), ws.config.model.spec) if sid else None
+    mv = find_trained_version(ws, sid) if sid else None
     summary = validation.summary if validation else {}
     drifted = summary.get("drifted_features") or []
     label = summary.get("label_contract") or {}

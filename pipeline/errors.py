@@ -50,3 +50,7 @@ class SchemaVersionError(RegistryError):
 
 class ArtifactIntegrityError(CTError):
     """A stored artifact is missing or its checksum differs from the registered one."""
+
+
+class NothingToDo(CTError):
+    """There is no work for this run (e.g. no snapshot yet); the task is skipped, not failed."""

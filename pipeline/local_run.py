@@ -1,7 +1,8 @@
 """``ct run``: process the landing area through the real DAGs on the embedded default.
 
-Runs ``ct_ingest`` and, when the newest snapshot has not been trained with the current config,
-``ct_train`` with that snapshot — what the scheduler does on an Asset event, done in one command.
+Runs ``ct_ingest``; then, when the newest snapshot has not been trained with the current config,
+``ct_monitor`` (the champion scores the new data first) and ``ct_train`` with the trigger the
+monitor hands over — what the scheduler does on the Asset events, done in one command.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pipeline.airflow_runner import run_dag
+from pipeline.monitoring import check_for_retrain
+from pipeline.stages.monitor import trigger_for_training
+from pipeline.stages.plan import find_trained_version
 from pipeline.settings import Settings
 from pipeline.workspace import open_workspace
 
@@ -60,19 +64,28 @@ def run_landing(settings: Settings, *, spec: str | None = None, force: bool = Fa
         echo("nothing to train on: no snapshot exists yet")
         return outcome
     outcome.snapshot_id = latest.id
-    spec_name = spec or ws.config.model.spec
-    existing = ws.meta.find_model_version(ws.config.model.name, latest.id, ws.config.content_hash(), spec_name)
+    existing = find_trained_version(ws, latest.id, spec)
     if existing and not force:
         outcome.status, outcome.model_version = "already_trained", existing.version
         echo(f"snapshot {latest.id} is already trained as {existing.name} v{existing.version}; nothing to do")
         return outcome
-    conf = {"snapshot_id": latest.id, "model_spec": spec_name, "force": force, "reason": reason, "trigger": trigger}
+    monitor = run_dag(settings, "ct_monitor", {"snapshot_id": latest.id}, echo=echo)
+    outcome.logs.append(str(monitor.log_path))
+    if not monitor.succeeded:
+        outcome.status, outcome.errors = "failed", monitor.errors or [f"ct_monitor failed; see {monitor.log_path}"]
+        return outcome
+    handed = trigger_for_training({**check_for_retrain(ws), "snapshot_id": latest.id, "new_data": True}) or {}
+    kind = trigger if trigger == "manual" else handed.get("kind", trigger)
+    conf = {"snapshot_id": latest.id, "force": force, "reason": reason or handed.get("reason", ""), "trigger": kind,
+            "evidence": handed.get("evidence")}
+    if spec:
+        conf["model_spec"] = spec
     train = run_dag(settings, "ct_train", conf, echo=echo)
     outcome.train_seconds = train.seconds
     outcome.logs.append(str(train.log_path))
     if not train.succeeded:
         outcome.status, outcome.errors = "failed", train.errors or [f"ct_train failed; see {train.log_path}"]
         return outcome
-    trained = ws.meta.find_model_version(ws.config.model.name, latest.id, ws.config.content_hash(), spec_name)
+    trained = find_trained_version(ws, latest.id, spec)
     outcome.status, outcome.model_version = "trained", trained.version if trained else None
     return outcome

@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.cli.output import (
     emit_json,
     fmt_metric,
+    fmt_number,
     model_json,
     open_workspace_for,
     table,
@@ -113,7 +114,7 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
           f"  created {mv.created_at}; report {ws.store.uri(model_report_key(mv.name, mv.version))}")
     cv = mv.evaluation.get("cross_validation", {})
     print(table(["metric", "holdout (95% CI)", "CV mean ± std"],
-                [[m, fmt_metric(e), f"{cv[m]['mean']:.3f} ± {cv[m]['std']:.3f}" if m in cv else "—"]
+                [[m, fmt_metric(e), f"{fmt_number(cv[m]['mean'])} ± {fmt_number(cv[m]['std'])}" if m in cv else "—"]
                  for m, e in mv.metrics.items()]))
     if mv.decision:
         print(f"decision: {'promoted' if mv.decision['promote'] else 'not promoted'} — {mv.decision['reason']}")

@@ -37,10 +37,16 @@ def model_json(mv: Any, full: bool = False) -> dict[str, Any]:
     return d
 
 
-def fmt_metric(m: dict[str, float] | None) -> str:
+def fmt_number(x: float | None, fmt: str = ".3f") -> str:
+    """A number for a table; undefined values (stored as null) show as an em dash."""
+    return "—" if x is None else format(x, fmt)
+
+
+def fmt_metric(m: dict[str, float | None] | None) -> str:
+    """``value [lower, upper]``; any undefined part shows as an em dash."""
     if not m:
         return "—"
-    return f"{m['value']:.3f} [{m['lower']:.3f}, {m['upper']:.3f}]"
+    return f"{fmt_number(m.get('value'))} [{fmt_number(m.get('lower'))}, {fmt_number(m.get('upper'))}]"
 
 
 def open_workspace_for(settings: Settings) -> Any:

@@ -10,11 +10,8 @@ from typing import Any
 
 from pipeline.evaluation import evaluate_candidate, holdout_split
 from pipeline.registry.base import CHAMPION
-from pipeline.snapshots import (
-    load_snapshot,
-    read_manifest,
-)
 from pipeline.stages.train import choose_candidate
+from pipeline.stages.data import training_data
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
@@ -28,8 +25,7 @@ def evaluate_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
     one the candidate is recorded as the only one.  Cross-validation scores computed by the
     train step are reused, not recomputed.
     """
-    snapshot = read_manifest(ws.store, plan["snapshot_id"])
-    frame = load_snapshot(ws.store, snapshot)
+    snapshot, frame = training_data(ws, plan["snapshot_id"])
     split = holdout_split(frame, ws.config)
     model = ws.artifacts.load(candidate["artifact_key"], candidate["artifact_sha256"])
     champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)

@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pipeline.errors import SnapshotError
+from pipeline.errors import NothingToDo
 from pipeline.registry.base import ModelVersion
 from pipeline.workspace import Workspace, progress
 
@@ -69,7 +69,7 @@ def plan_training(ws: Workspace, snapshot_id: str | None, spec_name: str | None,
     else:
         snap = ws.meta.latest_snapshot(ws.config.dataset.name)
         if snap is None:
-            raise SnapshotError("there is no snapshot to train on yet; drop files into the landing area and run ct_ingest")
+            raise NothingToDo("there is no snapshot to train on yet; drop files into the landing area and run ct_ingest")
     candidates = planned_candidates(ws, spec_name)
     existing = find_trained_version(ws, snap.id, spec_name)
     plan = TrainingPlan(snapshot_id=snap.id, spec_name=candidates[0] if len(candidates) == 1 else "",

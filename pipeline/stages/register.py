@@ -23,6 +23,7 @@ from pipeline.registry.base import (
 from pipeline.reports import write_model_report
 from pipeline.snapshots import (
     read_manifest,
+    window_lineage,
 )
 from pipeline.workspace import Workspace, code_version, progress
 
@@ -35,11 +36,14 @@ def register_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
     evaluation = json.loads(ws.store.get(evaluation_key))
     snapshot = read_manifest(ws.store, plan["snapshot_id"])
     spec = ws.config.model_spec(plan["spec_name"])
+    window = window_lineage(snapshot, ws.config.window)
+    used = set(window["snapshot_parts"])
     lineage = {
-        "snapshot_parts": [p.id for p in snapshot.parts],
-        "source_files": [asdict(p.source) for p in snapshot.parts],
+        **window,
+        "source_files": [asdict(p.source) for p in snapshot.parts if p.id in used],
         "evaluation_uri": ws.store.uri(evaluation_key),
         "config_path": str(ws.settings.config_path),
+        "config_full_hash": ws.config.full_hash(),
     }
     new = NewModelVersion(
         name=ws.config.model.name, snapshot_id=snapshot.id, config_hash=plan["config_hash"],
@@ -49,10 +53,10 @@ def register_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
         code_version=code_version(), lineage=lineage, feature_schema=[list(c) for c in snapshot.schema],
         environment=environment_fingerprint())
     version, created = ws.meta.register_model(new)
-    write_model_report(ws.store, version)
+    report = write_model_report(ws.store, version)
     progress("register", f"{version.name} v{version.version} ({version.semver}) "
                          f"{'registered' if created else 'already registered'} "
-                         f"(snapshot {version.snapshot_id}, config {version.config_hash})")
+                         f"(snapshot {version.snapshot_id}, config {version.config_hash}); report {report}")
     return {"name": version.name, "version": version.version, "created": created}
 
 

@@ -16,11 +16,8 @@ from typing import Any
 from pipeline.errors import TrainingError
 from pipeline.evaluation import choose_best, cross_validate, holdout_split
 from pipeline.metrics import HIGHER_IS_BETTER
-from pipeline.snapshots import (
-    load_snapshot,
-    read_manifest,
-)
 from pipeline.training import fit_model
+from pipeline.stages.data import training_data
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
@@ -34,8 +31,7 @@ def train_candidate(ws: Workspace, plan: dict[str, Any], candidate: str | None =
         raise TrainingError(f"the plan lists {len(plan.get('candidates', []))} candidates; train_candidate needs one "
                             "of them by name (the DAG maps over TrainingPlan.per_candidate())")
     started = time.perf_counter()
-    snapshot = read_manifest(ws.store, plan["snapshot_id"])
-    frame = load_snapshot(ws.store, snapshot)
+    _, frame = training_data(ws, plan["snapshot_id"])
     split = holdout_split(frame, ws.config)
     spec = ws.config.model_spec(name)
     seed = ws.config.evaluation.seed

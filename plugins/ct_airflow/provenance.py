@@ -44,7 +44,7 @@ def trigger_from_context(context: Any) -> dict[str, Any]:
         "run_id": dag_run.run_id,
         "user": getattr(dag_run, "triggering_user_name", None),
         "reason": params.get("reason") or handed_over.get("reason", ""),
-        "evidence": handed_over.get("evidence"),
+        "evidence": handed_over.get("evidence") or (getattr(dag_run, "conf", None) or {}).get("evidence"),
         "snapshot_id": snapshot_ids[-1] if snapshot_ids else (params.get("snapshot_id") or None),
         "params": {k: params.get(k) for k in ("snapshot_id", "model_spec", "force", "override_promotion")},
     }

@@ -17,13 +17,16 @@ log = logging.getLogger("ct.task")
 
 def run_stage(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Open the workspace, call ``fn(workspace, ...)`` and translate pipeline errors for Airflow."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from pipeline.errors import CTError
+    from pipeline.errors import CTError, NothingToDo
     from pipeline.workspace import open_workspace
 
     try:
         return fn(open_workspace(), *args, **kwargs)
+    except NothingToDo as err:
+        log.info("CT> nothing to do: %s", err)
+        raise AirflowSkipException(str(err)) from err
     except CTError as err:
         for line in str(err).splitlines():
             log.error("CT! %s", line)

@@ -56,20 +56,34 @@ def test_landing_files_produce_a_champion_with_no_other_action(airflow: AirflowS
     assert champ.trigger["kind"] == "new_data" and champ.trigger["run_type"] == "asset_triggered"
     assert champ.validation_id is not None and store.get_validation(champ.validation_id).passed
 
-    # Time from landing to champion, and how much of it was work versus Airflow's scheduling.
-    busy = 0.0
+    # Time from landing to champion, split into task work and Airflow's own share (detection by the
+    # sensor, scheduling, queueing, process start): work is the union of the chain's task intervals.
+    intervals = []
     for dag_id in ("ct_ingest", "ct_monitor", "ct_train"):
         for run in airflow.dag_runs(dag_id):
-            if run["start_date"] and _parse(run["start_date"]) >= landed - 60:
-                for ti in airflow.task_instances(dag_id, run["dag_run_id"]):
-                    if ti.get("duration") and ti["state"] == "success":
-                        busy += float(ti["duration"])
+            for ti in airflow.task_instances(dag_id, run["dag_run_id"]):
+                if ti["task_id"] == "wait_for_landing_files" or not (ti.get("start_date") and ti.get("end_date")):
+                    continue
+                start, end = max(_parse(ti["start_date"]), landed), min(_parse(ti["end_date"]), promoted_at)
+                if end > start:
+                    intervals.append((start, end))
+    work = _union_length(intervals)
     total = promoted_at - landed
     record_property("landing_to_champion_seconds", round(total, 1))
-    record_property("task_work_seconds", round(busy, 1))
-    print(f"\nlanding -> champion: {total:.1f}s, task work {busy:.1f}s, "
-          f"scheduling overhead {max(total - busy, 0):.1f}s ({max(total - busy, 0) / total:.0%})")
-    assert 0 < busy < total
+    record_property("task_work_seconds", round(work, 1))
+    print(f"\nlanding -> champion: {total:.1f}s; task work {work:.1f}s; Airflow detection + scheduling "
+          f"{total - work:.1f}s ({(total - work) / total:.0%})")
+    assert 0 < work <= total
+
+
+def _union_length(intervals: list[tuple[float, float]]) -> float:
+    covered, end_so_far = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        start = max(start, end_so_far)
+        if end > start:
+            covered += end - start
+            end_so_far = end
+    return covered
 
 
 def test_rest_api_run_with_conf_is_recorded_as_manual(airflow: AirflowServer) -> None:

@@ -190,7 +190,7 @@ def test_content_hash_ignores_key_order(raw: dict) -> None:
 
 def test_content_hash_changes_with_a_value(raw: dict) -> None:
     base = parse_config(copy.deepcopy(raw)).content_hash()
-    raw["promotion"]["margin"] = 0.02
+    raw["model"]["specs"]["default"]["params"]["C"] = 0.5
     assert parse_config(raw).content_hash() != base
 
 
@@ -211,3 +211,16 @@ def test_model_spec_unknown_lists_declared(config: PipelineConfig) -> None:
     msg = str(info.value)
     assert "'nope'" in msg
     assert "['default', 'gradient_boosting']" in msg
+
+
+def test_model_identity_hash_ignores_policy_but_lineage_hash_does_not() -> None:
+    """Changing a validation or promotion setting must not make a trained snapshot 'untrained'."""
+    from pipeline.config import load_config
+    from pipeline.settings import BUNDLED_CONFIG
+
+    base = load_config(BUNDLED_CONFIG)
+    policy = base.model_copy(update={"promotion": base.promotion.model_copy(update={"margin": 0.2})})
+    assert policy.content_hash() == base.content_hash()
+    assert policy.full_hash() != base.full_hash()
+    model = base.model_copy(update={"evaluation": base.evaluation.model_copy(update={"seed": 7})})
+    assert model.content_hash() != base.content_hash()

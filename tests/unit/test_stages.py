@@ -15,7 +15,7 @@ import pytest
 from pipeline import stages
 from pipeline.config import PipelineConfig
 from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import SnapshotError, ValidationFailed
+from pipeline.errors import NothingToDo, SnapshotError, ValidationFailed
 from pipeline.registry.base import CHAMPION
 from pipeline.reports import model_report_key
 from pipeline.settings import Settings
@@ -77,7 +77,7 @@ def _train(ws: Workspace, snapshot_id: str | None = None) -> dict[str, Any]:
 def test_nothing_to_ingest(ws: Workspace) -> None:
     out = stages.ingest_landing(ws)
     assert out.snapshot_id is None and out.created is False and out.rows == 0
-    with pytest.raises(SnapshotError, match="no snapshot to train on"):
+    with pytest.raises(NothingToDo, match="no snapshot to train on"):
         stages.plan_training(ws, None, None, {"kind": "test"})
 
 
