@@ -93,9 +93,18 @@ def demo_frame():
 
 @pytest.fixture
 def config():
-    from pipeline.config import load_config
+    """The bundled config with a single model spec (no candidate search), re-validated.
 
-    return load_config(BUNDLED_CONFIG)
+    Tests that drive the stages by hand train one spec; tests about candidate search declare
+    their own candidates.
+    """
+    import yaml
+
+    from pipeline.config import parse_config
+
+    data = yaml.safe_load(BUNDLED_CONFIG.read_text())
+    data["model"].pop("candidates", None)
+    return parse_config(data, BUNDLED_CONFIG)
 
 
 @pytest.fixture

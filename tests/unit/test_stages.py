@@ -343,3 +343,25 @@ def test_warn_severity_lets_the_same_batch_through(settings: Settings, config: P
 def test_snapshot_frame_unknown_id(ws: Workspace) -> None:
     with pytest.raises(SnapshotError, match="no snapshot"):
         stages.snapshot_frame(ws, "0123456789abcdef")
+
+
+def test_training_window_limits_the_rows_a_model_is_trained_and_evaluated_on(ws: Workspace) -> None:
+    from pipeline.config import WindowConfig
+
+    _drop(ws, generate_batch(BATCH_1), "b1.csv")
+    stages.ingest_landing(ws)
+    _drop(ws, generate_batch(BATCH_2), "b2.csv")
+    snapshot_id = stages.ingest_landing(ws).snapshot_id
+    last_only = Workspace(settings=ws.settings, config=ws.config.model_copy(
+        update={"window": WindowConfig(kind="last_parts", value=1)}))
+
+    result = _train(last_only, snapshot_id)
+
+    candidate, evaluation = result["candidate"], json.loads(last_only.store.get(result["evaluation"]["evaluation_key"]))
+    assert candidate["train_rows"] + candidate["holdout_rows"] == BATCH_2.rows
+    assert evaluation["train_rows"] + evaluation["holdout_rows"] == BATCH_2.rows
+    mv = last_only.meta.get_model_version("churn-classifier", result["registered"]["version"])
+    last_part = read_manifest(last_only.store, snapshot_id).parts[-1]
+    assert mv.lineage["snapshot_parts"] == [last_part.id]
+    assert mv.lineage["window"] == {"kind": "last_parts", "value": 1.0}
+    assert [f["sha256"] for f in mv.lineage["source_files"]] == [last_part.source.sha256]
