@@ -73,7 +73,7 @@ def test_landing_files_become_a_snapshot_and_a_champion_through_airflow(settings
     # The task logs told the story in plain words, one line per stage.
     stages = [line.split(":", 1)[0] for line in lines]
     in_order = [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s]
-    assert in_order == ["ingest", "monitor", "plan", "validate", "train", "evaluate", "register", "promote"]
+    assert in_order == ["ingest", "monitor", "plan", "validate", "train", "choose", "evaluate", "register", "promote"]
     assert stages.count("train") == 2, "one line per candidate (default, gradient_boosting)"
 
     # Nothing new: no DAG run is needed and nothing is duplicated.
