@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ct-installed
 
-.PHONY: demo test test-all test-unit run airflow-env clean
+.PHONY: demo test test-unit run airflow clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -27,6 +27,12 @@ test-unit: $(STAMP)
 
 run: $(STAMP)  ## process whatever is in $$CT_HOME/landing through the DAGs
 	$(BIN)/ct run
+
+airflow: $(STAMP)  ## a real Airflow (standalone) on the embedded default with the DAGs unpaused
+	@echo "Airflow UI: http://127.0.0.1:8080 - user admin; the password is printed below by Airflow and kept in"
+	@echo "  data/airflow/simple_auth_manager_passwords.json.generated. Feed it from another terminal with:"
+	@echo "  .venv/bin/ct demo-data --every 30s"
+	CT_INGEST_CRON='* * * * *' CT_LANDING_POKE_SECONDS=10 $(BIN)/ct airflow standalone
 
 clean:  ## remove the demo data directory (keeps .venv)
 	rm -rf data

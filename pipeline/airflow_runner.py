@@ -54,6 +54,11 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
     env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+    env.setdefault("AIRFLOW__API__PORT", "8080")
+    # Tasks reach Airflow through the execution API on the api-server's port (else they are killed).
+    env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/execution/")
+    # `airflow standalone` starts its components as `airflow ...` subprocesses: use this venv's.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["CT_HOME"] = str(settings.home)
     env["CT_CONFIG"] = str(settings.config_path)
     env["CT_DATABASE_URL"] = settings.database_url

@@ -65,6 +65,15 @@ def generate_batch(spec: BatchSpec) -> pd.DataFrame:
     return frame
 
 
+def drip_batch(index: int, rows: int = 2000) -> BatchSpec:
+    """The ``index``-th batch of an endless demo stream: every third batch drifts, ids never repeat."""
+    if index < 3:
+        base = (BatchSpec(rows, 101, 0.5, False, 0), BatchSpec(rows, 202, 0.5, False, 100_000),
+                BatchSpec(rows, 303, 0.7, True, 200_000))[index]
+        return base
+    return BatchSpec(rows=rows, seed=1000 + index, churn_share=0.5, drift=index % 3 == 2, first_id=index * 100_000)
+
+
 DEMO_BATCHES = (
     BatchSpec(rows=4000, seed=101, churn_share=0.5, first_id=0),
     BatchSpec(rows=4000, seed=202, churn_share=0.5, first_id=100_000),

@@ -33,6 +33,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, fresh=not args.keep)
 
 
+def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.demo_drip import drip, parse_duration
+
+    drip(settings.landing, settings.archive, parse_duration(args.every), args.batches, args.rows)
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
     import subprocess
 
@@ -59,6 +66,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="generate demo batches and drive them through the DAGs")
     p.add_argument("--keep", action="store_true", help="keep earlier demo data instead of starting fresh")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("demo-data", help="drip demo batches into the landing area (watch the DAGs pick them up)")
+    p.add_argument("--every", default="30s", help="time between batches, e.g. 30s, 2m (default 30s)")
+    p.add_argument("--batches", type=int, default=6, help="how many batches (default 6; every third drifts)")
+    p.add_argument("--rows", type=int, default=2000, help="rows per batch (default 2000)")
+    p.set_defaults(func=cmd_demo_data)
     p = sub.add_parser("airflow", help="run an airflow command with this project's environment")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_airflow)
