@@ -28,7 +28,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.demo_run import run_demo
+    from pipeline.cli.demo_run import run_demo
 
     return run_demo(settings, fresh=not args.keep)
 
