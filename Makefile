@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ct-installed
 
-.PHONY: demo test test-unit run airflow clean
+.PHONY: demo test test-unit run airflow clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -19,8 +19,17 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)  ## generate demo data and drive it through the real DAGs on the embedded default
 	$(BIN)/ct demo
 
-test: $(STAMP)  ## the default test run (PostgreSQL tests skip, and say so, when no server is up)
+test: $(STAMP) browser  ## the default test run (PostgreSQL tests skip, and say so, when no server is up)
 	$(BIN)/python -m pytest
+
+# Debian's chromium for the trigger-form test (tests/e2e/test_trigger_form.py); Playwright drives it and
+# never downloads a browser. Installed once when missing; if that fails the test skips and says why
+# (CT_REQUIRE_BROWSER=1, set by .ci/run, makes it fail instead).
+browser:
+	@test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; echo "installing chromium (apt-get)"; \
+	  apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; } || \
+	  echo "could not install chromium with apt-get; the browser test will skip" >&2; }
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
