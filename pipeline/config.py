@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -372,6 +373,33 @@ class MonitoringConfig(_Frozen):
     bootstrap_resamples: int = Field(default=500, ge=100)
 
 
+_CRON_PRESETS = {"@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@once"}
+
+
+class SchedulesConfig(_Frozen):
+    """When each DAG runs by the clock (data and live evidence start runs too).
+
+    Airflow reads these while parsing the DAG files, so ``plugins/ct_airflow/defaults.py`` reads
+    this section straight from the YAML (no validation there); they are checked here so that
+    ``ct validate-config`` and every task catch a typo. ``CT_<NAME>_CRON`` overrides each one.
+    """
+
+    ingest: str = "*/5 * * * *"
+    monitor: str = "0 * * * *"
+    train: str = "0 3 * * *"
+    landing_poke_seconds: float = Field(default=30.0, gt=0)
+    landing_wait_minutes: float = Field(default=60.0, gt=0)
+
+    @field_validator("ingest", "monitor", "train")
+    @classmethod
+    def _cron(cls, v: str, info: ValidationInfo) -> str:
+        presets = _CRON_PRESETS if info.field_name == "ingest" else _CRON_PRESETS - {"@continuous"}
+        if v in presets or (not v.startswith("@") and len(v.split()) == 5):
+            return v
+        raise ValueError(f"{v!r} is not a cron expression: expected five fields such as \"*/5 * * * *\" "
+                         f"or one of {sorted(presets)}")
+
+
 class PipelineConfig(_Frozen):
     dataset: DatasetConfig
     ingest: IngestConfig = IngestConfig()
@@ -382,6 +410,7 @@ class PipelineConfig(_Frozen):
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    schedules: SchedulesConfig = SchedulesConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
