@@ -400,6 +400,25 @@ class SchedulesConfig(_Frozen):
                          f"or one of {sorted(presets)}")
 
 
+class AlertsConfig(_Frozen):
+    """Where alerts go besides the log and the alerts table (see ``pipeline/alerts.py``).
+
+    ``webhook_url`` receives every new alert as a JSON POST; ``CT_ALERT_WEBHOOK_URL`` overrides it
+    (put a URL that embeds a token there, not in this file). A failed POST is logged and recorded
+    on the alert, never a reason to fail the pipeline.
+    """
+
+    webhook_url: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL (or null for no webhook)")
+        return v or None
+
+
 class PipelineConfig(_Frozen):
     dataset: DatasetConfig
     ingest: IngestConfig = IngestConfig()
@@ -411,6 +430,7 @@ class PipelineConfig(_Frozen):
     promotion: PromotionConfig = PromotionConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     schedules: SchedulesConfig = SchedulesConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
