@@ -63,6 +63,8 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
     env["CT_CONFIG"] = str(settings.config_path)
     env["CT_DATABASE_URL"] = settings.database_url
     env["CT_DATA_URL"] = settings.data_url
+    if settings.alert_webhook_url:
+        env["CT_ALERT_WEBHOOK_URL"] = settings.alert_webhook_url
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT / "plugins"), env.get("PYTHONPATH", "")) if p)
     return env
 

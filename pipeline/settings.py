@@ -25,6 +25,8 @@ class Settings:
     config_path: Path
     database_url: str
     data_url: str
+    alert_webhook_url: str | None = None
+    """``CT_ALERT_WEBHOOK_URL``: overrides ``alerts.webhook_url`` of the config (it may carry a token)."""
 
     @property
     def landing(self) -> Path:
@@ -53,7 +55,7 @@ def default_home() -> Path:
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Read ``CT_HOME``, ``CT_CONFIG``, ``CT_DATABASE_URL`` and ``CT_DATA_URL``.
+    """Read ``CT_HOME``, ``CT_CONFIG``, ``CT_DATABASE_URL``, ``CT_DATA_URL`` and ``CT_ALERT_WEBHOOK_URL``.
 
     ``CT_CONFIG`` defaults to ``$CT_HOME/pipeline.yaml`` when that file exists (written by
     ``ct init``), else to the project's bundled ``config/pipeline.yaml``.
@@ -68,4 +70,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         config_path = BUNDLED_CONFIG
     database_url = env.get("CT_DATABASE_URL") or f"sqlite:///{home / 'ct.db'}"
     data_url = env.get("CT_DATA_URL") or home.as_uri()
-    return Settings(home=home, config_path=config_path, database_url=database_url, data_url=data_url)
+    return Settings(home=home, config_path=config_path, database_url=database_url, data_url=data_url,
+                    alert_webhook_url=env.get("CT_ALERT_WEBHOOK_URL") or None)
