@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pipeline import __version__
+from pipeline.alerts import Notifier
 from pipeline.config import PipelineConfig, load_config
 from pipeline.registry.artifacts import ArtifactStore
 from pipeline.registry.sql import SqlMetadataStore
@@ -53,6 +54,11 @@ class Workspace:
     @cached_property
     def artifacts(self) -> ArtifactStore:
         return ArtifactStore(self.store)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Alerts of this workspace: the log, the alerts table and the configured webhook."""
+        return Notifier.from_config(self.meta, self.config.alerts, self.settings)
 
 
 def open_workspace(settings: Settings | None = None) -> Workspace:

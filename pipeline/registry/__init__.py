@@ -1,6 +1,7 @@
 """Model registry and metadata store: one interface, one SQL implementation, an artifact store."""
 
 from pipeline.registry.base import (
+    AlertRecord,
     MetadataStore,
     ModelVersion,
     PromotionRecord,
@@ -9,4 +10,5 @@ from pipeline.registry.base import (
 )
 from pipeline.registry.sql import SqlMetadataStore
 
-__all__ = ["MetadataStore", "ModelVersion", "PromotionRecord", "SnapshotRecord", "SqlMetadataStore", "ValidationRecord"]
+__all__ = ["AlertRecord", "MetadataStore", "ModelVersion", "PromotionRecord", "SnapshotRecord", "SqlMetadataStore",
+           "ValidationRecord"]

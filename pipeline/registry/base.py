@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.alerts import Alert
 
 CHAMPION = "champion"
 
@@ -109,6 +113,29 @@ class PromotionRecord:
     created_at: str
     kind: str = "promotion"
     """``promotion`` (a move forward, by policy or by hand) or ``rollback`` (undoes the latest move)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """A stored alert (``pipeline.alerts.Alert``) with its id and webhook delivery state."""
+
+    id: int
+    kind: str
+    severity: str
+    title: str
+    message: str
+    details: dict[str, Any]
+    source: dict[str, Any]
+    created_at: str
+    dedupe_key: str
+    delivery_status: str
+    """``not_configured`` (no webhook), ``pending``, ``delivered`` or ``failed``."""
+    delivery_detail: str | None = None
+    """The webhook's answer (``HTTP 200``) or why it failed (``HTTP 500 …``, ``no answer within 5s``)."""
+    delivery_attempts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,3 +246,22 @@ class MetadataStore(ABC):
     @abstractmethod
     def delete_tag(self, name: str, version: int, key: str) -> bool:
         """Remove a tag; True when it existed."""
+
+    # -- alerts ----------------------------------------------------------------------------
+    @abstractmethod
+    def record_alert(self, alert: Alert, delivery_status: str = "not_configured") -> tuple[AlertRecord, bool]:
+        """Store an alert once; returns (row, created).
+
+        An alert whose ``dedupe_key`` is stored already returns that row untouched with ``created``
+        False, so a task retry or rerun never writes the same alert twice (also when two
+        processes record it at the same moment).
+        """
+
+    @abstractmethod
+    def record_alert_delivery(self, alert_id: int, status: str, detail: str | None) -> AlertRecord:
+        """Set an alert's webhook delivery status and detail, counting the attempt; unknown ids raise ``NotFound``."""
+
+    @abstractmethod
+    def list_alerts(self, kind: str | None = None, since: datetime | None = None,
+                    limit: int | None = None) -> list[AlertRecord]:
+        """Alerts newest first: only ``kind``, only those created at or after ``since``, at most ``limit``."""

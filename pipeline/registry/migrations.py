@@ -81,7 +81,32 @@ def _v1_to_v2(conn: Connection) -> None:
     log.info("schema v1 -> v2: derived semantic versions for %d existing model version(s)", filled)
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    """The ``ct_alerts`` table (unique on its dedupe key) and its two indexes; no existing row changes."""
+    frozen = sa.MetaData()
+    alerts = sa.Table(
+        "ct_alerts", frozen,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("dedupe_key", sa.String(255), nullable=False),
+        sa.Column("kind", sa.String(50), nullable=False),
+        sa.Column("severity", sa.String(20), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("details", sa.JSON, nullable=False),
+        sa.Column("source", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivery_status", sa.String(20), nullable=False),
+        sa.Column("delivery_detail", sa.Text, nullable=True),
+        sa.Column("delivery_attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.UniqueConstraint("dedupe_key", name="uq_ct_alerts_dedupe_key"),
+    )
+    alerts.create(conn)
+    sa.Index("ix_ct_alerts_created_at", alerts.c.created_at).create(conn)
+    sa.Index("ix_ct_alerts_kind_created_at", alerts.c.kind, alerts.c.created_at).create(conn)
+    log.info("schema v2 -> v3: created the ct_alerts table")
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """``STEPS[n]`` migrates a database from version n to n + 1."""
 
 

@@ -1,8 +1,9 @@
 """Tables of the metadata store (SQLAlchemy Core), shared by SQLite and PostgreSQL.
 
 Version 2 added, to version 1: ``semver``, ``feature_schema`` and ``environment`` on model
-versions, ``kind`` on ledger rows, the ``ct_model_tags`` table and three indexes. The step that
-migrates a version-1 database lives in ``migrations.py``; a fresh database gets these tables
+versions, ``kind`` on ledger rows, the ``ct_model_tags`` table and three indexes. Version 3 added
+the ``ct_alerts`` table (one row per alert, unique on its dedupe key) and its two indexes. The
+steps that migrate older databases live in ``migrations.py``; a fresh database gets these tables
 directly, and the migration test checks that both roads end at the same structure.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump with every table change and add the step to ``migrations.STEPS``."""
 
 metadata = sa.MetaData()
@@ -112,4 +113,25 @@ model_tags = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_ct_model_tags_key_value", "key", "value"),
+)
+
+alerts = sa.Table(
+    "ct_alerts", metadata,  # v3
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # What makes two alerts "the same event": a task retry or rerun finds the row and writes nothing.
+    sa.Column("dedupe_key", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("source", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # "not_configured" (no webhook), "pending", "delivered" or "failed" (with the reason in delivery_detail).
+    sa.Column("delivery_status", sa.String(20), nullable=False),
+    sa.Column("delivery_detail", sa.Text, nullable=True),
+    sa.Column("delivery_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("dedupe_key", name="uq_ct_alerts_dedupe_key"),
+    sa.Index("ix_ct_alerts_created_at", "created_at"),
+    sa.Index("ix_ct_alerts_kind_created_at", "kind", "created_at"),
 )

@@ -15,7 +15,7 @@ import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
@@ -25,6 +25,7 @@ from pipeline.errors import NotFound, RegistryError, SchemaVersionError
 from pipeline.registry import schema as t
 from pipeline.registry.base import (
     CHAMPION,
+    AlertRecord,
     MetadataStore,
     ModelVersion,
     NewModelVersion,
@@ -41,6 +42,9 @@ from pipeline.registry.versioning import (
     derive_semver,
     rollback_target,
 )
+
+if TYPE_CHECKING:
+    from pipeline.alerts import Alert
 
 log = logging.getLogger(__name__)
 
@@ -498,6 +502,63 @@ class SqlMetadataStore(MetadataStore):
         with self.engine.begin() as conn:
             return bool(conn.execute(sa.delete(t.model_tags).where(
                 (tg.name == name) & (tg.version == version) & (tg.key == key))).rowcount)
+
+    # -- alerts ----------------------------------------------------------------------------
+    @staticmethod
+    def _alert(row: Row) -> AlertRecord:
+        return AlertRecord(id=int(row.id), kind=row.kind, severity=row.severity, title=row.title, message=row.message,
+                           details=row.details or {}, source=row.source or {}, created_at=_iso(row.created_at),
+                           dedupe_key=row.dedupe_key, delivery_status=row.delivery_status,
+                           delivery_detail=row.delivery_detail, delivery_attempts=int(row.delivery_attempts or 0))
+
+    def record_alert(self, alert: Alert, delivery_status: str = "not_configured") -> tuple[AlertRecord, bool]:
+        by_key = sa.select(t.alerts).where(t.alerts.c.dedupe_key == alert.dedupe_key)
+        try:
+            created_at = datetime.fromisoformat(alert.created_at)
+        except ValueError:
+            created_at = _now()
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=timezone.utc)
+        with self.engine.begin() as conn:
+            existing = conn.execute(by_key).first()
+            if existing is not None:
+                return self._alert(existing), False
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(t.alerts).values(
+                        dedupe_key=alert.dedupe_key, kind=alert.kind, severity=alert.severity, title=alert.title,
+                        message=alert.message, details=alert.details, source=alert.source,
+                        created_at=created_at.astimezone(timezone.utc), delivery_status=delivery_status,
+                        delivery_detail=None, delivery_attempts=0))
+            except IntegrityError:
+                # Another process recorded the same event a moment ago (PostgreSQL waited for its commit).
+                return self._alert(conn.execute(by_key).one()), False
+            return self._alert(conn.execute(by_key).one()), True
+
+    def record_alert_delivery(self, alert_id: int, status: str, detail: str | None) -> AlertRecord:
+        al = t.alerts.c
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(t.alerts).where(al.id == alert_id).values(
+                delivery_status=status, delivery_detail=detail,
+                delivery_attempts=al.delivery_attempts + 1)).rowcount
+            if not done:
+                raise NotFound(f"no alert with id {alert_id}; list them with `ct alerts`")
+            return self._alert(conn.execute(sa.select(t.alerts).where(al.id == alert_id)).one())
+
+    def list_alerts(self, kind: str | None = None, since: datetime | None = None,
+                    limit: int | None = None) -> list[AlertRecord]:
+        al = t.alerts.c
+        query = sa.select(t.alerts).order_by(al.created_at.desc(), al.id.desc())
+        if kind:
+            query = query.where(al.kind == kind)
+        if since is not None:
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=timezone.utc)
+            query = query.where(al.created_at >= since.astimezone(timezone.utc))
+        if limit is not None:
+            query = query.limit(max(int(limit), 0))
+        with self.engine.connect() as conn:
+            return [self._alert(r) for r in conn.execute(query)]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,8 +1,9 @@
-"""``ct db upgrade``: a version-1 database, with data in it, migrated to the current schema.
+"""``ct db upgrade``: a version-1 (or version-2) database, with data in it, migrated to the current schema.
 
 The version-1 tables are frozen below exactly as ``schema.py`` declared them at version 1, so
-these tests keep checking the real upgrade path after ``schema.py`` moves on. Every test runs on
-a SQLite file and on the real PostgreSQL server.
+these tests keep checking the real upgrade path after ``schema.py`` moves on; a version-2 database
+is a version-1 one taken through the first step. Every test runs on a SQLite file and on the real
+PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from pipeline.alerts import Alert
 from pipeline.cli import main as ct_main
 from pipeline.errors import SchemaVersionError
 from pipeline.registry import migrations
 from pipeline.registry import schema as t
 from pipeline.registry.base import CHAMPION, NewModelVersion
-from pipeline.registry.sql import SqlMetadataStore, upgrade_schema
+from pipeline.registry.sql import SqlMetadataStore, make_engine, upgrade_schema
 
 # -- the version-1 schema, frozen ------------------------------------------------------------------
 V1 = sa.MetaData()
@@ -89,6 +91,8 @@ S1, S2 = "aaaa111100000000", "bbbb222200000000"
 V1_VERSIONS = [(1, S1, "cfg-1", {"C": 1.0}), (2, S1, "cfg-2", {"C": 1.0}), (3, S2, "cfg-2", {"C": 1.0}),
                (4, S2, "cfg-3", {"C": 0.2})]
 EXPECTED_SEMVER = {1: "1.0.0", 2: "1.0.1", 3: "1.1.0", 4: "1.2.0"}
+ALERT = Alert(kind="promoted", severity="info", title="churn: champion moved v3 -> v4", message="by ops: better",
+              dedupe_key="promoted:churn:champion:ledger9")
 
 
 def _v1_database(url: str) -> None:
@@ -157,7 +161,7 @@ def test_v1_database_is_refused_until_upgraded_then_keeps_its_data(database_url:
     assert _stored_version(database_url) == 1  # refusing changed nothing
 
     result = upgrade_schema(database_url)
-    assert (result.found, result.version, result.applied, result.created) == (1, 2, (1,), False)
+    assert (result.found, result.version, result.applied, result.created) == (1, 3, (1, 2), False)
 
     store = SqlMetadataStore(database_url, create=False)
     try:
@@ -191,6 +195,40 @@ def test_v1_database_is_refused_until_upgraded_then_keeps_its_data(database_url:
         assert store.get_alias("churn").version == 1
         # Ids keep counting after the migrated rows (PostgreSQL sequences were not disturbed).
         assert back.id == 3
+        # v3: the alerts table starts empty and takes alerts.
+        assert store.list_alerts() == []
+        stored, created = store.record_alert(ALERT)
+        assert created and [a.id for a in store.list_alerts()] == [stored.id]
+    finally:
+        store.dispose()
+
+
+def test_v2_database_gains_the_alerts_table_and_nothing_else_changes(database_url: str) -> None:
+    _v1_database(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert migrations.apply_steps(engine, target=2) == (1,)  # a version-2 database, as v2 code left it
+    finally:
+        engine.dispose()
+    before = _structure(database_url)
+    assert _stored_version(database_url) == 2 and "ct_alerts" not in before
+    with pytest.raises(SchemaVersionError, match=r"version 2, which is older.*run `ct db upgrade`"):
+        SqlMetadataStore(database_url)
+
+    result = upgrade_schema(database_url)
+
+    assert (result.found, result.version, result.applied) == (2, 3, (2,))
+    after = _structure(database_url)
+    assert {name: table for name, table in after.items() if name != "ct_alerts"} == before
+    assert after["ct_alerts"]["unique"] == [("dedupe_key",)]
+    assert after["ct_alerts"]["indexes"] == [("ix_ct_alerts_created_at", ("created_at",)),
+                                            ("ix_ct_alerts_kind_created_at", ("kind", "created_at"))]
+    store = SqlMetadataStore(database_url, create=False)
+    try:
+        assert {v.version: v.semver for v in store.list_model_versions("churn")} == EXPECTED_SEMVER
+        first, created = store.record_alert(ALERT)
+        again, created_again = store.record_alert(ALERT)
+        assert (created, created_again, again.id) == (True, False, first.id)
     finally:
         store.dispose()
 
@@ -249,11 +287,14 @@ def test_a_failing_step_leaves_the_database_at_the_old_version(database_url: str
 
     monkeypatch.undo()
     upgrade_schema(database_url)
-    assert _stored_version(database_url) == 2
+    assert _stored_version(database_url) == t.SCHEMA_VERSION
 
 
 def test_two_upgrades_at_once_apply_the_step_once(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A second upgrade starts while the first is inside its step: it waits, re-reads, and skips."""
+    """A second upgrade starts while the first is inside step 1: it waits, re-reads, and skips that step.
+
+    The later step goes to whichever process takes the lock first; each step still runs once.
+    """
     _v1_database(database_url)
     calls: list[int] = []
     real = migrations._v1_to_v2
@@ -277,10 +318,11 @@ def test_two_upgrades_at_once_apply_the_step_once(database_url: str, monkeypatch
     monkeypatch.setitem(migrations.STEPS, 1, counted)
     result = upgrade_schema(database_url)
     competitor.join(60)
-    assert result.applied == (1,)
-    assert second == [()], second
+    assert len(second) == 1 and isinstance(second[0], tuple), second
+    assert 1 in result.applied and 1 not in second[0]
+    assert sorted(result.applied + second[0]) == [1, 2], (result.applied, second)
     assert calls == [1]
-    assert _stored_version(database_url) == 2
+    assert _stored_version(database_url) == t.SCHEMA_VERSION
 
 
 def test_ct_db_upgrade_and_status(database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch,
@@ -292,12 +334,12 @@ def test_ct_db_upgrade_and_status(database_url: str, tmp_path, monkeypatch: pyte
     _v1_database(database_url)
 
     assert ct_main(["db", "status", "--json"]) == 1
-    assert json.loads(capsys.readouterr().out) == {"schema_version": 1, "code_schema_version": 2, "state": "older"}
+    assert json.loads(capsys.readouterr().out) == {"schema_version": 1, "code_schema_version": 3, "state": "older"}
     assert ct_main(["models", "list"]) == 2
     assert "run `ct db upgrade`" in capsys.readouterr().err
 
     assert ct_main(["db", "upgrade"]) == 0
-    assert "v1 -> v2" in capsys.readouterr().out
+    assert "v1 -> v2, v2 -> v3" in capsys.readouterr().out
     assert ct_main(["db", "upgrade"]) == 0
     assert "up to date" in capsys.readouterr().out
     assert ct_main(["db", "status"]) == 0

@@ -1,0 +1,284 @@
+"""Alerts: what went wrong or changed, told once, to the log, the alerts table and a webhook.
+
+Raised where the events happen, so ``ct run``, the demo and Airflow alert alike: a task that
+finally failed (``plugins/ct_airflow/notify.py``), a failed validation or one with warnings
+(``stages/validate.py``), a performance drop or drift seen on live data (``monitoring.py``), and
+every move of an alias (``stages/register.py``: promotion by policy or by hand, rollback).
+
+Every alert carries a ``dedupe_key`` naming the event (the snapshot and its failed checks, the
+ledger row, the live windows, the task try), so a task retry or rerun finds the stored row and
+neither writes nor posts it again. Alerting is a side channel: a store or webhook problem is
+logged (and a webhook failure recorded on the alert row) but never fails the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from pipeline.config import AlertsConfig
+    from pipeline.registry.base import AlertRecord, MetadataStore, PromotionRecord
+    from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["task_failed", "validation_failed", "validation_warning", "performance_drop", "drift", "promoted",
+               "rolled_back"]
+KINDS: tuple[str, ...] = ("task_failed", "validation_failed", "validation_warning", "performance_drop", "drift",
+                          "promoted", "rolled_back")
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
+_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
+
+NOT_CONFIGURED, PENDING, DELIVERED, FAILED = "not_configured", "pending", "delivered", "failed"
+"""Delivery status of an alert row: no webhook, about to post, posted, or the post failed."""
+
+MAX_KEY = 255  # the column's width
+MAX_LISTED = 10  # failed checks named in one alert message
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def make_dedupe_key(kind: str, *parts: object) -> str:
+    """``kind:part:part…``; longer than the column allows, the tail becomes a hash of the whole."""
+    key = ":".join([kind, *(str(p) for p in parts)])
+    if len(key) <= MAX_KEY:
+        return key
+    return f"{key[:200]}…{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One event worth telling a person about; ``dedupe_key`` says which events are the same one."""
+
+    kind: Kind
+    severity: Severity
+    title: str
+    message: str
+    dedupe_key: str
+    details: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    """Where it was raised: dag_id/task_id/run_id/try_number inside Airflow, else the host."""
+    created_at: str = field(default_factory=_now_iso)
+
+    def __post_init__(self) -> None:
+        # Programming errors (the kinds and severities are ours), so plain ValueErrors.
+        if self.kind not in KINDS:
+            raise ValueError(f"alert kind {self.kind!r} is not one of {list(KINDS)}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"alert severity {self.severity!r} is not one of {list(SEVERITIES)}")
+        if not self.dedupe_key or len(self.dedupe_key) > MAX_KEY:
+            raise ValueError(f"dedupe_key must be 1 to {MAX_KEY} characters (use make_dedupe_key), "
+                             f"got {len(self.dedupe_key)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- where an alert was raised -------------------------------------------------------------------
+_AIRFLOW_CONTEXT = {"dag_id": "AIRFLOW_CTX_DAG_ID", "task_id": "AIRFLOW_CTX_TASK_ID",
+                    "run_id": "AIRFLOW_CTX_DAG_RUN_ID", "try_number": "AIRFLOW_CTX_TRY_NUMBER"}
+
+
+def runtime_source(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Airflow task this process runs (Airflow exports it as ``AIRFLOW_CTX_*``), else the host.
+
+    Read from the environment so ``pipeline/`` learns its task without importing Airflow.
+    """
+    env = os.environ if env is None else env
+    found = {name: env[var] for name, var in _AIRFLOW_CONTEXT.items() if env.get(var)}
+    if found.get("dag_id"):
+        return found
+    return {"process": "ct", "host": socket.gethostname()}
+
+
+# -- the alerts the pipeline raises --------------------------------------------------------------
+def validation_alert(snapshot_id: str, reference_snapshot_id: str | None, failures: Sequence[Mapping[str, Any]],
+                     report_uri: str | None, *, blocking: bool) -> Alert:
+    """``validation_failed`` (a ``fail`` check stopped training) or ``validation_warning``.
+
+    ``failures`` are the failed checks (``name``, ``severity``, ``message``). The key names the
+    snapshot, its reference and the failed checks, so validating the same data again is the
+    same alert, and a different set of failures is a new one.
+    """
+    kind: Kind = "validation_failed" if blocking else "validation_warning"
+    names = sorted(str(f["name"]) for f in failures)
+    listed = [f"{f['name']}: {f['message']}" for f in failures[:MAX_LISTED]]
+    more = f"\n… and {len(failures) - MAX_LISTED} more" if len(failures) > MAX_LISTED else ""
+    what = "training stopped" if blocking else "training goes on"
+    return Alert(
+        kind=kind, severity="critical" if blocking else "warning",
+        title=f"validation {'failed' if blocking else 'warned'} on snapshot {snapshot_id}: "
+              f"{len(failures)} check(s), {what}",
+        message="\n".join(listed) + more + (f"\nFull report: {report_uri}" if report_uri else ""),
+        dedupe_key=make_dedupe_key(kind, snapshot_id, reference_snapshot_id or "-",
+                                   hashlib.sha256(",".join(names).encode()).hexdigest()[:16]),
+        details={"snapshot_id": snapshot_id, "reference_snapshot_id": reference_snapshot_id,
+                 "failed_checks": [dict(f) for f in failures], "report_uri": report_uri},
+        source=runtime_source())
+
+
+def alias_move_alert(record: PromotionRecord) -> Alert:
+    """``promoted`` or ``rolled_back``: one alert per ledger row (the row id is the key)."""
+    rollback = record.kind == "rollback"
+    kind: Kind = "rolled_back" if rollback else "promoted"
+    before = f"v{record.from_version}" if record.from_version is not None else "nothing"
+    verb = "rolled back" if rollback else "moved"
+    return Alert(
+        kind=kind, severity="warning" if rollback else "info",
+        title=f"{record.name}: {record.alias} {verb} {before} -> v{record.to_version}",
+        message=f"by {record.actor}: {record.reason}",
+        dedupe_key=make_dedupe_key(kind, record.name, record.alias, f"ledger{record.id}"),
+        details={"name": record.name, "alias": record.alias, "from_version": record.from_version,
+                 "to_version": record.to_version, "ledger_id": record.id, "actor": record.actor,
+                 "reason": record.reason, "evidence": record.evidence},
+        source=runtime_source())
+
+
+def retrain_alert(decision: Mapping[str, Any], model_name: str, champion_version: int) -> Alert | None:
+    """``performance_drop`` or ``drift`` from a retrain decision that found one, else None.
+
+    Requested (``retrain`` true) is a warning; held back by the cooldown is info, so a person
+    still hears of a drop the loop is not acting on yet. The key names the champion, the live
+    windows behind the verdict and whether it was acted on, so re-checking the same evidence
+    (ct_monitor, then ``ct run``) stays one alert.
+    """
+    kind = decision.get("kind")
+    if kind not in ("performance_drop", "drift"):
+        return None
+    retrain = bool(decision.get("retrain"))
+    evidence = decision.get("evidence") or {}
+    windows = [str(w.get("window_id")) for w in evidence.get("windows", [])]
+    what = "performance drop" if kind == "performance_drop" else "drift"
+    return Alert(
+        kind=kind, severity="warning" if retrain else "info",
+        title=f"{model_name} v{champion_version}: {what} on live data; "
+              f"{'retrain requested' if retrain else 'retrain held by the cooldown'}",
+        message=str(decision.get("reason", "")),
+        dedupe_key=make_dedupe_key(kind, model_name, f"v{champion_version}", "retrain" if retrain else "held",
+                                   hashlib.sha256(",".join(windows).encode()).hexdigest()[:16]),
+        details={"model": model_name, "champion_version": champion_version, "retrain": retrain,
+                 "windows": windows, "evidence": evidence},
+        source=runtime_source())
+
+
+def task_failed_alert(*, dag_id: str, task_id: str, run_id: str, try_number: int | None, map_index: int | None,
+                      error: str, log_url: str | None) -> Alert:
+    """``task_failed``: an Airflow task failed for good (retries used up, or a deterministic error).
+
+    One alert per try: a rerun of the same try (a callback fired twice) is the same alert; a task
+    cleared by hand that fails again is a new failure, and a new alert.
+    """
+    where = f"{task_id}[{map_index}]" if map_index is not None and map_index >= 0 else task_id
+    first_line = (error.strip().splitlines() or ["(no exception text)"])[0]
+    return Alert(
+        kind="task_failed", severity="critical",
+        title=f"{dag_id}.{where} failed (try {try_number}): {first_line[:200]}",
+        message=error.strip() + (f"\nLog: {log_url}" if log_url else ""),
+        dedupe_key=make_dedupe_key("task_failed", dag_id, run_id, where, f"try{try_number}"),
+        details={"error": error, "log_url": log_url},
+        source={"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "try_number": try_number,
+                "map_index": map_index})
+
+
+# -- delivery ------------------------------------------------------------------------------------
+def shown_url(url: str) -> str:
+    """``scheme://host[:port]`` only: webhook paths and queries often carry the secret token."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}/…"
+
+
+def post_json(url: str, payload: dict[str, Any], timeout: float) -> str:
+    """POST ``payload`` as JSON; returns ``HTTP <status>`` or raises on any error or non-2xx reply."""
+    body = json.dumps(payload, default=str).encode()
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "ct-alerts/1"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: config checks)
+        return f"HTTP {response.status}"
+
+
+def _describe(err: BaseException, timeout: float) -> str:
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, (TimeoutError, socket.timeout)) or "timed out" in str(err):
+        return f"no answer within {timeout:g}s"
+    if isinstance(err, urllib.error.URLError):
+        return f"{type(err.reason).__name__}: {err.reason}"
+    return f"{type(err).__name__}: {err}"
+
+
+def webhook_payload(record: AlertRecord) -> dict[str, Any]:
+    """The JSON posted: every field of the stored alert, plus ``text`` (what chat webhooks show)."""
+    d = record.to_dict()
+    for internal in ("delivery_status", "delivery_detail", "delivery_attempts"):
+        d.pop(internal, None)
+    return {"text": f"[{record.severity.upper()}] {record.title}\n{record.message}", **d}
+
+
+class Notifier:
+    """Logs an alert, stores it once (by ``dedupe_key``) and posts it to the webhook when one is set."""
+
+    def __init__(self, store: MetadataStore, *, webhook_url: str | None = None, timeout_seconds: float = 5.0,
+                 post: Callable[[str, dict[str, Any], float], str] = post_json) -> None:
+        self.store = store
+        self.webhook_url = webhook_url or None
+        self.timeout_seconds = timeout_seconds
+        self._post = post
+
+    @classmethod
+    def from_config(cls, store: MetadataStore, config: AlertsConfig, settings: Settings | None = None) -> Notifier:
+        """``CT_ALERT_WEBHOOK_URL`` (in ``settings``) wins over ``alerts.webhook_url`` of the config."""
+        url = (settings.alert_webhook_url if settings is not None else None) or config.webhook_url
+        return cls(store, webhook_url=url, timeout_seconds=config.timeout_seconds)
+
+    def notify(self, alert: Alert) -> AlertRecord | None:
+        """Tell ``alert`` once; never raises. Returns the stored row (None if it could not be stored)."""
+        try:
+            return self._notify(alert)
+        except Exception:  # alerting must never take the pipeline down with it
+            log.exception("alert %s could not be processed", alert.dedupe_key)
+            return None
+
+    def _notify(self, alert: Alert) -> AlertRecord | None:
+        initial = PENDING if self.webhook_url else NOT_CONFIGURED
+        try:
+            record, created = self.store.record_alert(alert, initial)
+        except Exception:
+            log.exception("alert %s could not be stored in the alerts table; it is only in this log",
+                          alert.dedupe_key)
+            record, created = None, True
+        if not created:
+            log.info("alert %s already recorded as #%d; not repeated", alert.dedupe_key, record.id)
+        else:
+            log.log(_LOG_LEVEL[alert.severity], "ALERT [%s] %s: %s\n%s", alert.severity, alert.kind, alert.title,
+                    alert.message)
+        if not self.webhook_url or record is None:
+            return record
+        # A row left pending (a crash mid-post) or failed is posted again by the rerun; delivered never is.
+        if record.delivery_status not in (PENDING, FAILED):
+            return record
+        return self._deliver(record)
+
+    def _deliver(self, record: AlertRecord) -> AlertRecord:
+        assert self.webhook_url is not None
+        try:
+            status, detail = DELIVERED, self._post(self.webhook_url, webhook_payload(record), self.timeout_seconds)
+            log.info("alert #%d posted to %s (%s)", record.id, shown_url(self.webhook_url), detail)
+        except Exception as err:  # any failure of the webhook is the webhook's problem, not the pipeline's
+            status, detail = FAILED, _describe(err, self.timeout_seconds)
+            log.warning("alert #%d could not be posted to %s: %s; it stays in the alerts table (ct alerts)",
+                        record.id, shown_url(self.webhook_url), detail)
+        return self.store.record_alert_delivery(record.id, status, detail)
