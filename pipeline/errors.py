@@ -24,6 +24,10 @@ class IngestError(CTError):
         self.details = details or {}
 
 
+class ScoringError(CTError):
+    """Batch scoring or a late-label join cannot go on (e.g. stored predictions contradict the registry)."""
+
+
 class SnapshotError(CTError):
     """A snapshot or one of its parts is missing, unknown or damaged."""
 

@@ -41,6 +41,16 @@ class Settings:
         return self.home / "archive"
 
     @property
+    def scoring(self) -> Path:
+        """Unlabelled batches to be scored by the champion (same completeness rules as ``landing``)."""
+        return self.home / "scoring"
+
+    @property
+    def labels(self) -> Path:
+        """Late labels (id columns + label) joined to earlier batch predictions."""
+        return self.home / "labels"
+
+    @property
     def reports(self) -> Path:
         return self.home / "reports"
 

@@ -54,13 +54,21 @@ def build_pipeline(dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeli
     return Pipeline([("preprocess", ColumnTransformer(transformers)), ("model", estimator)])
 
 
-def features_and_target(frame: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, np.ndarray]:
-    """Feature frame (object dtype for categoricals, as the encoder expects) and 0/1 target."""
+def feature_frame(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
+    """The model's input: declared features, categoricals as object dtype (as the encoder expects).
+
+    Needs no label column, so unlabelled batches are scored through the same preparation.
+    """
     X = frame[dataset.feature_names].copy()
     for col in dataset.categorical_names:
         X[col] = X[col].astype(object).where(X[col].notna(), np.nan)
+    return X
+
+
+def features_and_target(frame: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """Feature frame (see :func:`feature_frame`) and 0/1 target."""
     y = (frame[dataset.label].astype(str) == dataset.positive_class).to_numpy(dtype=np.int8)
-    return X, y
+    return feature_frame(frame, dataset), y
 
 
 def fit_model(frame: pd.DataFrame, dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeline:
@@ -78,6 +86,5 @@ def fit_model(frame: pd.DataFrame, dataset: DatasetConfig, spec: ModelSpec, seed
 
 
 def predict_proba(model: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:
-    """Probability of the positive class for each row of ``frame``."""
-    X, _ = features_and_target(frame, dataset)
-    return model.predict_proba(X)[:, 1]
+    """Probability of the positive class for each row of ``frame`` (a label column is not needed)."""
+    return model.predict_proba(feature_frame(frame, dataset))[:, 1]
