@@ -1,9 +1,14 @@
 """
 ### ct_ingest — take new data in and freeze it as a snapshot
 
-1. **wait_for_landing_files** — a sensor (reschedule mode, so no worker slot is held while waiting)
-   that passes once a complete file is in `$CT_HOME/landing/`: a `_SUCCESS` marker in its folder, or
-   a size that has not changed for `ingest.stable_seconds`.
+Runs on `schedules.ingest` (config; `CT_INGEST_CRON` overrides), one run at a time.
+
+1. **wait_for_landing_files** — a deferrable sensor: while nothing is ready it holds no worker slot
+   (the triggerer polls `$CT_HOME/landing/` every `schedules.landing_poke_seconds`). It passes once
+   the landing area has *settled* — complete files (a `_SUCCESS` marker in their folder, or unchanged
+   for `ingest.stable_seconds`) and nothing still being written — so a burst of files is one run and
+   a half-written file is never read. A source table with new rows also passes it. After
+   `schedules.landing_wait_minutes` with nothing to take the run is skipped.
 2. **ingest_and_snapshot** — parses every file against the declared schema. A file that is unreadable,
    empty, not UTF-8, missing columns or mostly mistyped goes to `$CT_HOME/quarantine/` with a
    `.reason.json`; bad single rows go there too, with a reason per row. Accepted rows become an
@@ -15,9 +20,10 @@ Nothing that arrives is deleted: accepted files are archived by checksum after t
 
 from __future__ import annotations
 
-from airflow.sdk import PokeReturnValue, dag, task
+from airflow.sdk import dag, task
 from ct_airflow.assets import SNAPSHOTS
-from ct_airflow.defaults import DEFAULT_ARGS, INGEST_CRON, LANDING_POKE_SECONDS, START_DATE
+from ct_airflow.defaults import DEFAULT_ARGS, INGEST_CRON, LANDING_POKE_SECONDS, LANDING_WAIT, START_DATE
+from ct_airflow.landing import LandingFilesSensor
 
 
 @dag(
@@ -31,13 +37,8 @@ from ct_airflow.defaults import DEFAULT_ARGS, INGEST_CRON, LANDING_POKE_SECONDS,
     doc_md=__doc__,
 )
 def ct_ingest():
-    @task.sensor(poke_interval=LANDING_POKE_SECONDS, timeout=9 * 60, mode="reschedule", soft_fail=True)
-    def wait_for_landing_files() -> PokeReturnValue:
-        from ct_airflow.stage import run_stage
-        from pipeline.stages import ready_landing_files
-
-        files = run_stage(ready_landing_files)
-        return PokeReturnValue(is_done=bool(files), xcom_value=files)
+    wait_for_landing_files = LandingFilesSensor(task_id="wait_for_landing_files", poke_seconds=LANDING_POKE_SECONDS,
+                                                wait=LANDING_WAIT)
 
     @task(outlets=[SNAPSHOTS])
     def ingest_and_snapshot(outlet_events=None) -> dict:
@@ -53,7 +54,7 @@ def ct_ingest():
                                           "new_rows": outcome.new_rows}
         return outcome.to_dict()
 
-    wait_for_landing_files() >> ingest_and_snapshot()
+    wait_for_landing_files >> ingest_and_snapshot()
 
 
 ct_ingest()

@@ -17,12 +17,10 @@ machine-readable reason; nothing is deleted.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import logging
 import os
 import shutil
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,30 +34,17 @@ import pyarrow.parquet as pq
 
 from pipeline.config import DatasetConfig, IngestConfig
 from pipeline.errors import IngestError
+from pipeline.landing import MARKER_NAMES, LandingFile, find_ready_files, sha256_file  # noqa: F401 (re-exported)
 from pipeline.snapshots import Part, SourceFile, write_part
 from pipeline.storage import ObjectStore, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-MARKER_NAMES = {"_SUCCESS"}
 ROW_REASON_COLUMN = "_ct_reject_reason"
 SOURCE_ROW_COLUMN = "_ct_source_row"
 PENDING_DIR = ".pending"
 _BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    """A complete file in the landing area, identified by its content checksum."""
-
-    path: Path
-    size: int
-    sha256: str
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
 
 @dataclass(frozen=True)
@@ -103,40 +88,6 @@ class QuarantinedFile:
     reason_path: Path
     code: str
     message: str
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_BLOCK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def find_ready_files(landing: Path, stable_seconds: float, now: float | None = None) -> list[LandingFile]:
-    """Files in ``landing`` that are complete and may be read, oldest first.
-
-    Hidden and temporary files are never picked up. A directory with a ``_SUCCESS`` marker is
-    complete as a whole; other files must be unchanged for ``stable_seconds``.
-    """
-    if not landing.exists():
-        return []
-    now = time.time() if now is None else now
-    ready: list[tuple[float, LandingFile]] = []
-    for path in sorted(landing.rglob("*")):
-        if not path.is_file() or path.name in MARKER_NAMES:
-            continue
-        if any(part.startswith((".", "_")) for part in path.relative_to(landing).parts):
-            continue  # hidden files and in-progress folders such as Spark's _temporary/
-        if path.suffix in {".tmp", ".part", ".crdownload"}:
-            continue
-        stat = path.stat()
-        marked = (path.parent / "_SUCCESS").exists()
-        if not marked and now - stat.st_mtime < stable_seconds:
-            log.info("not yet complete, left for the next run: %s (modified %.1fs ago)", path, now - stat.st_mtime)
-            continue
-        ready.append((stat.st_mtime, LandingFile(path=path, size=stat.st_size, sha256=sha256_file(path))))
-    return [f for _, f in sorted(ready, key=lambda item: (item[0], str(item[1].path)))]
 
 
 # -- reading in chunks -----------------------------------------------------------------------------------

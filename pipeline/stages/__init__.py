@@ -10,6 +10,7 @@ from pipeline.stages.ingest import (
     IngestOutcome,
     current_snapshot,
     ingest_landing,
+    landing_status,
     ready_landing_files,
     snapshot_frame,
 )
@@ -19,7 +20,7 @@ from pipeline.stages.train import train_candidate
 from pipeline.stages.validate import validate_snapshot
 
 __all__ = [
-    "IngestOutcome", "TrainingPlan", "current_snapshot", "evaluate_model", "ingest_landing", "plan_training",
+    "IngestOutcome", "TrainingPlan", "current_snapshot", "evaluate_model", "ingest_landing", "landing_status", "plan_training",
     "promote_if_better", "ready_landing_files", "register_model", "snapshot_frame", "train_candidate",
     "validate_snapshot",
 ]

@@ -30,6 +30,7 @@ from pipeline.ingestion import (
     take_in_file,
     tidy_landing,
 )
+from pipeline.landing import scan_landing
 from pipeline.registry.base import SnapshotRecord
 from pipeline.snapshots import (
     Snapshot,
@@ -74,10 +75,19 @@ def current_snapshot(ws: Workspace) -> Snapshot | None:
 def ready_landing_files(ws: Workspace) -> list[str]:
     """What ingest would take now: complete landing files, then table sources with new rows.
 
-    Tables appear as ``<name>:<table>``. A source that cannot be probed is logged and left out, so
-    an unreachable database never hides waiting files.
+    Tables appear as ``<name>:<table>``.
     """
     ready = [f.name for f in find_ready_files(ws.settings.landing, ws.config.ingest.stable_seconds)]
+    return ready + ready_landing_files_tables(ws)
+
+
+def ready_landing_files_tables(ws: Workspace) -> list[str]:
+    """Configured source tables with rows newer than the current snapshot, as ``<name>:<table>``.
+
+    A source that cannot be probed is logged and left out, so an unreachable database never hides
+    waiting files.
+    """
+    ready: list[str] = []
     tables = ws.config.sources.tables
     if tables:
         parent = current_snapshot(ws)
@@ -88,6 +98,20 @@ def ready_landing_files(ws: Workspace) -> list[str]:
             except Exception as err:  # a probe only: the ingest run itself reports the error loudly
                 log.warning("source %s could not be checked for new rows: %s", cfg.name, err)
     return ready
+
+
+def landing_status(ws: Workspace) -> dict[str, Any]:
+    """Whether ingest should start now, and what a watcher needs to wait for the landing area.
+
+    ``start`` is true when the landing area has settled (complete files and nothing half-written)
+    or a table source has new rows. ``landing`` and ``stable_seconds`` let a watcher that cannot
+    open the workspace (Airflow's triggerer) poll the folder by itself.
+    """
+    scan = scan_landing(ws.settings.landing, ws.config.ingest.stable_seconds)
+    tables = ready_landing_files_tables(ws)
+    return {"start": scan.settled or bool(tables), "ready": [p.name for p in scan.ready],
+            "in_progress": [p.name for p in scan.in_progress], "tables": tables,
+            "landing": str(ws.settings.landing), "stable_seconds": ws.config.ingest.stable_seconds}
 
 
 def _read_sources(ws: Workspace, parent: Snapshot | None) -> tuple[list[tuple[TableSourceConfig, TableRead]],

@@ -1,0 +1,98 @@
+"""What in a landing folder is complete, and whether the folder has settled.
+
+A file is complete when a ``_SUCCESS`` marker sits in its folder, or when it has not changed for
+``stable_seconds``. Hidden files, ``_``-prefixed folders (Spark's ``_temporary/``) and temporary
+suffixes are never complete. The folder has *settled* when something is complete and nothing
+else is still being written: waiting for that turns a burst of files into one ingest run.
+
+Only the standard library is imported here: Airflow's triggerer polls this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MARKER_NAMES = frozenset({"_SUCCESS"})
+TEMPORARY_SUFFIXES = frozenset({".tmp", ".part", ".crdownload"})
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """A complete file in the landing area, identified by its content checksum."""
+
+    path: Path
+    size: int
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class LandingScan:
+    """Complete files (oldest first) and files still being written, at one moment."""
+
+    ready: tuple[Path, ...]
+    in_progress: tuple[Path, ...]
+
+    @property
+    def settled(self) -> bool:
+        """Something to take and nothing half-written beside it."""
+        return bool(self.ready) and not self.in_progress
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_BLOCK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _candidates(landing: Path) -> list[Path]:
+    found = []
+    for path in sorted(landing.rglob("*")):
+        if not path.is_file() or path.name in MARKER_NAMES:
+            continue
+        if any(part.startswith((".", "_")) for part in path.relative_to(landing).parts):
+            continue  # hidden files and in-progress folders such as Spark's _temporary/
+        found.append(path)
+    return found
+
+
+def scan_landing(landing: Path, stable_seconds: float, now: float | None = None) -> LandingScan:
+    """Split the landing area into complete files and files still arriving (no checksums: cheap)."""
+    if not landing.exists():
+        return LandingScan((), ())
+    now = time.time() if now is None else now
+    ready: list[tuple[float, Path]] = []
+    in_progress: list[Path] = []
+    for path in _candidates(landing):
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:  # moved away while we looked
+            continue
+        if path.suffix in TEMPORARY_SUFFIXES:
+            in_progress.append(path)
+        elif (path.parent / "_SUCCESS").exists() or now - mtime >= stable_seconds:
+            ready.append((mtime, path))
+        else:
+            in_progress.append(path)
+    return LandingScan(tuple(p for _, p in sorted(ready, key=lambda item: (item[0], str(item[1])))),
+                       tuple(in_progress))
+
+
+def find_ready_files(landing: Path, stable_seconds: float, now: float | None = None) -> list[LandingFile]:
+    """Files in ``landing`` that are complete and may be read, oldest first, with their checksums."""
+    scan = scan_landing(landing, stable_seconds, now)
+    for path in scan.in_progress:
+        log.info("not yet complete, left for the next run: %s", path)
+    return [LandingFile(path=p, size=p.stat().st_size, sha256=sha256_file(p)) for p in scan.ready]
