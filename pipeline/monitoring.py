@@ -13,6 +13,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pipeline.alerts import retrain_alert
 from pipeline.metrics import bootstrap_metrics
 from pipeline.registry.base import CHAMPION, ModelVersion
 from pipeline.snapshots import load_parts, read_manifest
@@ -98,4 +99,8 @@ def check_for_retrain(ws: Workspace, now: datetime | None = None) -> dict[str, A
     decision = decide_retrain(live_windows(ws, champion), champion.metrics[policy.metric]["value"], policy, last,
                               now or datetime.now(timezone.utc))
     progress("monitor", f"{'RETRAIN requested' if decision.retrain else 'no retrain'}: {decision.reason}")
-    return {**decision.to_dict(), "champion_version": champion.version}
+    result = {**decision.to_dict(), "champion_version": champion.version}
+    alert = retrain_alert(result, champion.name, champion.version)  # a drop or drift, requested or held
+    if alert is not None:
+        ws.notifier.notify(alert)
+    return result

@@ -11,6 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
+from pipeline.alerts import alias_move_alert
 from pipeline.environment import environment_fingerprint
 from pipeline.errors import ArtifactIntegrityError, RegistryError
 from pipeline.promotion import decide_promotion
@@ -72,6 +73,7 @@ def promote_if_better(ws: Workspace, name: str, version: int, *, force: bool = F
                                    {"evaluation_uri": mv.lineage.get("evaluation_uri"), "checks": list(decision.checks)},
                                    actor)
         moved = record is not None
+        _alert_move(ws, record or _latest_move_to(ws, name, version))
     current = ws.meta.get_alias(name, CHAMPION)
     write_model_report(ws.store, ws.meta.get_model_version(name, version))
     verdict = "promoted to champion" if decision.promote else "not promoted"
@@ -79,6 +81,22 @@ def promote_if_better(ws: Workspace, name: str, version: int, *, force: bool = F
                         f"{'' if moved or not decision.promote else ' (already champion)'}")
     return {"name": name, "version": version, "promoted": decision.promote, "moved": moved,
             "reason": decision.reason, "champion": current.version if current else None}
+
+
+def _latest_move_to(ws: Workspace, name: str, version: int) -> PromotionRecord | None:
+    """The ledger row that made ``version`` champion, when it is the latest move (a rerun's view).
+
+    A rerun after a crash between the move and its alert finds nothing to move; alerting on this
+    row again is safe (its dedupe key is the row id) and makes sure the move was told once.
+    """
+    history = ws.meta.promotion_history(name, CHAMPION)
+    return history[-1] if history and history[-1].to_version == version else None
+
+
+def _alert_move(ws: Workspace, record: PromotionRecord | None) -> None:
+    """Every alias move (policy, by hand, rollback) is an alert; one per ledger row."""
+    if record is not None:
+        ws.notifier.notify(alias_move_alert(record))
 
 
 def _verified(ws: Workspace, mv: ModelVersion, doing: str) -> dict[str, Any]:
@@ -113,6 +131,7 @@ def promote_version(ws: Workspace, name: str, version: int, *, reason: str, acto
                 "policy_decision": mv.decision.get("reason") if mv.decision else None}
     record = ws.meta.set_alias(name, alias, version, reason, evidence, actor)
     _refresh_reports(ws, record)
+    _alert_move(ws, record)
     progress("promote", f"{name} {alias} -> v{version} by {actor}: {reason}" if record
              else f"{name} {alias} already points to v{version}; nothing moved")
     return {"name": name, "alias": alias, "version": version, "moved": record is not None,
@@ -130,5 +149,6 @@ def rollback_alias(ws: Workspace, name: str, *, reason: str, actor: str, alias: 
     record = ws.meta.rollback_alias(name, alias, reason or f"rollback of ledger row {undone.id}", actor,
                                     expect_version=target, evidence=evidence)
     _refresh_reports(ws, record)
+    _alert_move(ws, record)
     progress("rollback", f"{name} {alias} v{record.from_version} -> v{record.to_version} by {actor}: {record.reason}")
     return {"name": name, "alias": alias, "version": target, "moved": True, "ledger": record.to_dict()}

@@ -6,9 +6,10 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from pipeline.alerts import validation_alert
 from pipeline.reports import write_validation_report
 from pipeline.validation.data_docs import publish_data_docs
-from pipeline.validation.report import raise_if_blocked
+from pipeline.validation.report import ValidationReport, raise_if_blocked
 from pipeline.validation.run import ValidationRun, champion_snapshot, compute_validation
 from pipeline.validation.suite import save_suite, write_overrides_template
 from pipeline.workspace import Workspace, progress
@@ -50,6 +51,17 @@ def _publish_docs(ws: Workspace, run: ValidationRun) -> str | None:
         return None
 
 
+def _alert(ws: Workspace, report: ValidationReport, report_uri: str | None) -> None:
+    """Failed ``fail`` checks alert as ``validation_failed``; otherwise failed ``warn`` checks as a warning."""
+    blocking = report.blocking_failures
+    failed = blocking or report.failures("warn")
+    if failed:
+        ws.notifier.notify(validation_alert(
+            report.snapshot_id, report.reference_snapshot_id,
+            [{"name": c.name, "severity": c.severity, "message": c.message} for c in failed], report_uri,
+            blocking=bool(blocking)))
+
+
 def validate_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
     """Validate what is new in ``snapshot_id`` since the champion's training data.
 
@@ -77,6 +89,7 @@ def validate_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
                          f"{'; warnings: ' + ', '.join(warned) if warned else ''}; report {report_uri}"
                          f"{'; Data Docs ' + report.data_docs_uri if report.data_docs_uri else ''}"
                          f"{'; new expectation suite ' + saved if saved else ''}")
+    _alert(ws, report, report_uri)
     raise_if_blocked(report, report_uri)
     return {"validation_id": record.id, "passed": report.passed, "drifted_features": drifted,
             "label_contract_held": report.label_contract_held, "report_uri": report_uri,

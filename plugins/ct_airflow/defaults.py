@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ct_airflow.notify import notify_task_failure
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
+    "on_failure_callback": [notify_task_failure],  # a task_failed alert once retries are used up (ct alerts)
 }
 
 _BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
