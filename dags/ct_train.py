@@ -41,10 +41,12 @@ from ct_airflow.provenance import TRIGGER_KINDS
     default_args=DEFAULT_ARGS,
     tags=["ct", "train"],
     doc_md=__doc__,
+    # Optional text fields allow null: the UI trigger form sends a cleared field as null and, for a
+    # plain "string" type, marks it required and disables Trigger until every field is filled.
     params={
-        "snapshot_id": Param("", type="string", title="Snapshot",
+        "snapshot_id": Param("", type=["null", "string"], title="Snapshot",
                              description="Snapshot id (or a unique prefix) to train on. Empty: the newest snapshot."),
-        "model_spec": Param("", type="string", title="Model spec",
+        "model_spec": Param("", type=["null", "string"], title="Model spec",
                             description="Train only this spec from model.specs in pipeline.yaml. Empty: the "
                                         "candidates of model.candidates, or model.spec when there are none."),
         "force": Param(False, type="boolean", title="Force retrain",
@@ -52,7 +54,7 @@ from ct_airflow.provenance import TRIGGER_KINDS
         "override_promotion": Param(False, type="boolean", title="Promote regardless of the policy",
                                     description="Make the new version champion even if the evidence says no "
                                                 "(recorded in the ledger as a manual override with the reason)."),
-        "reason": Param("", type="string", title="Reason",
+        "reason": Param("", type=["null", "string"], title="Reason",
                         description="Why you are starting this run; recorded with the model version."),
         "trigger": Param("manual", type="string", enum=list(TRIGGER_KINDS), title="Trigger kind",
                          description="What started this run (set by ct run and ct_monitor; keep 'manual')."),
