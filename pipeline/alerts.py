@@ -206,7 +206,7 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> str:
     body = json.dumps(payload, default=str).encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "ct-alerts/1"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: config checks)
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # http(s) only: the config checks the scheme
         return f"HTTP {response.status}"
 
 
@@ -220,12 +220,10 @@ def _describe(err: BaseException, timeout: float) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def webhook_payload(record: AlertRecord) -> dict[str, Any]:
-    """The JSON posted: every field of the stored alert, plus ``text`` (what chat webhooks show)."""
-    d = record.to_dict()
-    for internal in ("delivery_status", "delivery_detail", "delivery_attempts"):
-        d.pop(internal, None)
-    return {"text": f"[{record.severity.upper()}] {record.title}\n{record.message}", **d}
+def webhook_payload(alert: Alert, alert_id: int | None) -> dict[str, Any]:
+    """The JSON posted: the alert's fields and its row id, plus ``text`` (what chat webhooks show)."""
+    return {"text": f"[{alert.severity.upper()}] {alert.title}\n{alert.message}", "id": alert_id,
+            **alert.to_dict()}
 
 
 class Notifier:
@@ -234,6 +232,11 @@ class Notifier:
     def __init__(self, store: MetadataStore, *, webhook_url: str | None = None, timeout_seconds: float = 5.0,
                  post: Callable[[str, dict[str, Any], float], str] = post_json) -> None:
         self.store = store
+        if webhook_url and not webhook_url.startswith(("http://", "https://")):
+            # CT_ALERT_WEBHOOK_URL skips the config's check; a bad one must not fail (or file:// read) anything.
+            log.error("alert webhook %r is not an http(s) URL; alerts go to the log and the alerts table only",
+                      webhook_url.split("/")[0])
+            webhook_url = None
         self.webhook_url = webhook_url or None
         self.timeout_seconds = timeout_seconds
         self._post = post
@@ -265,20 +268,27 @@ class Notifier:
         else:
             log.log(_LOG_LEVEL[alert.severity], "ALERT [%s] %s: %s\n%s", alert.severity, alert.kind, alert.title,
                     alert.message)
-        if not self.webhook_url or record is None:
+        if not self.webhook_url:
             return record
+        if record is None:  # the table is unreachable: the webhook is then the only one who hears of it
+            self._post_alert(alert, None)
+            return None
         # A row left pending (a crash mid-post) or failed is posted again by the rerun; delivered never is.
         if record.delivery_status not in (PENDING, FAILED):
             return record
-        return self._deliver(record)
-
-    def _deliver(self, record: AlertRecord) -> AlertRecord:
-        assert self.webhook_url is not None
-        try:
-            status, detail = DELIVERED, self._post(self.webhook_url, webhook_payload(record), self.timeout_seconds)
-            log.info("alert #%d posted to %s (%s)", record.id, shown_url(self.webhook_url), detail)
-        except Exception as err:  # any failure of the webhook is the webhook's problem, not the pipeline's
-            status, detail = FAILED, _describe(err, self.timeout_seconds)
-            log.warning("alert #%d could not be posted to %s: %s; it stays in the alerts table (ct alerts)",
-                        record.id, shown_url(self.webhook_url), detail)
+        status, detail = self._post_alert(alert, record.id)
         return self.store.record_alert_delivery(record.id, status, detail)
+
+    def _post_alert(self, alert: Alert, alert_id: int | None) -> tuple[str, str]:
+        """POST the alert; (status, detail) for the row. The URL is logged without its path (tokens)."""
+        assert self.webhook_url is not None
+        shown = f"#{alert_id}" if alert_id is not None else alert.dedupe_key
+        try:
+            detail = self._post(self.webhook_url, webhook_payload(alert, alert_id), self.timeout_seconds)
+            log.info("alert %s posted to %s (%s)", shown, shown_url(self.webhook_url), detail)
+            return DELIVERED, detail
+        except Exception as err:  # any failure of the webhook is the webhook's problem, not the pipeline's
+            detail = _describe(err, self.timeout_seconds)
+            log.warning("alert %s could not be posted to %s: %s; it stays in the alerts table (ct alerts)",
+                        shown, shown_url(self.webhook_url), detail)
+            return FAILED, detail
