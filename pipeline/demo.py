@@ -79,3 +79,18 @@ DEMO_BATCHES = (
     BatchSpec(rows=4000, seed=202, churn_share=0.5, first_id=100_000),
     BatchSpec(rows=4000, seed=303, churn_share=0.7, drift=True, first_id=200_000),
 )
+
+
+def split_labels(frame: pd.DataFrame, label: str = "churned", id_columns: tuple[str, ...] = ("customer_id",),
+                 labelled_share: float = 1.0, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a batch into what is known at scoring time and what is learnt later.
+
+    Returns (the unlabelled batch: ids + features, the late labels: ids + label). With
+    ``labelled_share`` below 1, only that share of the rows (drawn with ``seed``) gets a label, as
+    when outcomes are known for some customers only.
+    """
+    features = frame.drop(columns=[label])
+    labels = frame[[*id_columns, label]]
+    if labelled_share < 1.0:
+        labels = labels.sample(frac=labelled_share, random_state=seed).sort_index()
+    return features.reset_index(drop=True), labels.reset_index(drop=True)

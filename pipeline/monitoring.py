@@ -29,6 +29,20 @@ def _window_prefix(champion: ModelVersion) -> str:
     return f"monitoring/{champion.name}/v{champion.version}"
 
 
+def window_key(model_name: str, version: int, window_id: str) -> str:
+    """Where one live window of ``model_name`` v``version`` is stored (read back by :func:`live_windows`)."""
+    return f"monitoring/{model_name}/v{version}/{window_id}.json"
+
+
+def joined_file_key(model_name: str, version: int, sha256: str) -> str:
+    """Marks a labelled file written by the late-label join whose rows already gave v``version`` a window.
+
+    Once that file is ingested, :func:`score_new_batches` does not score its parts again for the
+    same champion (the rows would count twice).
+    """
+    return f"monitoring/{model_name}/joined-files/v{version}/{sha256}.json"
+
+
 def policy_from(ws: Workspace) -> RetrainPolicy:
     m = ws.config.monitoring
     return RetrainPolicy(metric=ws.config.promotion.primary_metric, max_drop=m.max_drop, min_samples=m.min_samples,
@@ -39,8 +53,9 @@ def policy_from(ws: Workspace) -> RetrainPolicy:
 def score_new_batches(ws: Workspace, snapshot_id: str) -> list[LiveWindow]:
     """Score every part of ``snapshot_id`` the champion has not seen with that champion.
 
-    Parts the champion was trained on are skipped (they are not live data for it). Returns the
-    windows written by this call; with no champion yet there is nothing to monitor.
+    Parts the champion was trained on are skipped (they are not live data for it), and so are parts
+    of files the late-label join wrote from rows this champion already has a window for. Returns
+    the windows written by this call; with no champion yet there is nothing to monitor.
     """
     champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
     if champion is None:
@@ -49,7 +64,8 @@ def score_new_batches(ws: Workspace, snapshot_id: str) -> list[LiveWindow]:
     snapshot = read_manifest(ws.store, snapshot_id)
     trained_on = {p.id for p in read_manifest(ws.store, champion.snapshot_id).parts}
     prefix = _window_prefix(champion)
-    todo = [p for p in snapshot.parts if p.id not in trained_on and not ws.store.exists(f"{prefix}/{p.id}.json")]
+    todo = [p for p in snapshot.parts if p.id not in trained_on and not ws.store.exists(f"{prefix}/{p.id}.json")
+            and not ws.store.exists(joined_file_key(champion.name, champion.version, p.source.sha256))]
     if not todo:
         return []
     model = ws.artifacts.load(champion.artifact_uri, champion.artifact_sha256)
