@@ -6,11 +6,18 @@ Runs on every new snapshot (the **ct_snapshots** Asset) and on the `CT_MONITOR_C
 1. **score_new_data** — the current champion scores every labelled part it has not seen yet,
    *before* that data is used for training: one live window per part with the primary metric and
    its 95% bootstrap interval, plus drift of the part's features against the champion's training data.
-2. **decide** — a retrain is requested only for a sustained, significant drop (or sustained drift):
+2. **score_unlabelled_batches** — the champion scores every complete file in `scoring/` (no label
+   yet); predictions are written to `predictions/<batch>/<model>-v<version>.parquet` with a manifest.
+3. **join_late_labels** — label files in `labels/` are matched by id to those predictions: one live
+   window per join, unmatched or repeated labels kept in quarantine, and the labelled rows dropped
+   into `landing/` so `ct_ingest` takes them in as training data.
+4. **decide** — a retrain is requested only for a sustained, significant drop (or sustained drift):
    enough rows, the whole interval below the tolerated level for `monitoring.consecutive_windows`
    windows in a row, and outside the cooldown since the last promotion.
-3. **hand_over** — updates the **ct_checked_snapshots** Asset, which starts `ct_train`, with the
+5. **hand_over** — updates the **ct_checked_snapshots** Asset, which starts `ct_train`, with the
    trigger it must record: `new_data`, or `performance_drop` / `drift` with the evidence.
+
+See docs/monitoring.md.
 """
 
 from __future__ import annotations
@@ -43,11 +50,26 @@ def ct_monitor():
         return run_stage(score_snapshot, ids[-1] or None)
 
     @task
-    def decide(scored: dict) -> dict:
+    def score_unlabelled_batches() -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages.monitor import score_unlabelled
+
+        return run_stage(score_unlabelled)
+
+    @task
+    def join_late_labels(unlabelled: dict) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages.monitor import join_labels
+
+        return run_stage(join_labels)  # after scoring: labels may be for a batch scored in this run
+
+    @task
+    def decide(scored: dict, joined: dict) -> dict:
         from ct_airflow.stage import run_stage
         from pipeline.monitoring import check_for_retrain
 
-        return {**run_stage(check_for_retrain), "snapshot_id": scored["snapshot_id"], "new_data": scored["new_data"]}
+        return {**run_stage(check_for_retrain), "snapshot_id": scored["snapshot_id"], "new_data": scored["new_data"],
+                "joined_windows": joined["windows"]}
 
     @task(outlets=[CHECKED_SNAPSHOTS])
     def hand_over(decision: dict, outlet_events=None) -> dict:
@@ -60,7 +82,7 @@ def ct_monitor():
         outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": decision["snapshot_id"], "trigger": trigger}
         return trigger
 
-    hand_over(decide(score_new_data()))
+    hand_over(decide(score_new_data(), join_late_labels(score_unlabelled_batches())))
 
 
 ct_monitor()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pipeline.batch_scoring import score_pending_batches
+from pipeline.label_join import join_pending_labels
 from pipeline.monitoring import score_new_batches
 from pipeline.workspace import Workspace, progress
 
@@ -23,6 +25,20 @@ def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
         new_data = True
     windows = score_new_batches(ws, snapshot_id)
     return {"snapshot_id": snapshot_id, "windows": len(windows), "new_data": new_data}
+
+
+def score_unlabelled(ws: Workspace) -> dict[str, Any]:
+    """Score the complete files in ``scoring/`` with the champion (see ``pipeline/batch_scoring.py``)."""
+    out = score_pending_batches(ws)
+    return {"scored": [s["batch_id"] for s in out["scored"]], "quarantined": [q["file"] for q in out["quarantined"]],
+            "waiting": out["waiting"], "champion_version": out["champion_version"]}
+
+
+def join_labels(ws: Workspace) -> dict[str, Any]:
+    """Join the complete files in ``labels/`` to stored predictions (see ``pipeline/label_join.py``)."""
+    out = join_pending_labels(ws)
+    return {"joined": [j["label_file"] for j in out["joined"]], "windows": out["windows"],
+            "quarantined": [q["file"] for q in out["quarantined"]], "waiting": out["waiting"]}
 
 
 def trigger_for_training(decision: dict[str, Any]) -> dict[str, Any] | None:

@@ -62,6 +62,12 @@ def test_train_dag_offers_a_typed_trigger_form(parse_report: dict) -> None:
     assert dag["tasks"] == sorted(["plan", "validate", "train", "evaluate", "register", "promote"])
 
 
+def test_monitor_dag_scores_unlabelled_batches_and_joins_labels_before_deciding(parse_report: dict) -> None:
+    dag = parse_report["files"]["ct_monitor"]["dags"]["ct_monitor"]
+    assert dag["tasks"] == sorted(["score_new_data", "score_unlabelled_batches", "join_late_labels", "decide",
+                                   "hand_over"])
+
+
 def test_parse_times_are_reported(parse_report: dict, record_property) -> None:
     """Parse time per file, recorded for the docs (the budget is checked by bench/, not asserted)."""
     for stem, entry in parse_report["files"].items():
