@@ -256,3 +256,33 @@ def test_score_file_raises_a_clear_error_for_a_bad_file(ws: Workspace, tmp_path:
     path.write_text("customer_id,age\nC1,40\n")
     with pytest.raises(IngestError, match=r"x.csv: missing column\(s\) \['tenure_months'"):
         score_file(ws, path)
+
+
+def test_ct_score_and_ct_predictions(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli import main as ct_main
+
+    monkeypatch.setenv("CT_HOME", str(ws.settings.home))
+    monkeypatch.setenv("CT_DATABASE_URL", ws.settings.database_url)
+    for var in ("CT_CONFIG", "CT_DATA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    features, labels = split_labels(_batch(11, 95_000, rows=600), labelled_share=0.5, seed=3)
+    _drop(ws.settings.scoring, "cli.csv", features)
+
+    assert ct_main(["score"]) == 0
+    assert "scored cli.csv as batch" in capsys.readouterr().out
+    assert ct_main(["score"]) == 0
+    assert "nothing to score" in capsys.readouterr().out
+    _drop(ws.settings.labels, "cli-labels.csv", labels)
+    assert ct_main(["predictions", "join"]) == 0
+    assert "joined cli-labels.csv: 300 of 300 rows to 1 batch(es)" in capsys.readouterr().out
+
+    assert ct_main(["predictions", "--json"]) == 0
+    [batch] = json.loads(capsys.readouterr().out)
+    assert batch["source_file"] == "cli.csv" and batch["rows"] == 600 and batch["labelled_rows"] == 300
+    assert [s["model_version"] for s in batch["scorings"]] == [1]
+    assert ct_main(["predictions", "show", batch["batch_id"][:6]]) == 0
+    shown = capsys.readouterr().out
+    assert "churn-classifier v1" in shown and "labels cli-labels.csv" in shown
+    assert ct_main(["predictions", "show", "zzz"]) == 2
+    assert "no scored batch matches" in capsys.readouterr().err
