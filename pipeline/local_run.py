@@ -1,8 +1,11 @@
 """``ct run``: process the landing area through the real DAGs on the embedded default.
 
-Runs ``ct_ingest``; then, when the newest snapshot has not been trained with the current config,
-``ct_monitor`` (the champion scores the new data first) and ``ct_train`` with the trigger the
-monitor hands over — what the scheduler does on the Asset events, done in one command.
+When unlabelled batches wait in ``scoring/`` or late labels in ``labels/`` (and a champion exists),
+``ct_monitor`` runs first: it scores the batches and joins the labels, whose rows land in
+``landing/`` as training data. Then ``ct_ingest``; then, when the newest snapshot has not been
+trained with the current config, ``ct_monitor`` (the champion scores the new data first) and
+``ct_train`` with the trigger the monitor hands over — what the scheduler does on the Asset
+events and the monitor's schedule, done in one command.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any, Literal
 
 from pipeline.airflow_runner import run_dag
 from pipeline.monitoring import check_for_retrain
-from pipeline.stages.monitor import trigger_for_training
+from pipeline.registry.base import CHAMPION
+from pipeline.stages.monitor import monitor_inputs_waiting, trigger_for_training
 from pipeline.stages.plan import find_trained_version
 from pipeline.settings import Settings
 from pipeline.workspace import open_workspace
@@ -49,6 +53,12 @@ def run_landing(settings: Settings, *, spec: str | None = None, force: bool = Fa
 
     ws = open_workspace(settings)
     outcome = RunOutcome(status="no_files")
+    if monitor_inputs_waiting(ws) and ws.meta.get_alias(ws.config.model.name, CHAMPION) is not None:
+        monitor = run_dag(settings, "ct_monitor", echo=echo)  # batch scoring and late labels
+        outcome.logs.append(str(monitor.log_path))
+        if not monitor.succeeded:
+            outcome.status, outcome.errors = "failed", monitor.errors or [f"ct_monitor failed; see {monitor.log_path}"]
+            return outcome
     if ready_landing_files(ws):
         ingest = run_dag(settings, "ct_ingest", echo=echo)
         outcome.ingest_seconds = ingest.seconds

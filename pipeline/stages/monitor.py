@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipeline.batch_scoring import score_pending_batches
-from pipeline.label_join import join_pending_labels
+from pipeline.batch_scoring import pending_scoring_files, score_pending_batches
+from pipeline.label_join import join_pending_labels, pending_label_files
 from pipeline.monitoring import score_new_batches
 from pipeline.workspace import Workspace, progress
 
@@ -39,6 +39,11 @@ def join_labels(ws: Workspace) -> dict[str, Any]:
     out = join_pending_labels(ws)
     return {"joined": [j["label_file"] for j in out["joined"]], "windows": out["windows"],
             "quarantined": [q["file"] for q in out["quarantined"]], "waiting": out["waiting"]}
+
+
+def monitor_inputs_waiting(ws: Workspace) -> list[str]:
+    """Complete files waiting in ``scoring/`` and ``labels/`` (``ct run`` runs ct_monitor for them)."""
+    return [f"scoring/{n}" for n in pending_scoring_files(ws)] + [f"labels/{n}" for n in pending_label_files(ws)]
 
 
 def trigger_for_training(decision: dict[str, Any]) -> dict[str, Any] | None:
