@@ -34,8 +34,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.demo_drip import drip, parse_duration
+    from pipeline.demo_drip import drip, drip_unlabelled, parse_duration
 
+    if args.unlabelled:
+        drip_unlabelled(settings.scoring, settings.labels, settings.archive, parse_duration(args.every), args.batches,
+                        args.rows)
+        return 0
     drip(settings.landing, settings.archive, parse_duration(args.every), args.batches, args.rows)
     return 0
 
@@ -70,6 +74,8 @@ def register(sub: Any) -> None:
     p.add_argument("--every", default="30s", help="time between batches, e.g. 30s, 2m (default 30s)")
     p.add_argument("--batches", type=int, default=6, help="how many batches (default 6; every third drifts)")
     p.add_argument("--rows", type=int, default=2000, help="rows per batch (default 2000)")
+    p.add_argument("--unlabelled", action="store_true",
+                   help="drop batches without labels into scoring/ and their labels into labels/ one interval later")
     p.set_defaults(func=cmd_demo_data)
     p = sub.add_parser("airflow", help="run an airflow command with this project's environment")
     p.add_argument("args", nargs=argparse.REMAINDER)

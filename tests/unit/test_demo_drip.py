@@ -47,3 +47,20 @@ def test_airflow_env_points_tasks_at_the_api_port_and_this_venv(settings: Settin
     assert env["PATH"].split(":")[0].endswith("bin") and env["PATH"].endswith("/usr/bin")
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
     assert env["CT_HOME"] == str(settings.home)
+
+
+def test_unlabelled_drip_sends_labels_one_interval_after_their_batch(tmp_path: Path) -> None:
+    from pipeline.demo_drip import drip_unlabelled
+
+    scoring, labels, archive = tmp_path / "scoring", tmp_path / "labels", tmp_path / "archive"
+    events: list[str] = []
+    written = drip_unlabelled(scoring, labels, archive, every=30, batches=2, rows=40,
+                              sleep=lambda s: events.append(f"sleep {s}"), echo=lambda _: None)
+    names = [p.name for p in written]
+    assert names == ["unlabelled-0001.csv", "unlabelled-0002.csv", "labels-0001.csv", "labels-0002.csv"]
+    assert all((p.parent / "_SUCCESS").exists() for p in written)
+    first, second, first_labels, _ = (pd.read_csv(p) for p in written)
+    assert "churned" not in first.columns and list(first_labels.columns) == ["customer_id", "churned"]
+    assert first_labels["customer_id"].tolist() == first["customer_id"].tolist()
+    assert not set(first["customer_id"]) & set(second["customer_id"])
+    assert events == ["sleep 30", "sleep 30"]
