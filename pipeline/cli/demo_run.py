@@ -85,7 +85,8 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
         print(f"note: the demo uses the bundled churn config {BUNDLED_CONFIG}, not {settings.config_path}")
         settings = replace(settings, config_path=BUNDLED_CONFIG)
     if fresh:
-        for sub in ("landing", "quarantine", "archive", "snapshots", "artifacts", "reports", "logs"):
+        for sub in ("landing", "quarantine", "archive", "snapshots", "artifacts", "reports", "logs", "monitoring",
+                    "scoring", "labels", "predictions", "label-joins"):
             shutil.rmtree(settings.home / sub, ignore_errors=True)
         if settings.database_url.startswith("sqlite:///"):
             (settings.home / "ct.db").unlink(missing_ok=True)
