@@ -101,6 +101,17 @@ def test_schema_breaking_batch_stops_training_with_a_readable_error(settings: Se
     latest = meta.latest_snapshot("churn")
     stored = meta.latest_validation(latest.id)
     assert stored is not None and stored.passed is False
+    # Alerts: the first promotion, the failed validation, and Airflow's failure callback for that task (once:
+    # the pipeline's own errors are not retried, and only the final failure calls on_failure_callback).
+    alerts = {a.kind: a for a in meta.list_alerts()}
+    assert sorted(alerts) == ["promoted", "task_failed", "validation_failed"]
+    assert alerts["validation_failed"].details["snapshot_id"] == latest.id
+    assert alerts["validation_failed"].source["task_id"] == "validate"
+    failed = alerts["task_failed"]
+    assert (failed.source["dag_id"], failed.source["task_id"], failed.source["try_number"]) == ("ct_train", "validate", 1)
+    assert failed.source["run_id"] == alerts["validation_failed"].source["run_id"]
+    assert failed.details["error"].startswith("ValidationFailed: validation failed for snapshot")
+    assert "/dags/ct_train/runs/" in failed.details["log_url"]
 
 
 def test_manual_run_with_params_is_recorded_and_idempotent(settings: Settings) -> None:
