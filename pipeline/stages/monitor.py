@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -24,7 +25,30 @@ def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
     else:
         new_data = True
     windows = score_new_batches(ws, snapshot_id)
+    mark_checked(ws, snapshot_id)
     return {"snapshot_id": snapshot_id, "windows": len(windows), "new_data": new_data}
+
+
+def _checked_key(snapshot_id: str) -> str:
+    return f"monitoring/checked/{snapshot_id}.json"
+
+
+def mark_checked(ws: Workspace, snapshot_id: str) -> None:
+    """Record that the champion has scored ``snapshot_id``: from now on it may be trained on.
+
+    Test-then-train: a scheduled ct_train run only takes snapshots marked here, so a clock tick
+    that lands between an ingest and ct_monitor cannot train on data the champion has not seen.
+    """
+    if not ws.store.exists(_checked_key(snapshot_id)):
+        ws.store.put(_checked_key(snapshot_id), json.dumps({"snapshot_id": snapshot_id}).encode())
+
+
+def latest_checked_snapshot(ws: Workspace) -> str | None:
+    """The newest snapshot ct_monitor has checked, or None."""
+    for record in ws.meta.list_snapshots(ws.config.dataset.name):  # newest first
+        if ws.store.exists(_checked_key(record.id)):
+            return record.id
+    return None
 
 
 def score_unlabelled(ws: Workspace) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.errors import NothingToDo
 from pipeline.registry.base import ModelVersion
+from pipeline.stages.monitor import latest_checked_snapshot
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,11 @@ def find_trained_version(ws: Workspace, snapshot_id: str, spec_name: str | None 
 def plan_training(ws: Workspace, snapshot_id: str | None, spec_name: str | None, trigger: dict[str, Any],
                   force: bool = False) -> TrainingPlan:
     """Pin the snapshot and candidates of a run; notice when these inputs were already trained."""
+    if not snapshot_id and trigger.get("kind") == "schedule":
+        snapshot_id = latest_checked_snapshot(ws)
+        if snapshot_id is None:
+            raise NothingToDo("no snapshot has been checked by ct_monitor yet; a scheduled run trains only data "
+                              "the champion has already scored (test, then train)")
     if snapshot_id:
         snap = ws.meta.get_snapshot(snapshot_id)
     else:

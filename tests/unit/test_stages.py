@@ -365,3 +365,22 @@ def test_training_window_limits_the_rows_a_model_is_trained_and_evaluated_on(ws:
     assert mv.lineage["snapshot_parts"] == [last_part.id]
     assert mv.lineage["window"] == {"kind": "last_parts", "value": 1.0}
     assert [f["sha256"] for f in mv.lineage["source_files"]] == [last_part.source.sha256]
+
+
+def test_a_scheduled_run_trains_only_a_snapshot_the_monitor_has_checked(ws: Workspace) -> None:
+    from pipeline.stages.monitor import score_snapshot
+
+    _drop(ws, generate_batch(BATCH_1), "first.csv")
+    first = stages.ingest_landing(ws).snapshot_id
+    with pytest.raises(NothingToDo, match="checked by ct_monitor"):
+        stages.plan_training(ws, None, None, {"kind": "schedule"})
+    score_snapshot(ws, first)
+    assert stages.plan_training(ws, None, None, {"kind": "schedule"}).snapshot_id == first
+
+    _drop(ws, generate_batch(BATCH_2), "second.csv")
+    second = stages.ingest_landing(ws).snapshot_id
+    # ingested but not scored yet: the clock keeps to the checked one; a manual run takes the newest
+    assert stages.plan_training(ws, None, None, {"kind": "schedule"}).snapshot_id == first
+    assert stages.plan_training(ws, None, None, {"kind": "manual"}).snapshot_id == second
+    score_snapshot(ws, second)
+    assert stages.plan_training(ws, None, None, {"kind": "schedule"}).snapshot_id == second
