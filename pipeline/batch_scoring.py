@@ -200,8 +200,15 @@ class _Scorer:
         predictions["scored_at"] = scored_at
         data = parquet_bytes(predictions)
         key = predictions_key(batch_id, champion.name, champion.version)
-        # No manifest refers to this key yet, so a leftover of an interrupted run may be replaced.
-        ws.store.replace(key, data)
+        if not ws.store.put(key, data):
+            # An interrupted (or concurrent) run of the same champion on the same batch wrote it first:
+            # adopt that file, so the manifest's checksum always describes what is stored.
+            data = ws.store.get(key)
+            stored = pd.read_parquet(io.BytesIO(data))
+            if len(stored) != len(inputs) or set(stored["artifact_sha256"]) != {champion.artifact_sha256}:
+                raise ScoringError(f"{ws.store.uri(key)} exists but was not written by {champion.name} "
+                                   f"v{champion.version} for these {len(inputs)} rows; move it away and score again")
+            scored_at, proba = str(stored["scored_at"].iloc[0]), stored["score"].to_numpy()
         drift = detect_drift(self.reference, inputs)
         scored = ScoredBatch(
             batch_id=batch_id, source_file=source.name, source_sha256=source.sha256, source_size=source.size,
@@ -211,8 +218,9 @@ class _Scorer:
             positive_class=dataset.positive_class, threshold=DECISION_THRESHOLD, mean_score=float(proba.mean()),
             predicted_positive_share=float((proba >= DECISION_THRESHOLD).mean()), scored_at=scored_at,
             drift_share=drift.drift_share, drifted_features=tuple(drift.drifted_features))
-        ws.store.put(scored_manifest_key(batch_id, champion.name, champion.version),
-                     json.dumps(scored.to_dict(), indent=2).encode())
+        if not ws.store.put(scored_manifest_key(batch_id, champion.name, champion.version),
+                            json.dumps(scored.to_dict(), indent=2).encode()):
+            scored = read_scored(ws, batch_id, champion.name, champion.version) or scored  # a concurrent run won
         progress("monitor", f"champion v{champion.version} scored {source.name} (batch {batch_id}, {scored.rows} rows"
                             f"{f', {scored.rejected_rows} set aside' if scored.rejected_rows else ''}): mean score "
                             f"{scored.mean_score:.3f}, {scored.predicted_positive_share:.0%} predicted "
@@ -291,7 +299,8 @@ def score_file(ws: Workspace, path: Path) -> tuple[ScoredBatch, bool]:
     """Score one file where it lies (``ct score FILE``) with the champion; it is not moved.
 
     Returns the manifest and whether it was scored now (False: this champion version had already
-    scored identical content). A file that cannot be used raises :class:`IngestError` naming it.
+    scored identical content). A file that cannot be used raises :class:`IngestError` naming it;
+    rows set aside go to ``quarantine/`` with a reason each, as for files in ``scoring/``.
     """
     require_id_columns(ws.config.dataset)
     path = Path(path)
@@ -306,7 +315,9 @@ def score_file(ws: Workspace, path: Path) -> tuple[ScoredBatch, bool]:
     if existing is not None:
         _check_same_artifact(ws, existing, champion)
         return existing, False
-    scored = _Scorer(ws, champion).score(read_unlabelled(source, ws.config.dataset, ws.config.ingest))
+    parsed = read_unlabelled(source, ws.config.dataset, ws.config.ingest)
+    scored = _Scorer(ws, champion).score(parsed)
+    write_rejected_rows(parsed.rejected, ws.settings.quarantine, source)
     return scored, True
 
 

@@ -286,3 +286,18 @@ def test_ct_score_and_ct_predictions(ws: Workspace, monkeypatch: pytest.MonkeyPa
     assert "churn-classifier v1" in shown and "labels cli-labels.csv" in shown
     assert ct_main(["predictions", "show", "zzz"]) == 2
     assert "no scored batch matches" in capsys.readouterr().err
+
+
+def test_a_predictions_file_left_by_an_interrupted_run_is_adopted_not_overwritten(ws: Workspace) -> None:
+    features, _ = split_labels(_batch(12, 96_000, rows=300))
+    path = _drop(ws.settings.scoring, "crash.csv", features)
+    first, _ = score_file(ws, path)
+    # an interrupted run: the predictions file was written, the manifest (the commit point) was not
+    manifest = f"predictions/{first.batch_id}/{MODEL}-v{first.model_version}.json"
+    Path(ws.store.path(manifest)).unlink()
+
+    out = score_pending_batches(ws)
+
+    [scored] = out["scored"]
+    assert scored["predictions_sha256"] == first.predictions_sha256 and scored["scored_at"] == first.scored_at
+    assert len(load_predictions(ws, list_scored(ws)[0])) == 300
