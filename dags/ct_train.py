@@ -5,23 +5,29 @@ Starts on every new snapshot once the champion has scored it (the **ct_checked_s
 from `ct_monitor`, which also says whether a performance drop or drift asked for the run), on the `CT_TRAIN_CRON`
 schedule, or by hand with the trigger form (snapshot id, model spec, force, reason).
 
-1. **plan** — pins the snapshot and model spec and records why the run started; skips the rest when
+1. **plan** — pins the snapshot and the candidates (`model.candidates` in pipeline.yaml, a spec or a
+   small grid; otherwise the single spec) and records why the run started; skips the rest when
    these exact inputs were trained already (set *force* to retrain).
 2. **validate** — great-expectations schema suite on the new data, per-feature drift against the
    champion's training snapshot, the label contract and train/holdout label parity. A `fail` check
    stops the run here with the failed checks listed; drift is recorded as a reason to retrain.
-3. **train** — one mapped task per candidate (`model.candidates` in pipeline.yaml, a spec or a small
-   grid; otherwise the single spec): fits the scikit-learn pipeline on the training part (fixed seed)
-   and cross-validates it there (stratified k-fold, or forward-chaining folds with a time column).
-4. **evaluate** — keeps the candidate with the best mean CV score of the primary metric, then scores
-   it on the holdout with 95% bootstrap intervals (overall and per slice), and the champion on the
-   same rows with a paired bootstrap. Every candidate is recorded with the evidence.
-5. **register** — a new model version with artifact checksum, snapshot, config hash, code version,
+3. **folds** — how many cross-validation folds the training part allows (`evaluation.folds`, fewer
+   when a class is too rare): stratified k-fold, or forward-chaining folds with a time column.
+4. **train** — one mapped task per candidate: fits its scikit-learn pipeline on the training part
+   (fixed seed) and stores the artifact. **cross_validate** — at the same time, one mapped task per
+   candidate × fold: fits a fresh copy on the fold's fitting rows and stores the fold's scores under
+   `reports/cv/` (a retry finds them and does nothing).
+5. **evaluate** — gathers the fold scores, keeps the candidate with the best mean CV score of the
+   primary metric, then scores it on the holdout with 95% bootstrap intervals (overall and per
+   slice), and the champion on the same rows with a paired bootstrap. Every candidate is recorded
+   with the evidence.
+6. **register** — a new model version with artifact checksum, snapshot, config hash, code version,
    metrics, validation, trigger and the HTML model report.
-6. **promote** — moves `champion` only when the policy holds (floors, non-inferiority margin, minimum
+7. **promote** — moves `champion` only when the policy holds (floors, non-inferiority margin, minimum
    improvement, slice gates), or on a recorded manual override; every move is a ledger row.
 
-Setting *model spec* on the trigger form trains that one spec instead of the candidates.
+Setting *model spec* on the trigger form trains that one spec instead of the candidates. Tasks hand
+each other only ids, store keys and paths; frames and models stay on the shared data root.
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ def ct_train():
                             params["model_spec"] or None, trigger, bool(params["force"]))
         if planned.existing_version is not None and not params["force"]:
             raise AirflowSkipException(f"already trained as version {planned.existing_version}")
-        return planned.per_candidate()  # one plan per candidate: the train task is mapped over them
+        return planned.per_candidate()  # one plan per candidate: train and cross_validate map over them
 
     @task
     def validate(plans: list) -> dict:
@@ -84,18 +90,32 @@ def ct_train():
         return run_stage(validate_snapshot, plans[0]["snapshot_id"])
 
     @task
-    def train(planned: dict) -> dict:
+    def folds(plans: list) -> list:
         from ct_airflow.stage import run_stage
-        from pipeline.stages import train_candidate
+        from pipeline.stages.folds import list_folds
 
-        return run_stage(train_candidate, planned)
+        return run_stage(list_folds, plans[0])  # [0, 1, ..., k-1]: cross_validate maps over these
 
     @task
-    def evaluate(plans: list, trained: list) -> dict:
+    def train(planned: dict) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages.train import fit_candidate
+
+        return run_stage(fit_candidate, planned)
+
+    @task
+    def cross_validate(planned: dict, fold: int) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.stages.folds import cross_validate_fold
+
+        return run_stage(cross_validate_fold, planned, fold)
+
+    @task
+    def evaluate(plans: list, trained: list, scored: list) -> dict:
         from ct_airflow.stage import run_stage
         from pipeline.stages.evaluate import choose_and_evaluate
 
-        return run_stage(choose_and_evaluate, plans[0], list(trained))
+        return run_stage(choose_and_evaluate, plans[0], list(trained), list(scored))
 
     @task
     def register(evaluated: dict, validation: dict) -> dict:
@@ -118,9 +138,10 @@ def ct_train():
 
     plans = plan()
     checked = validate(plans)
-    trained = train.expand(planned=plans)  # mapped: one task instance per candidate, run in parallel
-    checked >> trained
-    evaluated = evaluate(plans, trained)
+    trained = train.expand(planned=plans)  # mapped: one task instance per candidate
+    scored = cross_validate.expand(planned=plans, fold=folds(plans))  # mapped: one per candidate x fold
+    checked >> [trained, scored]
+    evaluated = evaluate(plans, trained, scored)
     promote(register(evaluated, checked))
 
 

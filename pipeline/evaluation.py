@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,26 +90,44 @@ def cv_folds(train: pd.DataFrame, y: np.ndarray, config: PipelineConfig) -> list
     return stratified_folds(y, ecfg.folds, ecfg.seed)
 
 
+def fold_metrics(template: Pipeline, X: pd.DataFrame, y: np.ndarray, fit_idx: np.ndarray,
+                 val_idx: np.ndarray) -> dict[str, float]:
+    """Every metric of one fold: a fresh clone of ``template`` fitted on ``fit_idx``, scored on ``val_idx``.
+
+    A metric the fold cannot define (ROC/PR AUC of a one-class validation part) is NaN.
+    """
+    model = clone(template).fit(X.iloc[fit_idx], y[fit_idx])
+    return classification_metrics(y[val_idx], model.predict_proba(X.iloc[val_idx])[:, 1])
+
+
+def summarize_folds(per_fold: Sequence[Mapping[str, float | None]]) -> dict[str, dict[str, Any]]:
+    """Mean and std (ddof=1) of every metric over folds given in fold order.
+
+    Undefined scores (NaN or None) are left out of that metric's mean; ``folds`` says how many
+    counted and the mean is None if none did.  Used alike by :func:`cross_validate` (folds in one
+    process) and by the choose step that gathers the folds scored by separate mapped tasks.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for m in METRIC_NAMES:
+        values = [fold.get(m) for fold in per_fold]
+        valid = np.array([float(v) for v in values if v is not None and not math.isnan(v)])
+        out[m] = {"mean": float(valid.mean()) if valid.size else None,
+                  "std": float(valid.std(ddof=1)) if valid.size > 1 else 0.0,
+                  "folds": int(valid.size)}
+    return out
+
+
 def cross_validate(template: Pipeline, train: pd.DataFrame, config: PipelineConfig) -> dict[str, dict[str, Any]]:
     """Mean and std of every metric over the folds of the training part (refits ``template``).
 
     A fold whose validation part holds a single class has no ROC/PR AUC; such folds are left
     out of that metric's mean (``folds`` says how many counted; the mean is None if none did).
+    The DAG scores each fold in a task of its own (``pipeline.stages.folds``) with the same
+    :func:`fold_metrics` and :func:`summarize_folds`, so both give the same numbers.
     """
     X, y = features_and_target(train, config.dataset)
-    scores: dict[str, list[float]] = {m: [] for m in METRIC_NAMES}
-    for fit_idx, val_idx in cv_folds(train, y, config):
-        model = clone(template).fit(X.iloc[fit_idx], y[fit_idx])
-        fold = classification_metrics(y[val_idx], model.predict_proba(X.iloc[val_idx])[:, 1])
-        for m in METRIC_NAMES:
-            scores[m].append(fold[m])
-    out: dict[str, dict[str, Any]] = {}
-    for m, values in scores.items():
-        valid = np.array([v for v in values if not math.isnan(v)])
-        out[m] = {"mean": float(valid.mean()) if valid.size else None,
-                  "std": float(valid.std(ddof=1)) if valid.size > 1 else 0.0,
-                  "folds": int(valid.size)}
-    return out
+    return summarize_folds([fold_metrics(template, X, y, fit_idx, val_idx)
+                            for fit_idx, val_idx in cv_folds(train, y, config)])
 
 
 @dataclass(frozen=True)

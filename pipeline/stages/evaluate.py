@@ -8,10 +8,12 @@ import json
 import logging
 from typing import Any
 
+from pipeline.errors import TrainingError
 from pipeline.evaluation import evaluate_candidate, holdout_split
 from pipeline.registry.base import CHAMPION
-from pipeline.stages.train import choose_candidate
 from pipeline.stages.data import training_data
+from pipeline.stages.folds import gather_cross_validation
+from pipeline.stages.train import choose_candidate
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
@@ -50,15 +52,38 @@ def evaluate_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
     return {"evaluation_key": key}
 
 
-def choose_and_evaluate(ws: Workspace, plan: dict[str, Any], trained: list[dict[str, Any]]) -> dict[str, Any]:
+def choose_and_evaluate(ws: Workspace, plan: dict[str, Any], trained: list[dict[str, Any]],
+                        folds: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The DAG's evaluate task: choose among the trained candidates, then evaluate the winner.
 
-    Returns the evaluation key plus the plan (with the winner as its spec) and the winning
-    candidate, which is what registration needs.
+    ``folds`` are the results of the cross_validate tasks (ids and store keys); their scores are
+    gathered per candidate (mean and std over the folds) before choosing.  Without ``folds`` the
+    candidates carry their ``cross_validation`` already (``train_candidate``).  Returns the
+    evaluation key plus the plan (with the winner as its spec) and the winning candidate, which
+    is what registration needs.
     """
+    trained = list(trained)
+    if folds is not None:
+        trained = with_cross_validation(ws, trained, folds)
     chosen = choose_candidate(ws, plan, trained)
     out = evaluate_model(ws, chosen["plan"], chosen["candidate"], chosen["search"])
     return {**out, "plan": chosen["plan"], "candidate": chosen["candidate"]}
+
+
+def with_cross_validation(ws: Workspace, trained: list[dict[str, Any]],
+                          folds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fitted candidates, each with its cross-validation gathered from the fold tasks' results."""
+    gathered = gather_cross_validation(ws, list(folds))
+    names = [t["candidate"] for t in trained]
+    unscored = [n for n in names if n not in gathered]
+    if unscored:
+        raise TrainingError(f"no cross-validation results for candidate(s) {unscored}; the run's "
+                            "cross_validate tasks must cover every trained candidate")
+    unfitted = sorted(set(gathered) - set(names))
+    if unfitted:
+        raise TrainingError(f"cross-validation results for candidate(s) {unfitted} that were not trained in "
+                            "this run; the train tasks must cover every planned candidate")
+    return [{**t, **gathered[t["candidate"]]} for t in trained]
 
 
 def _without_timings(value: Any) -> Any:

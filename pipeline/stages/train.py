@@ -1,9 +1,12 @@
-"""Train: fit one candidate spec on the training part of a snapshot and cross-validate it;
-choose: keep the candidate with the best mean cross-validation score.
+"""Train: fit one candidate spec on the training part of a snapshot; choose: keep the candidate
+with the best mean cross-validation score.
 
-With ``model.candidates`` the DAG runs :func:`train_candidate` once per candidate (mapped tasks,
-in parallel on the workers) and :func:`choose_candidate` on all their results.  Each result is a
-small dict (artifact key and checksum, CV scores), never a model or a frame.
+In the DAG, :func:`fit_candidate` runs once per candidate and
+:func:`pipeline.stages.folds.cross_validate_fold` once per candidate x fold (mapped tasks, in
+parallel on the workers); the choose step gathers the fold scores and calls
+:func:`choose_candidate`.  :func:`train_candidate` is the same work done one call after the other
+(fit, then every fold through the same fold function), for tests, benchmarks and scripts.  Each
+result is a small dict (artifact key and checksum, CV scores), never a model or a frame.
 """
 
 from __future__ import annotations
@@ -13,22 +16,51 @@ import math
 import time
 from typing import Any
 
+import pandas as pd
+
 from pipeline.errors import TrainingError
-from pipeline.evaluation import choose_best, cross_validate, holdout_split
+from pipeline.evaluation import choose_best, holdout_split
 from pipeline.metrics import HIGHER_IS_BETTER
-from pipeline.training import fit_model
 from pipeline.stages.data import training_data
+from pipeline.stages.folds import gather_cross_validation, score_fold, training_folds
+from pipeline.training import fit_model
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
 
 
+def fit_candidate(ws: Workspace, plan: dict[str, Any], candidate: str | None = None) -> dict[str, Any]:
+    """Fit ``candidate`` (default: the plan's spec) on the training part and store the artifact.
+
+    The DAG's train task; cross-validation is left to the cross_validate tasks.
+    """
+    fitted, _ = _fit(ws, plan, candidate)
+    return fitted
+
+
 def train_candidate(ws: Workspace, plan: dict[str, Any], candidate: str | None = None) -> dict[str, Any]:
-    """Fit ``candidate`` (default: the plan's spec) on the training part, store the artifact and
-    score it by cross-validation on that same training part (the holdout is never touched)."""
+    """Fit ``candidate`` (default: the plan's spec), store the artifact and score it by
+    cross-validation on that same training part (the holdout is never touched).
+
+    Runs the DAG's train and cross_validate work one after the other in this process, with the
+    same functions and the same store keys, so it gives the same result.
+    """
+    fitted, train = _fit(ws, plan, candidate)
+    name = fitted["candidate"]
+    X, y, folds = training_folds(ws, train)
+    scored = [score_fold(ws, plan["snapshot_id"], name, k, X, y, folds) for k in range(len(folds))]
+    cv = gather_cross_validation(ws, scored)[name]
+    primary = ws.config.promotion.primary_metric
+    progress("cv", f"{name}: {len(folds)}-fold CV {primary} {_mean_std(cv['cross_validation'][primary])} "
+                   f"in {cv['cv_seconds']}s")
+    return {**fitted, **cv}
+
+
+def _fit(ws: Workspace, plan: dict[str, Any], candidate: str | None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Fit and store one candidate; also hand back the training rows for in-process CV."""
     name = candidate or plan["spec_name"]
     if not name:
-        raise TrainingError(f"the plan lists {len(plan.get('candidates', []))} candidates; train_candidate needs one "
+        raise TrainingError(f"the plan lists {len(plan.get('candidates', []))} candidates; train needs one "
                             "of them by name (the DAG maps over TrainingPlan.per_candidate())")
     started = time.perf_counter()
     _, frame = training_data(ws, plan["snapshot_id"])
@@ -39,16 +71,11 @@ def train_candidate(ws: Workspace, plan: dict[str, Any], candidate: str | None =
     model = fit_model(train, ws.config.dataset, spec, seed)
     key, sha = ws.artifacts.save(model, ws.config.model.name)
     fit_seconds = round(time.perf_counter() - started, 2)
-    cv = cross_validate(model, train, ws.config)
-    cv_seconds = round(time.perf_counter() - started - fit_seconds, 2)
-    primary = ws.config.promotion.primary_metric
     progress("train", f"{name} ({spec.estimator}) fitted on {split.n_train} rows in {fit_seconds}s; "
-                      f"{cv[primary]['folds']}-fold CV {primary} {_mean_std(cv[primary])} in {cv_seconds}s; "
                       f"artifact {key} (sha256 {sha[:12]}…)")
-    return {"candidate": name, "estimator": spec.estimator, "params": dict(spec.params), "seed": seed,
-            "artifact_key": key, "artifact_sha256": sha, "train_rows": split.n_train,
-            "holdout_rows": split.n_holdout, "fit_seconds": fit_seconds, "cv_seconds": cv_seconds,
-            "cross_validation": cv}
+    return ({"candidate": name, "estimator": spec.estimator, "params": dict(spec.params), "seed": seed,
+             "artifact_key": key, "artifact_sha256": sha, "train_rows": split.n_train,
+             "holdout_rows": split.n_holdout, "fit_seconds": fit_seconds}, train)
 
 
 def choose_candidate(ws: Workspace, plan: dict[str, Any], trained: list[dict[str, Any]]) -> dict[str, Any]:

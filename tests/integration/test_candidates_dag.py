@@ -1,73 +1,92 @@
-"""Candidate search through a real Airflow: one mapped ``train`` task instance per candidate.
+"""Candidate search through a real Airflow: one mapped ``train`` task instance per candidate and
+one mapped ``cross_validate`` task instance per candidate x fold.
 
 Drives ``ct_ingest`` and ``ct_train`` with ``airflow dags test`` (as tests/integration/test_dag_runs.py
-does) on a config that declares three candidates, then reads Airflow's own metadata DB for the
-mapped task instances and the project's registry for what was chosen and recorded.
+does) on a config that declares three candidates and three folds, once for the module, then reads
+Airflow's own metadata DB for the mapped task instances, the object store for the fold scores and
+the project's registry for what was chosen and recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pipeline.airflow_runner import run_dag
+from pipeline.airflow_runner import DagRunResult, run_dag
 from pipeline.demo import BatchSpec, generate_batch
+from pipeline.evaluation import summarize_folds
 from pipeline.registry.sql import SqlMetadataStore
 from pipeline.settings import BUNDLED_CONFIG, Settings
+from pipeline.stages.folds import fold_scores_key
+from pipeline.storage import ObjectStore
 
 pytestmark = pytest.mark.slow
 
 CANDIDATES = ["default", "gradient_boosting[max_iter=10]", "gradient_boosting[max_iter=30]"]
+FOLDS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchRun:
+    settings: Settings
+    airflow_home: Path
+    result: DagRunResult
 
 
 @pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("airflow_home_candidates")
-
-
-@pytest.fixture
-def search_settings(settings: Settings, airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The bundled config plus a three-candidate search, a slice column and a cheap evaluation."""
-    monkeypatch.setenv("AIRFLOW_HOME", str(airflow_home))
+def search_run(tmp_path_factory: pytest.TempPathFactory) -> SearchRun:
+    """One ct_train run of a three-candidate, three-fold search on 1 200 rows, shared by the tests."""
+    root = tmp_path_factory.mktemp("candidates")
+    home, airflow_home = root / "ct_home", root / "airflow_home"
+    home.mkdir()
     data = yaml.safe_load(BUNDLED_CONFIG.read_text())
     data["model"]["candidates"] = ["default", {"spec": "gradient_boosting", "grid": {"max_iter": [10, 30]}}]
     data["dataset"]["slice_columns"] = ["region"]
-    data["evaluation"].update(bootstrap_resamples=200, folds=3)
+    data["evaluation"].update(bootstrap_resamples=200, folds=FOLDS)
     data["ingest"]["stable_seconds"] = 0
-    path = settings.home / "pipeline.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return dataclasses.replace(settings, config_path=path)
-
-
-def _mapped_train_instances(airflow_home: Path, run_id: str) -> list[tuple[int, str]]:
-    """(map_index, state) of the ``train`` task instances of one ct_train run, from Airflow's DB."""
-    with sqlite3.connect(airflow_home / "airflow.db") as db:
-        rows = db.execute("SELECT map_index, state FROM task_instance WHERE dag_id = 'ct_train' "
-                          "AND task_id = 'train' AND run_id = ? ORDER BY map_index", (run_id,)).fetchall()
-    return [(int(i), str(s)) for i, s in rows]
-
-
-def test_each_candidate_is_one_mapped_task_and_the_best_by_cv_is_registered(
-    search_settings: Settings, airflow_home: Path
-) -> None:
-    folder = search_settings.landing / "b1"
+    (home / "pipeline.yaml").write_text(yaml.safe_dump(data))
+    settings = Settings(home=home, config_path=home / "pipeline.yaml", database_url=f"sqlite:///{home / 'ct.db'}",
+                        data_url=home.as_uri())
+    folder = settings.landing / "b1"
     folder.mkdir(parents=True)
     generate_batch(BatchSpec(rows=1200, seed=21)).to_csv(folder / "batch.csv", index=False)
     (folder / "_SUCCESS").touch()
-    assert run_dag(search_settings, "ct_ingest").succeeded
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_HOME", str(airflow_home))
+        assert run_dag(settings, "ct_ingest").succeeded
+        result = run_dag(settings, "ct_train", {"trigger": "manual", "reason": "candidate search"})
+    return SearchRun(settings, airflow_home, result)
 
-    result = run_dag(search_settings, "ct_train", {"trigger": "manual", "reason": "candidate search"})
 
+def _mapped_instances(airflow_home: Path, run_id: str, task_id: str) -> list[tuple[int, str]]:
+    """(map_index, state) of one task's mapped instances in one ct_train run, from Airflow's DB."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute("SELECT map_index, state FROM task_instance WHERE dag_id = 'ct_train' "
+                          "AND task_id = ? AND run_id = ? ORDER BY map_index", (task_id, run_id)).fetchall()
+    return [(int(i), str(s)) for i, s in rows]
+
+
+def _returned(airflow_home: Path, run_id: str, task_id: str) -> dict[int, dict]:
+    """What each mapped instance of a task returned (its XCom), by map_index."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute("SELECT map_index, value FROM xcom WHERE dag_id = 'ct_train' AND task_id = ? "
+                          "AND run_id = ? AND key = 'return_value'", (task_id, run_id)).fetchall()
+    return {int(i): json.loads(v) for i, v in rows}
+
+
+def test_each_candidate_is_one_mapped_task_and_the_best_by_cv_is_registered(search_run: SearchRun) -> None:
+    result, search_settings, airflow_home = search_run.result, search_run.settings, search_run.airflow_home
     assert result.succeeded, result.errors
     meta = SqlMetadataStore(search_settings.database_url)
     [mv] = meta.list_model_versions()
     run_id = mv.trigger["run_id"]
     # Airflow expanded the train task into one instance per candidate, and all of them ran.
-    assert _mapped_train_instances(airflow_home, run_id) == [(i, "success") for i in range(len(CANDIDATES))]
+    assert _mapped_instances(airflow_home, run_id, "train") == [(i, "success") for i in range(len(CANDIDATES))]
     trained = sorted(line.split(" ", 2)[1] for line in result.progress if line.startswith("train:"))
     assert trained == sorted(CANDIDATES)
     # Every candidate is recorded with its spec, params, CV scores and artifact; the best mean wins.
@@ -83,3 +102,31 @@ def test_each_candidate_is_one_mapped_task_and_the_best_by_cv_is_registered(
     # the slice column is evaluated per value and the first model is promoted on its floors
     assert {s["value"] for s in mv.evaluation["slices"]["region"]} == {"north", "south", "east", "west"}
     assert meta.get_alias(mv.name).version == mv.version
+
+
+def test_each_fold_of_each_candidate_is_one_mapped_task_with_its_scores_in_the_store(search_run: SearchRun) -> None:
+    assert search_run.result.succeeded, search_run.result.errors
+    meta = SqlMetadataStore(search_run.settings.database_url)
+    [mv] = meta.list_model_versions()
+    run_id = mv.trigger["run_id"]
+    pairs = [(c, k) for c in CANDIDATES for k in range(FOLDS)]
+    # Airflow expanded cross_validate into candidates x folds task instances, and all of them ran.
+    assert _mapped_instances(search_run.airflow_home, run_id, "cross_validate") == [
+        (i, "success") for i in range(len(pairs))]
+    returned = _returned(search_run.airflow_home, run_id, "cross_validate")
+    assert sorted((r["candidate"], r["fold"]) for r in returned.values()) == sorted(pairs)
+    store = ObjectStore(search_run.settings.data_url)
+    records: dict[str, list[dict]] = {c: [] for c in CANDIDATES}
+    for r in sorted(returned.values(), key=lambda r: (CANDIDATES.index(r["candidate"]), r["fold"])):
+        # only ids and the store key went through XCom; the scores are on the data root
+        assert set(r) == {"candidate", "fold", "folds", "scores_key"} and r["folds"] == FOLDS
+        assert r["scores_key"] == fold_scores_key(mv.snapshot_id, mv.config_hash, r["candidate"], r["fold"])
+        record = json.loads(store.get(r["scores_key"]))
+        assert (record["candidate"], record["fold"], record["snapshot_id"]) == (r["candidate"], r["fold"],
+                                                                               mv.snapshot_id)
+        records[r["candidate"]].append(record)
+    # the folds of a candidate partition its training rows, and the recorded CV is their summary
+    for c in mv.evaluation["candidates"]:
+        folds = records[c["candidate"]]
+        assert sum(f["validation_rows"] for f in folds) == mv.evaluation["train_rows"]
+        assert c["cross_validation"] == summarize_folds([f["metrics"] for f in folds])

@@ -59,7 +59,7 @@ def test_parsing_touches_no_database_network_or_data_dir(parse_report: dict) -> 
 def test_train_dag_offers_a_typed_trigger_form(parse_report: dict) -> None:
     dag = parse_report["files"]["ct_train"]["dags"]["ct_train"]
     assert {"snapshot_id", "model_spec", "force", "reason"} <= set(dag["params"])
-    assert dag["tasks"] == sorted(["plan", "validate", "train", "evaluate", "register", "promote"])
+    assert dag["tasks"] == sorted(["plan", "validate", "folds", "train", "cross_validate", "evaluate", "register", "promote"])
 
 
 def test_monitor_dag_scores_unlabelled_batches_and_joins_labels_before_deciding(parse_report: dict) -> None:

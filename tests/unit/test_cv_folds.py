@@ -1,0 +1,147 @@
+"""Cross-validation as separate fold tasks, driven through the stages as plain Python (no Airflow).
+
+The DAG runs ``fit_candidate`` once per candidate, ``list_folds`` once, ``cross_validate_fold`` once
+per candidate x fold and ``choose_and_evaluate`` on all their results; these tests make the same
+calls in the same order and check that the numbers are those of cross-validation in one process.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import stages
+from pipeline.config import PipelineConfig, parse_config
+from pipeline.demo import BatchSpec, generate_batch
+from pipeline.errors import TrainingError
+from pipeline.evaluation import cross_validate, holdout_split
+from pipeline.metrics import METRIC_NAMES
+from pipeline.settings import Settings
+from pipeline.stages.evaluate import choose_and_evaluate
+from pipeline.stages.folds import (
+    cross_validate_fold,
+    fold_scores_key,
+    gather_cross_validation,
+    list_folds,
+)
+from pipeline.stages.train import fit_candidate
+from pipeline.training import build_pipeline
+from pipeline.workspace import Workspace
+
+CANDIDATES = ["default", "gradient_boosting[learning_rate=0.2,max_iter=3]"]
+
+
+def _workspace(settings: Settings, config: PipelineConfig, frame_rows: int = 500, time_column: str | None = None,
+               folds: int = 3, labels: list[str] | None = None) -> Workspace:
+    data = config.model_dump(mode="json")
+    data["model"]["candidates"] = ["default", {"spec": "gradient_boosting",
+                                               "grid": {"max_iter": [3], "learning_rate": [0.2]}}]
+    data["dataset"]["time_column"] = time_column
+    data["evaluation"].update(bootstrap_resamples=100, folds=folds)
+    data["ingest"]["stable_seconds"] = 0
+    ws = Workspace(settings=settings, config=parse_config(data))
+    frame = generate_batch(BatchSpec(rows=frame_rows, seed=17))
+    if labels is not None:
+        frame["churned"] = labels
+    settings.landing.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(settings.landing / "batch.csv", index=False)
+    stages.ingest_landing(ws)
+    return ws
+
+
+def _as_the_dag_does(ws: Workspace) -> dict[str, Any]:
+    plans = stages.plan_training(ws, None, None, {"kind": "test"}).per_candidate()
+    trained = [fit_candidate(ws, p) for p in plans]  # the mapped train task instances
+    folds = list_folds(ws, plans[0])
+    scored = [cross_validate_fold(ws, p, k) for p in plans for k in folds]  # candidate x fold instances
+    evaluated = choose_and_evaluate(ws, plans[0], trained, scored)
+    return {"plans": plans, "trained": trained, "folds": folds, "scored": scored, "evaluated": evaluated,
+            "evaluation": json.loads(ws.store.get(evaluated["evaluation_key"]))}
+
+
+@pytest.mark.parametrize("time_column", [None, "tenure_months"], ids=["stratified", "forward-chaining"])
+def test_fold_tasks_give_the_numbers_of_cross_validation_in_one_process(
+    settings: Settings, config: PipelineConfig, time_column: str | None
+) -> None:
+    ws = _workspace(settings, config, time_column=time_column)
+    run = _as_the_dag_does(ws)
+
+    assert run["folds"] == [0, 1, 2]
+    assert [(s["candidate"], s["fold"]) for s in run["scored"]] == [(c, k) for c in CANDIDATES for k in range(3)]
+    assert all("cross_validation" not in t for t in run["trained"]), "the train task only fits"
+    frame = stages.snapshot_frame(ws, run["plans"][0]["snapshot_id"])
+    train = frame.iloc[holdout_split(frame, ws.config).train_index]
+    record = {c["candidate"]: c for c in run["evaluation"]["candidates"]}
+    for name in CANDIDATES:
+        template = build_pipeline(ws.config.dataset, ws.config.model_spec(name), ws.config.evaluation.seed)
+        assert record[name]["cross_validation"] == cross_validate(template, train, ws.config), name
+    best = max(CANDIDATES, key=lambda n: record[n]["cross_validation"]["roc_auc"]["mean"])
+    assert run["evaluated"]["candidate"]["candidate"] == best
+    assert run["evaluation"]["cross_validation"] == record[best]["cross_validation"]
+    # ct run's building block, train_candidate, does the same work in one call and agrees
+    sequential = stages.train_candidate(ws, run["plans"][1])
+    assert sequential["cross_validation"] == record[CANDIDATES[1]]["cross_validation"]
+    assert sequential["artifact_sha256"] == record[CANDIDATES[1]]["artifact_sha256"]
+
+
+def test_a_fold_writes_its_scores_once_and_a_retry_reuses_them(settings: Settings, config: PipelineConfig) -> None:
+    ws = _workspace(settings, config)
+    plan = stages.plan_training(ws, None, None, {"kind": "test"}).per_candidate()[0]
+
+    first = cross_validate_fold(ws, plan, 1)
+
+    key = fold_scores_key(plan["snapshot_id"], plan["config_hash"], plan["spec_name"], 1)
+    assert first == {"candidate": "default", "fold": 1, "folds": 3, "scores_key": key}
+    path = Path(ws.store.path(key))
+    stamp, content = path.stat().st_mtime_ns, path.read_bytes()
+    record = json.loads(content)
+    assert set(record["metrics"]) == set(METRIC_NAMES) and record["fit_rows"] > record["validation_rows"] > 0
+    assert cross_validate_fold(ws, plan, 1) == first  # the retry
+    assert (path.stat().st_mtime_ns, path.read_bytes()) == (stamp, content), "the stored scores are not rewritten"
+    assert ws.store.list("reports/cv") == [key]
+
+
+def test_keys_are_per_snapshot_config_candidate_and_fold() -> None:
+    key = fold_scores_key("abc", "f00", "gradient_boosting[max_iter=10]", 4)
+    assert key.startswith("reports/cv/abc/f00/gradient_boosting_max_iter=10-") and key.endswith("/fold-04.json")
+    assert "[" not in key
+    others = {fold_scores_key("abd", "f00", "gradient_boosting[max_iter=10]", 4),
+              fold_scores_key("abc", "f01", "gradient_boosting[max_iter=10]", 4),
+              fold_scores_key("abc", "f00", "gradient_boosting(max_iter=10)", 4),  # same safe name, other spec
+              fold_scores_key("abc", "f00", "gradient_boosting[max_iter=10]", 3)}
+    assert key not in others and len(others) == 4
+
+
+def test_a_missing_or_inconsistent_fold_is_reported_by_name(settings: Settings, config: PipelineConfig) -> None:
+    ws = _workspace(settings, config)
+    plan = stages.plan_training(ws, None, "default", {"kind": "test"}).per_candidate()[0]
+    scored = [cross_validate_fold(ws, plan, k) for k in list_folds(ws, plan)]
+
+    with pytest.raises(TrainingError, match=r"'default' lacks fold\(s\) \[2\] of 3"):
+        gather_cross_validation(ws, [scored[0], scored[2]])
+    with pytest.raises(TrainingError, match="disagree on the number of folds"):
+        gather_cross_validation(ws, [*scored[:2], {**scored[2], "folds": 4}])
+    trained = [fit_candidate(ws, plan)]
+    with pytest.raises(TrainingError, match=r"no cross-validation results for candidate\(s\) \['other'\]"):
+        choose_and_evaluate(ws, plan, [*trained, {**trained[0], "candidate": "other"}], scored)
+    with pytest.raises(TrainingError, match="config changed since this run was planned"):
+        cross_validate_fold(ws, {**plan, "config_hash": "0" * 16}, 0)
+    with pytest.raises(TrainingError, match="fold 4 of 'default' does not exist"):
+        cross_validate_fold(ws, plan, 3)
+
+
+def test_the_data_decide_how_many_folds_run(settings: Settings, config: PipelineConfig) -> None:
+    """Fewer folds than configured when the rarer class has fewer training rows than folds."""
+    labels = ["no"] * 300
+    for row in range(0, 240, 60):  # 4 churners in all (fewer in training if the holdout draws some)
+        labels[row] = "yes"
+    ws = _workspace(settings, config, frame_rows=300, folds=5, labels=labels)
+    plan = stages.plan_training(ws, None, "default", {"kind": "test"}).per_candidate()[0]
+    frame = stages.snapshot_frame(ws, plan["snapshot_id"])
+    churners = int((frame["churned"].iloc[holdout_split(frame, ws.config).train_index] == "yes").sum())
+    assert 2 <= churners < 5
+
+    assert list_folds(ws, plan) == list(range(churners))
