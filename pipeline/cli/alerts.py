@@ -19,7 +19,7 @@ from pipeline.settings import Settings
 DEFAULT_LIMIT = 50
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d|w)\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_TITLE_WIDTH = 100
+_TITLE_WIDTH = 80
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
