@@ -229,7 +229,7 @@ def webhook_payload(alert: Alert, alert_id: int | None) -> dict[str, Any]:
 class Notifier:
     """Logs an alert, stores it once (by ``dedupe_key``) and posts it to the webhook when one is set."""
 
-    def __init__(self, store: MetadataStore, *, webhook_url: str | None = None, timeout_seconds: float = 5.0,
+    def __init__(self, store: MetadataStore | None, *, webhook_url: str | None = None, timeout_seconds: float = 5.0,
                  post: Callable[[str, dict[str, Any], float], str] = post_json) -> None:
         self.store = store
         if webhook_url and not webhook_url.startswith(("http://", "https://")):
@@ -242,8 +242,13 @@ class Notifier:
         self._post = post
 
     @classmethod
-    def from_config(cls, store: MetadataStore, config: AlertsConfig, settings: Settings | None = None) -> Notifier:
-        """``CT_ALERT_WEBHOOK_URL`` (in ``settings``) wins over ``alerts.webhook_url`` of the config."""
+    def from_config(cls, store: MetadataStore | None, config: AlertsConfig,
+                    settings: Settings | None = None) -> Notifier:
+        """``CT_ALERT_WEBHOOK_URL`` (in ``settings``) wins over ``alerts.webhook_url`` of the config.
+
+        ``store`` None: the metadata database could not be opened; alerts then go to the log and
+        the webhook only.
+        """
         url = (settings.alert_webhook_url if settings is not None else None) or config.webhook_url
         return cls(store, webhook_url=url, timeout_seconds=config.timeout_seconds)
 
@@ -258,6 +263,8 @@ class Notifier:
     def _notify(self, alert: Alert) -> AlertRecord | None:
         initial = PENDING if self.webhook_url else NOT_CONFIGURED
         try:
+            if self.store is None:
+                raise RuntimeError("no metadata store")
             record, created = self.store.record_alert(alert, initial)
         except Exception:
             log.exception("alert %s could not be stored in the alerts table; it is only in this log",
@@ -277,6 +284,7 @@ class Notifier:
         if record.delivery_status not in (PENDING, FAILED):
             return record
         status, detail = self._post_alert(alert, record.id)
+        assert self.store is not None  # a row was stored through it
         return self.store.record_alert_delivery(record.id, status, detail)
 
     def _post_alert(self, alert: Alert, alert_id: int | None) -> tuple[str, str]:

@@ -66,7 +66,12 @@ def _notifier() -> Any:
         log.warning("alerts settings not read from %s (%s); using the defaults", settings.config_path,
                     str(err).splitlines()[0])
         alerts = AlertsConfig()
-    return Notifier.from_config(SqlMetadataStore(settings.database_url), alerts, settings)
+    try:
+        store = SqlMetadataStore(settings.database_url)
+    except Exception:  # the database may be why the task failed: the log and the webhook still hear
+        log.exception("the metadata store could not be opened for the task_failed alert")
+        store = None
+    return Notifier.from_config(store, alerts, settings)
 
 
 class TaskFailedNotifier(BaseNotifier):
@@ -79,7 +84,8 @@ class TaskFailedNotifier(BaseNotifier):
             try:
                 notifier.notify(alert)
             finally:
-                notifier.store.dispose()
+                if notifier.store is not None:
+                    notifier.store.dispose()
         except Exception:  # a failing alert must not hide the task's own failure in the log
             log.exception("the task_failed alert could not be recorded")
 

@@ -108,7 +108,8 @@ def test_schema_breaking_batch_stops_training_with_a_readable_error(settings: Se
     assert alerts["validation_failed"].details["snapshot_id"] == latest.id
     assert alerts["validation_failed"].source["task_id"] == "validate"
     failed = alerts["task_failed"]
-    assert (failed.source["dag_id"], failed.source["task_id"], failed.source["try_number"]) == ("ct_train", "validate", 1)
+    assert (failed.source["dag_id"], failed.source["task_id"], failed.source["try_number"]) == (
+        "ct_train", "validate", 1)
     assert failed.source["run_id"] == alerts["validation_failed"].source["run_id"]
     assert failed.details["error"].startswith("ValidationFailed: validation failed for snapshot")
     assert "/dags/ct_train/runs/" in failed.details["log_url"]

@@ -192,6 +192,10 @@ def test_a_broken_alerts_table_is_logged_and_the_webhook_still_hears(store: SqlM
     assert "could not be stored" in caplog.text and "ALERT [critical]" in caplog.text
     assert len(webhook.received) == 1 and webhook.received[0]["json"]["id"] is None
 
+    # No store at all (the database could not be opened, e.g. in Airflow's failure callback): same.
+    assert Notifier(None, webhook_url=webhook.url).notify(_alert(key="k2")) is None
+    assert [r["json"]["dedupe_key"] for r in webhook.received] == [_alert().dedupe_key, "k2"]
+
 
 # -- configuration -----------------------------------------------------------------------------------
 def test_webhook_url_comes_from_config_and_the_environment_overrides_it(store: SqlMetadataStore,

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from pipeline import stages
-from pipeline.stages.register import promote_version, rollback_alias
 from pipeline.config import PipelineConfig
 from pipeline.monitoring import check_for_retrain
 from pipeline.registry import schema as t
-from pipeline.registry.base import CHAMPION, NewModelVersion
+from pipeline.registry.base import NewModelVersion
 from pipeline.settings import Settings
+from pipeline.stages.register import promote_version, rollback_alias
 from pipeline.workspace import Workspace
 
 MODEL = "churn-classifier"
