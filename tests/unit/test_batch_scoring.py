@@ -14,7 +14,12 @@ import pandas as pd
 import pytest
 
 from pipeline import stages
-from pipeline.batch_scoring import list_scored, load_predictions, score_file, score_pending_batches
+from pipeline.batch_scoring import (
+    list_scored,
+    load_predictions,
+    score_file,
+    score_pending_batches,
+)
 from pipeline.config import PipelineConfig
 from pipeline.demo import BatchSpec, generate_batch, split_labels
 from pipeline.errors import IngestError
