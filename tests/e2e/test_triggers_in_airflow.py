@@ -16,8 +16,11 @@ config that has no retrain cooldown and a single model spec (to keep it quick). 
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from pipeline.registry.base import ModelVersion
 from pipeline.settings import BUNDLED_CONFIG, load_settings
 from pipeline.workspace import Workspace, open_workspace
 
-from airflow_server import AirflowServer, wait_for
+from airflow_server import AirflowServer, free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,11 +53,41 @@ def _config(path: Path) -> Path:
     return path
 
 
+class Webhook:
+    """A chat-style webhook on localhost that keeps every JSON body posted to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/ct"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kinds(self) -> list[str]:
+        return [body["kind"] for body in self.received]
+
+
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory):
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook):
     root = tmp_path_factory.mktemp("e2e-triggers")
     server = AirflowServer(root=root, config_path=_config(root / "pipeline.yaml"),
-                           extra_env={"CT_LANDING_POKE_SECONDS": "1"}).start()
+                           extra_env={"CT_LANDING_POKE_SECONDS": "1", "CT_ALERT_WEBHOOK_URL": webhook.url}).start()
     yield server
     server.stop()
 
@@ -148,7 +181,8 @@ def test_a_noisy_dip_is_seen_but_does_not_start_a_retrain(airflow: AirflowServer
     assert after.upper >= floor  # ...but the next window was fine: not sustained, so no request
 
 
-def test_a_reversed_concept_makes_ct_monitor_start_ct_train_with_the_evidence(airflow: AirflowServer) -> None:
+def test_a_reversed_concept_makes_ct_monitor_start_ct_train_with_the_evidence(airflow: AirflowServer,
+                                                                            webhook: Webhook) -> None:
     wait_for(lambda: len(_versions(airflow)) >= 2, 420, what="the model after the dip")
     known = len(_versions(airflow))
     _land(airflow, "concept-change", {"a.csv": _batch(seed=300, first_id=20_000, flip_share=1.0),
@@ -163,3 +197,10 @@ def test_a_reversed_concept_makes_ct_monitor_start_ct_train_with_the_evidence(ai
     assert trigger["run_type"] == "asset_triggered"  # nobody started it
     runs = [r for r in airflow.dag_runs("ct_train") if r["dag_run_id"] == trigger["run_id"]]
     assert runs and runs[0]["run_type"] == "asset_triggered"
+
+    # ct_monitor alerted once: in the alerts table and on the webhook, with the same evidence
+    drops = _workspace(airflow).meta.list_alerts(kind="performance_drop")
+    assert len(drops) == 1 and drops[0].delivery_status == "delivered"
+    posted = [body for body in webhook.received if body["kind"] == "performance_drop"]
+    assert len(posted) == 1 and posted[0]["id"] == drops[0].id
+    assert "promoted" in webhook.kinds()  # the first champion was announced too
