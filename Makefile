@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ct-installed
 
-.PHONY: demo test test-unit run airflow clean browser
+.PHONY: demo test test-unit run airflow celery-up celery-down clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -42,6 +42,12 @@ airflow: $(STAMP)  ## a real Airflow (standalone) on the embedded default with t
 	@echo "  data/airflow/simple_auth_manager_passwords.json.generated. Feed it from another terminal with:"
 	@echo "  .venv/bin/ct demo-data --every 30s"
 	CT_INGEST_CRON='* * * * *' CT_LANDING_POKE_SECONDS=10 $(BIN)/ct airflow standalone
+
+celery-up: $(STAMP)  ## the production topology natively: CeleryExecutor, local Redis + PostgreSQL, 2 workers
+	$(BIN)/python scripts/celery_topology.py up
+
+celery-down:  ## stop it (add --drop by hand to delete its databases: scripts/celery_topology.py down --drop)
+	$(BIN)/python scripts/celery_topology.py down
 
 clean:  ## remove the demo data directory (keeps .venv)
 	rm -rf data
