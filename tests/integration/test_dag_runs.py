@@ -136,3 +136,42 @@ def test_manual_run_with_params_is_recorded_and_idempotent(settings: Settings) -
     assert v2.spec_name == "gradient_boosting"
     assert v2.trigger["kind"] == "manual" and v2.trigger["reason"] == "try boosting"
     assert v2.decision is not None and v2.decision["reason"]
+
+
+FLAKY_DAG = '''
+from datetime import timedelta
+
+from airflow.sdk import dag, task
+from ct_airflow.defaults import DEFAULT_ARGS, START_DATE
+
+
+@dag(dag_id="ct_flaky", schedule=None, start_date=START_DATE, catchup=False,
+     default_args={**DEFAULT_ARGS, "retries": 1, "retry_delay": timedelta(seconds=0),
+                   "retry_exponential_backoff": False})
+def ct_flaky():
+    @task
+    def flaky(**context):
+        raise RuntimeError(f"disk full on try {context['ti'].try_number}")
+
+    flaky()
+
+
+ct_flaky()
+'''
+
+
+def test_a_retried_failure_alerts_once_after_the_last_try(settings: Settings, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's default args, on a task that keeps failing: the retry is silent, the final failure alerts."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "ct_flaky.py").write_text(FLAKY_DAG)
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+
+    result = run_dag(settings, "ct_flaky")
+
+    assert not result.succeeded
+    [alert] = SqlMetadataStore(settings.database_url).list_alerts()
+    assert (alert.kind, alert.severity, alert.source["task_id"], alert.source["try_number"]) == (
+        "task_failed", "critical", "flaky", 2)
+    assert alert.details["error"] == "RuntimeError: disk full on try 2"
