@@ -1,9 +1,9 @@
-"""The pipeline raises alerts where the events happen: alias moves and live-performance verdicts.
+"""The pipeline raises alerts where the events happen: alias moves, live verdicts, validation warnings.
 
 A real workspace (SQLite store, file object store, real artifacts); models are registered with a
 small hand-made evaluation instead of being trained, which keeps these tests fast. A failed
-validation (and the Airflow task failure it causes) is covered through Airflow in
-``tests/integration/test_dag_runs.py``.
+validation that stops training (and the Airflow task failure it causes) is covered through
+Airflow in ``tests/integration/test_dag_runs.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from pipeline import stages
 from pipeline.config import PipelineConfig
+from pipeline.demo import BatchSpec, generate_batch
 from pipeline.monitoring import check_for_retrain
 from pipeline.registry import schema as t
 from pipeline.registry.base import NewModelVersion
@@ -108,3 +109,20 @@ def test_steady_live_performance_raises_no_alert(ws: Workspace) -> None:
     _live_windows(ws, 1, [0.84, 0.83])
     assert check_for_retrain(ws)["kind"] is None
     assert [k for k, _ in _kinds(ws)] == ["promoted"]
+
+
+def test_a_broken_label_contract_is_a_warning_alert_and_training_goes_on(ws: Workspace) -> None:
+    batch = ws.settings.landing / "b1"
+    batch.mkdir(parents=True)
+    generate_batch(BatchSpec(rows=600, seed=3, churn_share=0.7)).to_csv(batch / "b.csv", index=False)
+    (batch / "_SUCCESS").touch()
+    snapshot_id = stages.ingest_landing(ws).snapshot_id
+
+    result = stages.validate_snapshot(ws, snapshot_id)  # warn severity: no exception
+    stages.validate_snapshot(ws, snapshot_id)  # a rerun of the task: the same alert
+
+    assert result["passed"] and result["warnings"] == ["label_contract"]
+    [alert] = ws.meta.list_alerts()
+    assert (alert.kind, alert.severity, alert.details["snapshot_id"]) == ("validation_warning", "warning", snapshot_id)
+    assert alert.title == f"validation warned on snapshot {snapshot_id}: 1 check(s), training goes on"
+    assert alert.message.startswith("label_contract: ") and "Full report: file://" in alert.message
