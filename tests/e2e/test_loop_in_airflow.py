@@ -1,29 +1,22 @@
 """The loop runs by itself in a real Airflow: files land, a champion appears; the REST API starts runs.
 
-Starts ``airflow standalone`` (scheduler, dag-processor, triggerer, api-server) for the module and
-stops it afterwards. Slow by nature (a few minutes); run by default and in CI.
+Runs in the shared ``airflow standalone`` (scheduler, dag-processor, triggerer, api-server) of
+``airflow_loop`` (tests/e2e/conftest.py), fed once by ``first_batch``. Slow by nature (a few minutes);
+run by default and in CI.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import pytest
 
-from pipeline.demo import BatchSpec, generate_batch
 from pipeline.registry.sql import SqlMetadataStore
 
 from airflow_server import AirflowServer, wait_for
+from shared_airflow import LandedBatch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory):
-    server = AirflowServer(root=tmp_path_factory.mktemp("e2e")).start()
-    yield server
-    server.stop()
 
 
 def _store(server: AirflowServer) -> SqlMetadataStore:
@@ -34,12 +27,10 @@ def _parse(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-def test_landing_files_produce_a_champion_with_no_other_action(airflow: AirflowServer, record_property) -> None:
-    batch = airflow.ct_home / "landing" / "batch-1"
-    batch.mkdir(parents=True)
-    generate_batch(BatchSpec(rows=2000, seed=11)).to_csv(batch / "customers.csv", index=False)
-    (batch / "_SUCCESS").touch()
-    landed = time.time()
+def test_landing_files_produce_a_champion_with_no_other_action(airflow_loop: AirflowServer, first_batch: LandedBatch,
+                                                              record_property) -> None:
+    airflow = airflow_loop
+    landed = first_batch.landed_at
 
     def champion():
         try:
@@ -51,7 +42,7 @@ def test_landing_files_produce_a_champion_with_no_other_action(airflow: AirflowS
     store = _store(airflow)
     promoted_at = _parse(store.promotion_history("churn-classifier")[-1].created_at)
     snapshot = store.latest_snapshot("churn")
-    assert snapshot is not None and snapshot.rows == 2000
+    assert snapshot is not None and snapshot.rows == first_batch.rows
     assert champ.snapshot_id == snapshot.id
     assert champ.trigger["kind"] == "new_data" and champ.trigger["run_type"] == "asset_triggered"
     assert champ.validation_id is not None and store.get_validation(champ.validation_id).passed
@@ -86,7 +77,8 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
     return covered
 
 
-def test_rest_api_run_with_conf_is_recorded_as_manual(airflow: AirflowServer) -> None:
+def test_rest_api_run_with_conf_is_recorded_as_manual(airflow_loop: AirflowServer, first_batch: LandedBatch) -> None:
+    airflow = airflow_loop
     store = wait_for(lambda: _store(airflow) if (airflow.ct_home / "ct.db").exists() else None, 60, what="the store")
     snapshot = wait_for(lambda: store.latest_snapshot("churn"), 420, what="a first snapshot")
     run = airflow.post("/api/v2/dags/ct_train/dagRuns", {
