@@ -74,6 +74,9 @@ def topology(tmp_path_factory: pytest.TempPathFactory):
             "scheduler.task_instance_heartbeat_timeout_detection_interval": "5",
             # ... and its task retried 5 s later (caps the DAGs' 30 s exponential retry delay).
             "core.max_task_retry_delay": "5",
+            # A message the killed worker had reserved but not started waits for Redis' visibility
+            # timeout (a day); the scheduler requeues such a task after this instead of 600 s.
+            "scheduler.task_queued_timeout": "240",
             "dag_processor.refresh_interval": "5",
         },
         env={"CT_INGEST_CRON": "* * * * *", "CT_LANDING_POKE_SECONDS": "5", "OMP_NUM_THREADS": "1"},
