@@ -56,6 +56,7 @@ from topology_settings import (  # noqa: F401  (re-exported for tests and benchm
     DEFAULT_REDIS_URL,
     PASSWORDS_FILE,
     Secrets,
+    ServiceUnavailable,
     TopologyError,
     TopologySettings,
     free_port,
@@ -156,13 +157,13 @@ class CeleryTopology:
                 pass
             engine.dispose()
         except Exception as err:  # any connection failure: report it with the way out
-            raise TopologyError(f"PostgreSQL is not reachable at {_safe(self.settings.pg_url)} "
-                                f"({type(err).__name__}); {_START_HINTS['postgres']}") from None
+            raise ServiceUnavailable("postgres", f"PostgreSQL is not reachable at {_safe(self.settings.pg_url)} "
+                                     f"({type(err).__name__}); {_START_HINTS['postgres']}") from None
         try:
             redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=5).ping()
         except Exception as err:  # idem
-            raise TopologyError(f"Redis is not reachable at {self.settings.redis_url} ({type(err).__name__}); "
-                                f"{_START_HINTS['redis']}") from None
+            raise ServiceUnavailable("redis", f"Redis is not reachable at {self.settings.redis_url} "
+                                     f"({type(err).__name__}); {_START_HINTS['redis']}") from None
 
     def create_databases(self) -> list[str]:
         """Create Airflow's and the store's databases when missing; returns the ones created."""

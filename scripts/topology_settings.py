@@ -29,6 +29,14 @@ class TopologyError(CTError):
     """The native topology cannot be set up, started or reached; the message says what to do."""
 
 
+class ServiceUnavailable(TopologyError):
+    """PostgreSQL or Redis does not answer; ``service`` says which (``postgres`` or ``redis``)."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(message)
+        self.service = service
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
