@@ -220,8 +220,8 @@ class CeleryTopology:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{what}.log"
         with open(log_path, "w", encoding="utf-8") as out:
-            result = subprocess.run(argv, check=False, env=self.env(), stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
-                                    timeout=timeout, stdin=subprocess.DEVNULL)
+            result = subprocess.run(argv, check=False, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=self.root, timeout=timeout, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise TopologyError(f"{what} failed with exit code {result.returncode}; last lines of {log_path}:\n"
                                 f"{_tail(log_path)}")

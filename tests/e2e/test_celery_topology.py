@@ -102,8 +102,12 @@ def topology(tmp_path_factory: pytest.TempPathFactory):
         topo.drop()
 
 
-def _store(topo: CeleryTopology) -> SqlMetadataStore:
-    return SqlMetadataStore(topo.settings.store_url)
+@pytest.fixture(scope="module")
+def store(topology: CeleryTopology):
+    """The project's store in the topology's PostgreSQL database (one engine for the module)."""
+    meta = SqlMetadataStore(topology.settings.store_url, create=False)
+    yield meta
+    meta.engine.dispose()
 
 
 def _land(topo: CeleryTopology, name: str, spec: BatchSpec) -> None:
@@ -117,12 +121,12 @@ def _task_instances(topo: CeleryTopology, dag_id: str) -> list[dict]:
     return [ti for run in topo.client.dag_runs(dag_id) for ti in topo.client.task_instances(dag_id, run["dag_run_id"])]
 
 
-def test_landing_files_become_a_champion_on_the_celery_workers(topology: CeleryTopology) -> None:
+def test_landing_files_become_a_champion_on_the_celery_workers(topology: CeleryTopology,
+                                                              store: SqlMetadataStore) -> None:
     _land(topology, "batch-1", BatchSpec(rows=2000, seed=11))
 
-    champion = wait_for(lambda: _store(topology).get_alias(MODEL), LOOP_TIMEOUT, interval=3,
+    champion = wait_for(lambda: store.get_alias(MODEL), LOOP_TIMEOUT, interval=3,
                         what=f"a champion after files landed (logs: {topology.log_dir})")
-    store = _store(topology)
     snapshot = store.latest_snapshot("churn")
     assert snapshot is not None and snapshot.rows == 2000
     assert champion.snapshot_id == snapshot.id
@@ -151,9 +155,8 @@ def test_landing_files_become_a_champion_on_the_celery_workers(topology: CeleryT
 
 
 def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_twice(
-        topology: CeleryTopology) -> None:
+        topology: CeleryTopology, store: SqlMetadataStore) -> None:
     client = topology.client
-    store = _store(topology)
     before = {"snapshots": len(store.list_snapshots()), "promotions": len(store.promotion_history(MODEL)),
               "runs": {r["dag_run_id"] for r in client.dag_runs("ct_train")}}
     _land(topology, "batch-2", BatchSpec(rows=2000, seed=22, first_id=100_000))
@@ -194,7 +197,6 @@ def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_
     assert {ti["hostname"] for ti in final.values() if ti["start_date"] and ti["try_number"] >= 1} <= workers
 
     # Nothing twice: one new snapshot, one model version for it and this config, at most one promotion.
-    store = _store(topology)
     assert len(store.list_snapshots()) == before["snapshots"] + 1
     snapshot = store.latest_snapshot("churn")
     versions = [v for v in store.list_model_versions(MODEL) if v.snapshot_id == snapshot.id]
