@@ -246,8 +246,7 @@ class CeleryTopology:
         return self.run_dir / f"{name}.pid"
 
     def _command(self, name: str, concurrency: int | None = None) -> list[str]:
-        # The launcher patches a Celery/provider incompatibility, then runs `airflow` itself.
-        airflow = [sys.executable, str(SCRIPTS_DIR / "airflow_celery_compat.py")]
+        airflow = [sys.executable, "-m", "airflow"]
         if name in CORE_COMPONENTS:
             return [*airflow, name]
         return [*airflow, "celery", "worker", "--celery-hostname", self.node_name(name),

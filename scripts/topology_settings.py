@@ -155,11 +155,7 @@ def render_airflow_cfg(s: TopologySettings, k: Secrets, airflow_home: Path) -> c
             "hostname_callable": "ct_topology_hostname.hostname",
         },
         "database": {
-            "sql_alchemy_conn": s.airflow_url,
-            # Airflow derives postgresql+asyncpg for its async engine, and asyncpg is not in
-            # requirements.txt. Only the dag-run `wait` endpoint and multi-team mode use that
-            # engine; an empty value turns it off (the official image has asyncpg).
-            "sql_alchemy_conn_async": "",
+            "sql_alchemy_conn": s.airflow_url,  # Airflow derives its async engine (asyncpg) from it
         },
         "celery": {
             "broker_url": s.redis_url,
