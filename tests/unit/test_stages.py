@@ -384,3 +384,22 @@ def test_a_scheduled_run_trains_only_a_snapshot_the_monitor_has_checked(ws: Work
     assert stages.plan_training(ws, None, None, {"kind": "manual"}).snapshot_id == second
     score_snapshot(ws, second)
     assert stages.plan_training(ws, None, None, {"kind": "schedule"}).snapshot_id == second
+
+
+def test_a_forced_run_on_trained_inputs_keeps_one_version_and_records_why(ws: Workspace) -> None:
+    _drop(ws, generate_batch(BATCH_1), "customers.csv")
+    stages.ingest_landing(ws)
+    run = _train(ws)
+    forced = {**run["plan"], "force": True,
+              "trigger": {"kind": "manual", "run_id": "manual__1", "user": "ana", "reason": "new sklearn"}}
+    reg = stages.register_model(ws, forced, run["candidate"], run["evaluation"]["evaluation_key"],
+                                run["validation"]["validation_id"])
+    assert reg == {"name": "churn-classifier", "version": 1, "created": False}
+    again = stages.register_model(ws, forced, run["candidate"], run["evaluation"]["evaluation_key"],
+                                  run["validation"]["validation_id"])  # a task retry: still one tag
+    assert again["created"] is False
+    version = ws.meta.get_model_version("churn-classifier", 1)
+    assert json.loads(version.tags["forced_rerun:manual__1"]) == {
+        "kind": "manual", "user": "ana", "reason": "new sklearn", "artifact": "same artifact"}
+    assert [k for k in version.tags if k.startswith("forced_rerun:")] == ["forced_rerun:manual__1"]
+    assert version.trigger["kind"] == "test"  # the version's own provenance is untouched
