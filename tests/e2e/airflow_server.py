@@ -15,15 +15,16 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pipeline.settings import BUNDLED_CONFIG, PROJECT_ROOT
 
-T = TypeVar("T")
+sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+from airflow_rest import AirflowClient, wait_for  # scripts/ is not a package: imported by path
+
+__all__ = ["AirflowServer", "free_port", "wait_for"]
 
 
 def free_port() -> int:
@@ -39,7 +40,7 @@ class AirflowServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
-    token: str | None = None
+    _rest: AirflowClient | None = field(default=None, repr=False)
 
     @property
     def airflow_home(self) -> Path:
@@ -93,41 +94,38 @@ class AirflowServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"airflow standalone exited early; see {self.log_path}")
             try:
-                self.token = self._login()
-                self.get("/api/v2/version")
+                client = self._client()
+                client.get("/api/v2/version")
+                self._rest = client
                 return self
-            except (OSError, urllib.error.URLError, KeyError, ValueError):
+            except (OSError, urllib.error.URLError, KeyError, ValueError, RuntimeError):  # still starting
                 time.sleep(2)
         self.stop()
         raise RuntimeError(f"Airflow did not come up in {timeout:.0f}s; see {self.log_path}")
 
-    def _login(self) -> str:
+    def _client(self) -> AirflowClient:
         passwords = json.loads((self.airflow_home / "simple_auth_manager_passwords.json.generated").read_text())
         user, password = next(iter(passwords.items()))
-        body = json.dumps({"username": user, "password": password}).encode()
-        req = urllib.request.Request(f"{self.url}/auth/token", data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())["access_token"]
+        return AirflowClient(self.url, user, password)
 
-    def request(self, method: str, path: str, payload: Any = None) -> Any:
-        data = json.dumps(payload).encode() if payload is not None else None
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                     headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"null")
+    @property
+    def client(self) -> AirflowClient:
+        """The REST client as the admin user (``scripts/airflow_rest.py``); available once started."""
+        if self._rest is None:
+            raise RuntimeError("the Airflow server is not started")
+        return self._rest
 
     def get(self, path: str) -> Any:
-        return self.request("GET", path)
+        return self.client.get(path)
 
     def post(self, path: str, payload: Any) -> Any:
-        return self.request("POST", path, payload)
+        return self.client.post(path, payload)
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=start_date&limit=100")["dag_runs"]
+        return self.client.dag_runs(dag_id)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        quoted = urllib.request.quote(run_id, safe="")
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
+        return self.client.task_instances(dag_id, run_id)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -137,15 +135,3 @@ class AirflowServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-
-
-def wait_for(predicate: Callable[[], T | None], timeout: float, interval: float = 2.0, what: str = "") -> T:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
