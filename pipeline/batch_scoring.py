@@ -40,6 +40,7 @@ from pipeline.ingestion import (
     sha256_file,
     tidy_landing,
 )
+from pipeline.landing import scan_landing
 from pipeline.live_inputs import (
     ParsedInput,
     read_unlabelled,
@@ -230,7 +231,7 @@ class _Scorer:
 
 def pending_scoring_files(ws: Workspace) -> list[str]:
     """Complete files waiting in ``scoring/``."""
-    return [f.name for f in find_ready_files(ws.settings.scoring, ws.config.ingest.stable_seconds)]
+    return [p.name for p in scan_landing(ws.settings.scoring, ws.config.ingest.stable_seconds).ready]
 
 
 def score_pending_batches(ws: Workspace) -> dict[str, Any]:

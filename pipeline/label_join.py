@@ -57,6 +57,7 @@ from pipeline.ingestion import (
     quarantine_file,
     tidy_landing,
 )
+from pipeline.landing import scan_landing
 from pipeline.live_inputs import (
     describe_key,
     read_labels,
@@ -364,7 +365,7 @@ def list_joins(ws: Workspace) -> list[dict[str, Any]]:
 
 def pending_label_files(ws: Workspace) -> list[str]:
     """Complete files waiting in ``labels/``."""
-    return [f.name for f in find_ready_files(ws.settings.labels, ws.config.ingest.stable_seconds)]
+    return [p.name for p in scan_landing(ws.settings.labels, ws.config.ingest.stable_seconds).ready]
 
 
 def _progress_line(join: LabelJoin, metric: str) -> str:

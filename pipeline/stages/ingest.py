@@ -77,11 +77,11 @@ def ready_landing_files(ws: Workspace) -> list[str]:
 
     Tables appear as ``<name>:<table>``.
     """
-    ready = [f.name for f in find_ready_files(ws.settings.landing, ws.config.ingest.stable_seconds)]
-    return ready + ready_landing_files_tables(ws)
+    ready = [p.name for p in scan_landing(ws.settings.landing, ws.config.ingest.stable_seconds).ready]
+    return ready + source_tables_with_new_rows(ws)
 
 
-def ready_landing_files_tables(ws: Workspace) -> list[str]:
+def source_tables_with_new_rows(ws: Workspace) -> list[str]:
     """Configured source tables with rows newer than the current snapshot, as ``<name>:<table>``.
 
     A source that cannot be probed is logged and left out, so an unreachable database never hides
@@ -108,7 +108,7 @@ def landing_status(ws: Workspace) -> dict[str, Any]:
     open the workspace (Airflow's triggerer) poll the folder by itself.
     """
     scan = scan_landing(ws.settings.landing, ws.config.ingest.stable_seconds)
-    tables = ready_landing_files_tables(ws)
+    tables = source_tables_with_new_rows(ws)
     return {"start": scan.settled or bool(tables), "ready": [p.name for p in scan.ready],
             "in_progress": [p.name for p in scan.in_progress], "tables": tables,
             "landing": str(ws.settings.landing), "stable_seconds": ws.config.ingest.stable_seconds}

@@ -55,7 +55,7 @@ def register_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
         environment=environment_fingerprint())
     version, created = ws.meta.register_model(new)
     if not created and plan.get("force"):
-        _record_forced_rerun(ws, version.name, version.version, plan["trigger"], candidate["artifact_sha256"])
+        _record_forced_rerun(ws, version, plan["trigger"], candidate["artifact_sha256"])
     report = write_model_report(ws.store, version)
     progress("register", f"{version.name} v{version.version} ({version.semver}) "
                          f"{'registered' if created else 'already registered'} "
@@ -63,16 +63,15 @@ def register_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
     return {"name": version.name, "version": version.version, "created": created}
 
 
-def _record_forced_rerun(ws: Workspace, name: str, version: int, trigger: dict[str, Any], artifact_sha256: str) -> None:
+def _record_forced_rerun(ws: Workspace, version: ModelVersion, trigger: dict[str, Any], artifact_sha256: str) -> None:
     """A forced run on inputs a version already has keeps that version (one version per snapshot, config
     and spec), but its why must not be lost: it is kept as a tag ``forced_rerun:<run id>`` on the version."""
     run_id = trigger.get("run_id") or "local"
-    existing = ws.meta.get_model_version(name, version)
-    same = "same artifact" if existing.artifact_sha256 == artifact_sha256 else f"new artifact {artifact_sha256[:12]} not kept"
+    same = "same artifact" if version.artifact_sha256 == artifact_sha256 else f"new artifact {artifact_sha256[:12]} not kept"
     value = json.dumps({"kind": trigger.get("kind"), "user": trigger.get("user"), "reason": trigger.get("reason"),
                         "artifact": same}, sort_keys=True)
-    ws.meta.set_tag(name, version, f"forced_rerun:{run_id}"[:200], value)
-    progress("register", f"forced run {run_id}: {name} v{version} already holds these inputs (snapshot, config, "
+    ws.meta.set_tag(version.name, version.version, f"forced_rerun:{run_id}"[:200], value)
+    progress("register", f"forced run {run_id}: {version.name} v{version.version} already holds these inputs (snapshot, config, "
                          f"spec); the run is recorded on it as tag forced_rerun:{run_id} ({same})")
 
 

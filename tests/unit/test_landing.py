@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pipeline.landing import find_ready_files, scan_landing
+from pipeline.settings import BUNDLED_CONFIG
 
 NOW = 1_800_000_000.0
 
@@ -50,3 +51,13 @@ def test_temporary_and_hidden_files_are_never_ready(tmp_path: Path) -> None:
 def test_empty_or_missing_area_is_not_settled(tmp_path: Path) -> None:
     assert not scan_landing(tmp_path / "absent", 5).settled
     assert not scan_landing(tmp_path, 5).settled
+
+
+def test_the_parse_time_schedule_defaults_match_the_validated_config() -> None:
+    """plugins/ct_airflow/defaults.py repeats SchedulesConfig's defaults (it may not import pipeline at
+    parse time); a config without a schedules section must give the DAGs the same crons either way."""
+    from ct_airflow.defaults import read_schedules
+
+    from pipeline.config import SchedulesConfig
+
+    assert read_schedules(BUNDLED_CONFIG.parent / "absent.yaml") == SchedulesConfig().model_dump()
