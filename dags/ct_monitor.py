@@ -6,6 +6,8 @@ Runs on every new snapshot (the **ct_snapshots** Asset) and on the `CT_MONITOR_C
 1. **score_new_data** — the current champion scores every labelled part it has not seen yet,
    *before* that data is used for training: one live window per part with the primary metric and
    its 95% bootstrap interval, plus drift of the part's features against the champion's training data.
+   Which snapshots wait is read from the store (every one newer than the newest checked), not from
+   the Asset events, which Airflow coalesces while a run is busy.
 2. **score_unlabelled_batches** — the champion scores every complete file in `scoring/` (no label
    yet); predictions are written to `predictions/<batch>/<model>-v<version>.parquet` with a manifest.
 3. **join_late_labels** — label files in `labels/` are matched by id to those predictions: one live
@@ -14,8 +16,9 @@ Runs on every new snapshot (the **ct_snapshots** Asset) and on the `CT_MONITOR_C
 4. **decide** — a retrain is requested only for a sustained, significant drop (or sustained drift):
    enough rows, the whole interval below the tolerated level for `monitoring.consecutive_windows`
    windows in a row, and outside the cooldown since the last promotion.
-5. **hand_over** — updates the **ct_checked_snapshots** Asset, which starts `ct_train`, with the
-   trigger it must record: `new_data`, or `performance_drop` / `drift` with the evidence.
+5. **hand_over** — records each checked snapshot and any retrain decision as a pending training
+   request in the store (`ct runs pending` lists them), then updates the **ct_checked_snapshots**
+   Asset, which starts `ct_train`; the next ct_train run claims every pending request.
 
 See docs/monitoring.md.
 """
@@ -42,12 +45,11 @@ from ct_airflow.defaults import DEFAULT_ARGS, MONITOR_CRON, START_DATE
 def ct_monitor():
     @task
     def score_new_data(**context) -> dict:
-        from ct_airflow.provenance import snapshot_ids_from_events
         from ct_airflow.stage import run_stage
         from pipeline.stages.monitor import score_snapshot
 
-        ids = snapshot_ids_from_events(context) or [context["params"]["snapshot_id"]]
-        return run_stage(score_snapshot, ids[-1] or None)
+        # The store, not the (coalesced) Asset events, says which snapshots wait to be checked.
+        return run_stage(score_snapshot, context["params"]["snapshot_id"] or None)
 
     @task
     def score_unlabelled_batches() -> dict:
@@ -69,14 +71,15 @@ def ct_monitor():
         from pipeline.monitoring import check_for_retrain
 
         return {**run_stage(check_for_retrain), "snapshot_id": scored["snapshot_id"], "new_data": scored["new_data"],
-                "joined_windows": joined["windows"]}
+                "checked": scored.get("checked", []), "joined_windows": joined["windows"]}
 
     @task(outlets=[CHECKED_SNAPSHOTS])
     def hand_over(decision: dict, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
-        from pipeline.stages.monitor import trigger_for_training
+        from ct_airflow.stage import run_stage
+        from pipeline.stages.monitor import hand_over_to_training
 
-        trigger = trigger_for_training(decision)
+        trigger = run_stage(hand_over_to_training, decision)  # recorded in the store before the event
         if trigger is None:
             raise AirflowSkipException("no new data and no retrain request: ct_train is not started")
         outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": decision["snapshot_id"], "trigger": trigger}

@@ -5,9 +5,13 @@ Starts on every new snapshot once the champion has scored it (the **ct_checked_s
 from `ct_monitor`, which also says whether a performance drop or drift asked for the run), on the `CT_TRAIN_CRON`
 schedule, or by hand with the trigger form (snapshot id, model spec, force, reason).
 
-1. **plan** — pins the snapshot and the candidates (`model.candidates` in pipeline.yaml, a spec or a
-   small grid; otherwise the single spec) and records why the run started; skips the rest when
-   these exact inputs were trained already (set *force* to retrain).
+1. **plan** — pins the snapshot (the one named on the form, else the newest the champion has
+   checked) and the candidates (`model.candidates` in pipeline.yaml, a spec or a small grid;
+   otherwise the single spec), and claims every pending training request in the store that this
+   run answers (new data, a performance drop, drift), so a coalesced Asset event loses nothing;
+   they are recorded in the version's trigger and resolved at register. Skips the rest when these
+   exact inputs were trained already (set *force* to retrain); a version left without a promotion
+   decision by a killed run gets its decision here.
 2. **validate** — great-expectations schema suite on the new data, per-feature drift against the
    champion's training snapshot, the label contract and train/holdout label parity. A `fail` check
    stops the run here with the failed checks listed; drift is recorded as a reason to retrain.

@@ -11,11 +11,11 @@ import argparse
 import logging
 import sys
 
-from pipeline.cli import alerts, db, models, onboard, running, scoring, snapshots, validate
+from pipeline.cli import alerts, db, models, onboard, running, runs, scoring, snapshots, validate
 from pipeline.errors import CTError
 from pipeline.settings import load_settings
 
-COMMAND_GROUPS = (onboard, running, scoring, snapshots, models, validate, alerts, db)
+COMMAND_GROUPS = (onboard, running, runs, scoring, snapshots, models, validate, alerts, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

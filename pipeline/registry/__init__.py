@@ -7,8 +7,9 @@ from pipeline.registry.base import (
     PromotionRecord,
     SnapshotRecord,
     ValidationRecord,
+    WorkRequest,
 )
 from pipeline.registry.sql import SqlMetadataStore
 
 __all__ = ["AlertRecord", "MetadataStore", "ModelVersion", "PromotionRecord", "SnapshotRecord", "SqlMetadataStore",
-           "ValidationRecord"]
+           "ValidationRecord", "WorkRequest"]

@@ -141,6 +141,50 @@ class AlertRecord:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class NewWorkRequest:
+    """A reason to train, as raised (by ct_monitor's hand-over): the store assigns its id."""
+
+    model: str
+    kind: str
+    """``new_data``, ``performance_drop`` or ``drift``."""
+    snapshot_id: str | None
+    reason: str
+    dedupe_key: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    """A stored reason to train and, once a ct_train run dealt with it, how it was resolved."""
+
+    id: int
+    model: str
+    kind: str
+    snapshot_id: str | None
+    reason: str
+    evidence: dict[str, Any]
+    dedupe_key: str
+    created_at: str
+    status: str
+    """``pending`` until a run resolves it, then ``done``."""
+    claimed_by: str | None = None
+    """The run that last claimed it (a pending request claimed by a run that then failed is claimed again)."""
+    claimed_at: str = ""
+    resolved_by: str | None = None
+    resolved_version: int | None = None
+    resolution: str | None = None
+    """``trained`` (its snapshot was trained by that run) or ``covered`` (a newer snapshot was), with why."""
+    resolved_at: str = ""
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class MetadataStore(ABC):
     """Snapshots index, validation results, model versions, aliases and the promotion ledger."""
 
@@ -260,6 +304,34 @@ class MetadataStore(ABC):
     @abstractmethod
     def record_alert_delivery(self, alert_id: int, status: str, detail: str | None) -> AlertRecord:
         """Set an alert's webhook delivery status and detail, counting the attempt; unknown ids raise ``NotFound``."""
+
+    # -- work requests ---------------------------------------------------------------------
+    @abstractmethod
+    def record_work_request(self, new: NewWorkRequest) -> tuple[WorkRequest, bool]:
+        """Store a reason to train once; returns (row, created).
+
+        A request whose ``dedupe_key`` is stored already returns that row untouched with ``created``
+        False, so a rerun of the task that raised it never asks twice.
+        """
+
+    @abstractmethod
+    def list_work_requests(self, model: str | None = None, *, pending: bool | None = None,
+                           limit: int | None = None) -> list[WorkRequest]:
+        """Requests newest first; ``pending`` True keeps the unresolved ones, False the resolved ones."""
+
+    @abstractmethod
+    def claim_work_requests(self, ids: list[int], run_id: str) -> list[WorkRequest]:
+        """Mark these pending requests as claimed by ``run_id`` (overriding an earlier run's claim).
+
+        Returns the requests that were still pending; resolved ones are left alone and not returned.
+        """
+
+    @abstractmethod
+    def resolve_work_requests(self, ids: list[int], run_id: str, version: int | None, resolution: str) -> int:
+        """Resolve the still-pending ones of these requests (status ``done``); returns how many it resolved.
+
+        Resolving is first-writer-wins: a request resolved already keeps its resolution.
+        """
 
     @abstractmethod
     def list_alerts(self, kind: str | None = None, since: datetime | None = None,

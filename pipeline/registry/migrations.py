@@ -106,7 +106,34 @@ def _v2_to_v3(conn: Connection) -> None:
     log.info("schema v2 -> v3: created the ct_alerts table")
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection) -> None:
+    """The ``ct_work_requests`` table (unique on its dedupe key) and its index; no existing row changes."""
+    frozen = sa.MetaData()
+    requests = sa.Table(
+        "ct_work_requests", frozen,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("kind", sa.String(30), nullable=False),
+        sa.Column("snapshot_id", sa.String(64), nullable=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("evidence", sa.JSON, nullable=False),
+        sa.Column("dedupe_key", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("claimed_by", sa.String(250), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resolved_by", sa.String(250), nullable=True),
+        sa.Column("resolved_version", sa.Integer, nullable=True),
+        sa.Column("resolution", sa.Text, nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.UniqueConstraint("dedupe_key", name="uq_ct_work_requests_dedupe_key"),
+    )
+    requests.create(conn)
+    sa.Index("ix_ct_work_requests_model_status", requests.c.model, requests.c.status).create(conn)
+    log.info("schema v3 -> v4: created the ct_work_requests table")
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """``STEPS[n]`` migrates a database from version n to n + 1."""
 
 

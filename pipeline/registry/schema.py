@@ -2,7 +2,10 @@
 
 Version 2 added, to version 1: ``semver``, ``feature_schema`` and ``environment`` on model
 versions, ``kind`` on ledger rows, the ``ct_model_tags`` table and three indexes. Version 3 added
-the ``ct_alerts`` table (one row per alert, unique on its dedupe key) and its two indexes. The
+the ``ct_alerts`` table (one row per alert, unique on its dedupe key) and its two indexes. Version 4
+added ``ct_work_requests``: every reason to train (new data checked by ct_monitor, a performance
+drop, drift) is a row there before any Airflow event announces it, and stays pending until a
+ct_train run records that it trained or covered it. The
 steps that migrate older databases live in ``migrations.py``; a fresh database gets these tables
 directly, and the migration test checks that both roads end at the same structure.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump with every table change and add the step to ``migrations.STEPS``."""
 
 metadata = sa.MetaData()
@@ -134,4 +137,28 @@ alerts = sa.Table(
     sa.UniqueConstraint("dedupe_key", name="uq_ct_alerts_dedupe_key"),
     sa.Index("ix_ct_alerts_created_at", "created_at"),
     sa.Index("ix_ct_alerts_kind_created_at", "kind", "created_at"),
+)
+
+work_requests = sa.Table(
+    "ct_work_requests", metadata,  # v4
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    # "new_data", "performance_drop" or "drift": why a training run is wanted.
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("snapshot_id", sa.String(64), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    # What makes two requests "the same": a rerun of the task that raised it writes nothing new.
+    sa.Column("dedupe_key", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # "pending" until a run resolves it, then "done" (``resolution`` says how).
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("claimed_by", sa.String(250), nullable=True),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("resolved_by", sa.String(250), nullable=True),
+    sa.Column("resolved_version", sa.Integer, nullable=True),
+    sa.Column("resolution", sa.Text, nullable=True),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("dedupe_key", name="uq_ct_work_requests_dedupe_key"),
+    sa.Index("ix_ct_work_requests_model_status", "model", "status"),
 )

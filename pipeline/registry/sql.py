@@ -29,9 +29,11 @@ from pipeline.registry.base import (
     MetadataStore,
     ModelVersion,
     NewModelVersion,
+    NewWorkRequest,
     PromotionRecord,
     SnapshotRecord,
     ValidationRecord,
+    WorkRequest,
 )
 from pipeline.registry.migrations import UpgradeResult, apply_steps, read_schema_version
 from pipeline.registry.versioning import (
@@ -559,6 +561,63 @@ class SqlMetadataStore(MetadataStore):
             query = query.limit(max(int(limit), 0))
         with self.engine.connect() as conn:
             return [self._alert(r) for r in conn.execute(query)]
+
+    # -- work requests ---------------------------------------------------------------------
+    @staticmethod
+    def _work_request(row: Row) -> WorkRequest:
+        return WorkRequest(id=int(row.id), model=row.model, kind=row.kind, snapshot_id=row.snapshot_id,
+                           reason=row.reason, evidence=row.evidence or {}, dedupe_key=row.dedupe_key,
+                           created_at=_iso(row.created_at), status=row.status, claimed_by=row.claimed_by,
+                           claimed_at=_iso(row.claimed_at), resolved_by=row.resolved_by,
+                           resolved_version=row.resolved_version, resolution=row.resolution,
+                           resolved_at=_iso(row.resolved_at))
+
+    def record_work_request(self, new: NewWorkRequest) -> tuple[WorkRequest, bool]:
+        by_key = sa.select(t.work_requests).where(t.work_requests.c.dedupe_key == new.dedupe_key)
+        with self.engine.begin() as conn:
+            existing = conn.execute(by_key).first()
+            if existing is not None:
+                return self._work_request(existing), False
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(t.work_requests).values(
+                        model=new.model, kind=new.kind, snapshot_id=new.snapshot_id, reason=new.reason,
+                        evidence=new.evidence, dedupe_key=new.dedupe_key, created_at=_now(), status="pending"))
+            except IntegrityError:  # another process raised the same request a moment ago
+                return self._work_request(conn.execute(by_key).one()), False
+            return self._work_request(conn.execute(by_key).one()), True
+
+    def list_work_requests(self, model: str | None = None, *, pending: bool | None = None,
+                           limit: int | None = None) -> list[WorkRequest]:
+        wr = t.work_requests.c
+        query = sa.select(t.work_requests).order_by(wr.id.desc())
+        if model:
+            query = query.where(wr.model == model)
+        if pending is not None:
+            query = query.where(wr.status == "pending") if pending else query.where(wr.status != "pending")
+        if limit is not None:
+            query = query.limit(max(int(limit), 0))
+        with self.engine.connect() as conn:
+            return [self._work_request(r) for r in conn.execute(query)]
+
+    def claim_work_requests(self, ids: list[int], run_id: str) -> list[WorkRequest]:
+        if not ids:
+            return []
+        wr = t.work_requests.c
+        open_ones = (wr.id.in_(ids)) & (wr.status == "pending")
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(t.work_requests).where(open_ones).values(claimed_by=run_id, claimed_at=_now()))
+            rows = conn.execute(sa.select(t.work_requests).where(open_ones).order_by(wr.id)).all()
+        return [self._work_request(r) for r in rows]
+
+    def resolve_work_requests(self, ids: list[int], run_id: str, version: int | None, resolution: str) -> int:
+        if not ids:
+            return 0
+        wr = t.work_requests.c
+        with self.engine.begin() as conn:
+            return int(conn.execute(sa.update(t.work_requests).where(wr.id.in_(ids) & (wr.status == "pending")).values(
+                status="done", resolved_by=run_id, resolved_version=version, resolution=resolution,
+                resolved_at=_now())).rowcount)
 
     def dispose(self) -> None:
         self.engine.dispose()

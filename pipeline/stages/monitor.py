@@ -9,24 +9,50 @@ from typing import Any
 from pipeline.batch_scoring import pending_scoring_files, score_pending_batches
 from pipeline.label_join import join_pending_labels, pending_label_files
 from pipeline.monitoring import score_new_batches
+from pipeline.registry.base import SnapshotRecord
+from pipeline.work_requests import request_new_data, request_retrain
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
 
 
 def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
-    """Score the new parts of ``snapshot_id`` (default: the newest snapshot) with the champion."""
-    if snapshot_id is None:
-        latest = ws.meta.latest_snapshot(ws.config.dataset.name)
-        if latest is None:
-            progress("monitor", "no snapshot yet; nothing to monitor")
-            return {"snapshot_id": None, "windows": 0, "new_data": False}
-        snapshot_id, new_data = latest.id, False
+    """Score with the champion the new parts of ``snapshot_id``, or of every snapshot not checked yet.
+
+    Without an id the store says what is waiting, not the Asset events that started the run
+    (Airflow coalesces those): every snapshot newer than the newest checked one. The newest of them
+    holds all their parts, so scoring it scores them all, and all of them are marked checked.
+    With nothing waiting the newest snapshot is scored again (a no-op unless the champion changed).
+    """
+    if snapshot_id is not None:
+        waiting = [snapshot_id]
     else:
-        new_data = True
-    windows = score_new_batches(ws, snapshot_id)
-    mark_checked(ws, snapshot_id)
-    return {"snapshot_id": snapshot_id, "windows": len(windows), "new_data": new_data}
+        waiting = [s.id for s in unchecked_snapshots(ws)]
+        if not waiting:
+            latest = ws.meta.latest_snapshot(ws.config.dataset.name)
+            if latest is None:
+                progress("monitor", "no snapshot yet; nothing to monitor")
+                return {"snapshot_id": None, "windows": 0, "new_data": False, "checked": []}
+            windows = score_new_batches(ws, latest.id)
+            return {"snapshot_id": latest.id, "windows": len(windows), "new_data": False, "checked": []}
+    newest = waiting[0]
+    windows = score_new_batches(ws, newest)
+    for sid in waiting:
+        mark_checked(ws, sid)
+    if len(waiting) > 1:
+        progress("monitor", f"{len(waiting)} snapshots were waiting to be checked; scoring the newest, {newest}, "
+                            f"covered them all ({', '.join(reversed(waiting))})")
+    return {"snapshot_id": newest, "windows": len(windows), "new_data": True, "checked": list(reversed(waiting))}
+
+
+def unchecked_snapshots(ws: Workspace) -> list[SnapshotRecord]:
+    """Snapshots newer than the newest one ct_monitor has checked, newest first."""
+    waiting = []
+    for record in ws.meta.list_snapshots(ws.config.dataset.name):  # newest first
+        if ws.store.exists(_checked_key(record.id)):
+            break
+        waiting.append(record)
+    return waiting
 
 
 def _checked_key(snapshot_id: str) -> str:
@@ -68,6 +94,23 @@ def join_labels(ws: Workspace) -> dict[str, Any]:
 def monitor_inputs_waiting(ws: Workspace) -> list[str]:
     """Complete files waiting in ``scoring/`` and ``labels/`` (``ct run`` runs ct_monitor for them)."""
     return [f"scoring/{n}" for n in pending_scoring_files(ws)] + [f"labels/{n}" for n in pending_label_files(ws)]
+
+
+def hand_over_to_training(ws: Workspace, decision: dict[str, Any]) -> dict[str, Any] | None:
+    """Record in the store why ct_train should run, then say what to announce (None: nothing to ask).
+
+    Every snapshot just checked becomes a ``new_data`` request and a retrain decision becomes a
+    ``performance_drop`` or ``drift`` request, before the Asset event that announces them: the
+    event may be coalesced by Airflow, the rows are claimed by whichever ct_train run comes next.
+    """
+    checked = decision.get("checked") or ([decision["snapshot_id"]] if decision.get("new_data") and
+                                          decision.get("snapshot_id") else [])
+    if decision.get("new_data"):
+        request_new_data(ws, checked)
+    raised = request_retrain(ws, decision, decision.get("snapshot_id") or latest_checked_snapshot(ws))
+    if raised is not None:
+        progress("monitor", f"retrain request #{raised.id} recorded ({raised.kind}); ct_train claims it")
+    return trigger_for_training(decision)
 
 
 def trigger_for_training(decision: dict[str, Any]) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from pipeline.snapshots import (
     read_manifest,
     window_lineage,
 )
+from pipeline.work_requests import resolve_requests
 from pipeline.workspace import Workspace, code_version, progress
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def register_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
     version, created = ws.meta.register_model(new)
     if not created and plan.get("force"):
         _record_forced_rerun(ws, version, plan["trigger"], candidate["artifact_sha256"])
+    resolve_requests(ws, plan["trigger"], snapshot.id, version.version)
     report = write_model_report(ws.store, version)
     progress("register", f"{version.name} v{version.version} ({version.semver}) "
                          f"{'registered' if created else 'already registered'} "
@@ -95,6 +97,30 @@ def promote_if_better(ws: Workspace, name: str, version: int, *, force: bool = F
                         f"{'' if moved or not decision.promote else ' (already champion)'}")
     return {"name": name, "version": version, "promoted": decision.promote, "moved": moved,
             "reason": decision.reason, "champion": current.version if current else None}
+
+
+def decide_undecided(ws: Workspace, version: ModelVersion, actor: str) -> dict[str, Any]:
+    """Give a registered version that has no promotion decision its decision now.
+
+    A run killed between register and promote leaves such a version; the next run on the same
+    inputs finds it and must not call it "already trained; nothing to do". The stored evaluation
+    compared it with the champion of that moment: when the champion has moved since, that evidence
+    no longer answers the question, so the version is held with that reason instead of promoted.
+    """
+    evaluated_against = (version.evaluation.get("champion") or {}).get("version")
+    current = ws.meta.get_alias(version.name, CHAMPION)
+    if current is not None and current.version != evaluated_against and current.version != version.version:
+        reason = (f"not promoted: it was evaluated against champion v{evaluated_against}, but the champion is "
+                  f"v{current.version} now; retrain with force to compare it with the current champion")
+        ws.meta.record_decision(version.name, version.version, {"promote": False, "reason": reason, "checks": [],
+                                                                "champion_version": current.version, "forced": False})
+        progress("promote", f"{version.name} v{version.version} had no promotion decision (its run was interrupted); "
+                            f"{reason}")
+        return {"name": version.name, "version": version.version, "promoted": False, "moved": False,
+                "reason": reason, "champion": current.version}
+    progress("promote", f"{version.name} v{version.version} had no promotion decision (its run was interrupted "
+                        "between register and promote); deciding now")
+    return promote_if_better(ws, version.name, version.version, actor=actor)
 
 
 def _latest_move_to(ws: Workspace, name: str, version: int) -> PromotionRecord | None:

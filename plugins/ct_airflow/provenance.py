@@ -18,11 +18,6 @@ def _asset_extras(context: Any) -> list[dict[str, Any]]:
     return extras
 
 
-def snapshot_ids_from_events(context: Any) -> list[str]:
-    """Snapshot ids carried by the Asset events that started this run, oldest first."""
-    return [e["snapshot_id"] for e in _asset_extras(context) if e.get("snapshot_id")]
-
-
 def trigger_from_context(context: Any) -> dict[str, Any]:
     """A JSON-ready account of what started this run: kind, run, user, reason, parameters."""
     dag_run = context["dag_run"]

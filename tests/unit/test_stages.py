@@ -184,7 +184,8 @@ def test_first_run_registers_and_promotes_v1(ws: Workspace) -> None:
     assert plan["spec_name"] == "default"
     assert plan["config_hash"] == ws.config.content_hash()
     assert plan["existing_version"] is None
-    assert plan["trigger"] == {"kind": "test", "snapshot_id": snapshot_id}
+    assert plan["trigger"] == {"kind": "test", "snapshot_id": snapshot_id, "reason": "", "evidence": None,
+                               "covers": [], "kinds": ["test"]}
     assert run["validation"]["passed"] is True
     assert run["validation"]["label_contract_held"] is True
     assert ws.store.exists(run["validation"]["report_uri"][len(ws.store.root_url) + 1:])
