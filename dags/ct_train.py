@@ -39,7 +39,6 @@ from __future__ import annotations
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 from ct_airflow.assets import CHECKED_SNAPSHOTS
 from ct_airflow.defaults import DEFAULT_ARGS, START_DATE, TRAIN_CRON
-from ct_airflow.provenance import TRIGGER_KINDS
 
 
 @dag(
@@ -66,8 +65,6 @@ from ct_airflow.provenance import TRIGGER_KINDS
                                                 "(recorded in the ledger as a manual override with the reason)."),
         "reason": Param("", type=["null", "string"], title="Reason",
                         description="Why you are starting this run; recorded with the model version."),
-        "trigger": Param("manual", type="string", enum=list(TRIGGER_KINDS), title="Trigger kind",
-                         description="What started this run (set by ct run and ct_monitor; keep 'manual')."),
     },
 )
 def ct_train():
@@ -100,18 +97,23 @@ def ct_train():
 
         return run_stage(list_folds, plans[0])  # [0, 1, ..., k-1]: cross_validate maps over these
 
-    @task
+    @task(map_index_template="{{ candidate }}")  # the grid shows the candidate, not 0, 1, ...
     def train(planned: dict) -> dict:
+        from airflow.sdk import get_current_context
         from ct_airflow.stage import run_stage
         from pipeline.stages.train import fit_candidate
 
+        get_current_context()["candidate"] = planned["spec_name"]
         return run_stage(fit_candidate, planned)
 
-    @task
+    @task(map_index_template="{{ candidate }} fold {{ fold }}")
     def cross_validate(planned: dict, fold: int) -> dict:
+        from airflow.sdk import get_current_context
         from ct_airflow.stage import run_stage
         from pipeline.stages.folds import cross_validate_fold
 
+        context = get_current_context()
+        context["candidate"], context["fold"] = planned["spec_name"], fold + 1
         return run_stage(cross_validate_fold, planned, fold)
 
     @task

@@ -86,8 +86,9 @@ def run_landing(settings: Settings, *, spec: str | None = None, force: bool = Fa
         return outcome
     handed = trigger_for_training({**check_for_retrain(ws), "snapshot_id": latest.id, "new_data": True}) or {}
     kind = trigger if trigger == "manual" else handed.get("kind", trigger)
-    conf = {"snapshot_id": latest.id, "force": force, "reason": reason or handed.get("reason", ""), "trigger": kind,
-            "evidence": handed.get("evidence")}
+    # ct_trigger: what the embedded runner may record as the kind (a person's run is always manual).
+    conf = {"snapshot_id": latest.id, "force": force, "reason": reason or handed.get("reason", ""),
+            "ct_trigger": {"kind": kind, "reason": handed.get("reason", ""), "evidence": handed.get("evidence")}}
     if spec:
         conf["model_spec"] = spec
     train = run_dag(settings, "ct_train", conf, echo=echo)

@@ -33,6 +33,24 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, interval: float 
         time.sleep(interval)
 
 
+def parse_time(text: str) -> float:
+    """An Airflow API timestamp (ISO 8601, ``Z`` or offset) as seconds since the epoch."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def union_length(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of the intervals (overlapping tasks count once)."""
+    covered, end_so_far = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        start = max(start, end_so_far)
+        if end > start:
+            covered += end - start
+            end_so_far = end
+    return covered
+
+
 @dataclass
 class AirflowClient:
     """REST access as one user; the token is fetched on first use and renewed after a 401."""
@@ -97,6 +115,23 @@ class AirflowClient:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances?limit=100")["task_instances"]
+
+    def task_intervals(self, dag_ids: tuple[str, ...], start: float, end: float,
+                       skip: tuple[str, ...] = ("wait_for_landing_files",)) -> list[tuple[str, float, float]]:
+        """(dag.task, start, end) of every finished task of these DAGs, clipped to [start, end].
+
+        Sensors waiting for data are skipped: they measure the producer, not the loop.
+        """
+        found = []
+        for dag_id in dag_ids:
+            for run in self.dag_runs(dag_id):
+                for ti in self.task_instances(dag_id, run["dag_run_id"]):
+                    if ti["task_id"] in skip or not (ti.get("start_date") and ti.get("end_date")):
+                        continue
+                    a, b = max(parse_time(ti["start_date"]), start), min(parse_time(ti["end_date"]), end)
+                    if b > a:
+                        found.append((f"{dag_id}.{ti['task_id']}", a, b))
+        return found
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Start a run now with ``conf``; returns its run id."""

@@ -7,12 +7,11 @@ run by default and in CI.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
 from pipeline.registry.sql import SqlMetadataStore
 
+from airflow_rest import parse_time, union_length
 from airflow_server import AirflowServer, wait_for
 from shared_airflow import LandedBatch
 
@@ -23,8 +22,6 @@ def _store(server: AirflowServer) -> SqlMetadataStore:
     return SqlMetadataStore(f"sqlite:///{server.ct_home / 'ct.db'}")
 
 
-def _parse(ts: str) -> float:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def test_landing_files_produce_a_champion_with_no_other_action(airflow_loop: AirflowServer, first_batch: LandedBatch,
@@ -40,7 +37,7 @@ def test_landing_files_produce_a_champion_with_no_other_action(airflow_loop: Air
 
     champ = wait_for(champion, timeout=420, what="a champion after files landed")
     store = _store(airflow)
-    promoted_at = _parse(store.promotion_history("churn-classifier")[-1].created_at)
+    promoted_at = parse_time(store.promotion_history("churn-classifier")[-1].created_at)
     snapshot = store.latest_snapshot("churn")
     assert snapshot is not None and snapshot.rows == first_batch.rows
     assert champ.snapshot_id == snapshot.id
@@ -49,32 +46,14 @@ def test_landing_files_produce_a_champion_with_no_other_action(airflow_loop: Air
 
     # Time from landing to champion, split into task work and Airflow's own share (detection by the
     # sensor, scheduling, queueing, process start): work is the union of the chain's task intervals.
-    intervals = []
-    for dag_id in ("ct_ingest", "ct_monitor", "ct_train"):
-        for run in airflow.dag_runs(dag_id):
-            for ti in airflow.task_instances(dag_id, run["dag_run_id"]):
-                if ti["task_id"] == "wait_for_landing_files" or not (ti.get("start_date") and ti.get("end_date")):
-                    continue
-                start, end = max(_parse(ti["start_date"]), landed), min(_parse(ti["end_date"]), promoted_at)
-                if end > start:
-                    intervals.append((start, end))
-    work = _union_length(intervals)
+    tasks = airflow.client.task_intervals(("ct_ingest", "ct_monitor", "ct_train"), landed, promoted_at)
+    work = union_length([(a, b) for _task, a, b in tasks])
     total = promoted_at - landed
     record_property("landing_to_champion_seconds", round(total, 1))
     record_property("task_work_seconds", round(work, 1))
     print(f"\nlanding -> champion: {total:.1f}s; task work {work:.1f}s; Airflow detection + scheduling "
           f"{total - work:.1f}s ({(total - work) / total:.0%})")
     assert 0 < work <= total
-
-
-def _union_length(intervals: list[tuple[float, float]]) -> float:
-    covered, end_so_far = 0.0, float("-inf")
-    for start, end in sorted(intervals):
-        start = max(start, end_so_far)
-        if end > start:
-            covered += end - start
-            end_so_far = end
-    return covered
 
 
 def test_rest_api_run_with_conf_is_recorded_as_manual(airflow_loop: AirflowServer, first_batch: LandedBatch) -> None:

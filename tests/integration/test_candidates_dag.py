@@ -59,7 +59,7 @@ def search_run(tmp_path_factory: pytest.TempPathFactory) -> SearchRun:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRFLOW_HOME", str(airflow_home))
         assert run_dag(settings, "ct_ingest").succeeded
-        result = run_dag(settings, "ct_train", {"trigger": "manual", "reason": "candidate search"})
+        result = run_dag(settings, "ct_train", {"reason": "candidate search"})
     return SearchRun(settings, airflow_home, result)
 
 

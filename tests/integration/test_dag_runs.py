@@ -123,14 +123,14 @@ def test_manual_run_with_params_is_recorded_and_idempotent(settings: Settings) -
 
     # Same inputs, forced: Airflow reruns every task, and the registry still holds one version.
     result = run_dag(settings, "ct_train", {"snapshot_id": snapshot.id[:8], "force": True,
-                                            "reason": "checking reproducibility", "trigger": "manual"})
+                                            "reason": "checking reproducibility"})
     assert result.succeeded, result.errors
     assert [v.version for v in meta.list_model_versions()] == [1]
     assert len(meta.promotion_history("churn-classifier")) == 1
 
     # A different spec from the trigger form is a new version, recorded as manual with its reason.
     result = run_dag(settings, "ct_train", {"snapshot_id": snapshot.id, "model_spec": "gradient_boosting",
-                                            "reason": "try boosting", "trigger": "manual"})
+                                            "reason": "try boosting"})
     assert result.succeeded, result.errors
     v2 = meta.get_model_version("churn-classifier", 2)
     assert v2.spec_name == "gradient_boosting"
