@@ -180,7 +180,7 @@ def write_part(store: ObjectStore, frame: pd.DataFrame, dataset: DatasetConfig, 
     table = pa.Table.from_pandas(frame[dataset.columns], schema=schema, preserve_index=False)
     part_id = _part_hash(table)
     key = part_key(part_id)
-    data = store.get(key) if store.exists(key) else None
+    data = _part_bytes(store, key) if store.exists(key) else None
     if data is not None and (problem := part_problem(Part(part_id, key, table.num_rows, source), data)):
         log.warning("part %s at %s was damaged (%s); rewritten from %s", part_id, store.uri(key), problem, source.name)
         data = _parquet_bytes(table)
@@ -188,9 +188,15 @@ def write_part(store: ObjectStore, frame: pd.DataFrame, dataset: DatasetConfig, 
     elif data is None:
         data = _parquet_bytes(table)
         if not store.put(key, data):  # a concurrent ingest wrote it meanwhile: record the bytes that are there
-            data = store.get(key)
+            data = _part_bytes(store, key)
     return Part(id=part_id, key=key, rows=table.num_rows, source=source, ingested_at=ingested_at or utc_now(),
                 file_sha256=hashlib.sha256(data).hexdigest())
+
+
+def _part_bytes(store: ObjectStore, key: str) -> bytes:
+    """The whole part file (read through ``open``, the one way part files are read)."""
+    with store.open(key) as fh:
+        return fh.read()
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
@@ -311,7 +317,7 @@ def _checked(store: ObjectStore, part: Part, snapshot_id: str | None,
     """
     if not store.exists(part.key):
         raise _damaged(store, part, "the file is missing", snapshot_id)
-    data = store.get(part.key)
+    data = _part_bytes(store, part.key)
     digest = hashlib.sha256(data).hexdigest()
     trusted = digest == part.file_sha256 or (part.id, digest) in _ROWS_VERIFIED
     if trusted and not parse:
@@ -395,7 +401,7 @@ def verify_snapshots(store: ObjectStore, snapshots: list[Snapshot]) -> tuple[int
             holders.setdefault(part.id, []).append(snapshot.id)
     damaged = []
     for part_id, part in parts.items():
-        data = store.get(part.key) if store.exists(part.key) else None
+        data = _part_bytes(store, part.key) if store.exists(part.key) else None
         problem = part_problem(part, data) if data is not None else "the file is missing"
         if problem:
             damaged.append(PartDamage(part_id, part.key, store.uri(part.key), problem, part.source.name,
