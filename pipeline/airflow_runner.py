@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.errors import CTError
+from pipeline.redaction import HIDDEN, redact_env_value, scrub, settings_secrets, url_secrets
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.workspace import PROGRESS_MARK
 
@@ -69,6 +70,17 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
     return env
 
 
+def env_secrets(env: dict[str, str]) -> list[str]:
+    """Secret values of the ``AIRFLOW*``/``CT_*`` variables (by name, or URL passwords), for :func:`scrub`."""
+    found: list[str] = []
+    for key, value in env.items():
+        if key.startswith(("AIRFLOW", "CT_")) and value:
+            # a short value under a secret-looking name ("True", a port) would blank every such word in a log
+            found += ([value] if len(value) >= 8 else []) if redact_env_value(key, value) == HIDDEN \
+                else url_secrets(value)
+    return found
+
+
 def ensure_airflow_db(env: dict[str, str]) -> None:
     """Run ``airflow db migrate`` once per Airflow home (and again after an Airflow upgrade)."""
     home = Path(env["AIRFLOW_HOME"])
@@ -82,7 +94,9 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     log.info("preparing Airflow %s metadata DB in %s (once)", wanted, home)
     result = subprocess.run([airflow_binary(), "db", "migrate"], env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise AirflowRunError(f"`airflow db migrate` failed in {home}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        secrets = env_secrets(env)
+        raise AirflowRunError(f"`airflow db migrate` failed in {home}:\n{scrub(result.stdout[-2000:], secrets)}\n"
+                              f"{scrub(result.stderr[-2000:], secrets)}")
     stamp.write_text(wanted)
 
 
@@ -109,11 +123,13 @@ def run_dag(settings: Settings, dag_id: str, conf: dict | None = None,
         cmd += ["-c", json.dumps(conf)]
     started = time.perf_counter()
     result = DagRunResult(dag_id=dag_id, succeeded=False, seconds=0.0, log_path=log_path)
+    secrets = settings_secrets(settings) + env_secrets(env)
     with open(log_path, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=settings.home)
         assert proc.stdout is not None
-        for line in proc.stdout:
+        for raw in proc.stdout:
+            line = scrub(raw, secrets)  # the saved log and the progress lines never quote a secret
             out.write(line)
             if (m := _PROGRESS.search(line)) and "%s" not in line:
                 result.progress.append(m.group(1))

@@ -14,17 +14,20 @@ logged (and a webhook failure recorded on the alert row) but never fails the pip
 from __future__ import annotations
 
 import hashlib
+import http.client
+import io
 import json
 import logging
 import os
 import socket
+import ssl
+import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 if TYPE_CHECKING:
     from pipeline.config import AlertsConfig
@@ -201,18 +204,101 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}/…"
 
 
+class WebhookRedirect(Exception):
+    """The webhook answered with a redirect; it is not followed (see :func:`post_json`)."""
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive ends by one monotonic deadline.
+
+    ``http.client`` reads the status line and headers with one ``recv`` per buffer fill, each
+    under the socket timeout: a server that trickles a byte per second never trips a per-read
+    timeout. Here each operation may only wait for what is left of the whole budget.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float, budget: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._budget = budget
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no complete answer within {self._budget:g}s")
+        self._sock.settimeout(left)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
 def post_json(url: str, payload: dict[str, Any], timeout: float) -> str:
-    """POST ``payload`` as JSON; returns ``HTTP <status>`` or raises on any error or non-2xx reply."""
+    """POST ``payload`` as JSON; returns ``HTTP <status>`` or raises on any error or non-2xx reply.
+
+    ``timeout`` bounds the whole exchange, not each read: connecting, sending and reading the
+    status line and headers all share one monotonic deadline (the reply's body is not read; name
+    resolution is the resolver's own). Redirects are refused, to another host and to the same
+    one alike: a 301-303 would turn the POST into a GET and lose the alert, a 307/308 would send
+    the payload wherever the server says; the alert is recorded as failed with the redirect's
+    target host, so the configured URL gets fixed.
+    """
+    deadline = time.monotonic() + timeout
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook URL {shown_url(url)} is not an http(s) URL with a host")
     body = json.dumps(payload, default=str).encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "ct-alerts/1"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # http(s) only: the config checks the scheme
-        return f"HTTP {response.status}"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    sock = socket.create_connection((parts.hostname, port), timeout=timeout)
+    try:
+        if parts.scheme == "https":
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = kind(parts.hostname, port, timeout=timeout)  # never connects: it is handed the socket
+        conn.sock = _DeadlineSocket(sock, deadline, timeout)  # type: ignore[assignment]
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json",
+                                                       "User-Agent": "ct-alerts/1", "Connection": "close"})
+        response = conn.getresponse()
+        status, reason, location = response.status, response.reason, response.getheader("Location")
+    finally:
+        sock.close()
+    if 300 <= status < 400:
+        target = shown_url(urljoin(url, location)) if location else "nowhere"
+        raise WebhookRedirect(f"HTTP {status} redirect to {target} not followed; set the webhook URL to the final "
+                              "address")
+    if not 200 <= status < 300:
+        raise urllib.error.HTTPError(shown_url(url), status, reason, response.headers, None)
+    return f"HTTP {status}"
 
 
 def _describe(err: BaseException, timeout: float) -> str:
     if isinstance(err, urllib.error.HTTPError):
         return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, WebhookRedirect):
+        return str(err)
     if isinstance(err, (TimeoutError, socket.timeout)) or "timed out" in str(err):
         return f"no answer within {timeout:g}s"
     if isinstance(err, urllib.error.URLError):

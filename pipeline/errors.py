@@ -32,6 +32,17 @@ class SnapshotError(CTError):
     """A snapshot or one of its parts is missing, unknown or damaged."""
 
 
+class PartDamaged(SnapshotError):
+    """A snapshot part's file no longer holds what its content-addressed name promises."""
+
+    def __init__(self, message: str, *, part_id: str, key: str, problem: str, snapshot_id: str | None = None) -> None:
+        super().__init__(message)
+        self.part_id = part_id
+        self.key = key
+        self.problem = problem
+        self.snapshot_id = snapshot_id
+
+
 class ValidationFailed(CTError):
     """A validation check with severity ``fail`` did not pass; training must not go on."""
 

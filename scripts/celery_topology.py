@@ -162,7 +162,7 @@ class CeleryTopology:
         try:
             redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=5).ping()
         except Exception as err:  # idem
-            raise ServiceUnavailable("redis", f"Redis is not reachable at {self.settings.redis_url} "
+            raise ServiceUnavailable("redis", f"Redis is not reachable at {_safe(self.settings.redis_url)} "
                                      f"({type(err).__name__}); {_START_HINTS['redis']}") from None
 
     def create_databases(self) -> list[str]:
@@ -573,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nAirflow (CeleryExecutor, {s.workers} workers x {s.concurrency} slots) is up.")
             print(f"  UI / REST API  {s.api_url}   user {ADMIN_USER}   password {topology.secrets.admin_password}")
             print(f"  metadata       {_safe(s.airflow_url)}   store (CT_DATABASE_URL) {_safe(s.store_url)}")
-            print(f"  broker         {s.redis_url} (key prefix {s.key_prefix})   data root (CT_HOME) {s.ct_home}")
+            print(f"  broker         {_safe(s.redis_url)} (key prefix {s.key_prefix})   data root (CT_HOME) {s.ct_home}")
             print(f"  logs / pids    {topology.log_dir}   {topology.run_dir}")
             print(f"  stop with      python scripts/celery_topology.py --root {args.root} down")
             return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline.demo import DEMO_BATCHES, generate_batch
 from pipeline.local_run import RunOutcome
+from pipeline.redaction import redact_url
 from pipeline.stages.plan import find_trained_version
 from pipeline.settings import BUNDLED_CONFIG, Settings
 from pipeline.storage import atomic_write_bytes
@@ -90,7 +91,7 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
             shutil.rmtree(settings.home / sub, ignore_errors=True)
         if settings.database_url.startswith("sqlite:///"):
             (settings.home / "ct.db").unlink(missing_ok=True)
-    print(f"CT demo in {settings.home} (metadata {settings.database_url})")
+    print(f"CT demo in {settings.home} (metadata {redact_url(settings.database_url)})")
     rows = []
     for index in range(len(DEMO_BATCHES)):
         t0 = time.perf_counter()

@@ -53,10 +53,31 @@ def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
     ensure_airflow_db(env)
     if args.args:
         return subprocess.run([airflow_binary(), *args.args], env=env).returncode
-    for key, value in sorted(env.items()):
-        if key.startswith(("AIRFLOW", "CT_")):
-            print(f"export {key}={value}")
+    print(airflow_env_exports(env))
     return 0
+
+
+def airflow_env_exports(env: dict[str, str]) -> str:
+    """The ``AIRFLOW*``/``CT_*`` environment as shell ``export`` lines, secrets never printed.
+
+    A value holding a secret (a URL with a password, a key, a token, a webhook URL) can only have
+    come from the caller's environment, so its line re-exports the variable by reference and a
+    comment shows it redacted: ``eval "$(ct airflow)"`` still works and the screen shows no secret.
+    """
+    import shlex
+
+    from pipeline.redaction import redact_env_value
+
+    lines = []
+    for key, value in sorted(env.items()):
+        if not key.startswith(("AIRFLOW", "CT_")):
+            continue
+        shown = redact_env_value(key, value)
+        if shown == value:
+            lines.append(f"export {key}={shlex.quote(value)}")
+        else:
+            lines.append(f'export {key}="${{{key}}}"  # {shown} (secret: taken from your environment, not printed)')
+    return "\n".join(lines)
 
 
 def register(sub: Any) -> None:

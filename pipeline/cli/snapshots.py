@@ -1,4 +1,4 @@
-"""`ct snapshots`: list, show, diff and trace snapshots; remove what nothing needs any more."""
+"""`ct snapshots`: list, show, diff, trace and verify snapshots; remove what nothing needs any more."""
 
 from __future__ import annotations
 
@@ -152,8 +152,52 @@ def _cmd_gc(args: argparse.Namespace, ws: Any) -> int:
     return _emit(args, report, _print_gc)
 
 
+def verify_report(ws: Any, ids: list[str]) -> dict[str, Any]:
+    """Check the given snapshots (default: every manifest in the store): manifests and every part, once each."""
+    from pipeline.lineage import resolve_snapshot
+    from pipeline.snapshots import list_manifest_ids, manifest_problem, read_manifest, verify_snapshots
+
+    manifests = []
+    if ids:
+        snapshots = [resolve_snapshot(ws, i) for i in ids]
+    else:
+        snapshots = []
+        for snapshot_id in sorted(list_manifest_ids(ws.store)):
+            try:
+                snapshots.append(read_manifest(ws.store, snapshot_id))
+            except (ValueError, KeyError, TypeError, IndexError) as err:  # not JSON, or not a manifest's shape
+                manifests.append({"snapshot_id": snapshot_id, "problem": f"unreadable ({type(err).__name__}: {err})"})
+    checked, damaged = verify_snapshots(ws.store, snapshots)
+    manifests += [{"snapshot_id": s.id, "problem": p} for s in snapshots if (p := manifest_problem(s))]
+    return {"snapshots": [s.id for s in snapshots], "parts_checked": checked, "ok": not damaged and not manifests,
+            "damaged_parts": [d.to_dict() for d in damaged], "damaged_manifests": manifests}
+
+
+def _print_verify(report: dict[str, Any]) -> None:
+    n = len(report["snapshots"])
+    if report["ok"]:
+        print(f"{n} snapshot(s), {report['parts_checked']} part(s): all intact (every part's rows hash to its id)")
+        return
+    print(f"{n} snapshot(s), {report['parts_checked']} part(s): {len(report['damaged_parts'])} damaged part(s), "
+          f"{len(report['damaged_manifests'])} damaged manifest(s)")
+    if report["damaged_parts"]:
+        print(table(["part", "problem", "source", "snapshots", "file"],
+                    [[d["part_id"][:16], d["problem"], d["source"], ", ".join(d["snapshots"]), d["uri"]]
+                     for d in report["damaged_parts"]]))
+    for m in report["damaged_manifests"]:
+        print(f"manifest {m['snapshot_id']}: {m['problem']}")
+    print("Restore each damaged file from a backup of the object store (a part's name is its content hash, so any "
+          "intact copy is the right one); until then, training on a snapshot that holds one stops with 'part damaged'.")
+
+
+def _cmd_verify(args: argparse.Namespace, ws: Any) -> int:
+    report = verify_report(ws, args.ids)
+    _emit(args, report, _print_verify)
+    return 0 if report["ok"] else 1
+
+
 ACTIONS = {"list": _cmd_list, "show": _cmd_show, "diff": _cmd_diff, "lineage": _cmd_lineage,
-           "used-by": _cmd_used_by, "gc": _cmd_gc}
+           "used-by": _cmd_used_by, "gc": _cmd_gc, "verify": _cmd_verify}
 
 
 def cmd_snapshots(args: argparse.Namespace, settings: Settings) -> int:
@@ -169,7 +213,7 @@ def _positive(text: str) -> int:
 
 def register(sub: Any) -> None:
     """Add this module's commands to the ``ct`` parser."""
-    p = sub.add_parser("snapshots", help="list, show, diff and trace snapshots; remove unreferenced data")
+    p = sub.add_parser("snapshots", help="list, show, diff, trace and verify snapshots; remove unreferenced data")
     s = p.add_subparsers(dest="action", required=True)
     q = s.add_parser("list")
     q.add_argument("--json", action="store_true")
@@ -193,5 +237,8 @@ def register(sub: Any) -> None:
     q.add_argument("--dry-run", action="store_true", help="only report what would be removed")
     q.add_argument("--min-age", type=float, default=3600.0, metavar="SECONDS",
                    help="leave objects younger than this alone: an ingest may still be writing them (default 3600)")
+    q.add_argument("--json", action="store_true")
+    q = s.add_parser("verify", help="re-hash every part of the snapshots and list the damaged ones (exit 1 if any)")
+    q.add_argument("ids", nargs="*", metavar="ID", help="snapshot ids or unique prefixes (default: every snapshot)")
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_snapshots)

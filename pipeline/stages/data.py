@@ -14,4 +14,4 @@ from pipeline.workspace import Workspace
 def training_data(ws: Workspace, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]:
     """The snapshot and the rows of its training window (``window:`` in the config)."""
     snapshot = read_manifest(ws.store, snapshot_id)
-    return snapshot, load_parts(ws.store, select_window(snapshot, ws.config.window))
+    return snapshot, load_parts(ws.store, select_window(snapshot, ws.config.window), snapshot.id)

@@ -40,7 +40,7 @@ AIRFLOW_CORE_SERVICES = {
     "airflow-worker",
 }
 REQUIRED_SERVICES = AIRFLOW_CORE_SERVICES | {"postgres", "redis"}
-SECRET_KEY = re.compile(r"SECRET|PASSWORD|FERNET", re.IGNORECASE)
+SECRET_KEY = re.compile(r"SECRET|PASSWORD|FERNET|_AUTH$", re.IGNORECASE)
 # ${NAME}, ${NAME?msg} or ${NAME:?msg}: a reference with no literal fallback value.
 BARE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::?\?[^}]*)?\}$")
 # Compose interpolation: $$ (escape), ${...} (braced) or $NAME.
@@ -241,6 +241,42 @@ def test_apiserver_publishes_port_8080(services):
     assert any(port.endswith(":8080") for port in ports), ports
 
 
+def test_published_ports_listen_on_loopback_unless_overridden(raw, filled_env, env_example):
+    """Every published port binds an address from BIND_ADDRESS, 127.0.0.1 by default and in .env.example."""
+    published = {name: svc.get("ports") for name, svc in raw["services"].items() if svc.get("ports")}
+    assert {"airflow-apiserver", "flower"} <= set(published)
+    assert env_example["BIND_ADDRESS"] == "127.0.0.1"
+    without = {k: v for k, v in filled_env.items() if k != "BIND_ADDRESS"}
+    for name, ports in published.items():
+        for port in ports:
+            assert isinstance(port, str) and port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+            assert _interpolate(port, without).startswith("127.0.0.1:"), (name, port)
+            assert _interpolate(port, {**filled_env, "BIND_ADDRESS": "0.0.0.0"}).startswith("0.0.0.0:"), (name, port)
+    assert not raw["services"]["redis"].get("ports") and not raw["services"]["postgres"].get("ports")
+
+
+def test_flower_requires_basic_auth(raw):
+    flower = raw["services"]["flower"]
+    env = _environment(flower)
+    assert BARE_REFERENCE.match(env["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"])
+    assert "FLOWER_BASIC_AUTH" in _referenced_names(env["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"])
+    assert ":?" in env["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"], "no fallback: Flower never starts unprotected"
+    assert "/healthcheck" in " ".join(flower["healthcheck"]["test"]), "the only page served without auth"
+
+
+def test_redis_requires_a_password_and_the_broker_url_carries_it(raw, compose):
+    redis = raw["services"]["redis"]
+    command = redis["command"]
+    assert command[:2] == ["redis-server", "--requirepass"] and BARE_REFERENCE.match(command[2])
+    assert _referenced_names(command[2]) == {"REDIS_PASSWORD"}
+    assert _referenced_names(_environment(redis)["REDISCLI_AUTH"]) == {"REDIS_PASSWORD"}, "the health check logs in"
+    resolved = compose["services"]["redis"]["command"][2]
+    for name, svc in compose["services"].items():
+        broker = _environment(svc).get("AIRFLOW__CELERY__BROKER_URL")
+        if broker:
+            assert urlsplit(broker).password == resolved, name
+
+
 def test_airflow_init_migrates_both_databases(services):
     init = services["airflow-init"]
     script = "\n".join(_strings(init.get("command"))) + "\n".join(_strings(init.get("entrypoint")))
@@ -265,7 +301,7 @@ def test_every_airflow_service_uses_celery_executor(airflow_services):
     for name, svc in airflow_services.items():
         env = _environment(svc)
         assert env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor", name
-        assert env.get("AIRFLOW__CELERY__BROKER_URL") == "redis://:@redis:6379/0", name
+        assert env.get("AIRFLOW__CELERY__BROKER_URL") == "redis://:test-redis-password@redis:6379/0", name
 
 
 def test_airflow_settings(airflow_services):
