@@ -13,6 +13,7 @@ nothing that was asked for is lost, and ``ct runs pending`` shows what is waitin
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,17 +112,33 @@ def merge_requests(kind: str, reason: str, evidence: Any, claimed: Sequence[Work
     return MergedTrigger(kind=kind, reason=reason, evidence=evidence, covers=covers)
 
 
-def resolve_requests(ws: Workspace, trigger: dict[str, Any], snapshot_id: str, version: int | None,
-                     note: str = "") -> int:
+def resolve_requests(ws: Workspace, trigger: dict[str, Any], snapshot_id: str, version: int) -> int:
     """Resolve the requests a run's trigger covers: ``trained`` for its snapshot, ``covered`` for older ones."""
     run_id = str(trigger.get("run_id") or "unknown run")
     covers = trigger.get("covers") or []
     same = [c["request_id"] for c in covers if c.get("snapshot_id") in (snapshot_id, None)]
     older = [c["request_id"] for c in covers if c.get("snapshot_id") not in (snapshot_id, None)]
-    suffix = f"; {note}" if note else ""
-    done = ws.meta.resolve_work_requests(same, run_id, version, f"trained: snapshot {snapshot_id}{suffix}")
-    done += ws.meta.resolve_work_requests(older, run_id, version, f"covered: newer snapshot {snapshot_id} "
-                                                                  f"trained instead{suffix}")
+    done = ws.meta.resolve_work_requests(same, run_id, version, f"trained: snapshot {snapshot_id}")
+    done += ws.meta.resolve_work_requests(older, run_id, version, f"covered: newer snapshot {snapshot_id} trained "
+                                                                  "instead")
     if done:
         log.info("resolved %d training request(s) for run %s (version %s)", done, run_id, version)
+    return done
+
+
+def resolve_as_already_trained(ws: Workspace, trigger: dict[str, Any], snapshot_id: str, version: int) -> int:
+    """Resolve a run's requests when its inputs were trained before: covered by that version.
+
+    Retraining the same snapshot with the same config gives the same version, so the request is
+    answered by it; the version carries a ``covered_request:<id>`` tag for each, so its lineage
+    shows every request it answered, including those raised after it was made.
+    """
+    run_id = str(trigger.get("run_id") or "unknown run")
+    covers = trigger.get("covers") or []
+    ids = [c["request_id"] for c in covers]
+    done = ws.meta.resolve_work_requests(ids, run_id, version, f"covered: snapshot {snapshot_id} was already "
+                                                               f"trained as v{version}; nothing new to train on")
+    for c in covers:
+        ws.meta.set_tag(ws.config.model.name, version, f"covered_request:{c['request_id']}",
+                        json.dumps({"kind": c["kind"], "reason": c["reason"], "run_id": run_id}, sort_keys=True))
     return done

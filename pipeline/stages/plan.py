@@ -10,7 +10,7 @@ from pipeline.errors import NothingToDo
 from pipeline.registry.base import ModelVersion, SnapshotRecord
 from pipeline.stages.monitor import latest_checked_snapshot
 from pipeline.stages.register import decide_undecided
-from pipeline.work_requests import claim_requests, merge_requests, resolve_requests
+from pipeline.work_requests import claim_requests, merge_requests, resolve_as_already_trained
 from pipeline.workspace import Workspace, progress
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def plan_training(ws: Workspace, snapshot_id: str | None, spec_name: str | None,
     answers = f"; answers {len(claimed)} pending request(s): " + ", ".join(
         f"#{r.id} {r.kind} ({r.snapshot_id})" for r in claimed) if claimed else ""
     if existing and not force:
-        resolve_requests(ws, trigger, snap.id, existing.version, note=f"already trained as v{existing.version}")
+        resolve_as_already_trained(ws, trigger, snap.id, existing.version)
         if existing.decision is None:
             decide_undecided(ws, existing, actor=f"dag_run:{trigger.get('dag_id', 'ct_train')}/{trigger.get('run_id')}")
         progress("plan", f"snapshot {snap.id} with {what} was already trained as "

@@ -189,3 +189,22 @@ def test_ct_runs_pending_lists_what_waits_and_why(ws: Workspace, capsys: pytest.
     assert main(["runs", "requests"]) == 0
     out = capsys.readouterr().out
     assert "run-1" in out and "v1" in out and "trained: snapshot" in out
+
+
+def test_a_request_raised_after_its_snapshot_was_trained_is_covered_by_that_version(ws: Workspace) -> None:
+    s1 = _land(ws, 0)
+    _monitor(ws)
+    version = _train(ws, "run-1", "new_data", s1)["registered"]["version"]
+    drop = {"retrain": True, "kind": "drift", "reason": "drift in 2 consecutive windows",
+            "evidence": {"windows": [{"window_id": "w7"}, {"window_id": "w8"}]}, "champion_version": version,
+            "snapshot_id": s1, "new_data": False}
+    hand_over_to_training(ws, drop)
+
+    again = _train(ws, "run-2", "drift", s1)
+
+    assert again["plan"]["existing_version"] == version and again["plan"]["trigger"]["kind"] == "drift"
+    (request,) = [r for r in ws.meta.list_work_requests(ws.config.model.name) if r.kind == "drift"]
+    assert request.status == "done" and request.resolved_by == "run-2" and request.resolved_version == version
+    assert request.resolution.startswith(f"covered: snapshot {s1} was already trained as v{version}")
+    tags = ws.meta.get_model_version(ws.config.model.name, version).tags
+    assert json.loads(tags[f"covered_request:{request.id}"])["kind"] == "drift"
