@@ -37,11 +37,8 @@ test-unit: $(STAMP)
 run: $(STAMP)  ## process whatever is in $$CT_HOME/landing through the DAGs
 	$(BIN)/ct run
 
-airflow: $(STAMP)  ## a real Airflow (standalone) on the embedded default with the DAGs unpaused
-	@echo "Airflow UI: http://127.0.0.1:8080 - user admin; the password is printed below by Airflow and kept in"
-	@echo "  data/airflow/simple_auth_manager_passwords.json.generated. Feed it from another terminal with:"
-	@echo "  .venv/bin/ct demo-data --every 30s"
-	CT_INGEST_CRON='* * * * *' CT_LANDING_POKE_SECONDS=10 $(BIN)/ct airflow standalone
+airflow: $(STAMP)  ## a real Airflow (standalone) on 127.0.0.1, DAGs unpaused once it answers; prints URL + password file
+	CT_INGEST_CRON='* * * * *' CT_LANDING_POKE_SECONDS=10 $(BIN)/ct standalone
 
 celery-up: $(STAMP)  ## the production topology natively: CeleryExecutor, local Redis + PostgreSQL, 2 workers
 	$(BIN)/python scripts/celery_topology.py up

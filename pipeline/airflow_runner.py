@@ -70,6 +70,106 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
     return env
 
 
+OUR_DAGS = "^ct_"
+"""The project's DAG ids, as the regex ``airflow dags pause/unpause --treat-dag-id-as-regex`` takes."""
+
+
+def standalone_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """:func:`airflow_env` for a long-running ``airflow standalone`` a person starts (``make airflow``).
+
+    It listens on 127.0.0.1 unless ``AIRFLOW__API__HOST`` says otherwise, runs as many task
+    processes at once as the machine has cores (``AIRFLOW__CORE__PARALLELISM``; Airflow's default of
+    32 processes on 2 cores makes every task slower), and creates new DAGs paused: they are unpaused
+    once the API answers, so no catch-up run is dispatched to a task runner that cannot reach it yet.
+    """
+    env = airflow_env(settings, base)
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
+    env.setdefault("AIRFLOW__CORE__PARALLELISM", str(max(2, os.cpu_count() or 2)))
+    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
+    return env
+
+
+def standalone_urls(env: dict[str, str]) -> tuple[str, Path]:
+    """The UI's URL and the file holding the admin password, as this environment really has them."""
+    host = env.get("AIRFLOW__API__HOST", "127.0.0.1")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return (f"http://{shown}:{env['AIRFLOW__API__PORT']}",
+            Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
+
+
+def _api_answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/version", timeout=3):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered (401 before login): it is up
+    except OSError:
+        return False
+
+
+PROJECT_DAGS = ("ct_ingest", "ct_monitor", "ct_train")
+
+
+def _set_paused(env: dict[str, str], paused: bool) -> None:
+    subprocess.run([airflow_binary(), "dags", "pause" if paused else "unpause", "--treat-dag-id-as-regex", "-y",
+                    OUR_DAGS], env=env, capture_output=True, text=True)
+
+
+def _all_unpaused(env: dict[str, str]) -> bool:
+    """Whether every project DAG is parsed and unpaused; unpauses the parsed ones that are not."""
+    listed = subprocess.run([airflow_binary(), "dags", "list", "-o", "json"], env=env, capture_output=True, text=True)
+    try:
+        dags = {d["dag_id"]: d for d in json.loads(listed.stdout or "[]")}
+    except ValueError:
+        return False
+    ours = [dags[d] for d in PROJECT_DAGS if d in dags]
+    if any(str(d.get("is_paused")).lower() == "true" for d in ours):
+        _set_paused(env, False)
+        return False
+    return len(ours) == len(PROJECT_DAGS)
+
+
+def run_standalone(settings: Settings, echo: Callable[[str], None] = print, timeout: float = 300) -> int:
+    """``airflow standalone`` with this project's DAGs, unpaused only once its API answers.
+
+    Prints the URL and the password file really in use (port and ``AIRFLOW_HOME`` overrides
+    included) and runs until Airflow stops or Ctrl-C.
+    """
+    env = standalone_env(settings)
+    ensure_airflow_db(env)
+    _set_paused(env, True)  # DAGs known from an earlier start wait too
+    url, passwords = standalone_urls(env)
+    proc = subprocess.Popen([airflow_binary(), "standalone"], env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _api_answers(url):
+            if proc.poll() is not None:
+                return proc.returncode
+            if time.monotonic() > deadline:
+                raise AirflowRunError(f"Airflow did not answer on {url} within {timeout:.0f}s")
+            time.sleep(2)
+        while not _all_unpaused(env):  # the dag-processor may not have parsed them yet
+            if proc.poll() is not None:
+                return proc.returncode
+            time.sleep(3)
+        echo(f"Airflow UI: {url}  (user admin; password in {passwords})")
+        echo("DAGs unpaused: ct_ingest, ct_monitor, ct_train. Feed it from another terminal with: "
+             ".venv/bin/ct demo-data --every 30s")
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def env_secrets(env: dict[str, str]) -> list[str]:
     """Secret values of the ``AIRFLOW*``/``CT_*`` variables (by name, or URL passwords), for :func:`scrub`."""
     found: list[str] = []

@@ -80,6 +80,12 @@ def airflow_env_exports(env: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def cmd_standalone(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.airflow_runner import run_standalone
+
+    return run_standalone(settings)
+
+
 def register(sub: Any) -> None:
     """Add this module's commands to the ``ct`` parser."""
     p = sub.add_parser("run", help="ingest the landing area and train through the DAGs (embedded Airflow)")
@@ -98,6 +104,9 @@ def register(sub: Any) -> None:
     p.add_argument("--unlabelled", action="store_true",
                    help="drop batches without labels into scoring/ and their labels into labels/ one interval later")
     p.set_defaults(func=cmd_demo_data)
+    p = sub.add_parser("standalone", help="a real Airflow (standalone) on 127.0.0.1 with the DAGs unpaused once it "
+                                          "answers; prints the URL and password file in use")
+    p.set_defaults(func=cmd_standalone)
     p = sub.add_parser("airflow", help="run an airflow command with this project's environment")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_airflow)
