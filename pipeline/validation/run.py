@@ -26,6 +26,7 @@ from pipeline.validation.suite import (
     Suite,
     SuiteLocation,
     apply_overrides,
+    bind_to_batch,
     generate_suite,
     load_suite,
     suite_location,
@@ -84,6 +85,7 @@ def compute_validation(ws: Workspace, snapshot_id: str, reference: Snapshot | No
     new_data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     whole = cache.for_parts(snapshot.parts)  # new parts were just cached; older ones usually are
     suite, location, suite_source = resolve_suite(ws, cache, reference or snapshot)
+    suite = bind_to_batch(suite, len(new_data))  # learned ranges tolerate what chance allows at this size
     profiles = reference_counts = None
     if reference is not None:
         profiles = cache.profiles(reference)
