@@ -136,8 +136,9 @@ def register(sub: Any) -> None:
     p.add_argument("snapshot", nargs="?", help="snapshot id or a unique prefix")
     p.add_argument("--reference", help="reference snapshot (default: the stored result's, else the champion's "
                                        "training snapshot)")
-    p.add_argument("--recompute", action="store_true", help="compute again, against the stored result's reference (not today's "
-                                                             "champion), and say whether the verdict is reproduced")
+    p.add_argument("--recompute", action="store_true",
+                   help="compute again, against the stored result's reference (not today's champion), and say "
+                        "whether the verdict is reproduced")
     p.add_argument("--suite-from", metavar="SNAPSHOT",
                    help="(re)generate the expectation suite from this snapshot (the old file is kept as .bak)")
     p.add_argument("--json", action="store_true")

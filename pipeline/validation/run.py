@@ -87,7 +87,8 @@ def compute_validation(ws: Workspace, snapshot_id: str, reference: Snapshot | No
     new_data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     whole = cache.for_parts(snapshot.parts)  # new parts were just cached; older ones usually are
     suite, location, suite_source = resolve_suite(ws, cache, reference or snapshot)
-    suite = bind_to_batch(suite, len(new_data))  # learned ranges tolerate what chance allows at this size
+    # learned ranges tolerate what chance allows at this batch size (docs/validation.md)
+    suite = bind_to_batch(suite, len(new_data), ws.config.validation.expectations.range_alarm_rate)
     profiles = reference_counts = None
     if reference is not None:
         profiles = cache.profiles(reference)
@@ -164,9 +165,10 @@ def recompute_validation(ws: Workspace, snapshot_id: str, reference_id: str | No
     stored = ws.meta.latest_validation(snapshot_id)
     reference, notes = _reference_for(ws, snapshot_id, stored, reference_id)
     if reference is not None and not new_parts_since(read_manifest(ws.store, snapshot_id), reference):
-        notes.append(f"snapshot {snapshot_id} is its own reference ({'it is' if reference.id == snapshot_id else 'it has no parts beyond'} "
-                     f"{reference.id}): there are no new rows, so the whole snapshot was checked against the suite "
-                     "and nothing was compared for drift or the label contract")
+        which = ("is its own reference" if reference.id == snapshot_id
+                 else f"has no rows that its reference {reference.id} does not have")
+        notes.append(f"snapshot {snapshot_id} {which}: there are no new rows, so the whole snapshot was checked "
+                     "against the suite and nothing was compared for drift or the label contract")
     run = compute_validation(ws, snapshot_id, reference)
     reproduced = None
     if stored is not None and stored.reference_snapshot_id == run.report.reference_snapshot_id:
@@ -180,7 +182,8 @@ def recompute_validation(ws: Workspace, snapshot_id: str, reference_id: str | No
             was, got = (then.get("suite") or {}), (now.get("suite") or {})
             suite_note = ("" if was.get("generated_at") == got.get("generated_at") else
                           f"; the expectation suite changed since (was generated {was.get('generated_at')} from "
-                          f"{was.get('generated_from')}, now {got.get('generated_at')} from {got.get('generated_from')})")
+                          f"{was.get('generated_from')}, now {got.get('generated_at')} from "
+                          f"{got.get('generated_from')})")
             notes.append(f"does NOT reproduce stored result #{stored.id}: it was "
                          f"{'passed' if then.get('passed') else 'failed'} on {then.get('new_rows')} new rows with "
                          f"failed checks {_failed_by_severity(then)}, now {'passed' if now['passed'] else 'failed'} "

@@ -8,8 +8,8 @@ Two kinds of expectations, told apart by ``meta.ct_source``:
   the config at run time (the config is the declared contract), with ``expectations.severity``.
 * ``profile`` — what the reference data showed: observed ranges widened by a margin (with a
   ``mostly`` sized for each batch by :func:`bind_to_batch`, so data drawn like the reference
-  rarely trips them), the category levels actually seen, null shares, a row-count bound. Generated once, stored in the JSON, with
-  ``expectations.profile_severity``.
+  rarely trips them), the category levels actually seen, null shares, a row-count bound.
+  Generated once, stored in the JSON, with ``expectations.profile_severity``.
 
 Users change either kind (kwargs or severity), remove one, or add their own in
 ``<dataset>.overrides.yaml`` beside the suite; the overrides survive regeneration. Nothing here
@@ -213,16 +213,27 @@ def range_mostly(reference_rows: int, batch_rows: int, alarm_rate: float) -> flo
     return max(math.floor((1.0 - allowed / batch_rows) * 10_000) / 10_000, 0.0)
 
 
-def bind_to_batch(suite: Suite, batch_rows: int) -> Suite:
+def _legacy_rule(e: Expectation, suite: Suite, alarm_rate: float | None) -> dict[str, Any] | None:
+    """The rule of a learned range in a suite generated before ranges carried one (no ``mostly`` set)."""
+    rows = suite.meta.get("ct", {}).get("rows")
+    if (alarm_rate is None or not isinstance(rows, int) or e.source != PROFILE or "mostly" in e.kwargs
+            or e.type != "expect_column_values_to_be_between" or not e.id.endswith(":observed")):
+        return None
+    return {"reference_rows": rows, "alarm_rate": alarm_rate}
+
+
+def bind_to_batch(suite: Suite, batch_rows: int, alarm_rate: float | None = None) -> Suite:
     """The suite with each learned range's ``mostly`` set for a batch of ``batch_rows`` rows.
 
     A learned range carries its rule (reference rows, alarm rate) in ``meta``; its tolerance
     depends on the size of the batch checked, so it is resolved here, before either engine runs,
-    and the stored results and Data Docs show the ``mostly`` actually applied.
+    and the stored results and Data Docs show the ``mostly`` actually applied. Given
+    ``alarm_rate``, learned ranges of a suite file written before they carried a rule get one
+    from the suite's reference row count, so an existing suite need not be regenerated.
     """
     bound = []
     for e in suite.expectations:
-        rule = e.meta.get(RANGE_RULE)
+        rule = e.meta.get(RANGE_RULE) or _legacy_rule(e, suite, alarm_rate)
         if isinstance(rule, dict) and "reference_rows" in rule and "alarm_rate" in rule:
             kwargs = {k: v for k, v in e.kwargs.items() if k != "mostly"}
             mostly = range_mostly(int(rule["reference_rows"]), batch_rows, float(rule["alarm_rate"]))

@@ -92,7 +92,8 @@ def test_random_thirds_of_one_dataset_raise_no_warning(thirds: Thirds) -> None:
             c.message for c in report.failures("fail") + report.failures("warn")]
         # the suite was generated from the first third, and its ranges are the learned ones
         assert run.suite.meta["ct"]["generated_from"] == thirds.snapshots[0]
-        ranges = [e for e in run.suite.expectations if e.id.endswith(":observed") and e.type == "expect_column_values_to_be_between"]
+        ranges = [e for e in run.suite.expectations
+                  if e.id.endswith(":observed") and e.type == "expect_column_values_to_be_between"]
         assert len(ranges) == 30 and all(0.9 < e.kwargs["mostly"] < 1 for e in ranges)
 
 

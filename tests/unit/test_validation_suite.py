@@ -221,3 +221,18 @@ def test_learned_ranges_are_bound_to_the_batch_size(config: PipelineConfig, tmp_
     loaded = load_suite(location, config)
     assert loaded is not None
     assert {e.id: e for e in bind_to_batch(loaded, 20).expectations}[key].kwargs["mostly"] == 1.0
+
+
+def test_a_suite_written_before_ranges_carried_a_rule_is_bound_too(config: PipelineConfig) -> None:
+    from dataclasses import replace
+
+    key = "expect_column_values_to_be_between:total_charges:observed"
+    fresh = generate_suite(config, _summary(), "snap1")
+    legacy = replace(fresh, expectations=tuple(
+        replace(e, meta={}, kwargs={k: v for k, v in e.kwargs.items() if k != "mostly"}) if e.id.endswith(":observed")
+        else e for e in fresh.expectations))
+    assert "mostly" not in {e.id: e for e in legacy.expectations}[key].kwargs
+    bound = {e.id: e for e in bind_to_batch(legacy, 50, 0.001).expectations}
+    assert bound[key].kwargs["mostly"] == range_mostly(100, 50, 0.001)  # the suite's 100 reference rows
+    assert {e.id: e for e in bind_to_batch(legacy, 50).expectations}[key].kwargs == \
+        {e.id: e for e in legacy.expectations}[key].kwargs  # without an alarm rate nothing is guessed
