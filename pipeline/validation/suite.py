@@ -19,6 +19,7 @@ imports great-expectations: the suite is plain GX-format JSON, run by our own ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -182,9 +183,11 @@ def _mostly(missing: int, total: int, margin: float) -> float | None:
 
 RANGE_RULE = "ct_range_rule"
 """Meta key of a learned range whose ``mostly`` is set per batch by :func:`bind_to_batch`."""
-_EXACT_LIMIT = 100_000
+_EXACT_LIMIT = 20_000
+"""Batches up to this size use the exact Beta-binomial quantile (a few ms); larger ones its Beta limit."""
 
 
+@functools.lru_cache(maxsize=256)  # features share (n, m, rate): one quantile per validation, not one per feature
 def range_allowance(reference_rows: int, batch_rows: int, alarm_rate: float) -> int:
     """How many of ``batch_rows`` new values may fall outside a range learned from ``reference_rows``.
 
