@@ -184,7 +184,7 @@ def _mostly(missing: int, total: int, margin: float) -> float | None:
 RANGE_RULE = "ct_range_rule"
 """Meta key of a learned range whose ``mostly`` is set per batch by :func:`bind_to_batch`."""
 _EXACT_LIMIT = 20_000
-"""Batches up to this size use the exact Beta-binomial quantile (a few ms); larger ones its Beta limit."""
+"""Batches up to this size use the exact Beta-binomial quantile (a few ms); larger ones a bound on it."""
 
 
 @functools.lru_cache(maxsize=256)  # features share (n, m, rate): one quantile per validation, not one per feature
@@ -203,7 +203,9 @@ def range_allowance(reference_rows: int, batch_rows: int, alarm_rate: float) -> 
         return 0
     if m <= _EXACT_LIMIT:
         return int(stats.betabinom(m, 2, max(n - 1, 1)).ppf(1.0 - alarm_rate))
-    return math.ceil(m * float(stats.beta(2, max(n - 1, 1)).ppf(1.0 - alarm_rate)))  # the limit, slightly wider
+    # the Beta limit plus the binomial spread around it: a little wider than the exact quantile, never narrower
+    expected = m * float(stats.beta(2, max(n - 1, 1)).ppf(1.0 - alarm_rate))
+    return math.ceil(expected + float(stats.norm.ppf(1.0 - alarm_rate)) * math.sqrt(expected))
 
 
 def range_mostly(reference_rows: int, batch_rows: int, alarm_rate: float) -> float | None:
