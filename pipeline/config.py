@@ -190,6 +190,8 @@ class ExpectationsConfig(_Frozen):
     min_rows: int = Field(default=1, ge=0)
     suite_dir: str | None = None
     range_margin: float = Field(default=0.1, ge=0)
+    range_alarm_rate: float = Field(default=0.001, gt=0, lt=1)
+    """Chance that a batch drawn like the reference fails a learned range (see docs/validation.md)."""
     null_margin: float = Field(default=0.02, ge=0, le=1)
     row_count_factor: float = Field(default=10.0, ge=1)
     engine: Literal["fast", "great_expectations"] = "fast"

@@ -51,6 +51,8 @@ def _print(data: dict[str, Any]) -> None:
              else "computed now (not stored)")
     print(f"snapshot {data['snapshot_id']} vs reference {data['reference_snapshot_id'] or 'none'}: "
           f"{'PASSED' if data['passed'] else 'FAILED'} on {data['new_rows']} new rows; {where}")
+    for note in data.get("notes") or []:
+        print(f"note: {note}")
     print(table(["check", "severity", "outcome", "message"],
                 [[c["name"], c["severity"], c["outcome"], _clip(c["message"])] for c in data["checks"]]))
     if data["features"]:
@@ -111,12 +113,12 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         data = _shown(stored.summary, validation_id=stored.id, stored=True, created_at=stored.created_at,
                       report_uri=stored.report_uri)
     else:
-        from pipeline.snapshots import read_manifest
-        from pipeline.validation.run import champion_snapshot, compute_validation
+        from pipeline.validation.run import recompute_validation
 
-        ref = read_manifest(ws.store, reference) if reference else champion_snapshot(ws)
-        run = compute_validation(ws, snapshot.id, ref)
-        data = _shown(run.report.to_dict(), validation_id=None, stored=False, created_at=None, report_uri=None)
+        redone = recompute_validation(ws, snapshot.id, reference)
+        data = _shown(redone.run.report.to_dict(), validation_id=None, stored=False, created_at=None,
+                      report_uri=None, notes=list(redone.notes), reproduces=redone.stored.id if redone.stored else None,
+                      reproduced=redone.reproduced)
     if args.json:
         emit_json(data)
     else:
@@ -128,10 +130,15 @@ def register(sub: Any) -> None:
     """Add this module's commands to the ``ct`` parser."""
     p = sub.add_parser("validate", help="show or compute the validation of a snapshot; regenerate the suite",
                        description="Show the stored validation of SNAPSHOT, or compute it (nothing is stored) when "
-                                   "there is none for that reference. --suite-from regenerates the expectation suite.")
+                                   "there is none for that reference. --recompute computes it again against the "
+                                   "reference the stored result used, and says whether it reproduces it. "
+                                   "--suite-from regenerates the expectation suite.")
     p.add_argument("snapshot", nargs="?", help="snapshot id or a unique prefix")
-    p.add_argument("--reference", help="reference snapshot (default: the champion's training snapshot)")
-    p.add_argument("--recompute", action="store_true", help="compute even when a stored result exists")
+    p.add_argument("--reference", help="reference snapshot (default: the stored result's, else the champion's "
+                                       "training snapshot)")
+    p.add_argument("--recompute", action="store_true",
+                   help="compute again, against the stored result's reference (not today's champion), and say "
+                        "whether the verdict is reproduced")
     p.add_argument("--suite-from", metavar="SNAPSHOT",
                    help="(re)generate the expectation suite from this snapshot (the old file is kept as .bak)")
     p.add_argument("--json", action="store_true")

@@ -9,6 +9,7 @@ from typing import Any
 from pipeline.alerts import validation_alert
 from pipeline.reports import write_validation_report
 from pipeline.validation.data_docs import publish_data_docs
+from pipeline.validation.gx_support import quiet_libraries
 from pipeline.validation.report import ValidationReport, raise_if_blocked
 from pipeline.validation.run import ValidationRun, champion_snapshot, compute_validation
 from pipeline.validation.suite import save_suite, write_overrides_template
@@ -67,9 +68,17 @@ def validate_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
 
     Stores the result (metadata DB), the summary page and great-expectations Data Docs, saves a
     newly generated expectation suite, then raises :class:`ValidationFailed` when a
-    ``fail``-severity check did not pass.
+    ``fail``-severity check did not pass. Library chatter (great-expectations' registration
+    lines, progress bars) is silenced while it runs, so the task log shows the stage's own lines.
     """
+    with quiet_libraries():
+        return _validate(ws, snapshot_id)
+
+
+def _validate(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
     reference = champion_snapshot(ws)
+    log.info("validating snapshot %s against %s", snapshot_id,
+             f"the champion's training snapshot {reference.id}" if reference else "no reference (no champion yet)")
     run = compute_validation(ws, snapshot_id, reference)
     report = run.report
     docs_policy = ws.config.validation.expectations.data_docs

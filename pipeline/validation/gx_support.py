@@ -17,14 +17,64 @@ from typing import Any
 from pipeline.validation.suite import Suite
 
 
+LIBRARY_LEVELS: dict[str, int] = {
+    "great_expectations": logging.ERROR,  # ~200 "Skipping registering function ..." lines at import, and more
+    "numexpr": logging.WARNING,  # "NumExpr defaulting to N threads."
+    "matplotlib": logging.WARNING,
+    "PIL": logging.WARNING,
+}
+"""Library loggers quietened while validation runs, and the least level they may then show."""
+
+
+def inherit_levels(prefix: str, below: int) -> None:
+    """Let the loggers under ``prefix`` that pinned a level lower than ``below`` inherit instead.
+
+    Some libraries pin their own module loggers (great-expectations sets
+    ``great_expectations.data_context.types.base`` to INFO at import), which would make them
+    ignore the level of their parent; after this, the one level on ``prefix`` governs them all.
+    """
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if (name.startswith(prefix + ".") and isinstance(logger, logging.Logger)
+                and logging.NOTSET < logger.level < below):
+            logger.setLevel(logging.NOTSET)
+
+
+@contextmanager
+def quiet_libraries(levels: dict[str, int] | None = None) -> Iterator[None]:
+    """Raise the level of chatty library loggers (by name) for the block, then restore them.
+
+    Only the named loggers (and their children, which inherit the level) are touched: our own
+    records, and every other library's, still reach the task log. Progress bars are turned off
+    for the block too (``TQDM_DISABLE``), so none lands in the log as carriage-return noise.
+    """
+    chosen = LIBRARY_LEVELS if levels is None else levels
+    saved = {name: logging.getLogger(name).level for name in chosen}
+    saved_tqdm = os.environ.get("TQDM_DISABLE")
+    for name, level in chosen.items():
+        inherit_levels(name, level)
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < level:
+            logger.setLevel(level)
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            inherit_levels(name, chosen[name])  # modules imported inside the block pinned theirs meanwhile
+            logging.getLogger(name).setLevel(level)
+        if saved_tqdm is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved_tqdm
+
+
 def import_gx() -> Any:
-    """Import great-expectations with its analytics off; returns the module."""
+    """Import great-expectations with its analytics off and its import-time chatter silenced."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    with warnings.catch_warnings():
+    with quiet_libraries(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import great_expectations as gx
-    for name in ("great_expectations", "great_expectations.data_context", "great_expectations.render"):
-        logging.getLogger(name).setLevel(logging.ERROR)  # its INFO/WARNING chatter is not ours to show
+    inherit_levels("great_expectations", LIBRARY_LEVELS["great_expectations"])
     return gx
 
 
@@ -38,8 +88,8 @@ def quiet_context(context: Any) -> Any:
 
 @contextmanager
 def silenced() -> Iterator[None]:
-    """Suppress GX's deprecation and runtime warnings inside a block."""
-    with warnings.catch_warnings():
+    """Suppress GX's deprecation and runtime warnings, and its log chatter, inside a block."""
+    with quiet_libraries(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
 

@@ -6,9 +6,10 @@ Two kinds of expectations, told apart by ``meta.ct_source``:
 * ``schema`` — what ``pipeline.yaml`` declares: the column set, numeric types, declared ranges,
   category levels, non-nullable columns, label classes, a minimum row count. Always rebuilt from
   the config at run time (the config is the declared contract), with ``expectations.severity``.
-* ``profile`` — what the reference data showed: observed ranges widened by a margin, the category
-  levels actually seen, null shares, a row-count bound. Generated once, stored in the JSON, with
-  ``expectations.profile_severity``.
+* ``profile`` — what the reference data showed: observed ranges widened by a margin (with a
+  ``mostly`` sized for each batch by :func:`bind_to_batch`, so data drawn like the reference
+  rarely trips them), the category levels actually seen, null shares, a row-count bound.
+  Generated once, stored in the JSON, with ``expectations.profile_severity``.
 
 Users change either kind (kwargs or severity), remove one, or add their own in
 ``<dataset>.overrides.yaml`` beside the suite; the overrides survive regeneration. Nothing here
@@ -18,6 +19,7 @@ imports great-expectations: the suite is plain GX-format JSON, run by our own ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from scipy import stats
 
 from pipeline.config import DatasetConfig, ExpectationsConfig, PipelineConfig
 from pipeline.errors import ConfigError
@@ -178,6 +181,74 @@ def _mostly(missing: int, total: int, margin: float) -> float | None:
     return mostly if mostly > 0 else None
 
 
+RANGE_RULE = "ct_range_rule"
+"""Meta key of a learned range whose ``mostly`` is set per batch by :func:`bind_to_batch`."""
+_EXACT_LIMIT = 20_000
+"""Batches up to this size use the exact Beta-binomial quantile (a few ms); larger ones a bound on it."""
+
+
+@functools.lru_cache(maxsize=256)  # features share (n, m, rate): one quantile per validation, not one per feature
+def range_allowance(reference_rows: int, batch_rows: int, alarm_rate: float) -> int:
+    """How many of ``batch_rows`` new values may fall outside a range learned from ``reference_rows``.
+
+    Distribution-free: when the new rows are drawn like the reference, the share of the population
+    outside the reference's observed [min, max] is Beta(2, n-1) distributed (it is the sum of the
+    two outer spacings of n uniform order statistics), so the count of new values outside it is
+    Beta-binomial(m, 2, n-1). The allowance is that count's (1 - ``alarm_rate``) quantile: a batch
+    from the reference's own distribution exceeds it with probability at most ``alarm_rate``,
+    whatever the distribution (widening the range by ``range_margin`` only makes this rarer).
+    """
+    n, m = max(int(reference_rows), 1), int(batch_rows)
+    if m <= 0:
+        return 0
+    if m <= _EXACT_LIMIT:
+        return int(stats.betabinom(m, 2, max(n - 1, 1)).ppf(1.0 - alarm_rate))
+    # the Beta limit plus the binomial spread around it: a little wider than the exact quantile, never narrower
+    expected = m * float(stats.beta(2, max(n - 1, 1)).ppf(1.0 - alarm_rate))
+    return math.ceil(expected + float(stats.norm.ppf(1.0 - alarm_rate)) * math.sqrt(expected))
+
+
+def range_mostly(reference_rows: int, batch_rows: int, alarm_rate: float) -> float | None:
+    """The ``mostly`` of a learned range on a batch of ``batch_rows`` (None: every value must be inside)."""
+    if batch_rows <= 0:
+        return None
+    allowed = range_allowance(reference_rows, batch_rows, alarm_rate)
+    if allowed <= 0:
+        return None
+    return max(math.floor((1.0 - allowed / batch_rows) * 10_000) / 10_000, 0.0)
+
+
+def _legacy_rule(e: Expectation, suite: Suite, alarm_rate: float | None) -> dict[str, Any] | None:
+    """The rule of a learned range in a suite generated before ranges carried one (no ``mostly`` set)."""
+    rows = suite.meta.get("ct", {}).get("rows")
+    if (alarm_rate is None or not isinstance(rows, int) or e.source != PROFILE or "mostly" in e.kwargs
+            or e.type != "expect_column_values_to_be_between" or not e.id.endswith(":observed")):
+        return None
+    return {"reference_rows": rows, "alarm_rate": alarm_rate}
+
+
+def bind_to_batch(suite: Suite, batch_rows: int, alarm_rate: float | None = None) -> Suite:
+    """The suite with each learned range's ``mostly`` set for a batch of ``batch_rows`` rows.
+
+    A learned range carries its rule (reference rows, alarm rate) in ``meta``; its tolerance
+    depends on the size of the batch checked, so it is resolved here, before either engine runs,
+    and the stored results and Data Docs show the ``mostly`` actually applied. Given
+    ``alarm_rate``, learned ranges of a suite file written before they carried a rule get one
+    from the suite's reference row count, so an existing suite need not be regenerated.
+    """
+    bound = []
+    for e in suite.expectations:
+        rule = e.meta.get(RANGE_RULE) or _legacy_rule(e, suite, alarm_rate)
+        if isinstance(rule, dict) and "reference_rows" in rule and "alarm_rate" in rule:
+            kwargs = {k: v for k, v in e.kwargs.items() if k != "mostly"}
+            mostly = range_mostly(int(rule["reference_rows"]), batch_rows, float(rule["alarm_rate"]))
+            if mostly is not None:
+                kwargs["mostly"] = mostly
+            e = replace(e, kwargs=kwargs)
+        bound.append(e)
+    return replace(suite, expectations=tuple(bound))
+
+
 def profile_expectations(summary: DataSummary, dataset: DatasetConfig, settings: ExpectationsConfig) -> list[Expectation]:
     """What the reference data showed, widened by the configured margins (see module doc)."""
     sev = settings.profile_severity
@@ -194,8 +265,14 @@ def profile_expectations(summary: DataSummary, dataset: DatasetConfig, settings:
                 lower = max(lower, feat.min)
             if feat.max is not None:
                 upper = min(upper, feat.max)
-            items.append(_exp("expect_column_values_to_be_between", sev, PROFILE, "observed", column=feat.name,
-                              min_value=lower, max_value=upper))
+            rule = {"reference_rows": int(facts.get("count", 0)), "alarm_rate": settings.range_alarm_rate}
+            kwargs: dict[str, Any] = {"column": feat.name, "min_value": lower, "max_value": upper}
+            mostly = range_mostly(rule["reference_rows"], rule["reference_rows"], settings.range_alarm_rate)
+            if mostly is not None:  # the value for a batch as large as the reference; rebound per batch
+                kwargs["mostly"] = mostly
+            items.append(Expectation(id=_default_id("expect_column_values_to_be_between", feat.name, "observed"),
+                                     type="expect_column_values_to_be_between", kwargs=kwargs, severity=sev,
+                                     source=PROFILE, meta={RANGE_RULE: rule}))
         total = facts.get("count", 0) + facts.get("missing", 0)
         mostly = _mostly(facts.get("missing", 0), total, settings.null_margin) if feat.nullable else None
         if mostly is not None:
@@ -221,7 +298,8 @@ def generate_suite(config: PipelineConfig, summary: DataSummary, source_snapshot
         "dataset": dataset.name, "generated_from": source_snapshot_id, "rows": summary.rows,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "schema_hash": schema_hash(dataset),
-        "settings": {"range_margin": settings.range_margin, "null_margin": settings.null_margin,
+        "settings": {"range_margin": settings.range_margin, "range_alarm_rate": settings.range_alarm_rate,
+                     "null_margin": settings.null_margin,
                      "row_count_factor": settings.row_count_factor},
         "note": (f"Generated by ct from snapshot {source_snapshot_id}. Do not edit: put changes in "
                  f"{dataset.name}.overrides.yaml beside this file (they survive regeneration). Expectations "
@@ -391,7 +469,10 @@ def apply_overrides(suite: Suite, path: Path | None) -> Suite:
         severity = by_id[key].severity
         if "severity" in settings:
             severity = _severity(settings.pop("severity"), f"{path}, change.{key}")
-        by_id[key] = replace(by_id[key], kwargs={**by_id[key].kwargs, **settings}, severity=severity)
+        meta = by_id[key].meta
+        if "mostly" in settings:  # a tolerance set by hand is kept as is, never rebound per batch
+            meta = {k: v for k, v in meta.items() if k != RANGE_RULE}
+        by_id[key] = replace(by_id[key], kwargs={**by_id[key].kwargs, **settings}, severity=severity, meta=meta)
     removed = data.get("remove") or []
     if not isinstance(removed, list):
         raise ConfigError(f"expectation overrides {path}: 'remove' must be a list of expectation ids")

@@ -185,6 +185,46 @@ def test_suite_is_made_once_then_left_alone_and_overrides_apply(ws: Workspace, m
     assert "stored validation #" in text and "drift (share" in text
 
 
+def test_recompute_reproduces_the_stored_result_or_says_why_not(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    first = _ingest(ws, FIRST, "first.csv")
+    _train(ws)
+    drifted = _ingest(ws, DRIFTED, "drifted.csv")
+    run = _train(ws)
+    if ws.meta.get_alias("churn-classifier", CHAMPION).version != 2:
+        stages.promote_if_better(ws, "churn-classifier", 2, force=True, reason="make the drifted batch the reference")
+    stored = ws.meta.get_validation(run["validation"]["validation_id"])
+    assert stored.reference_snapshot_id == first  # and today's champion trained on `drifted` itself
+
+    redone = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted, "--recompute", "--json"))
+
+    assert redone["stored"] is False and redone["reference_snapshot_id"] == first
+    assert (redone["passed"], redone["new_rows"]) == (stored.passed, stored.summary["new_rows"])
+
+    def failed(checks: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        return {(c["name"], c["severity"]) for c in checks if c["outcome"] == "failed"}
+
+    assert failed(redone["checks"]) == failed(stored.summary["checks"])
+    assert ("label_contract", "warn") in failed(redone["checks"])  # there is something to reproduce
+    assert redone["reproduced"] is True and redone["reproduces"] == stored.id
+    assert any(n.startswith(f"reproduces stored result #{stored.id}") for n in redone["notes"])
+
+    own = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted, "--recompute", "--reference",
+                         drifted, "--json"))
+    assert own["reproduced"] is None and own["reference_snapshot_id"] is None
+    assert any(f"snapshot {drifted} is its own reference" in n and "no new rows" in n for n in own["notes"])
+    assert any(f"stored result #{stored.id} used reference {first}" in n for n in own["notes"])
+
+    from pipeline.snapshots import manifest_key
+
+    ws.store.delete(manifest_key(first))  # the stored reference is gone
+    capsys.readouterr()
+    assert main(["validate", drifted, "--recompute"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot recompute validation #{stored.id} of snapshot {drifted}" in err
+    assert f"reference snapshot {first} no longer exists" in err and "--reference SNAPSHOT" in err
+
+
 def test_data_docs_failure_does_not_stop_training(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     def broken(*args: Any, **kwargs: Any) -> str:

@@ -113,6 +113,17 @@ def test_label_parity() -> None:
     assert not check_label_parity(pd.Series([], dtype=object), train).held
 
 
+def test_label_parity_on_a_small_holdout_is_not_broken_by_chance() -> None:
+    """A 75-row holdout of a 35/65 dataset at 0.41 is 1.1 standard errors away: chance, not a broken split."""
+    train = {"malignant": 105, "benign": 195}
+    wobble = check_label_parity_counts(train, {"malignant": 31, "benign": 44})
+    assert wobble.held and "chance" in wobble.message and wobble.max_deviation > 0.05
+    skewed = check_label_parity_counts(train, {"malignant": 45, "benign": 30})  # 0.60: no chance at all
+    assert not skewed.held and "broken" in skewed.message
+    big = check_label_parity_counts({"yes": 35_000, "no": 65_000}, {"yes": 4_100, "no": 5_900})
+    assert not big.held  # 0.41 on 10 000 rows is real
+
+
 def test_result_to_dict_is_json_safe() -> None:
     result = check_label_contract(labels({"yes": 1, "maybe": 1}), {"yes": 1.0})
     payload = json.loads(json.dumps(result.to_dict(), allow_nan=False))

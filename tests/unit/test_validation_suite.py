@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.config import PipelineConfig
@@ -16,8 +17,11 @@ from pipeline.validation.suite import (
     PROFILE,
     SCHEMA,
     apply_overrides,
+    bind_to_batch,
     generate_suite,
     load_suite,
+    range_allowance,
+    range_mostly,
     save_suite,
     schema_expectations,
     suite_location,
@@ -47,7 +51,9 @@ def _by_id(config: PipelineConfig, summary: DataSummary | None = None) -> dict:
 def test_ranges_are_widened_by_the_margin_and_kept_inside_declared_bounds(config: PipelineConfig) -> None:
     items = _by_id(config)
     total = items["expect_column_values_to_be_between:total_charges:observed"]
-    assert total.kwargs == {"column": "total_charges", "min_value": 9.0, "max_value": 21.0}  # 10% of width 10
+    assert total.kwargs == {"column": "total_charges", "min_value": 9.0, "max_value": 21.0,  # 10% of width 10
+                            "mostly": 0.88}  # 12 of 100 new values may fall outside by chance (alarm rate 0.001)
+    assert total.meta == {"ct_range_rule": {"reference_rows": 100, "alarm_rate": 0.001}}
     assert total.source == PROFILE and total.severity == "warn"
     tenure = items["expect_column_values_to_be_between:tenure_months:observed"]
     assert tenure.kwargs["min_value"] == 0.0  # 1 - 7 would be below the declared min of 0
@@ -176,3 +182,61 @@ def test_schema_expectations_follow_the_current_config(config: PipelineConfig, t
 def test_apply_overrides_without_a_file_changes_nothing(config: PipelineConfig, tmp_path: Path) -> None:
     suite = generate_suite(config, _summary(), "snap1")
     assert apply_overrides(suite, tmp_path / "missing.yaml") is suite
+
+
+def test_range_allowance_holds_its_alarm_rate_whatever_the_distribution() -> None:
+    """Distribution-free: a batch drawn like the reference exceeds the allowance at most alarm_rate of the time."""
+    rng = np.random.default_rng(3)
+    n, m, alarm, trials = 60, 40, 0.05, 4000
+    allowed = range_allowance(n, m, alarm)
+    for draw in (rng.standard_normal, rng.standard_cauchy, lambda size: rng.poisson(3.0, size).astype(float)):
+        values = draw((trials, n + m))
+        ref, new = values[:, :n], values[:, n:]
+        outside = (new < ref.min(axis=1, keepdims=True)) | (new > ref.max(axis=1, keepdims=True))
+        assert np.mean(outside.sum(axis=1) > allowed) <= alarm + 0.01
+    # the tolerance shrinks as the reference grows, and a single new row is judged by chance too
+    assert range_mostly(190, 190, 0.001) < range_mostly(1_000, 190, 0.001) < range_mostly(100_000, 190, 0.001)
+    assert range_mostly(100_000, 20, 0.001) is None  # a big reference leaves no room: every value inside
+    assert range_mostly(190, 1, 0.001) == 0.0 and range_mostly(5_000, 1, 0.001) is None
+    # huge batches use a bound a little above the exact quantile, never below it
+    from scipy import stats
+
+    for n, m in ((190, 20_001), (20_000, 50_000)):
+        exact = stats.betabinom(m, 2, n - 1).ppf(0.999)
+        assert exact <= range_allowance(n, m, 0.001) <= 1.2 * exact + 10
+
+
+def test_learned_ranges_are_bound_to_the_batch_size(config: PipelineConfig, tmp_path: Path) -> None:
+    suite = generate_suite(config, _summary(), "snap1")
+    key = "expect_column_values_to_be_between:total_charges:observed"
+    for rows in (5, 100, 10_000):
+        bound = {e.id: e for e in bind_to_batch(suite, rows).expectations}
+        assert bound[key].kwargs.get("mostly") == range_mostly(100, rows, 0.001)
+        declared = bound["expect_column_values_to_be_between:total_charges"]
+        assert declared.source == SCHEMA and "mostly" not in declared.kwargs  # declared ranges are never loosened
+    # a mostly set by hand in the overrides file is the user's, never rebound
+    path = save_suite(suite, tmp_path / "churn.json")
+    path.with_name("churn.overrides.yaml").write_text(f'change: {{"{key}": {{mostly: 1.0}}}}\n')
+    location = suite_location(Settings(home=tmp_path, config_path=tmp_path / "pipeline.yaml",
+                                       database_url="sqlite://", data_url=tmp_path.as_uri()),
+                              config.model_copy(update={"validation": config.validation.model_copy(update={
+                                  "expectations": config.validation.expectations.model_copy(
+                                      update={"suite_dir": str(tmp_path)})})}))
+    loaded = load_suite(location, config)
+    assert loaded is not None
+    assert {e.id: e for e in bind_to_batch(loaded, 20).expectations}[key].kwargs["mostly"] == 1.0
+
+
+def test_a_suite_written_before_ranges_carried_a_rule_is_bound_too(config: PipelineConfig) -> None:
+    from dataclasses import replace
+
+    key = "expect_column_values_to_be_between:total_charges:observed"
+    fresh = generate_suite(config, _summary(), "snap1")
+    legacy = replace(fresh, expectations=tuple(
+        replace(e, meta={}, kwargs={k: v for k, v in e.kwargs.items() if k != "mostly"}) if e.id.endswith(":observed")
+        else e for e in fresh.expectations))
+    assert "mostly" not in {e.id: e for e in legacy.expectations}[key].kwargs
+    bound = {e.id: e for e in bind_to_batch(legacy, 50, 0.001).expectations}
+    assert bound[key].kwargs["mostly"] == range_mostly(100, 50, 0.001)  # the suite's 100 reference rows
+    assert {e.id: e for e in bind_to_batch(legacy, 50).expectations}[key].kwargs == \
+        {e.id: e for e in legacy.expectations}[key].kwargs  # without an alarm rate nothing is guessed
