@@ -23,7 +23,7 @@ DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.fspath)
-        for layer in ("unit", "integration", "e2e"):
+        for layer in ("unit", "integration", "e2e", "faults"):
             if f"{os.sep}{layer}{os.sep}" in path:
                 item.add_marker(getattr(pytest.mark, layer))
 
