@@ -9,8 +9,10 @@ left in the landing area.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -90,7 +92,8 @@ def ready_landing_files(ws: Workspace) -> list[str]:
 
     Tables appear as ``<name>:<table>``.
     """
-    ready = [p.name for p in scan_landing(ws.settings.landing, ws.config.ingest.stable_seconds).ready]
+    scan = scan_landing(ws.settings.landing, ws.config.ingest.stable_seconds)
+    ready = [p.name for p in (*scan.ready, *scan.links)]  # links too: ingest quarantines them
     return ready + source_tables_with_new_rows(ws)
 
 
@@ -314,6 +317,30 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
     if source_errors:
         raise source_errors[0]
     return outcome
+
+
+def rejected_since(ws: Workspace, names: list[str], since: str) -> list[dict[str, Any]]:
+    """Reasons of the files among ``names`` quarantined at or after ``since`` (ISO time), oldest first.
+
+    Lets a caller that ran ingest elsewhere (an Airflow task) tell which files it refused and why.
+    """
+    found: list[dict[str, Any]] = []
+    quarantine = ws.settings.quarantine
+    if not quarantine.exists():
+        return found
+    wanted = set(names)
+    for path in quarantine.glob("*/*.reason.json"):
+        try:
+            reason = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            when = datetime.fromisoformat(str(reason.get("quarantined_at")))
+        except ValueError:
+            continue
+        if reason.get("file") in wanted and when >= datetime.fromisoformat(since):
+            found.append(reason)
+    return sorted(found, key=lambda r: str(r.get("quarantined_at", "")))
 
 
 def notify_rejections(ws: Workspace, outcome: IngestOutcome) -> None:
