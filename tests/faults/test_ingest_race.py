@@ -118,3 +118,27 @@ def test_two_ingests_of_the_same_files_take_each_row_once_and_neither_crashes(
     assert sorted(len(r) for r in rows) == [1, 2]  # each file's rejected rows exactly once
     assert not any((home / "quarantine" / ".pending").iterdir())
     assert not box["out"].quarantined  # stepping aside is not a rejection
+
+
+def test_the_store_appends_a_snapshot_only_onto_the_current_latest(database_url: str) -> None:
+    from pipeline.errors import SnapshotConflict
+    from pipeline.registry.base import SnapshotRecord
+    from pipeline.registry.sql import SqlMetadataStore
+
+    store = SqlMetadataStore(database_url)
+
+    def rec(sid: str, parent: str | None) -> SnapshotRecord:
+        return SnapshotRecord(id=sid, dataset="churn", parent=parent, rows=1, parts=1, manifest_uri="u", created_at="")
+
+    store.append_snapshot(rec("s1", None))
+    store.append_snapshot(rec("s2", "s1"))
+    assert store.append_snapshot(rec("s2", "s1")).id == "s2"  # a rerun of the same append
+    with pytest.raises(SnapshotConflict) as info:
+        store.append_snapshot(rec("s2b", "s1"))  # built on s1, but s2 is the latest now
+    assert info.value.latest == "s2" and "s2" in str(info.value)
+    with pytest.raises(SnapshotConflict):
+        store.append_snapshot(rec("first-again", None))
+    store.append_snapshot(SnapshotRecord(id="o1", dataset="other", parent=None, rows=1, parts=1, manifest_uri="u",
+                                         created_at=""))  # each dataset has a chain of its own
+    assert [r.id for r in store.list_snapshots("churn")] == ["s2", "s1"]
+    store.dispose()
