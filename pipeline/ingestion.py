@@ -168,10 +168,15 @@ def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
             if not block:
                 break
             arr = np.frombuffer(block, dtype=np.uint8)
-            parity = (np.cumsum(arr == 34, dtype=np.int64) + quotes) % 2
-            quotes += int(np.count_nonzero(arr == 34))
-            newline = (arr == 10) & (parity == 0)
-            ends = np.flatnonzero(newline | ((arr == delim) & (parity == 0))) + offset
+            newline = arr == 10
+            separator = newline | (arr == delim)
+            if quotes % 2 or b'"' in block:  # quoted text: separators inside quotes do not count
+                is_quote = arr == 34
+                outside = (np.cumsum(is_quote, dtype=np.int32) + quotes) % 2 == 0
+                quotes += int(np.count_nonzero(is_quote))
+                newline &= outside
+                separator &= outside
+            ends = np.flatnonzero(separator) + offset
             if len(ends):
                 starts = np.concatenate(([field_start], ends[:-1] + 1))
                 widest = int(np.argmax(ends - starts))

@@ -215,3 +215,18 @@ def test_a_file_that_grows_while_being_read_waits_in_landing(home: Path, monkeyp
     monkeypatch.setattr(ingest_stage, "take_in_file", original)
     again = stages.ingest_landing(make_workspace(home))
     assert again.accepted == ["slow.csv"] and again.rows == 120  # the whole file, once
+
+
+def test_size_limits_count_quoted_fields_whole_and_accept_what_fits(home: Path) -> None:
+    from pipeline.errors import IngestError
+    from pipeline.ingestion import check_csv_sizes
+
+    ingest = make_workspace(home, max_field_bytes=1_000, max_row_bytes=5_000).config.ingest
+    fits = home / "fits.csv"
+    fits.write_text('a,b\n"' + "x,\n" * 300 + '",2\n' + "1,2\n" * 10)  # 900 bytes of commas and breaks, quoted
+    check_csv_sizes(fits, "fits.csv", ingest)
+    too_wide = home / "too_wide.csv"
+    too_wide.write_text('a,b\n1,"' + ",\n" * 600 + '"\n')  # one quoted field of 1200 bytes over many lines
+    with pytest.raises(IngestError) as info:
+        check_csv_sizes(too_wide, "too_wide.csv", ingest)
+    assert info.value.code == "too_large" and "max_field_bytes" in str(info.value)
