@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,7 @@ MAX_DERIVED_NAME_BYTES = 200
 """Longest name this module derives from a landing file's name (reason file, rejected rows).
 
 File systems allow 255 bytes; the rest is room for the temporary names of atomic writes."""
+_T = TypeVar("_T")
 _PARQUET_BATCH_ROWS = 8192  # Parquet is decoded this many rows at a time, so a size limit trips early
 
 
@@ -229,6 +230,8 @@ def check_header(names: list[str], name: str) -> None:
 def _csv_header(path: Path, ingest: IngestConfig) -> list[str]:
     """The first row as written (pandas would rename a repeated ``a`` to ``a.1``); sizes are checked first."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
+        if len(ingest.csv_delimiter) != 1:  # the csv module takes one character; a longer one splits plainly
+            return fh.readline().rstrip("\r\n").split(ingest.csv_delimiter)
         return next(csv.reader(fh, delimiter=ingest.csv_delimiter), [])
 
 
@@ -362,7 +365,7 @@ def _parquet_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
                 return
 
 
-def _guarded(source: LandingFile, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _guarded(source: LandingFile, chunks: Iterator[_T]) -> Iterator[_T]:
     """Whatever a file holds, reading it may only reject that file: an unexpected error becomes ``unreadable``.
 
     A file that vanished (taken by a concurrent run) is not the file's fault and propagates as is.
@@ -481,6 +484,10 @@ def iter_parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: Inge
     columns) raises before the first chunk is yielded. The bad-row share is known only at the end:
     the final step of the iteration raises ``wrong_types`` when it is over the limit.
     """
+    yield from _guarded(source, _parsed_chunks(source, dataset, ingest))
+
+
+def _parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> Iterator[CoercedChunk]:
     tally = RowTally()
     first = True
     for raw in iter_raw_chunks(source, ingest):
@@ -778,7 +785,7 @@ def quarantine_file(source: LandingFile, quarantine: Path, code: str, message: s
     target = target_dir / source.name
     if target.exists() or target.is_symlink():
         target = target_dir / fit_name(f"{uuid.uuid4().hex[:8]}_{source.name}", limit=255)
-    reason_path = target_dir / fit_name(source.name, ".reason.json")
+    reason_path = target_dir / fit_name(target.name, ".reason.json")
     try:
         _move(source.path, target)
     except FileNotFoundError:

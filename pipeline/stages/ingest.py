@@ -73,11 +73,6 @@ class IngestOutcome:
     rejected_files: list[dict[str, Any]] = field(default_factory=list)
     """Accepted files that had rows rejected: ``file``, ``rows`` rejected, ``of`` rows read."""
 
-    @property
-    def all_rejected(self) -> bool:
-        """Something arrived and none of it was taken in: every file quarantined, no row accepted."""
-        return bool(self.quarantined) and not self.accepted and not self.new_rows and not self.waiting
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -230,3 +230,25 @@ def test_size_limits_count_quoted_fields_whole_and_accept_what_fits(home: Path) 
     with pytest.raises(IngestError) as info:
         check_csv_sizes(too_wide, "too_wide.csv", ingest)
     assert info.value.code == "too_large" and "max_field_bytes" in str(info.value)
+
+
+def test_an_unexpected_error_reading_one_file_quarantines_only_that_file(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.ingestion as ingestion
+
+    landing = home / "landing"
+    _good(landing)
+    batch(20, 15, 50_000).to_csv(landing / "odd.csv", index=False)
+    real = ingestion.coerce_chunk
+
+    def breaks_on_odd(raw, dataset, name):
+        if name == "odd.csv":
+            raise AttributeError("'DataFrame' object has no attribute 'str'")  # what a bad header once caused
+        return real(raw, dataset, name)
+
+    monkeypatch.setattr(ingestion, "coerce_chunk", breaks_on_odd)
+    first, _ = _ingest_twice(home)
+    _only_good_taken(home, first)
+    [reason] = reasons(home)
+    assert (reason["file"], reason["code"]) == ("odd.csv", "unreadable")
+    assert "AttributeError" in reason["message"] and "odd.csv" in reason["message"]
