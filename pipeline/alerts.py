@@ -2,7 +2,7 @@
 
 Raised where the events happen, so ``ct run``, the demo and Airflow alert alike: a task that
 finally failed (``plugins/ct_airflow/notify.py``), a failed validation or one with warnings
-(``stages/validate.py``), a performance drop or drift seen on live data (``monitoring.py``), and
+(``stages/validate.py``), files or rows rejected by ingest (``stages/ingest.py``), a performance drop or drift seen on live data (``monitoring.py``), and
 every move of an alias (``stages/register.py``: promotion by policy or by hand, rollback).
 
 Every alert carries a ``dedupe_key`` naming the event (the snapshot and its failed checks, the
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Kind = Literal["task_failed", "validation_failed", "validation_warning", "performance_drop", "drift", "promoted",
-               "rolled_back"]
+               "rolled_back", "ingest_rejected"]
 KINDS: tuple[str, ...] = ("task_failed", "validation_failed", "validation_warning", "performance_drop", "drift",
-                          "promoted", "rolled_back")
+                          "promoted", "rolled_back", "ingest_rejected")
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
@@ -131,6 +131,44 @@ def validation_alert(snapshot_id: str, reference_snapshot_id: str | None, failur
                                    hashlib.sha256(",".join(names).encode()).hexdigest()[:16]),
         details={"snapshot_id": snapshot_id, "reference_snapshot_id": reference_snapshot_id,
                  "failed_checks": [dict(f) for f in failures], "report_uri": report_uri},
+        source=runtime_source())
+
+
+def ingest_rejected_alert(dataset: str, quarantined: Sequence[Mapping[str, Any]],
+                          rejected_rows: Sequence[Mapping[str, Any]], *, snapshot_id: str | None) -> Alert | None:
+    """``ingest_rejected``: files quarantined (``file``, ``code``, ``message``, ``path``) or rows rejected
+    (``file``, ``rows``, ``of``) by one ingest; None when nothing was rejected.
+
+    The key names the quarantined files' resting places and the rejected row counts, so a rerun
+    that finds the same outcome is the same alert and every new rejection is a new one.
+    """
+    if not quarantined and not rejected_rows:
+        return None
+    codes: dict[str, int] = {}
+    for q in quarantined:
+        codes[str(q["code"])] = codes.get(str(q["code"]), 0) + 1
+    row_total = sum(int(r["rows"]) for r in rejected_rows)
+    lines = [f"{q['file']}: quarantined ({q['code']}): {q['message']}\n  kept in {q.get('path', '?')}"
+             for q in quarantined[:MAX_LISTED]]
+    lines += [f"{r['file']}: {r['rows']} of {r['of']} row(s) rejected (reasons per row in quarantine/)"
+              for r in rejected_rows[:MAX_LISTED]]
+    more = len(quarantined) + len(rejected_rows) - len(lines)
+    parts = []
+    if quarantined:
+        parts.append(f"{len(quarantined)} file(s) quarantined ({', '.join(f'{c}: {n}' for c, n in sorted(codes.items()))})")
+    if rejected_rows:
+        parts.append(f"{row_total} row(s) rejected in {len(rejected_rows)} source(s)")
+    identity = sorted([f"q:{q.get('path') or q['file']}:{q['code']}" for q in quarantined]
+                      + [f"r:{r['file']}:{r['rows']}" for r in rejected_rows])
+    return Alert(
+        kind="ingest_rejected", severity="warning",
+        title=f"ingest of {dataset}: {'; '.join(parts)}",
+        message="\n".join(lines) + (f"\n… and {more} more" if more > 0 else "")
+                + "\nLook in quarantine/ (each file has a .reason.json); fix the producer and drop corrected files.",
+        dedupe_key=make_dedupe_key("ingest_rejected", dataset, snapshot_id or "-",
+                                   hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]),
+        details={"dataset": dataset, "snapshot_id": snapshot_id, "codes": codes, "rejected_rows": row_total,
+                 "quarantined": [dict(q) for q in quarantined], "rows": [dict(r) for r in rejected_rows]},
         source=runtime_source())
 
 

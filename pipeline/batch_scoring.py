@@ -37,6 +37,7 @@ from pipeline.ingestion import (
     find_ready_files,
     is_archived,
     quarantine_file,
+    quarantine_links,
     sha256_file,
     tidy_landing,
 )
@@ -245,6 +246,9 @@ def score_pending_batches(ws: Workspace) -> dict[str, Any]:
     ready = find_ready_files(settings.scoring, ws.config.ingest.stable_seconds)
     summary: dict[str, Any] = {"scored": [], "already_scored": [], "quarantined": [], "waiting": 0,
                                "champion_version": None}
+    for q in quarantine_links(settings.scoring, settings.quarantine):  # never followed, never read
+        summary["quarantined"].append({"file": q.original_name, "code": q.code, "message": q.message,
+                                       "path": str(q.path)})
     if not ready:
         return summary
     require_id_columns(ws.config.dataset)
@@ -267,7 +271,7 @@ def score_pending_batches(ws: Workspace) -> dict[str, Any]:
         except IngestError as err:
             q = quarantine_file(source, settings.quarantine, err.code, str(err), err.details)
             summary["quarantined"].append({"file": source.name, "code": err.code, "message": str(err),
-                                           "path": str(q.path)})
+                                           "path": str(q.path) if q else None})
             progress("monitor", f"quarantined unlabelled file {source.name}: {err}")
             continue
         scored = scorer.score(parsed)
@@ -287,7 +291,7 @@ def _settle_scored_file(ws: Workspace, source: LandingFile, existing: ScoredBatc
                f"{existing.model_name} v{existing.model_version} at {existing.scored_at} ({where}); nothing new to score")
         q = quarantine_file(source, ws.settings.quarantine, "duplicate_file", msg)
         summary["quarantined"].append({"file": source.name, "code": "duplicate_file", "message": msg,
-                                       "path": str(q.path)})
+                                       "path": str(q.path) if q else None})
         progress("monitor", msg)
         return
     archive_file(source, archive)  # the scoring was committed, the archiving was interrupted

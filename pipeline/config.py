@@ -115,6 +115,10 @@ class IngestConfig(_Frozen):
     max_bad_row_fraction: float = Field(default=0.2, ge=0, le=1)
     csv_delimiter: str = ","
     chunk_rows: int = Field(default=250_000, ge=1)  # rows per part; bounds ingest memory, not the file size
+    # Hostile or broken files must not exhaust memory: a file over any limit is quarantined (code too_large).
+    max_field_bytes: int = Field(default=1 << 20, ge=1)  # one CSV field or Parquet value
+    max_row_bytes: int = Field(default=4 << 20, ge=1)  # one CSV row, or a Parquet row once decoded
+    max_decoded_bytes: int = Field(default=1 << 30, ge=1)  # one chunk of a Parquet file once decoded
 
 
 class WindowConfig(_Frozen):

@@ -59,6 +59,14 @@ class NotFound(RegistryError):
     """A requested snapshot, model version or record does not exist."""
 
 
+class SnapshotConflict(RegistryError):
+    """Another ingest appended to the snapshot chain first; rebase on ``latest`` and try again."""
+
+    def __init__(self, message: str, *, latest: str | None = None) -> None:
+        super().__init__(message)
+        self.latest = latest
+
+
 class SchemaVersionError(RegistryError):
     """The metadata database schema is older or newer than this code expects."""
 

@@ -55,6 +55,7 @@ from pipeline.ingestion import (
     find_ready_files,
     is_archived,
     quarantine_file,
+    quarantine_links,
     tidy_landing,
 )
 from pipeline.landing import scan_landing
@@ -392,6 +393,9 @@ def join_pending_labels(ws: Workspace) -> dict[str, Any]:
     settings = ws.settings
     ready = find_ready_files(settings.labels, ws.config.ingest.stable_seconds)
     summary: dict[str, Any] = {"joined": [], "already_joined": [], "quarantined": [], "waiting": 0, "windows": 0}
+    for q in quarantine_links(settings.labels, settings.quarantine):  # never followed, never read
+        summary["quarantined"].append({"file": q.original_name, "code": q.code, "message": q.message,
+                                       "path": str(q.path)})
     if not ready:
         return summary
     require_id_columns(ws.config.dataset)
@@ -412,7 +416,7 @@ def join_pending_labels(ws: Workspace) -> dict[str, Any]:
                        f"({done['matched']} rows); nothing new")
                 q = quarantine_file(source, settings.quarantine, "duplicate_file", msg)
                 summary["quarantined"].append({"file": source.name, "code": "duplicate_file", "message": msg,
-                                               "path": str(q.path)})
+                                               "path": str(q.path) if q else None})
                 progress("monitor", msg)
             else:
                 archive_file(source, archive)  # the join was committed, the archiving was interrupted
@@ -423,7 +427,7 @@ def join_pending_labels(ws: Workspace) -> dict[str, Any]:
         except IngestError as err:
             q = quarantine_file(source, settings.quarantine, err.code, str(err), err.details)
             summary["quarantined"].append({"file": source.name, "code": err.code, "message": str(err),
-                                           "path": str(q.path)})
+                                           "path": str(q.path) if q else None})
             progress("monitor", f"quarantined label file {source.name}: {err}")
             continue
         archive_file(source, archive)

@@ -2,7 +2,8 @@
 
 A file is complete when a ``_SUCCESS`` marker sits in its folder, or when it has not changed for
 ``stable_seconds``. Hidden files, ``_``-prefixed folders (Spark's ``_temporary/``) and temporary
-suffixes are never complete. The folder has *settled* when something is complete and nothing
+suffixes are never complete. Symbolic links are never followed: they are listed apart, for ingest to
+quarantine unread (code ``symlink``). The folder has *settled* when something is complete and nothing
 else is still being written: waiting for that turns a burst of files into one ingest run.
 
 Only the standard library is imported here: Airflow's triggerer polls this module.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,30 +44,35 @@ class LandingScan:
 
     ready: tuple[Path, ...]
     in_progress: tuple[Path, ...]
+    links: tuple[Path, ...] = ()
+    """Symbolic links: never followed (their target may be anywhere); ingest quarantines them unread."""
 
     @property
     def settled(self) -> bool:
-        """Something to take and nothing half-written beside it."""
-        return bool(self.ready) and not self.in_progress
+        """Something to take (or refuse) and nothing half-written beside it."""
+        return bool(self.ready or self.links) and not self.in_progress
 
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    # O_NOFOLLOW: a file swapped for a link after the scan is refused, not followed
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as fh:
         for chunk in iter(lambda: fh.read(_BLOCK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _candidates(landing: Path) -> list[Path]:
-    found = []
+def _candidates(landing: Path) -> tuple[list[Path], list[Path]]:
+    """Regular files, and symbolic links (to files or folders), below ``landing``; links are never followed."""
+    found, links = [], []
     for path in sorted(landing.rglob("*")):
-        if not path.is_file() or path.name in MARKER_NAMES:
-            continue
         if any(part.startswith((".", "_")) for part in path.relative_to(landing).parts):
             continue  # hidden files and in-progress folders such as Spark's _temporary/
-        found.append(path)
-    return found
+        if path.is_symlink():
+            links.append(path)
+        elif path.is_file() and path.name not in MARKER_NAMES:
+            found.append(path)
+    return found, links
 
 
 def scan_landing(landing: Path, stable_seconds: float, now: float | None = None) -> LandingScan:
@@ -75,9 +82,10 @@ def scan_landing(landing: Path, stable_seconds: float, now: float | None = None)
     now = time.time() if now is None else now
     ready: list[tuple[float, Path]] = []
     in_progress: list[Path] = []
-    for path in _candidates(landing):
+    files, links = _candidates(landing)
+    for path in files:
         try:
-            mtime = path.stat().st_mtime
+            mtime = path.lstat().st_mtime
         except FileNotFoundError:  # moved away while we looked
             continue
         if path.suffix in TEMPORARY_SUFFIXES:
@@ -87,7 +95,7 @@ def scan_landing(landing: Path, stable_seconds: float, now: float | None = None)
         else:
             in_progress.append(path)
     return LandingScan(tuple(p for _, p in sorted(ready, key=lambda item: (item[0], str(item[1])))),
-                       tuple(in_progress))
+                       tuple(in_progress), tuple(links))
 
 
 def find_ready_files(landing: Path, stable_seconds: float, now: float | None = None) -> list[LandingFile]:

@@ -11,7 +11,9 @@ a reason each, and processed files are archived by checksum under ``archive/scor
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from pipeline.ingestion import (
     SOURCE_ROW_COLUMN,
     LandingFile,
     coerce_chunk,
+    fit_name,
     iter_raw_chunks,
 )
 from pipeline.storage import atomic_write_bytes
@@ -115,6 +118,23 @@ def _duplicate_reasons(keys: pd.Series, id_columns: tuple[str, ...], where: str)
     return reasons
 
 
+def _this_file_only(read: Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput]
+                    ) -> Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput]:
+    """Whatever an inbox file holds, reading it may only reject that file (``unreadable``), never stop the run."""
+    @functools.wraps(read)
+    def guarded(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> ParsedInput:
+        try:
+            return read(source, dataset, ingest)
+        except (IngestError, ConfigError, FileNotFoundError, MemoryError):
+            raise
+        except Exception as err:
+            raise IngestError(f"{source.name}: could not be read ({type(err).__name__}: {err}); the file is kept "
+                              "in quarantine. Check it with the producer and drop a corrected copy.",
+                              code="unreadable", details={"error": f"{type(err).__name__}: {err}"}) from err
+    return guarded
+
+
+@_this_file_only
 def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> ParsedInput:
     """An unlabelled batch coerced to the declared id and feature columns.
 
@@ -151,6 +171,7 @@ def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestC
                        rows=len(raw))
 
 
+@_this_file_only
 def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> ParsedInput:
     """A late-label file coerced to the id columns and the label.
 
@@ -195,7 +216,8 @@ def write_rejected_rows(rejected: pd.DataFrame, quarantine: Path, source: Landin
     """Keep set-aside rows in ``quarantine/<time>_<sha8>/<stem>.rejected_rows.csv`` (reason per row)."""
     if rejected.empty:
         return None
-    target = quarantine / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{source.sha256[:8]}" / f"{source.path.stem}.rejected_rows.csv"
+    target = (quarantine / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{source.sha256[:8]}"
+              / fit_name(source.path.stem, ".rejected_rows.csv"))
     atomic_write_bytes(target, rejected.to_csv(index=False).encode())
     log.warning("%s: %d row(s) set aside, kept in %s", source.name, len(rejected), target)
     return target

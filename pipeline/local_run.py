@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from pipeline.workspace import open_workspace
 
 log = logging.getLogger(__name__)
 
-Status = Literal["no_files", "no_data", "already_trained", "trained", "failed"]
+Status = Literal["no_files", "no_data", "already_trained", "trained", "failed", "rejected"]
 
 
 @dataclass
@@ -40,7 +41,8 @@ class RunOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        """False when a DAG failed, or when every file found was rejected (nothing new was taken in)."""
+        return self.status not in ("failed", "rejected")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +52,7 @@ def run_landing(settings: Settings, *, spec: str | None = None, force: bool = Fa
                 trigger: str = "new_data", echo: Callable[[str], None] = print) -> RunOutcome:
     """Ingest what is in the landing area, then train on a snapshot that has no model yet."""
     from pipeline.stages import ready_landing_files
+    from pipeline.stages.ingest import rejected_since
 
     ws = open_workspace(settings)
     outcome = RunOutcome(status="no_files")
@@ -59,12 +62,23 @@ def run_landing(settings: Settings, *, spec: str | None = None, force: bool = Fa
         if not monitor.succeeded:
             outcome.status, outcome.errors = "failed", monitor.errors or [f"ct_monitor failed; see {monitor.log_path}"]
             return outcome
-    if ready_landing_files(ws):
+    ready = ready_landing_files(ws)
+    if ready:
+        since = datetime.now(UTC).isoformat(timespec="microseconds")
         ingest = run_dag(settings, "ct_ingest", echo=echo)
         outcome.ingest_seconds = ingest.seconds
         outcome.logs.append(str(ingest.log_path))
         if not ingest.succeeded:
             outcome.status, outcome.errors = "failed", ingest.errors or [f"ct_ingest failed; see {ingest.log_path}"]
+            return outcome
+        refused = rejected_since(ws, ready, since)
+        if refused and {r["file"] for r in refused} >= set(ready):  # tables (``name:table``) never match
+            outcome.status = "rejected"
+            outcome.errors = [f"{r['file']}: quarantined ({r['code']}): {r['message']}" for r in refused] + [
+                f"every file found in {settings.landing} was rejected; nothing new was taken in. Each one is in "
+                f"{settings.quarantine} beside a .reason.json; fix them and drop them again."]
+            for line in outcome.errors:
+                echo(f"ingest: {line}")
             return outcome
     else:
         echo(f"ingest: no complete files in {settings.landing}")

@@ -4,7 +4,8 @@ Kept are the newest ``keep_last`` snapshots of each dataset and every snapshot a
 model version was trained on. A part survives when any kept snapshot lists it; a manifest
 survives when its snapshot is kept. Everything else under ``snapshots/`` goes — except objects
 younger than ``min_age_seconds``, which may belong to an ingest that is still running (its parts
-are written before its manifest). A removed manifest leaves a small tombstone so that asking for
+are written before its manifest). Temporary files that a killed write left behind go too, on the
+same age rule. A removed manifest leaves a small tombstone so that asking for
 the snapshot later says what happened instead of "not found".
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.errors import SnapshotError
@@ -45,9 +46,17 @@ class GcReport:
     bytes_freed: int
     kept_parts: int
     skipped_young: int
+    removed_temp: list[str] = field(default_factory=list)
+    """Temporary files of writes that never finished (a killed ingest), older than ``min_age_seconds``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def is_temporary(key: str) -> bool:
+    """A temporary file of an atomic write (``.<name>.<uuid>.tmp``), never a finished object."""
+    name = key.rsplit("/", 1)[-1]
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 def _old_enough(store: ObjectStore, key: str, min_age_seconds: float) -> bool:
@@ -101,7 +110,17 @@ def collect_garbage(ws: Workspace, keep_last: int = 10, *, dry_run: bool = False
             doomed_parts.append(key)
         else:
             skipped += 1
-    freed = sum(store.size(k) for k in doomed_parts) + sum(store.size(manifest_key(m)) for m in doomed_manifests)
+    # A kill between writing a temporary file and renaming it leaves ".<name>.<uuid>.tmp" behind; no
+    # manifest can ever name it, so once it is old enough to belong to no running write it goes.
+    doomed_temp = []
+    for key in store.list("snapshots"):
+        if is_temporary(key):
+            if _old_enough(store, key, min_age_seconds):
+                doomed_temp.append(key)
+            else:
+                skipped += 1
+    freed = (sum(store.size(k) for k in doomed_parts) + sum(store.size(manifest_key(m)) for m in doomed_manifests)
+             + sum(store.size(k) for k in doomed_temp))
 
     if not dry_run:
         # Manifests go first: a crash half-way never leaves a manifest whose parts are gone.
@@ -112,9 +131,11 @@ def collect_garbage(ws: Workspace, keep_last: int = 10, *, dry_run: bool = False
             store.delete(manifest_key(snapshot_id))
         for key in doomed_parts:
             store.delete(key)
+        for key in doomed_temp:
+            store.delete(key)
     log.info("gc%s: kept %d snapshot(s) (+%d used by models), removed %d manifest(s) and %d part(s), %d bytes",
              " (dry run)" if dry_run else "", len(kept), len(roots) - len(kept), len(doomed_manifests),
              len(doomed_parts), freed)
     return GcReport(dry_run=dry_run, keep_last=keep_last, kept_snapshots=kept, model_snapshots=used,
                     removed_manifests=doomed_manifests, removed_parts=doomed_parts, bytes_freed=freed,
-                    kept_parts=len(part_keys) - len(doomed_parts), skipped_young=skipped)
+                    kept_parts=len(part_keys) - len(doomed_parts), skipped_young=skipped, removed_temp=doomed_temp)

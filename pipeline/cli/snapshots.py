@@ -65,6 +65,7 @@ def _print_gc(report: dict[str, Any]) -> None:
     print(f"kept {len(report['kept_snapshots'])} newest snapshot(s) and {len(report['model_snapshots'])} used by "
           f"model versions; {verb} {len(report['removed_manifests'])} manifest(s) and "
           f"{len(report['removed_parts'])} part(s), {report['bytes_freed']} bytes; {report['kept_parts']} part(s) kept"
+          + (f"; {len(report['removed_temp'])} temporary file(s) of killed writes" if report.get("removed_temp") else "")
           + (f"; {report['skipped_young']} recent object(s) left for a possibly running ingest"
              if report["skipped_young"] else ""))
     for snapshot_id in report["removed_manifests"]:

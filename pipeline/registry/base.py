@@ -194,6 +194,15 @@ class MetadataStore(ABC):
         """Index a snapshot manifest; recording the same id again returns the existing row."""
 
     @abstractmethod
+    def append_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
+        """Make ``record`` the dataset's latest snapshot only if the latest is still ``record.parent``.
+
+        Compare-and-set in one transaction, so two ingests never fork the chain: a loser gets
+        :class:`~pipeline.errors.SnapshotConflict` (naming the new latest) and must rebase.
+        Appending a record that already is the latest returns it (a rerun).
+        """
+
+    @abstractmethod
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
         """One snapshot by id (a unique prefix is accepted); unknown ids raise ``NotFound``."""
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from pipeline.errors import NotFound, RegistryError, SchemaVersionError
+from pipeline.errors import NotFound, RegistryError, SchemaVersionError, SnapshotConflict
 from pipeline.registry import schema as t
 from pipeline.registry.base import (
     CHAMPION,
@@ -205,6 +205,7 @@ class SqlMetadataStore(MetadataStore):
         for _attempt in range(10):
             try:
                 with self.engine.begin() as conn:
+                    self._lock_snapshots(conn)
                     existing = conn.execute(by_id).first()
                     if existing is not None:
                         return self._snapshot(existing)
@@ -217,6 +218,39 @@ class SqlMetadataStore(MetadataStore):
                 # A concurrent writer took this seq (or recorded the same id); read again and retry.
                 continue
         raise RegistryError(f"could not record snapshot {record.id} after 10 attempts; the database is under heavy contention")
+
+    def _lock_snapshots(self, conn: Connection) -> None:
+        """Queue appenders behind each other; readers are not blocked.
+
+        SQLite: every transaction here starts with ``BEGIN IMMEDIATE`` (the database write lock).
+        PostgreSQL: a table lock that conflicts with itself but not with plain reads.
+        """
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"LOCK TABLE {conn.dialect.identifier_preparer.format_table(t.snapshots)} "
+                                 "IN SHARE ROW EXCLUSIVE MODE")
+
+    def append_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
+        s = t.snapshots.c
+        with self.engine.begin() as conn:
+            self._lock_snapshots(conn)
+            latest = conn.execute(sa.select(t.snapshots).where(s.dataset == record.dataset)
+                                  .order_by(s.seq.desc()).limit(1)).first()
+            if latest is not None and latest.id == record.id:
+                return self._snapshot(latest)
+            latest_id = latest.id if latest is not None else None
+            if latest_id != record.parent:
+                raise SnapshotConflict(
+                    f"snapshot {record.id} of {record.dataset!r} was built on {record.parent or 'nothing'}, but "
+                    f"the latest is now {latest_id} (another ingest appended first); rebase on it and retry",
+                    latest=latest_id)
+            if conn.execute(sa.select(s.id).where(s.id == record.id)).first() is not None:
+                raise SnapshotConflict(f"snapshot {record.id} is already recorded earlier in the chain of "
+                                       f"{record.dataset!r}; rebase on {latest_id}", latest=latest_id)
+            seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(s.seq), 0))).scalar_one() + 1
+            conn.execute(sa.insert(t.snapshots).values(
+                id=record.id, dataset=record.dataset, parent_id=record.parent, rows=record.rows,
+                parts=record.parts, manifest_uri=record.manifest_uri, created_at=_now(), seq=seq))
+            return self._snapshot(conn.execute(sa.select(t.snapshots).where(s.id == record.id)).one())
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
         with self.engine.connect() as conn:

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +40,7 @@ from pipeline.ingestion import (
     RejectSpool,
     coerce_chunk,
     commit_rejected_rows,
-    pending_rows_path,
+    spool_in_use,
 )
 from pipeline.snapshots import Part, Snapshot, SourceFile, utc_now, write_part
 from pipeline.storage import ObjectStore
@@ -126,6 +126,12 @@ class TableRead:
     low: str | None
     high: str | None
     pending_rows: Path | None
+    spool: RejectSpool | None = field(default=None, repr=False, compare=False)
+
+    def discard(self) -> None:
+        """Forget this read (its manifest lost a race): its rejected rows are read again next time."""
+        if self.spool is not None:
+            self.spool.discard()
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "rows": self.rows, "accepted_rows": self.accepted_rows,
@@ -173,14 +179,34 @@ def has_new_rows(store: ObjectStore, cfg: TableSourceConfig, parent: Snapshot | 
 
 
 def _spool_key(cfg: TableSourceConfig, low: str | None) -> str:
-    return f"source={cfg.name}={hashlib.sha256((low or '').encode()).hexdigest()[:16]}"
+    return f"source={cfg.name}={_low_hash(low)}"
 
 
-def _commit_stale_spools(cfg: TableSourceConfig, quarantine: Path, current: Path) -> None:
-    """Rejected rows of an earlier read whose manifest is durable but whose run stopped before moving them."""
-    for stale in sorted((quarantine / PENDING_DIR).glob(f"source={cfg.name}=*.rejected_rows.csv")):
-        if stale != current:
-            commit_rejected_rows(stale, quarantine, f"source-{cfg.name}", cfg.name)
+def _low_hash(low: str | None) -> str:
+    return hashlib.sha256((low or '').encode()).hexdigest()[:16]
+
+
+def rows_folder(cfg: TableSourceConfig, low_hash: str) -> str:
+    """Quarantine folder of the rows one read (from one watermark) rejected: one per read, never reused."""
+    return f"{low_hash}_source-{cfg.name}"
+
+
+def _commit_stale_spools(cfg: TableSourceConfig, quarantine: Path, current_key: str) -> None:
+    """Settle rejected rows that a stopped run left: commit those of an earlier read, drop those read again.
+
+    A spool from the same watermark as this read belongs to a read whose manifest never became
+    the latest (this read takes the same rows again); one from another watermark belongs to a read
+    whose manifest is durable (the watermark moved past it). Spools held by a live run are left alone.
+    """
+    prefix = f"source={cfg.name}="
+    for stale in sorted((quarantine / PENDING_DIR).glob(f"{prefix}*.rejected_rows.csv")):
+        low_hash = stale.name[len(prefix):len(prefix) + 16]
+        if spool_in_use(stale):
+            continue
+        if f"{prefix}{low_hash}" == current_key:
+            stale.unlink(missing_ok=True)
+        else:
+            commit_rejected_rows(stale, quarantine, rows_folder(cfg, low_hash), cfg.name)
 
 
 def read_table_source(store: ObjectStore, cfg: TableSourceConfig, dataset: DatasetConfig, ingest: IngestConfig,
@@ -192,10 +218,9 @@ def read_table_source(store: ObjectStore, cfg: TableSourceConfig, dataset: Datas
     """
     label = source_label(cfg)
     low = current_watermark(store, cfg, parent)
-    spool_path = pending_rows_path(quarantine, _spool_key(cfg, low))
-    _commit_stale_spools(cfg, quarantine, spool_path)
+    _commit_stale_spools(cfg, quarantine, _spool_key(cfg, low))
     engine = _engine(cfg, env)
-    spool = RejectSpool(spool_path)
+    spool = RejectSpool(quarantine, _spool_key(cfg, low))
     parts: list[Part] = []
     rows = accepted = 0
     try:
@@ -237,14 +262,17 @@ def read_table_source(store: ObjectStore, cfg: TableSourceConfig, dataset: Datas
     finally:
         engine.dispose()
     log.info("source %s: %d rows in (%s, %s] -> %d part(s), %d rejected", cfg.name, rows, low, high, len(parts), spool.rows)
-    return TableRead(label, tuple(parts), rows, accepted, spool.rows, low, high, pending)
+    return TableRead(label, tuple(parts), rows, accepted, spool.rows, low, high, pending, spool if pending else None)
 
 
 def commit_table_read(store: ObjectStore, cfg: TableSourceConfig, read: TableRead, snapshot_id: str | None,
                       quarantine: Path) -> Path | None:
     """After the manifest is durable: move rejected rows to quarantine, then store the new watermark."""
-    rows_path = commit_rejected_rows(read.pending_rows, quarantine, f"source-{cfg.name}", cfg.name) \
-        if read.pending_rows else None
+    folder = rows_folder(cfg, _low_hash(read.low))
+    if read.spool is not None:
+        rows_path = read.spool.commit(folder, cfg.name)
+    else:
+        rows_path = commit_rejected_rows(read.pending_rows, quarantine, folder, cfg.name) if read.pending_rows else None
     if read.high is not None and read.high != read.low:
         state = {"source": cfg.name, "table": cfg.table, "column": cfg.watermark_column, "value": read.high,
                  "previous": read.low, "rows": read.rows, "snapshot_id": snapshot_id, "updated_at": utc_now()}

@@ -56,9 +56,10 @@ CHILD = textwrap.dedent('''
             return put(self, key, data)
         ObjectStore.put = crashing_put
     elif crash_at == "index":  # the manifest is durable, the metadata index does not know it
-        type(ws.meta).record_snapshot = on_nth(1, type(ws.meta).record_snapshot)
+        type(ws.meta).append_snapshot = on_nth(1, type(ws.meta).append_snapshot)
     elif crash_at == "rows":  # the first file's rejected rows are in quarantine, the second's are not
-        ingest_stage.commit_rejected_rows = on_nth(2, ingest_stage.commit_rejected_rows)
+        import pipeline.ingestion as ingestion
+        ingestion.commit_rejected_rows = on_nth(2, ingestion.commit_rejected_rows)
     elif crash_at == "archive":  # the first file is archived, the second is still in the landing area
         ingest_stage.archive_file = on_nth(2, ingest_stage.archive_file)
     ingest_stage.ingest_landing(ws)

@@ -470,7 +470,8 @@ def test_take_in_file_writes_one_part_per_chunk(tmp_path: Path, demo_frame: pd.D
     assert {p.source.sha256 for p in taken.parts} == {source.sha256}
     assert sorted(store.list("snapshots/parts")) == sorted(p.key for p in taken.parts)
     assert (taken.rows, taken.accepted_rows, taken.rejected_rows) == (600, 598, 2)
-    assert taken.pending_rows == pending_rows_path(quarantine, source.sha256)
+    # this run's own spool, keyed by the file's checksum, held until the manifest is the latest
+    assert taken.pending_rows.parent == quarantine / ".pending" and taken.pending_rows.name.startswith(source.sha256)
     spooled = pd.read_csv(taken.pending_rows, dtype=str)
     assert spooled[ROW_REASON_COLUMN].tolist() == ["age: not a number"] * 2
     assert spooled[SOURCE_ROW_COLUMN].tolist() == ["3", "4"]
@@ -488,4 +489,4 @@ def test_take_in_file_rejected_late_discards_its_spool(tmp_path: Path, demo_fram
     with pytest.raises(IngestError, match="max_bad_row_fraction"):
         take_in_file(store, source, config.dataset, _chunked(config, 200), tmp_path / "quarantine")
     assert len(store.list("snapshots/parts")) == 2  # rows 0-199 and 200-299: written before the verdict, never listed
-    assert not pending_rows_path(tmp_path / "quarantine", source.sha256).exists()
+    assert not list((tmp_path / "quarantine").rglob(f"{source.sha256}*"))
