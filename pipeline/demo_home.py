@@ -50,7 +50,8 @@ def prepare_demo_home(home: Path, user_home: Path, *, fresh: bool) -> Path:
         raise DemoHomeError(f"refusing to run the demo in {home}: it is a file, not a directory; pass --home NEW_DIR")
     entries = sorted(p.name for p in home.iterdir()) if home.exists() else []
     if entries and MARKER not in entries:
-        named = ", ".join(entries[:MAX_NAMED]) + (f" and {len(entries) - MAX_NAMED} more" if len(entries) > MAX_NAMED else "")
+        more = len(entries) - MAX_NAMED
+        named = ", ".join(entries[:MAX_NAMED]) + (f" and {more} more" if more > 0 else "")
         raise DemoHomeError(f"refusing to run the demo in {home}: it holds files the demo did not create ({named}). "
                             f"The demo deletes its earlier data each run, so it runs only in a new or empty directory "
                             f"or in one it marked as its own ({MARKER}). Pass --home NEW_DIR, or move these away")

@@ -239,7 +239,8 @@ def _model_slices(mv: ModelVersion) -> list[str]:
             cmp = e.get("comparison") or {}
             gate = gates.get(f"{column}={e['value']}")
             rows.append([_e(e["value"]), _e(e["rows"]), _e(e["positives"]), "small" if e["small"] else "",
-                         _fmt(est.get("value")), f"{_fmt(est.get('lower'))} – {_fmt(est.get('upper'))}{_unreliable(est)}",
+                         _fmt(est.get("value")),
+                         f"{_fmt(est.get('lower'))} – {_fmt(est.get('upper'))}{_unreliable(est)}",
                          _fmt((e.get("champion") or {}).get(primary)), _fmt(cmp.get("difference")),
                          f"{_fmt(cmp.get('lower'))} – {_fmt(cmp.get('upper'))}" if cmp else "—",
                          _verdict(gate["passed"]) if gate else "—"])

@@ -58,7 +58,9 @@ def fmt_decision(decision: dict[str, Any] | None) -> str:
     if decision.get("promote"):
         return "promoted (by hand)" if decision.get("forced") else "promoted"
     thin = decision.get("thin_evidence") or []
-    return f"not promoted: {thin[0]}" + (f" (+{len(thin) - 1} more)" if len(thin) > 1 else "") if thin else "not promoted"
+    if not thin:
+        return "not promoted"
+    return f"not promoted: {thin[0]}" + (f" (+{len(thin) - 1} more)" if len(thin) > 1 else "")
 
 
 def open_workspace_for(settings: Settings) -> Any:

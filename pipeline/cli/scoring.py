@@ -115,7 +115,8 @@ def _join(ws: Any, args: argparse.Namespace) -> int:
               + (f" (kept in {j['rejected_rows_path']})" if j["rejected_rows_path"] else ""))
         for w in j["windows"]:
             print(f"  v{w['model_version']}: " + (w["skipped"] if "skipped" in w else
-                                                   f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] {window_size(w)}"
+                                                   f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] "
+                                                   f"{window_size(w)}"
                                                    + ("" if w["counted"] else " (below monitoring.min_samples)")))
         if j["training_file"]:
             print(f"  {j['training_file']['rows']} labelled rows -> {j['training_file']['path']}")

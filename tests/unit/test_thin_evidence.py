@@ -111,7 +111,8 @@ def test_the_refusal_is_alerted_once(ws: Workspace) -> None:
     assert alert.severity == "warning"
     assert alert.title == (f"{MODEL} v1 not promoted: too little holdout evidence "
                            f"(holdout has {rows} rows, at least 200 needed)")
-    assert alert.details["version"] == 1 and alert.details["problems"][0] == f"holdout has {rows} rows, at least 200 needed"
+    assert alert.details["version"] == 1
+    assert alert.details["problems"][0] == f"holdout has {rows} rows, at least 200 needed"
     assert alert.dedupe_key.startswith(f"thin_evidence:{MODEL}:v1:")
 
 
