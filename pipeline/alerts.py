@@ -2,8 +2,10 @@
 
 Raised where the events happen, so ``ct run``, the demo and Airflow alert alike: a task that
 finally failed (``plugins/ct_airflow/notify.py``), a failed validation or one with warnings
-(``stages/validate.py``), files or rows rejected by ingest (``stages/ingest.py``), a performance drop or drift seen on live data (``monitoring.py``), and
-every move of an alias (``stages/register.py``: promotion by policy or by hand, rollback).
+(``stages/validate.py``), files or rows rejected by ingest (``stages/ingest.py``), a performance
+drop or drift seen on live data (``monitoring.py``), every move of an alias (``stages/register.py``:
+promotion by policy or by hand, rollback), and a version the policy refused to promote because its
+holdout was too small to judge (``thin_evidence``).
 
 Every alert carries a ``dedupe_key`` naming the event (the snapshot and its failed checks, the
 ledger row, the live windows, the task try), so a task retry or rerun finds the stored row and
@@ -37,9 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Kind = Literal["task_failed", "validation_failed", "validation_warning", "performance_drop", "drift", "promoted",
-               "rolled_back", "ingest_rejected"]
+               "rolled_back", "ingest_rejected", "thin_evidence"]
 KINDS: tuple[str, ...] = ("task_failed", "validation_failed", "validation_warning", "performance_drop", "drift",
-                          "promoted", "rolled_back", "ingest_rejected")
+                          "promoted", "rolled_back", "ingest_rejected", "thin_evidence")
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
@@ -186,6 +188,25 @@ def alias_move_alert(record: PromotionRecord) -> Alert:
         details={"name": record.name, "alias": record.alias, "from_version": record.from_version,
                  "to_version": record.to_version, "ledger_id": record.id, "actor": record.actor,
                  "reason": record.reason, "evidence": record.evidence},
+        source=runtime_source())
+
+
+def thin_evidence_alert(name: str, version: int, problems: Sequence[str], report_uri: str | None) -> Alert:
+    """``thin_evidence``: v``version`` was registered but not promoted, its holdout too small to judge.
+
+    A warning, because the loop is now stuck on this data until more arrives (or someone lowers
+    ``promotion.min_holdout_rows`` / ``min_class_rows`` knowingly, or promotes by hand). The key
+    names the version and its problems, so deciding on the same evidence again is one alert.
+    """
+    return Alert(
+        kind="thin_evidence", severity="warning",
+        title=f"{name} v{version} not promoted: too little holdout evidence ({problems[0] if problems else '?'})",
+        message="\n".join(problems) + "\nThe version is registered; it becomes champion only by hand "
+                "(`ct models promote`) or once a larger snapshot is trained."
+                + (f"\nReport: {report_uri}" if report_uri else ""),
+        dedupe_key=make_dedupe_key("thin_evidence", name, f"v{version}",
+                                   hashlib.sha256("\n".join(problems).encode()).hexdigest()[:16]),
+        details={"name": name, "version": version, "problems": list(problems), "report_uri": report_uri},
         source=runtime_source())
 
 

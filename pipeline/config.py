@@ -349,11 +349,24 @@ class SliceGates(_Frozen):
 
 
 class PromotionConfig(_Frozen):
+    """When ``champion`` may move (see ``pipeline/promotion.py``).
+
+    ``min_holdout_rows`` and ``min_class_rows`` refuse to crown a model on thin evidence: below
+    them the version is registered but not promoted, not even as the first model. Defaults:
+    200 holdout rows and 20 of each class. With 20 of a class one row moves recall by 5 points,
+    and the standard error of a ROC AUC near 0.8 with 20 of the rarer class is still about 0.06
+    (Hanley & McNeil), several times any margin worth gating on; 200 rows keep a proportion's 95%
+    interval within about ±7 points. Below that the bootstrap intervals the gates read are
+    themselves unreliable. Lower them (say, in a test on a tiny frame) knowingly.
+    """
+
     primary_metric: str = "roc_auc"
     margin: float = Field(default=0.01, ge=0)
     min_improvement: float | None = Field(default=None, ge=0)  # set: lower bound must exceed it
     floors: dict[str, float] = Field(default_factory=dict)
     slice_gates: SliceGates | None = None
+    min_holdout_rows: int = Field(default=200, ge=0)
+    min_class_rows: int = Field(default=20, ge=0)
 
     @field_validator("primary_metric")
     @classmethod

@@ -146,6 +146,8 @@ class Evaluation:
     bootstrap: dict[str, Any] = field(default_factory=dict)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     selection: dict[str, Any] | None = None
+    holdout_classes: dict[str, int] = field(default_factory=dict)
+    """Holdout rows per class (by class name): the promotion policy's minimum per class reads it."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: NaN (an undefined metric, e.g. AUC of a one-class slice) becomes None."""
@@ -153,7 +155,7 @@ class Evaluation:
             "train_rows": self.train_rows, "holdout_rows": self.holdout_rows, "holdout": self.holdout,
             "cross_validation": self.cross_validation, "champion": self.champion, "seconds": self.seconds,
             "split": self.split, "slices": self.slices, "curves": self.curves, "bootstrap": self.bootstrap,
-            "candidates": self.candidates, "selection": self.selection})
+            "candidates": self.candidates, "selection": self.selection, "holdout_classes": self.holdout_classes})
 
 
 def _json_ready(value: Any) -> Any:
@@ -233,9 +235,10 @@ def holdout_evidence(
 ) -> dict[str, Any]:
     """Everything the holdout says about a model, from its predictions (and the champion's).
 
-    Returns ``holdout`` (every metric with its bootstrap interval), ``curves`` (for the report),
-    ``champion`` (its metrics, curves and the paired comparison on the primary metric, or None)
-    and ``slices`` (see :func:`score_slices`).  Pure: no models, no stores.
+    Returns ``holdout`` (every metric with its bootstrap interval), ``holdout_classes`` (rows per
+    class name), ``curves`` (for the report), ``champion`` (its metrics, curves and the paired
+    comparison on the primary metric, or None) and ``slices`` (see :func:`score_slices`).  Pure:
+    no models, no stores.
     """
     estimates, diff = _bootstrap(y, proba, champion_proba, config)
     champion: dict[str, Any] | None = None
@@ -243,7 +246,11 @@ def holdout_evidence(
         champ_curves = classification_curves(y, champion_proba)
         champion = {"version": champion_version, "holdout": classification_metrics(y, champion_proba),
                     "comparison": diff.to_dict(), "curves": {"roc": champ_curves["roc"], "pr": champ_curves["pr"]}}
-    return {"holdout": {m: e.to_dict() for m, e in estimates.items()}, "curves": classification_curves(y, proba),
+    positives = int(np.asarray(y).sum())
+    classes = {c: positives if c == config.dataset.positive_class else int(len(y)) - positives
+               for c in config.dataset.classes}
+    return {"holdout": {m: e.to_dict() for m, e in estimates.items()}, "holdout_classes": classes,
+            "curves": classification_curves(y, proba),
             "champion": champion, "slices": score_slices(holdout, y, proba, config, champion_proba)}
 
 

@@ -260,7 +260,7 @@ def _window(ws: Workspace, version: int, matched: pd.DataFrame, batches: dict[st
     window = LiveWindow(window_id=window_id, model_version=version, rows=len(joined), value=est.value,
                         lower=est.lower, upper=est.upper, drift_share=drift.drift_share,
                         drifted_features=tuple(drift.drifted_features),
-                        observed_at=datetime.now(UTC).isoformat(timespec="microseconds"))
+                        observed_at=datetime.now(UTC).isoformat(timespec="microseconds"), reliable=est.reliable)
     ws.store.put(window_key(ws.config.model.name, version, window_id),
                  json.dumps({**window.to_dict(), "source": source}).encode())
     summary.update(window.to_dict())
@@ -369,6 +369,11 @@ def pending_label_files(ws: Workspace) -> list[str]:
     return [p.name for p in scan_landing(ws.settings.labels, ws.config.ingest.stable_seconds).ready]
 
 
+def window_size(w: dict[str, Any]) -> str:
+    """``n=…`` of a live window, or ``(unreliable, n=…)`` when its interval rests on too few rows."""
+    return f"(unreliable, n={w['rows']})" if w.get("reliable") is False else f"n={w['rows']}"
+
+
 def _progress_line(join: LabelJoin, metric: str) -> str:
     head = (f"labels {join.label_file}: {join.matched} of {join.rows} rows joined to {len(join.batches)} batch(es)"
             f" ({join.unmatched} unmatched, {join.already_labelled} already labelled, {join.bad_rows} bad)")
@@ -379,7 +384,7 @@ def _progress_line(join: LabelJoin, metric: str) -> str:
         else:
             note = "" if w["counted"] else " (below monitoring.min_samples: not counted)"
             parts.append(f"v{w['model_version']} {metric} {w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] "
-                         f"n={w['rows']}{note}")
+                         f"{window_size(w)}{note}")
     if join.training_file:
         parts.append(f"{join.training_file['rows']} labelled rows -> {join.training_file['path']}")
     return "; ".join(parts)

@@ -110,18 +110,47 @@ _T = TypeVar("_T")
 # --------------------------------------------------------------------------------------------
 
 
+RELIABLE_MIN_ROWS = 100
+"""Below this many rows a bootstrap interval is shown, but marked unreliable (see :func:`is_reliable`)."""
+
+RELIABLE_MIN_CLASS_ROWS = 10
+"""Below this many rows of either class an interval is marked unreliable, whatever the total."""
+
+
+def is_reliable(n: int, minority: int) -> bool:
+    """Whether a percentile bootstrap interval from ``n`` rows, ``minority`` of the rarer class, can be trusted.
+
+    With few rows, or few of one class, the resamples repeat the same handful of rows: ROC/PR AUC
+    resamples often lack a class altogether and the percentile interval is too narrow (it covers
+    the truth far less often than it claims). The thresholds match the ones that flag a slice
+    ``small`` in the evaluation, so a number is called unreliable in the same cases everywhere.
+    """
+    return n >= RELIABLE_MIN_ROWS and minority >= RELIABLE_MIN_CLASS_ROWS
+
+
 @dataclass(frozen=True)
 class MetricEstimate:
-    """A metric on the full sample with its bootstrap percentile interval and spread."""
+    """A metric on the full sample with its bootstrap percentile interval and spread.
+
+    ``n`` is the number of rows behind it and ``minority`` the rows of the rarer class;
+    ``reliable`` is False when they are too few for the interval to mean much
+    (:func:`is_reliable`), so every place that shows the interval can say so.
+    """
 
     value: float
     lower: float
     upper: float
     std: float
+    n: int | None = None
+    minority: int | None = None
+    reliable: bool | None = None
 
-    def to_dict(self) -> dict[str, float]:
-        """Return the fields as a plain dict (JSON-friendly)."""
-        return {k: float(v) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a plain dict (JSON-friendly); sample sizes only when known."""
+        out: dict[str, Any] = {k: float(getattr(self, k)) for k in ("value", "lower", "upper", "std")}
+        if self.n is not None:
+            out.update(n=int(self.n), minority=int(self.minority or 0), reliable=bool(self.reliable))
+        return out
 
 
 @dataclass(frozen=True)
@@ -633,13 +662,17 @@ def _warn_degenerate(name: str, values: np.ndarray) -> None:
         )
 
 
-def _estimates(point: dict[str, float], reps: dict[str, np.ndarray], confidence: float) -> dict[str, MetricEstimate]:
-    """Point values with percentile intervals of their replicates."""
+def _estimates(point: dict[str, float], reps: dict[str, np.ndarray], confidence: float,
+               r: _Ranked) -> dict[str, MetricEstimate]:
+    """Point values with percentile intervals of their replicates, and the sample size behind them."""
+    minority = min(r.n_pos, r.n_neg)
+    reliable = is_reliable(r.n, minority)
     result: dict[str, MetricEstimate] = {}
     for name, values in reps.items():
         _warn_degenerate(name, values)
         lower, upper, std = _percentile_interval(values, confidence)
-        result[name] = MetricEstimate(value=point[name], lower=lower, upper=upper, std=std)
+        result[name] = MetricEstimate(value=point[name], lower=lower, upper=upper, std=std, n=r.n,
+                                      minority=minority, reliable=reliable)
     return result
 
 
@@ -663,7 +696,7 @@ def bootstrap_metrics(
     _check_resampling(n_resamples, confidence, seed)
     y, p = _check_binary_inputs(y_true, proba)
     r = _rank(y, p, thr)
-    return _estimates(_point_metrics(r, names), _replicates(r, n_resamples, seed, names), float(confidence))
+    return _estimates(_point_metrics(r, names), _replicates(r, n_resamples, seed, names), float(confidence), r)
 
 
 def compare_bootstrap(
@@ -723,7 +756,7 @@ def compare_bootstrap(
                               difference=sign * (point[primary] - champion), lower=lower, upper=upper,
                               prob_challenger_better=prob, n_resamples=int(n_resamples))
     requested = _resolve_metrics(metrics)
-    estimates = _estimates(point, {name: reps[name] for name in requested}, float(confidence))
+    estimates = _estimates(point, {name: reps[name] for name in requested}, float(confidence), r_ch)
     return estimates, paired
 
 

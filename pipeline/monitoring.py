@@ -25,6 +25,11 @@ from pipeline.workspace import Workspace, progress
 log = logging.getLogger(__name__)
 
 
+def unreliable_note(reliable: bool | None, n: int | None) -> str:
+    """`` (unreliable, n=…)`` after a live interval from too few rows; nothing otherwise."""
+    return f" (unreliable, n={n})" if reliable is False else ""
+
+
 def _window_prefix(champion: ModelVersion) -> str:
     return f"monitoring/{champion.name}/v{champion.version}"
 
@@ -84,11 +89,13 @@ def score_new_batches(ws: Workspace, snapshot_id: str) -> list[LiveWindow]:
         window = LiveWindow(window_id=part.id, model_version=champion.version, rows=len(frame), value=est.value,
                             lower=est.lower, upper=est.upper, drift_share=drift.drift_share,
                             drifted_features=tuple(drift.drifted_features),
-                            observed_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"))
+                            observed_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+                            reliable=est.reliable)
         ws.store.put(f"{prefix}/{part.id}.json", json.dumps({**window.to_dict(), "source": part.source.name}).encode())
         written.append(window)
         progress("monitor", f"champion v{champion.version} on {part.source.name} ({len(frame)} rows): {metric} "
-                            f"{est.value:.3f} [{est.lower:.3f}, {est.upper:.3f}] vs {champion.metrics[metric]['value']:.3f} "
+                            f"{est.value:.3f} [{est.lower:.3f}, {est.upper:.3f}]{unreliable_note(est.reliable, est.n)} "
+                            f"vs {champion.metrics[metric]['value']:.3f} "
                             f"at training; drift share {drift.drift_share:.0%}")
     return written
 

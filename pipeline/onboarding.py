@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import PipelineConfig, parse_config
+from pipeline.config import PipelineConfig, PromotionConfig, parse_config
 from pipeline.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MAX_LEVELS = 50
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid|_key$|^key$)", re.IGNORECASE)
+DEFAULT_FLOOR = 0.6
+"""The ROC AUC a first model must reach on the holdout (0.5 is a coin toss): written by ``ct init``."""
+
 _POSITIVE = ("1", "yes", "true", "y", "t", "positive", "pos", "churn", "churned", "fraud", "default", "bad")
 
 
@@ -93,6 +96,11 @@ def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | 
                     "positive_class": _positive_class(classes, labels), "id_columns": ids,
                     "features": {"numeric": numeric, "categorical": categorical}},
         "validation": {"label_contract": {"expected_shares": expected, "tolerance": 0.1, "severity": "warn"}},
+        # No champion on thin evidence: a floor on the primary metric and the policy's minimum holdout
+        # (see PromotionConfig), written out so they can be seen and edited.
+        "promotion": {"primary_metric": "roc_auc", "floors": {"roc_auc": DEFAULT_FLOOR},
+                      "min_holdout_rows": PromotionConfig().min_holdout_rows,
+                      "min_class_rows": PromotionConfig().min_class_rows},
         "model": {"name": model_name or f"{name}-classifier", "spec": "default", "specs": {
             "default": {"estimator": "logistic_regression", "params": {"C": 1.0, "max_iter": 2000}},
             "gradient_boosting": {"estimator": "gradient_boosting", "params": {"max_iter": 200, "learning_rate": 0.1}},

@@ -3,6 +3,9 @@
 Reads only the stored evaluation (TFX's gate-then-act).  The checks, in the order a reader
 meets them in the decision:
 
+0. **enough evidence** -- the holdout must hold at least ``min_holdout_rows`` rows and at least
+   ``min_class_rows`` of each class; below that nothing is promoted, not even a first model
+   (a champion crowned on 4 rows is a coin toss with a badge);
 1. **floors** -- every floored metric on the holdout must reach its floor;
 2. with a champion, **non-inferiority** -- the lower end of the paired bootstrap interval of
    (challenger - champion) on the primary metric must stay above ``-margin``;
@@ -34,12 +37,46 @@ class PromotionDecision:
     checks: tuple[dict[str, Any], ...]
     champion_version: int | None
     forced: bool = False
+    thin_evidence: tuple[str, ...] = ()
+    """Why the holdout is too small to decide on, in plain words (empty: it is large enough)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with the model version."""
         d = asdict(self)
         d["checks"] = list(self.checks)
+        d["thin_evidence"] = list(self.thin_evidence)
         return d
+
+
+def holdout_class_rows(evaluation: dict[str, Any]) -> dict[str, int] | None:
+    """Holdout rows per class: recorded by name, else (older evidence) read off the confusion matrix."""
+    if evaluation.get("holdout_classes"):
+        return {str(k): int(v) for k, v in evaluation["holdout_classes"].items()}
+    conf = (evaluation.get("curves") or {}).get("confusion")
+    if conf:
+        return {"negative class": int(conf["tn"]) + int(conf["fp"]), "positive class": int(conf["tp"]) + int(conf["fn"])}
+    return None
+
+
+def _evidence_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[dict[str, Any]]:
+    """Is the holdout large enough to decide on? One check for its size, one per class."""
+    rows = evaluation.get("holdout_rows")
+    checks: list[dict[str, Any]] = [{
+        "check": "holdout_rows", "passed": rows is not None and rows >= policy.min_holdout_rows,
+        "rows": rows, "min_rows": policy.min_holdout_rows,
+        "message": (f"holdout has {rows} rows, at least {policy.min_holdout_rows} needed" if rows is not None
+                    else "the evaluation does not record its holdout size")}]
+    classes = holdout_class_rows(evaluation)
+    if classes is None:
+        checks.append({"check": "class_rows", "passed": policy.min_class_rows == 0, "rows": None,
+                       "min_rows": policy.min_class_rows,
+                       "message": "the evaluation does not record its holdout rows per class"})
+        return checks
+    for name, count in classes.items():
+        checks.append({"check": f"class_rows:{name}", "passed": count >= policy.min_class_rows, "rows": count,
+                       "min_rows": policy.min_class_rows,
+                       "message": f"class {name!r} has {count} holdout rows, at least {policy.min_class_rows} needed"})
+    return checks
 
 
 def _floor_checks(holdout: dict[str, Any], policy: PromotionConfig) -> list[dict[str, Any]]:
@@ -84,6 +121,9 @@ def decide_promotion(evaluation: dict[str, Any], policy: PromotionConfig, *, for
     """Judge one evaluation (``Evaluation.to_dict()``) against the policy; see the module docstring."""
     checks = _floor_checks(evaluation["holdout"], policy)
     failed_floors = [c for c in checks if not c["passed"]]
+    evidence = _evidence_checks(evaluation, policy)
+    checks.extend(evidence)
+    thin = tuple(c["message"] for c in evidence if not c["passed"])
     champion = evaluation.get("champion")
     champion_version = champion["version"] if champion else None
     cmp = champion["comparison"] if champion else None
@@ -103,7 +143,11 @@ def decide_promotion(evaluation: dict[str, Any], policy: PromotionConfig, *, for
 
     if force:
         why = force_reason or "no reason given"
-        return PromotionDecision(True, f"manual override: {why}", verdict, champion_version, forced=True)
+        return PromotionDecision(True, f"manual override: {why}", verdict, champion_version, forced=True,
+                                 thin_evidence=thin)
+    if thin:
+        return PromotionDecision(False, f"too little evidence to promote: {'; '.join(thin)}", verdict,
+                                 champion_version, thin_evidence=thin)
     if failed_floors:
         worst = failed_floors[0]
         shown = "missing" if worst["value"] is None else f"{worst['value']:.3f}"

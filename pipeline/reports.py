@@ -44,6 +44,13 @@ def _fmt(x: Any) -> str:
     return _e(x) if x is not None else "—"
 
 
+def _unreliable(e: dict[str, Any] | None) -> str:
+    """`` (unreliable, n=…)`` after an interval from too few rows (``reliable`` false), else nothing."""
+    if not e or e.get("reliable") is not False:
+        return ""
+    return f' <span class="bad">(unreliable, n={_e(e.get("n"))})</span>'
+
+
 def render_validation_html(report: ValidationReport, data_docs_href: str | None = None) -> str:
     """The summary page of a validation: checks, drift table, label contract, link to Data Docs.
 
@@ -113,7 +120,7 @@ def render_model_html(mv: ModelVersion) -> str:
     """
     ev = mv.evaluation
     cv = ev.get("cross_validation") or {}
-    rows = [[_e(m), _fmt(e["value"]), f"{_fmt(e['lower'])} – {_fmt(e['upper'])}",
+    rows = [[_e(m), _fmt(e["value"]), f"{_fmt(e['lower'])} – {_fmt(e['upper'])}{_unreliable(e)}",
              _fmt(cv.get(m, {}).get("mean")), _fmt(cv.get(m, {}).get("std"))]
             for m, e in ev["holdout"].items()]
     parts = [(f"<html><head><meta charset='utf-8'><title>{_e(mv.name)} v{mv.version}</title>{_STYLE}{_MODEL_STYLE}"
@@ -121,13 +128,20 @@ def render_model_html(mv: ModelVersion) -> str:
     if mv.decision:
         parts.append(f"<p class='decision'>{_verdict(mv.decision['promote'], 'promoted', 'not promoted')}"
                      f"{' (manual override)' if mv.decision.get('forced') else ''}: {_e(mv.decision['reason'])}</p>")
+        if mv.decision.get("thin_evidence"):
+            what = "promoted by hand although" if mv.decision["promote"] else "not promoted because"
+            parts.append(f"<p class='bad'>Thin evidence: {what} "
+                         + "; ".join(_e(t) for t in mv.decision["thin_evidence"])
+                         + " (<code>promotion.min_holdout_rows</code>, <code>promotion.min_class_rows</code>).</p>")
     parts += [_table(["field", "value"], [
                  ["aliases", _e(", ".join(mv.aliases) or "—")], ["snapshot", f"<code>{_e(mv.snapshot_id)}</code>"],
                  ["spec", _e(mv.spec_name)], ["params", f"<code>{_e(json.dumps(mv.params))}</code>"],
                  ["config hash", _e(mv.config_hash)], ["code version", _e(mv.code_version)],
                  ["trigger", f"<code>{_e(json.dumps(mv.trigger))}</code>"], ["created", _e(mv.created_at)],
                  ["artifact", f"<code>{_e(mv.artifact_uri)}</code> sha256 {_e(mv.artifact_sha256[:16])}…"]]),
-              (f"<h2>Holdout metrics ({ev['holdout_rows']} rows, 95% bootstrap intervals) and cross-validation "
+              (f"<h2>Holdout metrics ({ev['holdout_rows']} rows"
+               + "".join(f", {_e(c)} {_e(n)}" for c, n in (ev.get("holdout_classes") or {}).items())
+               + f"; 95% bootstrap intervals) and cross-validation "
                f"({ev['train_rows']} training rows)</h2>"),
               _table(["metric", "holdout", "95% interval", "CV mean", "CV std"], rows)]
     if ev.get("champion"):
@@ -225,7 +239,8 @@ def _model_slices(mv: ModelVersion) -> list[str]:
             cmp = e.get("comparison") or {}
             gate = gates.get(f"{column}={e['value']}")
             rows.append([_e(e["value"]), _e(e["rows"]), _e(e["positives"]), "small" if e["small"] else "",
-                         _fmt(est.get("value")), f"{_fmt(est.get('lower'))} – {_fmt(est.get('upper'))}",
+                         _fmt(est.get("value")),
+                         f"{_fmt(est.get('lower'))} – {_fmt(est.get('upper'))}{_unreliable(est)}",
                          _fmt((e.get("champion") or {}).get(primary)), _fmt(cmp.get("difference")),
                          f"{_fmt(cmp.get('lower'))} – {_fmt(cmp.get('upper'))}" if cmp else "—",
                          _verdict(gate["passed"]) if gate else "—"])

@@ -43,6 +43,8 @@ class LiveWindow:
     drift_share: float | None = None
     drifted_features: tuple[str, ...] = ()
     observed_at: str = ""
+    reliable: bool | None = None
+    """False: too few rows (or of a class) for the interval to mean much; None: not recorded (older windows)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

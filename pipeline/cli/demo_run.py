@@ -1,18 +1,21 @@
-"""``ct demo``: drive three generated batches through the real DAGs and summarise what happened."""
+"""``ct demo``: drive three generated batches through the real DAGs and summarise what happened.
+
+It runs in a data directory of its own (``pipeline/demo_home.py``), never in the user's ``CT_HOME``.
+"""
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
-from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from pipeline.demo import DEMO_BATCHES, generate_batch
+from pipeline.demo_home import default_demo_home, demo_environment, demo_settings, prepare_demo_home
 from pipeline.local_run import RunOutcome
 from pipeline.redaction import redact_url
 from pipeline.stages.plan import find_trained_version
-from pipeline.settings import BUNDLED_CONFIG, Settings
+from pipeline.settings import Settings
 from pipeline.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -76,22 +79,24 @@ def _why(decision: dict[str, Any] | None) -> str:
     return f"{verdict}: {decision['reason']}"
 
 
-def run_demo(settings: Settings, fresh: bool = True) -> int:
-    """Generate the demo batches and run each through ct_ingest and ct_train; print a summary."""
+def run_demo(settings: Settings, fresh: bool = True, home: Path | None = None) -> int:
+    """Generate the demo batches and run each through ct_ingest and ct_train; print a summary.
+
+    ``settings`` are the user's: the demo only takes their ``CT_HOME`` to place its own home
+    (``home``, default ``$CT_HOME/demo``) beside it; see ``pipeline/demo_home.py``.
+    """
+    target = prepare_demo_home(home or default_demo_home(settings), settings.home, fresh=fresh)
+    with demo_environment(target):
+        return _run_batches(demo_settings(target), settings)
+
+
+def _run_batches(settings: Settings, user: Settings) -> int:
     from pipeline.cli.output import table
     from pipeline.local_run import run_landing
 
     started = time.perf_counter()
-    if settings.config_path != BUNDLED_CONFIG:
-        print(f"note: the demo uses the bundled churn config {BUNDLED_CONFIG}, not {settings.config_path}")
-        settings = replace(settings, config_path=BUNDLED_CONFIG)
-    if fresh:
-        for sub in ("landing", "quarantine", "archive", "snapshots", "artifacts", "reports", "logs", "monitoring",
-                    "scoring", "labels", "predictions", "label-joins"):
-            shutil.rmtree(settings.home / sub, ignore_errors=True)
-        if settings.database_url.startswith("sqlite:///"):
-            (settings.home / "ct.db").unlink(missing_ok=True)
-    print(f"CT demo in {settings.home} (metadata {redact_url(settings.database_url)})")
+    print(f"CT demo in its own directory {settings.home} (metadata {redact_url(settings.database_url)}); "
+          f"your data in {user.home} is not touched")
     rows = []
     for index in range(len(DEMO_BATCHES)):
         t0 = time.perf_counter()
@@ -108,6 +113,6 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
     print("\nSummary")
     print(table(["batch", "snapshot", "quarantined", "drifted features", "label contract", "model",
                  "ROC AUC (95% CI)", "F1 (95% CI)", "champion? why"], rows))
-    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect with `ct snapshots list`, "
-          f"`ct models list`, `ct models show 1`; reports under {settings.home / 'reports'}.")
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect it with CT_HOME={settings.home}, e.g. "
+          f"`CT_HOME={settings.home} ct models list` or `... ct models show 1`; reports under {settings.reports}.")
     return 0

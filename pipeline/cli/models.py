@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.cli.output import (
     emit_json,
+    fmt_decision,
     fmt_metric,
     fmt_number,
     model_json,
@@ -92,10 +93,10 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
         return 0
     shown = args.sort or ws.config.promotion.primary_metric
     print(table(["name", "version", "semver", "aliases", "snapshot", shown + " (95% CI)", "tags", "trigger",
-                 "created_at"],
+                 "created_at", "decision"],
                 [[v.name, v.version, v.semver or "—", ",".join(v.aliases) or "—", v.snapshot_id,
                   fmt_metric(v.metrics.get(shown)), ",".join(f"{k}={x}" for k, x in v.tags.items()) or "—",
-                  v.trigger.get("kind"), v.created_at] for v in versions]))
+                  v.trigger.get("kind"), v.created_at, fmt_decision(v.decision)] for v in versions]))
     return 0
 
 
@@ -113,11 +114,16 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
           f"  trigger: {json.dumps(mv.trigger)}\n  artifact: {mv.artifact_uri} (sha256 {mv.artifact_sha256[:16]}…)\n"
           f"  created {mv.created_at}; report {ws.store.uri(model_report_key(mv.name, mv.version))}")
     cv = mv.evaluation.get("cross_validation", {})
+    classes = mv.evaluation.get("holdout_classes") or {}
+    print(f"  holdout {mv.evaluation.get('holdout_rows', '?')} rows"
+          + (" (" + ", ".join(f"{c} {n}" for c, n in classes.items()) + ")" if classes else ""))
     print(table(["metric", "holdout (95% CI)", "CV mean ± std"],
                 [[m, fmt_metric(e), f"{fmt_number(cv[m]['mean'])} ± {fmt_number(cv[m]['std'])}" if m in cv else "—"]
                  for m, e in mv.metrics.items()]))
     if mv.decision:
         print(f"decision: {'promoted' if mv.decision['promote'] else 'not promoted'} — {mv.decision['reason']}")
+        if mv.decision.get("forced") and mv.decision.get("thin_evidence"):
+            print(f"  promoted by hand on thin evidence: {'; '.join(mv.decision['thin_evidence'])}")
     return 0
 
 

@@ -42,11 +42,25 @@ def fmt_number(x: float | None, fmt: str = ".3f") -> str:
     return "—" if x is None else format(x, fmt)
 
 
-def fmt_metric(m: dict[str, float | None] | None) -> str:
-    """``value [lower, upper]``; any undefined part shows as an em dash."""
+def fmt_metric(m: dict[str, Any] | None) -> str:
+    """``value [lower, upper]``; any undefined part shows as an em dash; an interval from too few
+    rows (``reliable`` false, see ``pipeline.metrics.is_reliable``) ends in ``(unreliable, n=…)``."""
     if not m:
         return "—"
-    return f"{fmt_number(m.get('value'))} [{fmt_number(m.get('lower'))}, {fmt_number(m.get('upper'))}]"
+    text = f"{fmt_number(m.get('value'))} [{fmt_number(m.get('lower'))}, {fmt_number(m.get('upper'))}]"
+    return text + (f" (unreliable, n={m.get('n')})" if m.get("reliable") is False else "")
+
+
+def fmt_decision(decision: dict[str, Any] | None) -> str:
+    """A version's promotion verdict in a few words; a refusal on thin evidence says why."""
+    if not decision:
+        return "—"
+    if decision.get("promote"):
+        return "promoted (by hand)" if decision.get("forced") else "promoted"
+    thin = decision.get("thin_evidence") or []
+    if not thin:
+        return "not promoted"
+    return f"not promoted: {thin[0]}" + (f" (+{len(thin) - 1} more)" if len(thin) > 1 else "")
 
 
 def open_workspace_for(settings: Settings) -> Any:

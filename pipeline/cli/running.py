@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from pipeline.cli.output import (
@@ -30,7 +31,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.cli.demo_run import run_demo
 
-    return run_demo(settings, fresh=not args.keep)
+    return run_demo(settings, fresh=not args.keep, home=Path(args.home) if args.home else None)
 
 
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
@@ -94,8 +95,10 @@ def register(sub: Any) -> None:
     p.add_argument("--reason", help="why (recorded with a forced run)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("demo", help="generate demo batches and drive them through the DAGs")
+    p = sub.add_parser("demo", help="generate demo batches and drive them through the DAGs (in a home of its own)")
     p.add_argument("--keep", action="store_true", help="keep earlier demo data instead of starting fresh")
+    p.add_argument("--home", help="the demo's own data directory (default $CT_HOME/demo); refused if it holds "
+                                  "files the demo did not create")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("demo-data", help="drip demo batches into the landing area (watch the DAGs pick them up)")
     p.add_argument("--every", default="30s", help="time between batches, e.g. 30s, 2m (default 30s)")

@@ -66,7 +66,7 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
 
 def _show(ws: Any, args: argparse.Namespace) -> int:
     from pipeline.batch_scoring import list_scored
-    from pipeline.label_join import labelled_rows, list_joins
+    from pipeline.label_join import labelled_rows, list_joins, window_size
 
     if not args.batch:
         raise CTError("ct predictions show needs a batch id (see `ct predictions list`)")
@@ -95,13 +95,13 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     for j in data["label_joins"]:
         windows = "; ".join(f"v{w['model_version']} " + (w["skipped"] if "skipped" in w else
                                                           f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] "
-                                                          f"n={w['rows']}") for w in j["windows"])
+                                                          f"{window_size(w)}") for w in j["windows"])
         print(f"  labels {j['label_file']} at {j['joined_at'][:19]}: {j['rows_for_this_batch']} rows; window {windows}")
     return 0
 
 
 def _join(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.label_join import join_pending_labels
+    from pipeline.label_join import join_pending_labels, window_size
 
     out = join_pending_labels(ws)
     if args.json:
@@ -115,7 +115,8 @@ def _join(ws: Any, args: argparse.Namespace) -> int:
               + (f" (kept in {j['rejected_rows_path']})" if j["rejected_rows_path"] else ""))
         for w in j["windows"]:
             print(f"  v{w['model_version']}: " + (w["skipped"] if "skipped" in w else
-                                                   f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] n={w['rows']}"
+                                                   f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] "
+                                                   f"{window_size(w)}"
                                                    + ("" if w["counted"] else " (below monitoring.min_samples)")))
         if j["training_file"]:
             print(f"  {j['training_file']['rows']} labelled rows -> {j['training_file']['path']}")

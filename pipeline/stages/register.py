@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from pipeline.alerts import alias_move_alert
+from pipeline.alerts import alias_move_alert, thin_evidence_alert
 from pipeline.environment import environment_fingerprint
 from pipeline.errors import ArtifactIntegrityError, RegistryError
 from pipeline.promotion import decide_promotion
@@ -91,7 +91,9 @@ def promote_if_better(ws: Workspace, name: str, version: int, *, force: bool = F
         moved = record is not None
         _alert_move(ws, record or _latest_move_to(ws, name, version))
     current = ws.meta.get_alias(name, CHAMPION)
-    write_model_report(ws.store, ws.meta.get_model_version(name, version))
+    report = write_model_report(ws.store, ws.meta.get_model_version(name, version))
+    if not decision.promote and decision.thin_evidence:
+        ws.notifier.notify(thin_evidence_alert(name, version, decision.thin_evidence, report))
     verdict = "promoted to champion" if decision.promote else "not promoted"
     progress("promote", f"{name} v{version} {verdict}: {decision.reason}"
                         f"{'' if moved or not decision.promote else ' (already champion)'}")

@@ -26,7 +26,10 @@ MODEL = "churn-classifier"
 def ws(settings: Settings, config: PipelineConfig, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
     fast = config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3})})
+        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3}),
+        # 400-row batches give ~80 holdout rows, below the bundled minimum of 200: lowered, this is
+        # about rollback, not about how much evidence crowns a champion
+        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10})})
     workspace = Workspace(settings=Settings(home=settings.home, config_path=settings.config_path,
                                             database_url=database_url, data_url=settings.data_url), config=fast)
     monkeypatch.setenv("CT_HOME", str(settings.home))

@@ -29,8 +29,9 @@ MODEL = "churn-classifier"
 
 def _evaluation(roc: float) -> dict[str, Any]:
     holdout = {"roc_auc": {"value": roc, "lower": roc - 0.03, "upper": roc + 0.03, "std": 0.015}}
-    return {"train_rows": 480, "holdout_rows": 120, "holdout": holdout, "seconds": 0.1,
-            "cross_validation": {"roc_auc": {"mean": roc, "std": 0.01, "folds": 3}}, "champion": None}
+    # a holdout large enough for the promotion policy's minimum (200 rows, 20 of a class)
+    return {"train_rows": 3200, "holdout_rows": 800, "holdout_classes": {"no": 400, "yes": 400}, "holdout": holdout,
+            "seconds": 0.1, "cross_validation": {"roc_auc": {"mean": roc, "std": 0.01, "folds": 3}}, "champion": None}
 
 
 @pytest.fixture

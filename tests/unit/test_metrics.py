@@ -295,7 +295,8 @@ def test_bootstrap_metrics_value_interval_and_reproducibility() -> None:
         assert est.value == point[name]
         assert est.lower <= est.upper and est.std > 0
     assert first["roc_auc"].lower < first["roc_auc"].value < first["roc_auc"].upper
-    assert set(first["brier"].to_dict()) == {"value", "lower", "upper", "std"}
+    assert set(first["brier"].to_dict()) == {"value", "lower", "upper", "std", "n", "minority", "reliable"}
+    assert (first["brier"].n, first["brier"].minority) == (600, min(int(y.sum()), 600 - int(y.sum())))
 
 
 def test_bootstrap_interval_is_percentile_of_replicates() -> None:

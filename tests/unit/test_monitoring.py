@@ -25,6 +25,9 @@ def ws(settings: Settings, config: PipelineConfig, monkeypatch: pytest.MonkeyPat
         "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
         "monitoring": config.monitoring.model_copy(update={"min_samples": 300, "consecutive_windows": 2,
                                                            "cooldown_hours": 0, "bootstrap_resamples": 200}),
+        # 800-row batches give ~150 holdout rows, below the bundled minimum of 200: lowered, these
+        # tests are about live windows of a champion, not about how much evidence crowns one
+        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
     })
     settings.landing.mkdir(parents=True)
     return Workspace(settings=settings, config=fast)
@@ -98,3 +101,21 @@ def test_cooldown_after_a_promotion_holds_the_request(ws: Workspace) -> None:
     assert held["retrain"] is False and "cooldown" in held["reason"]
     later = check_for_retrain(ws, now=datetime.now(timezone.utc) + timedelta(hours=7))
     assert later["retrain"] is True
+
+
+def test_a_live_window_from_few_rows_is_marked_unreliable(ws: Workspace, caplog: pytest.LogCaptureFixture) -> None:
+    first = _ingest(ws, _batch(1, 0), "b1.csv")
+    assert _train_and_promote(ws, first)["promoted"]
+    champion = ws.meta.get_alias("churn-classifier", CHAMPION)
+    small = _ingest(ws, generate_batch(BatchSpec(rows=60, seed=5, first_id=40_000)), "small.csv")
+    big = _ingest(ws, _batch(6, 50_000), "big.csv")
+
+    with caplog.at_level("INFO"):
+        [few] = score_new_batches(ws, small)
+        [many] = score_new_batches(ws, big)
+
+    assert (few.rows, few.reliable, many.reliable) == (60, False, True)
+    assert [w.reliable for w in live_windows(ws, champion)] == [False, True]  # stored with the window
+    lines = [r.getMessage() for r in caplog.records if "small.csv" in r.getMessage() or "big.csv" in r.getMessage()]
+    assert any("small.csv" in line and "(unreliable, n=60)" in line for line in lines)
+    assert not any("big.csv" in line and "unreliable" in line for line in lines)

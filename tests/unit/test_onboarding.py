@@ -122,3 +122,16 @@ def test_read_sample_errors(tmp_path: Path) -> None:
 def test_all_empty_column_does_not_break_inference(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
     cfg = infer_config(_csv_sample(demo_frame.assign(comment=""), tmp_path), "churned", "churn")
     assert cfg.dataset.label == "churned"
+
+
+def test_init_writes_a_floor_and_the_minimum_holdout(tmp_path: Path) -> None:
+    """``ct init`` writes the promotion policy out, so no champion is crowned on thin evidence by default."""
+    from pipeline.demo import BatchSpec, generate_batch
+
+    sample = _csv_sample(generate_batch(BatchSpec(rows=300, seed=1)), tmp_path)
+    cfg = infer_config(sample, "churned", "churn")
+
+    assert cfg.promotion.floors == {"roc_auc": 0.6} and cfg.promotion.primary_metric == "roc_auc"
+    written = yaml.safe_load(dump_config(cfg))["promotion"]
+    assert (written["min_holdout_rows"], written["min_class_rows"], written["floors"]) == (200, 20, {"roc_auc": 0.6})
+    assert parse_config(yaml.safe_load(dump_config(cfg))).promotion == cfg.promotion

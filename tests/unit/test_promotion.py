@@ -17,7 +17,7 @@ def _evaluation(roc_auc: float = 0.8, log_loss: float = 0.5, champion: dict[str,
         return {"value": v, "lower": v - 0.05, "upper": v + 0.05, "std": 0.02}
 
     return {"train_rows": 800, "holdout_rows": 200, "holdout": {"roc_auc": est(roc_auc), "log_loss": est(log_loss)},
-            "cross_validation": {}, "champion": champion, "seconds": 0.1}
+            "holdout_classes": {"no": 100, "yes": 100}, "cross_validation": {}, "champion": champion, "seconds": 0.1}
 
 
 def _champion(lower: float, difference: float = 0.0, upper: float = 0.05, version: int = 3) -> dict[str, Any]:
@@ -33,7 +33,16 @@ def test_first_model_promoted_when_floors_hold() -> None:
     assert d.promote is True and d.forced is False
     assert d.champion_version is None
     assert d.reason.startswith("first model")
-    assert d.checks == ({"check": "floor:roc_auc", "passed": True, "value": 0.75, "floor": 0.6},)
+    assert d.checks == (
+        {"check": "floor:roc_auc", "passed": True, "value": 0.75, "floor": 0.6},
+        {"check": "holdout_rows", "passed": True, "rows": 200, "min_rows": 200,
+         "message": "holdout has 200 rows, at least 200 needed"},
+        {"check": "class_rows:no", "passed": True, "rows": 100, "min_rows": 20,
+         "message": "class 'no' has 100 holdout rows, at least 20 needed"},
+        {"check": "class_rows:yes", "passed": True, "rows": 100, "min_rows": 20,
+         "message": "class 'yes' has 100 holdout rows, at least 20 needed"},
+    )
+    assert d.thin_evidence == ()
 
 
 def test_first_model_exactly_at_floor_is_promoted() -> None:
@@ -101,8 +110,8 @@ def test_force_promotes_with_reason() -> None:
     assert d.promote is True and d.forced is True
     assert d.reason == "manual override: hotfix for ticket 42"
     assert d.champion_version == 3
-    # the evidence is still recorded, failing checks included
-    assert [c["passed"] for c in d.checks] == [False, False]
+    # the evidence is still recorded, failing checks included (floor, holdout size, two classes, non-inferiority)
+    assert [c["passed"] for c in d.checks] == [False, True, True, True, False]
 
 
 def test_force_without_reason() -> None:
@@ -114,7 +123,8 @@ def test_force_without_reason() -> None:
 def test_decision_to_dict() -> None:
     d = decide_promotion(_evaluation(champion=_champion(lower=0.0)), POLICY).to_dict()
     assert d["promote"] is True and d["forced"] is False and d["champion_version"] == 3
-    assert isinstance(d["checks"], list) and len(d["checks"]) == 2
+    assert isinstance(d["checks"], list) and len(d["checks"]) == 5  # floor, holdout size, 2 classes, non-inferiority
+    assert d["thin_evidence"] == []
 
 
 @pytest.mark.parametrize("floors", [{}, {"roc_auc": 0.0}])
@@ -180,4 +190,4 @@ def test_undefined_values_never_pass_a_check() -> None:
     ev["champion"]["comparison"]["lower"] = None
     d = decide_promotion(ev, POLICY)
     assert d.promote is False and "missing" in d.reason
-    assert [c["passed"] for c in d.checks] == [False, False]
+    assert [c["passed"] for c in d.checks] == [False, True, True, True, False]

@@ -27,10 +27,16 @@ BATCH_2 = BatchSpec(rows=600, seed=202, first_id=100_000)
 
 
 def _fast(config: PipelineConfig, **ingest: Any) -> PipelineConfig:
-    """The bundled config with a cheap evaluation (few resamples and folds)."""
+    """The bundled config with a cheap evaluation (few resamples and folds).
+
+    These tests drive the stages on 600-row batches (about 107 holdout rows, 53 of a class), below
+    the bundled minimum holdout (200 rows, 20 of a class): the minimum is lowered so they keep
+    testing the mechanics; the thin-evidence refusal has its own tests (``test_thin_evidence``).
+    """
     return config.model_copy(update={
         "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
         "ingest": config.ingest.model_copy(update={"stable_seconds": 0, **ingest}),
+        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
     })
 
 
