@@ -433,7 +433,7 @@ class ResourcesConfig(_Frozen):
 
     worker_slots: int | None = Field(default=None, ge=1)
     threads_per_task: int | None = Field(default=None, ge=1)
-    cv_in_process_max_rows: int = Field(default=50_000, ge=0)
+    cv_in_process_max_rows: int = Field(default=800_000, ge=0)
 
 
 class PipelineConfig(_Frozen):

@@ -5,7 +5,7 @@ otherwise start one OpenMP/BLAS thread per core in each of them: on 2 cores, twe
 processes with default threads made one gradient-boosting fit 10-25x slower than the same fit
 in one thread.  So each task gets ``cpu_count // slots`` threads (at least 1), and every fit,
 predict, CV fold and bootstrap runs inside :func:`limit_threads`, which caps OpenMP and BLAS
-(threadpoolctl) and joblib's default ``n_jobs`` alike.  The slots come from
+(threadpoolctl); joblib already runs ``n_jobs=None`` estimators as one job.  The slots come from
 ``resources.worker_slots``, else from the Celery worker concurrency or Airflow's parallelism in
 the environment, else one per CPU; ``resources.threads_per_task`` or ``CT_THREADS`` set the
 threads directly.  The numbers a model produces do not depend on its thread count.
@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from joblib import parallel_config
 from threadpoolctl import threadpool_limits
 
 from pipeline.config import ResourcesConfig
@@ -47,7 +46,7 @@ class ThreadBudget:
     def describe(self) -> str:
         """One line in plain words, e.g. for the task log."""
         unit = "thread" if self.threads == 1 else "threads"
-        head = f"thread budget: {self.threads} {unit} per task for OpenMP, BLAS and joblib"
+        head = f"thread budget: {self.threads} {unit} per task for OpenMP and BLAS"
         where = f"{self.cpus} CPUs, {self.slots} task slots on this worker ({self.slots_from})"
         if self.set_by:
             return f"{head}, set by {self.set_by} ({where})"
@@ -101,8 +100,12 @@ def threads_of(budget: ThreadBudget | int | None) -> int:
 
 @contextmanager
 def limit_threads(budget: ThreadBudget | int | None = None) -> Iterator[int]:
-    """Run the block with OpenMP and BLAS capped at the budget, and joblib's default ``n_jobs``
-    (estimators left at ``n_jobs=None``, such as the random forest) set to it.  Yields the cap."""
+    """Run the block with OpenMP and BLAS capped at the budget; yields the cap.
+
+    joblib is left at its default of one job for ``n_jobs=None``: raising that default to the
+    budget was tried and dropped, because every ``ColumnTransformer`` then fits its columns in a
+    pool of loky *processes* (more processes on the cores, not fewer).
+    """
     threads = threads_of(budget)
-    with threadpool_limits(limits=threads), parallel_config(n_jobs=threads):
+    with threadpool_limits(limits=threads):
         yield threads

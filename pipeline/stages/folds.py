@@ -60,13 +60,15 @@ def fold_scores_key(snapshot_id: str, config_hash: str, candidate: str, fold: in
 def cv_in_process(ws: Workspace, train_rows: int, candidates: int) -> bool:
     """Whether cross-validation runs inside the evaluate task rather than as mapped fold tasks.
 
-    The measure is training rows x candidates, the rows one round of folds fits (each fold fits
-    (k-1)/k of them per candidate): it bounds how long the evaluate task spends on CV.  Up to
-    ``resources.cv_in_process_max_rows`` the folds run in process, because each mapped fold
-    task would pay a fresh process (about 2 s of CPU to start Python and import pandas,
-    scikit-learn and the pipeline, plus reading the snapshot) for a fit that takes less; above
-    it the fits are long enough that running them in parallel task slots wins.  The threshold
-    was measured by ``bench/bench_cv_placement.py`` (see docs/measurements.md); 0 always maps.
+    A fold task pays a fresh process before it fits anything (Python, pandas, scikit-learn and
+    the pipeline imported, the snapshot read: about 4.5 s of CPU on the 2-core development
+    machine, plus Airflow's own cost per task), so mapping only wins once one fold's fit costs
+    more than that and there are slots to run the fits side by side: on P slots mapped CV takes
+    about c*k*(overhead + fit)/P, in process c*k*fit.  The measure is training rows x
+    candidates: fit time grows with the rows, and the candidates multiply how long the evaluate
+    task would spend on CV, so large searches are spread out sooner.  The default (800 000)
+    is where ``bench/bench_cv_placement.py`` put the break-even for the bundled two candidates
+    on 2 slots (see docs/measurements.md); with more slots per worker, lower it.  0 always maps.
     """
     return train_rows * max(1, candidates) <= ws.config.resources.cv_in_process_max_rows
 

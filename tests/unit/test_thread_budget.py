@@ -97,7 +97,7 @@ def test_fit_and_predict_run_within_the_budget(spy: list, config: PipelineConfig
     model = training.fit_model(frame, config.dataset, config.model_spec("gradient_boosting"), 42, threads)
     training.predict_proba(model, frame, config.dataset, threads)
 
-    assert spy == [("fit", {threads}, threads), ("predict", {threads}, threads)]
+    assert spy == [("fit", {threads}, 1), ("predict", {threads}, 1)]  # joblib: one job, never a process pool
     assert {lib["num_threads"] for lib in threadpool_info()} == outside, "the limits end with the call"
     with limit_threads(derive_budget(ResourcesConfig(threads_per_task=threads), env={})) as cap:
         assert cap == threads and {lib["num_threads"] for lib in threadpool_info()} == {threads}
@@ -131,4 +131,4 @@ def test_every_stage_fits_and_predicts_within_the_workspace_budget(
     assert json.loads(ws.store.get(evaluated["evaluation_key"]))["cross_validation"]["roc_auc"]["folds"] == 2
     # train fit, 2 x (fold fit + fold predict), the holdout predict: all under the 3-thread budget
     assert [s[0] for s in spy] == ["fit", "fit", "predict", "fit", "predict", "predict"]
-    assert all(limits == {3} and n_jobs == 3 for _, limits, n_jobs in spy), spy
+    assert all(limits == {3} and n_jobs == 1 for _, limits, n_jobs in spy), spy
