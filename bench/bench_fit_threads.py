@@ -98,26 +98,26 @@ def main() -> None:
 
     config, frame = _model_and_data(args.rows)
     _fit(config, frame, 1)  # warm-up: first-call costs are not the fit's
-    base_wall, base_cpu = measure(config, frame, 1, args.repeat)
     cpus = os.cpu_count() or 1
-    rows = [("alone", "1 (budget for 1 slot per CPU)", base_wall, base_cpu)]
-    wall, cpu = measure(config, frame, None, args.repeat)
-    rows.append(("alone", f"default ({cpus})", wall, cpu))
-    for n in args.others:
-        budget = derive_budget(ResourcesConfig(worker_slots=n + 1), env={})
-        wall, cpu = among(n, args.rows, budget.threads, args.repeat, config, frame)
-        rows.append((f"with {n} other fit process(es)", f"budget {budget.threads} ({cpus} CPUs // {n + 1} slots)",
-                     wall, cpu))
-        wall, cpu = among(n, args.rows, None, args.repeat, config, frame)
-        rows.append((f"with {n} other fit process(es)", f"default ({cpus}) in every process", wall, cpu))
     print(f"HistGradientBoostingClassifier (200 iterations), {args.rows} demo rows, {cpus} CPUs, "
           f"median of {args.repeat} fits")
     print()
     print("| the fit runs | threads | wall s | x alone 1 thread | CPU s | x alone 1 thread |")
-    print("|---|---|---|---|---|---|")
-    for where, threads, wall, cpu in rows:
-        print(f"| {where} | {threads} | {wall:.2f} | {wall / base_wall:.1f} | {cpu:.2f} | {cpu / base_cpu:.1f} |")
+    print("|---|---|---|---|---|---|", flush=True)
+    base_wall, base_cpu = measure(config, frame, 1, args.repeat)
 
+    def row(where: str, threads: str, wall: float, cpu: float) -> None:  # printed as measured
+        print(f"| {where} | {threads} | {wall:.2f} | {wall / base_wall:.1f} | {cpu:.2f} | {cpu / base_cpu:.1f} |",
+              flush=True)
+
+    row("alone", "1 (budget for 1 slot per CPU)", base_wall, base_cpu)
+    row("alone", f"default ({cpus})", *measure(config, frame, None, args.repeat))
+    for n in args.others:
+        budget = derive_budget(ResourcesConfig(worker_slots=n + 1), env={})
+        row(f"with {n} other fit process(es)", f"budget {budget.threads} ({cpus} CPUs // {n + 1} slots)",
+            *among(n, args.rows, budget.threads, args.repeat, config, frame))
+        row(f"with {n} other fit process(es)", f"default ({cpus}) in every process",
+            *among(n, args.rows, None, args.repeat, config, frame))
 
 if __name__ == "__main__":
     main()
