@@ -116,7 +116,9 @@ def ct_train():
         context["candidate"], context["fold"] = planned["spec_name"], fold + 1
         return run_stage(cross_validate_fold, planned, fold)
 
-    @task
+    # Runs when cross_validate was mapped over no folds (the evaluate task cross-validates small
+    # searches itself, so that task is skipped), but still not after a failure or a skipped plan.
+    @task(trigger_rule="none_failed_min_one_success")
     def evaluate(plans: list, trained: list, scored: list) -> dict:
         from ct_airflow.stage import run_stage
         from pipeline.stages.evaluate import choose_and_evaluate

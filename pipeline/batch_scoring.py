@@ -187,7 +187,7 @@ class _Scorer:
         batch_id = batch_id_of(source.sha256)
         inputs = parsed.frame.drop(columns=[SOURCE_ROW_COLUMN])
         ws.store.put(inputs_key(batch_id), parquet_bytes(inputs))
-        proba = predict_proba(self.model, inputs, dataset)
+        proba = predict_proba(self.model, inputs, dataset, ws.thread_budget)
         negative = next(c for c in dataset.classes if c != dataset.positive_class)
         scored_at = datetime.now(UTC).isoformat(timespec="microseconds")
         predictions = inputs[list(dataset.id_columns)].copy()

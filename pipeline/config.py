@@ -438,6 +438,23 @@ class AlertsConfig(_Frozen):
         return v or None
 
 
+class ResourcesConfig(_Frozen):
+    """How a task shares the worker's cores (see ``pipeline/thread_budget.py``).
+
+    ``worker_slots`` is how many tasks run at once on one worker (unset: the Celery worker
+    concurrency or Airflow's parallelism from the environment, else one slot per CPU); each task
+    gets ``cpu_count // worker_slots`` threads (at least 1) for OpenMP and BLAS, unless
+    ``threads_per_task`` (or the ``CT_THREADS`` environment variable) says otherwise.
+    ``cv_in_process_max_rows``: up to this many training rows x candidates, cross-validation
+    runs inside the evaluate task instead of one mapped task per candidate x fold (0: always
+    mapped), because a fold task costs a fresh process that small folds do not repay.
+    """
+
+    worker_slots: int | None = Field(default=None, ge=1)
+    threads_per_task: int | None = Field(default=None, ge=1)
+    cv_in_process_max_rows: int = Field(default=800_000, ge=0)
+
+
 class PipelineConfig(_Frozen):
     dataset: DatasetConfig
     ingest: IngestConfig = IngestConfig()
@@ -450,6 +467,7 @@ class PipelineConfig(_Frozen):
     monitoring: MonitoringConfig = MonitoringConfig()
     schedules: SchedulesConfig = SchedulesConfig()
     alerts: AlertsConfig = AlertsConfig()
+    resources: ResourcesConfig = ResourcesConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:

@@ -42,6 +42,7 @@ from pipeline.splits import (
     time_folds,
     time_values,
 )
+from pipeline.thread_budget import ThreadBudget, limit_threads
 from pipeline.training import features_and_target, predict_proba
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,16 @@ def cv_folds(train: pd.DataFrame, y: np.ndarray, config: PipelineConfig) -> list
 
 
 def fold_metrics(template: Pipeline, X: pd.DataFrame, y: np.ndarray, fit_idx: np.ndarray,
-                 val_idx: np.ndarray) -> dict[str, float]:
+                 val_idx: np.ndarray, threads: ThreadBudget | int | None = None) -> dict[str, float]:
     """Every metric of one fold: a fresh clone of ``template`` fitted on ``fit_idx``, scored on ``val_idx``.
 
-    A metric the fold cannot define (ROC/PR AUC of a one-class validation part) is NaN.
+    Fit and predict run within the thread budget (None: derived from the environment).  A
+    metric the fold cannot define (ROC/PR AUC of a one-class validation part) is NaN.
     """
-    model = clone(template).fit(X.iloc[fit_idx], y[fit_idx])
-    return classification_metrics(y[val_idx], model.predict_proba(X.iloc[val_idx])[:, 1])
+    with limit_threads(threads):
+        model = clone(template).fit(X.iloc[fit_idx], y[fit_idx])
+        proba = model.predict_proba(X.iloc[val_idx])[:, 1]
+    return classification_metrics(y[val_idx], proba)
 
 
 def summarize_folds(per_fold: Sequence[Mapping[str, float | None]]) -> dict[str, dict[str, Any]]:
@@ -117,7 +121,8 @@ def summarize_folds(per_fold: Sequence[Mapping[str, float | None]]) -> dict[str,
     return out
 
 
-def cross_validate(template: Pipeline, train: pd.DataFrame, config: PipelineConfig) -> dict[str, dict[str, Any]]:
+def cross_validate(template: Pipeline, train: pd.DataFrame, config: PipelineConfig,
+                   threads: ThreadBudget | int | None = None) -> dict[str, dict[str, Any]]:
     """Mean and std of every metric over the folds of the training part (refits ``template``).
 
     A fold whose validation part holds a single class has no ROC/PR AUC; such folds are left
@@ -126,7 +131,7 @@ def cross_validate(template: Pipeline, train: pd.DataFrame, config: PipelineConf
     :func:`fold_metrics` and :func:`summarize_folds`, so both give the same numbers.
     """
     X, y = features_and_target(train, config.dataset)
-    return summarize_folds([fold_metrics(template, X, y, fit_idx, val_idx)
+    return summarize_folds([fold_metrics(template, X, y, fit_idx, val_idx, threads)
                             for fit_idx, val_idx in cv_folds(train, y, config)])
 
 
@@ -264,22 +269,25 @@ def evaluate_candidate(
     cross_validation: dict[str, dict[str, Any]] | None = None,
     candidates: Sequence[dict[str, Any]] = (),
     selection: dict[str, Any] | None = None,
+    threads: ThreadBudget | int | None = None,
 ) -> Evaluation:
     """Score ``model`` (and the champion, when there is one) on the holdout of ``frame``.
 
     ``cross_validation`` is taken as given when the training step already computed it (as the
     train stage does, to choose among candidates); otherwise it is computed here.
-    ``candidates``/``selection`` record the search that picked ``model``.
+    ``candidates``/``selection`` record the search that picked ``model``.  Predictions,
+    bootstrap and any cross-validation run within ``threads`` (the task's thread budget).
     """
     started = time.perf_counter()
     ecfg = config.evaluation
     holdout = frame.iloc[split.holdout_index]
     train = frame.iloc[split.train_index]
     _, y = features_and_target(holdout, config.dataset)
-    proba = predict_proba(model, holdout, config.dataset)
-    champ_proba = predict_proba(champion, holdout, config.dataset) if champion is not None else None
-    evidence = holdout_evidence(y, proba, holdout, config, champ_proba, champion_version)
-    cv = cross_validation if cross_validation is not None else cross_validate(model, train, config)
+    with limit_threads(threads) as cap:
+        proba = predict_proba(model, holdout, config.dataset, cap)
+        champ_proba = predict_proba(champion, holdout, config.dataset, cap) if champion is not None else None
+        evidence = holdout_evidence(y, proba, holdout, config, champ_proba, champion_version)
+        cv = cross_validation if cross_validation is not None else cross_validate(model, train, config, cap)
     return Evaluation(train_rows=len(train), holdout_rows=len(holdout), cross_validation=cv,
                       seconds=round(time.perf_counter() - started, 3), split=describe_split(frame, split, config),
                       bootstrap={"method": BOOTSTRAP_METHOD, "resamples": ecfg.bootstrap_resamples,

@@ -17,6 +17,7 @@ from pipeline.alerts import retrain_alert
 from pipeline.metrics import bootstrap_metrics
 from pipeline.registry.base import CHAMPION, ModelVersion
 from pipeline.snapshots import load_parts, read_manifest
+from pipeline.thread_budget import limit_threads
 from pipeline.training import features_and_target, predict_proba
 from pipeline.triggers import LiveWindow, RetrainDecision, RetrainPolicy, decide_retrain
 from pipeline.validation.drift import detect_drift, profile_frame
@@ -82,9 +83,10 @@ def score_new_batches(ws: Workspace, snapshot_id: str) -> list[LiveWindow]:
     for part in todo:
         frame = load_parts(ws.store, [part])
         _, y = features_and_target(frame, dataset)
-        est = bootstrap_metrics(y, predict_proba(model, frame, dataset), metrics=[metric],
-                                n_resamples=ws.config.monitoring.bootstrap_resamples,
-                                seed=ws.config.evaluation.seed)[metric]
+        with limit_threads(ws.thread_budget) as cap:  # predict and bootstrap share the task's cores
+            est = bootstrap_metrics(y, predict_proba(model, frame, dataset, cap), metrics=[metric],
+                                    n_resamples=ws.config.monitoring.bootstrap_resamples,
+                                    seed=ws.config.evaluation.seed)[metric]
         drift = detect_drift(reference, frame)
         window = LiveWindow(window_id=part.id, model_version=champion.version, rows=len(frame), value=est.value,
                             lower=est.lower, upper=est.upper, drift_share=drift.drift_share,

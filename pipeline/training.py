@@ -20,6 +20,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.config import DatasetConfig, ModelSpec
 from pipeline.errors import TrainingError
+from pipeline.thread_budget import ThreadBudget, limit_threads
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +72,30 @@ def features_and_target(frame: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd
     return feature_frame(frame, dataset), y
 
 
-def fit_model(frame: pd.DataFrame, dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeline:
-    """Fit the declared pipeline on ``frame``; needs both classes present."""
+def fit_model(frame: pd.DataFrame, dataset: DatasetConfig, spec: ModelSpec, seed: int,
+              threads: ThreadBudget | int | None = None) -> Pipeline:
+    """Fit the declared pipeline on ``frame`` within the thread budget; needs both classes present.
+
+    ``threads`` is the task's budget (``Workspace.thread_budget``); None derives it from the
+    environment (see ``pipeline/thread_budget.py``).
+    """
     X, y = features_and_target(frame, dataset)
     if len(np.unique(y)) < 2:
         raise TrainingError(f"the training data holds only one class of {dataset.label!r}; both "
                             f"{list(dataset.classes)} are needed to train")
     model = build_pipeline(dataset, spec, seed)
     try:
-        model.fit(X, y)
+        with limit_threads(threads):
+            model.fit(X, y)
     except (ValueError, TypeError) as err:  # sklearn validates params only when fitting
         raise TrainingError(f"model spec {spec.estimator} with params {spec.params} could not be fitted: {err}") from None
     return model
 
 
-def predict_proba(model: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:
-    """Probability of the positive class for each row of ``frame`` (a label column is not needed)."""
-    return model.predict_proba(feature_frame(frame, dataset))[:, 1]
+def predict_proba(model: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig,
+                  threads: ThreadBudget | int | None = None) -> np.ndarray:
+    """Probability of the positive class for each row of ``frame`` (a label column is not needed),
+    computed within the thread budget (None: derived from the environment)."""
+    X = feature_frame(frame, dataset)
+    with limit_threads(threads):
+        return model.predict_proba(X)[:, 1]

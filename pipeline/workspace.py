@@ -14,6 +14,7 @@ from pipeline.registry.artifacts import ArtifactStore
 from pipeline.registry.sql import SqlMetadataStore
 from pipeline.settings import PROJECT_ROOT, Settings, load_settings
 from pipeline.storage import ObjectStore
+from pipeline.thread_budget import ThreadBudget, derive_budget
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("ct.progress")
@@ -59,6 +60,14 @@ class Workspace:
     def notifier(self) -> Notifier:
         """Alerts of this workspace: the log, the alerts table and the configured webhook."""
         return Notifier.from_config(self.meta, self.config.alerts, self.settings)
+
+    @cached_property
+    def thread_budget(self) -> ThreadBudget:
+        """Threads this task's fits and predicts may use (``resources`` and ``CT_THREADS``);
+        derived and logged once per workspace, i.e. once per task."""
+        budget = derive_budget(self.config.resources)
+        log.info("%s", budget.describe())
+        return budget
 
 
 def open_workspace(settings: Settings | None = None) -> Workspace:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from typing import Any
 
 from pipeline.errors import TrainingError
 from pipeline.evaluation import evaluate_candidate, holdout_split
 from pipeline.registry.base import CHAMPION
 from pipeline.stages.data import training_data
-from pipeline.stages.folds import gather_cross_validation
+from pipeline.stages.folds import gather_cross_validation, score_fold, training_folds
 from pipeline.stages.train import choose_candidate
 from pipeline.workspace import Workspace, progress
 
@@ -41,7 +42,8 @@ def evaluate_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any
     evaluation = evaluate_candidate(model, frame, split, ws.config, champion_model,
                                     champion.version if champion else None,
                                     cross_validation=candidate.get("cross_validation"),
-                                    candidates=search["candidates"], selection=search["selection"]).to_dict()
+                                    candidates=search["candidates"], selection=search["selection"],
+                                    threads=ws.thread_budget).to_dict()
     # Keyed by the evidence itself (timing aside): the same evidence is stored once, and new
     # evidence for the same artifact (say, against a newer champion) never hides behind old.
     evidence = json.dumps(_without_timings(evaluation), sort_keys=True).encode()
@@ -57,17 +59,40 @@ def choose_and_evaluate(ws: Workspace, plan: dict[str, Any], trained: list[dict[
     """The DAG's evaluate task: choose among the trained candidates, then evaluate the winner.
 
     ``folds`` are the results of the cross_validate tasks (ids and store keys); their scores are
-    gathered per candidate (mean and std over the folds) before choosing.  Without ``folds`` the
-    candidates carry their ``cross_validation`` already (``train_candidate``).  Returns the
-    evaluation key plus the plan (with the winner as its spec) and the winning candidate, which
-    is what registration needs.
+    gathered per candidate (mean and std over the folds) before choosing.  With no fold results
+    (the search was small enough that ``list_folds`` started no fold tasks), candidates that do
+    not carry their ``cross_validation`` already (``train_candidate`` does) are cross-validated
+    here, fold by fold with the fold tasks' own function, so the numbers are the same.  Returns
+    the evaluation key plus the plan (with the winner as its spec) and the winning candidate,
+    which is what registration needs.
     """
     trained = list(trained)
-    if folds is not None:
+    if folds:
         trained = with_cross_validation(ws, trained, folds)
+    elif any("cross_validation" not in t for t in trained):
+        trained = cross_validate_in_process(ws, plan, trained)
     chosen = choose_candidate(ws, plan, trained)
     out = evaluate_model(ws, chosen["plan"], chosen["candidate"], chosen["search"])
     return {**out, "plan": chosen["plan"], "candidate": chosen["candidate"]}
+
+
+def cross_validate_in_process(ws: Workspace, plan: dict[str, Any],
+                              trained: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fitted candidates, each with its cross-validation computed here, one fold after the
+    other (the snapshot is read and the folds cut once for all candidates)."""
+    started = time.perf_counter()
+    _, frame = training_data(ws, plan["snapshot_id"])
+    X, y, cv = training_folds(ws, frame.iloc[holdout_split(frame, ws.config).train_index])
+    out = []
+    for t in trained:
+        if "cross_validation" in t:
+            out.append(t)
+            continue
+        scored = [score_fold(ws, plan["snapshot_id"], t["candidate"], k, X, y, cv) for k in range(len(cv))]
+        out.append({**t, **gather_cross_validation(ws, scored)[t["candidate"]]})
+    log.info("cross-validated %d candidate(s) x %d folds of %d training rows in this task in %.1fs "
+             "(%s)", len(trained), len(cv), len(y), time.perf_counter() - started, ws.thread_budget.describe())
+    return out
 
 
 def with_cross_validation(ws: Workspace, trained: list[dict[str, Any]],

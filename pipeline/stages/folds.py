@@ -9,6 +9,11 @@ to the object store under a deterministic key.  A retry finds the key and does n
 is never scored twice.  The task returns only ids and that key; :func:`gather_cross_validation`
 reads the scores back and summarizes them per candidate (mean and std, exactly as
 :func:`pipeline.evaluation.cross_validate` does in one process).
+
+Small searches skip the fold tasks (:func:`cv_in_process`): a mapped task costs a fresh process
+(Python, pandas, scikit-learn and the snapshot read again) that a small fold's fit does not repay,
+so below ``resources.cv_in_process_max_rows`` :func:`list_folds` returns no folds and the evaluate
+task scores the same folds itself with the same :func:`score_fold` (same keys, same numbers).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from pipeline.errors import TrainingError
 from pipeline.evaluation import cv_folds, fold_metrics, holdout_split, summarize_folds
@@ -53,16 +57,42 @@ def fold_scores_key(snapshot_id: str, config_hash: str, candidate: str, fold: in
     return f"{FOLDS_PREFIX}/{snapshot_id}/{config_hash}/{safe}-{tag}/fold-{int(fold):02d}.json"
 
 
+def cv_in_process(ws: Workspace, train_rows: int, candidates: int) -> bool:
+    """Whether cross-validation runs inside the evaluate task rather than as mapped fold tasks.
+
+    A fold task pays a fresh process before it fits anything (Python, pandas, scikit-learn and
+    the pipeline imported, the snapshot read: about 4.5 s of CPU on the 2-core development
+    machine, plus Airflow's own cost per task), so mapping only wins once one fold's fit costs
+    more than that and there are slots to run the fits side by side: on P slots mapped CV takes
+    about c*k*(overhead + fit)/P, in process c*k*fit.  The measure is training rows x
+    candidates: fit time grows with the rows, and the candidates multiply how long the evaluate
+    task would spend on CV, so large searches are spread out sooner.  The default (800 000)
+    is where ``bench/bench_cv_placement.py`` put the break-even for the bundled two candidates
+    on 2 slots (see docs/measurements.md); with more slots per worker, lower it.  0 always maps.
+    """
+    return train_rows * max(1, candidates) <= ws.config.resources.cv_in_process_max_rows
+
+
 def list_folds(ws: Workspace, plan: dict[str, Any]) -> list[int]:
-    """The fold numbers (0, 1, ...) the training part of the plan's snapshot allows.
+    """The fold numbers (0, 1, ...) the DAG maps its cross_validate task over.
 
     Usually ``evaluation.folds``; fewer when the rarest class has fewer rows than that, or when
-    ties in the time column merge blocks.  The DAG maps its cross_validate task over these.
+    ties in the time column merge blocks.  Empty when the search is small enough to
+    cross-validate inside the evaluate task (:func:`cv_in_process`): then no fold task is created.
     """
     _, y, folds = _training_folds(ws, plan["snapshot_id"])
     sizes = ", ".join(str(len(v)) for _, v in folds)
     kind = "forward-chaining" if ws.config.dataset.time_column else "stratified"
-    log.info("%d %s folds of %d training rows (validation rows per fold: %s)", len(folds), kind, len(y), sizes)
+    candidates = len(plan.get("candidates") or [plan["spec_name"]])
+    limit = ws.config.resources.cv_in_process_max_rows
+    if cv_in_process(ws, len(y), candidates):
+        log.info("%d %s folds of %d training rows x %d candidates = %d rows, at most %d "
+                 "(resources.cv_in_process_max_rows): the evaluate task cross-validates in process, "
+                 "no fold tasks are started", len(folds), kind, len(y), candidates, len(y) * candidates, limit)
+        return []
+    log.info("%d %s folds of %d training rows (validation rows per fold: %s); %d rows x %d candidates is over "
+             "%d (resources.cv_in_process_max_rows): one cross_validate task per candidate x fold",
+             len(folds), kind, len(y), sizes, len(y), candidates, limit)
     return list(range(len(folds)))
 
 
@@ -105,12 +135,11 @@ def score_fold(ws: Workspace, snapshot_id: str, candidate: str, fold: int, X: pd
     fit_idx, val_idx = folds[fold]
     template = build_pipeline(ws.config.dataset, spec, ws.config.evaluation.seed)
     try:
-        # One fold is one unit of parallelism (a task, a worker slot, a core): the folds of all
-        # candidates run at once, and estimators that also start a thread per core (OpenMP in
-        # gradient boosting, BLAS) would oversubscribe the machine many times over — on 2 cores,
-        # ten concurrent folds ran 6x slower.  The scores do not depend on the thread count.
-        with threadpool_limits(limits=1):
-            scores = fold_metrics(template, X, y, fit_idx, val_idx)
+        # Folds run in parallel task slots: within the task's thread budget, or estimators that
+        # start a thread per core (OpenMP in gradient boosting, BLAS) oversubscribe the machine
+        # many times over — on 2 cores, ten concurrent folds ran 6x slower.  The scores do not
+        # depend on the thread count.
+        scores = fold_metrics(template, X, y, fit_idx, val_idx, ws.thread_budget)
     except (ValueError, TypeError) as err:  # sklearn validates params only when fitting
         raise TrainingError(f"model spec {candidate!r} ({spec.estimator}, params {spec.params}) could not be "
                             f"fitted on fold {fold + 1} of {len(folds)}: {err}") from None

@@ -68,7 +68,7 @@ def _fit(ws: Workspace, plan: dict[str, Any], candidate: str | None) -> tuple[di
     spec = ws.config.model_spec(name)
     seed = ws.config.evaluation.seed
     train = frame.iloc[split.train_index]
-    model = fit_model(train, ws.config.dataset, spec, seed)
+    model = fit_model(train, ws.config.dataset, spec, seed, ws.thread_budget)
     key, sha = ws.artifacts.save(model, ws.config.model.name)
     fit_seconds = round(time.perf_counter() - started, 2)
     progress("train", f"{name} ({spec.estimator}) fitted on {split.n_train} rows in {fit_seconds}s; "

@@ -1,10 +1,11 @@
 """Candidate search through a real Airflow: one mapped ``train`` task instance per candidate and
-one mapped ``cross_validate`` task instance per candidate x fold.
+one mapped ``cross_validate`` task instance per candidate x fold — or, for a search small enough
+(``resources.cv_in_process_max_rows``), no fold task at all and the folds scored by ``evaluate``.
 
 Drives ``ct_ingest`` and ``ct_train`` with ``airflow dags test`` (as tests/integration/test_dag_runs.py
-does) on a config that declares three candidates and three folds, once for the module, then reads
-Airflow's own metadata DB for the mapped task instances, the object store for the fold scores and
-the project's registry for what was chosen and recorded.
+does) on a config that declares three candidates and three folds, once per placement for the
+module, then reads Airflow's own metadata DB for the mapped task instances, the object store for
+the fold scores and the project's registry for what was chosen and recorded.
 """
 
 from __future__ import annotations
@@ -40,8 +41,19 @@ class SearchRun:
 
 @pytest.fixture(scope="module")
 def search_run(tmp_path_factory: pytest.TempPathFactory) -> SearchRun:
-    """One ct_train run of a three-candidate, three-fold search on 1 200 rows, shared by the tests."""
-    root = tmp_path_factory.mktemp("candidates")
+    """One ct_train run of a three-candidate, three-fold search on 1 200 rows, shared by the tests;
+    every fold is a mapped task (``cv_in_process_max_rows: 0``)."""
+    return _search(tmp_path_factory, "candidates", cv_in_process_max_rows=0)
+
+
+@pytest.fixture(scope="module")
+def in_process_run(tmp_path_factory: pytest.TempPathFactory) -> SearchRun:
+    """The same search on the same rows, small enough to cross-validate inside the evaluate task."""
+    return _search(tmp_path_factory, "candidates_in_process", cv_in_process_max_rows=1_000_000)
+
+
+def _search(tmp_path_factory: pytest.TempPathFactory, name: str, cv_in_process_max_rows: int) -> SearchRun:
+    root = tmp_path_factory.mktemp(name)
     home, airflow_home = root / "ct_home", root / "airflow_home"
     home.mkdir()
     data = yaml.safe_load(BUNDLED_CONFIG.read_text())
@@ -49,6 +61,7 @@ def search_run(tmp_path_factory: pytest.TempPathFactory) -> SearchRun:
     data["dataset"]["slice_columns"] = ["region"]
     data["evaluation"].update(bootstrap_resamples=200, folds=FOLDS)
     data["ingest"]["stable_seconds"] = 0
+    data["resources"] = {"cv_in_process_max_rows": cv_in_process_max_rows}
     (home / "pipeline.yaml").write_text(yaml.safe_dump(data))
     settings = Settings(home=home, config_path=home / "pipeline.yaml", database_url=f"sqlite:///{home / 'ct.db'}",
                         data_url=home.as_uri())
@@ -130,3 +143,34 @@ def test_each_fold_of_each_candidate_is_one_mapped_task_with_its_scores_in_the_s
         folds = records[c["candidate"]]
         assert sum(f["validation_rows"] for f in folds) == mv.evaluation["train_rows"]
         assert c["cross_validation"] == summarize_folds([f["metrics"] for f in folds])
+
+
+def test_a_small_search_cross_validates_in_the_evaluate_task_with_the_same_numbers(
+    search_run: SearchRun, in_process_run: SearchRun
+) -> None:
+    result = in_process_run.result
+    assert result.succeeded, result.errors
+    meta = SqlMetadataStore(in_process_run.settings.database_url)
+    [mv] = meta.list_model_versions()
+    run_id = mv.trigger["run_id"]
+    # No fold task ran: cross_validate was mapped over no folds; the candidates still trained apart
+    # and evaluate (which must not be skipped with it) scored the folds.
+    states = _mapped_instances(in_process_run.airflow_home, run_id, "cross_validate")
+    assert all(state != "success" for _, state in states), states
+    assert _returned(in_process_run.airflow_home, run_id, "cross_validate") == {}
+    assert _mapped_instances(in_process_run.airflow_home, run_id, "train") == [
+        (i, "success") for i in range(len(CANDIDATES))]
+    assert _mapped_instances(in_process_run.airflow_home, run_id, "evaluate") == [(-1, "success")]
+    # The same choice and the same cross-validation numbers as the mapped fold tasks gave.
+    [mapped] = SqlMetadataStore(search_run.settings.database_url).list_model_versions()
+    assert mv.snapshot_id == mapped.snapshot_id
+    assert mv.spec_name == mapped.spec_name
+    assert [(c["candidate"], c["cross_validation"]) for c in mv.evaluation["candidates"]] == [
+        (c["candidate"], c["cross_validation"]) for c in mapped.evaluation["candidates"]]
+    assert mv.evaluation["cross_validation"] == mapped.evaluation["cross_validation"]
+    assert all(c["cross_validation"]["roc_auc"]["folds"] == FOLDS for c in mv.evaluation["candidates"])
+    # the fold scores are stored under the same keys the fold tasks use
+    store = ObjectStore(in_process_run.settings.data_url)
+    for c in CANDIDATES:
+        for k in range(FOLDS):
+            assert store.exists(fold_scores_key(mv.snapshot_id, mv.config_hash, c, k)), (c, k)

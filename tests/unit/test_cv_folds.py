@@ -23,6 +23,7 @@ from pipeline.settings import Settings
 from pipeline.stages.evaluate import choose_and_evaluate
 from pipeline.stages.folds import (
     cross_validate_fold,
+    cv_in_process,
     fold_scores_key,
     gather_cross_validation,
     list_folds,
@@ -35,8 +36,10 @@ CANDIDATES = ["default", "gradient_boosting[learning_rate=0.2,max_iter=3]"]
 
 
 def _workspace(settings: Settings, config: PipelineConfig, frame_rows: int = 500, time_column: str | None = None,
-               folds: int = 3, labels: list[str] | None = None) -> Workspace:
+               folds: int = 3, labels: list[str] | None = None, cv_in_process_max_rows: int = 0) -> Workspace:
+    """A workspace with one ingested batch; by default every fold is a task (no CV in process)."""
     data = config.model_dump(mode="json")
+    data["resources"] = {"cv_in_process_max_rows": cv_in_process_max_rows}
     data["model"]["candidates"] = ["default", {"spec": "gradient_boosting",
                                                "grid": {"max_iter": [3], "learning_rate": [0.2]}}]
     data["dataset"]["time_column"] = time_column
@@ -145,3 +148,34 @@ def test_the_data_decide_how_many_folds_run(settings: Settings, config: Pipeline
     assert 2 <= churners < 5
 
     assert list_folds(ws, plan) == list(range(churners))
+
+
+def test_cv_runs_in_the_evaluate_task_up_to_the_threshold_and_as_fold_tasks_above_it(
+    settings: Settings, config: PipelineConfig
+) -> None:
+    """Training rows x candidates at or below ``resources.cv_in_process_max_rows``: no fold tasks,
+    and the evaluate task cross-validates itself, with the numbers the fold tasks give."""
+    ws = _workspace(settings, config)
+    mapped = _as_the_dag_does(ws)
+    frame = stages.snapshot_frame(ws, mapped["plans"][0]["snapshot_id"])
+    train_rows = len(holdout_split(frame, ws.config).train_index)
+    limit = train_rows * len(CANDIDATES)
+
+    def with_limit(rows: int) -> Workspace:
+        data = ws.config.model_dump(mode="json")
+        data["resources"]["cv_in_process_max_rows"] = rows
+        return Workspace(settings=settings, config=parse_config(data))
+
+    above, at = with_limit(limit - 1), with_limit(limit)
+
+    assert not cv_in_process(above, train_rows, len(CANDIDATES)) and cv_in_process(at, train_rows, len(CANDIDATES))
+    assert list_folds(above, mapped["plans"][0]) == [0, 1, 2]
+    assert list_folds(at, mapped["plans"][0]) == []
+    for key in at.store.list("reports/cv"):  # score afresh: nothing may be read back from the mapped run
+        at.store.delete(key)
+    in_process = _as_the_dag_does(at)
+    assert in_process["scored"] == []
+    assert in_process["evaluated"]["candidate"]["candidate"] == mapped["evaluated"]["candidate"]["candidate"]
+    assert ([(c["candidate"], c["cross_validation"]) for c in in_process["evaluation"]["candidates"]]
+            == [(c["candidate"], c["cross_validation"]) for c in mapped["evaluation"]["candidates"]])
+    assert sorted(at.store.list("reports/cv")) == sorted(s["scores_key"] for s in mapped["scored"])
