@@ -20,8 +20,11 @@ schedule, or by hand with the trigger form (snapshot id, model spec, force, reas
 4. **train** — one mapped task per candidate: fits its scikit-learn pipeline on the training part
    (fixed seed) and stores the artifact. **cross_validate** — at the same time, one mapped task per
    candidate × fold: fits a fresh copy on the fold's fitting rows and stores the fold's scores under
-   `reports/cv/` (a retry finds them and does nothing).
-5. **evaluate** — gathers the fold scores, keeps the candidate with the best mean CV score of the
+   `reports/cv/` (a retry finds them and does nothing). Only above `resources.cv_in_process_max_rows`
+   (training rows × candidates): below it a process per fold costs more than it saves, so `folds`
+   returns none and **evaluate** cross-validates in process, with the same numbers and keys. Every
+   fit runs within the worker's thread budget (`resources`, `CT_THREADS`).
+5. **evaluate** — gathers (or computes) the fold scores, keeps the candidate with the best mean CV score of the
    primary metric, then scores it on the holdout with 95% bootstrap intervals (overall and per
    slice), and the champion on the same rows with a paired bootstrap. Every candidate is recorded
    with the evidence.
