@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -14,15 +13,6 @@ from pipeline.errors import NotFound
 from pipeline.registry.sql import SqlMetadataStore
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(database_url)
-    try:
-        yield s
-    finally:
-        s.dispose()
 
 
 def alert(key: str, kind: str = "promoted", at: datetime = T0, **kw: Any) -> Alert:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,15 +26,6 @@ S3 = "bbbb333300000000"
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(database_url)
-    try:
-        yield s
-    finally:
-        s.dispose()
-
 
 def snap(snapshot_id: str, dataset: str = "churn", parent: str | None = None, rows: int = 100,
          parts: int = 1) -> SnapshotRecord:

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from pipeline.registry.base import NewWorkRequest
 from pipeline.registry.sql import SqlMetadataStore
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(database_url)
-    try:
-        yield s
-    finally:
-        s.dispose()
 
 
 def request(key: str, kind: str = "new_data", snapshot: str | None = "s1", model: str = "churn") -> NewWorkRequest:
