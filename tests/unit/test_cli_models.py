@@ -289,3 +289,24 @@ def test_report_prints_the_url_of_the_written_page(ws: Workspace, capsys) -> Non
     assert Path(url[len("file://"):]).exists()
     code, out, _ = ct(capsys, "models", "report", MODEL, "2", "--json")
     assert out == {"name": MODEL, "version": 2, "url": url}
+
+
+# -- alias moves stay light -------------------------------------------------------------------------
+_HEAVY_PROBE = ("import sys; from pipeline.cli import main; code = main(); "
+                "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules)); sys.exit(code)")
+
+
+@pytest.mark.parametrize("argv", [["models", "promote", "2", "--reason", "r"], ["models", "tag", "2", "k=v"],
+                                  ["models", "rollback", "--reason", "r"]])
+def test_alias_moves_import_neither_sklearn_nor_scipy(ws: Workspace, tmp_path: Path, argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    if argv[1] == "rollback":
+        ws.meta.set_alias(MODEL, CHAMPION, 2, "something to undo", {}, "carol")
+    root = Path(__file__).resolve().parents[2]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", _HEAVY_PROBE, *argv], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
