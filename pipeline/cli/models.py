@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 from typing import Any
 
 from pipeline.cli.output import (
     emit_json,
     fmt_decision,
+    fmt_fields,
     fmt_metric,
     fmt_number,
+    fmt_trigger,
     model_json,
     open_workspace_for,
     table,
@@ -61,6 +62,11 @@ def version_json(mv: ModelVersion, full: bool = False) -> dict[str, Any]:
     if full:
         d["environment"] = mv.environment
     return d
+
+
+def newest_first(rows: list[PromotionRecord]) -> list[PromotionRecord]:
+    """Ledger rows newest first, the one order of every history ``ct`` prints (alerts, requests, snapshots)."""
+    return sorted(rows, key=lambda r: r.id, reverse=True)
 
 
 def _ledger_table(rows: list[PromotionRecord]) -> str:
@@ -111,7 +117,9 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     print(f"{mv.name} v{mv.version} ({mv.semver or 'no semver'})  aliases: {', '.join(mv.aliases) or '—'}"
           f"  tags: {', '.join(f'{k}={x}' for k, x in mv.tags.items()) or '—'}\n"
           f"  snapshot {mv.snapshot_id}, spec {mv.spec_name}, config {mv.config_hash}, code {mv.code_version}\n"
-          f"  trigger: {json.dumps(mv.trigger)}\n  artifact: {mv.artifact_uri} (sha256 {mv.artifact_sha256[:16]}…)\n"
+          f"  trigger: {fmt_trigger(mv.trigger)}\n  params: {fmt_fields(mv.params)}\n"
+          f"  lineage: {fmt_fields(mv.lineage)}\n"
+          f"  artifact: {mv.artifact_uri} (sha256 {mv.artifact_sha256[:16]}…)\n"
           f"  created {mv.created_at}; report {ws.store.uri(model_report_key(mv.name, mv.version))}")
     cv = mv.evaluation.get("cross_validation", {})
     classes = mv.evaluation.get("holdout_classes") or {}
@@ -129,7 +137,7 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
 
 def _history(ws: Any, args: argparse.Namespace) -> int:
     name = args.name or ws.config.model.name
-    rows = ws.meta.promotion_history(name, args.alias)
+    rows = newest_first(ws.meta.promotion_history(name, args.alias))
     if args.json:
         emit_json([r.to_dict() for r in rows])
         return 0
@@ -142,8 +150,7 @@ def _print_lineage(d: dict[str, Any]) -> None:
     run = d["dag_run"]
     print(f"{d['name']} v{d['version']} ({d['semver'] or 'no semver'}: {d['semver_reason']})  "
           f"aliases: {', '.join(d['aliases']) or '—'}  created {d['created_at']}")
-    print(f"trigger      {trig.get('kind')}" + (f", reason {trig['reason']!r}" if trig.get("reason") else "")
-          + (f", user {trig['user']}" if trig.get("user") else ""))
+    print(f"trigger      {fmt_trigger(trig)}")
     print(f"dag run      {run['dag_id']} / {run['run_id']} ({run['run_type']})" if run else "dag run      —")
     print(f"snapshot     {snap['id']}: {snap.get('rows', '?')} rows in {snap.get('parts', '?')} part(s), "
           f"parent {snap.get('parent') or '—'}, created {snap.get('created_at', '?')}")
@@ -163,8 +170,10 @@ def _print_lineage(d: dict[str, Any]) -> None:
     print(f"code         {d['code_version']}")
     print(f"environment  python {env.get('python', '?')}; {packages or 'packages not recorded'}")
     print(f"artifact     {d['artifact']['uri']} (sha256 {d['artifact']['sha256'][:16]}…)")
-    if d["candidates"]:
-        print(f"candidates   {json.dumps(d['candidates'], default=str)[:400]}")
+    for candidate in d["candidates"] or []:
+        name = candidate.get("candidate") or candidate.get("spec") or "?"
+        print(f"candidate    {name}{' (chosen)' if candidate.get('chosen') else ''}: "
+              f"{fmt_fields(candidate, skip=('candidate', 'chosen', 'artifact_key', 'artifact_sha256'))}")
     holdout = ev.get("holdout") or {}
     metrics = "; ".join(f"{m} {fmt_metric(e)}" for m, e in holdout.items() if isinstance(e, dict))
     print(f"evaluation   {ev.get('holdout_rows', '?')} holdout rows: {metrics or '—'}")
@@ -177,7 +186,7 @@ def _print_lineage(d: dict[str, Any]) -> None:
     print(f"decision     {('promoted' if decision['promote'] else 'not promoted') + ' — ' + decision['reason']}"
           if decision else "decision     —")
     if d["ledger"]:
-        print(_ledger_table([PromotionRecord(**r) for r in d["ledger"]]))
+        print(_ledger_table(newest_first([PromotionRecord(**r) for r in d["ledger"]])))
     for problem in d["problems"]:
         print(f"problem: {problem}")
 
@@ -321,7 +330,7 @@ def register(sub: Any) -> None:
         q.add_argument("ref", nargs="+", metavar="[NAME] VERSION")
         q.add_argument("--json", action="store_true")
 
-    q = s.add_parser("history", help="the promotion ledger (oldest first)")
+    q = s.add_parser("history", help="the promotion ledger (newest first)")
     q.add_argument("name", nargs="?", help="model name (default: model.name of the config)")
     q.add_argument("--alias", help="only this alias")
     q.add_argument("--json", action="store_true")

@@ -49,7 +49,9 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
     from pipeline.batch_scoring import batch_overview
     from pipeline.label_join import labelled_rows
 
-    batches = batch_overview(ws, lambda b: labelled_rows(ws, b))
+    # newest first, as every history ``ct`` prints
+    batches = sorted(batch_overview(ws, lambda b: labelled_rows(ws, b)), key=lambda b: b["first_scored_at"],
+                     reverse=True)
     if args.json:
         emit_json(batches)
         return 0

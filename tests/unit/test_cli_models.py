@@ -164,12 +164,14 @@ def test_promote_rollback_and_history(ws: Workspace, capsys) -> None:
     code, history, _ = ct(capsys, "models", "history", "--json")
     assert code == 0
     assert all(set(r) == LEDGER_FIELDS for r in history)
-    assert [(r["kind"], r["from_version"], r["to_version"], r["actor"]) for r in history] == [
-        ("promotion", None, 1, "dag_run:ct_train/run-1"), ("promotion", 1, 2, "alice"), ("promotion", 2, 3, "carol"),
-        ("rollback", 3, 2, "carol"), ("rollback", 2, 1, "bob")]
-    assert history[-1]["reason"] == "v2 drifts" and history[-2]["reason"].startswith("rollback of ledger row")
+    assert [(r["kind"], r["from_version"], r["to_version"], r["actor"]) for r in history] == [  # newest first
+        ("rollback", 2, 1, "bob"), ("rollback", 3, 2, "carol"), ("promotion", 2, 3, "carol"),
+        ("promotion", 1, 2, "alice"), ("promotion", None, 1, "dag_run:ct_train/run-1")]
+    assert history[0]["reason"] == "v2 drifts" and history[1]["reason"].startswith("rollback of ledger row")
     code, text, _ = ct(capsys, "models", "history", MODEL)
     assert code == 0 and "v2 drifts" in text and text.count("rollback") >= 2
+    body = text.splitlines()[2:]
+    assert "bob" in body[0] and "dag_run:ct_train/run-1" in body[-1]  # the table too: newest first
     assert ct(capsys, "models", "history", MODEL, "--alias", "challenger", "--json")[1] == []
 
 
@@ -310,3 +312,46 @@ def test_alias_moves_import_neither_sklearn_nor_scipy(ws: Workspace, tmp_path: P
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- readable fields --------------------------------------------------------------------------------
+def test_show_prints_trigger_params_and_lineage_as_fields_not_raw_json(ws: Workspace, capsys) -> None:
+    key, sha = ws.artifacts.save({"w": 5}, MODEL)
+    snapshot_id = ws.meta.get_model_version(MODEL, 1).snapshot_id
+    trigger = {"kind": "performance_drop", "dag_id": "ct_train", "run_id": "run-5", "run_type": "manual",
+               "user": "dana", "reason": "roc_auc fell",
+               "evidence": {"metric": "roc_auc", "live": 0.712345678901234, "window_rows": 1200}}
+    ws.meta.register_model(NewModelVersion(
+        name=MODEL, snapshot_id=snapshot_id, config_hash="cfg-5", spec_name="default",
+        params={"estimator__C": 0.123456789012, "estimator__penalty": "l2"}, metrics=_evaluation(1)["holdout"],
+        evaluation=_evaluation(1), artifact_uri=key, artifact_sha256=sha, validation_id=None, trigger=trigger,
+        code_version="x", lineage={"evaluation_uri": "file:///ev/5.json", "config_path": "/c.yaml"}))
+    code, text, _ = ct(capsys, "models", "show", "4")
+    assert code == 0
+    lines = {line.split(":", 1)[0].strip(): line for line in text.splitlines() if ":" in line}
+    assert "performance_drop" in lines["trigger"] and "by dana" in lines["trigger"]
+    assert "evidence.live=0.7123" in lines["trigger"] and "evidence.window_rows=1200" in lines["trigger"]
+    assert "estimator__C=0.1235" in lines["params"] and "estimator__penalty=l2" in lines["params"]
+    assert "evaluation_uri=file:///ev/5.json" in lines["lineage"]
+    assert '{"' not in text  # no raw JSON
+
+    code, text, _ = ct(capsys, "models", "lineage", "4")
+    trig = next(line for line in text.splitlines() if line.startswith("trigger"))
+    assert "reason 'roc_auc fell'" in trig and "evidence.metric=roc_auc" in trig and '{"' not in trig
+
+
+def test_lineage_prints_every_candidate_whole(ws: Workspace, capsys) -> None:
+    candidates = [{"candidate": f"spec-{i}", "chosen": i == 7,
+                   "cross_validation": {"roc_auc": {"mean": 0.8123456 + i / 1000, "std": 0.0123456, "folds": 5}}}
+                  for i in range(12)]
+    evaluation = {**_evaluation(1), "candidates": candidates}
+    key, sha = ws.artifacts.save({"w": 6}, MODEL)
+    ws.meta.register_model(NewModelVersion(
+        name=MODEL, snapshot_id=ws.meta.get_model_version(MODEL, 1).snapshot_id, config_hash="cfg-6",
+        spec_name="default", params={}, metrics={}, evaluation=evaluation, artifact_uri=key, artifact_sha256=sha,
+        validation_id=None, trigger={"kind": "manual"}, code_version="x"))
+    code, text, _ = ct(capsys, "models", "lineage", "4")
+    assert code == 0
+    shown = [line for line in text.splitlines() if line.startswith("candidate")]
+    assert len(shown) == 12 and "spec-11" in shown[-1] and "cross_validation.roc_auc.mean=0.8233" in shown[-1]
+    assert "(chosen)" in shown[7] and '{"' not in text
