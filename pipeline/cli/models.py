@@ -18,6 +18,7 @@ from pipeline.cli.output import (
     fmt_metric,
     fmt_number,
     fmt_trigger,
+    fmt_value,
     model_json,
     open_workspace_for,
     table,
@@ -203,6 +204,59 @@ def _lineage(ws: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_compare(d: dict[str, Any]) -> None:
+    a, b = d["a"], d["b"]
+    va, vb = f"v{a['version']}", f"v{b['version']}"
+    same_name = a["name"] == b["name"]
+    print(f"{a['name']} {va} vs {vb}" if same_name else f"{a['name']} {va} vs {b['name']} {vb}")
+    rows = [["aliases", ",".join(a["aliases"]) or "—", ",".join(b["aliases"]) or "—"],
+            ["semver", a["semver"] or "—", b["semver"] or "—"],
+            ["snapshot", a["snapshot_id"], b["snapshot_id"]],
+            ["spec", a["spec_name"], b["spec_name"]],
+            ["trigger", fmt_trigger(a["trigger"]), fmt_trigger(b["trigger"])],
+            ["decision", fmt_decision(a["decision"]), fmt_decision(b["decision"])],
+            ["holdout rows", a["holdout_rows"] or "—", b["holdout_rows"] or "—"],
+            ["created", a["created_at"], b["created_at"]]]
+    rows += [[f"{m['metric']} (95% CI)", fmt_metric(m["a"]), fmt_metric(m["b"])] for m in d["metrics"]]
+    print(table(["", va, vb], rows))
+    if d["params_differ"]:
+        print("params that differ:")
+        for key, (x, y) in d["params_differ"].items():
+            print(f"  {key}: {fmt_value(x)} -> {fmt_value(y)}")
+    else:
+        print("params: the same" + (f" ({fmt_fields(a['params'])})" if a["params"] else ""))
+    paired = d["paired"]
+    if paired:
+        print(f"paired difference on the same {paired['holdout_rows']} holdout rows ({vb} against {va}, positive = "
+              f"{vb} better): {paired['metric']} {paired['difference']:+.4f} "
+              f"[{paired['lower']:+.4f}, {paired['upper']:+.4f}], P({vb} better) {paired['prob_b_better']:.2f} "
+              f"({paired['n_resamples']} paired bootstrap resamples, {paired['confidence']:.0%} interval)")
+    else:
+        print(f"no paired difference: {d['paired_unavailable']}")
+
+
+def _compare(ws: Any, args: argparse.Namespace) -> int:
+    from pipeline.model_compare import compare_versions
+
+    if len(args.ref) == 2:
+        (name_a, va), (name_b, vb) = _model_ref(ws, args.ref[:1]), _model_ref(ws, args.ref[1:])
+    elif len(args.ref) == 3:
+        (name_a, va), (name_b, vb) = _model_ref(ws, args.ref[:2]), _model_ref(ws, [args.ref[0], args.ref[2]])
+    else:
+        raise CTError("expected [NAME] A B, e.g. `ct models compare 2 3` or `ct models compare churn-classifier 2 3`")
+    data = compare_versions(ws, ws.meta.get_model_version(name_a, va), ws.meta.get_model_version(name_b, vb),
+                            metric=args.metric)
+    return _emit_or(args, data, _print_compare)
+
+
+def _emit_or(args: argparse.Namespace, data: Any, printer: Any) -> int:
+    if args.json:
+        emit_json(data)
+    else:
+        printer(data)
+    return 0
+
+
 def _verify_targets(ws: Any, ref: list[str]) -> list[ModelVersion]:
     if not ref:
         return ws.meta.list_model_versions()
@@ -301,7 +355,7 @@ def _report(ws: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-ACTIONS = {"list": _list, "show": _show, "history": _history, "lineage": _lineage, "verify": _verify,
+ACTIONS = {"list": _list, "show": _show, "compare": _compare, "history": _history, "lineage": _lineage, "verify": _verify,
            "tag": _tag, "promote": _promote, "rollback": _rollback, "report": _report}
 
 
@@ -329,6 +383,11 @@ def register(sub: Any) -> None:
         q = s.add_parser(action, help=help_text)
         q.add_argument("ref", nargs="+", metavar="[NAME] VERSION")
         q.add_argument("--json", action="store_true")
+
+    q = s.add_parser("compare", help="two versions side by side, with the paired difference on a shared holdout")
+    q.add_argument("ref", nargs="+", metavar="[NAME] A B")
+    q.add_argument("--metric", help="metric of the paired difference (default: promotion.primary_metric)")
+    q.add_argument("--json", action="store_true")
 
     q = s.add_parser("history", help="the promotion ledger (newest first)")
     q.add_argument("name", nargs="?", help="model name (default: model.name of the config)")

@@ -109,7 +109,8 @@ def fmt_trigger(trigger: dict[str, Any] | None) -> str:
     if trigger.get("reason"):
         parts.append(f"reason {trigger['reason']!r}")
     if trigger.get("dag_id") or trigger.get("run_id"):
-        parts.append(f"dag run {trigger.get('dag_id') or '?'}/{trigger.get('run_id') or '?'}"
+        parts.append((f"dag run {trigger['dag_id']}/{trigger.get('run_id') or '?'}" if trigger.get("dag_id")
+                      else f"run {trigger['run_id']}")
                      + (f" ({trigger['run_type']})" if trigger.get("run_type") else ""))
     if trigger.get("user"):
         parts.append(f"by {trigger['user']}")

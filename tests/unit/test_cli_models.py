@@ -355,3 +355,67 @@ def test_lineage_prints_every_candidate_whole(ws: Workspace, capsys) -> None:
     shown = [line for line in text.splitlines() if line.startswith("candidate")]
     assert len(shown) == 12 and "spec-11" in shown[-1] and "cross_validation.roc_auc.mean=0.8233" in shown[-1]
     assert "(chosen)" in shown[7] and '{"' not in text
+
+
+# -- compare ---------------------------------------------------------------------------------------
+@pytest.fixture
+def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config) -> Workspace:
+    """Two versions really trained on one snapshot (two specs), and a third on a later snapshot."""
+    home = tmp_path / "trained_home"
+    monkeypatch.setenv("CT_HOME", str(home))
+    monkeypatch.setenv("CT_DATABASE_URL", f"sqlite:///{home / 'ct.db'}")
+    for var in ("CT_CONFIG", "CT_DATA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    workspace = Workspace(settings=load_settings(), config=config)
+
+    def land(name: str, seed: int, first_id: int) -> str:
+        folder = workspace.settings.landing / name
+        folder.mkdir(parents=True)
+        generate_batch(BatchSpec(rows=500, seed=seed, first_id=first_id)).to_csv(folder / "b.csv", index=False)
+        (folder / "_SUCCESS").touch()
+        return stages.ingest_landing(workspace).snapshot_id
+
+    def train(snapshot_id: str, spec: str, run: str) -> None:
+        plan = stages.plan_training(workspace, snapshot_id, spec, {"kind": "manual", "run_id": run}).to_dict()
+        validation = stages.validate_snapshot(workspace, snapshot_id)
+        candidate = stages.train_candidate(workspace, plan)
+        key = stages.evaluate_model(workspace, plan, candidate)["evaluation_key"]
+        reg = stages.register_model(workspace, plan, candidate, key, validation["validation_id"])
+        stages.promote_if_better(workspace, reg["name"], reg["version"])
+
+    first = land("b1", 1, 0)
+    train(first, "default", "r1")
+    train(first, "gradient_boosting", "r2")
+    train(land("b2", 2, 10_000), "default", "r3")
+    return workspace
+
+
+def test_compare_shows_the_paired_difference_on_a_shared_holdout(trained: Workspace, capsys) -> None:
+    v1, v2 = (trained.meta.get_model_version(MODEL, v) for v in (1, 2))
+    assert v1.snapshot_id == v2.snapshot_id and v1.spec_name != v2.spec_name
+    code, out, _ = ct(capsys, "models", "compare", "1", "2", "--json")
+    assert code == 0
+    assert (out["a"]["version"], out["b"]["version"]) == (1, 2)
+    assert out["a"]["spec_name"] == "default" and out["b"]["spec_name"] == "gradient_boosting"
+    assert out["a"]["trigger_kind"] == "manual" and "promote" in out["a"]["decision"]
+    assert {m["metric"] for m in out["metrics"]} >= {"roc_auc", "f1"}
+    paired = out["paired"]
+    assert out["paired_unavailable"] is None and paired["metric"] == "roc_auc"
+    # the artifacts scored again on the shared holdout give exactly the recorded holdout metrics
+    assert paired["a"] == pytest.approx(v1.metrics["roc_auc"]["value"])
+    assert paired["b"] == pytest.approx(v2.metrics["roc_auc"]["value"])
+    assert paired["difference"] == pytest.approx(paired["b"] - paired["a"])
+    assert paired["lower"] <= paired["difference"] <= paired["upper"]
+    assert paired["holdout_rows"] == v1.evaluation["holdout_rows"]
+
+    code, text, _ = ct(capsys, "models", "compare", MODEL, "1", "2")
+    assert code == 0 and "v1 vs v2" in text and "paired difference on the same" in text
+    assert "gradient_boosting" in text and "roc_auc (95% CI)" in text
+
+
+def test_compare_says_why_there_is_no_paired_difference(trained: Workspace, capsys) -> None:
+    code, out, _ = ct(capsys, "models", "compare", "1", "3", "--json")
+    assert code == 0 and out["paired"] is None and out["same_snapshot"] is False
+    assert out["paired_unavailable"].startswith("different snapshots")
+    code, text, _ = ct(capsys, "models", "compare", "1", "3")
+    assert code == 0 and "no paired difference: different snapshots" in text
