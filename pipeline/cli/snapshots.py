@@ -86,8 +86,10 @@ def _cmd_list(args: argparse.Namespace, ws: Any) -> int:
     if args.json:
         emit_json([snapshot_json(r) for r in records])
     else:
-        print(table(["id", "parent", "rows", "parts", "created_at"],
-                    [[r.id, r.parent or "—", r.rows, r.parts, r.created_at] for r in records]) if records
+        several = len({r.dataset for r in records}) > 1  # a dataset column only when it tells them apart
+        print(table((["dataset"] if several else []) + ["id", "parent", "rows", "parts", "created_at"],
+                    [([r.dataset] if several else []) + [r.id, r.parent or "—", r.rows, r.parts, r.created_at]
+                     for r in records]) if records
               else "no snapshots yet")
     return 0
 
