@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from datetime import UTC, datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -35,6 +36,22 @@ def settle_timeout_for(stable_seconds: float) -> float:
     return max(60.0, 10 * stable_seconds)
 
 
+def _being_written(paths: tuple[Path, ...], within: float) -> list[Path]:
+    """The incomplete files changed in the last ``within`` seconds: those worth waiting for.
+
+    A temporary file (``.part``, ``.tmp``) left untouched for longer by a crashed producer will
+    not complete while we wait, so it does not hold the run up.
+    """
+    now, fresh = time.time(), []
+    for path in paths:
+        try:
+            if now - path.lstat().st_mtime < within:
+                fresh.append(path)
+        except FileNotFoundError:  # renamed into place or moved away: the next scan sees it
+            continue
+    return fresh
+
+
 def wait_for_landing(settings: Settings, stable_seconds: float, timeout: float | None = None,
                      echo: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep) -> list[str]:
     """Wait until files still being written in the landing area have settled; return those that never did.
@@ -46,17 +63,18 @@ def wait_for_landing(settings: Settings, stable_seconds: float, timeout: float |
     """
     from pipeline.landing import scan_landing
 
-    scan = scan_landing(settings.landing, stable_seconds)
-    if not scan.in_progress:
-        return []
     limit = settle_timeout_for(stable_seconds) if timeout is None else timeout
-    names = ", ".join(p.name for p in scan.in_progress)
-    echo(f"ingest: waiting for {len(scan.in_progress)} file(s) still being written to settle (unchanged for "
-         f"{stable_seconds:g} s), at most {limit:g} s: {names}")
+    scan = scan_landing(settings.landing, stable_seconds)
+    waiting = _being_written(scan.in_progress, limit)
+    if not waiting:
+        return [p.name for p in scan.in_progress]
+    echo(f"ingest: waiting for {len(waiting)} file(s) still being written to settle (unchanged for "
+         f"{stable_seconds:g} s), at most {limit:g} s: {', '.join(p.name for p in waiting)}")
     deadline = time.monotonic() + limit
-    while scan.in_progress and time.monotonic() < deadline:
+    while waiting and time.monotonic() < deadline:
         sleep(min(SETTLE_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         scan = scan_landing(settings.landing, stable_seconds)
+        waiting = _being_written(scan.in_progress, limit)
     if scan.in_progress:
         left = [p.name for p in scan.in_progress]
         echo(f"ingest: still being written after {limit:g} s, left for the next run: {', '.join(left)}"
@@ -64,8 +82,6 @@ def wait_for_landing(settings: Settings, stable_seconds: float, timeout: float |
         return left
     echo("ingest: every file has settled")
     return []
-
-Status = Literal["no_files", "no_data", "already_trained", "trained", "failed", "rejected"]
 
 
 @dataclass

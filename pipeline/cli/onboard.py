@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.output import ct_command
 from pipeline.errors import CTError
 from pipeline.settings import Settings
 
@@ -35,7 +36,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
           f"  categorical: {[f'{c.name} ({len(c.levels)} levels)' for c in d.features.categorical]}\n"
           f"  promotion: floors {dict(config.promotion.floors)}; no champion on fewer than "
           f"{config.promotion.min_holdout_rows} holdout rows or {config.promotion.min_class_rows} of a class\n"
-          f"Drop CSV or Parquet files into {settings.landing}/ and run `ct run` (or let the DAGs pick them up).")
+          f"Drop CSV or Parquet files into {settings.landing}/ and run `{ct_command()} run` (or let the DAGs pick "
+          f"them up).")
     others = other_registries(settings.database_url, d.name, config.model.name)
     if others["datasets"] or others["models"]:
         held = "; ".join(filter(None, [

@@ -121,6 +121,32 @@ def fmt_trigger(trigger: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
+def ct_command() -> str:
+    """How to type ``ct`` in a hint so that it works as printed.
+
+    Plain ``ct`` when the ``ct`` on the PATH is this interpreter's; else the virtualenv's script
+    (``.venv/bin/ct`` relative to the working directory when it lies below it, as the README
+    shows); else ``python -c`` on this interpreter.
+    """
+    import shlex
+    import shutil
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "ct"
+    on_path = shutil.which("ct")
+    if script.exists():
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "ct"
+        try:
+            return shlex.quote(str(script.relative_to(Path.cwd())))
+        except ValueError:
+            return shlex.quote(str(script))
+    if on_path:
+        return "ct"
+    return (f"{shlex.quote(sys.executable)} -c 'import sys; from pipeline.cli import main; sys.exit(main())'")
+
+
 def open_workspace_for(settings: Settings) -> Any:
     """The workspace of these settings (config loaded, stores opened lazily)."""
     from pipeline.workspace import open_workspace

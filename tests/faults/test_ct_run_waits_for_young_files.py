@@ -97,3 +97,20 @@ def test_a_file_that_never_settles_does_not_hang_ct_run(home: Path, monkeypatch:
     assert ran[0] == "ct_ingest"
     assert open_workspace(settings).meta.latest_snapshot("churn").rows == 80
     assert growing.exists()  # left for the next run, not ingested half-written
+
+
+def test_a_stale_temporary_file_does_not_hold_ct_run_up(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``.part`` left by a crashed producer an hour ago will not complete while we wait: no wait at all."""
+    _fake_dags(monkeypatch)
+    settings = _settings(home)
+    landing = home / "landing"
+    landing.mkdir()
+    stale = landing / "crashed.csv.part"
+    stale.write_text("customer_id\n")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    lines: list[str] = []
+
+    outcome = local_run.run_landing(settings, echo=lines.append)
+
+    assert not any("waiting" in line for line in lines)
+    assert outcome.still_written == ["crashed.csv.part"]
