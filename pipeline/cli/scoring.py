@@ -78,7 +78,8 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
         raise CTError(f"batch {args.batch!r}: {'no' if not ids else 'more than one'} scored batch matches"
                       f"{' (' + ', '.join(ids) + ')' if ids else ''}; see `ct predictions list`")
     batch_id = ids[0]
-    joins = [j for j in list_joins(ws) if batch_id in j["batches"]]
+    scorings.reverse()  # newest first, as every history ``ct`` prints
+    joins = [j for j in reversed(list_joins(ws)) if batch_id in j["batches"]]
     data = {"batch_id": batch_id, "scorings": [{**s.to_dict(), "predictions_uri": ws.store.uri(s.predictions_key)}
                                                for s in scorings],
             "labelled_rows": labelled_rows(ws, batch_id),
@@ -87,7 +88,7 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(data)
         return 0
-    first = scorings[0]
+    first = scorings[-1]
     print(f"batch {batch_id}: {first.source_file} (sha256 {first.source_sha256[:16]}…), {first.rows} rows; "
           f"{data['labelled_rows']} with a late label")
     for s in data["scorings"]:
