@@ -355,8 +355,8 @@ def _report(ws: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-ACTIONS = {"list": _list, "show": _show, "compare": _compare, "history": _history, "lineage": _lineage, "verify": _verify,
-           "tag": _tag, "promote": _promote, "rollback": _rollback, "report": _report}
+ACTIONS = {"list": _list, "show": _show, "compare": _compare, "history": _history, "lineage": _lineage,
+           "verify": _verify, "tag": _tag, "promote": _promote, "rollback": _rollback, "report": _report}
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:

@@ -257,7 +257,8 @@ def register(sub: Any) -> None:
     q.add_argument("--json", action="store_true")
     q = s.add_parser("export", help="write a snapshot's rows (every part, verified) to a .parquet or .csv file")
     q.add_argument("id", help="snapshot id or a unique prefix")
-    q.add_argument("--to", required=True, metavar="FILE", help="FILE.parquet or FILE.csv (the extension picks the format)")
+    q.add_argument("--to", required=True, metavar="FILE",
+                   help="FILE.parquet or FILE.csv (the extension picks the format)")
     q.add_argument("--force", action="store_true", help="replace FILE if it exists")
     q.add_argument("--json", action="store_true")
     q = s.add_parser("verify", help="re-hash every part of the snapshots and list the damaged ones (exit 1 if any)")
