@@ -11,7 +11,9 @@ events and the monitor's schedule, done in one command.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 from datetime import UTC, datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -26,7 +28,60 @@ from pipeline.workspace import open_workspace
 
 log = logging.getLogger(__name__)
 
-Status = Literal["no_files", "no_data", "already_trained", "trained", "failed", "rejected"]
+SETTLE_POLL_SECONDS = 0.5
+
+
+def settle_timeout_for(stable_seconds: float) -> float:
+    """How long ``ct run`` waits for young files at most: the Airflow landing trigger's bound."""
+    return max(60.0, 10 * stable_seconds)
+
+
+def _being_written(paths: tuple[Path, ...], within: float) -> list[Path]:
+    """The incomplete files changed in the last ``within`` seconds: those worth waiting for.
+
+    A temporary file (``.part``, ``.tmp``) left untouched for longer by a crashed producer will
+    not complete while we wait, so it does not hold the run up.
+    """
+    now, fresh = time.time(), []
+    for path in paths:
+        try:
+            if now - path.lstat().st_mtime < within:
+                fresh.append(path)
+        except FileNotFoundError:  # renamed into place or moved away: the next scan sees it
+            continue
+    return fresh
+
+
+def wait_for_landing(settings: Settings, stable_seconds: float, timeout: float | None = None,
+                     echo: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep) -> list[str]:
+    """Wait until files still being written in the landing area have settled; return those that never did.
+
+    ``ct run`` is an explicit request to take what was dropped, even a file copied a second ago:
+    a file younger than ``stable_seconds`` is waited for, not skipped. The wait is bounded
+    (``timeout``, default :func:`settle_timeout_for`) so a file that keeps changing never hangs
+    the command; the complete files then go ahead without it, and it is named on screen.
+    """
+    from pipeline.landing import scan_landing
+
+    limit = settle_timeout_for(stable_seconds) if timeout is None else timeout
+    scan = scan_landing(settings.landing, stable_seconds)
+    waiting = _being_written(scan.in_progress, limit)
+    if not waiting:
+        return [p.name for p in scan.in_progress]
+    echo(f"ingest: waiting for {len(waiting)} file(s) still being written to settle (unchanged for "
+         f"{stable_seconds:g} s), at most {limit:g} s: {', '.join(p.name for p in waiting)}")
+    deadline = time.monotonic() + limit
+    while waiting and time.monotonic() < deadline:
+        sleep(min(SETTLE_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        scan = scan_landing(settings.landing, stable_seconds)
+        waiting = _being_written(scan.in_progress, limit)
+    if scan.in_progress:
+        left = [p.name for p in scan.in_progress]
+        echo(f"ingest: still being written after {limit:g} s, left for the next run: {', '.join(left)}"
+             + ("; going on with the complete files" if scan.ready else ""))
+        return left
+    echo("ingest: every file has settled")
+    return []
 
 
 @dataclass
@@ -38,6 +93,8 @@ class RunOutcome:
     train_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
+    still_written: list[str] = field(default_factory=list)
+    """Landing files that had not settled when the bounded wait ended (left for the next run)."""
 
     @property
     def ok(self) -> bool:
@@ -49,8 +106,13 @@ class RunOutcome:
 
 
 def run_landing(settings: Settings, *, spec: str | None = None, force: bool = False, reason: str = "",
-                trigger: str = "new_data", echo: Callable[[str], None] = print) -> RunOutcome:
-    """Ingest what is in the landing area, then train on a snapshot that has no model yet."""
+                trigger: str = "new_data", echo: Callable[[str], None] = print,
+                settle_timeout: float | None = None) -> RunOutcome:
+    """Ingest what is in the landing area, then train on a snapshot that has no model yet.
+
+    Files still being written are waited for first (at most ``settle_timeout``, see
+    :func:`wait_for_landing`): the person who typed ``ct run`` asked for them to be taken.
+    """
     from pipeline.stages import ready_landing_files
     from pipeline.stages.ingest import rejected_since
 
@@ -62,6 +124,7 @@ def run_landing(settings: Settings, *, spec: str | None = None, force: bool = Fa
         if not monitor.succeeded:
             outcome.status, outcome.errors = "failed", monitor.errors or [f"ct_monitor failed; see {monitor.log_path}"]
             return outcome
+    outcome.still_written = wait_for_landing(settings, ws.config.ingest.stable_seconds, settle_timeout, echo)
     ready = ready_landing_files(ws)
     if ready:
         since = datetime.now(UTC).isoformat(timespec="microseconds")

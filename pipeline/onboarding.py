@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import PipelineConfig, PromotionConfig, parse_config
+from pipeline.config import DatasetConfig, PipelineConfig, PromotionConfig, parse_config
 from pipeline.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,52 @@ DEFAULT_FLOOR = 0.6
 """The ROC AUC a first model must reach on the holdout (0.5 is a coin toss): written by ``ct init``."""
 
 _POSITIVE = ("1", "yes", "true", "y", "t", "positive", "pos", "churn", "churned", "fraud", "default", "bad")
+
+
+def _name_pattern() -> re.Pattern[str]:
+    """The pattern a dataset name must match, read from the config schema so the two never disagree."""
+    for meta in DatasetConfig.model_fields["name"].metadata:
+        if getattr(meta, "pattern", None):
+            return re.compile(meta.pattern)
+    return re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def suggest_name(text: str) -> str:
+    """``text`` made into a valid dataset name: every run of other characters becomes one ``_``."""
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_.-]+", "_", text)).strip("_") or "dataset"
+
+
+def check_dataset_name(name: str, given: bool, sample: Path) -> None:
+    """Refuse a name that fails the config's pattern, pointing at ``--name`` (with a valid suggestion)."""
+    if _name_pattern().match(name):
+        return
+    rule = "letters, digits, '_', '.' and '-' only"
+    if given:
+        raise ConfigError(f"--name {name!r} is not a valid dataset name ({rule}); try --name {suggest_name(name)}")
+    raise ConfigError(f"the dataset name defaults to the sample's file name, and {name!r} (from {sample.name}) is "
+                      f"not a valid name ({rule}); choose one with --name, e.g. --name {suggest_name(name)}")
+
+
+def other_registries(database_url: str, dataset: str, model: str) -> dict[str, list[str]]:
+    """Datasets with snapshots and models with versions in this metadata store, other than the new ones.
+
+    A store that does not exist yet (or cannot be opened) holds nothing; it is never created here.
+    """
+    from pipeline.registry.sql import SqlMetadataStore
+
+    if database_url.startswith("sqlite:///") and not Path(database_url[len("sqlite:///"):]).exists():
+        return {"datasets": [], "models": []}
+    try:
+        store = SqlMetadataStore(database_url, create=False)
+    except Exception as err:  # no schema or no server: nothing to warn about, and init must not fail on it
+        log.debug("metadata store %s not inspected: %s", database_url, err)
+        return {"datasets": [], "models": []}
+    try:
+        datasets = sorted({s.dataset for s in store.list_snapshots()} - {dataset})
+        models = sorted({v.name for v in store.list_model_versions()} - {model})
+    finally:
+        store.dispose()
+    return {"datasets": datasets, "models": models}
 
 
 def read_sample(path: Path) -> pd.DataFrame:

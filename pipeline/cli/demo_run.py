@@ -79,6 +79,27 @@ def _why(decision: dict[str, Any] | None) -> str:
     return f"{verdict}: {decision['reason']}"
 
 
+def inspect_commands(settings: Settings) -> list[str]:
+    """Shell commands that inspect the demo's registry, exactly as the demo prints them.
+
+    ``CT_HOME`` names the demo's home; a ``CT_CONFIG``, ``CT_DATABASE_URL`` or ``CT_DATA_URL`` in
+    the user's environment would point the command at the user's config or registry instead, so
+    each one that is set is overridden with the demo's own value in the printed line.
+    """
+    import os
+    import shlex
+
+    from pipeline.cli.output import ct_command
+
+    env = [f"CT_HOME={shlex.quote(str(settings.home))}"]
+    for key, value in (("CT_CONFIG", str(settings.config_path)), ("CT_DATABASE_URL", settings.database_url),
+                       ("CT_DATA_URL", settings.data_url)):
+        if os.environ.get(key):
+            env.append(f"{key}={shlex.quote(value)}")
+    prefix = " ".join(env) + " " + ct_command()
+    return [f"{prefix} models list", f"{prefix} models show 1"]
+
+
 def run_demo(settings: Settings, fresh: bool = True, home: Path | None = None) -> int:
     """Generate the demo batches and run each through ct_ingest and ct_train; print a summary.
 
@@ -113,6 +134,7 @@ def _run_batches(settings: Settings, user: Settings) -> int:
     print("\nSummary")
     print(table(["batch", "snapshot", "quarantined", "drifted features", "label contract", "model",
                  "ROC AUC (95% CI)", "F1 (95% CI)", "champion? why"], rows))
-    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect it with CT_HOME={settings.home}, e.g. "
-          f"`CT_HOME={settings.home} ct models list` or `... ct models show 1`; reports under {settings.reports}.")
+    listing, showing = inspect_commands(settings)
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect it with\n  {listing}\n  {showing}\n"
+          f"Reports are under {settings.reports}.")
     return 0

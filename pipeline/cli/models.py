@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 from typing import Any
 
 from pipeline.cli.output import (
     emit_json,
     fmt_decision,
+    fmt_fields,
     fmt_metric,
     fmt_number,
+    fmt_trigger,
+    fmt_value,
     model_json,
     open_workspace_for,
     table,
@@ -61,6 +63,11 @@ def version_json(mv: ModelVersion, full: bool = False) -> dict[str, Any]:
     if full:
         d["environment"] = mv.environment
     return d
+
+
+def newest_first(rows: list[PromotionRecord]) -> list[PromotionRecord]:
+    """Ledger rows newest first, the one order of every history ``ct`` prints (alerts, requests, snapshots)."""
+    return sorted(rows, key=lambda r: r.id, reverse=True)
 
 
 def _ledger_table(rows: list[PromotionRecord]) -> str:
@@ -111,7 +118,9 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     print(f"{mv.name} v{mv.version} ({mv.semver or 'no semver'})  aliases: {', '.join(mv.aliases) or '—'}"
           f"  tags: {', '.join(f'{k}={x}' for k, x in mv.tags.items()) or '—'}\n"
           f"  snapshot {mv.snapshot_id}, spec {mv.spec_name}, config {mv.config_hash}, code {mv.code_version}\n"
-          f"  trigger: {json.dumps(mv.trigger)}\n  artifact: {mv.artifact_uri} (sha256 {mv.artifact_sha256[:16]}…)\n"
+          f"  trigger: {fmt_trigger(mv.trigger)}\n  params: {fmt_fields(mv.params)}\n"
+          f"  lineage: {fmt_fields(mv.lineage)}\n"
+          f"  artifact: {mv.artifact_uri} (sha256 {mv.artifact_sha256[:16]}…)\n"
           f"  created {mv.created_at}; report {ws.store.uri(model_report_key(mv.name, mv.version))}")
     cv = mv.evaluation.get("cross_validation", {})
     classes = mv.evaluation.get("holdout_classes") or {}
@@ -129,7 +138,7 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
 
 def _history(ws: Any, args: argparse.Namespace) -> int:
     name = args.name or ws.config.model.name
-    rows = ws.meta.promotion_history(name, args.alias)
+    rows = newest_first(ws.meta.promotion_history(name, args.alias))
     if args.json:
         emit_json([r.to_dict() for r in rows])
         return 0
@@ -142,8 +151,7 @@ def _print_lineage(d: dict[str, Any]) -> None:
     run = d["dag_run"]
     print(f"{d['name']} v{d['version']} ({d['semver'] or 'no semver'}: {d['semver_reason']})  "
           f"aliases: {', '.join(d['aliases']) or '—'}  created {d['created_at']}")
-    print(f"trigger      {trig.get('kind')}" + (f", reason {trig['reason']!r}" if trig.get("reason") else "")
-          + (f", user {trig['user']}" if trig.get("user") else ""))
+    print(f"trigger      {fmt_trigger(trig)}")
     print(f"dag run      {run['dag_id']} / {run['run_id']} ({run['run_type']})" if run else "dag run      —")
     print(f"snapshot     {snap['id']}: {snap.get('rows', '?')} rows in {snap.get('parts', '?')} part(s), "
           f"parent {snap.get('parent') or '—'}, created {snap.get('created_at', '?')}")
@@ -163,8 +171,10 @@ def _print_lineage(d: dict[str, Any]) -> None:
     print(f"code         {d['code_version']}")
     print(f"environment  python {env.get('python', '?')}; {packages or 'packages not recorded'}")
     print(f"artifact     {d['artifact']['uri']} (sha256 {d['artifact']['sha256'][:16]}…)")
-    if d["candidates"]:
-        print(f"candidates   {json.dumps(d['candidates'], default=str)[:400]}")
+    for candidate in d["candidates"] or []:
+        name = candidate.get("candidate") or candidate.get("spec") or "?"
+        print(f"candidate    {name}{' (chosen)' if candidate.get('chosen') else ''}: "
+              f"{fmt_fields(candidate, skip=('candidate', 'chosen', 'artifact_key', 'artifact_sha256'))}")
     holdout = ev.get("holdout") or {}
     metrics = "; ".join(f"{m} {fmt_metric(e)}" for m, e in holdout.items() if isinstance(e, dict))
     print(f"evaluation   {ev.get('holdout_rows', '?')} holdout rows: {metrics or '—'}")
@@ -177,7 +187,7 @@ def _print_lineage(d: dict[str, Any]) -> None:
     print(f"decision     {('promoted' if decision['promote'] else 'not promoted') + ' — ' + decision['reason']}"
           if decision else "decision     —")
     if d["ledger"]:
-        print(_ledger_table([PromotionRecord(**r) for r in d["ledger"]]))
+        print(_ledger_table(newest_first([PromotionRecord(**r) for r in d["ledger"]])))
     for problem in d["problems"]:
         print(f"problem: {problem}")
 
@@ -191,6 +201,59 @@ def _lineage(ws: Any, args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         _print_lineage(data)
+    return 0
+
+
+def _print_compare(d: dict[str, Any]) -> None:
+    a, b = d["a"], d["b"]
+    va, vb = f"v{a['version']}", f"v{b['version']}"
+    same_name = a["name"] == b["name"]
+    print(f"{a['name']} {va} vs {vb}" if same_name else f"{a['name']} {va} vs {b['name']} {vb}")
+    rows = [["aliases", ",".join(a["aliases"]) or "—", ",".join(b["aliases"]) or "—"],
+            ["semver", a["semver"] or "—", b["semver"] or "—"],
+            ["snapshot", a["snapshot_id"], b["snapshot_id"]],
+            ["spec", a["spec_name"], b["spec_name"]],
+            ["trigger", fmt_trigger(a["trigger"]), fmt_trigger(b["trigger"])],
+            ["decision", fmt_decision(a["decision"]), fmt_decision(b["decision"])],
+            ["holdout rows", a["holdout_rows"] or "—", b["holdout_rows"] or "—"],
+            ["created", a["created_at"], b["created_at"]]]
+    rows += [[f"{m['metric']} (95% CI)", fmt_metric(m["a"]), fmt_metric(m["b"])] for m in d["metrics"]]
+    print(table(["", va, vb], rows))
+    if d["params_differ"]:
+        print("params that differ:")
+        for key, (x, y) in d["params_differ"].items():
+            print(f"  {key}: {fmt_value(x)} -> {fmt_value(y)}")
+    else:
+        print("params: the same" + (f" ({fmt_fields(a['params'])})" if a["params"] else ""))
+    paired = d["paired"]
+    if paired:
+        print(f"paired difference on the same {paired['holdout_rows']} holdout rows ({vb} against {va}, positive = "
+              f"{vb} better): {paired['metric']} {paired['difference']:+.4f} "
+              f"[{paired['lower']:+.4f}, {paired['upper']:+.4f}], P({vb} better) {paired['prob_b_better']:.2f} "
+              f"({paired['n_resamples']} paired bootstrap resamples, {paired['confidence']:.0%} interval)")
+    else:
+        print(f"no paired difference: {d['paired_unavailable']}")
+
+
+def _compare(ws: Any, args: argparse.Namespace) -> int:
+    from pipeline.model_compare import compare_versions
+
+    if len(args.ref) == 2:
+        (name_a, va), (name_b, vb) = _model_ref(ws, args.ref[:1]), _model_ref(ws, args.ref[1:])
+    elif len(args.ref) == 3:
+        (name_a, va), (name_b, vb) = _model_ref(ws, args.ref[:2]), _model_ref(ws, [args.ref[0], args.ref[2]])
+    else:
+        raise CTError("expected [NAME] A B, e.g. `ct models compare 2 3` or `ct models compare churn-classifier 2 3`")
+    data = compare_versions(ws, ws.meta.get_model_version(name_a, va), ws.meta.get_model_version(name_b, vb),
+                            metric=args.metric)
+    return _emit_or(args, data, _print_compare)
+
+
+def _emit_or(args: argparse.Namespace, data: Any, printer: Any) -> int:
+    if args.json:
+        emit_json(data)
+    else:
+        printer(data)
     return 0
 
 
@@ -292,8 +355,8 @@ def _report(ws: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-ACTIONS = {"list": _list, "show": _show, "history": _history, "lineage": _lineage, "verify": _verify,
-           "tag": _tag, "promote": _promote, "rollback": _rollback, "report": _report}
+ACTIONS = {"list": _list, "show": _show, "compare": _compare, "history": _history, "lineage": _lineage,
+           "verify": _verify, "tag": _tag, "promote": _promote, "rollback": _rollback, "report": _report}
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
@@ -321,7 +384,12 @@ def register(sub: Any) -> None:
         q.add_argument("ref", nargs="+", metavar="[NAME] VERSION")
         q.add_argument("--json", action="store_true")
 
-    q = s.add_parser("history", help="the promotion ledger (oldest first)")
+    q = s.add_parser("compare", help="two versions side by side, with the paired difference on a shared holdout")
+    q.add_argument("ref", nargs="+", metavar="[NAME] A B")
+    q.add_argument("--metric", help="metric of the paired difference (default: promotion.primary_metric)")
+    q.add_argument("--json", action="store_true")
+
+    q = s.add_parser("history", help="the promotion ledger (newest first)")
     q.add_argument("name", nargs="?", help="model name (default: model.name of the config)")
     q.add_argument("--alias", help="only this alias")
     q.add_argument("--json", action="store_true")

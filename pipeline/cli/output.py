@@ -63,6 +63,90 @@ def fmt_decision(decision: dict[str, Any] | None) -> str:
     return f"not promoted: {thin[0]}" + (f" (+{len(thin) - 1} more)" if len(thin) > 1 else "")
 
 
+def fmt_value(value: Any) -> str:
+    """One value for people: numbers with 4 significant digits, lists comma-separated, never cut short."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format(value, ".4g")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + fmt_fields(value) + "}"
+    return str(value)
+
+
+def fmt_fields(data: dict[str, Any] | None, skip: tuple[str, ...] = ()) -> str:
+    """``key=value`` pairs of a mapping, nested mappings flattened as ``outer.inner=value``.
+
+    Stored dicts (params, triggers, lineage, candidates) printed this way stay readable, and a
+    long one wraps in the terminal instead of being cut in the middle of a number.
+    """
+    if not data:
+        return "—"
+    out: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            out.append(f"{prefix}={fmt_value(value)}")
+
+    for key, value in data.items():
+        if key not in skip:
+            walk(str(key), value)
+    return ", ".join(out) or "—"
+
+
+def fmt_trigger(trigger: dict[str, Any] | None) -> str:
+    """Why a version was trained, in words: kind, reason, DAG run, who, and any evidence as fields."""
+    if not trigger:
+        return "—"
+    parts = [str(trigger.get("kind") or "unknown")]
+    if trigger.get("reason"):
+        parts.append(f"reason {trigger['reason']!r}")
+    if trigger.get("dag_id") or trigger.get("run_id"):
+        parts.append((f"dag run {trigger['dag_id']}/{trigger.get('run_id') or '?'}" if trigger.get("dag_id")
+                      else f"run {trigger['run_id']}")
+                     + (f" ({trigger['run_type']})" if trigger.get("run_type") else ""))
+    if trigger.get("user"):
+        parts.append(f"by {trigger['user']}")
+    rest = {k: v for k, v in trigger.items()
+            if k not in ("kind", "reason", "dag_id", "run_id", "run_type", "user") and v not in (None, "", {}, [])}
+    if rest:
+        parts.append(fmt_fields(rest))
+    return "; ".join(parts)
+
+
+def ct_command() -> str:
+    """How to type ``ct`` in a hint so that it works as printed.
+
+    Plain ``ct`` when the ``ct`` on the PATH is this interpreter's; else the virtualenv's script
+    (``.venv/bin/ct`` relative to the working directory when it lies below it, as the README
+    shows); else ``python -c`` on this interpreter.
+    """
+    import shlex
+    import shutil
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "ct"
+    on_path = shutil.which("ct")
+    if script.exists():
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "ct"
+        try:
+            return shlex.quote(str(script.relative_to(Path.cwd())))
+        except ValueError:
+            return shlex.quote(str(script))
+    if on_path:
+        return "ct"
+    return (f"{shlex.quote(sys.executable)} -c 'import sys; from pipeline.cli import main; sys.exit(main())'")
+
+
 def open_workspace_for(settings: Settings) -> Any:
     """The workspace of these settings (config loaded, stores opened lazily)."""
     from pipeline.workspace import open_workspace

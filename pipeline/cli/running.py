@@ -10,11 +10,17 @@ from typing import Any
 from pipeline.cli.output import (
     emit_json,
 )
+from pipeline.errors import CTError
 from pipeline.settings import Settings
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.local_run import run_landing
+
+    if args.force and not (args.reason or "").strip():
+        raise CTError("`ct run --force` needs a reason (--reason TEXT): a forced run can promote a model that is "
+                      "not better, and the reason is written to the registry and the ledger, as with "
+                      "`ct models promote`")
 
     outcome = run_landing(settings, spec=args.spec, force=args.force, reason=args.reason or "",
                           trigger="manual" if args.force else "new_data",
@@ -92,7 +98,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("run", help="ingest the landing area and train through the DAGs (embedded Airflow)")
     p.add_argument("--spec", help="model spec name from the config")
     p.add_argument("--force", action="store_true", help="retrain and promote even if not better (recorded)")
-    p.add_argument("--reason", help="why (recorded with a forced run)")
+    p.add_argument("--reason", help="why (required with --force; recorded with the run)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("demo", help="generate demo batches and drive them through the DAGs (in a home of its own)")

@@ -49,7 +49,9 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
     from pipeline.batch_scoring import batch_overview
     from pipeline.label_join import labelled_rows
 
-    batches = batch_overview(ws, lambda b: labelled_rows(ws, b))
+    # newest first, as every history ``ct`` prints
+    batches = sorted(batch_overview(ws, lambda b: labelled_rows(ws, b)), key=lambda b: b["first_scored_at"],
+                     reverse=True)
     if args.json:
         emit_json(batches)
         return 0
@@ -76,7 +78,8 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
         raise CTError(f"batch {args.batch!r}: {'no' if not ids else 'more than one'} scored batch matches"
                       f"{' (' + ', '.join(ids) + ')' if ids else ''}; see `ct predictions list`")
     batch_id = ids[0]
-    joins = [j for j in list_joins(ws) if batch_id in j["batches"]]
+    scorings.reverse()  # newest first, as every history ``ct`` prints
+    joins = [j for j in reversed(list_joins(ws)) if batch_id in j["batches"]]
     data = {"batch_id": batch_id, "scorings": [{**s.to_dict(), "predictions_uri": ws.store.uri(s.predictions_key)}
                                                for s in scorings],
             "labelled_rows": labelled_rows(ws, batch_id),
@@ -85,7 +88,7 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(data)
         return 0
-    first = scorings[0]
+    first = scorings[-1]
     print(f"batch {batch_id}: {first.source_file} (sha256 {first.source_sha256[:16]}…), {first.rows} rows; "
           f"{data['labelled_rows']} with a late label")
     for s in data["scorings"]:

@@ -86,8 +86,10 @@ def _cmd_list(args: argparse.Namespace, ws: Any) -> int:
     if args.json:
         emit_json([snapshot_json(r) for r in records])
     else:
-        print(table(["id", "parent", "rows", "parts", "created_at"],
-                    [[r.id, r.parent or "—", r.rows, r.parts, r.created_at] for r in records]) if records
+        several = len({r.dataset for r in records}) > 1  # a dataset column only when it tells them apart
+        print(table((["dataset"] if several else []) + ["id", "parent", "rows", "parts", "created_at"],
+                    [([r.dataset] if several else []) + [r.id, r.parent or "—", r.rows, r.parts, r.created_at]
+                     for r in records]) if records
               else "no snapshots yet")
     return 0
 
@@ -197,7 +199,21 @@ def _cmd_verify(args: argparse.Namespace, ws: Any) -> int:
     return 0 if report["ok"] else 1
 
 
-ACTIONS = {"list": _cmd_list, "show": _cmd_show, "diff": _cmd_diff, "lineage": _cmd_lineage,
+def _cmd_export(args: argparse.Namespace, ws: Any) -> int:
+    from pathlib import Path
+
+    from pipeline.lineage import resolve_snapshot
+    from pipeline.snapshot_export import export_format, export_snapshot
+
+    target = Path(args.to).expanduser()
+    export_format(target)  # a wrong extension is refused before any part is read
+    result = export_snapshot(ws.store, resolve_snapshot(ws, args.id), target, force=args.force)
+    return _emit(args, result.to_dict(), lambda r: print(
+        f"wrote snapshot {r['snapshot_id']} to {r['path']}: {r['rows']} rows, {r['columns']} columns "
+        f"({r['format']}, {r['bytes']} bytes)"))
+
+
+ACTIONS = {"export": _cmd_export, "list": _cmd_list, "show": _cmd_show, "diff": _cmd_diff, "lineage": _cmd_lineage,
            "used-by": _cmd_used_by, "gc": _cmd_gc, "verify": _cmd_verify}
 
 
@@ -238,6 +254,12 @@ def register(sub: Any) -> None:
     q.add_argument("--dry-run", action="store_true", help="only report what would be removed")
     q.add_argument("--min-age", type=float, default=3600.0, metavar="SECONDS",
                    help="leave objects younger than this alone: an ingest may still be writing them (default 3600)")
+    q.add_argument("--json", action="store_true")
+    q = s.add_parser("export", help="write a snapshot's rows (every part, verified) to a .parquet or .csv file")
+    q.add_argument("id", help="snapshot id or a unique prefix")
+    q.add_argument("--to", required=True, metavar="FILE",
+                   help="FILE.parquet or FILE.csv (the extension picks the format)")
+    q.add_argument("--force", action="store_true", help="replace FILE if it exists")
     q.add_argument("--json", action="store_true")
     q = s.add_parser("verify", help="re-hash every part of the snapshots and list the damaged ones (exit 1 if any)")
     q.add_argument("ids", nargs="*", metavar="ID", help="snapshot ids or unique prefixes (default: every snapshot)")

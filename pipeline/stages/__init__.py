@@ -3,24 +3,48 @@
 Stages take ids and return small JSON-ready dicts, never DataFrames, so they can run on any worker
 and be retried: every stage is idempotent (same inputs, same snapshot id, same model version, no
 second promotion).
+
+The names below are imported on first use (PEP 562), so ``from pipeline.stages.register import
+promote_version`` does not pull in scikit-learn through the training stages: an alias move by
+hand stays fast.
 """
 
-from pipeline.stages.evaluate import evaluate_model
-from pipeline.stages.ingest import (
-    IngestOutcome,
-    current_snapshot,
-    ingest_landing,
-    landing_status,
-    ready_landing_files,
-    snapshot_frame,
-)
-from pipeline.stages.plan import TrainingPlan, plan_training
-from pipeline.stages.register import promote_if_better, register_model
-from pipeline.stages.train import train_candidate
-from pipeline.stages.validate import validate_snapshot
+from __future__ import annotations
 
-__all__ = [
-    "IngestOutcome", "TrainingPlan", "current_snapshot", "evaluate_model", "ingest_landing", "landing_status", "plan_training",
-    "promote_if_better", "ready_landing_files", "register_model", "snapshot_frame", "train_candidate",
-    "validate_snapshot",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "evaluate_model": "pipeline.stages.evaluate",
+    "IngestOutcome": "pipeline.stages.ingest",
+    "current_snapshot": "pipeline.stages.ingest",
+    "ingest_landing": "pipeline.stages.ingest",
+    "landing_status": "pipeline.stages.ingest",
+    "ready_landing_files": "pipeline.stages.ingest",
+    "snapshot_frame": "pipeline.stages.ingest",
+    "TrainingPlan": "pipeline.stages.plan",
+    "plan_training": "pipeline.stages.plan",
+    "promote_if_better": "pipeline.stages.register",
+    "register_model": "pipeline.stages.register",
+    "train_candidate": "pipeline.stages.train",
+    "validate_snapshot": "pipeline.stages.validate",
+}
+
+_SUBMODULES = frozenset({"data", "evaluate", "folds", "ingest", "plan", "register", "train", "validate"})
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # ``stages.ingest`` as the eager package offered it
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pipeline.stages' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})

@@ -22,10 +22,6 @@ from pipeline.registry.base import (
     PromotionRecord,
 )
 from pipeline.reports import write_model_report
-from pipeline.snapshots import (
-    read_manifest,
-    window_lineage,
-)
 from pipeline.work_requests import resolve_requests
 from pipeline.workspace import Workspace, code_version, progress
 
@@ -35,6 +31,8 @@ log = logging.getLogger(__name__)
 def register_model(ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any], evaluation_key: str,
                    validation_id: int | None) -> dict[str, Any]:
     """Register the candidate with its full lineage; a rerun returns the same version."""
+    from pipeline.snapshots import read_manifest, window_lineage  # pandas: not for an alias move by hand
+
     evaluation = json.loads(ws.store.get(evaluation_key))
     snapshot = read_manifest(ws.store, plan["snapshot_id"])
     spec = ws.config.model_spec(plan["spec_name"])

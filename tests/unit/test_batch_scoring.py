@@ -306,3 +306,23 @@ def test_a_predictions_file_left_by_an_interrupted_run_is_adopted_not_overwritte
     [scored] = out["scored"]
     assert scored["predictions_sha256"] == first.predictions_sha256 and scored["scored_at"] == first.scored_at
     assert len(load_predictions(ws, list_scored(ws)[0])) == 300
+
+
+def test_ct_predictions_lists_newest_first(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli import main as ct_main
+
+    monkeypatch.setenv("CT_HOME", str(ws.settings.home))
+    monkeypatch.setenv("CT_DATABASE_URL", ws.settings.database_url)
+    for var in ("CT_CONFIG", "CT_DATA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    for index, name in enumerate(("older.csv", "newer.csv")):
+        features, _ = split_labels(_batch(20 + index, 97_000 + 1_000 * index, rows=200))
+        _drop(ws.settings.scoring, name, features)
+        assert ct_main(["score"]) == 0
+    capsys.readouterr()
+    assert ct_main(["predictions", "--json"]) == 0
+    assert [b["source_file"] for b in json.loads(capsys.readouterr().out)] == ["newer.csv", "older.csv"]
+    assert ct_main(["predictions"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("newer.csv") < text.index("older.csv")

@@ -164,12 +164,14 @@ def test_promote_rollback_and_history(ws: Workspace, capsys) -> None:
     code, history, _ = ct(capsys, "models", "history", "--json")
     assert code == 0
     assert all(set(r) == LEDGER_FIELDS for r in history)
-    assert [(r["kind"], r["from_version"], r["to_version"], r["actor"]) for r in history] == [
-        ("promotion", None, 1, "dag_run:ct_train/run-1"), ("promotion", 1, 2, "alice"), ("promotion", 2, 3, "carol"),
-        ("rollback", 3, 2, "carol"), ("rollback", 2, 1, "bob")]
-    assert history[-1]["reason"] == "v2 drifts" and history[-2]["reason"].startswith("rollback of ledger row")
+    assert [(r["kind"], r["from_version"], r["to_version"], r["actor"]) for r in history] == [  # newest first
+        ("rollback", 2, 1, "bob"), ("rollback", 3, 2, "carol"), ("promotion", 2, 3, "carol"),
+        ("promotion", 1, 2, "alice"), ("promotion", None, 1, "dag_run:ct_train/run-1")]
+    assert history[0]["reason"] == "v2 drifts" and history[1]["reason"].startswith("rollback of ledger row")
     code, text, _ = ct(capsys, "models", "history", MODEL)
     assert code == 0 and "v2 drifts" in text and text.count("rollback") >= 2
+    body = text.splitlines()[2:]
+    assert "bob" in body[0] and "dag_run:ct_train/run-1" in body[-1]  # the table too: newest first
     assert ct(capsys, "models", "history", MODEL, "--alias", "challenger", "--json")[1] == []
 
 
@@ -289,3 +291,131 @@ def test_report_prints_the_url_of_the_written_page(ws: Workspace, capsys) -> Non
     assert Path(url[len("file://"):]).exists()
     code, out, _ = ct(capsys, "models", "report", MODEL, "2", "--json")
     assert out == {"name": MODEL, "version": 2, "url": url}
+
+
+# -- alias moves stay light -------------------------------------------------------------------------
+_HEAVY_PROBE = ("import sys; from pipeline.cli import main; code = main(); "
+                "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules)); sys.exit(code)")
+
+
+@pytest.mark.parametrize("argv", [["models", "promote", "2", "--reason", "r"], ["models", "tag", "2", "k=v"],
+                                  ["models", "rollback", "--reason", "r"]])
+def test_alias_moves_import_neither_sklearn_nor_scipy(ws: Workspace, tmp_path: Path, argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    if argv[1] == "rollback":
+        ws.meta.set_alias(MODEL, CHAMPION, 2, "something to undo", {}, "carol")
+    root = Path(__file__).resolve().parents[2]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", _HEAVY_PROBE, *argv], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- readable fields --------------------------------------------------------------------------------
+def test_show_prints_trigger_params_and_lineage_as_fields_not_raw_json(ws: Workspace, capsys) -> None:
+    key, sha = ws.artifacts.save({"w": 5}, MODEL)
+    snapshot_id = ws.meta.get_model_version(MODEL, 1).snapshot_id
+    trigger = {"kind": "performance_drop", "dag_id": "ct_train", "run_id": "run-5", "run_type": "manual",
+               "user": "dana", "reason": "roc_auc fell",
+               "evidence": {"metric": "roc_auc", "live": 0.712345678901234, "window_rows": 1200}}
+    ws.meta.register_model(NewModelVersion(
+        name=MODEL, snapshot_id=snapshot_id, config_hash="cfg-5", spec_name="default",
+        params={"estimator__C": 0.123456789012, "estimator__penalty": "l2"}, metrics=_evaluation(1)["holdout"],
+        evaluation=_evaluation(1), artifact_uri=key, artifact_sha256=sha, validation_id=None, trigger=trigger,
+        code_version="x", lineage={"evaluation_uri": "file:///ev/5.json", "config_path": "/c.yaml"}))
+    code, text, _ = ct(capsys, "models", "show", "4")
+    assert code == 0
+    lines = {line.split(":", 1)[0].strip(): line for line in text.splitlines() if ":" in line}
+    assert "performance_drop" in lines["trigger"] and "by dana" in lines["trigger"]
+    assert "evidence.live=0.7123" in lines["trigger"] and "evidence.window_rows=1200" in lines["trigger"]
+    assert "estimator__C=0.1235" in lines["params"] and "estimator__penalty=l2" in lines["params"]
+    assert "evaluation_uri=file:///ev/5.json" in lines["lineage"]
+    assert '{"' not in text  # no raw JSON
+
+    code, text, _ = ct(capsys, "models", "lineage", "4")
+    trig = next(line for line in text.splitlines() if line.startswith("trigger"))
+    assert "reason 'roc_auc fell'" in trig and "evidence.metric=roc_auc" in trig and '{"' not in trig
+
+
+def test_lineage_prints_every_candidate_whole(ws: Workspace, capsys) -> None:
+    candidates = [{"candidate": f"spec-{i}", "chosen": i == 7,
+                   "cross_validation": {"roc_auc": {"mean": 0.8123456 + i / 1000, "std": 0.0123456, "folds": 5}}}
+                  for i in range(12)]
+    evaluation = {**_evaluation(1), "candidates": candidates}
+    key, sha = ws.artifacts.save({"w": 6}, MODEL)
+    ws.meta.register_model(NewModelVersion(
+        name=MODEL, snapshot_id=ws.meta.get_model_version(MODEL, 1).snapshot_id, config_hash="cfg-6",
+        spec_name="default", params={}, metrics={}, evaluation=evaluation, artifact_uri=key, artifact_sha256=sha,
+        validation_id=None, trigger={"kind": "manual"}, code_version="x"))
+    code, text, _ = ct(capsys, "models", "lineage", "4")
+    assert code == 0
+    shown = [line for line in text.splitlines() if line.startswith("candidate")]
+    assert len(shown) == 12 and "spec-11" in shown[-1] and "cross_validation.roc_auc.mean=0.8233" in shown[-1]
+    assert "(chosen)" in shown[7] and '{"' not in text
+
+
+# -- compare ---------------------------------------------------------------------------------------
+@pytest.fixture
+def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config) -> Workspace:
+    """Two versions really trained on one snapshot (two specs), and a third on a later snapshot."""
+    home = tmp_path / "trained_home"
+    monkeypatch.setenv("CT_HOME", str(home))
+    monkeypatch.setenv("CT_DATABASE_URL", f"sqlite:///{home / 'ct.db'}")
+    for var in ("CT_CONFIG", "CT_DATA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    workspace = Workspace(settings=load_settings(), config=config)
+
+    def land(name: str, seed: int, first_id: int) -> str:
+        folder = workspace.settings.landing / name
+        folder.mkdir(parents=True)
+        generate_batch(BatchSpec(rows=500, seed=seed, first_id=first_id)).to_csv(folder / "b.csv", index=False)
+        (folder / "_SUCCESS").touch()
+        return stages.ingest_landing(workspace).snapshot_id
+
+    def train(snapshot_id: str, spec: str, run: str) -> None:
+        plan = stages.plan_training(workspace, snapshot_id, spec, {"kind": "manual", "run_id": run}).to_dict()
+        validation = stages.validate_snapshot(workspace, snapshot_id)
+        candidate = stages.train_candidate(workspace, plan)
+        key = stages.evaluate_model(workspace, plan, candidate)["evaluation_key"]
+        reg = stages.register_model(workspace, plan, candidate, key, validation["validation_id"])
+        stages.promote_if_better(workspace, reg["name"], reg["version"])
+
+    first = land("b1", 1, 0)
+    train(first, "default", "r1")
+    train(first, "gradient_boosting", "r2")
+    train(land("b2", 2, 10_000), "default", "r3")
+    return workspace
+
+
+def test_compare_shows_the_paired_difference_on_a_shared_holdout(trained: Workspace, capsys) -> None:
+    v1, v2 = (trained.meta.get_model_version(MODEL, v) for v in (1, 2))
+    assert v1.snapshot_id == v2.snapshot_id and v1.spec_name != v2.spec_name
+    code, out, _ = ct(capsys, "models", "compare", "1", "2", "--json")
+    assert code == 0
+    assert (out["a"]["version"], out["b"]["version"]) == (1, 2)
+    assert out["a"]["spec_name"] == "default" and out["b"]["spec_name"] == "gradient_boosting"
+    assert out["a"]["trigger_kind"] == "manual" and "promote" in out["a"]["decision"]
+    assert {m["metric"] for m in out["metrics"]} >= {"roc_auc", "f1"}
+    paired = out["paired"]
+    assert out["paired_unavailable"] is None and paired["metric"] == "roc_auc"
+    # the artifacts scored again on the shared holdout give exactly the recorded holdout metrics
+    assert paired["a"] == pytest.approx(v1.metrics["roc_auc"]["value"])
+    assert paired["b"] == pytest.approx(v2.metrics["roc_auc"]["value"])
+    assert paired["difference"] == pytest.approx(paired["b"] - paired["a"])
+    assert paired["lower"] <= paired["difference"] <= paired["upper"]
+    assert paired["holdout_rows"] == v1.evaluation["holdout_rows"]
+
+    code, text, _ = ct(capsys, "models", "compare", MODEL, "1", "2")
+    assert code == 0 and "v1 vs v2" in text and "paired difference on the same" in text
+    assert "gradient_boosting" in text and "roc_auc (95% CI)" in text
+
+
+def test_compare_says_why_there_is_no_paired_difference(trained: Workspace, capsys) -> None:
+    code, out, _ = ct(capsys, "models", "compare", "1", "3", "--json")
+    assert code == 0 and out["paired"] is None and out["same_snapshot"] is False
+    assert out["paired_unavailable"].startswith("different snapshots")
+    code, text, _ = ct(capsys, "models", "compare", "1", "3")
+    assert code == 0 and "no paired difference: different snapshots" in text

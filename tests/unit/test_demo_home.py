@@ -98,7 +98,11 @@ def test_the_users_archive_registry_and_snapshots_survive_two_demo_runs(
                                data_url=demo.as_uri()))
     assert len(theirs.meta.list_snapshots()) == 3, "a fresh run starts from an empty demo home"
     out = capsys.readouterr().out
-    assert f"CT demo in its own directory {demo}" in out and f"CT_HOME={demo} ct models list" in out
+    from pipeline.cli.demo_run import inspect_commands
+    from pipeline.demo_home import demo_settings
+
+    hint = inspect_commands(demo_settings(demo))[0]  # run as printed in the test below
+    assert f"CT demo in its own directory {demo}" in out and hint in out and hint.startswith(f"CT_HOME={demo} ")
 
 
 def test_the_demo_refuses_a_home_it_did_not_create_and_names_the_files(
@@ -119,3 +123,40 @@ def test_the_demo_refuses_a_home_it_did_not_create_and_names_the_files(
     assert ct_main(["demo", "--home", str(tmp_path)]) == 2  # nor a directory that contains it
     assert "that is (or contains) your data directory" in capsys.readouterr().err
     assert _tree(user_home) == before
+
+
+@pytest.mark.parametrize("user_env", ["plain", "own_registry"])
+def test_the_inspect_hints_the_demo_prints_work_as_printed(
+        user_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_env: str) -> None:
+    """Run each printed hint in a shell whose PATH has no ``ct``, against a demo-like home."""
+    import subprocess
+    import sys
+
+    from pipeline.cli.demo_run import inspect_commands
+    from pipeline.demo_home import demo_settings, prepare_demo_home
+
+    home = prepare_demo_home(user_home / "demo", user_home, fresh=True)
+    demo = _fast_ws(demo_settings(home))
+    key, sha = demo.artifacts.save({"weights": [2]}, "demo-model")
+    demo.meta.register_model(NewModelVersion(
+        name=MODEL, snapshot_id="feedfacefeedface", config_hash="demo-cfg", spec_name="default",
+        params={"C": 1.0}, metrics={}, evaluation={"holdout": {}, "holdout_rows": 0}, artifact_uri=key,
+        artifact_sha256=sha, validation_id=None, trigger={"kind": "new_data"}, code_version="test:0", lineage={}))
+    demo.meta.dispose()
+    if user_env == "own_registry":  # the user's shell points ct at their own registry and store
+        monkeypatch.setenv("CT_DATABASE_URL", f"sqlite:///{user_home / 'ct.db'}")
+        monkeypatch.setenv("CT_DATA_URL", user_home.as_uri())
+        monkeypatch.setenv("CT_CONFIG", str(BUNDLED_CONFIG))
+
+    commands = inspect_commands(demo_settings(home))
+
+    root = Path(__file__).resolve().parents[2]
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(root)}
+    listing, showing = (subprocess.run(["bash", "-c", command], env=env, cwd=tmp_path, capture_output=True,
+                                       text=True, timeout=120) for command in commands)
+    assert listing.returncode == 0, listing.stderr
+    assert "feedfacefeedface" in listing.stdout  # the demo's version, not the user's (snapshot of theirs)
+    assert showing.returncode == 0, showing.stderr
+    assert "demo-cfg" in showing.stdout

@@ -135,3 +135,95 @@ def test_init_writes_a_floor_and_the_minimum_holdout(tmp_path: Path) -> None:
     written = yaml.safe_load(dump_config(cfg))["promotion"]
     assert (written["min_holdout_rows"], written["min_class_rows"], written["floors"]) == (200, 20, {"roc_auc": 0.6})
     assert parse_config(yaml.safe_load(dump_config(cfg))).promotion == cfg.promotion
+
+
+# -- ct init on a first hour's files -----------------------------------------------------------------
+@pytest.fixture
+def ct_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("CT_HOME", str(home))
+    monkeypatch.setenv("CT_DATABASE_URL", f"sqlite:///{home / 'ct.db'}")
+    for var in ("CT_CONFIG", "CT_DATA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+def _sample_file(tmp_path: Path, name: str) -> Path:
+    from pipeline.demo import BatchSpec, generate_batch
+
+    path = tmp_path / name
+    generate_batch(BatchSpec(rows=120, seed=4)).to_csv(path, index=False)
+    return path
+
+
+def test_init_points_at_name_when_the_file_name_is_not_a_valid_dataset_name(
+        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli import main as ct_main
+
+    sample = _sample_file(tmp_path, "customers (march).csv")
+    assert ct_main(["init", "--from-sample", str(sample), "--label", "churned"]) == 2
+    err = capsys.readouterr().err
+    assert "--name" in err and "customers_(march)" in err and "--name customers_march" in err
+    assert "model.name" not in err  # one clear message, not the schema's two
+    assert ct_main(["init", "--from-sample", str(sample), "--label", "churned", "--name", "bad name!"]) == 2
+    assert "--name 'bad name!' is not a valid dataset name" in capsys.readouterr().err
+    assert ct_main(["init", "--from-sample", str(sample), "--label", "churned", "--name", "customers"]) == 0
+
+
+def test_init_warns_when_the_home_holds_another_datasets_registry(
+        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline import stages
+    from pipeline.cli import main as ct_main
+    from pipeline.settings import load_settings
+    from pipeline.workspace import open_workspace
+
+    ws = open_workspace(load_settings())  # the bundled demo config: dataset "churn"
+    ws.settings.landing.mkdir(parents=True)
+    (ws.settings.landing / "b1").mkdir()
+    _sample_file(ws.settings.landing / "b1", "b.csv")
+    (ws.settings.landing / "b1" / "_SUCCESS").touch()
+    assert stages.ingest_landing(ws).snapshot_id
+
+    sample = _sample_file(tmp_path, "loans.csv")
+    assert ct_main(["init", "--from-sample", str(sample), "--label", "churned"]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "another dataset's registry" in err and "churn" in err and "CT_HOME=" in err
+
+    quiet_home = tmp_path / "fresh"
+    assert ct_main(["init", "--from-sample", str(sample), "--label", "churned",
+                    "--output", str(quiet_home / "p.yaml")]) == 0  # same store: still warned
+    assert "warning:" in capsys.readouterr().err
+
+
+def test_init_in_an_empty_home_warns_nothing_and_creates_no_store(
+        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli import main as ct_main
+
+    assert ct_main(["init", "--from-sample", str(_sample_file(tmp_path, "loans.csv")), "--label", "churned"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert not (ct_env / "ct.db").exists()
+
+
+def test_snapshots_list_shows_a_dataset_column_when_the_store_holds_several(
+        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline import stages
+    from pipeline.cli import main as ct_main
+    from pipeline.settings import load_settings
+    from pipeline.workspace import Workspace, open_workspace
+
+    ws = open_workspace(load_settings())
+    for index, dataset in enumerate(("churn", "churn_eu")):
+        folder = ws.settings.landing / f"b{index}"
+        folder.mkdir(parents=True)
+        _sample_file(folder, "b.csv")
+        (folder / "_SUCCESS").touch()
+        other = Workspace(settings=ws.settings, config=ws.config.model_copy(update={
+            "dataset": ws.config.dataset.model_copy(update={"name": dataset})}))
+        stages.ingest_landing(other)
+        if index == 0:
+            assert ct_main(["snapshots", "list"]) == 0
+            assert "dataset" not in capsys.readouterr().out.splitlines()[0]
+    assert ct_main(["snapshots", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "dataset"
+    assert {line.split()[0] for line in lines[2:]} == {"churn", "churn_eu"}
