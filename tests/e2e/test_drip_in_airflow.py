@@ -60,8 +60,8 @@ def _workspace(server: AirflowServer) -> Workspace:
     return open_workspace(load_settings({"CT_HOME": str(server.ct_home), "CT_CONFIG": str(server.config_path)}))
 
 
-def _batch(seed: int, reversed_concept: bool = False) -> pd.DataFrame:
-    frame = generate_batch(BatchSpec(rows=ROWS, seed=seed, first_id=seed * 10_000))
+def _batch(seed: int, reversed_concept: bool = False, rows: int = ROWS) -> pd.DataFrame:
+    frame = generate_batch(BatchSpec(rows=rows, seed=seed, first_id=seed * 10_000))
     if reversed_concept:
         frame["churned"] = np.where(frame["churned"] == "yes", "no", "yes")
     return frame
@@ -154,7 +154,8 @@ def _raise_a_drop_while_training(server: AirflowServer, attempt: int) -> tuple[A
 
 
 def test_batches_faster_than_training_are_all_trained_or_covered(airflow: AirflowServer) -> None:
-    _land(airflow, "batch-00", {"customers.csv": _batch(1)})
+    # big enough for a first champion: its holdout must clear promotion.min_holdout_rows (200)
+    _land(airflow, "batch-00", {"customers.csv": _batch(1, rows=1500)})
     wait_for(lambda: _champion(airflow), 420, interval=2, what="a first champion")
 
     for i in range(1, 7):  # six batches, a few seconds apart: far faster than ct_train

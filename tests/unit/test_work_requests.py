@@ -35,6 +35,9 @@ def ws(settings: Settings, config: PipelineConfig) -> Workspace:
         "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3}),
         "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
         "model": config.model.model_copy(update={"candidates": ()}),
+        # 600-row batches hold out ~120 rows: below the default minimum, and these tests are about
+        # claims and resolutions, not about thin evidence (tests/unit/test_thin_evidence.py is).
+        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
     })
     return Workspace(settings=settings, config=fast)
 
