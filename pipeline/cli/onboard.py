@@ -16,7 +16,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.onboarding import infer_config, read_sample
 
     sample_path = Path(args.from_sample)
-    sample = read_sample(sample_path)
+    sample = read_sample(sample_path, args.delimiter)
     name = args.name or sample_path.stem.replace(" ", "_")
     config = infer_config(sample, args.label, name)
     target = Path(args.output) if args.output else (settings.config_path if os.environ.get("CT_CONFIG") else settings.home / "pipeline.yaml")
@@ -45,4 +45,5 @@ def register(sub: Any) -> None:
     p.add_argument("--name", help="dataset name (default: the file name)")
     p.add_argument("--output", help="where to write (default: $CT_CONFIG or $CT_HOME/pipeline.yaml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing config")
+    p.add_argument("--delimiter", help="the CSV delimiter (default: sniffed among , ; tab |)")
     p.set_defaults(func=cmd_init)
