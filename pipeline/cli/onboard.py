@@ -31,6 +31,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     print(f"wrote {target}\n  label {d.label!r}: classes {list(d.classes)} (positive {d.positive_class!r})\n"
           f"  identifiers: {list(d.id_columns) or 'none'}\n  numeric: {d.numeric_names}\n"
           f"  categorical: {[f'{c.name} ({len(c.levels)} levels)' for c in d.features.categorical]}\n"
+          f"  datetime: {d.datetime_names or 'none'}; time column: {d.time_column or 'none'}\n"
           f"  promotion: floors {dict(config.promotion.floors)}; no champion on fewer than "
           f"{config.promotion.min_holdout_rows} holdout rows or {config.promotion.min_class_rows} of a class\n"
           f"Drop CSV or Parquet files into {settings.landing}/ and run `ct run` (or let the DAGs pick them up).")

@@ -272,3 +272,42 @@ def test_existing_configs_dump_and_hash_as_before() -> None:
     assert all("encoding" not in c for c in dumped["dataset"]["features"]["categorical"])
     assert "csv_decimal" not in dumped["ingest"]
     assert cfg.dataset.feature_names == cfg.dataset.numeric_names + cfg.dataset.categorical_names
+
+
+# -- through the stages ----------------------------------------------------------------------------------
+def test_stages_ingest_validate_train_and_register_with_the_new_types(settings, config: PipelineConfig) -> None:
+    from pipeline import stages
+    from pipeline.demo import BatchSpec, generate_batch
+    from pipeline.workspace import Workspace
+
+    batch = generate_batch(BatchSpec(rows=600, seed=101, first_id=0))
+    rng = np.random.default_rng(0)
+    event = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(batch)) * 7, unit="h")
+    batch = batch.assign(event_time=event.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         signup_date=(event - pd.to_timedelta(rng.integers(1, 900, len(batch)), unit="D"))
+                         .strftime("%Y-%m-%d"),
+                         shop=[f"shop-{i:03d}" for i in rng.integers(0, 300, len(batch))])
+    data = config.model_dump(mode="json")
+    features = data["dataset"]["features"]
+    features["categorical"].append({"name": "shop", "encoding": "target"})
+    features["datetime"] = [{"name": "signup_date", "min": "2015-01-01"},
+                            {"name": "event_time", "derive": ["month", "day_of_week", "hour"]}]
+    data["dataset"]["time_column"] = "event_time"
+    data["evaluation"].update(bootstrap_resamples=200, folds=3)
+    data["ingest"]["stable_seconds"] = 0
+    data["promotion"].update(min_holdout_rows=50, min_class_rows=10)
+    cfg = parse_config(data, "test")
+    settings.landing.mkdir(parents=True, exist_ok=True)
+    batch.to_csv(settings.landing / "customers.csv", index=False)
+    ws = Workspace(settings=settings, config=cfg)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stages.register, "code_version", lambda: "test:0")
+        out = stages.ingest_landing(ws)
+        assert out.created and out.rows == len(batch) and not out.quarantined
+        plan = stages.plan_training(ws, out.snapshot_id, None, {"kind": "test"}).to_dict()
+        validation = stages.validate_snapshot(ws, plan["snapshot_id"])
+        candidate = stages.train_candidate(ws, plan)
+        evaluation = stages.evaluate_model(ws, plan, candidate)
+        registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"],
+                                           validation["validation_id"])
+    assert registered["version"] == 1
