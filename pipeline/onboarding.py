@@ -174,7 +174,8 @@ def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | 
                 continue
             categorical.append({"name": col, "levels": levels})
     # the row's time: among date columns named like one, the latest (an event comes after a signup)
-    timed = [d["name"] for d in dates if _TIME_NAME.search(d["name"])]
+    # (never one with gaps: a time-based split needs every row's time)
+    timed = [d["name"] for d in dates if _TIME_NAME.search(d["name"]) and _as_utc(sample[d["name"]]).notna().all()]
     time_column = max(timed, key=lambda c: _as_utc(sample[c]).median()) if timed else None
     for d in dates:
         if d["name"] == time_column:  # the row's own time: its season, not its age or its year

@@ -175,6 +175,8 @@ def test_ct_init_infers_datetime_from_csv_and_parquet(tmp_path: Path) -> None:
         assert ds.time_column == "event_time"
         assert ds.numeric_names == ["spend"] and ds.id_columns == ("customer_id",)
         assert parse_config(yaml.safe_load(dump_config(cfg)), "round trip") == cfg
+    gaps = frame.assign(event_time=frame["event_time"].where(frame.index != 7))
+    assert infer_config(gaps, "churned", "events").dataset.time_column == "signup_date"  # a split needs every row's time
     # the CSV is taken in under the Parquet-inferred config and the other way round
     for cfg, path in ((pq_cfg, tmp_path / "s.csv"), (csv_cfg, tmp_path / "s.parquet")):
         parsed = parse_landing_file(_landing(path), cfg.dataset, cfg.ingest)
