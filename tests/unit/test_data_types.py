@@ -152,16 +152,17 @@ def test_derived_parts_are_configurable_per_feature(tmp_path: Path) -> None:
         _config(features={"numeric": [{"name": "spend"}], "datetime": [{"name": "d", "derive": ["minute"]}]})
 
 
-def test_datetime_range_is_validated(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["fast", "great_expectations"])
+def test_datetime_range_is_validated(tmp_path: Path, engine: str) -> None:
     cfg = _config(features={"numeric": [{"name": "spend"}],
                             "datetime": [{"name": "signup_date", "min": "2015-01-01"}, {"name": "event_time"}]})
     frame = parse_landing_file(_landing(_as_csv(_events(), tmp_path / "b.csv")), cfg.dataset, cfg.ingest).frame
     items = schema_expectations(cfg.dataset, cfg.validation.expectations)
     suite = Suite(name="s", expectations=tuple(items))
-    ok = {o.id: o for o in evaluate_suite(frame, suite)}
+    ok = {o.id: o for o in evaluate_suite(frame, suite, engine)}
     assert all(o.success for o in ok.values())
     frame.loc[0, "signup_date"] = pd.Timestamp("2001-05-01", tz="UTC")
-    failed = [o for o in evaluate_suite(frame, suite) if not o.success]
+    failed = [o for o in evaluate_suite(frame, suite, engine) if not o.success]
     assert [o.column for o in failed] == ["signup_date"]
 
 
