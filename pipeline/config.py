@@ -41,20 +41,71 @@ class NumericFeature(_Frozen):
     nullable: bool = True
 
 
+CategoricalEncoding = Literal["onehot", "target", "hashing"]
+
+
 class CategoricalFeature(_Frozen):
+    """A text feature with known levels.  ``encoding`` is how the model sees it: one-hot (the default,
+    for a few levels), ``target`` (scikit-learn's cross-fitted TargetEncoder) or ``hashing`` (a fixed
+    number of hashed columns) for many levels.  With target/hashing, ``levels`` may be left out: unknown
+    levels are expected and neither validated against a set nor a failure when scoring."""
+
     name: str
-    levels: tuple[str, ...] = Field(min_length=1)
+    levels: tuple[str, ...] = ()
     nullable: bool = True
+    # excluded from dumps at its default, so hashes of existing configs do not change
+    encoding: CategoricalEncoding = Field(default="onehot", exclude_if=lambda v: v == "onehot")
+
+    @model_validator(mode="after")
+    def _levels_for_onehot(self) -> CategoricalFeature:
+        if self.encoding == "onehot" and not self.levels:
+            raise ValueError(f"categorical feature {self.name!r} lists no levels; list them, or declare "
+                             "encoding: target (or hashing) for a feature with many or open-ended levels")
+        return self
+
+
+DatetimePart = Literal["year", "month", "day_of_week", "hour", "age_days"]
+DATETIME_PARTS: tuple[DatetimePart, ...] = ("year", "month", "day_of_week", "hour", "age_days")
+
+
+class DatetimeFeature(_Frozen):
+    """A date or timestamp, stored as a UTC timestamp and trained on through derived numbers.
+
+    CSV text is parsed as ISO 8601 unless ``format`` (a strptime format, e.g. ``%d/%m/%Y``) is given;
+    naive values are taken as UTC.  ``derive`` lists the numbers the model sees; ``age_days`` is the
+    days from this value to the row's ``dataset.time_column`` (left out when there is none).
+    ``min``/``max`` (ISO dates) are checked by the expectation suite.
+    """
+
+    name: str
+    format: str | None = None
+    min: str | None = None
+    max: str | None = None
+    nullable: bool = True
+    derive: tuple[DatetimePart, ...] = Field(default=DATETIME_PARTS, min_length=1)
+
+    @field_validator("min", "max")
+    @classmethod
+    def _iso(cls, v: str | None) -> str | None:
+        if v is not None:
+            from datetime import datetime as _dt
+            try:
+                _dt.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not an ISO 8601 date or timestamp (e.g. 2024-01-31)") from None
+        return v
 
 
 class Features(_Frozen):
     numeric: tuple[NumericFeature, ...] = ()
     categorical: tuple[CategoricalFeature, ...] = ()
+    # excluded from dumps when empty, so hashes of existing configs do not change
+    datetime: tuple[DatetimeFeature, ...] = Field(default=(), exclude_if=lambda v: not v)
 
     @model_validator(mode="after")
     def _some_features(self) -> Features:
-        if not self.numeric and not self.categorical:
-            raise ValueError("declare at least one numeric or categorical feature")
+        if not self.numeric and not self.categorical and not self.datetime:
+            raise ValueError("declare at least one numeric, categorical or datetime feature")
         return self
 
 
@@ -71,9 +122,11 @@ class DatasetConfig(_Frozen):
     @model_validator(mode="after")
     def _time_and_slices(self) -> DatasetConfig:
         # snapshots keep only declared columns, so both must name one of them
-        if self.time_column is not None and self.time_column not in [*self.id_columns, *self.numeric_names]:
-            raise ValueError(f"time_column {self.time_column!r} must be one of the id columns {list(self.id_columns)} "
-                             f"or numeric features {self.numeric_names} (dates are parsed from id columns)")
+        if self.time_column is not None and self.time_column not in [*self.id_columns, *self.numeric_names,
+                                                                     *self.datetime_names]:
+            raise ValueError(f"time_column {self.time_column!r} must be one of the id columns {list(self.id_columns)}, "
+                             f"numeric features {self.numeric_names} or datetime features {self.datetime_names} "
+                             "(dates are parsed from id columns)")
         unknown = [c for c in self.slice_columns if c not in self.categorical_names]
         if unknown:
             raise ValueError(f"slice_columns {unknown} are not categorical features; "
@@ -101,8 +154,12 @@ class DatasetConfig(_Frozen):
         return [f.name for f in self.features.categorical]
 
     @property
+    def datetime_names(self) -> list[str]:
+        return [f.name for f in self.features.datetime]
+
+    @property
     def feature_names(self) -> list[str]:
-        return self.numeric_names + self.categorical_names
+        return self.numeric_names + self.categorical_names + self.datetime_names
 
     @property
     def columns(self) -> list[str]:
@@ -114,6 +171,8 @@ class IngestConfig(_Frozen):
     stable_seconds: float = Field(default=2.0, ge=0)
     max_bad_row_fraction: float = Field(default=0.2, ge=0, le=1)
     csv_delimiter: str = ","
+    # "," for CSVs written with decimal commas (1,5), usually with csv_delimiter ";"
+    csv_decimal: Literal[".", ","] = Field(default=".", exclude_if=lambda v: v == ".")
     chunk_rows: int = Field(default=250_000, ge=1)  # rows per part; bounds ingest memory, not the file size
     # Hostile or broken files must not exhaust memory: a file over any limit is quarantined (code too_large).
     max_field_bytes: int = Field(default=1 << 20, ge=1)  # one CSV field or Parquet value

@@ -393,11 +393,28 @@ def iter_raw_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
 
 
 # -- coercion to the declared schema ---------------------------------------------------------------------
-def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str) -> CoercedChunk:
+def parse_datetimes(original: pd.Series, fmt: str | None = None) -> pd.Series:
+    """Dates and timestamps as UTC ``datetime64[us, UTC]``; what cannot be parsed becomes NaT.
+
+    Timestamp columns (Parquet, a database) are taken as they are, naive ones as UTC; text (CSV) is
+    parsed as ISO 8601 or with the strptime ``fmt``, so one date gives one value from either format.
+    """
+    if pd.api.types.is_datetime64_any_dtype(original.dtype):
+        values = original
+        values = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    else:
+        text = original.astype("string").str.strip()
+        text = text.mask(text == "")
+        values = pd.to_datetime(text, format=fmt or "ISO8601", utc=True, errors="coerce")
+    return values.astype("datetime64[us, UTC]")
+
+
+def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: str = ".") -> CoercedChunk:
     """Coerce raw rows to the declared schema; rows with bad values are set aside with a reason.
 
     The index of ``raw`` is taken as the source row number. Missing declared columns raise
-    ``wrong_columns``; undeclared ones are dropped.
+    ``wrong_columns``; undeclared ones are dropped.  ``decimal`` is the CSV's decimal mark
+    (``ingest.csv_decimal``): with ``","`` a text number ``1,5`` reads as 1.5.
     """
     raw = raw.rename(columns=lambda c: str(c).strip())
     missing = [c for c in dataset.columns if c not in raw.columns]
@@ -422,6 +439,8 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str) -> Coerce
         out[col] = values
     for feat in dataset.features.numeric:
         original = raw[feat.name]
+        if decimal != "." and not pd.api.types.is_numeric_dtype(original.dtype):
+            original = original.astype("string").str.replace(decimal, ".", regex=False)
         values = pd.to_numeric(original, errors="coerce").astype("float64")
         bad = values.isna() & original.notna()
         reject(bad, f"{feat.name}: not a number")
@@ -435,6 +454,15 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str) -> Coerce
         if not feat.nullable:
             reject(values.isna(), f"{feat.name}: missing value (declared not nullable)")
         out[feat.name] = values
+    for dt in dataset.features.datetime:
+        original = raw[dt.name]
+        present = original.notna() & (original.astype("string").str.strip() != "").fillna(False)
+        values = parse_datetimes(original, dt.format)
+        expected = f"the format {dt.format!r}" if dt.format else "ISO 8601 (e.g. 2024-05-31 or 2024-05-31T13:45:00Z)"
+        reject(present & values.isna(), f"{dt.name}: not a date or timestamp in {expected}")
+        if not dt.nullable:
+            reject(~present, f"{dt.name}: missing value (declared not nullable)")
+        out[dt.name] = values
     label = raw[dataset.label].astype("string").str.strip()
     reject(label.isna() | (label == ""), f"{dataset.label}: missing label")
     reject(~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
@@ -493,7 +521,7 @@ def _parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: IngestCo
     for raw in iter_raw_chunks(source, ingest):
         if first and raw.empty:
             raise IngestError(f"{source.name}: the file has a header but no rows.", code="empty_file")
-        chunk = coerce_chunk(raw, dataset, source.name)
+        chunk = coerce_chunk(raw, dataset, source.name, ingest.csv_decimal)
         if first and chunk.dropped_columns:
             log.warning("%s: ignoring undeclared column(s) %s (the original file is archived)", source.name,
                         list(chunk.dropped_columns))

@@ -151,7 +151,7 @@ def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestC
     # coerce_chunk applies the landing area's rules for ids and features; it also checks a label,
     # so every row gets a valid placeholder that is dropped again below.
     probe = raw.assign(**{dataset.label: dataset.positive_class})
-    chunk = coerce_chunk(probe, dataset, source.name)
+    chunk = coerce_chunk(probe, dataset, source.name, ingest.csv_decimal)
     bad = chunk.rejected[ROW_REASON_COLUMN]
     _check_bad_share(source.name, bad, len(raw), ingest)
     rejected_rows = set(chunk.rejected[SOURCE_ROW_COLUMN])

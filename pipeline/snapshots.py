@@ -147,9 +147,10 @@ def _canonical_hash(obj: Any) -> str:
 
 
 def arrow_schema(dataset: DatasetConfig) -> pa.Schema:
-    """The storage schema: numeric features as float64, everything else as string."""
-    numeric = set(dataset.numeric_names)
-    return pa.schema([(c, pa.float64() if c in numeric else pa.string()) for c in dataset.columns])
+    """The storage schema: numeric features as float64, datetime features as UTC timestamps, the rest as string."""
+    numeric, dates = set(dataset.numeric_names), set(dataset.datetime_names)
+    return pa.schema([(c, pa.float64() if c in numeric else pa.timestamp("us", tz="UTC") if c in dates else pa.string())
+                      for c in dataset.columns])
 
 
 def _part_hash(table: pa.Table, frame: pd.DataFrame | None = None) -> str:

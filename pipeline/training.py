@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.feature_extraction import FeatureHasher
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from pipeline.config import DatasetConfig, ModelSpec
 from pipeline.errors import TrainingError
@@ -30,6 +32,96 @@ _ESTIMATORS: dict[str, Any] = {
     "gradient_boosting": HistGradientBoostingClassifier,
 }
 _SEEDED = {"random_forest", "gradient_boosting", "logistic_regression"}
+
+
+HASHED_COLUMNS = 32
+"""Columns per hashed categorical feature (``encoding: hashing``)."""
+_SECONDS_PER_DAY = 86_400.0
+
+
+def _utc(values: Any) -> pd.Series:
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
+    if pd.api.types.is_numeric_dtype(series.dtype):  # a numeric time column: taken as epoch seconds
+        return pd.to_datetime(series, unit="s", utc=True, errors="coerce")
+    return pd.to_datetime(series, utc=True, errors="coerce", format="mixed")
+
+
+class DatetimeParts(BaseEstimator, TransformerMixin):
+    """Numbers the model can use from datetime columns: year, month, day of week, hour, age in days.
+
+    Takes the datetime columns (``parts[i]`` lists what to derive from column ``i``), followed by the
+    time column when any of them derives ``age_days`` (days from the value to the row's time).
+    Stateless, so it scores any row the same whatever it was fitted on; missing values stay NaN for
+    the imputer that follows.
+    """
+
+    def __init__(self, parts: tuple[tuple[str, ...], ...] = (), with_time: bool = False) -> None:
+        self.parts = parts
+        self.with_time = with_time
+
+    def fit(self, X: Any, y: Any = None) -> DatetimeParts:
+        self.n_features_in_ = np.shape(X)[1]  # marks it fitted for scikit-learn's checks
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        time = _utc(frame.iloc[:, len(self.parts)].to_numpy()) if self.with_time else None
+        out = []
+        for i, parts in enumerate(self.parts):
+            values = _utc(frame.iloc[:, i].to_numpy())
+            for part in parts:
+                if part == "year":
+                    out.append(values.dt.year)
+                elif part == "month":
+                    out.append(values.dt.month)
+                elif part == "day_of_week":
+                    out.append(values.dt.dayofweek)
+                elif part == "hour":
+                    out.append(values.dt.hour)
+                elif part == "age_days" and time is not None:
+                    out.append((time - values).dt.total_seconds() / _SECONDS_PER_DAY)
+        if not out:
+            return np.empty((len(frame), 0))
+        return np.column_stack([pd.Series(c).to_numpy(dtype=float, na_value=np.nan) for c in out])
+
+
+class HashedCategories(BaseEstimator, TransformerMixin):
+    """Each text column hashed into ``n_features`` columns (any level, seen or not, gets a place)."""
+
+    def __init__(self, n_features: int = HASHED_COLUMNS) -> None:
+        self.n_features = n_features
+
+    def fit(self, X: Any, y: Any = None) -> HashedCategories:
+        self.n_features_in_ = np.shape(X)[1]  # marks it fitted for scikit-learn's checks
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        hasher = FeatureHasher(n_features=self.n_features, input_type="string")
+        blocks = [hasher.transform([[str(v)] for v in frame.iloc[:, i]]).toarray() for i in range(frame.shape[1])]
+        return np.hstack(blocks) if blocks else np.empty((len(frame), 0))
+
+
+def model_input_columns(dataset: DatasetConfig) -> list[str]:
+    """The columns the fitted model reads: the features, plus the time column when a datetime
+    feature derives its age from it (the time column may be an id column)."""
+    names = list(dataset.feature_names)
+    if _age_time_column(dataset) and dataset.time_column not in names:
+        names.append(dataset.time_column)
+    return names
+
+
+def _age_time_column(dataset: DatasetConfig) -> str | None:
+    wants_age = any("age_days" in f.derive and f.name != dataset.time_column for f in dataset.features.datetime)
+    return dataset.time_column if wants_age else None
+
+
+def _datetime_parts(dataset: DatasetConfig) -> tuple[tuple[str, ...], ...]:
+    time = _age_time_column(dataset)
+    return tuple(tuple(p for p in f.derive if p != "age_days" or (time and f.name != time))
+                 for f in dataset.features.datetime)
 
 
 def build_pipeline(dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeline:
@@ -47,11 +139,28 @@ def build_pipeline(dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeli
             ("impute", SimpleImputer(strategy="median")),
             ("scale", StandardScaler()),
         ]), dataset.numeric_names))
-    if dataset.categorical_names:
-        transformers.append(("categorical", Pipeline([
+    by_encoding: dict[str, list[str]] = {}
+    for cat in dataset.features.categorical:
+        by_encoding.setdefault(cat.encoding, []).append(cat.name)
+    encoders = {
+        "onehot": lambda: OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        # cross-fitted: fit_transform encodes each row with statistics from the other folds
+        "target": lambda: TargetEncoder(target_type="binary", random_state=seed),
+        "hashing": lambda: HashedCategories(),
+    }
+    for encoding, names in by_encoding.items():
+        # the one-hot step keeps its historical name so existing pipelines look the same
+        transformers.append(("categorical" if encoding == "onehot" else f"categorical_{encoding}", Pipeline([
             ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]), dataset.categorical_names))
+            (encoding, encoders[encoding]()),
+        ]), names))
+    if dataset.datetime_names:
+        time = _age_time_column(dataset)
+        transformers.append(("datetime", Pipeline([
+            ("derive", DatetimeParts(parts=_datetime_parts(dataset), with_time=time is not None)),
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]), [*dataset.datetime_names, *([time] if time else [])]))
     return Pipeline([("preprocess", ColumnTransformer(transformers)), ("model", estimator)])
 
 
@@ -60,7 +169,7 @@ def feature_frame(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
 
     Needs no label column, so unlabelled batches are scored through the same preparation.
     """
-    X = frame[dataset.feature_names].copy()
+    X = frame[model_input_columns(dataset)].copy()
     for col in dataset.categorical_names:
         X[col] = X[col].astype(object).where(X[col].notna(), np.nan)
     return X

@@ -20,7 +20,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     sample_path = Path(args.from_sample)
     name = args.name or sample_path.stem.replace(" ", "_")
     check_dataset_name(name, given=bool(args.name), sample=sample_path)
-    sample = read_sample(sample_path)
+    sample = read_sample(sample_path, args.delimiter)
     config = infer_config(sample, args.label, name)
     target = Path(args.output) if args.output else (settings.config_path if os.environ.get("CT_CONFIG") else settings.home / "pipeline.yaml")
     if target.exists() and not args.force:
@@ -34,6 +34,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     print(f"wrote {target}\n  label {d.label!r}: classes {list(d.classes)} (positive {d.positive_class!r})\n"
           f"  identifiers: {list(d.id_columns) or 'none'}\n  numeric: {d.numeric_names}\n"
           f"  categorical: {[f'{c.name} ({len(c.levels)} levels)' for c in d.features.categorical]}\n"
+          f"  datetime: {d.datetime_names or 'none'}; time column: {d.time_column or 'none'}\n"
           f"  promotion: floors {dict(config.promotion.floors)}; no champion on fewer than "
           f"{config.promotion.min_holdout_rows} holdout rows or {config.promotion.min_class_rows} of a class\n"
           f"Drop CSV or Parquet files into {settings.landing}/ and run `{ct_command()} run` (or let the DAGs pick "
@@ -57,4 +58,5 @@ def register(sub: Any) -> None:
     p.add_argument("--name", help="dataset name (default: the file name)")
     p.add_argument("--output", help="where to write (default: $CT_CONFIG or $CT_HOME/pipeline.yaml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing config")
+    p.add_argument("--delimiter", help="the CSV delimiter (default: sniffed among , ; tab |)")
     p.set_defaults(func=cmd_init)

@@ -303,6 +303,19 @@ def _run_gx(frame: pd.DataFrame, suite: Suite, items: Sequence[Expectation]) -> 
     return outcomes
 
 
+def _datetimes_as_seconds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Datetime columns as float epoch seconds (NaT as NaN), so ranges on them are numeric ranges."""
+    dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c].dtype)]
+    if not dates:
+        return frame
+    frame = frame.copy()
+    for c in dates:
+        values = frame[c] if frame[c].dt.tz is not None else frame[c].dt.tz_localize("UTC")
+        seconds = (values - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        frame[c] = seconds.astype("float64")
+    return frame
+
+
 def evaluate_suite(frame: pd.DataFrame, suite: Suite, engine: str = FAST) -> list[ExpectationOutcome]:
     """Every expectation of ``suite`` on ``frame``, in suite order.
 
@@ -312,6 +325,7 @@ def evaluate_suite(frame: pd.DataFrame, suite: Suite, engine: str = FAST) -> lis
     """
     if engine not in (FAST, GX):
         raise ValueError(f"unknown expectation engine {engine!r}; use {FAST!r} or {GX!r}")
+    frame = _datetimes_as_seconds(frame)
     by_gx = [e for e in suite.expectations if engine == GX or e.type not in FAST_CHECKS]
     found: dict[str, ExpectationOutcome] = {}
     if by_gx:

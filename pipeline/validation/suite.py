@@ -136,6 +136,14 @@ def schema_hash(dataset: DatasetConfig) -> str:
     return hashlib.sha256(json.dumps(dataset.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def epoch_seconds(iso: str | None) -> float | None:
+    """An ISO date or timestamp as seconds since 1970 UTC (naive values are UTC); None stays None."""
+    if iso is None:
+        return None
+    value = datetime.fromisoformat(iso)
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
 def schema_expectations(dataset: DatasetConfig, settings: ExpectationsConfig) -> list[Expectation]:
     """What the declared schema promises, one expectation per declared property."""
     sev = settings.severity
@@ -153,7 +161,17 @@ def schema_expectations(dataset: DatasetConfig, settings: ExpectationsConfig) ->
     for cat in dataset.features.categorical:
         if not cat.nullable:
             items.append(_exp("expect_column_values_to_not_be_null", sev, SCHEMA, column=cat.name))
-        items.append(_exp("expect_column_values_to_be_in_set", sev, SCHEMA, column=cat.name, value_set=list(cat.levels)))
+        if cat.levels and cat.encoding == "onehot":  # encoded features expect unknown levels
+            items.append(_exp("expect_column_values_to_be_in_set", sev, SCHEMA, column=cat.name,
+                              value_set=list(cat.levels)))
+    for dt in dataset.features.datetime:
+        # Datetime columns are checked as epoch seconds (see expectations.evaluate_suite), so the
+        # range is a plain numeric range; no drift test or learned range for them yet.
+        if not dt.nullable:
+            items.append(_exp("expect_column_values_to_not_be_null", sev, SCHEMA, column=dt.name))
+        if dt.min is not None or dt.max is not None:
+            items.append(_exp("expect_column_values_to_be_between", sev, SCHEMA, column=dt.name,
+                              min_value=epoch_seconds(dt.min), max_value=epoch_seconds(dt.max)))
     items.append(_exp("expect_column_values_to_not_be_null", sev, SCHEMA, column=dataset.label))
     items.append(_exp("expect_column_values_to_be_in_set", sev, SCHEMA, column=dataset.label,
                       value_set=list(dataset.classes)))

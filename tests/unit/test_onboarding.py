@@ -98,10 +98,14 @@ def test_missing_label_column_lists_columns(demo_frame: pd.DataFrame, tmp_path: 
     assert "customer_id" in msg and "tenure_months" in msg and "churned" in msg
 
 
-def test_high_cardinality_text_is_left_out(demo_frame: pd.DataFrame) -> None:
-    frame = demo_frame.assign(note=[f"note {i % 80}" for i in range(len(demo_frame))])
+def test_high_cardinality_text_is_encoded_and_free_text_left_out(demo_frame: pd.DataFrame) -> None:
+    # many levels, each seen several times: kept, target-encoded (issue 14); nearly all distinct: free text
+    frame = demo_frame.assign(shop=[f"shop {i % 80}" for i in range(len(demo_frame))],
+                              note=[f"note {i % 500}" for i in range(len(demo_frame))])
     cfg = infer_config(frame, "churned", "churn")
     assert "note" not in cfg.dataset.columns
+    shop = {c.name: c for c in cfg.dataset.features.categorical}["shop"]
+    assert shop.encoding == "target"
 
 
 def test_unique_text_column_becomes_identifier(demo_frame: pd.DataFrame) -> None:
