@@ -21,7 +21,7 @@ from pipeline.cli import main as ct_main
 from pipeline.errors import SchemaVersionError
 from pipeline.registry import migrations
 from pipeline.registry import schema as t
-from pipeline.registry.base import CHAMPION, NewModelVersion
+from pipeline.registry.base import CHAMPION, NewModelVersion, NewWorkRequest
 from pipeline.registry.sql import SqlMetadataStore, make_engine, upgrade_schema
 
 # -- the version-1 schema, frozen ------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_v1_database_is_refused_until_upgraded_then_keeps_its_data(database_url:
     assert _stored_version(database_url) == 1  # refusing changed nothing
 
     result = upgrade_schema(database_url)
-    assert (result.found, result.version, result.applied, result.created) == (1, 3, (1, 2), False)
+    assert (result.found, result.version, result.applied, result.created) == (1, 4, (1, 2, 3), False)
 
     store = SqlMetadataStore(database_url, create=False)
     try:
@@ -217,9 +217,9 @@ def test_v2_database_gains_the_alerts_table_and_nothing_else_changes(database_ur
 
     result = upgrade_schema(database_url)
 
-    assert (result.found, result.version, result.applied) == (2, 3, (2,))
+    assert (result.found, result.version, result.applied) == (2, 4, (2, 3))
     after = _structure(database_url)
-    assert {name: table for name, table in after.items() if name != "ct_alerts"} == before
+    assert {name: table for name, table in after.items() if name not in ("ct_alerts", "ct_work_requests")} == before
     assert after["ct_alerts"]["unique"] == [("dedupe_key",)]
     assert after["ct_alerts"]["indexes"] == [("ix_ct_alerts_created_at", ("created_at",)),
                                             ("ix_ct_alerts_kind_created_at", ("kind", "created_at"))]
@@ -320,9 +320,36 @@ def test_two_upgrades_at_once_apply_the_step_once(database_url: str, monkeypatch
     competitor.join(60)
     assert len(second) == 1 and isinstance(second[0], tuple), second
     assert 1 in result.applied and 1 not in second[0]
-    assert sorted(result.applied + second[0]) == [1, 2], (result.applied, second)
+    assert sorted(result.applied + second[0]) == [1, 2, 3], (result.applied, second)
     assert calls == [1]
     assert _stored_version(database_url) == t.SCHEMA_VERSION
+
+
+def test_v3_database_gains_the_work_requests_table_and_nothing_else_changes(database_url: str) -> None:
+    _v1_database(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert migrations.apply_steps(engine, target=3) == (1, 2)  # a version-3 database, as v3 code left it
+    finally:
+        engine.dispose()
+    before = _structure(database_url)
+    assert _stored_version(database_url) == 3 and "ct_work_requests" not in before
+
+    result = upgrade_schema(database_url)
+
+    assert (result.found, result.version, result.applied) == (3, 4, (3,))
+    after = _structure(database_url)
+    assert {name: table for name, table in after.items() if name != "ct_work_requests"} == before
+    assert after["ct_work_requests"]["unique"] == [("dedupe_key",)]
+    assert after["ct_work_requests"]["indexes"] == [("ix_ct_work_requests_model_status", ("model", "status"))]
+    store = SqlMetadataStore(database_url, create=False)
+    try:
+        assert {v.version: v.semver for v in store.list_model_versions("churn")} == EXPECTED_SEMVER
+        made, created = store.record_work_request(NewWorkRequest(model="churn", kind="new_data", snapshot_id="s9",
+                                                                 reason="new snapshot s9", dedupe_key="k"))
+        assert created and [r.id for r in store.list_work_requests("churn", pending=True)] == [made.id]
+    finally:
+        store.dispose()
 
 
 def test_ct_db_upgrade_and_status(database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch,
@@ -334,12 +361,12 @@ def test_ct_db_upgrade_and_status(database_url: str, tmp_path, monkeypatch: pyte
     _v1_database(database_url)
 
     assert ct_main(["db", "status", "--json"]) == 1
-    assert json.loads(capsys.readouterr().out) == {"schema_version": 1, "code_schema_version": 3, "state": "older"}
+    assert json.loads(capsys.readouterr().out) == {"schema_version": 1, "code_schema_version": 4, "state": "older"}
     assert ct_main(["models", "list"]) == 2
     assert "run `ct db upgrade`" in capsys.readouterr().err
 
     assert ct_main(["db", "upgrade"]) == 0
-    assert "v1 -> v2, v2 -> v3" in capsys.readouterr().out
+    assert "v1 -> v2, v2 -> v3, v3 -> v4" in capsys.readouterr().out
     assert ct_main(["db", "upgrade"]) == 0
     assert "up to date" in capsys.readouterr().out
     assert ct_main(["db", "status"]) == 0
