@@ -44,7 +44,7 @@ from pipeline.config import DatasetConfig, IngestConfig
 from pipeline.errors import IngestError
 from pipeline.landing import MARKER_NAMES, LandingFile, find_ready_files, scan_landing, sha256_file  # noqa: F401 (re-exported)
 from pipeline.snapshots import Part, SourceFile, write_part
-from pipeline.storage import ObjectStore, _fsync_dir, atomic_write_bytes
+from pipeline.storage import ObjectStore, fsync_dir, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -712,7 +712,7 @@ def commit_rejected_rows(pending: Path, quarantine: Path, folder: str, stem: str
         except FileNotFoundError:
             return None
         pending.unlink(missing_ok=True)
-        _fsync_dir(target_dir)
+        fsync_dir(target_dir)
         log.warning("%s: rejected rows kept in %s", stem, target)
         return target
     raise IngestError(f"{stem}: 1000 different sets of rejected rows already in {target_dir}; clean it up",

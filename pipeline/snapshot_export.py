@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.errors import SnapshotError
 from pipeline.snapshots import Snapshot, load_snapshot
-from pipeline.storage import ObjectStore
+from pipeline.storage import ObjectStore, fsync_dir
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 
@@ -33,20 +33,6 @@ class SnapshotExport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the new directory entry durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def export_format(target: Path) -> str:
@@ -92,6 +78,6 @@ def export_snapshot(store: ObjectStore, snapshot: Snapshot, target: Path, force:
                 os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    _sync_folder(target.parent)
+    fsync_dir(target.parent)
     return SnapshotExport(snapshot_id=snapshot.id, path=str(target), format=fmt, rows=len(frame),
                           columns=frame.shape[1], bytes=target.stat().st_size)
