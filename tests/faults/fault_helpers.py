@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipeline.config import PipelineConfig, load_config
 from pipeline.demo import BatchSpec, generate_batch
@@ -51,3 +52,24 @@ def quarantined_names(home: Path) -> list[str]:
                   and not p.name.endswith((".reason.json", ".rejected_rows.csv")))
 
 
+def fake_ingest_only_dags(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``ct run`` without Airflow: ct_ingest is its stage called in-process, other DAGs fail if asked.
+
+    Returns the DAG ids in the order ``ct run`` asked for them.
+    """
+    import pipeline.local_run as local_run
+    from pipeline import stages
+    from pipeline.airflow_runner import DagRunResult
+    from pipeline.workspace import open_workspace
+
+    ran: list[str] = []
+
+    def run_dag(settings: Settings, dag_id: str, conf: dict | None = None, echo=None) -> DagRunResult:  # noqa: ANN001
+        ran.append(dag_id)
+        if dag_id == "ct_ingest":
+            stages.ingest_landing(open_workspace(settings))
+            return DagRunResult(dag_id, True, 0.0, settings.home / "ingest.log")
+        return DagRunResult(dag_id, False, 0.0, settings.home / f"{dag_id}.log", errors=[f"{dag_id} not run here"])
+
+    monkeypatch.setattr(local_run, "run_dag", run_dag)
+    return ran

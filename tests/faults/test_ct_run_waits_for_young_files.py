@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 
 import pipeline.local_run as local_run
-from fault_helpers import batch, fault_config
-from pipeline import stages
-from pipeline.airflow_runner import DagRunResult
+from fault_helpers import batch, fake_ingest_only_dags, fault_config
 from pipeline.cli.running import cmd_run
 from pipeline.config import dump_config
 from pipeline.settings import Settings
@@ -30,24 +28,10 @@ def _settings(home: Path) -> Settings:
                     data_url=home.as_uri())
 
 
-def _fake_dags(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each DAG is its stage called in-process; training is not needed to see the ingest."""
-    ran: list[str] = []
-
-    def run_dag(settings: Settings, dag_id: str, conf: dict | None = None, echo=None) -> DagRunResult:
-        ran.append(dag_id)
-        if dag_id == "ct_ingest":
-            stages.ingest_landing(open_workspace(settings))
-            return DagRunResult(dag_id, True, 0.0, settings.home / "ingest.log")
-        return DagRunResult(dag_id, False, 0.0, settings.home / f"{dag_id}.log", errors=[f"{dag_id} not run here"])
-
-    monkeypatch.setattr(local_run, "run_dag", run_dag)
-    return ran
-
 
 def test_ct_run_waits_for_a_file_copied_a_second_ago_and_ingests_it(
         home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    ran = _fake_dags(monkeypatch)
+    ran = fake_ingest_only_dags(monkeypatch)
     settings = _settings(home)
     landing = home / "landing"
     landing.mkdir()
@@ -66,7 +50,7 @@ def test_ct_run_waits_for_a_file_copied_a_second_ago_and_ingests_it(
 
 
 def test_a_file_that_never_settles_does_not_hang_ct_run(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ran = _fake_dags(monkeypatch)
+    ran = fake_ingest_only_dags(monkeypatch)
     settings = _settings(home)
     landing = home / "landing"
     landing.mkdir()
@@ -101,7 +85,7 @@ def test_a_file_that_never_settles_does_not_hang_ct_run(home: Path, monkeypatch:
 
 def test_a_stale_temporary_file_does_not_hold_ct_run_up(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A ``.part`` left by a crashed producer an hour ago will not complete while we wait: no wait at all."""
-    _fake_dags(monkeypatch)
+    fake_ingest_only_dags(monkeypatch)
     settings = _settings(home)
     landing = home / "landing"
     landing.mkdir()

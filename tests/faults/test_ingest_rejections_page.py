@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 import pipeline.local_run as local_run
-from fault_helpers import batch, make_workspace
+from fault_helpers import batch, fake_ingest_only_dags, make_workspace
 from pipeline import stages
-from pipeline.airflow_runner import DagRunResult
 from pipeline.cli.running import cmd_run
 from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.workspace import Workspace, open_workspace
+from pipeline.workspace import Workspace
 
 
 @pytest.fixture
@@ -84,20 +83,6 @@ def test_a_clean_ingest_raises_no_alert(home: Path) -> None:
     assert ws.meta.list_alerts(kind="ingest_rejected") == []
 
 
-def _fake_dags(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """``ct run`` without Airflow: each DAG is its stage called in-process (the ingest DAG's one task)."""
-    ran: list[str] = []
-
-    def run_dag(settings: Settings, dag_id: str, conf: dict | None = None, echo=None) -> DagRunResult:
-        ran.append(dag_id)
-        if dag_id == "ct_ingest":
-            stages.ingest_landing(open_workspace(settings))
-            return DagRunResult(dag_id, True, 0.0, settings.home / "ingest.log")
-        return DagRunResult(dag_id, False, 0.0, settings.home / f"{dag_id}.log", errors=[f"{dag_id} not expected"])
-
-    monkeypatch.setattr(local_run, "run_dag", run_dag)
-    return ran
-
 
 def _run_args() -> argparse.Namespace:
     return argparse.Namespace(spec=None, force=False, reason=None, json=False)
@@ -114,7 +99,7 @@ def _settled(path: Path) -> None:
 
 def test_ct_run_names_the_reason_and_fails_when_everything_was_rejected(
         home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    ran = _fake_dags(monkeypatch)
+    ran = fake_ingest_only_dags(monkeypatch)
     landing = home / "landing"
     landing.mkdir()
     (landing / "wrong.csv").write_text("cust,age\n1,2\n")
@@ -130,7 +115,7 @@ def test_ct_run_names_the_reason_and_fails_when_everything_was_rejected(
 
 def test_ct_run_goes_on_when_one_file_of_several_is_rejected(
         home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ran = _fake_dags(monkeypatch)
+    ran = fake_ingest_only_dags(monkeypatch)
     landing = home / "landing"
     landing.mkdir()
     (landing / "wrong.csv").write_text("cust,age\n1,2\n")
