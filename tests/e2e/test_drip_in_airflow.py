@@ -41,6 +41,10 @@ DAGS = ("ct_ingest", "ct_monitor", "ct_train")
 def _config(path: Path) -> Path:
     cfg = yaml.safe_load(BUNDLED_CONFIG.read_text())
     cfg["ingest"]["stable_seconds"] = 2
+    # A search as big data would make it: folds as mapped tasks and boosting without early stopping,
+    # so a ct_train run lasts well beyond ct_monitor's turn-around (the test's premise, see below).
+    cfg.setdefault("resources", {})["cv_in_process_max_rows"] = 0
+    cfg["model"]["specs"]["gradient_boosting"]["params"].update({"max_iter": 400, "early_stopping": False})
     cfg["monitoring"].update({"cooldown_hours": 0, "min_samples": 300, "consecutive_windows": 2})
     cfg.setdefault("schedules", {})["landing_poke_seconds"] = 1
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
