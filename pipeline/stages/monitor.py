@@ -21,7 +21,7 @@ def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
 
     Without an id the store says what is waiting, not the Asset events that started the run
     (Airflow coalesces those): every snapshot newer than the newest checked one. The newest of them
-    holds all their parts, so scoring it scores them all, and all of them are marked checked.
+    holds all their parts, so scoring it scores them all; :func:`hand_over_to_training` marks them checked.
     With nothing waiting the newest snapshot is scored again (a no-op unless the champion changed).
     """
     if snapshot_id is not None:
@@ -36,9 +36,7 @@ def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
             windows = score_new_batches(ws, latest.id)
             return {"snapshot_id": latest.id, "windows": len(windows), "new_data": False, "checked": []}
     newest = waiting[0]
-    windows = score_new_batches(ws, newest)
-    for sid in waiting:
-        mark_checked(ws, sid)
+    windows = score_new_batches(ws, newest)  # marked checked by the hand-over, once the requests are stored
     if len(waiting) > 1:
         progress("monitor", f"{len(waiting)} snapshots were waiting to be checked; scoring the newest, {newest}, "
                             f"covered them all ({', '.join(reversed(waiting))})")
@@ -107,6 +105,8 @@ def hand_over_to_training(ws: Workspace, decision: dict[str, Any]) -> dict[str, 
                                           decision.get("snapshot_id") else [])
     if decision.get("new_data"):
         request_new_data(ws, checked)
+    for snapshot_id in checked:  # only now: a clock-started ct_train run finds the requests with the mark
+        mark_checked(ws, snapshot_id)
     raised = request_retrain(ws, decision, decision.get("snapshot_id") or latest_checked_snapshot(ws))
     if raised is not None:
         progress("monitor", f"retrain request #{raised.id} recorded ({raised.kind}); ct_train claims it")

@@ -375,7 +375,13 @@ def test_training_window_limits_the_rows_a_model_is_trained_and_evaluated_on(ws:
 
 
 def test_a_scheduled_run_trains_only_a_snapshot_the_monitor_has_checked(ws: Workspace) -> None:
-    from pipeline.stages.monitor import score_snapshot
+    from pipeline.stages.monitor import hand_over_to_training, latest_checked_snapshot
+    from pipeline.stages.monitor import score_snapshot as score
+
+    def score_snapshot(ws: Workspace, snapshot_id: str) -> None:  # ct_monitor: score, then hand over
+        scored = score(ws, snapshot_id)
+        assert latest_checked_snapshot(ws) != snapshot_id, "scored but not handed over yet: not checked"
+        hand_over_to_training(ws, {"retrain": False, **scored})
 
     _drop(ws, generate_batch(BATCH_1), "first.csv")
     first = stages.ingest_landing(ws).snapshot_id
