@@ -121,8 +121,10 @@ def _set_paused(env: dict[str, str], paused: bool) -> None:
 def _all_unpaused(env: dict[str, str]) -> bool:
     """Whether every project DAG is parsed and unpaused; unpauses the parsed ones that are not."""
     listed = subprocess.run([airflow_binary(), "dags", "list", "-o", "json"], env=env, capture_output=True, text=True)
+    # Airflow prints warnings (e.g. "Could not import graphviz") on stdout before the JSON line.
+    line = next((ln for ln in reversed(listed.stdout.splitlines()) if ln.startswith("[")), "[]")
     try:
-        dags = {d["dag_id"]: d for d in json.loads(listed.stdout or "[]")}
+        dags = {d["dag_id"]: d for d in json.loads(line)}
     except ValueError:
         return False
     ours = [dags[d] for d in PROJECT_DAGS if d in dags]

@@ -43,7 +43,7 @@ def test_ct_standalone_prints_what_is_in_use_binds_loopback_and_starts_clean(tmp
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CT_"))}
     env.update({"CT_HOME": str(home), "AIRFLOW_HOME": str(airflow_home), "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW__TRIGGERER__TRIGGERER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "CT_INGEST_CRON": "* * * * *", "CT_LANDING_POKE_SECONDS": "10"})
     out = open(tmp_path / "standalone.out", "w+")
     proc = subprocess.Popen([str(Path(sys.executable).with_name("ct")), "standalone"], env=env, stdout=out,
