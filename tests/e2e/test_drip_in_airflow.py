@@ -14,7 +14,6 @@ version's provenance.
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -72,12 +71,13 @@ def _batch(seed: int, reversed_concept: bool = False, rows: int = ROWS) -> pd.Da
 
 
 def _land(server: AirflowServer, folder: str, frames: dict[str, pd.DataFrame]) -> None:
+    """Files in order, then ``_SUCCESS``: parts (hence live windows) follow the order files were written,
+    so a batch landed later is always scored later."""
     target = server.ct_home / "landing" / folder
     target.mkdir(parents=True)
-    for i, (name, frame) in enumerate(frames.items()):
+    for name, frame in frames.items():
         frame.to_csv(target / name, index=False)
-        stamp = time.time() - 10 + i  # parts, hence live windows, follow the file order
-        os.utime(target / name, (stamp, stamp))
+        time.sleep(0.05)  # distinct modification times even on coarse file systems
     (target / "_SUCCESS").touch()
 
 
