@@ -118,6 +118,11 @@ def check_for_retrain(ws: Workspace, now: datetime | None = None) -> dict[str, A
     champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
     if champion is None:
         return RetrainDecision(False, None, "no champion yet").to_dict()
+    latest = ws.meta.latest_snapshot(ws.config.dataset.name)
+    if latest is not None:
+        # The champion may have moved since this run's scoring step (a ct_train run finished meanwhile):
+        # the one that decides has first seen every part it was not trained on (a no-op otherwise).
+        score_new_batches(ws, latest.id)
     policy = policy_from(ws)
     history = ws.meta.promotion_history(champion.name, CHAMPION)
     last = datetime.fromisoformat(history[-1].created_at) if history else None
