@@ -241,10 +241,10 @@ def test_an_unexpected_error_reading_one_file_quarantines_only_that_file(
     batch(20, 15, 50_000).to_csv(landing / "odd.csv", index=False)
     real = ingestion.coerce_chunk
 
-    def breaks_on_odd(raw, dataset, name):
+    def breaks_on_odd(raw, dataset, name, *args, **kwargs):
         if name == "odd.csv":
             raise AttributeError("'DataFrame' object has no attribute 'str'")  # what a bad header once caused
-        return real(raw, dataset, name)
+        return real(raw, dataset, name, *args, **kwargs)
 
     monkeypatch.setattr(ingestion, "coerce_chunk", breaks_on_odd)
     first, _ = _ingest_twice(home)
