@@ -154,7 +154,7 @@ def test_the_inspect_hints_the_demo_prints_work_as_printed(
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
     env = {**os.environ, "PATH": path, "PYTHONPATH": str(root)}
-    listing, showing = (subprocess.run(["bash", "-c", command], env=env, cwd=tmp_path, capture_output=True,
+    listing, showing = (subprocess.run(["bash", "-c", command], env=env, cwd=root, capture_output=True,
                                        text=True, timeout=120) for command in commands)
     assert listing.returncode == 0, listing.stderr
     assert "feedfacefeedface" in listing.stdout  # the demo's version, not the user's (snapshot of theirs)
