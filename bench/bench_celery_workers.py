@@ -40,13 +40,15 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from celery_topology import CeleryTopology, TopologySettings, free_port
 
-from pipeline.config import parse_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.settings import BUNDLED_CONFIG, Settings
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import parse_config
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
 
-SHAPES = (("2 workers x 1 slot", {"ct-worker-1": 1, "ct-worker-2": 1}),
-          ("1 worker x 1 slot", {"ct-worker-1": 1}),
-          ("1 worker x 2 slots", {"ct-worker-1": 2}))
+SHAPES = (
+    ("2 workers x 1 slot", {"ct-worker-1": 1, "ct-worker-2": 1}),
+    ("1 worker x 1 slot", {"ct-worker-1": 1}),
+    ("1 worker x 2 slots", {"ct-worker-1": 2}),
+)
 NEVER = "0 0 29 2 *"  # 29 February: no scheduled ct_train run competes with the forced ones
 
 
@@ -54,11 +56,13 @@ def bench_config(path: Path, folds: int) -> Path:
     """The bundled config with four single-threaded candidates and ``folds`` CV folds."""
     data = yaml.safe_load(BUNDLED_CONFIG.read_text(encoding="utf-8"))
     boost = {"max_iter": 300, "max_leaf_nodes": 31, "early_stopping": False}
-    data["model"]["specs"].update({
-        "boost_slow": {"estimator": "gradient_boosting", "params": {**boost, "learning_rate": 0.05}},
-        "boost_fast": {"estimator": "gradient_boosting", "params": {**boost, "learning_rate": 0.1}},
-        "forest": {"estimator": "random_forest", "params": {"n_estimators": 150, "n_jobs": 1}},
-    })
+    data["model"]["specs"].update(
+        {
+            "boost_slow": {"estimator": "gradient_boosting", "params": {**boost, "learning_rate": 0.05}},
+            "boost_fast": {"estimator": "gradient_boosting", "params": {**boost, "learning_rate": 0.1}},
+            "forest": {"estimator": "random_forest", "params": {"n_estimators": 150, "n_jobs": 1}},
+        }
+    )
     data["model"]["candidates"] = ["default", "boost_slow", "boost_fast", "forest"]
     data["evaluation"].update(folds=folds, bootstrap_resamples=200)
     parse_config(data, path)
@@ -68,16 +72,15 @@ def bench_config(path: Path, folds: int) -> Path:
 
 def take_in_snapshot(topo: CeleryTopology, rows: int) -> str:
     """Land one demo batch and ingest it in this process; returns the snapshot id."""
-    from pipeline.stages import ingest_landing
-    from pipeline.workspace import open_workspace
+    from pipeline.app.stages import ingest_landing
+    from pipeline.app.workspace import open_workspace
 
     s = topo.settings
     folder = s.ct_home / "landing" / "batch-1"
     folder.mkdir(parents=True, exist_ok=True)
     generate_batch(BatchSpec(rows=rows, seed=11)).to_csv(folder / "customers.csv", index=False)
     (folder / "_SUCCESS").touch()
-    settings = Settings(home=s.ct_home, config_path=s.ct_config, database_url=s.store_url,
-                        data_url=s.ct_home.as_uri())
+    settings = Settings(home=s.ct_home, config_path=s.ct_config, database_url=s.store_url, data_url=s.ct_home.as_uri())
     return ingest_landing(open_workspace(settings)).snapshot_id
 
 
@@ -104,11 +107,16 @@ def measure(topo: CeleryTopology, snapshot_id: str, label: str) -> dict[str, Any
     load = os.getloadavg()[0]
     mapped = [ti for ti in client.task_instances("ct_train", run_id) if ti["map_index"] >= 0]
     starts, ends = [_ts(ti["start_date"]) for ti in mapped], [_ts(ti["end_date"]) for ti in mapped]
-    return {"shape": label, "run_id": run_id, "mapped_tasks": len(mapped),
-            "hosts": sorted({ti["hostname"] for ti in mapped}),
-            "run_seconds": _ts(run["end_date"]) - _ts(run["start_date"]),
-            "search_seconds": max(ends) - min(starts),
-            "task_seconds": sum(e - s for s, e in zip(starts, ends)), "load": load}
+    return {
+        "shape": label,
+        "run_id": run_id,
+        "mapped_tasks": len(mapped),
+        "hosts": sorted({ti["hostname"] for ti in mapped}),
+        "run_seconds": _ts(run["end_date"]) - _ts(run["start_date"]),
+        "search_seconds": max(ends) - min(starts),
+        "task_seconds": sum(e - s for s, e in zip(starts, ends)),
+        "load": load,
+    }
 
 
 def main() -> None:
@@ -121,11 +129,21 @@ def main() -> None:
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="ct-bench-celery-") as tmp:
         root = Path(tmp)
-        topo = CeleryTopology(TopologySettings(
-            root=root / "topology", ct_home=root / "ct", ct_config=bench_config(root / "pipeline.yaml", args.folds),
-            airflow_db=f"ct_bench_airflow_{tag}", store_db=f"ct_bench_store_{tag}", key_prefix=f"ct-bench-{tag}:",
-            workers=2, concurrency=1, api_port=free_port(), dags_paused=True,
-            env={"CT_TRAIN_CRON": NEVER, "OMP_NUM_THREADS": "1"}))
+        topo = CeleryTopology(
+            TopologySettings(
+                root=root / "topology",
+                ct_home=root / "ct",
+                ct_config=bench_config(root / "pipeline.yaml", args.folds),
+                airflow_db=f"ct_bench_airflow_{tag}",
+                store_db=f"ct_bench_store_{tag}",
+                key_prefix=f"ct-bench-{tag}:",
+                workers=2,
+                concurrency=1,
+                api_port=free_port(),
+                dags_paused=True,
+                env={"CT_TRAIN_CRON": NEVER, "OMP_NUM_THREADS": "1"},
+            )
+        )
         try:
             started = time.perf_counter()
             topo.up(timeout=600)
@@ -138,26 +156,33 @@ def main() -> None:
                     use_workers(topo, shape)
                     result = measure(topo, snapshot_id, label)
                     results.append(result)
-                    print(f"  {label}: run {result['run_seconds']:.1f}s, search {result['search_seconds']:.1f}s "
-                          f"({result['mapped_tasks']} mapped tasks on {', '.join(result['hosts'])}; "
-                          f"load average {result['load']:.1f})")
+                    print(
+                        f"  {label}: run {result['run_seconds']:.1f}s, search {result['search_seconds']:.1f}s "
+                        f"({result['mapped_tasks']} mapped tasks on {', '.join(result['hosts'])}; "
+                        f"load average {result['load']:.1f})"
+                    )
         finally:
             topo.down()
             topo.drop()
 
-    print(f"\nmachine: {os.cpu_count()} cores, {_memory_gib()} GiB, {platform.platform()}, "
-          f"Python {platform.python_version()}; {args.rows} rows, 4 candidates x {args.folds} folds, "
-          f"median of {args.repeats}")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, {_memory_gib()} GiB, {platform.platform()}, "
+        f"Python {platform.python_version()}; {args.rows} rows, 4 candidates x {args.folds} folds, "
+        f"median of {args.repeats}"
+    )
     medians = {}
     for label, _ in SHAPES:
         rows = [r for r in results if r["shape"] == label]
-        medians[label] = {key: statistics.median(r[key] for r in rows)
-                          for key in ("search_seconds", "run_seconds", "task_seconds")}
+        medians[label] = {
+            key: statistics.median(r[key] for r in rows) for key in ("search_seconds", "run_seconds", "task_seconds")
+        }
     one = medians["1 worker x 1 slot"]["search_seconds"]
     print(f"{'workers':22} {'search wall (s)':>16} {'ct_train run (s)':>17} {'task time (s)':>14} {'vs 1 worker':>12}")
     for label, m in medians.items():
-        print(f"{label:22} {m['search_seconds']:16.1f} {m['run_seconds']:17.1f} {m['task_seconds']:14.1f} "
-              f"{one / m['search_seconds']:11.2f}x")
+        print(
+            f"{label:22} {m['search_seconds']:16.1f} {m['run_seconds']:17.1f} {m['task_seconds']:14.1f} "
+            f"{one / m['search_seconds']:11.2f}x"
+        )
 
 
 def _memory_gib() -> int:

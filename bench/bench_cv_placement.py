@@ -33,11 +33,13 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-IMPORTS = "import pandas, sklearn.ensemble, sklearn.linear_model; import pipeline.stages.folds, pipeline.workspace"
+IMPORTS = (
+    "import pandas, sklearn.ensemble, sklearn.linear_model; import pipeline.app.stages.folds, pipeline.app.workspace"
+)
 FOLD_TASK = """
 import json, sys
-from pipeline.stages.folds import cross_validate_fold
-from pipeline.workspace import open_workspace
+from pipeline.app.stages.folds import cross_validate_fold
+from pipeline.app.workspace import open_workspace
 cross_validate_fold(open_workspace(), json.loads(sys.argv[1]), int(sys.argv[2]))
 """
 
@@ -61,10 +63,10 @@ def fresh_process_cost(repeat: int) -> tuple[float, float]:
 def _workspace(root: Path, rows: int, folds: int, slots: int):
     import yaml
 
-    from pipeline import stages
-    from pipeline.demo import BatchSpec, generate_batch
-    from pipeline.settings import BUNDLED_CONFIG, Settings
-    from pipeline.workspace import open_workspace
+    from pipeline.app import stages
+    from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.app.workspace import open_workspace
+    from pipeline.core.settings import BUNDLED_CONFIG, Settings
 
     home = root / f"rows{rows}"
     home.mkdir()
@@ -73,10 +75,15 @@ def _workspace(root: Path, rows: int, folds: int, slots: int):
     data["ingest"]["stable_seconds"] = 0
     data["resources"] = {"worker_slots": slots, "cv_in_process_max_rows": 0}
     (home / "pipeline.yaml").write_text(yaml.safe_dump(data))
-    env = {"CT_HOME": str(home), "CT_CONFIG": str(home / "pipeline.yaml"),
-           "CT_DATABASE_URL": f"sqlite:///{home / 'ct.db'}", "CT_DATA_URL": home.as_uri()}
-    settings = Settings(home=home, config_path=home / "pipeline.yaml", database_url=env["CT_DATABASE_URL"],
-                        data_url=env["CT_DATA_URL"])
+    env = {
+        "CT_HOME": str(home),
+        "CT_CONFIG": str(home / "pipeline.yaml"),
+        "CT_DATABASE_URL": f"sqlite:///{home / 'ct.db'}",
+        "CT_DATA_URL": home.as_uri(),
+    }
+    settings = Settings(
+        home=home, config_path=home / "pipeline.yaml", database_url=env["CT_DATABASE_URL"], data_url=env["CT_DATA_URL"]
+    )
     settings.landing.mkdir(parents=True)
     generate_batch(BatchSpec(rows=rows, seed=101)).to_csv(settings.landing / "batch.csv", index=False)
     ws = open_workspace(settings)
@@ -92,7 +99,7 @@ def _clear_folds(ws) -> None:
 
 def in_process(ws, plans) -> tuple[float, float]:
     """Wall and CPU seconds of the evaluate task's in-process CV of every candidate."""
-    from pipeline.stages.evaluate import cross_validate_in_process
+    from pipeline.app.stages.evaluate import cross_validate_in_process
 
     _clear_folds(ws)
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -102,7 +109,7 @@ def in_process(ws, plans) -> tuple[float, float]:
 
 def fold_processes(ws, plans, env: dict[str, str], slots: int) -> tuple[float, float, int]:
     """Wall and CPU seconds of every candidate x fold in a fresh process, ``slots`` at a time."""
-    from pipeline.stages.folds import list_folds
+    from pipeline.app.stages.folds import list_folds
 
     _clear_folds(ws)
     folds = list_folds(ws, plans[0])
@@ -114,8 +121,9 @@ def fold_processes(ws, plans, env: dict[str, str], slots: int) -> tuple[float, f
         while len(running) >= slots:
             running[0].wait()
             running = [p for p in running if p.poll() is None]
-        running.append(subprocess.Popen([sys.executable, "-c", FOLD_TASK, json.dumps(plan), str(k)],
-                                        env=child_env, cwd=PROJECT))
+        running.append(
+            subprocess.Popen([sys.executable, "-c", FOLD_TASK, json.dumps(plan), str(k)], env=child_env, cwd=PROJECT)
+        )
     for p in running:
         p.wait()
     wall = time.perf_counter() - t0
@@ -134,25 +142,32 @@ def main() -> None:
     os.environ.pop("CT_THREADS", None)
 
     wall, cpu = fresh_process_cost(args.repeat)
-    print(f"fresh process (python + pandas, scikit-learn, pipeline imports), median of {args.repeat}: "
-          f"{wall:.2f} s wall, {cpu:.2f} s CPU")
+    print(
+        f"fresh process (python + pandas, scikit-learn, pipeline imports), median of {args.repeat}: "
+        f"{wall:.2f} s wall, {cpu:.2f} s CPU"
+    )
     print()
-    print(f"| training rows | rows x candidates | in process wall s | in process CPU s | "
-          f"fold processes ({args.slots} at a time) wall s | fold processes CPU s | fold fits | faster |")
+    print(
+        f"| training rows | rows x candidates | in process wall s | in process CPU s | "
+        f"fold processes ({args.slots} at a time) wall s | fold processes CPU s | fold fits | faster |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for rows in args.rows:
             ws, plans, env = _workspace(Path(tmp), rows, args.folds, args.slots)
-            from pipeline.evaluation import holdout_split
-            from pipeline.stages.data import training_data
+            from pipeline.app.stages.data import training_data
+            from pipeline.modeling.evaluation import holdout_split
 
             _, frame = training_data(ws, plans[0]["snapshot_id"])
             train_rows = len(holdout_split(frame, ws.config).train_index)
             in_wall, in_cpu = in_process(ws, plans)
             map_wall, map_cpu, jobs = fold_processes(ws, plans, env, args.slots)
             faster = "in process" if in_wall < map_wall else "fold processes"
-            print(f"| {train_rows} | {train_rows * len(plans)} | {in_wall:.1f} | {in_cpu:.1f} | {map_wall:.1f} | "
-                  f"{map_cpu:.1f} | {jobs} | {faster} |", flush=True)
+            print(
+                f"| {train_rows} | {train_rows * len(plans)} | {in_wall:.1f} | {in_cpu:.1f} | {map_wall:.1f} | "
+                f"{map_cpu:.1f} | {jobs} | {faster} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

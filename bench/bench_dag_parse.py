@@ -38,11 +38,31 @@ BUDGET_SECONDS = 0.5
 
 def run_once(home: Path, warm: int) -> dict:
     """One fresh process of the timer probe; its JSON report."""
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "PYTHONPATH": str(ROOT / "plugins"), "CT_HOME": str(home / "ct_home-not-used"),
-           "CT_DATABASE_URL": "postgresql+psycopg2://nobody@192.0.2.1/none"}
-    out = subprocess.run([sys.executable, str(TIMER), "--dags", str(ROOT / "dags"), "--plugins", str(ROOT / "plugins"),
-                          "--warm", str(warm)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": str(ROOT / "plugins"),
+        "CT_HOME": str(home / "ct_home-not-used"),
+        "CT_DATABASE_URL": "postgresql+psycopg2://nobody@192.0.2.1/none",
+    }
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(TIMER),
+            "--dags",
+            str(ROOT / "dags"),
+            "--plugins",
+            str(ROOT / "plugins"),
+            "--warm",
+            str(warm),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if out.returncode != 0:
         sys.exit(f"the timer probe failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -60,8 +80,11 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _memory_gib() -> str:
     try:
-        kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
+        kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         return f"{kb / 2**20:.0f}"
     except (OSError, StopIteration):
         return "?"
@@ -85,16 +108,30 @@ def main() -> None:
         cold = [e["cold"] * 1000 for e in entries]
         warm = [e["warm"] * 1000 for e in entries]
         heavy = sorted({m for e in entries for m in e["heavy"]})
-        rows.append([name, f"{min(cold):.1f}", f"{statistics.median(cold):.1f}", f"{min(warm):.1f}",
-                     f"{statistics.median(warm):.1f}", ", ".join(heavy) or "none"])
+        rows.append(
+            [
+                name,
+                f"{min(cold):.1f}",
+                f"{statistics.median(cold):.1f}",
+                f"{min(warm):.1f}",
+                f"{statistics.median(warm):.1f}",
+                ", ".join(heavy) or "none",
+            ]
+        )
     airflow = [r["airflow_seconds"] for r in reports]
-    print(f"machine: {os.cpu_count()} cores, {_memory_gib()} GiB, {platform.platform(terse=True)}, "
-          f"Python {platform.python_version()}; {args.repeats} fresh processes, best of {args.warm} warm imports each")
-    print(f"Airflow's fixed cost per process (airflow.sdk + exports + a reference DAG): best {min(airflow):.2f} s, "
-          f"median {statistics.median(airflow):.2f} s\n")
+    print(
+        f"machine: {os.cpu_count()} cores, {_memory_gib()} GiB, {platform.platform(terse=True)}, "
+        f"Python {platform.python_version()}; {args.repeats} fresh processes, best of {args.warm} warm imports each"
+    )
+    print(
+        f"Airflow's fixed cost per process (airflow.sdk + exports + a reference DAG): best {min(airflow):.2f} s, "
+        f"median {statistics.median(airflow):.2f} s\n"
+    )
     print(table(["file", "cold best ms", "cold median ms", "warm best ms", "warm median ms", "heavy imports"], rows))
-    print(f"\nbudget per DAG file: {BUDGET_SECONDS * 1000:.0f} ms (cold); DB/network touched while parsing: "
-          f"{', '.join(touched) or 'nothing'}")
+    print(
+        f"\nbudget per DAG file: {BUDGET_SECONDS * 1000:.0f} ms (cold); DB/network touched while parsing: "
+        f"{', '.join(touched) or 'nothing'}"
+    )
 
 
 if __name__ == "__main__":

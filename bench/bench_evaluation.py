@@ -10,8 +10,8 @@ metrics < 2 s), one row per approach:
   resamples and scaled to the full count, it is too slow to run in full;
 * multinomial resampling (the classic bootstrap: ``rng.integers`` indices, counted per row)
   feeding this module's metric kernel -- what drawing the resamples alone costs;
-* the previous ``pipeline/metrics.py`` when ``--old-metrics`` points at a copy of it;
-* ``pipeline.metrics`` as it is (Poisson bootstrap, cache-sized chunks);
+* the previous ``pipeline/modeling/metrics.py`` when ``--old-metrics`` points at a copy of it;
+* ``pipeline.modeling.metrics`` as it is (Poisson bootstrap, cache-sized chunks);
 * the paired bootstrap of ROC AUC (challenger vs champion on the same resamples), and
   ``compare_bootstrap`` (all metrics of the challenger plus the paired comparison in one pass).
 
@@ -39,7 +39,7 @@ from scipy.stats import rankdata
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from pipeline import metrics
+from pipeline.modeling import metrics
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> float:
@@ -66,8 +66,9 @@ def rank_loop_auc(y: np.ndarray, p: np.ndarray, n_resamples: int, seed: int) -> 
     return out
 
 
-def multinomial_replicates(y: np.ndarray, p: np.ndarray, n_resamples: int, seed: int,
-                           names: tuple[str, ...]) -> dict[str, np.ndarray]:
+def multinomial_replicates(
+    y: np.ndarray, p: np.ndarray, n_resamples: int, seed: int, names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
     """Classic bootstrap counts (indices drawn with replacement, counted per row) fed to the
     same metric kernel as the Poisson bootstrap: isolates the cost of drawing the resamples."""
     r = metrics._rank(y.astype(np.int8), p, 0.5)
@@ -111,16 +112,30 @@ def bench_bootstrap(args: argparse.Namespace) -> list[list[str]]:
         old = load_module(args.old_metrics)
         for label, names in (("ROC AUC", ["roc_auc"]), ("all 9 metrics", None)):
             t = best_of(lambda names=names: old.bootstrap_replicates(y, p, B, 1, metrics=names), args.repeat)
-            rows.append(["previous pipeline/metrics.py", label, f"{t:.2f}", str(args.old_metrics)])
+            rows.append(["previous pipeline/modeling/metrics.py", label, f"{t:.2f}", str(args.old_metrics)])
     for label, names in (("ROC AUC", ["roc_auc"]), ("all 9 metrics", None)):
         t = best_of(lambda names=names: metrics.bootstrap_replicates(y, p, B, 1, metrics=names), args.repeat)
-        rows.append(["pipeline.metrics (Poisson bootstrap)", label, f"{t:.2f}",
-                     "target < 0.5 s" if label == "ROC AUC" else "target < 2 s"])
+        rows.append(
+            [
+                "pipeline.modeling.metrics (Poisson bootstrap)",
+                label,
+                f"{t:.2f}",
+                "target < 0.5 s" if label == "ROC AUC" else "target < 2 s",
+            ]
+        )
     t = best_of(lambda: metrics.paired_bootstrap(y, p, q, "roc_auc", B, 1), args.repeat)
-    rows.append(["pipeline.metrics paired bootstrap", "ROC AUC difference", f"{t:.2f}", "both models, same resamples"])
+    rows.append(
+        ["pipeline.modeling.metrics paired bootstrap", "ROC AUC difference", f"{t:.2f}", "both models, same resamples"]
+    )
     t = best_of(lambda: metrics.compare_bootstrap(y, p, q, "roc_auc", B, 1), args.repeat)
-    rows.append(["pipeline.metrics compare_bootstrap", "all 9 + paired ROC AUC", f"{t:.2f}",
-                 "what evaluation runs with a champion"])
+    rows.append(
+        [
+            "pipeline.modeling.metrics compare_bootstrap",
+            "all 9 + paired ROC AUC",
+            f"{t:.2f}",
+            "what evaluation runs with a champion",
+        ]
+    )
     return rows
 
 
@@ -128,22 +143,26 @@ def bench_stage(args: argparse.Namespace) -> list[list[str]]:
     """Part 2: train and evaluate stages on a large snapshot (in a temporary data directory)."""
     import yaml
 
-    from pipeline import stages
-    from pipeline.config import parse_config
-    from pipeline.demo import BatchSpec, generate_batch
-    from pipeline.evaluation import holdout_evidence, holdout_split
-    from pipeline.settings import BUNDLED_CONFIG, Settings
-    from pipeline.training import features_and_target, predict_proba
-    from pipeline.workspace import Workspace
+    from pipeline.app import stages
+    from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.app.workspace import Workspace
+    from pipeline.core.config import parse_config
+    from pipeline.core.settings import BUNDLED_CONFIG, Settings
+    from pipeline.modeling.evaluation import holdout_evidence, holdout_split
+    from pipeline.modeling.training import features_and_target, predict_proba
 
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="ct-bench-eval-") as tmp:
         home = Path(tmp)
-        settings = Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
-                            data_url=home.as_uri())
+        settings = Settings(
+            home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+        )
         data = yaml.safe_load(BUNDLED_CONFIG.read_text())
         data["dataset"]["slice_columns"] = ["contract", "region"]
-        data["model"]["specs"]["challenger"] = {"estimator": "logistic_regression", "params": {"C": 0.3, "max_iter": 2000}}
+        data["model"]["specs"]["challenger"] = {
+            "estimator": "logistic_regression",
+            "params": {"C": 0.3, "max_iter": 2000},
+        }
         data["ingest"]["stable_seconds"] = 0
         config = parse_config(data)
         ws = Workspace(settings=settings, config=config)
@@ -151,20 +170,40 @@ def bench_stage(args: argparse.Namespace) -> list[list[str]]:
         started = time.perf_counter()
         generate_batch(BatchSpec(rows=args.snapshot_rows, seed=5)).to_parquet(settings.landing / "big.parquet")
         snapshot_id = stages.ingest_landing(ws).snapshot_id
-        rows.append(["setup: generate + ingest", f"{args.snapshot_rows} rows", f"{time.perf_counter() - started:.1f}", ""])
+        rows.append(
+            ["setup: generate + ingest", f"{args.snapshot_rows} rows", f"{time.perf_counter() - started:.1f}", ""]
+        )
 
         def train_and_evaluate(spec: str, label: str) -> dict[str, Any]:
             plan = stages.plan_training(ws, snapshot_id, spec, {"kind": "bench"}).to_dict()
             t0 = time.perf_counter()
             cand = stages.train_candidate(ws, plan)
-            rows.append([f"train stage: {label}", f"fit {cand['train_rows']} rows", f"{cand['fit_seconds']:.1f}",
-                         "logistic regression"])
-            rows.append([f"train stage: {label}", f"{config.evaluation.folds}-fold CV", f"{cand['cv_seconds']:.1f}",
-                         f"whole train stage {time.perf_counter() - t0:.1f} s"])
+            rows.append(
+                [
+                    f"train stage: {label}",
+                    f"fit {cand['train_rows']} rows",
+                    f"{cand['fit_seconds']:.1f}",
+                    "logistic regression",
+                ]
+            )
+            rows.append(
+                [
+                    f"train stage: {label}",
+                    f"{config.evaluation.folds}-fold CV",
+                    f"{cand['cv_seconds']:.1f}",
+                    f"whole train stage {time.perf_counter() - t0:.1f} s",
+                ]
+            )
             t0 = time.perf_counter()
             out = stages.evaluate_model(ws, plan, cand)
-            rows.append([f"evaluate stage: {label}", f"{cand['holdout_rows']} holdout rows",
-                         f"{time.perf_counter() - t0:.1f}", "load, predict, bootstrap, slices, curves, store"])
+            rows.append(
+                [
+                    f"evaluate stage: {label}",
+                    f"{cand['holdout_rows']} holdout rows",
+                    f"{time.perf_counter() - t0:.1f}",
+                    "load, predict, bootstrap, slices, curves, store",
+                ]
+            )
             return {"plan": plan, "candidate": cand, **out}
 
         first = train_and_evaluate("default", "first model")
@@ -184,9 +223,14 @@ def bench_stage(args: argparse.Namespace) -> list[list[str]]:
         champion = np.clip(proba + np.random.default_rng(1).normal(0, 0.02, proba.size), 0, 1)
         ecfg = config.evaluation
         for label, fn in (
-            ("bootstrap, all metrics", lambda: metrics.bootstrap_metrics(y, proba, ecfg.bootstrap_resamples, ecfg.seed)),
-            ("paired bootstrap", lambda: metrics.paired_bootstrap(y, proba, champion, "roc_auc",
-                                                                  ecfg.bootstrap_resamples, ecfg.seed)),
+            (
+                "bootstrap, all metrics",
+                lambda: metrics.bootstrap_metrics(y, proba, ecfg.bootstrap_resamples, ecfg.seed),
+            ),
+            (
+                "paired bootstrap",
+                lambda: metrics.paired_bootstrap(y, proba, champion, "roc_auc", ecfg.bootstrap_resamples, ecfg.seed),
+            ),
             ("curves", lambda: metrics.classification_curves(y, proba)),
             ("all evidence incl. 7 slices", lambda: holdout_evidence(y, proba, holdout, config, champion, 1)),
         ):
@@ -209,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=200_000, help="holdout rows for the bootstrap timings")
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=3, help="runs per timing; the fastest is reported")
-    p.add_argument("--old-metrics", type=Path, help="a copy of an older pipeline/metrics.py to time as well")
+    p.add_argument("--old-metrics", type=Path, help="a copy of an older pipeline/modeling/metrics.py to time as well")
     p.add_argument("--snapshot-rows", type=int, default=1_000_000)
     p.add_argument("--skip-stage", action="store_true", help="only the bootstrap timings")
     args = p.parse_args(argv)

@@ -8,7 +8,7 @@ timed in this process:
 
 * alone, within a 1-thread budget, and alone with default threads (one per CPU);
 * while N other processes fit the same model in a loop (mapped tasks on the same worker), every
-  process -- this one too -- within the thread budget for N + 1 slots (``pipeline.thread_budget``);
+  process -- this one too -- within the thread budget for N + 1 slots (``pipeline.core.thread_budget``);
 * the same with every process at default threads (what the tasks did before the budget).
 
 Wall seconds show what a task waits; CPU seconds what it burns (OpenMP threads that spin while
@@ -32,9 +32,9 @@ sys.path.insert(0, str(PROJECT))
 
 
 def _model_and_data(rows: int):
-    from pipeline.config import load_config
-    from pipeline.demo import BatchSpec, generate_batch
-    from pipeline.settings import BUNDLED_CONFIG
+    from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.core.config import load_config
+    from pipeline.core.settings import BUNDLED_CONFIG
 
     config = load_config(BUNDLED_CONFIG)
     frame = generate_batch(BatchSpec(rows=rows, seed=101))
@@ -43,7 +43,7 @@ def _model_and_data(rows: int):
 
 def _fit(config, frame, threads: int | None) -> tuple[float, float]:
     """Wall and CPU seconds of one fit; ``threads`` None leaves the libraries at their defaults."""
-    from pipeline.training import fit_model
+    from pipeline.modeling.training import fit_model
 
     spec = config.model_spec("gradient_boosting")
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -69,8 +69,15 @@ def measure(config, frame, threads: int | None, repeat: int) -> tuple[float, flo
 def among(others: int, rows: int, threads: int | None, repeat: int, config, frame) -> tuple[float, float]:
     """The fit measured while ``others`` worker processes fit alongside it."""
     arg = "default" if threads is None else str(threads)
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", arg, "--rows", str(rows)],
-                              stdout=subprocess.PIPE, text=True, cwd=PROJECT) for _ in range(others)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", arg, "--rows", str(rows)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT,
+        )
+        for _ in range(others)
+    ]
     try:
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -93,31 +100,42 @@ def main() -> None:
         worker(args.rows, None if args.worker == "default" else int(args.worker))
         return
     os.environ.pop("CT_THREADS", None)
-    from pipeline.config import ResourcesConfig
-    from pipeline.thread_budget import derive_budget
+    from pipeline.core.config import ResourcesConfig
+    from pipeline.core.thread_budget import derive_budget
 
     config, frame = _model_and_data(args.rows)
     _fit(config, frame, 1)  # warm-up: first-call costs are not the fit's
     cpus = os.cpu_count() or 1
-    print(f"HistGradientBoostingClassifier (200 iterations), {args.rows} demo rows, {cpus} CPUs, "
-          f"median of {args.repeat} fits")
+    print(
+        f"HistGradientBoostingClassifier (200 iterations), {args.rows} demo rows, {cpus} CPUs, "
+        f"median of {args.repeat} fits"
+    )
     print()
     print("| the fit runs | threads | wall s | x alone 1 thread | CPU s | x alone 1 thread |")
     print("|---|---|---|---|---|---|", flush=True)
     base_wall, base_cpu = measure(config, frame, 1, args.repeat)
 
     def row(where: str, threads: str, wall: float, cpu: float) -> None:  # printed as measured
-        print(f"| {where} | {threads} | {wall:.2f} | {wall / base_wall:.1f} | {cpu:.2f} | {cpu / base_cpu:.1f} |",
-              flush=True)
+        print(
+            f"| {where} | {threads} | {wall:.2f} | {wall / base_wall:.1f} | {cpu:.2f} | {cpu / base_cpu:.1f} |",
+            flush=True,
+        )
 
     row("alone", "1 (budget for 1 slot per CPU)", base_wall, base_cpu)
     row("alone", f"default ({cpus})", *measure(config, frame, None, args.repeat))
     for n in args.others:
         budget = derive_budget(ResourcesConfig(worker_slots=n + 1), env={})
-        row(f"with {n} other fit process(es)", f"budget {budget.threads} ({cpus} CPUs // {n + 1} slots)",
-            *among(n, args.rows, budget.threads, args.repeat, config, frame))
-        row(f"with {n} other fit process(es)", f"default ({cpus}) in every process",
-            *among(n, args.rows, None, args.repeat, config, frame))
+        row(
+            f"with {n} other fit process(es)",
+            f"budget {budget.threads} ({cpus} CPUs // {n + 1} slots)",
+            *among(n, args.rows, budget.threads, args.repeat, config, frame),
+        )
+        row(
+            f"with {n} other fit process(es)",
+            f"default ({cpus}) in every process",
+            *among(n, args.rows, None, args.repeat, config, frame),
+        )
+
 
 if __name__ == "__main__":
     main()

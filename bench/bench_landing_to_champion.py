@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests" / "e2e")]
 from airflow_rest import parse_time, union_length, wait_for  # noqa: E402
 from airflow_server import AirflowServer  # noqa: E402
 
-from pipeline.demo import DEMO_BATCHES, generate_batch  # noqa: E402
+from pipeline.app.demo_data import DEMO_BATCHES, generate_batch  # noqa: E402
 from pipeline.registry.sql import SqlMetadataStore  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -70,10 +70,7 @@ def _idle(server: AirflowServer) -> bool:
     """Every DAG parsed and no run of ours queued or running (the startup runs have settled)."""
     if not set(DAGS) <= server.client.dag_ids():
         return False
-    for dag_id in DAGS[1:]:
-        if any(r["state"] in ("queued", "running") for r in server.dag_runs(dag_id)):
-            return False
-    return True
+    return all(not any(r["state"] in ("queued", "running") for r in server.dag_runs(dag_id)) for dag_id in DAGS[1:])
 
 
 def one_run(workdir: Path) -> dict[str, object]:
@@ -90,8 +87,14 @@ def one_run(workdir: Path) -> dict[str, object]:
         for name, a, b in tasks:
             per_task[name] += b - a
         total = promoted - landed
-        return {"rows": rows, "total": total, "work": work, "overhead": total - work,
-                "tasks": len(tasks), "per_task": dict(per_task)}
+        return {
+            "rows": rows,
+            "total": total,
+            "work": work,
+            "overhead": total - work,
+            "tasks": len(tasks),
+            "per_task": dict(per_task),
+        }
     finally:
         server.stop()
 
@@ -106,12 +109,20 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-l2c-") as tmp:
             result = one_run(Path(tmp))
         results.append(result)
-        log.info("run %d: total %.1f s, task work %.1f s, overhead %.1f s (%.0f%%), %d task instances",
-                 i + 1, result["total"], result["work"], result["overhead"],
-                 100 * float(result["overhead"]) / float(result["total"]), result["tasks"])
+        log.info(
+            "run %d: total %.1f s, task work %.1f s, overhead %.1f s (%.0f%%), %d task instances",
+            i + 1,
+            result["total"],
+            result["work"],
+            result["overhead"],
+            100 * float(result["overhead"]) / float(result["total"]),
+            result["tasks"],
+        )
     med = {k: statistics.median(float(r[k]) for r in results) for k in ("total", "work", "overhead")}
-    print(f"\nlanding -> champion, demo config (2 candidates x 5 folds), first batch of {results[0]['rows']} rows; "
-          f"{args.runs} run(s), load {os.getloadavg()[0]:.2f}")
+    print(
+        f"\nlanding -> champion, demo config (2 candidates x 5 folds), first batch of {results[0]['rows']} rows; "
+        f"{args.runs} run(s), load {os.getloadavg()[0]:.2f}"
+    )
     print("| | median | runs |\n|---|---|---|")
     for key, label in (("total", "landing → champion"), ("work", "task work"), ("overhead", "Airflow overhead")):
         print(f"| {label} | {med[key]:.1f} s | {', '.join(f'{float(r[key]):.1f}' for r in results)} |")

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline import snapshots
-from pipeline.config import load_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.settings import BUNDLED_CONFIG
-from pipeline.snapshots import SourceFile, create_snapshot, load_parts, verify_snapshots, write_part
-from pipeline.storage import ObjectStore
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import load_config
+from pipeline.core.settings import BUNDLED_CONFIG
+from pipeline.core.storage import ObjectStore
+from pipeline.data import snapshots
+from pipeline.data.snapshots import SourceFile, create_snapshot, load_parts, verify_snapshots, write_part
 
 
 def _best(fn, repeat: int) -> float:
@@ -65,8 +65,9 @@ def main() -> None:
         rows = {
             "plain read (before)": _best(plain, args.repeat),
             "load_parts, file checksum in the manifest": _best(lambda: load_parts(store, [part]), args.repeat),
-            "load_parts, older manifest: rows re-hashed (first read in a process)": _best(legacy_first_read,
-                                                                                          args.repeat),
+            "load_parts, older manifest: rows re-hashed (first read in a process)": _best(
+                legacy_first_read, args.repeat
+            ),
             "ct snapshots verify (always re-hashes)": _best(lambda: verify_snapshots(store, [snapshot]), args.repeat),
         }
     print(f"{args.rows} rows, part file {size / 1e6:.1f} MB, load average {os.getloadavg()[0]:.2f}")

@@ -36,11 +36,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pipeline.core.storage import ObjectStore
 from pipeline.registry.artifacts import ArtifactStore
 from pipeline.registry.base import CHAMPION, NewModelVersion
 from pipeline.registry.search import filter_versions, parse_condition, sort_versions
 from pipeline.registry.sql import SqlMetadataStore
-from pipeline.storage import ObjectStore
 
 DEFAULT_PG = os.environ.get("CT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 SCHEMA = [["id", "string"]] + [[f"x{i}", "double"] for i in range(20)] + [["y", "string"]]
@@ -50,10 +50,22 @@ def _new(i: int, name: str = "bench") -> NewModelVersion:
     value = 0.7 + (i % 100) / 500
     metrics = {m: {"value": value, "lower": value - 0.02, "upper": value + 0.02} for m in ("roc_auc", "f1", "log_loss")}
     return NewModelVersion(
-        name=name, snapshot_id=f"{i:016x}", config_hash="cfg", spec_name="default", params={"C": 1.0},
-        metrics=metrics, evaluation={"holdout": metrics, "holdout_rows": 1000}, artifact_uri=f"artifacts/{i}.joblib",
-        artifact_sha256="ab" * 32, validation_id=None, trigger={"kind": "bench", "run_id": f"run-{i}"},
-        code_version="bench", lineage={}, feature_schema=SCHEMA, environment={"python": platform.python_version()})
+        name=name,
+        snapshot_id=f"{i:016x}",
+        config_hash="cfg",
+        spec_name="default",
+        params={"C": 1.0},
+        metrics=metrics,
+        evaluation={"holdout": metrics, "holdout_rows": 1000},
+        artifact_uri=f"artifacts/{i}.joblib",
+        artifact_sha256="ab" * 32,
+        validation_id=None,
+        trigger={"kind": "bench", "run_id": f"run-{i}"},
+        code_version="bench",
+        lineage={},
+        feature_schema=SCHEMA,
+        environment={"python": platform.python_version()},
+    )
 
 
 def _ms(samples: list[float]) -> str:
@@ -111,8 +123,9 @@ def bench_operations(url: str, n: int) -> dict[str, str]:
             f"list all {n} (ms)": _ms(_timed(lambda: store.list_model_versions("bench"), 5)),
             "list --alias (ms)": _ms(_timed(lambda: store.list_model_versions("bench", alias=CHAMPION), 5)),
             "list --tag (ms)": _ms(_timed(lambda: store.list_model_versions("bench", tags={"team": "risk"}), 5)),
-            "list --where --sort (ms)": _ms(_timed(
-                lambda: sort_versions(filter_versions(store.list_model_versions("bench"), cond), "f1"), 5)),
+            "list --where --sort (ms)": _ms(
+                _timed(lambda: sort_versions(filter_versions(store.list_model_versions("bench"), cond), "f1"), 5)
+            ),
             "promote (ms)": _ms(promote),
             "rollback (ms)": _ms(rollback),
         }
@@ -141,8 +154,10 @@ def bench_concurrent(url: str, procs: int) -> dict[str, str]:
     for w in workers:
         w.join()
     versions = sorted(v for v, _ in results)
-    return {f"{procs} at once (s)": f"{max(t for _, t in results) - start:.2f}",
-            "distinct consecutive": str(versions == list(range(1, procs + 1)))}
+    return {
+        f"{procs} at once (s)": f"{max(t for _, t in results) - start:.2f}",
+        "distinct consecutive": str(versions == list(range(1, procs + 1))),
+    }
 
 
 def bench_verify(mb: int) -> str:

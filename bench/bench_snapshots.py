@@ -47,7 +47,11 @@ def bench_config(chunk_rows: int | None = None) -> dict[str, Any]:
         ingest["chunk_rows"] = chunk_rows
     return {
         "dataset": {
-            "name": "bench", "label": "y", "classes": ["no", "yes"], "positive_class": "yes", "id_columns": ["row_id"],
+            "name": "bench",
+            "label": "y",
+            "classes": ["no", "yes"],
+            "positive_class": "yes",
+            "id_columns": ["row_id"],
             "features": {
                 "numeric": [{"name": f"x{i:02d}"} for i in range(N_NUMERIC)],
                 "categorical": [{"name": f"cat{j}", "levels": LEVELS[j]} for j in range(N_CATEGORICAL)],
@@ -77,8 +81,11 @@ def write_file(path: Path, rows: int, seed: int, first_id: int = 0, block: int =
         for start in range(0, rows, block):
             table = generate_table(min(block, rows - start), seed + start, first_id + start)
             if writer is None:
-                writer = (pq.ParquetWriter(path, table.schema, compression="snappy") if path.suffix == ".parquet"
-                          else pacsv.CSVWriter(path, table.schema))
+                writer = (
+                    pq.ParquetWriter(path, table.schema, compression="snappy")
+                    if path.suffix == ".parquet"
+                    else pacsv.CSVWriter(path, table.schema)
+                )
             writer.write_table(table)
     finally:
         if writer is not None:
@@ -87,12 +94,13 @@ def write_file(path: Path, rows: int, seed: int, first_id: int = 0, block: int =
 
 
 def _workspace(home: Path, chunk_rows: int | None = None) -> Any:
-    from pipeline.config import parse_config
-    from pipeline.settings import BUNDLED_CONFIG, Settings
-    from pipeline.workspace import Workspace
+    from pipeline.app.workspace import Workspace
+    from pipeline.core.config import parse_config
+    from pipeline.core.settings import BUNDLED_CONFIG, Settings
 
-    settings = Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
     ws = Workspace(settings=settings, config=parse_config(bench_config(chunk_rows), "bench_config"))
     ws.meta.list_snapshots()  # open and create the metadata DB before anything is timed
     return ws
@@ -104,7 +112,7 @@ def _snapshot_bytes(ws: Any) -> int:
 
 def _ingest(ws: Any, files: list[Path]) -> dict[str, Any]:
     """Move ``files`` into the landing area and time one ingest; bytes added under ``snapshots/``."""
-    from pipeline.stages import ingest_landing
+    from pipeline.app.stages import ingest_landing
 
     ws.settings.landing.mkdir(parents=True, exist_ok=True)
     for f in files:
@@ -114,8 +122,13 @@ def _ingest(ws: Any, files: list[Path]) -> dict[str, Any]:
     out = ingest_landing(ws)
     seconds = time.perf_counter() - start
     assert out.created and not out.quarantined, out
-    return {"seconds": seconds, "bytes": _snapshot_bytes(ws) - before, "rows": out.rows, "new_rows": out.new_rows,
-            "snapshot_id": out.snapshot_id}
+    return {
+        "seconds": seconds,
+        "bytes": _snapshot_bytes(ws) - before,
+        "rows": out.rows,
+        "new_rows": out.new_rows,
+        "snapshot_id": out.snapshot_id,
+    }
 
 
 def run_format(fmt: str, rows: int, append_share: float, workdir: Path) -> list[dict[str, Any]]:
@@ -144,16 +157,28 @@ def run_format(fmt: str, rows: int, append_share: float, workdir: Path) -> list[
     size = {"full": base.stat().st_size, "append": delta.stat().st_size, "rewrite": rewrite.stat().st_size}
     return [
         {"format": fmt, "case": f"ingest + snapshot, {rows:,} rows", "file_bytes": size["full"], **full},
-        {"format": fmt, "case": f"append {extra:,} rows ({append_share:.0%})", "file_bytes": size["append"], **appended,
-         "time_share": appended["seconds"] / full["seconds"], "bytes_share": appended["bytes"] / full["bytes"]},
-        {"format": fmt, "case": f"full rewrite, {rows + extra:,} rows", "file_bytes": size["rewrite"], **rewritten,
-         "time_share": rewritten["seconds"] / full["seconds"], "bytes_share": rewritten["bytes"] / full["bytes"]},
+        {
+            "format": fmt,
+            "case": f"append {extra:,} rows ({append_share:.0%})",
+            "file_bytes": size["append"],
+            **appended,
+            "time_share": appended["seconds"] / full["seconds"],
+            "bytes_share": appended["bytes"] / full["bytes"],
+        },
+        {
+            "format": fmt,
+            "case": f"full rewrite, {rows + extra:,} rows",
+            "file_bytes": size["rewrite"],
+            **rewritten,
+            "time_share": rewritten["seconds"] / full["seconds"],
+            "bytes_share": rewritten["bytes"] / full["bytes"],
+        },
     ]
 
 
 def _child(args: argparse.Namespace) -> int:
     """In a subprocess: ingest one file (or only import, for the baseline) and report."""
-    import pipeline.stages  # noqa: F401  (the baseline pays for the same imports as an ingest)
+    import pipeline.app.stages  # noqa: F401  (the baseline pays for the same imports as an ingest)
 
     ws = _workspace(Path(args.child_home), args.chunk_rows)
     result: dict[str, Any] = {}
@@ -197,11 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--append-share", type=float, default=0.01)
-    p.add_argument("--memory-rows", type=int, default=5_000_000, help="rows of the CSV for the peak-memory run (0: skip)")
+    p.add_argument(
+        "--memory-rows", type=int, default=5_000_000, help="rows of the CSV for the peak-memory run (0: skip)"
+    )
     p.add_argument("--workdir", type=Path, default=Path("/tmp/ct-bench-snapshots"))
     p.add_argument("--chunk-rows", type=int, default=None, help="ingest.chunk_rows (default: the config default)")
-    p.add_argument("--small-chunk-rows", type=int, default=50_000,
-                   help="a second, smaller chunk size for the big CSV: memory follows the chunk size")
+    p.add_argument(
+        "--small-chunk-rows",
+        type=int,
+        default=50_000,
+        help="a second, smaller chunk size for the big CSV: memory follows the chunk size",
+    )
     p.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest is reported")
     p.add_argument("--formats", default="csv,parquet")
     p.add_argument("--child-home", help=argparse.SUPPRESS)
@@ -212,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return _child(args)
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    from pipeline.config import IngestConfig
+    from pipeline.core.config import IngestConfig
 
     default_chunk = args.chunk_rows or IngestConfig().chunk_rows
     memory: list[tuple[str, dict[str, Any]]] = []
@@ -220,32 +251,49 @@ def main(argv: list[str] | None = None) -> int:
         data = args.workdir / "data"
         big = write_file(data / f"memory_{args.memory_rows}.csv", args.memory_rows, seed=7)
         small = write_file(data / f"memory_{args.rows}.csv", args.rows, seed=7)
-        for label, csv, chunk in ((f"{args.memory_rows:,}-row CSV ({_mb(big.stat().st_size)})", big, default_chunk),
-                                  (f"{args.rows:,}-row CSV ({_mb(small.stat().st_size)})", small, default_chunk),
-                                  (f"{args.memory_rows:,}-row CSV", big, args.small_chunk_rows),
-                                  ("imports only (baseline)", None, default_chunk)):
+        for label, csv, chunk in (
+            (f"{args.memory_rows:,}-row CSV ({_mb(big.stat().st_size)})", big, default_chunk),
+            (f"{args.rows:,}-row CSV ({_mb(small.stat().st_size)})", small, default_chunk),
+            (f"{args.memory_rows:,}-row CSV", big, args.small_chunk_rows),
+            ("imports only (baseline)", None, default_chunk),
+        ):
             memory.append((f"{label}, chunk_rows={chunk:,}", measure_memory(csv, args.workdir, chunk)))
 
     # Each case is run --repeat times from scratch; the fastest run is reported (the machine is shared).
-    runs = [[r for fmt in args.formats.split(",") for r in run_format(fmt, args.rows, args.append_share, args.workdir)]
-            for _ in range(args.repeat)]
+    runs = [
+        [r for fmt in args.formats.split(",") for r in run_format(fmt, args.rows, args.append_share, args.workdir)]
+        for _ in range(args.repeat)
+    ]
     results = []
     for cases in zip(*runs):
         best = min(cases, key=lambda r: r["seconds"])
-        full = next(r for r in results[::-1] if r["format"] == best["format"] and "time_share" not in r) \
-            if "time_share" in best else None
+        full = (
+            next(r for r in results[::-1] if r["format"] == best["format"] and "time_share" not in r)
+            if "time_share" in best
+            else None
+        )
         if full is not None:
-            best = {**best, "time_share": best["seconds"] / full["seconds"], "bytes_share": best["bytes"] / full["bytes"]}
+            best = {
+                **best,
+                "time_share": best["seconds"] / full["seconds"],
+                "bytes_share": best["bytes"] / full["bytes"],
+            }
         results.append({**best, "all_seconds": [round(r["seconds"], 2) for r in cases]})
 
-    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "
-          f"chunk_rows={default_chunk:,}; best of {args.repeat} run(s)")
-    print(f"{'format':8} {'case':34} {'input file':>12} {'seconds':>8} {'snapshot bytes':>15} {'time vs full':>13} "
-          f"{'bytes vs full':>14}  all runs (s)")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "
+        f"chunk_rows={default_chunk:,}; best of {args.repeat} run(s)"
+    )
+    print(
+        f"{'format':8} {'case':34} {'input file':>12} {'seconds':>8} {'snapshot bytes':>15} {'time vs full':>13} "
+        f"{'bytes vs full':>14}  all runs (s)"
+    )
     for r in results:
-        share = (f"{r['time_share']:>13.1%} {r['bytes_share']:>14.2%}" if "time_share" in r else f"{'':>13} {'':>14}")
-        print(f"{r['format']:8} {r['case']:34} {_mb(r['file_bytes']):>12} {r['seconds']:>8.2f} {_mb(r['bytes']):>15} "
-              f"{share}  {r['all_seconds']}")
+        share = f"{r['time_share']:>13.1%} {r['bytes_share']:>14.2%}" if "time_share" in r else f"{'':>13} {'':>14}"
+        print(
+            f"{r['format']:8} {r['case']:34} {_mb(r['file_bytes']):>12} {r['seconds']:>8.2f} {_mb(r['bytes']):>15} "
+            f"{share}  {r['all_seconds']}"
+        )
     if memory:
         print(f"\n{'peak RSS of one ingest in a subprocess':62} {'RUSAGE_CHILDREN':>16} {'seconds':>8}")
         for label, m in memory:

@@ -21,6 +21,7 @@ Nothing that arrives is deleted: accepted files are archived by checksum after t
 from __future__ import annotations
 
 from airflow.sdk import dag, task
+
 from ct_airflow.assets import SNAPSHOTS
 from ct_airflow.defaults import DEFAULT_ARGS, INGEST_CRON, LANDING_POKE_SECONDS, LANDING_WAIT, START_DATE
 from ct_airflow.landing import LandingFilesSensor
@@ -37,21 +38,27 @@ from ct_airflow.landing import LandingFilesSensor
     doc_md=__doc__,
 )
 def ct_ingest():
-    wait_for_landing_files = LandingFilesSensor(task_id="wait_for_landing_files", poke_seconds=LANDING_POKE_SECONDS,
-                                                wait=LANDING_WAIT)
+    wait_for_landing_files = LandingFilesSensor(
+        task_id="wait_for_landing_files", poke_seconds=LANDING_POKE_SECONDS, wait=LANDING_WAIT
+    )
 
     @task(outlets=[SNAPSHOTS])
     def ingest_and_snapshot(outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
+
         from ct_airflow.stage import run_stage
-        from pipeline.stages import ingest_landing
+        from pipeline.app.stages import ingest_landing
 
         outcome = run_stage(ingest_landing)
         if not outcome.created:
-            raise AirflowSkipException(f"no new snapshot (current: {outcome.snapshot_id}); "
-                                       f"{len(outcome.quarantined)} file(s) quarantined")
-        outlet_events[SNAPSHOTS].extra = {"snapshot_id": outcome.snapshot_id, "rows": outcome.rows,
-                                          "new_rows": outcome.new_rows}
+            raise AirflowSkipException(
+                f"no new snapshot (current: {outcome.snapshot_id}); {len(outcome.quarantined)} file(s) quarantined"
+            )
+        outlet_events[SNAPSHOTS].extra = {
+            "snapshot_id": outcome.snapshot_id,
+            "rows": outcome.rows,
+            "new_rows": outcome.new_rows,
+        }
         return outcome.to_dict()
 
     wait_for_landing_files >> ingest_and_snapshot()

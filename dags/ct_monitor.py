@@ -26,6 +26,7 @@ See docs/monitoring.md.
 from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
 from ct_airflow.assets import CHECKED_SNAPSHOTS, SNAPSHOTS
 from ct_airflow.defaults import DEFAULT_ARGS, MONITOR_CRON, START_DATE
 
@@ -39,14 +40,20 @@ from ct_airflow.defaults import DEFAULT_ARGS, MONITOR_CRON, START_DATE
     default_args=DEFAULT_ARGS,
     tags=["ct", "monitor"],
     doc_md=__doc__,
-    params={"snapshot_id": Param("", type="string", title="Snapshot",
-                                 description="Score this snapshot's new data (manual runs). Empty: the newest.")},
+    params={
+        "snapshot_id": Param(
+            "",
+            type="string",
+            title="Snapshot",
+            description="Score this snapshot's new data (manual runs). Empty: the newest.",
+        )
+    },
 )
 def ct_monitor():
     @task
     def score_new_data(**context) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages.monitor import score_snapshot
+        from pipeline.app.stages.monitor import score_snapshot
 
         # The store, not the (coalesced) Asset events, says which snapshots wait to be checked.
         return run_stage(score_snapshot, context["params"]["snapshot_id"] or None)
@@ -54,30 +61,36 @@ def ct_monitor():
     @task
     def score_unlabelled_batches() -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages.monitor import score_unlabelled
+        from pipeline.app.stages.monitor import score_unlabelled
 
         return run_stage(score_unlabelled)
 
     @task
     def join_late_labels(unlabelled: dict) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages.monitor import join_labels
+        from pipeline.app.stages.monitor import join_labels
 
         return run_stage(join_labels)  # after scoring: labels may be for a batch scored in this run
 
     @task
     def decide(scored: dict, joined: dict) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.monitoring import check_for_retrain
+        from pipeline.monitoring.live_performance import check_for_retrain
 
-        return {**run_stage(check_for_retrain), "snapshot_id": scored["snapshot_id"], "new_data": scored["new_data"],
-                "checked": scored.get("checked", []), "joined_windows": joined["windows"]}
+        return {
+            **run_stage(check_for_retrain),
+            "snapshot_id": scored["snapshot_id"],
+            "new_data": scored["new_data"],
+            "checked": scored.get("checked", []),
+            "joined_windows": joined["windows"],
+        }
 
     @task(outlets=[CHECKED_SNAPSHOTS])
     def hand_over(decision: dict, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
+
         from ct_airflow.stage import run_stage
-        from pipeline.stages.monitor import hand_over_to_training
+        from pipeline.app.stages.monitor import hand_over_to_training
 
         trigger = run_stage(hand_over_to_training, decision)  # recorded in the store before the event
         if trigger is None:

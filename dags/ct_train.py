@@ -40,6 +40,7 @@ each other only ids, store keys and paths; frames and models stay on the shared 
 from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
 from ct_airflow.assets import CHECKED_SNAPSHOTS
 from ct_airflow.defaults import DEFAULT_ARGS, START_DATE, TRAIN_CRON
 
@@ -56,32 +57,58 @@ from ct_airflow.defaults import DEFAULT_ARGS, START_DATE, TRAIN_CRON
     # Optional text fields allow null: the UI trigger form sends a cleared field as null and, for a
     # plain "string" type, marks it required and disables Trigger until every field is filled.
     params={
-        "snapshot_id": Param("", type=["null", "string"], title="Snapshot",
-                             description="Snapshot id (or a unique prefix) to train on. Empty: the newest snapshot."),
-        "model_spec": Param("", type=["null", "string"], title="Model spec",
-                            description="Train only this spec from model.specs in pipeline.yaml. Empty: the "
-                                        "candidates of model.candidates, or model.spec when there are none."),
-        "force": Param(False, type="boolean", title="Force retrain",
-                       description="Train even if this snapshot and spec were trained already."),
-        "override_promotion": Param(False, type="boolean", title="Promote regardless of the policy",
-                                    description="Make the new version champion even if the evidence says no "
-                                                "(recorded in the ledger as a manual override with the reason)."),
-        "reason": Param("", type=["null", "string"], title="Reason",
-                        description="Why you are starting this run; recorded with the model version."),
+        "snapshot_id": Param(
+            "",
+            type=["null", "string"],
+            title="Snapshot",
+            description="Snapshot id (or a unique prefix) to train on. Empty: the newest snapshot.",
+        ),
+        "model_spec": Param(
+            "",
+            type=["null", "string"],
+            title="Model spec",
+            description="Train only this spec from model.specs in pipeline.yaml. Empty: the "
+            "candidates of model.candidates, or model.spec when there are none.",
+        ),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Force retrain",
+            description="Train even if this snapshot and spec were trained already.",
+        ),
+        "override_promotion": Param(
+            False,
+            type="boolean",
+            title="Promote regardless of the policy",
+            description="Make the new version champion even if the evidence says no "
+            "(recorded in the ledger as a manual override with the reason).",
+        ),
+        "reason": Param(
+            "",
+            type=["null", "string"],
+            title="Reason",
+            description="Why you are starting this run; recorded with the model version.",
+        ),
     },
 )
 def ct_train():
     @task
     def plan(**context) -> list:
         from airflow.sdk.exceptions import AirflowSkipException
+
         from ct_airflow.provenance import trigger_from_context
         from ct_airflow.stage import run_stage
-        from pipeline.stages import plan_training
+        from pipeline.app.stages import plan_training
 
         params = context["params"]
         trigger = trigger_from_context(context)
-        planned = run_stage(plan_training, params["snapshot_id"] or trigger["snapshot_id"],
-                            params["model_spec"] or None, trigger, bool(params["force"]))
+        planned = run_stage(
+            plan_training,
+            params["snapshot_id"] or trigger["snapshot_id"],
+            params["model_spec"] or None,
+            trigger,
+            bool(params["force"]),
+        )
         if planned.existing_version is not None and not params["force"]:
             raise AirflowSkipException(f"already trained as version {planned.existing_version}")
         return planned.per_candidate()  # one plan per candidate: train and cross_validate map over them
@@ -89,22 +116,23 @@ def ct_train():
     @task
     def validate(plans: list) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages import validate_snapshot
+        from pipeline.app.stages import validate_snapshot
 
         return run_stage(validate_snapshot, plans[0]["snapshot_id"])
 
     @task
     def folds(plans: list) -> list:
         from ct_airflow.stage import run_stage
-        from pipeline.stages.folds import list_folds
+        from pipeline.app.stages.folds import list_folds
 
         return run_stage(list_folds, plans[0])  # [0, 1, ..., k-1]: cross_validate maps over these
 
     @task(map_index_template="{{ candidate }}")  # the grid shows the candidate, not 0, 1, ...
     def train(planned: dict) -> dict:
         from airflow.sdk import get_current_context
+
         from ct_airflow.stage import run_stage
-        from pipeline.stages.train import fit_candidate
+        from pipeline.app.stages.train import fit_candidate
 
         get_current_context()["candidate"] = planned["spec_name"]
         return run_stage(fit_candidate, planned)
@@ -112,8 +140,9 @@ def ct_train():
     @task(map_index_template="{{ candidate }} fold {{ fold }}")
     def cross_validate(planned: dict, fold: int) -> dict:
         from airflow.sdk import get_current_context
+
         from ct_airflow.stage import run_stage
-        from pipeline.stages.folds import cross_validate_fold
+        from pipeline.app.stages.folds import cross_validate_fold
 
         context = get_current_context()
         context["candidate"], context["fold"] = planned["spec_name"], fold + 1
@@ -124,28 +153,39 @@ def ct_train():
     @task(trigger_rule="none_failed_min_one_success")
     def evaluate(plans: list, trained: list, scored: list) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages.evaluate import choose_and_evaluate
+        from pipeline.app.stages.evaluate import choose_and_evaluate
 
         return run_stage(choose_and_evaluate, plans[0], list(trained), list(scored))
 
     @task
     def register(evaluated: dict, validation: dict) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages import register_model
+        from pipeline.app.stages import register_model
 
-        return run_stage(register_model, evaluated["plan"], evaluated["candidate"], evaluated["evaluation_key"],
-                         validation["validation_id"])
+        return run_stage(
+            register_model,
+            evaluated["plan"],
+            evaluated["candidate"],
+            evaluated["evaluation_key"],
+            validation["validation_id"],
+        )
 
     @task
     def promote(registered: dict, **context) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.stages import promote_if_better
+        from pipeline.app.stages import promote_if_better
 
         params = context["params"]
         dag_run = context["dag_run"]
         actor = getattr(dag_run, "triggering_user_name", None) or f"dag_run:{dag_run.dag_id}/{dag_run.run_id}"
-        return run_stage(promote_if_better, registered["name"], registered["version"],
-                         force=bool(params["override_promotion"]), reason=params["reason"], actor=actor)
+        return run_stage(
+            promote_if_better,
+            registered["name"],
+            registered["version"],
+            force=bool(params["override_promotion"]),
+            reason=params["reason"],
+            actor=actor,
+        )
 
     plans = plan()
     checked = validate(plans)

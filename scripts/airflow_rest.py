@@ -73,9 +73,12 @@ class AirflowClient:
         for attempt in (1, 2):
             token = self._token or self.login()
             data = json.dumps(payload).encode() if payload is not None else None
-            req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                         headers={"Authorization": f"Bearer {token}",
-                                                  "Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"{self.url}{path}",
+                data=data,
+                method=method,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     return json.loads(resp.read() or b"null")
@@ -116,8 +119,9 @@ class AirflowClient:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances?limit=100")["task_instances"]
 
-    def task_intervals(self, dag_ids: tuple[str, ...], start: float, end: float,
-                       skip: tuple[str, ...] = ("wait_for_landing_files",)) -> list[tuple[str, float, float]]:
+    def task_intervals(
+        self, dag_ids: tuple[str, ...], start: float, end: float, skip: tuple[str, ...] = ("wait_for_landing_files",)
+    ) -> list[tuple[str, float, float]]:
         """(dag.task, start, end) of every finished task of these DAGs, clipped to [start, end].
 
         Sensors waiting for data are skipped: they measure the producer, not the loop.
@@ -140,6 +144,7 @@ class AirflowClient:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float, interval: float = 2.0) -> str:
         """Wait until the run is ``success`` or ``failed``; returns that state."""
+
         def finished() -> str | None:
             state = self.dag_run(dag_id, run_id)["state"]
             return state if state in FINISHED_RUN_STATES else None

@@ -63,7 +63,7 @@ from topology_settings import (  # noqa: F401  (re-exported for tests and benchm
     render_airflow_cfg,
 )
 
-from pipeline.errors import CTError
+from pipeline.core.errors import CTError
 
 log = logging.getLogger("ct.topology")
 
@@ -71,8 +71,7 @@ CORE_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 STATE_FILE = "topology.json"
 _START_HINTS = {
     "postgres": "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-    "redis": 'start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
-             "--appendonly no",
+    "redis": 'start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no',
 }
 
 
@@ -141,8 +140,9 @@ class CeleryTopology:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise TopologyError(f"no topology in {root} ({path} is missing); start one with "
-                                "`python scripts/celery_topology.py up`") from None
+            raise TopologyError(
+                f"no topology in {root} ({path} is missing); start one with `python scripts/celery_topology.py up`"
+            ) from None
         return cls(TopologySettings.from_json(data["settings"]), Secrets(**data["secrets"]))
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -157,13 +157,19 @@ class CeleryTopology:
                 pass
             engine.dispose()
         except Exception as err:  # any connection failure: report it with the way out
-            raise ServiceUnavailable("postgres", f"PostgreSQL is not reachable at {_safe(self.settings.pg_url)} "
-                                     f"({type(err).__name__}); {_START_HINTS['postgres']}") from None
+            raise ServiceUnavailable(
+                "postgres",
+                f"PostgreSQL is not reachable at {_safe(self.settings.pg_url)} "
+                f"({type(err).__name__}); {_START_HINTS['postgres']}",
+            ) from None
         try:
             redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=5).ping()
         except Exception as err:  # idem
-            raise ServiceUnavailable("redis", f"Redis is not reachable at {_safe(self.settings.redis_url)} "
-                                     f"({type(err).__name__}); {_START_HINTS['redis']}") from None
+            raise ServiceUnavailable(
+                "redis",
+                f"Redis is not reachable at {_safe(self.settings.redis_url)} "
+                f"({type(err).__name__}); {_START_HINTS['redis']}",
+            ) from None
 
     def create_databases(self) -> list[str]:
         """Create Airflow's and the store's databases when missing; returns the ones created."""
@@ -202,13 +208,15 @@ class CeleryTopology:
         s = self.settings
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CT_"))}
         bin_dir = str(Path(sys.executable).parent)
-        base.update({
-            "PATH": f"{bin_dir}{os.pathsep}{base.get('PATH', '')}",
-            "AIRFLOW_HOME": str(self.airflow_home),
-            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(SCRIPTS_DIR)]),
-            "CT_HOME": str(s.ct_home),
-            "CT_DATABASE_URL": s.store_url,
-        })
+        base.update(
+            {
+                "PATH": f"{bin_dir}{os.pathsep}{base.get('PATH', '')}",
+                "AIRFLOW_HOME": str(self.airflow_home),
+                "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(SCRIPTS_DIR)]),
+                "CT_HOME": str(s.ct_home),
+                "CT_DATABASE_URL": s.store_url,
+            }
+        )
         if s.ct_config:
             base["CT_CONFIG"] = str(s.ct_config)
         base.update(s.env)
@@ -220,18 +228,31 @@ class CeleryTopology:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{what}.log"
         with open(log_path, "w", encoding="utf-8") as out:
-            result = subprocess.run(argv, check=False, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=self.root, timeout=timeout, stdin=subprocess.DEVNULL)
+            result = subprocess.run(
+                argv,
+                check=False,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         if result.returncode != 0:
-            raise TopologyError(f"{what} failed with exit code {result.returncode}; last lines of {log_path}:\n"
-                                f"{_tail(log_path)}")
+            raise TopologyError(
+                f"{what} failed with exit code {result.returncode}; last lines of {log_path}:\n{_tail(log_path)}"
+            )
 
     def prepare(self) -> None:
         """Databases, AIRFLOW_HOME, both schema migrations and the admin password (safe to repeat)."""
         self.check_services()
         created = self.create_databases()
-        log.info("databases: %s, %s (%s)", self.settings.airflow_db, self.settings.store_db,
-                 f"created {', '.join(created)}" if created else "already there")
+        log.info(
+            "databases: %s, %s (%s)",
+            self.settings.airflow_db,
+            self.settings.store_db,
+            f"created {', '.join(created)}" if created else "already there",
+        )
         (self.settings.ct_home / "landing").mkdir(parents=True, exist_ok=True)
         self.write_airflow_home()
         self.save_state()
@@ -249,9 +270,18 @@ class CeleryTopology:
         airflow = [sys.executable, "-m", "airflow"]
         if name in CORE_COMPONENTS:
             return [*airflow, name]
-        return [*airflow, "celery", "worker", "--celery-hostname", self.node_name(name),
-                "--queues", f"default,{name}", "--concurrency", str(concurrency or self.settings.concurrency),
-                "--skip-serve-logs"]
+        return [
+            *airflow,
+            "celery",
+            "worker",
+            "--celery-hostname",
+            self.node_name(name),
+            "--queues",
+            f"default,{name}",
+            "--concurrency",
+            str(concurrency or self.settings.concurrency),
+            "--skip-serve-logs",
+        ]
 
     def start_process(self, name: str, concurrency: int | None = None) -> ProcessInfo:
         """Start one component (``scheduler``, ``ct-worker-2`` ...) in its own process group."""
@@ -262,9 +292,15 @@ class CeleryTopology:
         log_path = self.log_dir / f"{name}.log"
         is_worker = name not in CORE_COMPONENTS
         with open(log_path, "a", encoding="utf-8") as out:
-            proc = subprocess.Popen(self._command(name, concurrency), env=self.env(name if is_worker else None),
-                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.root,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                self._command(name, concurrency),
+                env=self.env(name if is_worker else None),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.root,
+                start_new_session=True,
+            )
         info = ProcessInfo(name=name, pid=proc.pid, started=_create_time(proc.pid) or time.time(), log=log_path)
         self._pid_file(name).write_text(json.dumps({"pid": info.pid, "started": info.started}), encoding="utf-8")
         log.info("started %s (pid %d, log %s)", name, info.pid, log_path)
@@ -344,8 +380,9 @@ class CeleryTopology:
         """Celery node names that answer a broadcast ping on this topology's broker."""
         from celery import Celery
 
-        app = Celery(broker=self.settings.redis_url,
-                     broker_transport_options={"global_keyprefix": self.settings.key_prefix})
+        app = Celery(
+            broker=self.settings.redis_url, broker_transport_options={"global_keyprefix": self.settings.key_prefix}
+        )
         try:
             replies = app.control.ping(timeout=timeout) or []
         finally:
@@ -356,14 +393,19 @@ class CeleryTopology:
         for name in names:
             info = self.process(name)
             if info is None:
-                raise TopologyError(f"{name} exited during start-up; last lines of {self.log_dir / (name + '.log')}:\n"
-                                    f"{_tail(self.log_dir / (name + '.log'))}")
+                raise TopologyError(
+                    f"{name} exited during start-up; last lines of {self.log_dir / (name + '.log')}:\n"
+                    f"{_tail(self.log_dir / (name + '.log'))}"
+                )
         try:
             health = self.client.health()
         except (OSError, RuntimeError, KeyError, ValueError):
             return False
-        unhealthy = [part for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
-                     if (health.get(part) or {}).get("status") != "healthy"]
+        unhealthy = [
+            part
+            for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            if (health.get(part) or {}).get("status") != "healthy"
+        ]
         if unhealthy:
             return False
         return workers <= self.ping_workers()
@@ -371,8 +413,12 @@ class CeleryTopology:
     def wait_ready(self, names: list[str], workers: set[str], timeout: float = 300.0) -> None:
         """Wait until the API answers, every component reports healthy and ``workers`` answer pings."""
         try:
-            wait_for(lambda: self._ready(names, workers), timeout, interval=2.0,
-                     what="api-server, scheduler, dag-processor, triggerer and the Celery workers")
+            wait_for(
+                lambda: self._ready(names, workers),
+                timeout,
+                interval=2.0,
+                what="api-server, scheduler, dag-processor, triggerer and the Celery workers",
+            )
         except TimeoutError as err:
             raise TopologyError(f"{err}; logs are in {self.log_dir}") from None
 
@@ -395,8 +441,9 @@ class CeleryTopology:
 
     def _api_answers(self) -> bool:
         if self.process("api-server") is None:
-            raise TopologyError(f"api-server exited during start-up; last lines of its log:\n"
-                                f"{_tail(self.log_dir / 'api-server.log')}")
+            raise TopologyError(
+                f"api-server exited during start-up; last lines of its log:\n{_tail(self.log_dir / 'api-server.log')}"
+            )
         try:
             self.client.get("/api/v2/version")
             return True
@@ -408,8 +455,11 @@ class CeleryTopology:
         self.start_process(worker, concurrency)
         node = self.node_name(worker)
         try:
-            wait_for(lambda: self.process(worker) is not None and node in self.ping_workers(), timeout,
-                     what=f"Celery worker {node}")
+            wait_for(
+                lambda: self.process(worker) is not None and node in self.ping_workers(),
+                timeout,
+                what=f"Celery worker {node}",
+            )
         except TimeoutError as err:
             raise TopologyError(f"{err}; see {self.log_dir / (worker + '.log')}") from None
 
@@ -442,8 +492,9 @@ class CeleryTopology:
         keys = list(client.scan_iter(match=f"{_glob_escape(self.settings.key_prefix)}*", count=1000))
         if keys:
             client.delete(*keys)
-        log.info("dropped databases %s, %s and %d Redis keys", self.settings.airflow_db, self.settings.store_db,
-                 len(keys))
+        log.info(
+            "dropped databases %s, %s and %d Redis keys", self.settings.airflow_db, self.settings.store_db, len(keys)
+        )
 
     def status(self) -> dict[str, Any]:
         """Which processes run, what the API reports and which workers answer."""
@@ -456,8 +507,14 @@ class CeleryTopology:
             workers = sorted(self.ping_workers())
         except Exception as err:  # broker down or misconfigured: show it instead of failing
             workers = [f"error: {type(err).__name__}: {err}"]
-        return {"root": str(self.root), "url": self.settings.api_url, "user": ADMIN_USER,
-                "processes": processes, "health": health, "workers": workers}
+        return {
+            "root": str(self.root),
+            "url": self.settings.api_url,
+            "user": ADMIN_USER,
+            "processes": processes,
+            "health": health,
+            "workers": workers,
+        }
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -505,51 +562,97 @@ def _glob_escape(text: str) -> str:
 
 # -- command line -------------------------------------------------------------------------------
 def _default_root() -> Path:
-    from pipeline.settings import load_settings
+    from pipeline.core.settings import load_settings
 
     return Path(os.environ.get("CT_TOPOLOGY_ROOT") or load_settings().home / "celery-topology")
 
 
 def _settings_from_args(args: argparse.Namespace) -> TopologySettings:
-    from pipeline.settings import load_settings
+    from pipeline.core.settings import load_settings
 
     project = load_settings()
-    passed_on = {k: v for k, v in os.environ.items()
-                 if k.startswith("CT_") and not k.startswith("CT_TOPOLOGY_")
-                 and k not in ("CT_HOME", "CT_CONFIG", "CT_DATABASE_URL")}
+    passed_on = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("CT_")
+        and not k.startswith("CT_TOPOLOGY_")
+        and k not in ("CT_HOME", "CT_CONFIG", "CT_DATABASE_URL")
+    }
     return TopologySettings(
-        root=args.root, ct_home=project.home,
+        root=args.root,
+        ct_home=project.home,
         ct_config=Path(os.environ["CT_CONFIG"]).resolve() if os.environ.get("CT_CONFIG") else None,
-        pg_url=args.pg_url, airflow_db=args.airflow_db, store_db=args.store_db, redis_url=args.redis_url,
-        key_prefix=args.key_prefix, workers=args.workers, concurrency=args.concurrency, api_port=args.api_port,
-        dags_paused=args.paused, env=passed_on)
+        pg_url=args.pg_url,
+        airflow_db=args.airflow_db,
+        store_db=args.store_db,
+        redis_url=args.redis_url,
+        key_prefix=args.key_prefix,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        api_port=args.api_port,
+        dags_paused=args.paused,
+        env=passed_on,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
-    parser = argparse.ArgumentParser(prog="celery_topology.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=None,
-                        help="topology directory (env CT_TOPOLOGY_ROOT; default $CT_HOME/celery-topology)")
+    parser = argparse.ArgumentParser(
+        prog="celery_topology.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="topology directory (env CT_TOPOLOGY_ROOT; default $CT_HOME/celery-topology)",
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     up = sub.add_parser("up", help="create databases, migrate, start every component and wait until ready")
-    up.add_argument("--workers", type=int, default=int(env("CT_TOPOLOGY_WORKERS", "2")),
-                    help="Celery workers (env CT_TOPOLOGY_WORKERS; default 2)")
-    up.add_argument("--concurrency", type=int, default=int(env("CT_TOPOLOGY_CONCURRENCY", "2")),
-                    help="task slots per worker (env CT_TOPOLOGY_CONCURRENCY; default 2)")
-    up.add_argument("--api-port", type=int, default=int(env("CT_TOPOLOGY_API_PORT", "8080")),
-                    help="api-server port (env CT_TOPOLOGY_API_PORT; default 8080)")
-    up.add_argument("--pg-url", default=env("CT_TOPOLOGY_PG_URL", DEFAULT_PG_URL),
-                    help=f"PostgreSQL server URL with CREATE DATABASE rights (env CT_TOPOLOGY_PG_URL; "
-                         f"default {DEFAULT_PG_URL})")
-    up.add_argument("--airflow-db", default=env("CT_TOPOLOGY_AIRFLOW_DB", "ct_airflow"),
-                    help="Airflow's metadata database (env CT_TOPOLOGY_AIRFLOW_DB; default ct_airflow)")
-    up.add_argument("--store-db", default=env("CT_TOPOLOGY_STORE_DB", "ct_store"),
-                    help="the project's store database (env CT_TOPOLOGY_STORE_DB; default ct_store)")
-    up.add_argument("--redis-url", default=env("CT_TOPOLOGY_REDIS_URL", DEFAULT_REDIS_URL),
-                    help=f"Celery broker (env CT_TOPOLOGY_REDIS_URL; default {DEFAULT_REDIS_URL})")
-    up.add_argument("--key-prefix", default=env("CT_TOPOLOGY_KEY_PREFIX", "ct-topology:"),
-                    help="prefix of this topology's Redis keys (env CT_TOPOLOGY_KEY_PREFIX)")
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("CT_TOPOLOGY_WORKERS", "2")),
+        help="Celery workers (env CT_TOPOLOGY_WORKERS; default 2)",
+    )
+    up.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(env("CT_TOPOLOGY_CONCURRENCY", "2")),
+        help="task slots per worker (env CT_TOPOLOGY_CONCURRENCY; default 2)",
+    )
+    up.add_argument(
+        "--api-port",
+        type=int,
+        default=int(env("CT_TOPOLOGY_API_PORT", "8080")),
+        help="api-server port (env CT_TOPOLOGY_API_PORT; default 8080)",
+    )
+    up.add_argument(
+        "--pg-url",
+        default=env("CT_TOPOLOGY_PG_URL", DEFAULT_PG_URL),
+        help=f"PostgreSQL server URL with CREATE DATABASE rights (env CT_TOPOLOGY_PG_URL; default {DEFAULT_PG_URL})",
+    )
+    up.add_argument(
+        "--airflow-db",
+        default=env("CT_TOPOLOGY_AIRFLOW_DB", "ct_airflow"),
+        help="Airflow's metadata database (env CT_TOPOLOGY_AIRFLOW_DB; default ct_airflow)",
+    )
+    up.add_argument(
+        "--store-db",
+        default=env("CT_TOPOLOGY_STORE_DB", "ct_store"),
+        help="the project's store database (env CT_TOPOLOGY_STORE_DB; default ct_store)",
+    )
+    up.add_argument(
+        "--redis-url",
+        default=env("CT_TOPOLOGY_REDIS_URL", DEFAULT_REDIS_URL),
+        help=f"Celery broker (env CT_TOPOLOGY_REDIS_URL; default {DEFAULT_REDIS_URL})",
+    )
+    up.add_argument(
+        "--key-prefix",
+        default=env("CT_TOPOLOGY_KEY_PREFIX", "ct-topology:"),
+        help="prefix of this topology's Redis keys (env CT_TOPOLOGY_KEY_PREFIX)",
+    )
     up.add_argument("--paused", action="store_true", help="create the DAGs paused (default: unpaused)")
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness (default 300)")
     down = sub.add_parser("down", help="stop every component")
@@ -573,7 +676,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nAirflow (CeleryExecutor, {s.workers} workers x {s.concurrency} slots) is up.")
             print(f"  UI / REST API  {s.api_url}   user {ADMIN_USER}   password {topology.secrets.admin_password}")
             print(f"  metadata       {_safe(s.airflow_url)}   store (CT_DATABASE_URL) {_safe(s.store_url)}")
-            print(f"  broker         {_safe(s.redis_url)} (key prefix {s.key_prefix})   data root (CT_HOME) {s.ct_home}")
+            print(
+                f"  broker         {_safe(s.redis_url)} (key prefix {s.key_prefix})   data root (CT_HOME) {s.ct_home}"
+            )
             print(f"  logs / pids    {topology.log_dir}   {topology.run_dir}")
             print(f"  stop with      python scripts/celery_topology.py --root {args.root} down")
             return 0
@@ -583,8 +688,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
             if args.drop:
                 topology.drop()
-                print(f"dropped {topology.settings.airflow_db}, {topology.settings.store_db} and the Redis keys "
-                      f"under {topology.settings.key_prefix}")
+                print(
+                    f"dropped {topology.settings.airflow_db}, {topology.settings.store_db} and the Redis keys "
+                    f"under {topology.settings.key_prefix}"
+                )
             return 0
         report = topology.status()
         if args.json:
@@ -593,9 +700,16 @@ def main(argv: list[str] | None = None) -> int:
             for name, pid in report["processes"].items():
                 print(f"{name:14} {'running, pid ' + str(pid) if pid else 'stopped'}")
             health = report["health"]
-            print("health         " + (health.get("error") or ", ".join(
-                f"{part} {(health.get(part) or {}).get('status', '?')}"
-                for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"))))
+            print(
+                "health         "
+                + (
+                    health.get("error")
+                    or ", ".join(
+                        f"{part} {(health.get(part) or {}).get('status', '?')}"
+                        for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                    )
+                )
+            )
             print(f"workers        {', '.join(report['workers']) or 'none answering'}")
             print(f"url            {report['url']} (user {report['user']})")
         return 0 if all(report["processes"].values()) and report["processes"] else 1

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import CTError
+from pipeline.core.errors import CTError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -74,11 +74,15 @@ class TopologySettings:
     def __post_init__(self) -> None:
         for key, name in (("airflow_db", self.airflow_db), ("store_db", self.store_db)):
             if not _DB_NAME.match(name):
-                raise TopologyError(f"{key}={name!r} is not a plain PostgreSQL database name; expected lower-case "
-                                    "letters, digits and underscores, starting with a letter")
+                raise TopologyError(
+                    f"{key}={name!r} is not a plain PostgreSQL database name; expected lower-case "
+                    "letters, digits and underscores, starting with a letter"
+                )
         if self.airflow_db == self.store_db:
-            raise TopologyError(f"airflow_db and store_db are both {self.airflow_db!r}; Airflow's metadata and the "
-                                "project's store must live in separate databases")
+            raise TopologyError(
+                f"airflow_db and store_db are both {self.airflow_db!r}; Airflow's metadata and the "
+                "project's store must live in separate databases"
+            )
         if self.workers < 1 or self.concurrency < 1:
             raise TopologyError(f"workers={self.workers}, concurrency={self.concurrency}: both must be at least 1")
 
@@ -101,15 +105,19 @@ class TopologySettings:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(root=str(self.root), ct_home=str(self.ct_home),
-                    ct_config=str(self.ct_config) if self.ct_config else None)
+        data.update(
+            root=str(self.root), ct_home=str(self.ct_home), ct_config=str(self.ct_config) if self.ct_config else None
+        )
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TopologySettings:
         data = dict(data)
-        data.update(root=Path(data["root"]), ct_home=Path(data["ct_home"]),
-                    ct_config=Path(data["ct_config"]) if data.get("ct_config") else None)
+        data.update(
+            root=Path(data["root"]),
+            ct_home=Path(data["ct_home"]),
+            ct_config=Path(data["ct_config"]) if data.get("ct_config") else None,
+        )
         return cls(**data)
 
 
@@ -126,9 +134,12 @@ class Secrets:
     def generate(cls) -> Secrets:
         from cryptography.fernet import Fernet
 
-        return cls(fernet_key=Fernet.generate_key().decode(), jwt_secret=secrets.token_urlsafe(64),
-                   api_secret_key=secrets.token_urlsafe(32), admin_password=secrets.token_urlsafe(12))
-
+        return cls(
+            fernet_key=Fernet.generate_key().decode(),
+            jwt_secret=secrets.token_urlsafe(64),
+            api_secret_key=secrets.token_urlsafe(32),
+            admin_password=secrets.token_urlsafe(12),
+        )
 
 
 def render_airflow_cfg(s: TopologySettings, k: Secrets, airflow_home: Path) -> configparser.ConfigParser:
@@ -137,48 +148,50 @@ def render_airflow_cfg(s: TopologySettings, k: Secrets, airflow_home: Path) -> c
     ``s.airflow_config`` ({"section.key": value}) is applied last, over these values.
     """
     cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read_dict({
-        "core": {
-            "executor": "CeleryExecutor",
-            "dags_folder": str(PROJECT_ROOT / "dags"),
-            "plugins_folder": str(PROJECT_ROOT / "plugins"),
-            "load_examples": "False",
-            "dags_are_paused_at_creation": str(s.dags_paused),
-            "fernet_key": k.fernet_key,
-            # Task processes on the workers talk to Airflow only through this API.
-            "execution_api_server_url": f"{s.api_url}/execution/",
-            "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "simple_auth_manager_users": f"{ADMIN_USER}:admin",
-            "simple_auth_manager_all_admins": "False",
-            "simple_auth_manager_passwords_file": str(airflow_home / PASSWORDS_FILE),
-            # Both workers share this machine: record the Celery node name, not the FQDN.
-            "hostname_callable": "ct_topology_hostname.hostname",
-        },
-        "database": {
-            "sql_alchemy_conn": s.airflow_url,  # Airflow derives its async engine (asyncpg) from it
-        },
-        "celery": {
-            "broker_url": s.redis_url,
-            "result_backend": f"db+{s.airflow_url}",
-            "worker_concurrency": str(s.concurrency),
-        },
-        "celery_broker_transport_options": {
-            "global_keyprefix": s.key_prefix,     # other topologies on the same Redis never mix
-            "visibility_timeout": "86400",        # Airflow's default, stated to silence its warning
-        },
-        "api": {"host": s.api_host, "port": str(s.api_port), "workers": "1", "secret_key": k.api_secret_key},
-        "api_auth": {"jwt_secret": k.jwt_secret},  # shared: the scheduler signs what the API verifies
-        # Workers call the execution API for every task; on a small, busy machine its 5 s default
-        # turns a slow answer into a failed try.
-        "workers": {"execution_api_timeout": "30"},
-        "logging": {
-            "base_log_folder": str(airflow_home / "logs"),
-            # Workers run with --skip-serve-logs (all share base_log_folder on this machine);
-            # the triggerer's log server gets a free port so parallel topologies never clash.
-            "worker_log_server_port": str(free_port()),
-            "trigger_log_server_port": str(free_port()),
-        },
-    })
+    cfg.read_dict(
+        {
+            "core": {
+                "executor": "CeleryExecutor",
+                "dags_folder": str(PROJECT_ROOT / "dags"),
+                "plugins_folder": str(PROJECT_ROOT / "plugins"),
+                "load_examples": "False",
+                "dags_are_paused_at_creation": str(s.dags_paused),
+                "fernet_key": k.fernet_key,
+                # Task processes on the workers talk to Airflow only through this API.
+                "execution_api_server_url": f"{s.api_url}/execution/",
+                "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+                "simple_auth_manager_users": f"{ADMIN_USER}:admin",
+                "simple_auth_manager_all_admins": "False",
+                "simple_auth_manager_passwords_file": str(airflow_home / PASSWORDS_FILE),
+                # Both workers share this machine: record the Celery node name, not the FQDN.
+                "hostname_callable": "ct_topology_hostname.hostname",
+            },
+            "database": {
+                "sql_alchemy_conn": s.airflow_url,  # Airflow derives its async engine (asyncpg) from it
+            },
+            "celery": {
+                "broker_url": s.redis_url,
+                "result_backend": f"db+{s.airflow_url}",
+                "worker_concurrency": str(s.concurrency),
+            },
+            "celery_broker_transport_options": {
+                "global_keyprefix": s.key_prefix,  # other topologies on the same Redis never mix
+                "visibility_timeout": "86400",  # Airflow's default, stated to silence its warning
+            },
+            "api": {"host": s.api_host, "port": str(s.api_port), "workers": "1", "secret_key": k.api_secret_key},
+            "api_auth": {"jwt_secret": k.jwt_secret},  # shared: the scheduler signs what the API verifies
+            # Workers call the execution API for every task; on a small, busy machine its 5 s default
+            # turns a slow answer into a failed try.
+            "workers": {"execution_api_timeout": "30"},
+            "logging": {
+                "base_log_folder": str(airflow_home / "logs"),
+                # Workers run with --skip-serve-logs (all share base_log_folder on this machine);
+                # the triggerer's log server gets a free port so parallel topologies never clash.
+                "worker_log_server_port": str(free_port()),
+                "trigger_log_server_port": str(free_port()),
+            },
+        }
+    )
     for dotted, value in s.airflow_config.items():
         section, _, key = dotted.partition(".")
         if not key:
@@ -187,4 +200,3 @@ def render_airflow_cfg(s: TopologySettings, k: Secrets, airflow_home: Path) -> c
             cfg.add_section(section)
         cfg.set(section, key, str(value))
     return cfg
-

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import BUNDLED_CONFIG, Settings
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
@@ -33,8 +33,9 @@ def settings(tmp_path: Path) -> Settings:
     """Settings for a fresh data directory with the bundled (demo) config and a SQLite store."""
     home = tmp_path / "ct_home"
     home.mkdir()
-    return Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
-                    data_url=home.as_uri())
+    return Settings(
+        home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
 
 
 def _postgres_base_url() -> str | None:
@@ -86,7 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def demo_frame():
     """A small, deterministic batch of the demo churn data."""
-    from pipeline.demo import BatchSpec, generate_batch
+    from pipeline.app.demo_data import BatchSpec, generate_batch
 
     return generate_batch(BatchSpec(rows=600, seed=7))
 
@@ -100,7 +101,7 @@ def config():
     """
     import yaml
 
-    from pipeline.config import parse_config
+    from pipeline.core.config import parse_config
 
     data = yaml.safe_load(BUNDLED_CONFIG.read_text())
     data["model"].pop("candidates", None)

@@ -13,8 +13,8 @@ import os
 import sys
 
 from pipeline.cli import alerts, db, models, onboard, running, runs, scoring, snapshots, validate
-from pipeline.errors import CTError
-from pipeline.settings import load_settings
+from pipeline.core.errors import CTError
+from pipeline.core.settings import load_settings
 
 COMMAND_GROUPS = (onboard, running, runs, scoring, snapshots, models, validate, alerts, db)
 BROKEN_PIPE_EXIT = 141
@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         code = int(args.func(args, load_settings()) or 0)
     except CTError as err:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.alerts import KINDS
 from pipeline.cli.output import emit_json, table
-from pipeline.errors import CTError
-from pipeline.settings import Settings
+from pipeline.core.errors import CTError
+from pipeline.core.settings import Settings
+from pipeline.registry.alert import KINDS
 
 DEFAULT_LIMIT = 50
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d|w)\s*$")
@@ -24,15 +24,17 @@ _TITLE_WIDTH = 80
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``24h``, ``30m``, ``7d``, ``2w`` back from now, or an ISO date/time (UTC when it has no zone)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if match := _RELATIVE.match(text):
         return now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise CTError(f"--since {text!r}: expected a time back from now such as 30m, 24h, 7d or 2w, or an ISO "
-                      "date/time such as 2026-01-31 or 2026-01-31T08:00:00+00:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        raise CTError(
+            f"--since {text!r}: expected a time back from now such as 30m, 24h, 7d or 2w, or an ISO "
+            "date/time such as 2026-01-31 or 2026-01-31T08:00:00+00:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _delivery(status: str, detail: str | None) -> str:
@@ -62,9 +64,22 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     if not alerts:
         print("no alerts match" if (args.kind or since) else "no alerts yet")
         return 0
-    print(table(["#", "when (UTC)", "severity", "kind", "title", "webhook"],
-                [[a.id, a.created_at.replace("+00:00", ""), a.severity, a.kind, _short(a.title),
-                  _delivery(a.delivery_status, a.delivery_detail)] for a in alerts]))
+    print(
+        table(
+            ["#", "when (UTC)", "severity", "kind", "title", "webhook"],
+            [
+                [
+                    a.id,
+                    a.created_at.replace("+00:00", ""),
+                    a.severity,
+                    a.kind,
+                    _short(a.title),
+                    _delivery(a.delivery_status, a.delivery_detail),
+                ]
+                for a in alerts
+            ],
+        )
+    )
     if len(alerts) == args.limit:
         print(f"(the {args.limit} newest; --limit N for more, --json for messages and details)")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from pipeline.cli.output import emit_json
-from pipeline.settings import Settings
+from pipeline.core.settings import Settings
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -15,15 +15,28 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "status":
         found = stored_schema_version(settings.database_url)
-        state = ("missing" if found is None else "current" if found == schema.SCHEMA_VERSION
-                 else "older" if found < schema.SCHEMA_VERSION else "newer")
+        state = (
+            "missing"
+            if found is None
+            else "current"
+            if found == schema.SCHEMA_VERSION
+            else "older"
+            if found < schema.SCHEMA_VERSION
+            else "newer"
+        )
         if args.json:
             emit_json({"schema_version": found, "code_schema_version": schema.SCHEMA_VERSION, "state": state})
         else:
-            advice = {"missing": "; run `ct db upgrade` to create it", "older": "; run `ct db upgrade` to migrate it",
-                      "newer": "; upgrade this code to match it", "current": ""}[state]
-            print(f"metadata schema version {found if found is not None else '—'} ({state}), this code expects "
-                  f"{schema.SCHEMA_VERSION}{advice}")
+            advice = {
+                "missing": "; run `ct db upgrade` to create it",
+                "older": "; run `ct db upgrade` to migrate it",
+                "newer": "; upgrade this code to match it",
+                "current": "",
+            }[state]
+            print(
+                f"metadata schema version {found if found is not None else '—'} ({state}), this code expects "
+                f"{schema.SCHEMA_VERSION}{advice}"
+            )
         return 0 if state == "current" else 1
 
     result = upgrade_schema(settings.database_url)

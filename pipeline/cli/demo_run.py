@@ -1,6 +1,6 @@
 """``ct demo``: drive three generated batches through the real DAGs and summarise what happened.
 
-It runs in a data directory of its own (``pipeline/demo_home.py``), never in the user's ``CT_HOME``.
+It runs in a data directory of its own (``pipeline/app/demo_home.py``), never in the user's ``CT_HOME``.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.demo import DEMO_BATCHES, generate_batch
-from pipeline.demo_home import default_demo_home, demo_environment, demo_settings, prepare_demo_home
-from pipeline.local_run import RunOutcome
-from pipeline.redaction import redact_url
-from pipeline.stages.plan import find_trained_version
-from pipeline.settings import Settings
-from pipeline.storage import atomic_write_bytes
+from pipeline.app.demo_data import DEMO_BATCHES, generate_batch
+from pipeline.app.demo_home import default_demo_home, demo_environment, demo_settings, prepare_demo_home
+from pipeline.app.local_runner import RunOutcome
+from pipeline.app.stages.plan import find_trained_version
+from pipeline.core.redaction import redact_url
+from pipeline.core.settings import Settings
+from pipeline.core.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def _drop_batch(settings: Settings, index: int) -> list[str]:
 
 
 def _summary_row(settings: Settings, index: int, outcome: RunOutcome, quarantined: int) -> list[Any]:
+    from pipeline.app.workspace import open_workspace
     from pipeline.cli.output import fmt_metric
-    from pipeline.workspace import open_workspace
 
     ws = open_workspace(settings)
     sid = outcome.snapshot_id
@@ -53,11 +53,20 @@ def _summary_row(settings: Settings, index: int, outcome: RunOutcome, quarantine
     drifted = summary.get("drifted_features") or []
     label = summary.get("label_contract") or {}
     held = summary.get("label_contract_held")
-    label_text = "—" if held is None else ("held" if held else
-                                           "BROKEN " + " ".join(f"{k}={v:.2f}" for k, v in label.get("observed_shares", {}).items()))
+    label_text = (
+        "—"
+        if held is None
+        else (
+            "held"
+            if held
+            else "BROKEN " + " ".join(f"{k}={v:.2f}" for k, v in label.get("observed_shares", {}).items())
+        )
+    )
     decision = mv.decision if mv else None
     return [
-        f"{index + 1} ({BATCH_NOTES[index]})", sid or "—", quarantined,
+        f"{index + 1} ({BATCH_NOTES[index]})",
+        sid or "—",
+        quarantined,
         ", ".join(drifted) if drifted else ("none" if validation else "—"),
         label_text,
         f"v{mv.version}" if mv else "—",
@@ -74,8 +83,10 @@ def _why(decision: dict[str, Any] | None) -> str:
     verdict = "yes" if decision["promote"] else "no"
     for check in decision["checks"]:
         if check["check"].startswith("non_inferiority"):
-            return (f"{verdict}: vs v{decision['champion_version']} Δ{check['difference']:+.3f} "
-                    f"[{check['lower']:+.3f}, {check['upper']:+.3f}], margin {check['margin']}")
+            return (
+                f"{verdict}: vs v{decision['champion_version']} Δ{check['difference']:+.3f} "
+                f"[{check['lower']:+.3f}, {check['upper']:+.3f}], margin {check['margin']}"
+            )
     return f"{verdict}: {decision['reason']}"
 
 
@@ -92,8 +103,11 @@ def inspect_commands(settings: Settings) -> list[str]:
     from pipeline.cli.output import ct_command
 
     env = [f"CT_HOME={shlex.quote(str(settings.home))}"]
-    for key, value in (("CT_CONFIG", str(settings.config_path)), ("CT_DATABASE_URL", settings.database_url),
-                       ("CT_DATA_URL", settings.data_url)):
+    for key, value in (
+        ("CT_CONFIG", str(settings.config_path)),
+        ("CT_DATABASE_URL", settings.database_url),
+        ("CT_DATA_URL", settings.data_url),
+    ):
         if os.environ.get(key):
             env.append(f"{key}={shlex.quote(value)}")
     prefix = " ".join(env) + " " + ct_command()
@@ -104,7 +118,7 @@ def run_demo(settings: Settings, fresh: bool = True, home: Path | None = None) -
     """Generate the demo batches and run each through ct_ingest and ct_train; print a summary.
 
     ``settings`` are the user's: the demo only takes their ``CT_HOME`` to place its own home
-    (``home``, default ``$CT_HOME/demo``) beside it; see ``pipeline/demo_home.py``.
+    (``home``, default ``$CT_HOME/demo``) beside it; see ``pipeline/app/demo_home.py``.
     """
     target = prepare_demo_home(home or default_demo_home(settings), settings.home, fresh=fresh)
     with demo_environment(target):
@@ -112,29 +126,47 @@ def run_demo(settings: Settings, fresh: bool = True, home: Path | None = None) -
 
 
 def _run_batches(settings: Settings, user: Settings) -> int:
+    from pipeline.app.local_runner import run_landing
     from pipeline.cli.output import table
-    from pipeline.local_run import run_landing
 
     started = time.perf_counter()
-    print(f"CT demo in its own directory {settings.home} (metadata {redact_url(settings.database_url)}); "
-          f"your data in {user.home} is not touched")
+    print(
+        f"CT demo in its own directory {settings.home} (metadata {redact_url(settings.database_url)}); "
+        f"your data in {user.home} is not touched"
+    )
     rows = []
     for index in range(len(DEMO_BATCHES)):
         t0 = time.perf_counter()
-        before = set(p.name for p in settings.quarantine.glob("*/*")) if settings.quarantine.exists() else set()
+        before = {p.name for p in settings.quarantine.glob("*/*")} if settings.quarantine.exists() else set()
         names = _drop_batch(settings, index)
         print(f"\n== batch {index + 1}/{len(DEMO_BATCHES)}: {BATCH_NOTES[index]} — dropped {', '.join(names)}")
         outcome = run_landing(settings, echo=lambda line: print(f"   {line}"))
-        after = set(p.name for p in settings.quarantine.glob("*/*")) if settings.quarantine.exists() else set()
+        after = {p.name for p in settings.quarantine.glob("*/*")} if settings.quarantine.exists() else set()
         quarantined = len([n for n in after - before if not n.endswith(".json")])
         if not outcome.ok:
             print(f"   batch {index + 1} FAILED: {'; '.join(outcome.errors)} (log: {outcome.logs[-1]})")
         rows.append(_summary_row(settings, index, outcome, quarantined))
         print(f"   batch {index + 1} done in {time.perf_counter() - t0:.1f}s")
     print("\nSummary")
-    print(table(["batch", "snapshot", "quarantined", "drifted features", "label contract", "model",
-                 "ROC AUC (95% CI)", "F1 (95% CI)", "champion? why"], rows))
+    print(
+        table(
+            [
+                "batch",
+                "snapshot",
+                "quarantined",
+                "drifted features",
+                "label contract",
+                "model",
+                "ROC AUC (95% CI)",
+                "F1 (95% CI)",
+                "champion? why",
+            ],
+            rows,
+        )
+    )
     listing, showing = inspect_commands(settings)
-    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect it with\n  {listing}\n  {showing}\n"
-          f"Reports are under {settings.reports}.")
+    print(
+        f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect it with\n  {listing}\n  {showing}\n"
+        f"Reports are under {settings.reports}."
+    )
     return 0

@@ -23,9 +23,9 @@ from pipeline.cli.output import (
     open_workspace_for,
     table,
 )
-from pipeline.errors import CTError
+from pipeline.core.errors import CTError
+from pipeline.core.settings import Settings
 from pipeline.registry.base import CHAMPION, ModelVersion, PromotionRecord
-from pipeline.settings import Settings
 
 
 def _version_number(text: str) -> int:
@@ -71,10 +71,21 @@ def newest_first(rows: list[PromotionRecord]) -> list[PromotionRecord]:
 
 
 def _ledger_table(rows: list[PromotionRecord]) -> str:
-    return table(["#", "when", "alias", "kind", "move", "actor", "reason"],
-                 [[r.id, r.created_at, r.alias, r.kind,
-                   f"{'v' + str(r.from_version) if r.from_version else '—'} -> v{r.to_version}", r.actor, r.reason]
-                  for r in rows])
+    return table(
+        ["#", "when", "alias", "kind", "move", "actor", "reason"],
+        [
+            [
+                r.id,
+                r.created_at,
+                r.alias,
+                r.kind,
+                f"{'v' + str(r.from_version) if r.from_version else '—'} -> v{r.to_version}",
+                r.actor,
+                r.reason,
+            ]
+            for r in rows
+        ],
+    )
 
 
 # -- read commands ---------------------------------------------------------------------------------
@@ -99,11 +110,37 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
         print("no model versions match" if (conditions or tags or args.alias) else "no model versions yet")
         return 0
     shown = args.sort or ws.config.promotion.primary_metric
-    print(table(["name", "version", "semver", "aliases", "snapshot", shown + " (95% CI)", "tags", "trigger",
-                 "created_at", "decision"],
-                [[v.name, v.version, v.semver or "—", ",".join(v.aliases) or "—", v.snapshot_id,
-                  fmt_metric(v.metrics.get(shown)), ",".join(f"{k}={x}" for k, x in v.tags.items()) or "—",
-                  v.trigger.get("kind"), v.created_at, fmt_decision(v.decision)] for v in versions]))
+    print(
+        table(
+            [
+                "name",
+                "version",
+                "semver",
+                "aliases",
+                "snapshot",
+                shown + " (95% CI)",
+                "tags",
+                "trigger",
+                "created_at",
+                "decision",
+            ],
+            [
+                [
+                    v.name,
+                    v.version,
+                    v.semver or "—",
+                    ",".join(v.aliases) or "—",
+                    v.snapshot_id,
+                    fmt_metric(v.metrics.get(shown)),
+                    ",".join(f"{k}={x}" for k, x in v.tags.items()) or "—",
+                    v.trigger.get("kind"),
+                    v.created_at,
+                    fmt_decision(v.decision),
+                ]
+                for v in versions
+            ],
+        )
+    )
     return 0
 
 
@@ -113,22 +150,32 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(version_json(mv, full=True))
         return 0
-    from pipeline.reports import model_report_key
+    from pipeline.reporting.pages import model_report_key
 
-    print(f"{mv.name} v{mv.version} ({mv.semver or 'no semver'})  aliases: {', '.join(mv.aliases) or '—'}"
-          f"  tags: {', '.join(f'{k}={x}' for k, x in mv.tags.items()) or '—'}\n"
-          f"  snapshot {mv.snapshot_id}, spec {mv.spec_name}, config {mv.config_hash}, code {mv.code_version}\n"
-          f"  trigger: {fmt_trigger(mv.trigger)}\n  params: {fmt_fields(mv.params)}\n"
-          f"  lineage: {fmt_fields(mv.lineage)}\n"
-          f"  artifact: {mv.artifact_uri} (sha256 {mv.artifact_sha256[:16]}…)\n"
-          f"  created {mv.created_at}; report {ws.store.uri(model_report_key(mv.name, mv.version))}")
+    print(
+        f"{mv.name} v{mv.version} ({mv.semver or 'no semver'})  aliases: {', '.join(mv.aliases) or '—'}"
+        f"  tags: {', '.join(f'{k}={x}' for k, x in mv.tags.items()) or '—'}\n"
+        f"  snapshot {mv.snapshot_id}, spec {mv.spec_name}, config {mv.config_hash}, code {mv.code_version}\n"
+        f"  trigger: {fmt_trigger(mv.trigger)}\n  params: {fmt_fields(mv.params)}\n"
+        f"  lineage: {fmt_fields(mv.lineage)}\n"
+        f"  artifact: {mv.artifact_uri} (sha256 {mv.artifact_sha256[:16]}…)\n"
+        f"  created {mv.created_at}; report {ws.store.uri(model_report_key(mv.name, mv.version))}"
+    )
     cv = mv.evaluation.get("cross_validation", {})
     classes = mv.evaluation.get("holdout_classes") or {}
-    print(f"  holdout {mv.evaluation.get('holdout_rows', '?')} rows"
-          + (" (" + ", ".join(f"{c} {n}" for c, n in classes.items()) + ")" if classes else ""))
-    print(table(["metric", "holdout (95% CI)", "CV mean ± std"],
-                [[m, fmt_metric(e), f"{fmt_number(cv[m]['mean'])} ± {fmt_number(cv[m]['std'])}" if m in cv else "—"]
-                 for m, e in mv.metrics.items()]))
+    print(
+        f"  holdout {mv.evaluation.get('holdout_rows', '?')} rows"
+        + (" (" + ", ".join(f"{c} {n}" for c, n in classes.items()) + ")" if classes else "")
+    )
+    print(
+        table(
+            ["metric", "holdout (95% CI)", "CV mean ± std"],
+            [
+                [m, fmt_metric(e), f"{fmt_number(cv[m]['mean'])} ± {fmt_number(cv[m]['std'])}" if m in cv else "—"]
+                for m, e in mv.metrics.items()
+            ],
+        )
+    )
     if mv.decision:
         print(f"decision: {'promoted' if mv.decision['promote'] else 'not promoted'} — {mv.decision['reason']}")
         if mv.decision.get("forced") and mv.decision.get("thin_evidence"):
@@ -149,20 +196,28 @@ def _history(ws: Any, args: argparse.Namespace) -> int:
 def _print_lineage(d: dict[str, Any]) -> None:
     trig, snap, val, ev = d["trigger"], d["snapshot"], d["validation"], d["evaluation"]
     run = d["dag_run"]
-    print(f"{d['name']} v{d['version']} ({d['semver'] or 'no semver'}: {d['semver_reason']})  "
-          f"aliases: {', '.join(d['aliases']) or '—'}  created {d['created_at']}")
+    print(
+        f"{d['name']} v{d['version']} ({d['semver'] or 'no semver'}: {d['semver_reason']})  "
+        f"aliases: {', '.join(d['aliases']) or '—'}  created {d['created_at']}"
+    )
     print(f"trigger      {fmt_trigger(trig)}")
     print(f"dag run      {run['dag_id']} / {run['run_id']} ({run['run_type']})" if run else "dag run      —")
-    print(f"snapshot     {snap['id']}: {snap.get('rows', '?')} rows in {snap.get('parts', '?')} part(s), "
-          f"parent {snap.get('parent') or '—'}, created {snap.get('created_at', '?')}")
+    print(
+        f"snapshot     {snap['id']}: {snap.get('rows', '?')} rows in {snap.get('parts', '?')} part(s), "
+        f"parent {snap.get('parent') or '—'}, created {snap.get('created_at', '?')}"
+    )
     for f in d["landing_files"]:
         parts = ", ".join(p[:12] for p in f["part_ids"])
-        print(f"  file       {f['name']} ({f['size']} bytes, sha256 {f['sha256'][:16]}…) -> part {parts}"
-              + (f", archived at {f['archived_path']}" if f["archived_path"] else ""))
+        print(
+            f"  file       {f['name']} ({f['size']} bytes, sha256 {f['sha256'][:16]}…) -> part {parts}"
+            + (f", archived at {f['archived_path']}" if f["archived_path"] else "")
+        )
     if val:
-        print(f"validation   #{val['id']} {'passed' if val['passed'] else 'FAILED'} against "
-              f"{val['reference_snapshot_id'] or 'no reference'}; drifted: {', '.join(val['drifted_features']) or 'none'}; "
-              f"label contract held: {val['label_contract_held']}; report {val['report_uri']}")
+        print(
+            f"validation   #{val['id']} {'passed' if val['passed'] else 'FAILED'} against "
+            f"{val['reference_snapshot_id'] or 'no reference'}; drifted: {', '.join(val['drifted_features']) or 'none'}; "
+            f"label contract held: {val['label_contract_held']}; report {val['report_uri']}"
+        )
     else:
         print("validation   —")
     env = d["environment"] or {}
@@ -173,19 +228,26 @@ def _print_lineage(d: dict[str, Any]) -> None:
     print(f"artifact     {d['artifact']['uri']} (sha256 {d['artifact']['sha256'][:16]}…)")
     for candidate in d["candidates"] or []:
         name = candidate.get("candidate") or candidate.get("spec") or "?"
-        print(f"candidate    {name}{' (chosen)' if candidate.get('chosen') else ''}: "
-              f"{fmt_fields(candidate, skip=('candidate', 'chosen', 'artifact_key', 'artifact_sha256'))}")
+        print(
+            f"candidate    {name}{' (chosen)' if candidate.get('chosen') else ''}: "
+            f"{fmt_fields(candidate, skip=('candidate', 'chosen', 'artifact_key', 'artifact_sha256'))}"
+        )
     holdout = ev.get("holdout") or {}
     metrics = "; ".join(f"{m} {fmt_metric(e)}" for m, e in holdout.items() if isinstance(e, dict))
     print(f"evaluation   {ev.get('holdout_rows', '?')} holdout rows: {metrics or '—'}")
     if ev.get("champion"):
         cmp = ev["champion"]["comparison"]
-        print(f"  vs champion v{ev['champion']['version']}: {cmp['metric']} {cmp['difference']:+.3f} "
-              f"[{cmp['lower']:+.3f}, {cmp['upper']:+.3f}]")
+        print(
+            f"  vs champion v{ev['champion']['version']}: {cmp['metric']} {cmp['difference']:+.3f} "
+            f"[{cmp['lower']:+.3f}, {cmp['upper']:+.3f}]"
+        )
     print(f"  evidence   {ev.get('uri') or '—'}")
     decision = d["decision"]
-    print(f"decision     {('promoted' if decision['promote'] else 'not promoted') + ' — ' + decision['reason']}"
-          if decision else "decision     —")
+    print(
+        f"decision     {('promoted' if decision['promote'] else 'not promoted') + ' — ' + decision['reason']}"
+        if decision
+        else "decision     —"
+    )
     if d["ledger"]:
         print(_ledger_table(newest_first([PromotionRecord(**r) for r in d["ledger"]])))
     for problem in d["problems"]:
@@ -193,7 +255,7 @@ def _print_lineage(d: dict[str, Any]) -> None:
 
 
 def _lineage(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.registry.lineage import model_lineage
+    from pipeline.data.model_lineage import model_lineage
 
     name, version = _model_ref(ws, args.ref)
     data = model_lineage(ws, name, version)
@@ -209,14 +271,16 @@ def _print_compare(d: dict[str, Any]) -> None:
     va, vb = f"v{a['version']}", f"v{b['version']}"
     same_name = a["name"] == b["name"]
     print(f"{a['name']} {va} vs {vb}" if same_name else f"{a['name']} {va} vs {b['name']} {vb}")
-    rows = [["aliases", ",".join(a["aliases"]) or "—", ",".join(b["aliases"]) or "—"],
-            ["semver", a["semver"] or "—", b["semver"] or "—"],
-            ["snapshot", a["snapshot_id"], b["snapshot_id"]],
-            ["spec", a["spec_name"], b["spec_name"]],
-            ["trigger", fmt_trigger(a["trigger"]), fmt_trigger(b["trigger"])],
-            ["decision", fmt_decision(a["decision"]), fmt_decision(b["decision"])],
-            ["holdout rows", a["holdout_rows"] or "—", b["holdout_rows"] or "—"],
-            ["created", a["created_at"], b["created_at"]]]
+    rows = [
+        ["aliases", ",".join(a["aliases"]) or "—", ",".join(b["aliases"]) or "—"],
+        ["semver", a["semver"] or "—", b["semver"] or "—"],
+        ["snapshot", a["snapshot_id"], b["snapshot_id"]],
+        ["spec", a["spec_name"], b["spec_name"]],
+        ["trigger", fmt_trigger(a["trigger"]), fmt_trigger(b["trigger"])],
+        ["decision", fmt_decision(a["decision"]), fmt_decision(b["decision"])],
+        ["holdout rows", a["holdout_rows"] or "—", b["holdout_rows"] or "—"],
+        ["created", a["created_at"], b["created_at"]],
+    ]
     rows += [[f"{m['metric']} (95% CI)", fmt_metric(m["a"]), fmt_metric(m["b"])] for m in d["metrics"]]
     print(table(["", va, vb], rows))
     if d["params_differ"]:
@@ -227,16 +291,18 @@ def _print_compare(d: dict[str, Any]) -> None:
         print("params: the same" + (f" ({fmt_fields(a['params'])})" if a["params"] else ""))
     paired = d["paired"]
     if paired:
-        print(f"paired difference on the same {paired['holdout_rows']} holdout rows ({vb} against {va}, positive = "
-              f"{vb} better): {paired['metric']} {paired['difference']:+.4f} "
-              f"[{paired['lower']:+.4f}, {paired['upper']:+.4f}], P({vb} better) {paired['prob_b_better']:.2f} "
-              f"({paired['n_resamples']} paired bootstrap resamples, {paired['confidence']:.0%} interval)")
+        print(
+            f"paired difference on the same {paired['holdout_rows']} holdout rows ({vb} against {va}, positive = "
+            f"{vb} better): {paired['metric']} {paired['difference']:+.4f} "
+            f"[{paired['lower']:+.4f}, {paired['upper']:+.4f}], P({vb} better) {paired['prob_b_better']:.2f} "
+            f"({paired['n_resamples']} paired bootstrap resamples, {paired['confidence']:.0%} interval)"
+        )
     else:
         print(f"no paired difference: {d['paired_unavailable']}")
 
 
 def _compare(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.model_compare import compare_versions
+    from pipeline.app.model_compare import compare_versions
 
     if len(args.ref) == 2:
         (name_a, va), (name_b, vb) = _model_ref(ws, args.ref[:1]), _model_ref(ws, args.ref[1:])
@@ -244,8 +310,9 @@ def _compare(ws: Any, args: argparse.Namespace) -> int:
         (name_a, va), (name_b, vb) = _model_ref(ws, args.ref[:2]), _model_ref(ws, [args.ref[0], args.ref[2]])
     else:
         raise CTError("expected [NAME] A B, e.g. `ct models compare 2 3` or `ct models compare churn-classifier 2 3`")
-    data = compare_versions(ws, ws.meta.get_model_version(name_a, va), ws.meta.get_model_version(name_b, vb),
-                            metric=args.metric)
+    data = compare_versions(
+        ws, ws.meta.get_model_version(name_a, va), ws.meta.get_model_version(name_b, vb), metric=args.metric
+    )
     return _emit_or(args, data, _print_compare)
 
 
@@ -270,22 +337,41 @@ def _verify_targets(ws: Any, ref: list[str]) -> list[ModelVersion]:
 
 
 def _verify(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.environment import environment_differences, environment_fingerprint
+    from pipeline.core.environment import environment_differences, environment_fingerprint
 
     here = environment_fingerprint()
     results = []
     for mv in _verify_targets(ws, args.ref):
         check = ws.artifacts.verify(mv.artifact_uri, mv.artifact_sha256)
         diffs = environment_differences(mv.environment, here) if mv.environment else {}
-        results.append({"name": mv.name, "version": mv.version, **check.to_dict(), "message": check.message,
-                        "environment_differences": {k: list(v) for k, v in diffs.items()}})
+        results.append(
+            {
+                "name": mv.name,
+                "version": mv.version,
+                **check.to_dict(),
+                "message": check.message,
+                "environment_differences": {k: list(v) for k, v in diffs.items()},
+            }
+        )
     if args.json:
         emit_json(results)
     elif results:
-        print(table(["name", "version", "status", "sha256", "size", "environment now differs in"],
-                    [[r["name"], r["version"], r["status"], r["expected_sha256"][:16] + "…", r["size"] or "—",
-                      ", ".join(f"{k} {a}->{b}" for k, (a, b) in r["environment_differences"].items()) or "—"]
-                     for r in results]))
+        print(
+            table(
+                ["name", "version", "status", "sha256", "size", "environment now differs in"],
+                [
+                    [
+                        r["name"],
+                        r["version"],
+                        r["status"],
+                        r["expected_sha256"][:16] + "…",
+                        r["size"] or "—",
+                        ", ".join(f"{k} {a}->{b}" for k, (a, b) in r["environment_differences"].items()) or "—",
+                    ]
+                    for r in results
+                ],
+            )
+        )
         for r in results:
             if not r["ok"]:
                 print(f"{r['name']} v{r['version']}: {r['message']}")
@@ -311,8 +397,10 @@ def _tag(ws: Any, args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"name": name, "version": version, "tags": mv.tags, "not_found": missing})
     else:
-        print(f"{name} v{version} tags: {', '.join(f'{k}={x}' for k, x in mv.tags.items()) or '—'}"
-              + (f" (no tag {', '.join(missing)} to remove)" if missing else ""))
+        print(
+            f"{name} v{version} tags: {', '.join(f'{k}={x}' for k, x in mv.tags.items()) or '—'}"
+            + (f" (no tag {', '.join(missing)} to remove)" if missing else "")
+        )
     return 0
 
 
@@ -321,14 +409,16 @@ def _print_move(out: dict[str, Any], args: argparse.Namespace) -> None:
         emit_json(out)
     elif out["ledger"]:
         r = out["ledger"]
-        print(f"{out['name']}: {out['alias']} v{r['from_version'] or '—'} -> v{r['to_version']} "
-              f"({r['kind']}, ledger row {r['id']}, actor {r['actor']}): {r['reason']}")
+        print(
+            f"{out['name']}: {out['alias']} v{r['from_version'] or '—'} -> v{r['to_version']} "
+            f"({r['kind']}, ledger row {r['id']}, actor {r['actor']}): {r['reason']}"
+        )
     else:
         print(f"{out['name']}: {out['alias']} already points to v{out['version']}; nothing moved")
 
 
 def _promote(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.stages.register import promote_version
+    from pipeline.app.stages.register import promote_version
 
     name, version = _model_ref(ws, args.ref)
     _print_move(promote_version(ws, name, version, reason=args.reason, actor=_actor(args), alias=args.alias), args)
@@ -336,7 +426,7 @@ def _promote(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _rollback(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.stages.register import rollback_alias
+    from pipeline.app.stages.register import rollback_alias
 
     name = args.name or ws.config.model.name
     _print_move(rollback_alias(ws, name, reason=args.reason or "", actor=_actor(args), alias=args.alias), args)
@@ -344,7 +434,7 @@ def _rollback(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _report(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.reports import write_model_report
+    from pipeline.reporting.pages import write_model_report
 
     name, version = _model_ref(ws, args.ref)
     url = write_model_report(ws.store, ws.meta.get_model_version(name, version))
@@ -355,8 +445,18 @@ def _report(ws: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-ACTIONS = {"list": _list, "show": _show, "compare": _compare, "history": _history, "lineage": _lineage,
-           "verify": _verify, "tag": _tag, "promote": _promote, "rollback": _rollback, "report": _report}
+ACTIONS = {
+    "list": _list,
+    "show": _show,
+    "compare": _compare,
+    "history": _history,
+    "lineage": _lineage,
+    "verify": _verify,
+    "tag": _tag,
+    "promote": _promote,
+    "rollback": _rollback,
+    "report": _report,
+}
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
@@ -371,15 +471,24 @@ def register(sub: Any) -> None:
     q = s.add_parser("list", help="versions, filtered and sorted")
     q.add_argument("--name", help="only this model")
     q.add_argument("--alias", help="only the version this alias points to, e.g. champion")
-    q.add_argument("--where", action="append", default=[], metavar="METRIC>=X",
-                   help="holdout metric condition, e.g. roc_auc>=0.8 (repeatable; all must hold)")
-    q.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="only versions with this tag (repeatable)")
+    q.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="METRIC>=X",
+        help="holdout metric condition, e.g. roc_auc>=0.8 (repeatable; all must hold)",
+    )
+    q.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="only versions with this tag (repeatable)"
+    )
     q.add_argument("--sort", metavar="METRIC", help="best first by this holdout metric")
     q.add_argument("--json", action="store_true")
 
-    for action, help_text in (("show", "one version: metrics, trigger, decision"),
-                              ("lineage", "the chain from landing files to the ledger"),
-                              ("report", "(re)write the HTML page of a version and print its URL")):
+    for action, help_text in (
+        ("show", "one version: metrics, trigger, decision"),
+        ("lineage", "the chain from landing files to the ledger"),
+        ("report", "(re)write the HTML page of a version and print its URL"),
+    ):
         q = s.add_parser(action, help=help_text)
         q.add_argument("ref", nargs="+", metavar="[NAME] VERSION")
         q.add_argument("--json", action="store_true")
@@ -403,8 +512,10 @@ def register(sub: Any) -> None:
     q.add_argument("--remove", action="append", default=[], metavar="KEY", help="remove this tag (repeatable)")
     q.add_argument("--json", action="store_true")
 
-    for action, help_text in (("promote", "point an alias at a version by hand (verified, logged)"),
-                              ("rollback", "move an alias back to where it was before its latest move")):
+    for action, help_text in (
+        ("promote", "point an alias at a version by hand (verified, logged)"),
+        ("rollback", "move an alias back to where it was before its latest move"),
+    ):
         q = s.add_parser(action, help=help_text)
         if action == "promote":
             q.add_argument("ref", nargs="+", metavar="[NAME] VERSION")

@@ -9,44 +9,61 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli.output import ct_command
-from pipeline.errors import CTError
-from pipeline.settings import Settings
+from pipeline.core.errors import CTError
+from pipeline.core.settings import Settings
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.config import dump_config
-    from pipeline.onboarding import check_dataset_name, infer_config, other_registries, read_sample
+    from pipeline.app.onboarding import check_dataset_name, infer_config, other_registries, read_sample
+    from pipeline.core.config import dump_config
 
     sample_path = Path(args.from_sample)
     name = args.name or sample_path.stem.replace(" ", "_")
     check_dataset_name(name, given=bool(args.name), sample=sample_path)
     sample = read_sample(sample_path, args.delimiter)
     config = infer_config(sample, args.label, name)
-    target = Path(args.output) if args.output else (settings.config_path if os.environ.get("CT_CONFIG") else settings.home / "pipeline.yaml")
+    target = (
+        Path(args.output)
+        if args.output
+        else (settings.config_path if os.environ.get("CT_CONFIG") else settings.home / "pipeline.yaml")
+    )
     if target.exists() and not args.force:
         raise CTError(f"{target} exists already; pass --force to overwrite it or --output to write elsewhere")
     target.parent.mkdir(parents=True, exist_ok=True)
-    header = (f"# Inferred by `ct init` from {sample_path.name} ({len(sample)} rows). Review it: add ranges\n"
-              f"# (min/max) to numeric features, check the identifier columns and the label contract.\n")
+    header = (
+        f"# Inferred by `ct init` from {sample_path.name} ({len(sample)} rows). Review it: add ranges\n"
+        f"# (min/max) to numeric features, check the identifier columns and the label contract.\n"
+    )
     target.write_text(header + dump_config(config), encoding="utf-8")
     (settings.landing).mkdir(parents=True, exist_ok=True)
     d = config.dataset
-    print(f"wrote {target}\n  label {d.label!r}: classes {list(d.classes)} (positive {d.positive_class!r})\n"
-          f"  identifiers: {list(d.id_columns) or 'none'}\n  numeric: {d.numeric_names}\n"
-          f"  categorical: {[f'{c.name} ({len(c.levels)} levels)' for c in d.features.categorical]}\n"
-          f"  datetime: {d.datetime_names or 'none'}; time column: {d.time_column or 'none'}\n"
-          f"  promotion: floors {dict(config.promotion.floors)}; no champion on fewer than "
-          f"{config.promotion.min_holdout_rows} holdout rows or {config.promotion.min_class_rows} of a class\n"
-          f"Drop CSV or Parquet files into {settings.landing}/ and run `{ct_command()} run` (or let the DAGs pick "
-          f"them up).")
+    print(
+        f"wrote {target}\n  label {d.label!r}: classes {list(d.classes)} (positive {d.positive_class!r})\n"
+        f"  identifiers: {list(d.id_columns) or 'none'}\n  numeric: {d.numeric_names}\n"
+        f"  categorical: {[f'{c.name} ({len(c.levels)} levels)' for c in d.features.categorical]}\n"
+        f"  datetime: {d.datetime_names or 'none'}; time column: {d.time_column or 'none'}\n"
+        f"  promotion: floors {dict(config.promotion.floors)}; no champion on fewer than "
+        f"{config.promotion.min_holdout_rows} holdout rows or {config.promotion.min_class_rows} of a class\n"
+        f"Drop CSV or Parquet files into {settings.landing}/ and run `{ct_command()} run` (or let the DAGs pick "
+        f"them up)."
+    )
     others = other_registries(settings.database_url, d.name, config.model.name)
     if others["datasets"] or others["models"]:
-        held = "; ".join(filter(None, [
-            f"snapshots of dataset(s) {', '.join(others['datasets'])}" if others["datasets"] else "",
-            f"versions of model(s) {', '.join(others['models'])}" if others["models"] else ""]))
-        print(f"warning: {settings.home} already holds another dataset's registry ({held}). The new dataset "
-              f"{d.name!r} will share its metadata store and landing area; for a separate project use another "
-              f"home, e.g. `CT_HOME={settings.home.parent / d.name} ct init ...`", file=sys.stderr)
+        held = "; ".join(
+            filter(
+                None,
+                [
+                    f"snapshots of dataset(s) {', '.join(others['datasets'])}" if others["datasets"] else "",
+                    f"versions of model(s) {', '.join(others['models'])}" if others["models"] else "",
+                ],
+            )
+        )
+        print(
+            f"warning: {settings.home} already holds another dataset's registry ({held}). The new dataset "
+            f"{d.name!r} will share its metadata store and landing area; for a separate project use another "
+            f"home, e.g. `CT_HOME={settings.home.parent / d.name} ct init ...`",
+            file=sys.stderr,
+        )
     return 0
 
 

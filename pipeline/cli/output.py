@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.settings import Settings
+from pipeline.core.settings import Settings
 
 
 def emit_json(data: Any) -> None:
@@ -22,16 +22,34 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def snapshot_json(rec: Any) -> dict[str, Any]:
-    return {"id": rec.id, "parent": rec.parent, "rows": rec.rows, "created_at": rec.created_at,
-            "dataset": rec.dataset, "parts": rec.parts, "manifest_uri": rec.manifest_uri}
+    return {
+        "id": rec.id,
+        "parent": rec.parent,
+        "rows": rec.rows,
+        "created_at": rec.created_at,
+        "dataset": rec.dataset,
+        "parts": rec.parts,
+        "manifest_uri": rec.manifest_uri,
+    }
 
 
 def model_json(mv: Any, full: bool = False) -> dict[str, Any]:
-    d = {"name": mv.name, "version": mv.version, "aliases": list(mv.aliases), "snapshot_id": mv.snapshot_id,
-         "metrics": mv.metrics, "created_at": mv.created_at, "trigger": mv.trigger,
-         "spec_name": mv.spec_name, "config_hash": mv.config_hash, "code_version": mv.code_version,
-         "artifact_uri": mv.artifact_uri, "artifact_sha256": mv.artifact_sha256,
-         "validation_id": mv.validation_id, "decision": mv.decision}
+    d = {
+        "name": mv.name,
+        "version": mv.version,
+        "aliases": list(mv.aliases),
+        "snapshot_id": mv.snapshot_id,
+        "metrics": mv.metrics,
+        "created_at": mv.created_at,
+        "trigger": mv.trigger,
+        "spec_name": mv.spec_name,
+        "config_hash": mv.config_hash,
+        "code_version": mv.code_version,
+        "artifact_uri": mv.artifact_uri,
+        "artifact_sha256": mv.artifact_sha256,
+        "validation_id": mv.validation_id,
+        "decision": mv.decision,
+    }
     if full:
         d.update({"params": mv.params, "evaluation": mv.evaluation, "lineage": mv.lineage})
     return d
@@ -44,7 +62,7 @@ def fmt_number(x: float | None, fmt: str = ".3f") -> str:
 
 def fmt_metric(m: dict[str, Any] | None) -> str:
     """``value [lower, upper]``; any undefined part shows as an em dash; an interval from too few
-    rows (``reliable`` false, see ``pipeline.metrics.is_reliable``) ends in ``(unreliable, n=…)``."""
+    rows (``reliable`` false, see ``pipeline.modeling.metrics.is_reliable``) ends in ``(unreliable, n=…)``."""
     if not m:
         return "—"
     text = f"{fmt_number(m.get('value'))} [{fmt_number(m.get('lower'))}, {fmt_number(m.get('upper'))}]"
@@ -109,13 +127,21 @@ def fmt_trigger(trigger: dict[str, Any] | None) -> str:
     if trigger.get("reason"):
         parts.append(f"reason {trigger['reason']!r}")
     if trigger.get("dag_id") or trigger.get("run_id"):
-        parts.append((f"dag run {trigger['dag_id']}/{trigger.get('run_id') or '?'}" if trigger.get("dag_id")
-                      else f"run {trigger['run_id']}")
-                     + (f" ({trigger['run_type']})" if trigger.get("run_type") else ""))
+        parts.append(
+            (
+                f"dag run {trigger['dag_id']}/{trigger.get('run_id') or '?'}"
+                if trigger.get("dag_id")
+                else f"run {trigger['run_id']}"
+            )
+            + (f" ({trigger['run_type']})" if trigger.get("run_type") else "")
+        )
     if trigger.get("user"):
         parts.append(f"by {trigger['user']}")
-    rest = {k: v for k, v in trigger.items()
-            if k not in ("kind", "reason", "dag_id", "run_id", "run_type", "user") and v not in (None, "", {}, [])}
+    rest = {
+        k: v
+        for k, v in trigger.items()
+        if k not in ("kind", "reason", "dag_id", "run_id", "run_type", "user") and v not in (None, "", {}, [])
+    }
     if rest:
         parts.append(fmt_fields(rest))
     return "; ".join(parts)
@@ -144,11 +170,11 @@ def ct_command() -> str:
             return shlex.quote(str(script))
     if on_path:
         return "ct"
-    return (f"{shlex.quote(sys.executable)} -c 'import sys; from pipeline.cli import main; sys.exit(main())'")
+    return f"{shlex.quote(sys.executable)} -c 'import sys; from pipeline.cli import main; sys.exit(main())'"
 
 
 def open_workspace_for(settings: Settings) -> Any:
     """The workspace of these settings (config loaded, stores opened lazily)."""
-    from pipeline.workspace import open_workspace
+    from pipeline.app.workspace import open_workspace
 
     return open_workspace(settings)

@@ -10,21 +10,28 @@ from typing import Any
 from pipeline.cli.output import (
     emit_json,
 )
-from pipeline.errors import CTError
-from pipeline.settings import Settings
+from pipeline.core.errors import CTError
+from pipeline.core.settings import Settings
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.local_run import run_landing
+    from pipeline.app.local_runner import run_landing
 
     if args.force and not (args.reason or "").strip():
-        raise CTError("`ct run --force` needs a reason (--reason TEXT): a forced run can promote a model that is "
-                      "not better, and the reason is written to the registry and the ledger, as with "
-                      "`ct models promote`")
+        raise CTError(
+            "`ct run --force` needs a reason (--reason TEXT): a forced run can promote a model that is "
+            "not better, and the reason is written to the registry and the ledger, as with "
+            "`ct models promote`"
+        )
 
-    outcome = run_landing(settings, spec=args.spec, force=args.force, reason=args.reason or "",
-                          trigger="manual" if args.force else "new_data",
-                          echo=(lambda _line: None) if args.json else print)
+    outcome = run_landing(
+        settings,
+        spec=args.spec,
+        force=args.force,
+        reason=args.reason or "",
+        trigger="manual" if args.force else "new_data",
+        echo=(lambda _line: None) if args.json else print,
+    )
     if args.json:
         emit_json(outcome.to_dict())
     elif not outcome.ok:
@@ -41,11 +48,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.demo_drip import drip, drip_unlabelled, parse_duration
+    from pipeline.app.demo_drip import drip, drip_unlabelled, parse_duration
 
     if args.unlabelled:
-        drip_unlabelled(settings.scoring, settings.labels, settings.archive, parse_duration(args.every), args.batches,
-                        args.rows)
+        drip_unlabelled(
+            settings.scoring, settings.labels, settings.archive, parse_duration(args.every), args.batches, args.rows
+        )
         return 0
     drip(settings.landing, settings.archive, parse_duration(args.every), args.batches, args.rows)
     return 0
@@ -54,7 +62,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
     import subprocess
 
-    from pipeline.airflow_runner import airflow_binary, airflow_env, ensure_airflow_db
+    from pipeline.app.airflow_runner import airflow_binary, airflow_env, ensure_airflow_db
 
     env = airflow_env(settings)
     ensure_airflow_db(env)
@@ -73,7 +81,7 @@ def airflow_env_exports(env: dict[str, str]) -> str:
     """
     import shlex
 
-    from pipeline.redaction import redact_env_value
+    from pipeline.core.redaction import redact_env_value
 
     lines = []
     for key, value in sorted(env.items()):
@@ -88,7 +96,7 @@ def airflow_env_exports(env: dict[str, str]) -> str:
 
 
 def cmd_standalone(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.airflow_runner import run_standalone
+    from pipeline.app.airflow_runner import run_standalone
 
     return run_standalone(settings)
 
@@ -103,18 +111,26 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("demo", help="generate demo batches and drive them through the DAGs (in a home of its own)")
     p.add_argument("--keep", action="store_true", help="keep earlier demo data instead of starting fresh")
-    p.add_argument("--home", help="the demo's own data directory (default $CT_HOME/demo); refused if it holds "
-                                  "files the demo did not create")
+    p.add_argument(
+        "--home",
+        help="the demo's own data directory (default $CT_HOME/demo); refused if it holds files the demo did not create",
+    )
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("demo-data", help="drip demo batches into the landing area (watch the DAGs pick them up)")
     p.add_argument("--every", default="30s", help="time between batches, e.g. 30s, 2m (default 30s)")
     p.add_argument("--batches", type=int, default=6, help="how many batches (default 6; every third drifts)")
     p.add_argument("--rows", type=int, default=2000, help="rows per batch (default 2000)")
-    p.add_argument("--unlabelled", action="store_true",
-                   help="drop batches without labels into scoring/ and their labels into labels/ one interval later")
+    p.add_argument(
+        "--unlabelled",
+        action="store_true",
+        help="drop batches without labels into scoring/ and their labels into labels/ one interval later",
+    )
     p.set_defaults(func=cmd_demo_data)
-    p = sub.add_parser("standalone", help="a real Airflow (standalone) on 127.0.0.1 with the DAGs unpaused once it "
-                                          "answers; prints the URL and password file in use")
+    p = sub.add_parser(
+        "standalone",
+        help="a real Airflow (standalone) on 127.0.0.1 with the DAGs unpaused once it "
+        "answers; prints the URL and password file in use",
+    )
     p.set_defaults(func=cmd_standalone)
     p = sub.add_parser("airflow", help="run an airflow command with this project's environment")
     p.add_argument("args", nargs=argparse.REMAINDER)

@@ -7,19 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli.output import emit_json, fmt_number, open_workspace_for, table
-from pipeline.errors import CTError
-from pipeline.settings import Settings
+from pipeline.core.errors import CTError
+from pipeline.core.settings import Settings
 
 
 def _print_scored(entry: dict[str, Any], prefix: str = "scored") -> None:
     rejected = f", {entry['rejected_rows']} row(s) set aside" if entry.get("rejected_rows") else ""
-    print(f"{prefix} {entry['source_file']} as batch {entry['batch_id']} with {entry['model_name']} "
-          f"v{entry['model_version']}: {entry['rows']} rows{rejected}, mean score {entry['mean_score']:.3f}, "
-          f"{entry['predicted_positive_share']:.0%} predicted {entry['positive_class']}")
+    print(
+        f"{prefix} {entry['source_file']} as batch {entry['batch_id']} with {entry['model_name']} "
+        f"v{entry['model_version']}: {entry['rows']} rows{rejected}, mean score {entry['mean_score']:.3f}, "
+        f"{entry['predicted_positive_share']:.0%} predicted {entry['positive_class']}"
+    )
 
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.batch_scoring import score_file, score_pending_batches
+    from pipeline.monitoring.batch_scoring import score_file, score_pending_batches
 
     ws = open_workspace_for(settings)
     if args.file:
@@ -46,65 +48,101 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.batch_scoring import batch_overview
-    from pipeline.label_join import labelled_rows
+    from pipeline.monitoring.batch_scoring import batch_overview
+    from pipeline.monitoring.label_join import labelled_rows
 
     # newest first, as every history ``ct`` prints
-    batches = sorted(batch_overview(ws, lambda b: labelled_rows(ws, b)), key=lambda b: b["first_scored_at"],
-                     reverse=True)
+    batches = sorted(
+        batch_overview(ws, lambda b: labelled_rows(ws, b)), key=lambda b: b["first_scored_at"], reverse=True
+    )
     if args.json:
         emit_json(batches)
         return 0
     if not batches:
         print(f"no batch scored yet; drop unlabelled files into {ws.settings.scoring} and run `ct score`")
         return 0
-    print(table(["batch", "source", "rows", "scored by", "first scored", "labelled rows", "mean score", "drift share"],
-                [[b["batch_id"], b["source_file"], b["rows"],
-                  ", ".join(f"v{s['model_version']}" for s in b["scorings"]), b["first_scored_at"][:19],
-                  b["labelled_rows"], fmt_number(b["scorings"][-1]["mean_score"]),
-                  fmt_number(b["scorings"][-1]["drift_share"], ".0%")] for b in batches]))
+    print(
+        table(
+            ["batch", "source", "rows", "scored by", "first scored", "labelled rows", "mean score", "drift share"],
+            [
+                [
+                    b["batch_id"],
+                    b["source_file"],
+                    b["rows"],
+                    ", ".join(f"v{s['model_version']}" for s in b["scorings"]),
+                    b["first_scored_at"][:19],
+                    b["labelled_rows"],
+                    fmt_number(b["scorings"][-1]["mean_score"]),
+                    fmt_number(b["scorings"][-1]["drift_share"], ".0%"),
+                ]
+                for b in batches
+            ],
+        )
+    )
     return 0
 
 
 def _show(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.batch_scoring import list_scored
-    from pipeline.label_join import labelled_rows, list_joins, window_size
+    from pipeline.monitoring.batch_scoring import list_scored
+    from pipeline.monitoring.label_join import labelled_rows, list_joins, window_size
 
     if not args.batch:
         raise CTError("ct predictions show needs a batch id (see `ct predictions list`)")
     scorings = [s for s in list_scored(ws) if s.batch_id.startswith(args.batch)]
     ids = sorted({s.batch_id for s in scorings})
     if len(ids) != 1:
-        raise CTError(f"batch {args.batch!r}: {'no' if not ids else 'more than one'} scored batch matches"
-                      f"{' (' + ', '.join(ids) + ')' if ids else ''}; see `ct predictions list`")
+        raise CTError(
+            f"batch {args.batch!r}: {'no' if not ids else 'more than one'} scored batch matches"
+            f"{' (' + ', '.join(ids) + ')' if ids else ''}; see `ct predictions list`"
+        )
     batch_id = ids[0]
     scorings.reverse()  # newest first, as every history ``ct`` prints
     joins = [j for j in reversed(list_joins(ws)) if batch_id in j["batches"]]
-    data = {"batch_id": batch_id, "scorings": [{**s.to_dict(), "predictions_uri": ws.store.uri(s.predictions_key)}
-                                               for s in scorings],
-            "labelled_rows": labelled_rows(ws, batch_id),
-            "label_joins": [{"label_file": j["label_file"], "sha256": j["sha256"], "joined_at": j["joined_at"],
-                             "rows_for_this_batch": j["batches"][batch_id], "windows": j["windows"]} for j in joins]}
+    data = {
+        "batch_id": batch_id,
+        "scorings": [{**s.to_dict(), "predictions_uri": ws.store.uri(s.predictions_key)} for s in scorings],
+        "labelled_rows": labelled_rows(ws, batch_id),
+        "label_joins": [
+            {
+                "label_file": j["label_file"],
+                "sha256": j["sha256"],
+                "joined_at": j["joined_at"],
+                "rows_for_this_batch": j["batches"][batch_id],
+                "windows": j["windows"],
+            }
+            for j in joins
+        ],
+    }
     if args.json:
         emit_json(data)
         return 0
     first = scorings[-1]
-    print(f"batch {batch_id}: {first.source_file} (sha256 {first.source_sha256[:16]}…), {first.rows} rows; "
-          f"{data['labelled_rows']} with a late label")
+    print(
+        f"batch {batch_id}: {first.source_file} (sha256 {first.source_sha256[:16]}…), {first.rows} rows; "
+        f"{data['labelled_rows']} with a late label"
+    )
     for s in data["scorings"]:
-        print(f"  {s['model_name']} v{s['model_version']} (artifact {s['artifact_sha256'][:12]}…) at {s['scored_at']}: "
-              f"mean score {s['mean_score']:.3f}, drift share {fmt_number(s['drift_share'], '.0%')}\n"
-              f"    {s['predictions_uri']}")
+        print(
+            f"  {s['model_name']} v{s['model_version']} (artifact {s['artifact_sha256'][:12]}…) at {s['scored_at']}: "
+            f"mean score {s['mean_score']:.3f}, drift share {fmt_number(s['drift_share'], '.0%')}\n"
+            f"    {s['predictions_uri']}"
+        )
     for j in data["label_joins"]:
-        windows = "; ".join(f"v{w['model_version']} " + (w["skipped"] if "skipped" in w else
-                                                          f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] "
-                                                          f"{window_size(w)}") for w in j["windows"])
+        windows = "; ".join(
+            f"v{w['model_version']} "
+            + (
+                w["skipped"]
+                if "skipped" in w
+                else f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] {window_size(w)}"
+            )
+            for w in j["windows"]
+        )
         print(f"  labels {j['label_file']} at {j['joined_at'][:19]}: {j['rows_for_this_batch']} rows; window {windows}")
     return 0
 
 
 def _join(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.label_join import join_pending_labels, window_size
+    from pipeline.monitoring.label_join import join_pending_labels, window_size
 
     out = join_pending_labels(ws)
     if args.json:
@@ -113,14 +151,21 @@ def _join(ws: Any, args: argparse.Namespace) -> int:
     if out["waiting"]:
         print(f"no batch scored yet: {out['waiting']} label file(s) wait in {ws.settings.labels}")
     for j in out["joined"]:
-        print(f"joined {j['label_file']}: {j['matched']} of {j['rows']} rows to {len(j['batches'])} batch(es); "
-              f"{j['unmatched']} unmatched, {j['already_labelled']} already labelled, {j['bad_rows']} bad"
-              + (f" (kept in {j['rejected_rows_path']})" if j["rejected_rows_path"] else ""))
+        print(
+            f"joined {j['label_file']}: {j['matched']} of {j['rows']} rows to {len(j['batches'])} batch(es); "
+            f"{j['unmatched']} unmatched, {j['already_labelled']} already labelled, {j['bad_rows']} bad"
+            + (f" (kept in {j['rejected_rows_path']})" if j["rejected_rows_path"] else "")
+        )
         for w in j["windows"]:
-            print(f"  v{w['model_version']}: " + (w["skipped"] if "skipped" in w else
-                                                   f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] "
-                                                   f"{window_size(w)}"
-                                                   + ("" if w["counted"] else " (below monitoring.min_samples)")))
+            print(
+                f"  v{w['model_version']}: "
+                + (
+                    w["skipped"]
+                    if "skipped" in w
+                    else f"{w['value']:.3f} [{w['lower']:.3f}, {w['upper']:.3f}] "
+                    f"{window_size(w)}" + ("" if w["counted"] else " (below monitoring.min_samples)")
+                )
+            )
         if j["training_file"]:
             print(f"  {j['training_file']['rows']} labelled rows -> {j['training_file']['path']}")
     for q in out["quarantined"]:

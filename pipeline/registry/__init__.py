@@ -11,5 +11,13 @@ from pipeline.registry.base import (
 )
 from pipeline.registry.sql import SqlMetadataStore
 
-__all__ = ["AlertRecord", "MetadataStore", "ModelVersion", "PromotionRecord", "SnapshotRecord", "SqlMetadataStore",
-           "ValidationRecord", "WorkRequest"]
+__all__ = [
+    "AlertRecord",
+    "MetadataStore",
+    "ModelVersion",
+    "PromotionRecord",
+    "SnapshotRecord",
+    "SqlMetadataStore",
+    "ValidationRecord",
+    "WorkRequest",
+]

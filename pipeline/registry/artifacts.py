@@ -15,8 +15,8 @@ from typing import Any
 
 import joblib
 
-from pipeline.errors import ArtifactIntegrityError
-from pipeline.storage import ObjectStore
+from pipeline.core.errors import ArtifactIntegrityError
+from pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,16 @@ class ArtifactCheck:
     def message(self) -> str:
         """One sentence for people: what is wrong and what to do, or that it is intact."""
         if self.status == "missing":
-            return (f"model artifact {self.uri} is missing; it cannot be loaded. Restore it from backup "
-                    "or retrain (ct run) — the registry still records its checksum")
+            return (
+                f"model artifact {self.uri} is missing; it cannot be loaded. Restore it from backup "
+                "or retrain (ct run) — the registry still records its checksum"
+            )
         if self.status == "modified":
-            return (f"model artifact {self.uri} has SHA-256 {self.actual_sha256[:16]}…, but "
-                    f"{self.expected_sha256[:16]}… was registered; the file was modified and will not be loaded "
-                    "(joblib files can run code)")
+            return (
+                f"model artifact {self.uri} has SHA-256 {self.actual_sha256[:16]}…, but "
+                f"{self.expected_sha256[:16]}… was registered; the file was modified and will not be loaded "
+                "(joblib files can run code)"
+            )
         return f"model artifact {self.uri} matches its registered SHA-256 {self.expected_sha256[:16]}…"
 
     def to_dict(self) -> dict[str, Any]:

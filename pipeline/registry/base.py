@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.alerts import Alert
+    from pipeline.registry.alert import Alert
 
 CHAMPION = "champion"
 
@@ -66,7 +66,7 @@ class NewModelVersion:
     feature_schema: list[list[str]] | None = None
     """The snapshot's column schema ([name, type] pairs): a change makes a new major semver."""
     environment: dict[str, Any] = field(default_factory=dict)
-    """Python and package versions of the training process (``pipeline.environment``)."""
+    """Python and package versions of the training process (``pipeline.core.environment``)."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class PromotionRecord:
 
 @dataclass(frozen=True)
 class AlertRecord:
-    """A stored alert (``pipeline.alerts.Alert``) with its id and webhook delivery state."""
+    """A stored alert (``pipeline.registry.alert.Alert``) with its id and webhook delivery state."""
 
     id: int
     kind: str
@@ -198,7 +198,7 @@ class MetadataStore(ABC):
         """Make ``record`` the dataset's latest snapshot only if the latest is still ``record.parent``.
 
         Compare-and-set in one transaction, so two ingests never fork the chain: a loser gets
-        :class:`~pipeline.errors.SnapshotConflict` (naming the new latest) and must rebase.
+        :class:`~pipeline.core.errors.SnapshotConflict` (naming the new latest) and must rebase.
         Appending a record that already is the latest returns it (a rerun).
         """
 
@@ -216,8 +216,14 @@ class MetadataStore(ABC):
 
     # -- validation ------------------------------------------------------------------------
     @abstractmethod
-    def record_validation(self, snapshot_id: str, reference_snapshot_id: str | None, passed: bool,
-                          summary: dict[str, Any], report_uri: str | None) -> ValidationRecord:
+    def record_validation(
+        self,
+        snapshot_id: str,
+        reference_snapshot_id: str | None,
+        passed: bool,
+        summary: dict[str, Any],
+        report_uri: str | None,
+    ) -> ValidationRecord:
         """Store one validation result for a snapshot."""
 
     @abstractmethod
@@ -242,8 +248,9 @@ class MetadataStore(ABC):
         """One version; unknown name or version raise ``NotFound``."""
 
     @abstractmethod
-    def list_model_versions(self, name: str | None = None, *, alias: str | None = None,
-                            tags: dict[str, str] | None = None) -> list[ModelVersion]:
+    def list_model_versions(
+        self, name: str | None = None, *, alias: str | None = None, tags: dict[str, str] | None = None
+    ) -> list[ModelVersion]:
         """Versions ordered by model name, newest version first (all models when ``name`` is None).
 
         ``alias`` keeps only the version(s) that alias points to; ``tags`` keeps versions carrying
@@ -264,16 +271,25 @@ class MetadataStore(ABC):
         """The version an alias points to, or None."""
 
     @abstractmethod
-    def set_alias(self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any],
-                  actor: str) -> PromotionRecord | None:
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any], actor: str
+    ) -> PromotionRecord | None:
         """Move an alias and write its ledger row (kind ``promotion``) in one transaction.
 
         Returns None (and writes nothing) when the alias already points to ``version``.
         """
 
     @abstractmethod
-    def rollback_alias(self, name: str, alias: str, reason: str, actor: str, *,
-                       expect_version: int | None = None, evidence: dict[str, Any] | None = None) -> PromotionRecord:
+    def rollback_alias(
+        self,
+        name: str,
+        alias: str,
+        reason: str,
+        actor: str,
+        *,
+        expect_version: int | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> PromotionRecord:
         """Move ``alias`` back to where it was before its latest move, in one transaction.
 
         Writes a ledger row of kind ``rollback``; see ``versioning.rollback_target`` for what
@@ -324,8 +340,9 @@ class MetadataStore(ABC):
         """
 
     @abstractmethod
-    def list_work_requests(self, model: str | None = None, *, pending: bool | None = None,
-                           limit: int | None = None) -> list[WorkRequest]:
+    def list_work_requests(
+        self, model: str | None = None, *, pending: bool | None = None, limit: int | None = None
+    ) -> list[WorkRequest]:
         """Requests newest first; ``pending`` True keeps the unresolved ones, False the resolved ones."""
 
     @abstractmethod
@@ -343,6 +360,7 @@ class MetadataStore(ABC):
         """
 
     @abstractmethod
-    def list_alerts(self, kind: str | None = None, since: datetime | None = None,
-                    limit: int | None = None) -> list[AlertRecord]:
+    def list_alerts(
+        self, kind: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AlertRecord]:
         """Alerts newest first: only ``kind``, only those created at or after ``since``, at most ``limit``."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.errors import SchemaVersionError
+from pipeline.core.errors import SchemaVersionError
 from pipeline.registry import schema as t
 from pipeline.registry.versioning import VersionInputs, derive_semver
 
@@ -40,10 +40,19 @@ def _fill_semver(conn: Connection) -> int:
     Version-1 rows have no recorded feature schema, so the replay can only tell minor (data or
     hyperparameters) from patch; their schema is unknown and never counts as a change.
     """
-    mv = sa.table("ct_model_versions", sa.column("id"), sa.column("name"), sa.column("version"),
-                  sa.column("snapshot_id"), sa.column("spec_name"), sa.column("params"), sa.column("semver"))
-    rows = conn.execute(sa.select(mv.c.id, mv.c.name, mv.c.snapshot_id, mv.c.spec_name, mv.c.params)
-                        .order_by(mv.c.name, mv.c.version)).all()
+    mv = sa.table(
+        "ct_model_versions",
+        sa.column("id"),
+        sa.column("name"),
+        sa.column("version"),
+        sa.column("snapshot_id"),
+        sa.column("spec_name"),
+        sa.column("params"),
+        sa.column("semver"),
+    )
+    rows = conn.execute(
+        sa.select(mv.c.id, mv.c.name, mv.c.snapshot_id, mv.c.spec_name, mv.c.params).order_by(mv.c.name, mv.c.version)
+    ).all()
     previous: dict[str, tuple[str, VersionInputs]] = {}
     for row in rows:
         params = row.params if isinstance(row.params, dict) else json.loads(row.params or "{}")
@@ -60,11 +69,11 @@ def _v1_to_v2(conn: Connection) -> None:
     _add_column(conn, "ct_model_versions", sa.Column("semver", sa.String(32), nullable=True))
     _add_column(conn, "ct_model_versions", sa.Column("feature_schema", sa.JSON, nullable=True))
     _add_column(conn, "ct_model_versions", sa.Column("environment", sa.JSON, nullable=True))
-    _add_column(conn, "ct_promotions",
-                sa.Column("kind", sa.String(20), nullable=False, server_default="promotion"))
+    _add_column(conn, "ct_promotions", sa.Column("kind", sa.String(20), nullable=False, server_default="promotion"))
     frozen = sa.MetaData()
     tags = sa.Table(
-        "ct_model_tags", frozen,
+        "ct_model_tags",
+        frozen,
         sa.Column("name", sa.String(200), primary_key=True),
         sa.Column("version", sa.Integer, primary_key=True),
         sa.Column("key", sa.String(200), primary_key=True),
@@ -85,7 +94,8 @@ def _v2_to_v3(conn: Connection) -> None:
     """The ``ct_alerts`` table (unique on its dedupe key) and its two indexes; no existing row changes."""
     frozen = sa.MetaData()
     alerts = sa.Table(
-        "ct_alerts", frozen,
+        "ct_alerts",
+        frozen,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("dedupe_key", sa.String(255), nullable=False),
         sa.Column("kind", sa.String(50), nullable=False),
@@ -110,7 +120,8 @@ def _v3_to_v4(conn: Connection) -> None:
     """The ``ct_work_requests`` table (unique on its dedupe key) and its index; no existing row changes."""
     frozen = sa.MetaData()
     requests = sa.Table(
-        "ct_work_requests", frozen,
+        "ct_work_requests",
+        frozen,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("model", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(30), nullable=False),
@@ -169,8 +180,10 @@ def apply_steps(engine: Engine, target: int = t.SCHEMA_VERSION) -> tuple[int, ..
                 return tuple(applied)
             step = STEPS.get(current)
             if step is None:
-                raise SchemaVersionError(f"no migration from metadata schema version {current} to {current + 1}; "
-                                         "this code cannot upgrade that database")
+                raise SchemaVersionError(
+                    f"no migration from metadata schema version {current} to {current + 1}; "
+                    "this code cannot upgrade that database"
+                )
             step(conn)
             conn.execute(sa.update(t.schema_version).values(version=current + 1))
             log.info("migrated metadata schema v%d -> v%d", current, current + 1)

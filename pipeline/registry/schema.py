@@ -20,13 +20,15 @@ SCHEMA_VERSION = 4
 metadata = sa.MetaData()
 
 schema_version = sa.Table(
-    "ct_schema_version", metadata,
+    "ct_schema_version",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
 
 snapshots = sa.Table(
-    "ct_snapshots", metadata,
+    "ct_snapshots",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("dataset", sa.String(200), nullable=False, index=True),
     sa.Column("parent_id", sa.String(64), nullable=True),
@@ -38,7 +40,8 @@ snapshots = sa.Table(
 )
 
 validations = sa.Table(
-    "ct_validations", metadata,
+    "ct_validations",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("snapshot_id", sa.String(64), nullable=False, index=True),
     sa.Column("reference_snapshot_id", sa.String(64), nullable=True),
@@ -49,14 +52,16 @@ validations = sa.Table(
 )
 
 registered_models = sa.Table(
-    "ct_registered_models", metadata,
+    "ct_registered_models",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("last_version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 model_versions = sa.Table(
-    "ct_model_versions", metadata,
+    "ct_model_versions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), sa.ForeignKey("ct_registered_models.name"), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -84,7 +89,8 @@ model_versions = sa.Table(
 )
 
 aliases = sa.Table(
-    "ct_aliases", metadata,
+    "ct_aliases",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("alias", sa.String(100), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
@@ -93,7 +99,8 @@ aliases = sa.Table(
 )
 
 promotions = sa.Table(
-    "ct_promotions", metadata,
+    "ct_promotions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, index=True),
     sa.Column("alias", sa.String(100), nullable=False),
@@ -109,7 +116,8 @@ promotions = sa.Table(
 )
 
 model_tags = sa.Table(
-    "ct_model_tags", metadata,  # v2
+    "ct_model_tags",
+    metadata,  # v2
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("key", sa.String(200), primary_key=True),
@@ -119,7 +127,8 @@ model_tags = sa.Table(
 )
 
 alerts = sa.Table(
-    "ct_alerts", metadata,  # v3
+    "ct_alerts",
+    metadata,  # v3
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     # What makes two alerts "the same event": a task retry or rerun finds the row and writes nothing.
     sa.Column("dedupe_key", sa.String(255), nullable=False),
@@ -140,7 +149,8 @@ alerts = sa.Table(
 )
 
 work_requests = sa.Table(
-    "ct_work_requests", metadata,  # v4
+    "ct_work_requests",
+    metadata,  # v4
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("model", sa.String(200), nullable=False),
     # "new_data", "performance_drop" or "drift": why a training run is wanted.

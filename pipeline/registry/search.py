@@ -12,15 +12,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import CTError
-from pipeline.metrics import HIGHER_IS_BETTER
+from pipeline.core.errors import CTError
+from pipeline.core.metric_names import HIGHER_IS_BETTER
 from pipeline.registry.base import ModelVersion
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
     "=": operator.eq,
 }
-_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<|=)\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*$")
+_CONDITION = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<|=)\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*$"
+)
 
 
 def _known_metric(name: str) -> str:
@@ -49,8 +56,10 @@ def parse_condition(text: str) -> MetricCondition:
     """``"roc_auc>=0.8"`` -> :class:`MetricCondition`; a bad expression or metric is a :class:`CTError`."""
     match = _CONDITION.match(text)
     if not match:
-        raise CTError(f"cannot read the condition {text!r}; write METRIC OP NUMBER with OP one of "
-                      ">=, <=, >, <, ==, !=, e.g. roc_auc>=0.8")
+        raise CTError(
+            f"cannot read the condition {text!r}; write METRIC OP NUMBER with OP one of "
+            ">=, <=, >, <, ==, !=, e.g. roc_auc>=0.8"
+        )
     return MetricCondition(_known_metric(match[1]), match[2], float(match[3]))
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from pipeline.errors import NotFound, RegistryError, SchemaVersionError, SnapshotConflict
+from pipeline.core.errors import NotFound, RegistryError, SchemaVersionError, SnapshotConflict
 from pipeline.registry import schema as t
 from pipeline.registry.base import (
     CHAMPION,
@@ -46,21 +46,21 @@ from pipeline.registry.versioning import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.alerts import Alert
+    from pipeline.registry.alert import Alert
 
 log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _finite(value: Any) -> Any:
@@ -117,8 +117,11 @@ def _read_version(engine: Engine) -> int | None:
 
 def _mismatch(url: str, found: int) -> SchemaVersionError:
     newer = "newer" if found > t.SCHEMA_VERSION else "older"
-    hint = ("upgrade this code (pip install -U) to match it" if found > t.SCHEMA_VERSION
-            else "run `ct db upgrade` to migrate it")
+    hint = (
+        "upgrade this code (pip install -U) to match it"
+        if found > t.SCHEMA_VERSION
+        else "run `ct db upgrade` to migrate it"
+    )
     return SchemaVersionError(
         f"{safe_url(url)} has metadata schema version {found}, which is {newer} than the version "
         f"{t.SCHEMA_VERSION} this code expects; {hint}"
@@ -197,8 +200,15 @@ class SqlMetadataStore(MetadataStore):
     # -- snapshots -------------------------------------------------------------------------
     @staticmethod
     def _snapshot(row: Row) -> SnapshotRecord:
-        return SnapshotRecord(id=row.id, dataset=row.dataset, parent=row.parent_id, rows=int(row.rows),
-                              parts=int(row.parts), manifest_uri=row.manifest_uri, created_at=_iso(row.created_at))
+        return SnapshotRecord(
+            id=row.id,
+            dataset=row.dataset,
+            parent=row.parent_id,
+            rows=int(row.rows),
+            parts=int(row.parts),
+            manifest_uri=row.manifest_uri,
+            created_at=_iso(row.created_at),
+        )
 
     def record_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
         by_id = sa.select(t.snapshots).where(t.snapshots.c.id == record.id)
@@ -210,14 +220,25 @@ class SqlMetadataStore(MetadataStore):
                     if existing is not None:
                         return self._snapshot(existing)
                     seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.snapshots.c.seq), 0))).scalar_one() + 1
-                    conn.execute(sa.insert(t.snapshots).values(
-                        id=record.id, dataset=record.dataset, parent_id=record.parent, rows=record.rows,
-                        parts=record.parts, manifest_uri=record.manifest_uri, created_at=_now(), seq=seq))
+                    conn.execute(
+                        sa.insert(t.snapshots).values(
+                            id=record.id,
+                            dataset=record.dataset,
+                            parent_id=record.parent,
+                            rows=record.rows,
+                            parts=record.parts,
+                            manifest_uri=record.manifest_uri,
+                            created_at=_now(),
+                            seq=seq,
+                        )
+                    )
                     return self._snapshot(conn.execute(by_id).one())
             except IntegrityError:
                 # A concurrent writer took this seq (or recorded the same id); read again and retry.
                 continue
-        raise RegistryError(f"could not record snapshot {record.id} after 10 attempts; the database is under heavy contention")
+        raise RegistryError(
+            f"could not record snapshot {record.id} after 10 attempts; the database is under heavy contention"
+        )
 
     def _lock_snapshots(self, conn: Connection) -> None:
         """Queue appenders behind each other; readers are not blocked.
@@ -226,15 +247,17 @@ class SqlMetadataStore(MetadataStore):
         PostgreSQL: a table lock that conflicts with itself but not with plain reads.
         """
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"LOCK TABLE {conn.dialect.identifier_preparer.format_table(t.snapshots)} "
-                                 "IN SHARE ROW EXCLUSIVE MODE")
+            conn.exec_driver_sql(
+                f"LOCK TABLE {conn.dialect.identifier_preparer.format_table(t.snapshots)} IN SHARE ROW EXCLUSIVE MODE"
+            )
 
     def append_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
         s = t.snapshots.c
         with self.engine.begin() as conn:
             self._lock_snapshots(conn)
-            latest = conn.execute(sa.select(t.snapshots).where(s.dataset == record.dataset)
-                                  .order_by(s.seq.desc()).limit(1)).first()
+            latest = conn.execute(
+                sa.select(t.snapshots).where(s.dataset == record.dataset).order_by(s.seq.desc()).limit(1)
+            ).first()
             if latest is not None and latest.id == record.id:
                 return self._snapshot(latest)
             latest_id = latest.id if latest is not None else None
@@ -242,21 +265,35 @@ class SqlMetadataStore(MetadataStore):
                 raise SnapshotConflict(
                     f"snapshot {record.id} of {record.dataset!r} was built on {record.parent or 'nothing'}, but "
                     f"the latest is now {latest_id} (another ingest appended first); rebase on it and retry",
-                    latest=latest_id)
+                    latest=latest_id,
+                )
             if conn.execute(sa.select(s.id).where(s.id == record.id)).first() is not None:
-                raise SnapshotConflict(f"snapshot {record.id} is already recorded earlier in the chain of "
-                                       f"{record.dataset!r}; rebase on {latest_id}", latest=latest_id)
+                raise SnapshotConflict(
+                    f"snapshot {record.id} is already recorded earlier in the chain of "
+                    f"{record.dataset!r}; rebase on {latest_id}",
+                    latest=latest_id,
+                )
             seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(s.seq), 0))).scalar_one() + 1
-            conn.execute(sa.insert(t.snapshots).values(
-                id=record.id, dataset=record.dataset, parent_id=record.parent, rows=record.rows,
-                parts=record.parts, manifest_uri=record.manifest_uri, created_at=_now(), seq=seq))
+            conn.execute(
+                sa.insert(t.snapshots).values(
+                    id=record.id,
+                    dataset=record.dataset,
+                    parent_id=record.parent,
+                    rows=record.rows,
+                    parts=record.parts,
+                    manifest_uri=record.manifest_uri,
+                    created_at=_now(),
+                    seq=seq,
+                )
+            )
             return self._snapshot(conn.execute(sa.select(t.snapshots).where(s.id == record.id)).one())
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
         with self.engine.connect() as conn:
             prefix = snapshot_id.strip().lower()  # ids are lowercase hex on every dialect
-            rows = conn.execute(sa.select(t.snapshots).where(t.snapshots.c.id.startswith(prefix, autoescape=True))
-                                .limit(2)).all()
+            rows = conn.execute(
+                sa.select(t.snapshots).where(t.snapshots.c.id.startswith(prefix, autoescape=True)).limit(2)
+            ).all()
         if not rows:
             raise NotFound(f"no snapshot with id {snapshot_id!r}; list them with `ct snapshots list`")
         if len(rows) > 1:
@@ -277,16 +314,35 @@ class SqlMetadataStore(MetadataStore):
     # -- validation ------------------------------------------------------------------------
     @staticmethod
     def _validation(row: Row) -> ValidationRecord:
-        return ValidationRecord(id=int(row.id), snapshot_id=row.snapshot_id, reference_snapshot_id=row.reference_snapshot_id,
-                                passed=bool(row.passed), summary=row.summary, report_uri=row.report_uri,
-                                created_at=_iso(row.created_at))
+        return ValidationRecord(
+            id=int(row.id),
+            snapshot_id=row.snapshot_id,
+            reference_snapshot_id=row.reference_snapshot_id,
+            passed=bool(row.passed),
+            summary=row.summary,
+            report_uri=row.report_uri,
+            created_at=_iso(row.created_at),
+        )
 
-    def record_validation(self, snapshot_id: str, reference_snapshot_id: str | None, passed: bool,
-                          summary: dict[str, Any], report_uri: str | None) -> ValidationRecord:
+    def record_validation(
+        self,
+        snapshot_id: str,
+        reference_snapshot_id: str | None,
+        passed: bool,
+        summary: dict[str, Any],
+        report_uri: str | None,
+    ) -> ValidationRecord:
         with self.engine.begin() as conn:
-            new_id = conn.execute(sa.insert(t.validations).values(
-                snapshot_id=snapshot_id, reference_snapshot_id=reference_snapshot_id, passed=passed,
-                summary=summary, report_uri=report_uri, created_at=_now())).inserted_primary_key[0]
+            new_id = conn.execute(
+                sa.insert(t.validations).values(
+                    snapshot_id=snapshot_id,
+                    reference_snapshot_id=reference_snapshot_id,
+                    passed=passed,
+                    summary=summary,
+                    report_uri=report_uri,
+                    created_at=_now(),
+                )
+            ).inserted_primary_key[0]
             return self._validation(conn.execute(sa.select(t.validations).where(t.validations.c.id == new_id)).one())
 
     def get_validation(self, validation_id: int) -> ValidationRecord:
@@ -298,8 +354,12 @@ class SqlMetadataStore(MetadataStore):
 
     def latest_validation(self, snapshot_id: str) -> ValidationRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.validations).where(t.validations.c.snapshot_id == snapshot_id)
-                               .order_by(t.validations.c.id.desc()).limit(1)).first()
+            row = conn.execute(
+                sa.select(t.validations)
+                .where(t.validations.c.snapshot_id == snapshot_id)
+                .order_by(t.validations.c.id.desc())
+                .limit(1)
+            ).first()
         return self._validation(row) if row is not None else None
 
     # -- models ----------------------------------------------------------------------------
@@ -313,19 +373,38 @@ class SqlMetadataStore(MetadataStore):
         for r in conn.execute(sa.select(a.name, a.version, a.alias).where(a.name.in_(names)).order_by(a.alias)):
             aliases.setdefault((r.name, int(r.version)), []).append(r.alias)
         tags: dict[tuple[str, int], dict[str, str]] = {}
-        for r in conn.execute(sa.select(tg.name, tg.version, tg.key, tg.value).where(tg.name.in_(names))
-                              .order_by(tg.key)):
+        for r in conn.execute(
+            sa.select(tg.name, tg.version, tg.key, tg.value).where(tg.name.in_(names)).order_by(tg.key)
+        ):
             tags.setdefault((r.name, int(r.version)), {})[r.key] = r.value
         out = []
         for row in rows:
             key = (row.name, int(row.version))
-            out.append(ModelVersion(
-                name=row.name, version=int(row.version), snapshot_id=row.snapshot_id, config_hash=row.config_hash,
-                spec_name=row.spec_name, params=row.params, metrics=row.metrics, evaluation=row.evaluation,
-                artifact_uri=row.artifact_uri, artifact_sha256=row.artifact_sha256, validation_id=row.validation_id,
-                trigger=row.trigger, code_version=row.code_version, lineage=row.lineage, decision=row.decision,
-                aliases=tuple(aliases.get(key, ())), created_at=_iso(row.created_at), semver=row.semver or "",
-                feature_schema=row.feature_schema, environment=row.environment or {}, tags=tags.get(key, {})))
+            out.append(
+                ModelVersion(
+                    name=row.name,
+                    version=int(row.version),
+                    snapshot_id=row.snapshot_id,
+                    config_hash=row.config_hash,
+                    spec_name=row.spec_name,
+                    params=row.params,
+                    metrics=row.metrics,
+                    evaluation=row.evaluation,
+                    artifact_uri=row.artifact_uri,
+                    artifact_sha256=row.artifact_sha256,
+                    validation_id=row.validation_id,
+                    trigger=row.trigger,
+                    code_version=row.code_version,
+                    lineage=row.lineage,
+                    decision=row.decision,
+                    aliases=tuple(aliases.get(key, ())),
+                    created_at=_iso(row.created_at),
+                    semver=row.semver or "",
+                    feature_schema=row.feature_schema,
+                    environment=row.environment or {},
+                    tags=tags.get(key, {}),
+                )
+            )
         return out
 
     def _model(self, conn: Connection, row: Row) -> ModelVersion:
@@ -333,9 +412,14 @@ class SqlMetadataStore(MetadataStore):
 
     def _find(self, conn: Connection, name: str, snapshot_id: str, config_hash: str, spec_name: str) -> Row | None:
         mv = t.model_versions.c
-        return conn.execute(sa.select(t.model_versions).where(
-            (mv.name == name) & (mv.snapshot_id == snapshot_id) & (mv.config_hash == config_hash)
-            & (mv.spec_name == spec_name))).first()
+        return conn.execute(
+            sa.select(t.model_versions).where(
+                (mv.name == name)
+                & (mv.snapshot_id == snapshot_id)
+                & (mv.config_hash == config_hash)
+                & (mv.spec_name == spec_name)
+            )
+        ).first()
 
     @staticmethod
     def _version_row(conn: Connection, name: str, version: int) -> Row | None:
@@ -345,8 +429,11 @@ class SqlMetadataStore(MetadataStore):
     def _semver_for(self, conn: Connection, new: NewModelVersion, version: int) -> str:
         """Derive the new version's semver from version - 1 (read under the model's counter lock)."""
         previous = self._version_row(conn, new.name, version - 1) if version > 1 else None
-        before = (VersionInputs(previous.snapshot_id, previous.spec_name, previous.params, previous.feature_schema)
-                  if previous is not None else None)
+        before = (
+            VersionInputs(previous.snapshot_id, previous.spec_name, previous.params, previous.feature_schema)
+            if previous is not None
+            else None
+        )
         after = VersionInputs(new.snapshot_id, new.spec_name, new.params, new.feature_schema)
         return derive_semver(previous.semver if previous is not None else None, before, after).semver
 
@@ -359,23 +446,45 @@ class SqlMetadataStore(MetadataStore):
                         return self._model(conn, existing), False
                     try:
                         with conn.begin_nested():
-                            conn.execute(sa.insert(t.registered_models).values(name=new.name, last_version=0, created_at=_now()))
+                            conn.execute(
+                                sa.insert(t.registered_models).values(name=new.name, last_version=0, created_at=_now())
+                            )
                     except IntegrityError:
                         pass  # the model name exists already
                     rm = t.registered_models.c
                     # The UPDATE locks the counter row: concurrent registrations of this model queue here.
-                    conn.execute(sa.update(t.registered_models).where(rm.name == new.name)
-                                 .values(last_version=rm.last_version + 1))
+                    conn.execute(
+                        sa.update(t.registered_models)
+                        .where(rm.name == new.name)
+                        .values(last_version=rm.last_version + 1)
+                    )
                     version = conn.execute(sa.select(rm.last_version).where(rm.name == new.name)).scalar_one()
                     semver = self._semver_for(conn, new, version)
-                    conn.execute(sa.insert(t.model_versions).values(
-                        name=new.name, version=version, snapshot_id=new.snapshot_id, config_hash=new.config_hash,
-                        spec_name=new.spec_name, params=new.params, metrics=new.metrics, evaluation=new.evaluation,
-                        artifact_uri=new.artifact_uri, artifact_sha256=new.artifact_sha256,
-                        validation_id=new.validation_id, trigger=new.trigger, code_version=new.code_version,
-                        lineage=new.lineage, decision=None, created_at=_now(), semver=semver,
-                        feature_schema=[list(c) for c in new.feature_schema] if new.feature_schema is not None else None,
-                        environment=new.environment))
+                    conn.execute(
+                        sa.insert(t.model_versions).values(
+                            name=new.name,
+                            version=version,
+                            snapshot_id=new.snapshot_id,
+                            config_hash=new.config_hash,
+                            spec_name=new.spec_name,
+                            params=new.params,
+                            metrics=new.metrics,
+                            evaluation=new.evaluation,
+                            artifact_uri=new.artifact_uri,
+                            artifact_sha256=new.artifact_sha256,
+                            validation_id=new.validation_id,
+                            trigger=new.trigger,
+                            code_version=new.code_version,
+                            lineage=new.lineage,
+                            decision=None,
+                            created_at=_now(),
+                            semver=semver,
+                            feature_schema=[list(c) for c in new.feature_schema]
+                            if new.feature_schema is not None
+                            else None,
+                            environment=new.environment,
+                        )
+                    )
                     row = self._version_row(conn, new.name, version)
                     log.info("registered %s v%d (%s, snapshot %s)", new.name, version, semver, new.snapshot_id)
                     return self._model(conn, row), True
@@ -391,8 +500,9 @@ class SqlMetadataStore(MetadataStore):
                 raise NotFound(f"model {name!r} has no version {version}; list them with `ct models list`")
             return self._model(conn, row)
 
-    def list_model_versions(self, name: str | None = None, *, alias: str | None = None,
-                            tags: dict[str, str] | None = None) -> list[ModelVersion]:
+    def list_model_versions(
+        self, name: str | None = None, *, alias: str | None = None, tags: dict[str, str] | None = None
+    ) -> list[ModelVersion]:
         mv, a, tg = t.model_versions.c, t.aliases.c, t.model_tags.c
         query = sa.select(t.model_versions).order_by(mv.name, mv.version.desc())
         if name:
@@ -400,8 +510,11 @@ class SqlMetadataStore(MetadataStore):
         if alias:
             query = query.where(sa.exists().where((a.name == mv.name) & (a.version == mv.version) & (a.alias == alias)))
         for key, value in (tags or {}).items():
-            query = query.where(sa.exists().where((tg.name == mv.name) & (tg.version == mv.version)
-                                                  & (tg.key == key) & (tg.value == value)))
+            query = query.where(
+                sa.exists().where(
+                    (tg.name == mv.name) & (tg.version == mv.version) & (tg.key == key) & (tg.value == value)
+                )
+            )
         with self.engine.connect() as conn:
             return self._models(conn, conn.execute(query).all())
 
@@ -413,8 +526,9 @@ class SqlMetadataStore(MetadataStore):
     def record_decision(self, name: str, version: int, decision: dict[str, Any]) -> None:
         mv = t.model_versions.c
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(t.model_versions).where((mv.name == name) & (mv.version == version))
-                                .values(decision=decision)).rowcount
+            done = conn.execute(
+                sa.update(t.model_versions).where((mv.name == name) & (mv.version == version)).values(decision=decision)
+            ).rowcount
         if not done:
             raise NotFound(f"model {name!r} has no version {version}")
 
@@ -439,26 +553,58 @@ class SqlMetadataStore(MetadataStore):
         a = t.aliases.c
         return conn.execute(sa.select(a.version).where((a.name == name) & (a.alias == alias))).scalar()
 
-    def _move_alias(self, conn: Connection, name: str, alias: str, current: int | None, version: int, reason: str,
-                    evidence: dict[str, Any], actor: str, kind: str) -> PromotionRecord:
+    def _move_alias(
+        self,
+        conn: Connection,
+        name: str,
+        alias: str,
+        current: int | None,
+        version: int,
+        reason: str,
+        evidence: dict[str, Any],
+        actor: str,
+        kind: str,
+    ) -> PromotionRecord:
         """Point ``alias`` at ``version`` and append the ledger row; the caller holds the model lock."""
         a = t.aliases.c
         now = _now()
         if current is None:
             conn.execute(sa.insert(t.aliases).values(name=name, alias=alias, version=version, updated_at=now))
         else:
-            conn.execute(sa.update(t.aliases).where((a.name == name) & (a.alias == alias))
-                         .values(version=version, updated_at=now))
-        new_id = conn.execute(sa.insert(t.promotions).values(
-            name=name, alias=alias, from_version=current, to_version=version, reason=reason,
-            evidence=evidence, actor=actor, created_at=now, kind=kind)).inserted_primary_key[0]
+            conn.execute(
+                sa.update(t.aliases)
+                .where((a.name == name) & (a.alias == alias))
+                .values(version=version, updated_at=now)
+            )
+        new_id = conn.execute(
+            sa.insert(t.promotions).values(
+                name=name,
+                alias=alias,
+                from_version=current,
+                to_version=version,
+                reason=reason,
+                evidence=evidence,
+                actor=actor,
+                created_at=now,
+                kind=kind,
+            )
+        ).inserted_primary_key[0]
         row = conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
-        log.info("%s: alias %r moved %s -> v%d by %s (%s: %s)", name, alias, f"v{current}" if current else "nothing",
-                 version, actor, kind, reason)
+        log.info(
+            "%s: alias %r moved %s -> v%d by %s (%s: %s)",
+            name,
+            alias,
+            f"v{current}" if current else "nothing",
+            version,
+            actor,
+            kind,
+            reason,
+        )
         return self._promotion(row)
 
-    def set_alias(self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any],
-                  actor: str) -> PromotionRecord | None:
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str, evidence: dict[str, Any], actor: str
+    ) -> PromotionRecord | None:
         with self.engine.begin() as conn:
             if not self._lock_model(conn, name) or self._version_row(conn, name, version) is None:
                 raise NotFound(f"model {name!r} has no version {version}; nothing was moved")
@@ -481,7 +627,8 @@ class SqlMetadataStore(MetadataStore):
             raise RegistryError(
                 f"{alias!r} of {name!r} points to v{current}, but its ledger ends at v{target.undone.to_version} "
                 f"(row {target.undone.id}); the alias was changed outside the registry. Set it explicitly with "
-                f"`ct models promote {name} VERSION --reason ...`")
+                f"`ct models promote {name} VERSION --reason ...`"
+            )
         return target
 
     def rollback_target(self, name: str, alias: str) -> tuple[PromotionRecord, int]:
@@ -489,26 +636,50 @@ class SqlMetadataStore(MetadataStore):
             target = self._rollback_target(conn, name, alias)
         return target.undone, target.version
 
-    def rollback_alias(self, name: str, alias: str, reason: str, actor: str, *,
-                       expect_version: int | None = None, evidence: dict[str, Any] | None = None) -> PromotionRecord:
+    def rollback_alias(
+        self,
+        name: str,
+        alias: str,
+        reason: str,
+        actor: str,
+        *,
+        expect_version: int | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> PromotionRecord:
         with self.engine.begin() as conn:
             if not self._lock_model(conn, name):
                 raise NotFound(f"there is no model named {name!r}; list them with `ct models list`")
             target = self._rollback_target(conn, name, alias)
             if expect_version is not None and target.version != expect_version:
-                raise RegistryError(f"the ledger of {name!r} changed meanwhile: a rollback of {alias!r} now goes to "
-                                    f"v{target.version}, not v{expect_version}; nothing was moved, run it again")
+                raise RegistryError(
+                    f"the ledger of {name!r} changed meanwhile: a rollback of {alias!r} now goes to "
+                    f"v{target.version}, not v{expect_version}; nothing was moved, run it again"
+                )
             undone = target.undone
-            full_evidence = {"undoes_ledger_id": undone.id, "undone_move": [undone.from_version, undone.to_version],
-                             "undone_reason": undone.reason, **(evidence or {})}
-            return self._move_alias(conn, name, alias, undone.to_version, target.version, reason, full_evidence,
-                                    actor, ROLLBACK)
+            full_evidence = {
+                "undoes_ledger_id": undone.id,
+                "undone_move": [undone.from_version, undone.to_version],
+                "undone_reason": undone.reason,
+                **(evidence or {}),
+            }
+            return self._move_alias(
+                conn, name, alias, undone.to_version, target.version, reason, full_evidence, actor, ROLLBACK
+            )
 
     @staticmethod
     def _promotion(row: Row) -> PromotionRecord:
-        return PromotionRecord(id=int(row.id), name=row.name, alias=row.alias, from_version=row.from_version,
-                               to_version=int(row.to_version), reason=row.reason, evidence=row.evidence,
-                               actor=row.actor, created_at=_iso(row.created_at), kind=row.kind)
+        return PromotionRecord(
+            id=int(row.id),
+            name=row.name,
+            alias=row.alias,
+            from_version=row.from_version,
+            to_version=int(row.to_version),
+            reason=row.reason,
+            evidence=row.evidence,
+            actor=row.actor,
+            created_at=_iso(row.created_at),
+            kind=row.kind,
+        )
 
     def promotion_history(self, name: str, alias: str | None = None) -> list[PromotionRecord]:
         with self.engine.connect() as conn:
@@ -528,24 +699,40 @@ class SqlMetadataStore(MetadataStore):
                 return
             try:
                 with conn.begin_nested():
-                    conn.execute(sa.insert(t.model_tags).values(name=name, version=version, key=key, value=value,
-                                                                updated_at=_now()))
+                    conn.execute(
+                        sa.insert(t.model_tags).values(
+                            name=name, version=version, key=key, value=value, updated_at=_now()
+                        )
+                    )
             except IntegrityError:  # a concurrent writer inserted it first: last write wins
                 conn.execute(sa.update(t.model_tags).where(where).values(value=value, updated_at=_now()))
 
     def delete_tag(self, name: str, version: int, key: str) -> bool:
         tg = t.model_tags.c
         with self.engine.begin() as conn:
-            return bool(conn.execute(sa.delete(t.model_tags).where(
-                (tg.name == name) & (tg.version == version) & (tg.key == key))).rowcount)
+            return bool(
+                conn.execute(
+                    sa.delete(t.model_tags).where((tg.name == name) & (tg.version == version) & (tg.key == key))
+                ).rowcount
+            )
 
     # -- alerts ----------------------------------------------------------------------------
     @staticmethod
     def _alert(row: Row) -> AlertRecord:
-        return AlertRecord(id=int(row.id), kind=row.kind, severity=row.severity, title=row.title, message=row.message,
-                           details=row.details or {}, source=row.source or {}, created_at=_iso(row.created_at),
-                           dedupe_key=row.dedupe_key, delivery_status=row.delivery_status,
-                           delivery_detail=row.delivery_detail, delivery_attempts=int(row.delivery_attempts or 0))
+        return AlertRecord(
+            id=int(row.id),
+            kind=row.kind,
+            severity=row.severity,
+            title=row.title,
+            message=row.message,
+            details=row.details or {},
+            source=row.source or {},
+            created_at=_iso(row.created_at),
+            dedupe_key=row.dedupe_key,
+            delivery_status=row.delivery_status,
+            delivery_detail=row.delivery_detail,
+            delivery_attempts=int(row.delivery_attempts or 0),
+        )
 
     def record_alert(self, alert: Alert, delivery_status: str = "not_configured") -> tuple[AlertRecord, bool]:
         by_key = sa.select(t.alerts).where(t.alerts.c.dedupe_key == alert.dedupe_key)
@@ -554,18 +741,28 @@ class SqlMetadataStore(MetadataStore):
         except ValueError:
             created_at = _now()
         if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=timezone.utc)
+            created_at = created_at.replace(tzinfo=UTC)
         with self.engine.begin() as conn:
             existing = conn.execute(by_key).first()
             if existing is not None:
                 return self._alert(existing), False
             try:
                 with conn.begin_nested():
-                    conn.execute(sa.insert(t.alerts).values(
-                        dedupe_key=alert.dedupe_key, kind=alert.kind, severity=alert.severity, title=alert.title,
-                        message=alert.message, details=alert.details, source=alert.source,
-                        created_at=created_at.astimezone(timezone.utc), delivery_status=delivery_status,
-                        delivery_detail=None, delivery_attempts=0))
+                    conn.execute(
+                        sa.insert(t.alerts).values(
+                            dedupe_key=alert.dedupe_key,
+                            kind=alert.kind,
+                            severity=alert.severity,
+                            title=alert.title,
+                            message=alert.message,
+                            details=alert.details,
+                            source=alert.source,
+                            created_at=created_at.astimezone(UTC),
+                            delivery_status=delivery_status,
+                            delivery_detail=None,
+                            delivery_attempts=0,
+                        )
+                    )
             except IntegrityError:
                 # Another process recorded the same event a moment ago (PostgreSQL waited for its commit).
                 return self._alert(conn.execute(by_key).one()), False
@@ -574,23 +771,26 @@ class SqlMetadataStore(MetadataStore):
     def record_alert_delivery(self, alert_id: int, status: str, detail: str | None) -> AlertRecord:
         al = t.alerts.c
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(t.alerts).where(al.id == alert_id).values(
-                delivery_status=status, delivery_detail=detail,
-                delivery_attempts=al.delivery_attempts + 1)).rowcount
+            done = conn.execute(
+                sa.update(t.alerts)
+                .where(al.id == alert_id)
+                .values(delivery_status=status, delivery_detail=detail, delivery_attempts=al.delivery_attempts + 1)
+            ).rowcount
             if not done:
                 raise NotFound(f"no alert with id {alert_id}; list them with `ct alerts`")
             return self._alert(conn.execute(sa.select(t.alerts).where(al.id == alert_id)).one())
 
-    def list_alerts(self, kind: str | None = None, since: datetime | None = None,
-                    limit: int | None = None) -> list[AlertRecord]:
+    def list_alerts(
+        self, kind: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AlertRecord]:
         al = t.alerts.c
         query = sa.select(t.alerts).order_by(al.created_at.desc(), al.id.desc())
         if kind:
             query = query.where(al.kind == kind)
         if since is not None:
             if since.tzinfo is None:
-                since = since.replace(tzinfo=timezone.utc)
-            query = query.where(al.created_at >= since.astimezone(timezone.utc))
+                since = since.replace(tzinfo=UTC)
+            query = query.where(al.created_at >= since.astimezone(UTC))
         if limit is not None:
             query = query.limit(max(int(limit), 0))
         with self.engine.connect() as conn:
@@ -599,12 +799,23 @@ class SqlMetadataStore(MetadataStore):
     # -- work requests ---------------------------------------------------------------------
     @staticmethod
     def _work_request(row: Row) -> WorkRequest:
-        return WorkRequest(id=int(row.id), model=row.model, kind=row.kind, snapshot_id=row.snapshot_id,
-                           reason=row.reason, evidence=row.evidence or {}, dedupe_key=row.dedupe_key,
-                           created_at=_iso(row.created_at), status=row.status, claimed_by=row.claimed_by,
-                           claimed_at=_iso(row.claimed_at), resolved_by=row.resolved_by,
-                           resolved_version=row.resolved_version, resolution=row.resolution,
-                           resolved_at=_iso(row.resolved_at))
+        return WorkRequest(
+            id=int(row.id),
+            model=row.model,
+            kind=row.kind,
+            snapshot_id=row.snapshot_id,
+            reason=row.reason,
+            evidence=row.evidence or {},
+            dedupe_key=row.dedupe_key,
+            created_at=_iso(row.created_at),
+            status=row.status,
+            claimed_by=row.claimed_by,
+            claimed_at=_iso(row.claimed_at),
+            resolved_by=row.resolved_by,
+            resolved_version=row.resolved_version,
+            resolution=row.resolution,
+            resolved_at=_iso(row.resolved_at),
+        )
 
     def record_work_request(self, new: NewWorkRequest) -> tuple[WorkRequest, bool]:
         by_key = sa.select(t.work_requests).where(t.work_requests.c.dedupe_key == new.dedupe_key)
@@ -614,15 +825,25 @@ class SqlMetadataStore(MetadataStore):
                 return self._work_request(existing), False
             try:
                 with conn.begin_nested():
-                    conn.execute(sa.insert(t.work_requests).values(
-                        model=new.model, kind=new.kind, snapshot_id=new.snapshot_id, reason=new.reason,
-                        evidence=new.evidence, dedupe_key=new.dedupe_key, created_at=_now(), status="pending"))
+                    conn.execute(
+                        sa.insert(t.work_requests).values(
+                            model=new.model,
+                            kind=new.kind,
+                            snapshot_id=new.snapshot_id,
+                            reason=new.reason,
+                            evidence=new.evidence,
+                            dedupe_key=new.dedupe_key,
+                            created_at=_now(),
+                            status="pending",
+                        )
+                    )
             except IntegrityError:  # another process raised the same request a moment ago
                 return self._work_request(conn.execute(by_key).one()), False
             return self._work_request(conn.execute(by_key).one()), True
 
-    def list_work_requests(self, model: str | None = None, *, pending: bool | None = None,
-                           limit: int | None = None) -> list[WorkRequest]:
+    def list_work_requests(
+        self, model: str | None = None, *, pending: bool | None = None, limit: int | None = None
+    ) -> list[WorkRequest]:
         wr = t.work_requests.c
         query = sa.select(t.work_requests).order_by(wr.id.desc())
         if model:
@@ -649,9 +870,19 @@ class SqlMetadataStore(MetadataStore):
             return 0
         wr = t.work_requests.c
         with self.engine.begin() as conn:
-            return int(conn.execute(sa.update(t.work_requests).where(wr.id.in_(ids) & (wr.status == "pending")).values(
-                status="done", resolved_by=run_id, resolved_version=version, resolution=resolution,
-                resolved_at=_now())).rowcount)
+            return int(
+                conn.execute(
+                    sa.update(t.work_requests)
+                    .where(wr.id.in_(ids) & (wr.status == "pending"))
+                    .values(
+                        status="done",
+                        resolved_by=run_id,
+                        resolved_version=version,
+                        resolution=resolution,
+                        resolved_at=_now(),
+                    )
+                ).rowcount
+            )
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import RegistryError
+from pipeline.core.errors import RegistryError
 from pipeline.registry.base import PromotionRecord
 
 FIRST_SEMVER = "1.0.0"
@@ -60,12 +60,17 @@ def derive_semver(previous_semver: str | None, previous: VersionInputs | None, n
     if previous is None or not previous_semver:
         return SemverBump(FIRST_SEMVER, "first", "first version of this model")
     major, minor, patch = parse_semver(previous_semver)
-    if (previous.feature_schema is not None and new.feature_schema is not None
-            and _canonical(previous.feature_schema) != _canonical(new.feature_schema)):
+    if (
+        previous.feature_schema is not None
+        and new.feature_schema is not None
+        and _canonical(previous.feature_schema) != _canonical(new.feature_schema)
+    ):
         before = {c[0]: c[1] for c in previous.feature_schema}
         after = {c[0]: c[1] for c in new.feature_schema}
         changed = sorted(set(before) ^ set(after) | {k for k in set(before) & set(after) if before[k] != after[k]})
-        return SemverBump(f"{major + 1}.0.0", "major", f"feature schema changed: {', '.join(changed) or 'column order'}")
+        return SemverBump(
+            f"{major + 1}.0.0", "major", f"feature schema changed: {', '.join(changed) or 'column order'}"
+        )
     why = []
     if previous.snapshot_id != new.snapshot_id:
         why.append(f"data changed (snapshot {previous.snapshot_id} -> {new.snapshot_id})")
@@ -101,11 +106,15 @@ def rollback_target(history: Sequence[PromotionRecord], name: str, alias: str) -
         else:
             stack.append(row)
     if not history or not any(r.alias == alias for r in history):
-        raise RegistryError(f"model {name!r} has never had a {alias!r} alias; nothing to roll back. "
-                            f"Choose a version with `ct models promote {name} VERSION --reason ...`")
+        raise RegistryError(
+            f"model {name!r} has never had a {alias!r} alias; nothing to roll back. "
+            f"Choose a version with `ct models promote {name} VERSION --reason ...`"
+        )
     if not stack or stack[-1].from_version is None:
         first = stack[-1].to_version if stack else history[0].to_version
-        raise RegistryError(f"{alias!r} of {name!r} is at its first version in the ledger (v{first}); there is no "
-                            f"earlier {alias} to roll back to. Choose a version with "
-                            f"`ct models promote {name} VERSION --reason ...`")
+        raise RegistryError(
+            f"{alias!r} of {name!r} is at its first version in the ledger (v{first}); there is no "
+            f"earlier {alias} to roll back to. Choose a version with "
+            f"`ct models promote {name} VERSION --reason ...`"
+        )
     return RollbackTarget(undone=stack[-1], version=int(stack[-1].from_version))

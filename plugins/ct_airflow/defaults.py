@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+
 from ct_airflow.notify import notify_task_failure
 
 log = logging.getLogger(__name__)
 
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 DEFAULT_ARGS = {
     "owner": "ct",
@@ -31,8 +32,13 @@ DEFAULT_ARGS = {
 }
 
 _BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
-_DEFAULTS: dict[str, Any] = {"ingest": "*/5 * * * *", "monitor": "0 * * * *", "train": "0 3 * * *",
-                             "landing_poke_seconds": 30.0, "landing_wait_minutes": 60.0}
+_DEFAULTS: dict[str, Any] = {
+    "ingest": "*/5 * * * *",
+    "monitor": "0 * * * *",
+    "train": "0 3 * * *",
+    "landing_poke_seconds": 30.0,
+    "landing_wait_minutes": 60.0,
+}
 
 
 def read_schedules(config_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -52,5 +58,4 @@ TRAIN_CRON: str = os.environ.get("CT_TRAIN_CRON") or _SCHEDULES["train"]
 INGEST_CRON: str = os.environ.get("CT_INGEST_CRON") or _SCHEDULES["ingest"]
 MONITOR_CRON: str = os.environ.get("CT_MONITOR_CRON") or _SCHEDULES["monitor"]
 LANDING_POKE_SECONDS = float(os.environ.get("CT_LANDING_POKE_SECONDS") or _SCHEDULES["landing_poke_seconds"])
-LANDING_WAIT = timedelta(minutes=float(os.environ.get("CT_LANDING_WAIT_MINUTES")
-                                       or _SCHEDULES["landing_wait_minutes"]))
+LANDING_WAIT = timedelta(minutes=float(os.environ.get("CT_LANDING_WAIT_MINUTES") or _SCHEDULES["landing_wait_minutes"]))

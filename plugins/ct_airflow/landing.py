@@ -25,8 +25,9 @@ class LandingFilesTrigger(BaseTrigger):
     """Fires ``{"status": "ready", "files": [...]}`` once the landing folder settles, or
     ``{"status": "timeout"}`` at ``deadline`` (a Unix time)."""
 
-    def __init__(self, landing: str, stable_seconds: float, poke_seconds: float, deadline: float,
-                 settle_timeout: float) -> None:
+    def __init__(
+        self, landing: str, stable_seconds: float, poke_seconds: float, deadline: float, settle_timeout: float
+    ) -> None:
         super().__init__()
         self.landing = landing
         self.stable_seconds = stable_seconds
@@ -35,12 +36,19 @@ class LandingFilesTrigger(BaseTrigger):
         self.settle_timeout = settle_timeout
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}",
-                {"landing": self.landing, "stable_seconds": self.stable_seconds, "poke_seconds": self.poke_seconds,
-                 "deadline": self.deadline, "settle_timeout": self.settle_timeout})
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "landing": self.landing,
+                "stable_seconds": self.stable_seconds,
+                "poke_seconds": self.poke_seconds,
+                "deadline": self.deadline,
+                "settle_timeout": self.settle_timeout,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from pipeline.landing import scan_landing
+        from pipeline.data.ready_files import scan_landing
 
         first_ready_at: float | None = None
         while True:
@@ -52,13 +60,17 @@ class LandingFilesTrigger(BaseTrigger):
                 first_ready_at = None
             if scan.settled or (first_ready_at is not None and now - first_ready_at >= self.settle_timeout):
                 if scan.in_progress:
-                    self.log.warning("going ahead without files still being written: %s",
-                                     ", ".join(p.name for p in scan.in_progress))
+                    self.log.warning(
+                        "going ahead without files still being written: %s", ", ".join(p.name for p in scan.in_progress)
+                    )
                 yield TriggerEvent({"status": "ready", "files": [p.name for p in scan.ready]})
                 return
             if scan.in_progress:
-                self.log.info("waiting for %d file(s) still being written: %s", len(scan.in_progress),
-                              ", ".join(p.name for p in scan.in_progress))
+                self.log.info(
+                    "waiting for %d file(s) still being written: %s",
+                    len(scan.in_progress),
+                    ", ".join(p.name for p in scan.in_progress),
+                )
             if now >= self.deadline:
                 yield TriggerEvent({"status": "timeout"})
                 return
@@ -69,8 +81,9 @@ class LandingFilesSensor(BaseSensorOperator):
     """Passes (returning the ready file names) once the landing area has settled or a source table
     has new rows; after ``wait`` with nothing to take, the task is skipped, not failed."""
 
-    def __init__(self, *, poke_seconds: float, wait: timedelta, settle_timeout: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, poke_seconds: float, wait: timedelta, settle_timeout: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(poke_interval=poke_seconds, timeout=wait.total_seconds(), soft_fail=True, **kwargs)
         self.poke_seconds = poke_seconds
         self.wait = wait
@@ -79,7 +92,7 @@ class LandingFilesSensor(BaseSensorOperator):
     @staticmethod
     def _status() -> dict[str, Any]:
         from ct_airflow.stage import run_stage
-        from pipeline.stages import landing_status
+        from pipeline.app.stages import landing_status
 
         return run_stage(landing_status)
 
@@ -91,13 +104,21 @@ class LandingFilesSensor(BaseSensorOperator):
         if status["start"]:
             return status["ready"] + status["tables"]
         settle = self.settle_timeout if self.settle_timeout is not None else max(60.0, 10 * status["stable_seconds"])
-        self.log.info("nothing settled in %s yet (%d still being written); deferring to the triggerer",
-                      status["landing"], len(status["in_progress"]))
-        self.defer(trigger=LandingFilesTrigger(landing=status["landing"], stable_seconds=status["stable_seconds"],
-                                               poke_seconds=self.poke_seconds,
-                                               deadline=time.time() + self.wait.total_seconds(),
-                                               settle_timeout=settle),
-                   method_name="execute_complete")
+        self.log.info(
+            "nothing settled in %s yet (%d still being written); deferring to the triggerer",
+            status["landing"],
+            len(status["in_progress"]),
+        )
+        self.defer(
+            trigger=LandingFilesTrigger(
+                landing=status["landing"],
+                stable_seconds=status["stable_seconds"],
+                poke_seconds=self.poke_seconds,
+                deadline=time.time() + self.wait.total_seconds(),
+                settle_timeout=settle,
+            ),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> list[str]:
         from airflow.sdk.exceptions import AirflowSkipException

@@ -4,7 +4,7 @@ Wired into every task through ``DEFAULT_ARGS["on_failure_callback"]``. Airflow 3
 calls ``on_failure_callback`` only when a try ends FAILED — retries exhausted, or an error that is
 not retried (``AirflowFailException``, which ``stage.run_stage`` raises for the pipeline's own
 errors); a try that will be retried calls ``on_retry_callback`` instead. So one failure is one
-alert, not one per try. The alert (log, alerts table, webhook) is made by ``pipeline.alerts``.
+alert, not one per try. The alert (log, alerts table, webhook) is made by ``pipeline.monitoring.alerts``.
 
 Parsing a DAG file imports only ``BaseNotifier`` from here; the pipeline and its stores are
 touched when a task fails, in the task's own process.
@@ -41,30 +41,36 @@ def _log_url(ti: Any) -> str | None:
 
 def task_failed_alert_from(context: Any) -> Any:
     """The ``task_failed`` alert for the task instance in an Airflow callback ``context``."""
-    from pipeline.alerts import task_failed_alert
+    from pipeline.monitoring.alerts import task_failed_alert
 
     ti = context.get("ti") or context.get("task_instance")
     map_index = getattr(ti, "map_index", None)
-    return task_failed_alert(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-                             try_number=getattr(ti, "try_number", None),
-                             map_index=int(map_index) if map_index is not None else None,
-                             error=_error_text(context.get("exception")), log_url=_log_url(ti))
+    return task_failed_alert(
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        try_number=getattr(ti, "try_number", None),
+        map_index=int(map_index) if map_index is not None else None,
+        error=_error_text(context.get("exception")),
+        log_url=_log_url(ti),
+    )
 
 
 def _notifier() -> Any:
     """A notifier on this process's stores; a broken config (a common reason to fail) still alerts."""
-    from pipeline.alerts import Notifier
-    from pipeline.config import AlertsConfig, load_config
-    from pipeline.errors import CTError
+    from pipeline.core.config import AlertsConfig, load_config
+    from pipeline.core.errors import CTError
+    from pipeline.core.settings import load_settings
+    from pipeline.monitoring.alerts import Notifier
     from pipeline.registry.sql import SqlMetadataStore
-    from pipeline.settings import load_settings
 
     settings = load_settings()
     try:
         alerts = load_config(settings.config_path).alerts
     except CTError as err:
-        log.warning("alerts settings not read from %s (%s); using the defaults", settings.config_path,
-                    str(err).splitlines()[0])
+        log.warning(
+            "alerts settings not read from %s (%s); using the defaults", settings.config_path, str(err).splitlines()[0]
+        )
         alerts = AlertsConfig()
     try:
         store = SqlMetadataStore(settings.database_url)

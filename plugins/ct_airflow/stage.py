@@ -19,8 +19,8 @@ def run_stage(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Open the workspace, call ``fn(workspace, ...)`` and translate pipeline errors for Airflow."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from pipeline.errors import CTError, NothingToDo
-    from pipeline.workspace import open_workspace
+    from pipeline.app.workspace import open_workspace
+    from pipeline.core.errors import CTError, NothingToDo
 
     try:
         return fn(open_workspace(), *args, **kwargs)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import BUNDLED_CONFIG, PROJECT_ROOT
+from pipeline.core.settings import BUNDLED_CONFIG, PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 from airflow_rest import AirflowClient, wait_for  # scripts/ is not a package: imported by path
@@ -61,25 +61,27 @@ class AirflowServer:
     def env(self) -> dict[str, str]:
         bin_dir = str(Path(sys.executable).parent)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CT_"))}
-        env.update({
-            "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
-            "AIRFLOW_HOME": str(self.airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
-            "CT_HOME": str(self.ct_home),
-            "CT_CONFIG": str(self.config_path),
-            "CT_INGEST_CRON": "* * * * *",
-            "CT_LANDING_POKE_SECONDS": "5",
-        })
+        env.update(
+            {
+                "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+                "AIRFLOW_HOME": str(self.airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
+                "CT_HOME": str(self.ct_home),
+                "CT_CONFIG": str(self.config_path),
+                "CT_INGEST_CRON": "* * * * *",
+                "CT_LANDING_POKE_SECONDS": "5",
+            }
+        )
         env.update(self.extra_env)
         return env
 
@@ -87,8 +89,14 @@ class AirflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.ct_home / "landing").mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=self.env(), stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.root,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -16,7 +16,6 @@ test asks first, so each of these tests also runs on its own (``pytest -k``).
 from __future__ import annotations
 
 import pytest
-
 from airflow_server import AirflowServer
 from shared_airflow import LandedBatch, SharedAirflow
 

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.settings import BUNDLED_CONFIG
-
 from airflow_server import AirflowServer
 
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.settings import BUNDLED_CONFIG
 
 FORM_SPEC = "logistic_regression"
 

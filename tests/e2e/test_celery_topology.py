@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import parse_config
-from pipeline.demo import BatchSpec, generate_batch
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import parse_config
+from pipeline.core.settings import BUNDLED_CONFIG, PROJECT_ROOT
 from pipeline.registry.sql import SqlMetadataStore
-from pipeline.settings import BUNDLED_CONFIG, PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 from airflow_rest import wait_for
@@ -50,12 +50,16 @@ def _test_config(path: Path) -> Path:
     """The bundled config with two candidates slow enough (single-threaded boosting, ~seconds per
     fit) that a mapped train task is still running when the worker under it is killed."""
     data = yaml.safe_load(BUNDLED_CONFIG.read_text(encoding="utf-8"))
-    slow = {"estimator": "gradient_boosting",
-            "params": {"max_iter": 400, "max_leaf_nodes": 63, "early_stopping": False}}
-    data["model"]["specs"].update({
-        "boost_a": {**slow, "params": {**slow["params"], "learning_rate": 0.05}},
-        "boost_b": {**slow, "params": {**slow["params"], "learning_rate": 0.1}},
-    })
+    slow = {
+        "estimator": "gradient_boosting",
+        "params": {"max_iter": 400, "max_leaf_nodes": 63, "early_stopping": False},
+    }
+    data["model"]["specs"].update(
+        {
+            "boost_a": {**slow, "params": {**slow["params"], "learning_rate": 0.05}},
+            "boost_b": {**slow, "params": {**slow["params"], "learning_rate": 0.1}},
+        }
+    )
     data["model"]["candidates"] = ["boost_a", "boost_b"]
     data["evaluation"].update(folds=2, bootstrap_resamples=200)
     parse_config(data, path)  # fail here, with the key named, if the bundled config moved on
@@ -68,11 +72,17 @@ def topology(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("celery")
     tag = uuid.uuid4().hex[:8]
     settings = TopologySettings(
-        root=root / "topology", ct_home=root / "ct", ct_config=_test_config(root / "pipeline.yaml"),
+        root=root / "topology",
+        ct_home=root / "ct",
+        ct_config=_test_config(root / "pipeline.yaml"),
         pg_url=os.environ.get("CT_TOPOLOGY_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
-        airflow_db=f"ct_e2e_airflow_{tag}", store_db=f"ct_e2e_store_{tag}",
+        airflow_db=f"ct_e2e_airflow_{tag}",
+        store_db=f"ct_e2e_store_{tag}",
         redis_url=os.environ.get("CT_TOPOLOGY_REDIS_URL", "redis://127.0.0.1:6379/5"),
-        key_prefix=f"ct-e2e-{tag}:", workers=2, concurrency=2, api_port=free_port(),
+        key_prefix=f"ct-e2e-{tag}:",
+        workers=2,
+        concurrency=2,
+        api_port=free_port(),
         airflow_config={
             # A lost worker is noticed after 30 s without a heartbeat (production: 300 s) ...
             "scheduler.task_instance_heartbeat_timeout": "30",
@@ -121,12 +131,17 @@ def _task_instances(topo: CeleryTopology, dag_id: str) -> list[dict]:
     return [ti for run in topo.client.dag_runs(dag_id) for ti in topo.client.task_instances(dag_id, run["dag_run_id"])]
 
 
-def test_landing_files_become_a_champion_on_the_celery_workers(topology: CeleryTopology,
-                                                              store: SqlMetadataStore) -> None:
+def test_landing_files_become_a_champion_on_the_celery_workers(
+    topology: CeleryTopology, store: SqlMetadataStore
+) -> None:
     _land(topology, "batch-1", BatchSpec(rows=2000, seed=11))
 
-    champion = wait_for(lambda: store.get_alias(MODEL), LOOP_TIMEOUT, interval=3,
-                        what=f"a champion after files landed (logs: {topology.log_dir})")
+    champion = wait_for(
+        lambda: store.get_alias(MODEL),
+        LOOP_TIMEOUT,
+        interval=3,
+        what=f"a champion after files landed (logs: {topology.log_dir})",
+    )
     snapshot = store.latest_snapshot("churn")
     assert snapshot is not None and snapshot.rows == 2000
     assert champion.snapshot_id == snapshot.id
@@ -147,23 +162,33 @@ def test_landing_files_become_a_champion_on_the_celery_workers(topology: CeleryT
     engine = sa.create_engine(topology.settings.airflow_url)
     try:
         with engine.connect() as conn:
-            hosts = set(conn.execute(sa.text("SELECT DISTINCT hostname FROM task_instance "
-                                             "WHERE dag_id = 'ct_train' AND hostname <> ''")).scalars())
+            hosts = set(
+                conn.execute(
+                    sa.text("SELECT DISTINCT hostname FROM task_instance WHERE dag_id = 'ct_train' AND hostname <> ''")
+                ).scalars()
+            )
     finally:
         engine.dispose()
     assert hosts and hosts <= workers
 
 
 def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_twice(
-        topology: CeleryTopology, store: SqlMetadataStore) -> None:
+    topology: CeleryTopology, store: SqlMetadataStore
+) -> None:
     client = topology.client
-    before = {"snapshots": len(store.list_snapshots()), "promotions": len(store.promotion_history(MODEL)),
-              "runs": {r["dag_run_id"] for r in client.dag_runs("ct_train")}}
+    before = {
+        "snapshots": len(store.list_snapshots()),
+        "promotions": len(store.promotion_history(MODEL)),
+        "runs": {r["dag_run_id"] for r in client.dag_runs("ct_train")},
+    }
     _land(topology, "batch-2", BatchSpec(rows=2000, seed=22, first_id=100_000))
 
     def new_train_run() -> dict | None:
-        runs = [r for r in client.dag_runs("ct_train") if r["dag_run_id"] not in before["runs"]
-                and r["run_type"] == "asset_triggered"]
+        runs = [
+            r
+            for r in client.dag_runs("ct_train")
+            if r["dag_run_id"] not in before["runs"] and r["run_type"] == "asset_triggered"
+        ]
         return runs[0] if runs else None
 
     run_id = wait_for(new_train_run, LOOP_TIMEOUT, interval=2, what="ct_train on the new snapshot")["dag_run_id"]
@@ -174,8 +199,13 @@ def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_
     def busy_worker() -> str | None:
         now = time.time()
         for ti in client.task_instances("ct_train", run_id):
-            if (ti["state"] == "running" and ti["map_index"] >= 0 and ti["hostname"] in workers
-                    and ti.get("start_date") and now - _ts(ti["start_date"]) >= 2):
+            if (
+                ti["state"] == "running"
+                and ti["map_index"] >= 0
+                and ti["hostname"] in workers
+                and ti.get("start_date")
+                and now - _ts(ti["start_date"]) >= 2
+            ):
                 return ti["hostname"]
         return None
 
@@ -184,8 +214,11 @@ def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_
     topology.kill_worker(victim)
     survivor = (workers - {victim_host}).pop()
     # The tasks that died with it: still "running" there on their first try after the kill.
-    killed = {(ti["task_id"], ti["map_index"]) for ti in client.task_instances("ct_train", run_id)
-              if ti["state"] == "running" and ti["hostname"] == victim_host and ti["try_number"] == 1}
+    killed = {
+        (ti["task_id"], ti["map_index"])
+        for ti in client.task_instances("ct_train", run_id)
+        if ti["state"] == "running" and ti["hostname"] == victim_host and ti["try_number"] == 1
+    }
     assert killed, "the killed worker was running a ct_train task"
 
     assert client.wait_for_run("ct_train", run_id, LOOP_TIMEOUT, interval=3) == "success"
@@ -205,10 +238,13 @@ def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_
     assert version.trigger["run_id"] == run_id
     candidates = [c["candidate"] for c in version.evaluation["candidates"]]
     assert sorted(candidates) == ["boost_a", "boost_b"], "each candidate recorded once"
-    promotions = store.promotion_history(MODEL)[before["promotions"]:]
+    promotions = store.promotion_history(MODEL)[before["promotions"] :]
     assert len(promotions) <= 1 and all(p.to_version == version.version for p in promotions)
-    new_runs = [r["dag_run_id"] for r in client.dag_runs("ct_train")
-                if r["dag_run_id"] not in before["runs"] and r["run_type"] != "scheduled"]
+    new_runs = [
+        r["dag_run_id"]
+        for r in client.dag_runs("ct_train")
+        if r["dag_run_id"] not in before["runs"] and r["run_type"] != "scheduled"
+    ]
     assert new_runs == [run_id], "one ct_train run for the new snapshot"
 
 

@@ -23,12 +23,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.settings import BUNDLED_CONFIG, load_settings
-from pipeline.workspace import Workspace, open_workspace
-
 from airflow_server import AirflowServer, wait_for
+
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace, open_workspace
+from pipeline.core.settings import BUNDLED_CONFIG, load_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,8 +52,11 @@ def _config(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("e2e-drip")
-    server = AirflowServer(root=root, config_path=_config(root / "pipeline.yaml"),
-                           extra_env={"CT_LANDING_POKE_SECONDS": "1", "CT_INGEST_CRON": "@continuous"}).start()
+    server = AirflowServer(
+        root=root,
+        config_path=_config(root / "pipeline.yaml"),
+        extra_env={"CT_LANDING_POKE_SECONDS": "1", "CT_INGEST_CRON": "@continuous"},
+    ).start()
     yield server
     server.stop()
 
@@ -148,10 +150,20 @@ def _raise_a_drop_while_training(server: AirflowServer, attempt: int) -> tuple[A
     while that run still ran, else (request, {})."""
     busy = wait_for(lambda: _train_run_past_plan(server), 420, interval=1, what="a ct_train run past its plan")
     known = {r.id for r in _drop_requests(server)}
-    _land(server, f"concept-change-{attempt}", {"a.csv": _batch(50 + 2 * attempt, reversed_concept=True),
-                                                "b.csv": _batch(51 + 2 * attempt, reversed_concept=True)})
-    drop = wait_for(lambda: next((r for r in _drop_requests(server) if r.id not in known), None), 420, interval=2,
-                    what="ct_monitor to raise a performance-drop request")
+    _land(
+        server,
+        f"concept-change-{attempt}",
+        {
+            "a.csv": _batch(50 + 2 * attempt, reversed_concept=True),
+            "b.csv": _batch(51 + 2 * attempt, reversed_concept=True),
+        },
+    )
+    drop = wait_for(
+        lambda: next((r for r in _drop_requests(server) if r.id not in known), None),
+        420,
+        interval=2,
+        what="ct_monitor to raise a performance-drop request",
+    )
     run = server.client.dag_run("ct_train", busy["dag_run_id"])
     ended = _when(run["end_date"]) if run.get("end_date") else float("inf")
     return drop, (busy if busy["plan_end"] < _when(drop.created_at) < ended else {})

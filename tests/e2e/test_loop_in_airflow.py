@@ -8,12 +8,11 @@ run by default and in CI.
 from __future__ import annotations
 
 import pytest
-
-from pipeline.registry.sql import SqlMetadataStore
-
 from airflow_rest import parse_time, union_length
 from airflow_server import AirflowServer, wait_for
 from shared_airflow import LandedBatch
+
+from pipeline.registry.sql import SqlMetadataStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -22,10 +21,9 @@ def _store(server: AirflowServer) -> SqlMetadataStore:
     return SqlMetadataStore(f"sqlite:///{server.ct_home / 'ct.db'}")
 
 
-
-
-def test_landing_files_produce_a_champion_with_no_other_action(airflow_loop: AirflowServer, first_batch: LandedBatch,
-                                                              record_property) -> None:
+def test_landing_files_produce_a_champion_with_no_other_action(
+    airflow_loop: AirflowServer, first_batch: LandedBatch, record_property
+) -> None:
     airflow = airflow_loop
     landed = first_batch.landed_at
 
@@ -51,8 +49,10 @@ def test_landing_files_produce_a_champion_with_no_other_action(airflow_loop: Air
     total = promoted_at - landed
     record_property("landing_to_champion_seconds", round(total, 1))
     record_property("task_work_seconds", round(work, 1))
-    print(f"\nlanding -> champion: {total:.1f}s; task work {work:.1f}s; Airflow detection + scheduling "
-          f"{total - work:.1f}s ({(total - work) / total:.0%})")
+    print(
+        f"\nlanding -> champion: {total:.1f}s; task work {work:.1f}s; Airflow detection + scheduling "
+        f"{total - work:.1f}s ({(total - work) / total:.0%})"
+    )
     assert 0 < work <= total
 
 
@@ -60,10 +60,13 @@ def test_rest_api_run_with_conf_is_recorded_as_manual(airflow_loop: AirflowServe
     airflow = airflow_loop
     store = wait_for(lambda: _store(airflow) if (airflow.ct_home / "ct.db").exists() else None, 60, what="the store")
     snapshot = wait_for(lambda: store.latest_snapshot("churn"), 420, what="a first snapshot")
-    run = airflow.post("/api/v2/dags/ct_train/dagRuns", {
-        "logical_date": None,
-        "conf": {"snapshot_id": snapshot.id, "model_spec": "gradient_boosting", "reason": "e2e: REST API"},
-    })
+    run = airflow.post(
+        "/api/v2/dags/ct_train/dagRuns",
+        {
+            "logical_date": None,
+            "conf": {"snapshot_id": snapshot.id, "model_spec": "gradient_boosting", "reason": "e2e: REST API"},
+        },
+    )
     run_id = run["dag_run_id"]
 
     def finished():

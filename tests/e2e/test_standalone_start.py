@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pipeline.settings import PROJECT_ROOT
-
 from airflow_rest import AirflowClient, wait_for
 from airflow_server import free_port
+
+from pipeline.core.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -41,16 +40,33 @@ def test_ct_standalone_prints_what_is_in_use_binds_loopback_and_starts_clean(tmp
     port = free_port()
     home, airflow_home = tmp_path / "ct", tmp_path / "elsewhere" / "airflow"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CT_"))}
-    env.update({"CT_HOME": str(home), "AIRFLOW_HOME": str(airflow_home), "AIRFLOW__API__PORT": str(port),
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-                "CT_INGEST_CRON": "* * * * *", "CT_LANDING_POKE_SECONDS": "10"})
+    env.update(
+        {
+            "CT_HOME": str(home),
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "CT_INGEST_CRON": "* * * * *",
+            "CT_LANDING_POKE_SECONDS": "10",
+        }
+    )
     out = open(tmp_path / "standalone.out", "w+")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("ct")), "standalone"], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ct")), "standalone"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+    )
     try:
-        printed = wait_for(lambda: "Airflow UI:" in (text := (tmp_path / "standalone.out").read_text()) and text,
-                           300, interval=2, what="ct standalone to print the URL")
+        printed = wait_for(
+            lambda: "Airflow UI:" in (text := (tmp_path / "standalone.out").read_text()) and text,
+            300,
+            interval=2,
+            what="ct standalone to print the URL",
+        )
         line = next(x for x in printed.splitlines() if x.startswith("Airflow UI:"))
         passwords = airflow_home / "simple_auth_manager_passwords.json.generated"
         assert f"http://127.0.0.1:{port}" in line and str(passwords) in line
@@ -60,13 +76,20 @@ def test_ct_standalone_prints_what_is_in_use_binds_loopback_and_starts_clean(tmp
         user, password = next(iter(json.loads(passwords.read_text()).items()))
         client = AirflowClient(f"http://127.0.0.1:{port}", user, password)
         dags = {d["dag_id"]: d for d in client.get("/api/v2/dags?limit=100")["dags"]}
-        assert {d: dags[d]["is_paused"] for d in ("ct_ingest", "ct_monitor", "ct_train")} == \
-            {"ct_ingest": False, "ct_monitor": False, "ct_train": False}
+        assert {d: dags[d]["is_paused"] for d in ("ct_ingest", "ct_monitor", "ct_train")} == {
+            "ct_ingest": False,
+            "ct_monitor": False,
+            "ct_train": False,
+        }
 
         time.sleep(60)  # the first minute: catch-up runs are dispatched and run
-        bad = [(dag, ti["task_id"], ti["state"]) for dag in ("ct_ingest", "ct_monitor", "ct_train")
-               for run in client.dag_runs(dag) for ti in client.task_instances(dag, run["dag_run_id"])
-               if ti["state"] in ("failed", "upstream_failed", "up_for_retry", "restarting")]
+        bad = [
+            (dag, ti["task_id"], ti["state"])
+            for dag in ("ct_ingest", "ct_monitor", "ct_train")
+            for run in client.dag_runs(dag)
+            for ti in client.task_instances(dag, run["dag_run_id"])
+            if ti["state"] in ("failed", "upstream_failed", "up_for_retry", "restarting")
+        ]
         assert bad == [], f"tasks failed in the first minute: {bad}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

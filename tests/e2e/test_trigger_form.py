@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pipeline.registry.sql import SqlMetadataStore
-
 from airflow_server import AirflowServer, wait_for
 from shared_airflow import FORM_SPEC, LandedBatch
+
+from pipeline.registry.sql import SqlMetadataStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,8 +41,10 @@ UI_TIMEOUT_MS = 60_000  # generous: on a busy machine the api-server can take ma
 def browser_page() -> Iterator[Any]:
     """A page in headless Debian chromium; skips (or fails under CT_REQUIRE_BROWSER=1) without it."""
     if not CHROMIUM.exists():
-        reason = (f"no browser at {CHROMIUM}: install Debian's chromium (`make test` does it with "
-                  "apt-get install chromium chromium-driver)")
+        reason = (
+            f"no browser at {CHROMIUM}: install Debian's chromium (`make test` does it with "
+            "apt-get install chromium chromium-driver)"
+        )
         if os.environ.get("CT_REQUIRE_BROWSER") == "1":
             pytest.fail(f"CT_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
@@ -105,8 +106,8 @@ def _row(page: Any, dialog: Any, title: str) -> Any:
 
 
 def test_trigger_form_run_is_recorded_as_manual_with_its_parameters(
-        browser_page: Any, airflow_loop: AirflowServer, first_batch: LandedBatch, tmp_path: Path,
-        record_property) -> None:
+    browser_page: Any, airflow_loop: AirflowServer, first_batch: LandedBatch, tmp_path: Path, record_property
+) -> None:
     from playwright.sync_api import expect
 
     page, airflow = browser_page, airflow_loop
@@ -143,9 +144,14 @@ def test_trigger_form_run_is_recorded_as_manual_with_its_parameters(
         submit.click()
         expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)  # the form closes once Airflow has accepted the run
         ui_seconds = time.monotonic() - started
-        run = wait_for(lambda: next((r for r in airflow.dag_runs("ct_train")
-                                     if (r.get("conf") or {}).get("reason") == REASON), None),
-                       timeout=30, interval=1, what="the run started from the trigger form")
+        run = wait_for(
+            lambda: next(
+                (r for r in airflow.dag_runs("ct_train") if (r.get("conf") or {}).get("reason") == REASON), None
+            ),
+            timeout=30,
+            interval=1,
+            what="the run started from the trigger form",
+        )
 
     run_id = run["dag_run_id"]
     quoted = urllib.parse.quote(run_id, safe="")
@@ -163,7 +169,11 @@ def test_trigger_form_run_is_recorded_as_manual_with_its_parameters(
     # The DAG run carries what was typed into the form, and who triggered it.
     assert run["run_type"] == "manual" and run["triggering_user_name"] == user
     assert {k: run["conf"].get(k) for k in ("snapshot_id", "model_spec", "force", "reason")} == {
-        "snapshot_id": snapshot.id, "model_spec": SPEC, "force": True, "reason": REASON}
+        "snapshot_id": snapshot.id,
+        "model_spec": SPEC,
+        "force": True,
+        "reason": REASON,
+    }
 
     # The registry records the model version as manual, with the user, the reason and the parameters.
     versions = [v for v in store.list_model_versions(MODEL) if v.trigger.get("run_id") == run_id]

@@ -28,14 +28,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.monitoring import live_windows
-from pipeline.registry.base import ModelVersion
-from pipeline.settings import BUNDLED_CONFIG, load_settings
-from pipeline.workspace import Workspace, open_workspace
-
 from airflow_server import AirflowServer, free_port, wait_for
+
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace, open_workspace
+from pipeline.core.settings import BUNDLED_CONFIG, load_settings
+from pipeline.monitoring.live_performance import live_windows
+from pipeline.registry.base import ModelVersion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -60,7 +59,7 @@ class Webhook:
         received = self.received = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(204)
                 self.end_headers()
@@ -86,8 +85,11 @@ def webhook():
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook):
     root = tmp_path_factory.mktemp("e2e-triggers")
-    server = AirflowServer(root=root, config_path=_config(root / "pipeline.yaml"),
-                           extra_env={"CT_LANDING_POKE_SECONDS": "1", "CT_ALERT_WEBHOOK_URL": webhook.url}).start()
+    server = AirflowServer(
+        root=root,
+        config_path=_config(root / "pipeline.yaml"),
+        extra_env={"CT_LANDING_POKE_SECONDS": "1", "CT_ALERT_WEBHOOK_URL": webhook.url},
+    ).start()
     yield server
     server.stop()
 
@@ -148,20 +150,26 @@ def test_a_burst_with_a_file_still_being_written_is_one_ingest_run(airflow: Airf
     slow = _batch(seed=103, first_id=3 * ROWS)
     with open(landing / "slow.csv", "w") as fh:  # a large upload: rows keep arriving for ~8 s
         for start in range(0, ROWS, ROWS // 8):
-            slow.iloc[start:start + ROWS // 8].to_csv(fh, index=False, header=start == 0)
+            slow.iloc[start : start + ROWS // 8].to_csv(fh, index=False, header=start == 0)
             fh.flush()
             time.sleep(1.0)
 
-    champion = wait_for(lambda: _workspace(airflow).meta.get_alias(MODEL) if _versions(airflow) else None,
-                        timeout=420, what="a champion after the burst")
+    champion = wait_for(
+        lambda: _workspace(airflow).meta.get_alias(MODEL) if _versions(airflow) else None,
+        timeout=420,
+        what="a champion after the burst",
+    )
     ws = _workspace(airflow)
     snapshot = ws.meta.get_snapshot(champion.snapshot_id)
     assert snapshot.rows == 4 * ROWS  # the slow file whole, not the part written when the burst began
     assert len(_successful_ingests(airflow)) == 1
     assert champion.version == 1 and champion.trigger["kind"] == "new_data"
-    sensor_states = {ti["state"] for run in airflow.dag_runs("ct_ingest")
-                     for ti in airflow.task_instances("ct_ingest", run["dag_run_id"])
-                     if ti["task_id"] == "wait_for_landing_files"}
+    sensor_states = {
+        ti["state"]
+        for run in airflow.dag_runs("ct_ingest")
+        for ti in airflow.task_instances("ct_ingest", run["dag_run_id"])
+        if ti["task_id"] == "wait_for_landing_files"
+    }
     assert sensor_states <= {"success", "deferred", "skipped", "scheduled", "queued", "running"}
 
 
@@ -169,8 +177,14 @@ def test_a_noisy_dip_is_seen_but_does_not_start_a_retrain(airflow: AirflowServer
     wait_for(lambda: _versions(airflow), 420, what="the first model")  # the burst test ran first
     known = len(_versions(airflow))
     champion = _workspace(airflow).meta.get_alias(MODEL)
-    _land(airflow, "dip", {"a-noisy.csv": _batch(seed=200, first_id=10_000, flip_share=0.3),
-                           "b-normal.csv": _batch(seed=201, first_id=11_000)})
+    _land(
+        airflow,
+        "dip",
+        {
+            "a-noisy.csv": _batch(seed=200, first_id=10_000, flip_share=0.3),
+            "b-normal.csv": _batch(seed=201, first_id=11_000),
+        },
+    )
 
     version = _new_version(airflow, known)
     assert version.trigger["kind"] == "new_data", version.trigger
@@ -181,12 +195,19 @@ def test_a_noisy_dip_is_seen_but_does_not_start_a_retrain(airflow: AirflowServer
     assert after.upper >= floor  # ...but the next window was fine: not sustained, so no request
 
 
-def test_a_reversed_concept_makes_ct_monitor_start_ct_train_with_the_evidence(airflow: AirflowServer,
-                                                                            webhook: Webhook) -> None:
+def test_a_reversed_concept_makes_ct_monitor_start_ct_train_with_the_evidence(
+    airflow: AirflowServer, webhook: Webhook
+) -> None:
     wait_for(lambda: len(_versions(airflow)) >= 2, 420, what="the model after the dip")
     known = len(_versions(airflow))
-    _land(airflow, "concept-change", {"a.csv": _batch(seed=300, first_id=20_000, flip_share=1.0),
-                                      "b.csv": _batch(seed=301, first_id=21_000, flip_share=1.0)})
+    _land(
+        airflow,
+        "concept-change",
+        {
+            "a.csv": _batch(seed=300, first_id=20_000, flip_share=1.0),
+            "b.csv": _batch(seed=301, first_id=21_000, flip_share=1.0),
+        },
+    )
 
     version = _new_version(airflow, known)
     trigger = version.trigger

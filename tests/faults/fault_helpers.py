@@ -12,24 +12,29 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import PipelineConfig, load_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.ingestion import PENDING_DIR
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.workspace import Workspace
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig, load_config
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.data.ingestion import PENDING_DIR
 
 
 def fault_config(**ingest: object) -> PipelineConfig:
     """The bundled config; files count at once (stable_seconds 0), small chunks, ``ingest`` overrides."""
     config = load_config(BUNDLED_CONFIG)
-    return config.model_copy(update={"ingest": config.ingest.model_copy(
-        update={"stable_seconds": 0, "chunk_rows": 100, **ingest})})
+    return config.model_copy(
+        update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0, "chunk_rows": 100, **ingest})}
+    )
 
 
 def make_workspace(home: Path, database_url: str | None = None, **ingest: object) -> Workspace:
     home.mkdir(parents=True, exist_ok=True)
-    settings = Settings(home=home, config_path=BUNDLED_CONFIG,
-                        database_url=database_url or f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri())
+    settings = Settings(
+        home=home,
+        config_path=BUNDLED_CONFIG,
+        database_url=database_url or f"sqlite:///{home / 'ct.db'}",
+        data_url=home.as_uri(),
+    )
     return Workspace(settings=settings, config=fault_config(**ingest))
 
 
@@ -39,8 +44,11 @@ def batch(rows: int, seed: int, first_id: int) -> pd.DataFrame:
 
 def reasons(home: Path) -> list[dict]:
     """Every ``.reason.json`` in quarantine (not the pending spools)."""
-    return [json.loads(p.read_text()) for p in sorted((home / "quarantine").rglob("*.reason.json"))
-            if PENDING_DIR not in p.parts]
+    return [
+        json.loads(p.read_text())
+        for p in sorted((home / "quarantine").rglob("*.reason.json"))
+        if PENDING_DIR not in p.parts
+    ]
 
 
 def quarantined_names(home: Path) -> list[str]:
@@ -48,8 +56,13 @@ def quarantined_names(home: Path) -> list[str]:
     q = home / "quarantine"
     if not q.exists():
         return []
-    return sorted(p.name for p in q.rglob("*") if (p.is_file() or p.is_symlink()) and PENDING_DIR not in p.parts
-                  and not p.name.endswith((".reason.json", ".rejected_rows.csv")))
+    return sorted(
+        p.name
+        for p in q.rglob("*")
+        if (p.is_file() or p.is_symlink())
+        and PENDING_DIR not in p.parts
+        and not p.name.endswith((".reason.json", ".rejected_rows.csv"))
+    )
 
 
 def fake_ingest_only_dags(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -57,14 +70,14 @@ def fake_ingest_only_dags(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     Returns the DAG ids in the order ``ct run`` asked for them.
     """
-    import pipeline.local_run as local_run
-    from pipeline import stages
-    from pipeline.airflow_runner import DagRunResult
-    from pipeline.workspace import open_workspace
+    import pipeline.app.local_runner as local_run
+    from pipeline.app import stages
+    from pipeline.app.airflow_runner import DagRunResult
+    from pipeline.app.workspace import open_workspace
 
     ran: list[str] = []
 
-    def run_dag(settings: Settings, dag_id: str, conf: dict | None = None, echo=None) -> DagRunResult:  # noqa: ANN001
+    def run_dag(settings: Settings, dag_id: str, conf: dict | None = None, echo=None) -> DagRunResult:
         ran.append(dag_id)
         if dag_id == "ct_ingest":
             stages.ingest_landing(open_workspace(settings))

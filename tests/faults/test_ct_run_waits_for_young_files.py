@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-import pipeline.local_run as local_run
 from fault_helpers import batch, fake_ingest_only_dags, fault_config
+
+import pipeline.app.local_runner as local_run
+from pipeline.app.workspace import open_workspace
 from pipeline.cli.running import cmd_run
-from pipeline.config import dump_config
-from pipeline.settings import Settings
-from pipeline.workspace import open_workspace
+from pipeline.core.config import dump_config
+from pipeline.core.settings import Settings
 
 STABLE_SECONDS = 2.0
 
@@ -24,13 +24,12 @@ STABLE_SECONDS = 2.0
 def _settings(home: Path) -> Settings:
     config = home / "pipeline.yaml"
     config.write_text(dump_config(fault_config(stable_seconds=STABLE_SECONDS)), encoding="utf-8")
-    return Settings(home=home, config_path=config, database_url=f"sqlite:///{home / 'ct.db'}",
-                    data_url=home.as_uri())
-
+    return Settings(home=home, config_path=config, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri())
 
 
 def test_ct_run_waits_for_a_file_copied_a_second_ago_and_ingests_it(
-        home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     ran = fake_ingest_only_dags(monkeypatch)
     settings = _settings(home)
     landing = home / "landing"

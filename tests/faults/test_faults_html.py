@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import stages
-from pipeline.config import PipelineConfig, parse_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.workspace import Workspace
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig, parse_config
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
 
 HOSTILE_COLUMN = "<img src=x onerror=alert('ct-xss-column')>"
 HOSTILE_LEVEL = "<script>alert('ct-xss-level')</script>"

@@ -16,12 +16,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.data import training_data
+from pipeline.app.workspace import Workspace
 from pipeline.cli import main
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import PartDamaged, SnapshotError
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.snapshots import (
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import PartDamaged, SnapshotError
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.core.storage import ObjectStore
+from pipeline.data.snapshots import (
     Snapshot,
     SourceFile,
     create_snapshot,
@@ -32,9 +35,6 @@ from pipeline.snapshots import (
     snapshot_dataset,
     write_part,
 )
-from pipeline.stages.data import training_data
-from pipeline.storage import ObjectStore
-from pipeline.workspace import Workspace
 
 
 def _src(name: str) -> SourceFile:
@@ -47,10 +47,22 @@ def ws(settings: Settings, config: PipelineConfig) -> Workspace:
 
 
 def _two_part_snapshot(store: ObjectStore, config: PipelineConfig) -> Snapshot:
-    first = create_snapshot(store, config.dataset, None, [write_part(
-        store, generate_batch(BatchSpec(rows=300, seed=1, first_id=0)), config.dataset, _src("first.csv"))])
-    return create_snapshot(store, config.dataset, first, [write_part(
-        store, generate_batch(BatchSpec(rows=300, seed=2, first_id=10_000)), config.dataset, _src("second.csv"))])
+    first = create_snapshot(
+        store,
+        config.dataset,
+        None,
+        [write_part(store, generate_batch(BatchSpec(rows=300, seed=1, first_id=0)), config.dataset, _src("first.csv"))],
+    )
+    return create_snapshot(
+        store,
+        config.dataset,
+        first,
+        [
+            write_part(
+                store, generate_batch(BatchSpec(rows=300, seed=2, first_id=10_000)), config.dataset, _src("second.csv")
+            )
+        ],
+    )
 
 
 def _flip_labels(store: ObjectStore, key: str) -> None:
@@ -74,8 +86,9 @@ def _without_file_checksums(store: ObjectStore, snapshot: Snapshot) -> Snapshot:
 
 
 @pytest.mark.parametrize("manifest", ["with file checksums", "older manifest without them"])
-def test_a_part_with_every_label_flipped_is_refused_by_name(ws: Workspace, config: PipelineConfig,
-                                                           manifest: str) -> None:
+def test_a_part_with_every_label_flipped_is_refused_by_name(
+    ws: Workspace, config: PipelineConfig, manifest: str
+) -> None:
     snapshot = _two_part_snapshot(ws.store, config)
     if manifest != "with file checksums":
         snapshot = _without_file_checksums(ws.store, snapshot)
@@ -106,8 +119,9 @@ def test_a_part_verified_once_is_checked_again_when_it_changes(ws: Workspace, co
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "missing"])
-def test_an_unreadable_part_is_a_part_damaged_error_not_an_arrow_traceback(ws: Workspace, config: PipelineConfig,
-                                                                           damage: str) -> None:
+def test_an_unreadable_part_is_a_part_damaged_error_not_an_arrow_traceback(
+    ws: Workspace, config: PipelineConfig, damage: str
+) -> None:
     snapshot = _two_part_snapshot(ws.store, config)
     part = snapshot.parts[0]
     path = Path(ws.store.path(part.key))
@@ -115,18 +129,24 @@ def test_an_unreadable_part_is_a_part_damaged_error_not_an_arrow_traceback(ws: W
     if damage == "missing":
         path.unlink()
     else:
-        path.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"\x00not parquet\xff" * 64,
-                          "empty": b""}[damage])
+        path.write_bytes(
+            {"truncated": data[: len(data) // 2], "garbage": b"\x00not parquet\xff" * 64, "empty": b""}[damage]
+        )
     with pytest.raises(PartDamaged) as caught:
         load_snapshot(ws.store, snapshot)
     assert isinstance(caught.value, SnapshotError)  # callers that handle snapshot errors keep working
     assert part.id in str(caught.value) and "ct snapshots verify" in str(caught.value)
 
 
-def _ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings: Settings,
-        *argv: str) -> tuple[int, str, str]:
-    for name, value in {"CT_HOME": str(settings.home), "CT_CONFIG": str(BUNDLED_CONFIG),
-                        "CT_DATABASE_URL": settings.database_url, "CT_DATA_URL": settings.data_url}.items():
+def _ct(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings: Settings, *argv: str
+) -> tuple[int, str, str]:
+    for name, value in {
+        "CT_HOME": str(settings.home),
+        "CT_CONFIG": str(BUNDLED_CONFIG),
+        "CT_DATABASE_URL": settings.database_url,
+        "CT_DATA_URL": settings.data_url,
+    }.items():
         monkeypatch.setenv(name, value)
     capsys.readouterr()
     code = main(list(argv))
@@ -134,9 +154,13 @@ def _ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings
     return code, out, err
 
 
-def test_ct_snapshots_verify_lists_each_damaged_part(ws: Workspace, config: PipelineConfig, settings: Settings,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture) -> None:
+def test_ct_snapshots_verify_lists_each_damaged_part(
+    ws: Workspace,
+    config: PipelineConfig,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
     snapshot = _two_part_snapshot(ws.store, config)
     code, out, _ = _ct(monkeypatch, capsys, settings, "snapshots", "verify")
     assert code == 0 and "all intact" in out

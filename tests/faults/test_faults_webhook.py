@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.alerts import Alert, Notifier
+from pipeline.monitoring.alerts import Notifier
+from pipeline.registry.alert import Alert
 from pipeline.registry.sql import SqlMetadataStore
 
 TIMEOUT = 1.0
@@ -28,8 +29,9 @@ TOKEN = "/hooks/SECRET-TOKEN"
 class Trickler:
     """Answers each request with a valid reply sent one byte every 0.1 s (about 12 s in all)."""
 
-    REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: " + b"p" * 80 + b"\r\n"
-             b"Content-Length: 2\r\n\r\nok")
+    REPLY = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: " + b"p" * 80 + b"\r\nContent-Length: 2\r\n\r\nok"
+    )
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -54,7 +56,7 @@ class Trickler:
                     for i in range(len(self.REPLY)):
                         if self._stop.is_set():
                             return
-                        conn.sendall(self.REPLY[i:i + 1])
+                        conn.sendall(self.REPLY[i : i + 1])
                         time.sleep(0.1)
                     self.finished_reply.set()
                 except OSError:  # BrokenPipe / ConnectionReset: the client gave up
@@ -77,8 +79,9 @@ class Recorder:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                rec.requests.append({"method": self.command, "path": self.path,
-                                     "body": self.rfile.read(length) if length else b""})
+                rec.requests.append(
+                    {"method": self.command, "path": self.path, "body": self.rfile.read(length) if length else b""}
+                )
                 self.send_response(rec.status)
                 if rec.location:
                     self.send_header("Location", rec.location)
@@ -111,8 +114,14 @@ def store(tmp_path: Path) -> Iterator[SqlMetadataStore]:
 
 
 def _alert() -> Alert:
-    return Alert(kind="promoted", severity="info", title="churn: champion moved v1 -> v2", message="by test",
-                 dedupe_key="promoted:churn:champion:ledger1", details={"secret_payload": "do-not-leak"})
+    return Alert(
+        kind="promoted",
+        severity="info",
+        title="churn: champion moved v1 -> v2",
+        message="by test",
+        dedupe_key="promoted:churn:champion:ledger1",
+        details={"secret_payload": "do-not-leak"},
+    )
 
 
 def test_a_trickling_webhook_is_cut_off_by_the_total_timeout(store: SqlMetadataStore) -> None:
@@ -136,8 +145,9 @@ def test_a_redirect_to_another_host_is_not_followed(store: SqlMetadataStore, sta
     # "localhost" is another host name than the 127.0.0.1 the webhook is configured with
     hook = Recorder(status, f"http://localhost:{elsewhere.port}/collect/OTHER-SECRET")
     try:
-        record = Notifier(store, webhook_url=f"http://127.0.0.1:{hook.port}{TOKEN}",
-                          timeout_seconds=TIMEOUT).notify(_alert())
+        record = Notifier(store, webhook_url=f"http://127.0.0.1:{hook.port}{TOKEN}", timeout_seconds=TIMEOUT).notify(
+            _alert()
+        )
     finally:
         hook.close()
         elsewhere.close()
@@ -151,8 +161,9 @@ def test_a_redirect_to_another_host_is_not_followed(store: SqlMetadataStore, sta
 def test_a_same_host_redirect_is_refused_too(store: SqlMetadataStore) -> None:
     hook = Recorder(302, "/hooks/moved")
     try:
-        record = Notifier(store, webhook_url=f"http://127.0.0.1:{hook.port}{TOKEN}",
-                          timeout_seconds=TIMEOUT).notify(_alert())
+        record = Notifier(store, webhook_url=f"http://127.0.0.1:{hook.port}{TOKEN}", timeout_seconds=TIMEOUT).notify(
+            _alert()
+        )
     finally:
         hook.close()
     assert [r["path"] for r in hook.requests] == [TOKEN]

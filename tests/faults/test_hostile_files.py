@@ -14,11 +14,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import pipeline.stages.ingest as ingest_stage
 from fault_helpers import batch, make_workspace, quarantined_names, reasons
-from pipeline import stages
-from pipeline.snapshots import read_manifest
+
+import pipeline.app.stages.ingest as ingest_stage
+from pipeline.app import stages
+from pipeline.data.snapshots import read_manifest
 
 
 def _good(landing: Path) -> None:
@@ -72,9 +72,9 @@ def test_parquet_with_a_repeated_column_name_quarantines_only_that_file(home: Pa
 
 
 def test_a_repeated_column_in_the_scoring_inbox_is_quarantined_not_a_crash(home: Path) -> None:
-    from pipeline.errors import IngestError
-    from pipeline.ingestion import LandingFile, sha256_file
-    from pipeline.live_inputs import read_unlabelled
+    from pipeline.core.errors import IngestError
+    from pipeline.data.ingestion import LandingFile, sha256_file
+    from pipeline.data.live_inputs import read_unlabelled
 
     frame = batch(20, 7, 0).drop(columns=["churned"])
     frame.insert(2, "age ", frame["age"])
@@ -125,7 +125,7 @@ def test_a_symlink_is_quarantined_unread_and_its_target_untouched(home: Path, tm
     assert (reason["file"], reason["code"]) == ("link.csv", "symlink")
     assert "not read" in reason["message"] and str(outside) in reason["message"]
     assert outside.read_bytes() == before  # the target stays where it was, unread
-    [kept] = [p for p in (home / "quarantine").rglob("link.csv")]
+    [kept] = list((home / "quarantine").rglob("link.csv"))
     assert kept.is_symlink()
 
 
@@ -181,8 +181,12 @@ def test_parquet_limits_hold_without_statistics(home: Path) -> None:
     _good(landing)
     frame = batch(5_000, 12, 95_000)
     frame["region"] = "z" * 3000
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), landing / "nostats.parquet",
-                   write_statistics=False, compression="zstd")
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False),
+        landing / "nostats.parquet",
+        write_statistics=False,
+        compression="zstd",
+    )
     first, _ = _ingest_twice(home, max_decoded_bytes=2_000_000, chunk_rows=5_000)
     _only_good_taken(home, first)
     [reason] = reasons(home)
@@ -218,8 +222,8 @@ def test_a_file_that_grows_while_being_read_waits_in_landing(home: Path, monkeyp
 
 
 def test_size_limits_count_quoted_fields_whole_and_accept_what_fits(home: Path) -> None:
-    from pipeline.errors import IngestError
-    from pipeline.ingestion import check_csv_sizes
+    from pipeline.core.errors import IngestError
+    from pipeline.data.ingestion import check_csv_sizes
 
     ingest = make_workspace(home, max_field_bytes=1_000, max_row_bytes=5_000).config.ingest
     fits = home / "fits.csv"
@@ -233,8 +237,9 @@ def test_size_limits_count_quoted_fields_whole_and_accept_what_fits(home: Path) 
 
 
 def test_an_unexpected_error_reading_one_file_quarantines_only_that_file(
-        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.ingestion as ingestion
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.data import ingestion
 
     landing = home / "landing"
     _good(landing)

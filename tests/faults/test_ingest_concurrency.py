@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from fault_helpers import batch, make_workspace
 
 pytestmark = pytest.mark.slow
@@ -29,8 +28,8 @@ DEADLINE_SECONDS = 90
 
 def _worker(home: str, url: str, role: str, seed: int, done, errors) -> None:
     """Loop until the producer is done and the landing area is empty (or the deadline passes)."""
-    from pipeline import stages
-    from pipeline.snapshots import load_snapshot, read_manifest
+    from pipeline.app import stages
+    from pipeline.data.snapshots import load_snapshot, read_manifest
 
     rng = random.Random(seed)
     ws = make_workspace(Path(home), url)
@@ -83,8 +82,10 @@ def test_ingests_and_runs_at_once_keep_every_landed_row_in_exactly_one_place(hom
     make_workspace(home, database_url).meta  # create the schema once, before the workers race
     ctx = mp.get_context("spawn")
     done, errors = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=_worker, args=(str(home), database_url, role, n, done, errors))
-               for n, role in enumerate(["ingest"] * INGESTS + ["run"] * RUNS)]
+    workers = [
+        ctx.Process(target=_worker, args=(str(home), database_url, role, n, done, errors))
+        for n, role in enumerate(["ingest"] * INGESTS + ["run"] * RUNS)
+    ]
     for w in workers:
         w.start()
     dropped = _produce(landing, random.Random(7))
@@ -97,8 +98,8 @@ def test_ingests_and_runs_at_once_keep_every_landed_row_in_exactly_one_place(hom
         problems.append(errors.get())
     assert problems == []
 
-    from pipeline import stages
-    from pipeline.snapshots import load_snapshot, read_manifest
+    from pipeline.app import stages
+    from pipeline.data.snapshots import load_snapshot, read_manifest
 
     ws = make_workspace(home, database_url)
     stages.ingest_landing(ws)  # a last run finds nothing left to do
@@ -112,16 +113,19 @@ def test_ingests_and_runs_at_once_keep_every_landed_row_in_exactly_one_place(hom
         reason = json.loads(path.read_text())
         assert (path.parent / reason["quarantined_as"]).exists(), f"a reason with no file: {path}"
         refused.setdefault(reason["file"], []).append(reason["code"])
-    rejected = pd.concat([pd.read_csv(p, dtype=str) for p in quarantine.glob("*/*.rejected_rows.csv")],
-                         ignore_index=True)
+    rejected = pd.concat(
+        [pd.read_csv(p, dtype=str) for p in quarantine.glob("*/*.rejected_rows.csv")], ignore_index=True
+    )
 
     assert list(landing.iterdir()) == []
     assert not any((quarantine / ".pending").iterdir())
     for name, frame in dropped.items():
         places = (name in in_snapshot) + len(refused.get(name, []))
         assert places == 1, f"{name}: in the snapshot {name in in_snapshot}, quarantined {refused.get(name)}"
-    assert refused == {"f04.csv": ["wrong_columns"], **{n: ["duplicate_file"] for n in refused if n in
-                                                         ("again.csv", "f02.csv")}}
+    assert refused == {
+        "f04.csv": ["wrong_columns"],
+        **{n: ["duplicate_file"] for n in refused if n in ("again.csv", "f02.csv")},
+    }
     assert len(refused) == 2  # the wrong columns, and one of the two identical files
     accepted_ids = set(data["customer_id"])
     rejected_ids = list(rejected["customer_id"])
@@ -134,6 +138,7 @@ def test_ingests_and_runs_at_once_keep_every_landed_row_in_exactly_one_place(hom
         assert ids - bad <= accepted_ids, f"{name}: accepted rows missing from the latest snapshot"
         assert bad <= set(rejected_ids), f"{name}: rejected rows missing from quarantine"
         assert not (bad & accepted_ids)
-    expected_rows = sum(len(f) - int((f["age"].astype(str) == "old").sum()) for n, f in dropped.items()
-                        if n not in refused)
+    expected_rows = sum(
+        len(f) - int((f["age"].astype(str) == "old").sum()) for n, f in dropped.items() if n not in refused
+    )
     assert len(data) == expected_rows

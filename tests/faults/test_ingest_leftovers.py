@@ -14,14 +14,14 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
-import pipeline.ingestion as ingestion
-import pipeline.stages.ingest as ingest_stage
 from fault_helpers import batch, make_workspace, reasons
-from pipeline import stages
-from pipeline.config import TableSourceConfig
-from pipeline.retention import collect_garbage
-from pipeline.workspace import Workspace
+
+import pipeline.app.stages.ingest as ingest_stage
+from pipeline.app import stages
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import TableSourceConfig
+from pipeline.data import ingestion
+from pipeline.data.retention import collect_garbage
 
 URL_ENV = "CT_FAULTS_CRM_URL"
 
@@ -30,28 +30,38 @@ def _table_workspace(home: Path) -> Workspace:
     ws = make_workspace(home)
     source = TableSourceConfig(name="crm", url_env=URL_ENV, table="customers", watermark_column="seq", chunk_rows=40)
     (home / "landing").mkdir(exist_ok=True)
-    return Workspace(settings=ws.settings, config=ws.config.model_copy(update={
-        "sources": ws.config.sources.model_copy(update={"tables": (source,)})}))
+    return Workspace(
+        settings=ws.settings,
+        config=ws.config.model_copy(update={"sources": ws.config.sources.model_copy(update={"tables": (source,)})}),
+    )
 
 
 def _insert(engine: sa.Engine, frame: pd.DataFrame, first_seq: int) -> None:
     rows = frame.assign(seq=range(first_seq, first_seq + len(frame))).astype({"age": str})
     rows = rows.astype(object).where(rows.notna(), None)
     with engine.begin() as conn:
-        conn.execute(sa.text(f"INSERT INTO customers ({', '.join(rows.columns)}) VALUES "
-                             f"({', '.join(':' + c for c in rows.columns)})"), rows.to_dict("records"))
+        conn.execute(
+            sa.text(
+                f"INSERT INTO customers ({', '.join(rows.columns)}) VALUES ({', '.join(':' + c for c in rows.columns)})"
+            ),
+            rows.to_dict("records"),
+        )
 
 
 @pytest.mark.postgres
 def test_table_rows_rejected_before_a_crash_are_not_overwritten_by_the_next_read(
-        home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(URL_ENV, postgres_url)
     engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "CREATE TABLE customers (seq bigint, customer_id text, tenure_months integer, monthly_charges float,"
-            " total_charges float, support_calls integer, data_usage_gb float, age text, contract text,"
-            " payment_method text, region text, plan text, churned text)"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE customers (seq bigint, customer_id text, tenure_months integer, monthly_charges float,"
+                " total_charges float, support_calls integer, data_usage_gb float, age text, contract text,"
+                " payment_method text, region text, plan text, churned text)"
+            )
+        )
     # every quarantine folder named in the same second, as two quick runs are
     monkeypatch.setattr(ingestion, "_stamp", lambda: "20260101T000000Z")
     first = batch(60, 21, 0).astype({"age": object})
@@ -74,8 +84,11 @@ def test_table_rows_rejected_before_a_crash_are_not_overwritten_by_the_next_read
     out = stages.ingest_landing(_table_workspace(home))
     assert out.rows == 117
 
-    kept = [pd.read_csv(p, dtype=str) for p in (home / "quarantine").rglob("*.rejected_rows.csv")
-            if ".pending" not in p.parts]
+    kept = [
+        pd.read_csv(p, dtype=str)
+        for p in (home / "quarantine").rglob("*.rejected_rows.csv")
+        if ".pending" not in p.parts
+    ]
     reasons_seen = sorted(r for frame in kept for r in frame["_ct_reject_reason"])
     assert reasons_seen == ["age: not a number"] * 3, "the first read's rejected row was overwritten"
     assert not list((home / "quarantine" / ".pending").iterdir())
@@ -105,7 +118,8 @@ class Killed(BaseException):
 
 
 def test_a_kill_while_quarantining_never_leaves_a_reason_without_its_file(
-        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     landing = home / "landing"
     landing.mkdir()
     (landing / "bad.csv").write_text("not,the,columns\n1,2,3\n")

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-import pipeline.stages.ingest as ingest_stage
-from pipeline import stages
-from pipeline.snapshots import load_snapshot, read_manifest
-
 from fault_helpers import batch, make_workspace
+
+import pipeline.app.stages.ingest as ingest_stage
+from pipeline.app import stages
+from pipeline.data.snapshots import load_snapshot, read_manifest
 
 
 def _hold_listing(monkeypatch: pytest.MonkeyPatch, entered: threading.Event, go: threading.Event) -> None:
@@ -49,7 +48,8 @@ def _run_in_thread(fn) -> tuple[threading.Thread, dict]:
 
 
 def test_a_run_that_read_an_old_parent_rebases_instead_of_losing_the_other_runs_file(
-        home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     landing = home / "landing"
     landing.mkdir()
     batch(150, 1, 0).to_csv(landing / "f1.csv", index=False)
@@ -77,7 +77,8 @@ def test_a_run_that_read_an_old_parent_rebases_instead_of_losing_the_other_runs_
 
 
 def test_two_ingests_of_the_same_files_take_each_row_once_and_neither_crashes(
-        home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     landing = home / "landing"
     landing.mkdir()
     a = batch(150, 3, 0).astype({"age": object})
@@ -113,15 +114,18 @@ def test_two_ingests_of_the_same_files_take_each_row_once_and_neither_crashes(
     assert [r.id for r in ws.meta.list_snapshots()] == [out_a.snapshot_id]
     assert read_manifest(ws.store, out_a.snapshot_id).rows == 150 - 2 + 90 - 1
     assert list(landing.iterdir()) == []
-    rows = [pd.read_csv(p, dtype=str) for p in (home / "quarantine").rglob("*.rejected_rows.csv")
-            if ".pending" not in p.parts]
+    rows = [
+        pd.read_csv(p, dtype=str)
+        for p in (home / "quarantine").rglob("*.rejected_rows.csv")
+        if ".pending" not in p.parts
+    ]
     assert sorted(len(r) for r in rows) == [1, 2]  # each file's rejected rows exactly once
     assert not any((home / "quarantine" / ".pending").iterdir())
     assert not box["out"].quarantined  # stepping aside is not a rejection
 
 
 def test_the_store_appends_a_snapshot_only_onto_the_current_latest(database_url: str) -> None:
-    from pipeline.errors import SnapshotConflict
+    from pipeline.core.errors import SnapshotConflict
     from pipeline.registry.base import SnapshotRecord
     from pipeline.registry.sql import SqlMetadataStore
 
@@ -138,7 +142,8 @@ def test_the_store_appends_a_snapshot_only_onto_the_current_latest(database_url:
     assert info.value.latest == "s2" and "s2" in str(info.value)
     with pytest.raises(SnapshotConflict):
         store.append_snapshot(rec("first-again", None))
-    store.append_snapshot(SnapshotRecord(id="o1", dataset="other", parent=None, rows=1, parts=1, manifest_uri="u",
-                                         created_at=""))  # each dataset has a chain of its own
+    store.append_snapshot(
+        SnapshotRecord(id="o1", dataset="other", parent=None, rows=1, parts=1, manifest_uri="u", created_at="")
+    )  # each dataset has a chain of its own
     assert [r.id for r in store.list_snapshots("churn")] == ["s2", "s1"]
     store.dispose()

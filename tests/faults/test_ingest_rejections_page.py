@@ -12,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-
-import pipeline.local_run as local_run
 from fault_helpers import batch, fake_ingest_only_dags, make_workspace
-from pipeline import stages
+
+import pipeline.app.local_runner as local_run
+from pipeline.app import stages
+from pipeline.app.workspace import Workspace
 from pipeline.cli.running import cmd_run
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.workspace import Workspace
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def webhook():
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()
@@ -68,7 +68,7 @@ def test_a_quarantined_file_and_rejected_rows_raise_one_ingest_rejected_alert(ho
     assert [p["kind"] for p in received] == ["ingest_rejected"]
     assert alert.delivery_status == "delivered"
 
-    from pipeline.stages.ingest import notify_rejections
+    from pipeline.app.stages.ingest import notify_rejections
 
     notify_rejections(ws, out)  # the same outcome told again (a retried task): neither stored nor posted twice
     assert len(ws.meta.list_alerts(kind="ingest_rejected")) == 1 and len(received) == 1
@@ -83,14 +83,14 @@ def test_a_clean_ingest_raises_no_alert(home: Path) -> None:
     assert ws.meta.list_alerts(kind="ingest_rejected") == []
 
 
-
 def _run_args() -> argparse.Namespace:
     return argparse.Namespace(spec=None, force=False, reason=None, json=False)
 
 
 def _settings(home: Path) -> Settings:
-    return Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
-                    data_url=home.as_uri())
+    return Settings(
+        home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
 
 
 def _settled(path: Path) -> None:
@@ -98,7 +98,8 @@ def _settled(path: Path) -> None:
 
 
 def test_ct_run_names_the_reason_and_fails_when_everything_was_rejected(
-        home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     ran = fake_ingest_only_dags(monkeypatch)
     landing = home / "landing"
     landing.mkdir()
@@ -113,8 +114,7 @@ def test_ct_run_names_the_reason_and_fails_when_everything_was_rejected(
     assert "wrong.csv" in err and "wrong_columns" in err and "quarantine" in err
 
 
-def test_ct_run_goes_on_when_one_file_of_several_is_rejected(
-        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ct_run_goes_on_when_one_file_of_several_is_rejected(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ran = fake_ingest_only_dags(monkeypatch)
     landing = home / "landing"
     landing.mkdir()

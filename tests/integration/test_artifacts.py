@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+import pipeline.core.storage as storage_module
 import pipeline.registry.artifacts as artifacts_module
-import pipeline.storage as storage_module
-from pipeline.errors import ArtifactIntegrityError
+from pipeline.core.errors import ArtifactIntegrityError
+from pipeline.core.storage import ObjectStore
 from pipeline.registry.artifacts import ArtifactStore
-from pipeline.storage import ObjectStore
 
 
 def _all_files(root: Path) -> list[str]:
@@ -65,6 +65,7 @@ def guard_joblib_load(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 # -- ArtifactStore ---------------------------------------------------------------------------
 
+
 def test_save_and_load_round_trip_a_fitted_model(artifacts: ArtifactStore, root: Path) -> None:
     model = _fitted()
     x, _ = _data()
@@ -94,8 +95,9 @@ def test_identical_model_is_stored_once(artifacts: ArtifactStore, root: Path) ->
     assert _all_files(root) == sorted([first[0], different[0]])
 
 
-def test_tampered_artifact_is_refused_without_unpickling(artifacts: ArtifactStore, root: Path,
-                                                         guard_joblib_load: list[int]) -> None:
+def test_tampered_artifact_is_refused_without_unpickling(
+    artifacts: ArtifactStore, root: Path, guard_joblib_load: list[int]
+) -> None:
     key, sha = artifacts.save(_fitted(), "churn")
     with open(root / key, "ab") as fh:
         fh.write(b"\0")
@@ -120,7 +122,7 @@ def test_joblib_guard_is_effective(artifacts: ArtifactStore, guard_joblib_load: 
 
 
 def test_wrong_registered_checksum_is_refused(artifacts: ArtifactStore, guard_joblib_load: list[int]) -> None:
-    key, sha = artifacts.save(_fitted(), "churn")
+    key, _sha = artifacts.save(_fitted(), "churn")
     with pytest.raises(ArtifactIntegrityError, match="will not be loaded"):
         artifacts.load(key, "0" * 64)
     assert guard_joblib_load == []
@@ -137,8 +139,9 @@ def test_missing_artifact_is_reported(artifacts: ArtifactStore, root: Path, guar
     assert guard_joblib_load == []
 
 
-def test_verify_reports_ok_modified_and_missing_without_unpickling(artifacts: ArtifactStore, root: Path,
-                                                                  guard_joblib_load: list[int]) -> None:
+def test_verify_reports_ok_modified_and_missing_without_unpickling(
+    artifacts: ArtifactStore, root: Path, guard_joblib_load: list[int]
+) -> None:
     key, sha = artifacts.save(_fitted(), "churn")
     size = (root / key).stat().st_size
 
@@ -174,6 +177,7 @@ def test_verify_hashes_large_files_in_chunks(artifacts: ArtifactStore, store: Ob
 
 # -- ObjectStore -----------------------------------------------------------------------------
 
+
 def test_put_never_overwrites(store: ObjectStore, root: Path) -> None:
     assert store.put("a/b.bin", b"original") is True
     assert store.put("a/b.bin", b"something else") is False
@@ -203,8 +207,7 @@ def test_replace_overwrites_atomically(store: ObjectStore, root: Path) -> None:
     assert path.read_bytes() == b"new"
 
 
-def test_failed_replace_keeps_the_old_content(store: ObjectStore, root: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_replace_keeps_the_old_content(store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store.put("report.html", b"old report")
 
     def disk_full(fd: int) -> None:

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.airflow_runner import DagRunResult, run_dag
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.evaluation import summarize_folds
+from pipeline.app.airflow_runner import DagRunResult, run_dag
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.folds import fold_scores_key
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.core.storage import ObjectStore
+from pipeline.modeling.evaluation import summarize_folds
 from pipeline.registry.sql import SqlMetadataStore
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.stages.folds import fold_scores_key
-from pipeline.storage import ObjectStore
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +63,12 @@ def _search(tmp_path_factory: pytest.TempPathFactory, name: str, cv_in_process_m
     data["ingest"]["stable_seconds"] = 0
     data["resources"] = {"cv_in_process_max_rows": cv_in_process_max_rows}
     (home / "pipeline.yaml").write_text(yaml.safe_dump(data))
-    settings = Settings(home=home, config_path=home / "pipeline.yaml", database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home,
+        config_path=home / "pipeline.yaml",
+        database_url=f"sqlite:///{home / 'ct.db'}",
+        data_url=home.as_uri(),
+    )
     folder = settings.landing / "b1"
     folder.mkdir(parents=True)
     generate_batch(BatchSpec(rows=1200, seed=21)).to_csv(folder / "batch.csv", index=False)
@@ -79,16 +83,22 @@ def _search(tmp_path_factory: pytest.TempPathFactory, name: str, cv_in_process_m
 def _mapped_instances(airflow_home: Path, run_id: str, task_id: str) -> list[tuple[int, str]]:
     """(map_index, state) of one task's mapped instances in one ct_train run, from Airflow's DB."""
     with sqlite3.connect(airflow_home / "airflow.db") as db:
-        rows = db.execute("SELECT map_index, state FROM task_instance WHERE dag_id = 'ct_train' "
-                          "AND task_id = ? AND run_id = ? ORDER BY map_index", (task_id, run_id)).fetchall()
+        rows = db.execute(
+            "SELECT map_index, state FROM task_instance WHERE dag_id = 'ct_train' "
+            "AND task_id = ? AND run_id = ? ORDER BY map_index",
+            (task_id, run_id),
+        ).fetchall()
     return [(int(i), str(s)) for i, s in rows]
 
 
 def _returned(airflow_home: Path, run_id: str, task_id: str) -> dict[int, dict]:
     """What each mapped instance of a task returned (its XCom), by map_index."""
     with sqlite3.connect(airflow_home / "airflow.db") as db:
-        rows = db.execute("SELECT map_index, value FROM xcom WHERE dag_id = 'ct_train' AND task_id = ? "
-                          "AND run_id = ? AND key = 'return_value'", (task_id, run_id)).fetchall()
+        rows = db.execute(
+            "SELECT map_index, value FROM xcom WHERE dag_id = 'ct_train' AND task_id = ? "
+            "AND run_id = ? AND key = 'return_value'",
+            (task_id, run_id),
+        ).fetchall()
     return {int(i): json.loads(v) for i, v in rows}
 
 
@@ -125,7 +135,8 @@ def test_each_fold_of_each_candidate_is_one_mapped_task_with_its_scores_in_the_s
     pairs = [(c, k) for c in CANDIDATES for k in range(FOLDS)]
     # Airflow expanded cross_validate into candidates x folds task instances, and all of them ran.
     assert _mapped_instances(search_run.airflow_home, run_id, "cross_validate") == [
-        (i, "success") for i in range(len(pairs))]
+        (i, "success") for i in range(len(pairs))
+    ]
     returned = _returned(search_run.airflow_home, run_id, "cross_validate")
     assert sorted((r["candidate"], r["fold"]) for r in returned.values()) == sorted(pairs)
     store = ObjectStore(search_run.settings.data_url)
@@ -135,8 +146,11 @@ def test_each_fold_of_each_candidate_is_one_mapped_task_with_its_scores_in_the_s
         assert set(r) == {"candidate", "fold", "folds", "scores_key"} and r["folds"] == FOLDS
         assert r["scores_key"] == fold_scores_key(mv.snapshot_id, mv.config_hash, r["candidate"], r["fold"])
         record = json.loads(store.get(r["scores_key"]))
-        assert (record["candidate"], record["fold"], record["snapshot_id"]) == (r["candidate"], r["fold"],
-                                                                               mv.snapshot_id)
+        assert (record["candidate"], record["fold"], record["snapshot_id"]) == (
+            r["candidate"],
+            r["fold"],
+            mv.snapshot_id,
+        )
         records[r["candidate"]].append(record)
     # the folds of a candidate partition its training rows, and the recorded CV is their summary
     for c in mv.evaluation["candidates"]:
@@ -159,14 +173,16 @@ def test_a_small_search_cross_validates_in_the_evaluate_task_with_the_same_numbe
     assert all(state != "success" for _, state in states), states
     assert _returned(in_process_run.airflow_home, run_id, "cross_validate") == {}
     assert _mapped_instances(in_process_run.airflow_home, run_id, "train") == [
-        (i, "success") for i in range(len(CANDIDATES))]
+        (i, "success") for i in range(len(CANDIDATES))
+    ]
     assert _mapped_instances(in_process_run.airflow_home, run_id, "evaluate") == [(-1, "success")]
     # The same choice and the same cross-validation numbers as the mapped fold tasks gave.
     [mapped] = SqlMetadataStore(search_run.settings.database_url).list_model_versions()
     assert mv.snapshot_id == mapped.snapshot_id
     assert mv.spec_name == mapped.spec_name
     assert [(c["candidate"], c["cross_validation"]) for c in mv.evaluation["candidates"]] == [
-        (c["candidate"], c["cross_validation"]) for c in mapped.evaluation["candidates"]]
+        (c["candidate"], c["cross_validation"]) for c in mapped.evaluation["candidates"]
+    ]
     assert mv.evaluation["cross_validation"] == mapped.evaluation["cross_validation"]
     assert all(c["cross_validation"]["roc_auc"]["folds"] == FOLDS for c in mv.evaluation["candidates"])
     # the fold scores are stored under the same keys the fold tasks use

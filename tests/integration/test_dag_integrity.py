@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import PROJECT_ROOT
+from pipeline.core.settings import PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p.stem for p in DAGS.glob("*.py"))
@@ -19,11 +19,17 @@ DAG_FILES = sorted(p.stem for p in DAGS.glob("*.py"))
 @pytest.fixture(scope="module")
 def parse_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     home = tmp_path_factory.mktemp("airflow_home")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-           "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
-           # Point the stores somewhere that would fail loudly if a DAG file opened them at parse time.
-           "CT_HOME": str(home / "must-not-be-created"), "CT_DATABASE_URL": "postgresql+psycopg2://nobody@192.0.2.1/none"}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
+        # Point the stores somewhere that would fail loudly if a DAG file opened them at parse time.
+        "CT_HOME": str(home / "must-not-be-created"),
+        "CT_DATABASE_URL": "postgresql+psycopg2://nobody@192.0.2.1/none",
+    }
     probe = Path(__file__).with_name("dag_parse_probe.py")
     out = subprocess.run([sys.executable, str(probe), str(DAGS)], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -59,13 +65,16 @@ def test_parsing_touches_no_database_network_or_data_dir(parse_report: dict) -> 
 def test_train_dag_offers_a_typed_trigger_form(parse_report: dict) -> None:
     dag = parse_report["files"]["ct_train"]["dags"]["ct_train"]
     assert {"snapshot_id", "model_spec", "force", "reason"} <= set(dag["params"])
-    assert dag["tasks"] == sorted(["plan", "validate", "folds", "train", "cross_validate", "evaluate", "register", "promote"])
+    assert dag["tasks"] == sorted(
+        ["plan", "validate", "folds", "train", "cross_validate", "evaluate", "register", "promote"]
+    )
 
 
 def test_monitor_dag_scores_unlabelled_batches_and_joins_labels_before_deciding(parse_report: dict) -> None:
     dag = parse_report["files"]["ct_monitor"]["dags"]["ct_monitor"]
-    assert dag["tasks"] == sorted(["score_new_data", "score_unlabelled_batches", "join_late_labels", "decide",
-                                   "hand_over"])
+    assert dag["tasks"] == sorted(
+        ["score_new_data", "score_unlabelled_batches", "join_late_labels", "decide", "hand_over"]
+    )
 
 
 def test_parse_times_are_reported(parse_report: dict, record_property) -> None:

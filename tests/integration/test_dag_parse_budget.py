@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import PROJECT_ROOT
+from pipeline.core.settings import PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
 PLUGINS = PROJECT_ROOT / "plugins"
@@ -35,22 +35,34 @@ def run_timer(home: Path, dags: Path, runs: int, warm: int = 3) -> dict:
     Stops after the first run in which every DAG file is within the budget (the usual case, so
     the test stays cheap); only a slow reading is measured again.
     """
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "PYTHONPATH": str(PLUGINS),
-           # Point the stores somewhere that would fail loudly if a DAG file opened them at parse time.
-           "CT_HOME": str(home / "must-not-be-created"), "CT_DATABASE_URL": "postgresql+psycopg2://nobody@192.0.2.1/none"}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": str(PLUGINS),
+        # Point the stores somewhere that would fail loudly if a DAG file opened them at parse time.
+        "CT_HOME": str(home / "must-not-be-created"),
+        "CT_DATABASE_URL": "postgresql+psycopg2://nobody@192.0.2.1/none",
+    }
     merged: dict = {"targets": {}, "touched": [], "airflow_seconds": []}
     for _ in range(runs):
-        out = subprocess.run([sys.executable, str(TIMER), "--dags", str(dags), "--plugins", str(PLUGINS),
-                              "--warm", str(warm)], env=env, capture_output=True, text=True, timeout=300, check=False)
+        out = subprocess.run(
+            [sys.executable, str(TIMER), "--dags", str(dags), "--plugins", str(PLUGINS), "--warm", str(warm)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         report = json.loads(out.stdout.strip().splitlines()[-1])
         merged["touched"] += report["touched"]
         merged["airflow_seconds"].append(report["airflow_seconds"])
         for target, entry in report["targets"].items():
             is_dag_file = target.endswith(".py")
-            best = merged["targets"].setdefault(Path(target).stem if is_dag_file else target,
-                                                {**entry, "dag_file": is_dag_file})
+            best = merged["targets"].setdefault(
+                Path(target).stem if is_dag_file else target, {**entry, "dag_file": is_dag_file}
+            )
             for key in ("cold", "warm"):
                 if entry[key] is not None and (best[key] is None or entry[key] < best[key]):
                     best[key] = entry[key]
@@ -75,7 +87,8 @@ def test_dag_file_imports_within_the_budget(timings: dict, stem: str, record_pro
     record_property(f"parse_cold_seconds_{stem}", round(entry["cold"], 4))
     assert entry["cold"] < BUDGET_SECONDS, (
         f"dags/{stem}.py takes {entry['cold']:.3f}s to import (best of {timings['runs']} runs) once Airflow is loaded; the budget "
-        f"is {BUDGET_SECONDS}s. Move imports and work into the task bodies.")
+        f"is {BUDGET_SECONDS}s. Move imports and work into the task bodies."
+    )
 
 
 def test_no_dag_file_or_plugin_module_loads_the_data_stack_or_the_domain_package(timings: dict) -> None:
@@ -96,8 +109,10 @@ def test_the_check_catches_a_heavy_import_and_a_connection_at_parse_time(tmp_pat
     database at parse time, is reported."""
     dags = tmp_path / "dags"
     dags.mkdir()
-    (dags / "heavy.py").write_text("import sklearn.linear_model  # noqa\nfrom airflow.sdk import dag\n\n\n"
-                                   "@dag(dag_id='heavy', schedule=None)\ndef heavy():\n    pass\n\n\nheavy()\n")
+    (dags / "heavy.py").write_text(
+        "import sklearn.linear_model  # noqa\nfrom airflow.sdk import dag\n\n\n"
+        "@dag(dag_id='heavy', schedule=None)\ndef heavy():\n    pass\n\n\nheavy()\n"
+    )
     (dags / "connects.py").write_text("import sqlite3\n\nsqlite3.connect(':memory:')\n")
 
     report = run_timer(tmp_path / "home", dags, runs=1, warm=1)

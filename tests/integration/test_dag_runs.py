@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.airflow_runner import run_dag
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.local_run import run_landing
+from pipeline.app.airflow_runner import run_dag
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.local_runner import run_landing
+from pipeline.core.settings import Settings
 from pipeline.registry.sql import SqlMetadataStore
-from pipeline.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,10 @@ def test_schema_breaking_batch_stops_training_with_a_readable_error(settings: Se
     assert alerts["validation_failed"].source["task_id"] == "validate"
     failed = alerts["task_failed"]
     assert (failed.source["dag_id"], failed.source["task_id"], failed.source["try_number"]) == (
-        "ct_train", "validate", 1)
+        "ct_train",
+        "validate",
+        1,
+    )
     assert failed.source["run_id"] == alerts["validation_failed"].source["run_id"]
     assert failed.details["error"].startswith("ValidationFailed: validation failed for snapshot")
     assert "/dags/ct_train/runs/" in failed.details["log_url"]
@@ -122,15 +125,17 @@ def test_manual_run_with_params_is_recorded_and_idempotent(settings: Settings) -
     snapshot = meta.latest_snapshot("churn")
 
     # Same inputs, forced: Airflow reruns every task, and the registry still holds one version.
-    result = run_dag(settings, "ct_train", {"snapshot_id": snapshot.id[:8], "force": True,
-                                            "reason": "checking reproducibility"})
+    result = run_dag(
+        settings, "ct_train", {"snapshot_id": snapshot.id[:8], "force": True, "reason": "checking reproducibility"}
+    )
     assert result.succeeded, result.errors
     assert [v.version for v in meta.list_model_versions()] == [1]
     assert len(meta.promotion_history("churn-classifier")) == 1
 
     # A different spec from the trigger form is a new version, recorded as manual with its reason.
-    result = run_dag(settings, "ct_train", {"snapshot_id": snapshot.id, "model_spec": "gradient_boosting",
-                                            "reason": "try boosting"})
+    result = run_dag(
+        settings, "ct_train", {"snapshot_id": snapshot.id, "model_spec": "gradient_boosting", "reason": "try boosting"}
+    )
     assert result.succeeded, result.errors
     v2 = meta.get_model_version("churn-classifier", 2)
     assert v2.spec_name == "gradient_boosting"
@@ -138,7 +143,7 @@ def test_manual_run_with_params_is_recorded_and_idempotent(settings: Settings) -
     assert v2.decision is not None and v2.decision["reason"]
 
 
-FLAKY_DAG = '''
+FLAKY_DAG = """
 from datetime import timedelta
 
 from airflow.sdk import dag, task
@@ -157,11 +162,12 @@ def ct_flaky():
 
 
 ct_flaky()
-'''
+"""
 
 
-def test_a_retried_failure_alerts_once_after_the_last_try(settings: Settings, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_retried_failure_alerts_once_after_the_last_try(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The project's default args, on a task that keeps failing: the retry is silent, the final failure alerts."""
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -173,5 +179,9 @@ def test_a_retried_failure_alerts_once_after_the_last_try(settings: Settings, tm
     assert not result.succeeded
     [alert] = SqlMetadataStore(settings.database_url).list_alerts()
     assert (alert.kind, alert.severity, alert.source["task_id"], alert.source["try_number"]) == (
-        "task_failed", "critical", "flaky", 2)
+        "task_failed",
+        "critical",
+        "flaky",
+        2,
+    )
     assert alert.details["error"] == "RuntimeError: disk full on try 2"

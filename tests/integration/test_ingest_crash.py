@@ -13,24 +13,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import stages
-from pipeline.config import PipelineConfig, load_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.ingestion import PENDING_DIR
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.snapshots import read_manifest
-from pipeline.workspace import Workspace
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig, load_config
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.data.ingestion import PENDING_DIR
+from pipeline.data.snapshots import read_manifest
 
 pytestmark = pytest.mark.slow
 
 # Runs in the child: the same workspace as _workspace() below, with one write turned into a crash.
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_ingest_crash import _workspace
-    import pipeline.stages.ingest as ingest_stage
-    from pipeline.storage import ObjectStore
+    import pipeline.app.stages.ingest as ingest_stage
+    from pipeline.core.storage import ObjectStore
 
     home, crash_at = Path(sys.argv[1]), sys.argv[2]
     ws = _workspace(home)
@@ -58,23 +58,26 @@ CHILD = textwrap.dedent('''
     elif crash_at == "index":  # the manifest is durable, the metadata index does not know it
         type(ws.meta).append_snapshot = on_nth(1, type(ws.meta).append_snapshot)
     elif crash_at == "rows":  # the first file's rejected rows are in quarantine, the second's are not
-        import pipeline.ingestion as ingestion
+        import pipeline.data.ingestion as ingestion
         ingestion.commit_rejected_rows = on_nth(2, ingestion.commit_rejected_rows)
     elif crash_at == "archive":  # the first file is archived, the second is still in the landing area
         ingest_stage.archive_file = on_nth(2, ingest_stage.archive_file)
     ingest_stage.ingest_landing(ws)
     sys.exit(0)
-''').format(tests=str(Path(__file__).parent))
+""").format(tests=str(Path(__file__).parent))
 
 
 def _config() -> PipelineConfig:
     config = load_config(BUNDLED_CONFIG)
-    return config.model_copy(update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0, "chunk_rows": 100})})
+    return config.model_copy(
+        update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0, "chunk_rows": 100})}
+    )
 
 
 def _workspace(home: Path) -> Workspace:
-    settings = Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
     return Workspace(settings=settings, config=_config())
 
 
@@ -92,8 +95,11 @@ def _land(home: Path) -> dict[str, str]:
 
 
 def _rejected(home: Path) -> list[pd.DataFrame]:
-    return [pd.read_csv(p, dtype=str) for p in sorted((home / "quarantine").rglob("*.rejected_rows.csv"))
-            if PENDING_DIR not in p.parts]
+    return [
+        pd.read_csv(p, dtype=str)
+        for p in sorted((home / "quarantine").rglob("*.rejected_rows.csv"))
+        if PENDING_DIR not in p.parts
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +111,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, list[
 
 
 @pytest.mark.parametrize("crash_at", ["second_part", "manifest", "index", "rows", "archive"])
-def test_rerun_after_a_crash_completes_the_same_snapshot(tmp_path: Path, crash_at: str,
-                                                         reference: tuple[str, int, list[pd.DataFrame]]) -> None:
+def test_rerun_after_a_crash_completes_the_same_snapshot(
+    tmp_path: Path, crash_at: str, reference: tuple[str, int, list[pd.DataFrame]]
+) -> None:
     ref_id, ref_rows, ref_rejected = reference
     home = tmp_path / "home"
     shas = _land(home)
-    child = subprocess.run([sys.executable, "-c", CHILD, str(home), crash_at], capture_output=True, text=True,
-                           timeout=120, check=False)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(home), crash_at], capture_output=True, text=True, timeout=120, check=False
+    )
     assert child.returncode == 137, child.stderr[-2000:]
 
     # nothing lost: every landing file is still in the landing area or already in the archive

@@ -14,22 +14,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
 from pipeline.cli import main as ct_main
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.ingestion import PENDING_DIR, ROW_REASON_COLUMN
-from pipeline.settings import Settings
-from pipeline.snapshots import load_snapshot, read_manifest
-from pipeline.workspace import Workspace
+from pipeline.core.config import PipelineConfig
+from pipeline.core.settings import Settings
+from pipeline.data.ingestion import PENDING_DIR, ROW_REASON_COLUMN
+from pipeline.data.snapshots import load_snapshot, read_manifest
 
 CHUNK = 100
 
 
 def _workspace(settings: Settings, config: PipelineConfig, **ingest: object) -> Workspace:
     settings.landing.mkdir(parents=True, exist_ok=True)
-    return Workspace(settings=settings, config=config.model_copy(update={
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 5, "chunk_rows": CHUNK, **ingest})}))
+    return Workspace(
+        settings=settings,
+        config=config.model_copy(
+            update={"ingest": config.ingest.model_copy(update={"stable_seconds": 5, "chunk_rows": CHUNK, **ingest})}
+        ),
+    )
 
 
 @pytest.fixture
@@ -106,14 +110,19 @@ def test_ingesting_the_same_files_again_is_a_no_op(ws: Workspace) -> None:
     assert _objects(ws) == objects and ws.meta.list_snapshots() == snapshots
 
 
-def test_same_files_in_a_fresh_store_give_the_same_id(settings: Settings, config: PipelineConfig,
-                                                      tmp_path: Path) -> None:
+def test_same_files_in_a_fresh_store_give_the_same_id(
+    settings: Settings, config: PipelineConfig, tmp_path: Path
+) -> None:
     frames = {"a.csv": _batch(230, 1), "b.parquet": _batch(40, 2)}
     ids = []
     for home in (settings.home, tmp_path / "other_home"):
         home.mkdir(exist_ok=True)
-        ws = _workspace(dataclasses.replace(settings, home=home, data_url=home.as_uri(),
-                                            database_url=f"sqlite:///{home / 'ct.db'}"), config)
+        ws = _workspace(
+            dataclasses.replace(
+                settings, home=home, data_url=home.as_uri(), database_url=f"sqlite:///{home / 'ct.db'}"
+            ),
+            config,
+        )
         for name, frame in frames.items():
             _drop(ws, frame, name)
         ids.append(stages.ingest_landing(ws).snapshot_id)
@@ -161,8 +170,13 @@ def test_every_quarantine_reason(ws: Workspace) -> None:
         _age(p)
     first = stages.ingest_landing(ws)
     codes = {q["file"]: q["code"] for q in first.quarantined}
-    assert codes == {"unparseable.csv": "unparseable", "wrong_columns.csv": "wrong_columns",
-                     "wrong_types.csv": "wrong_types", "empty.csv": "empty_file", "not_utf8.csv": "not_utf8"}
+    assert codes == {
+        "unparseable.csv": "unparseable",
+        "wrong_columns.csv": "wrong_columns",
+        "wrong_types.csv": "wrong_types",
+        "empty.csv": "empty_file",
+        "not_utf8.csv": "not_utf8",
+    }
     assert first.accepted == ["good.csv"] and first.rows == 200
     # parts written for the late-rejected files are referenced by no manifest
     listed = {p.key for p in read_manifest(ws.store, first.snapshot_id).parts}
@@ -192,7 +206,9 @@ def test_rejected_rows_reach_quarantine_after_the_manifest(ws: Workspace) -> Non
     assert list((ws.settings.quarantine / PENDING_DIR).iterdir()) == []
 
 
-def test_diff_through_the_cli(ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_through_the_cli(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _drop(ws, _batch(200, 1), "a.csv")
     a = stages.ingest_landing(ws).snapshot_id
     _drop(ws, _batch(100, 2).assign(plan="premium"), "b.csv")

@@ -11,8 +11,9 @@ import pytest
 
 pytest.importorskip("airflow")
 
-from ct_airflow.landing import LandingFilesTrigger  # noqa: E402
-from airflow.triggers.base import TriggerEvent  # noqa: E402
+from airflow.triggers.base import TriggerEvent
+
+from ct_airflow.landing import LandingFilesTrigger
 
 
 def _first_event(trigger: LandingFilesTrigger) -> tuple[TriggerEvent, float]:
@@ -27,8 +28,14 @@ def _first_event(trigger: LandingFilesTrigger) -> tuple[TriggerEvent, float]:
 
 
 def _trigger(landing: Path, **overrides) -> LandingFilesTrigger:
-    args = {"landing": str(landing), "stable_seconds": 1.0, "poke_seconds": 0.2,
-            "deadline": time.time() + 20, "settle_timeout": 20.0, **overrides}
+    args = {
+        "landing": str(landing),
+        "stable_seconds": 1.0,
+        "poke_seconds": 0.2,
+        "deadline": time.time() + 20,
+        "settle_timeout": 20.0,
+        **overrides,
+    }
     trigger = LandingFilesTrigger(**args)
     classpath, kwargs = trigger.serialize()
     assert classpath == "ct_airflow.landing.LandingFilesTrigger" and kwargs == args  # what the triggerer stores

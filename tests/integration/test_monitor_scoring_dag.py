@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import stages
-from pipeline.airflow_runner import run_dag
-from pipeline.batch_scoring import list_scored, load_predictions
-from pipeline.config import load_config
-from pipeline.demo import BatchSpec, generate_batch, split_labels
-from pipeline.label_join import list_joins
-from pipeline.local_run import run_landing
-from pipeline.monitoring import live_windows
+from pipeline.app import stages
+from pipeline.app.airflow_runner import run_dag
+from pipeline.app.demo_data import BatchSpec, generate_batch, split_labels
+from pipeline.app.local_runner import run_landing
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import load_config
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.monitoring.batch_scoring import list_scored, load_predictions
+from pipeline.monitoring.label_join import list_joins
+from pipeline.monitoring.live_performance import live_windows
 from pipeline.registry.base import CHAMPION
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +50,12 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     # about scoring and late labels, not about how much evidence crowns a champion
     data["promotion"].update(min_holdout_rows=100, min_class_rows=20)
     (home / "pipeline.yaml").write_text(yaml.safe_dump(data))
-    settings = Settings(home=home, config_path=home / "pipeline.yaml", database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home,
+        config_path=home / "pipeline.yaml",
+        database_url=f"sqlite:///{home / 'ct.db'}",
+        data_url=home.as_uri(),
+    )
     ws = Workspace(settings=settings, config=load_config(settings.config_path))
     settings.landing.mkdir(parents=True)
     generate_batch(BatchSpec(rows=1000, seed=31)).to_csv(settings.landing / "first.csv", index=False)

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
 from pipeline.cli import main as ct_main
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
+from pipeline.core.config import PipelineConfig
+from pipeline.core.settings import Settings
 from pipeline.registry.base import CHAMPION
-from pipeline.settings import Settings
-from pipeline.workspace import Workspace
 
 MODEL = "churn-classifier"
 
@@ -25,13 +25,20 @@ MODEL = "churn-classifier"
 @pytest.fixture
 def ws(settings: Settings, config: PipelineConfig, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
-    fast = config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3}),
-        # 400-row batches give ~80 holdout rows, below the bundled minimum of 200: lowered, this is
-        # about rollback, not about how much evidence crowns a champion
-        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10})})
-    workspace = Workspace(settings=Settings(home=settings.home, config_path=settings.config_path,
-                                            database_url=database_url, data_url=settings.data_url), config=fast)
+    fast = config.model_copy(
+        update={
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3}),
+            # 400-row batches give ~80 holdout rows, below the bundled minimum of 200: lowered, this is
+            # about rollback, not about how much evidence crowns a champion
+            "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
+        }
+    )
+    workspace = Workspace(
+        settings=Settings(
+            home=settings.home, config_path=settings.config_path, database_url=database_url, data_url=settings.data_url
+        ),
+        config=fast,
+    )
     monkeypatch.setenv("CT_HOME", str(settings.home))
     monkeypatch.setenv("CT_DATABASE_URL", database_url)
     for var in ("CT_CONFIG", "CT_DATA_URL"):
@@ -56,8 +63,12 @@ def _train(ws: Workspace, **promote: Any) -> dict[str, Any]:
     evaluation_key = stages.evaluate_model(ws, plan, candidate)["evaluation_key"]
     registered = stages.register_model(ws, plan, candidate, evaluation_key, validation["validation_id"])
     promoted = stages.promote_if_better(ws, registered["name"], registered["version"], **promote)
-    return {"validation": ws.meta.get_validation(validation["validation_id"]),
-            "evaluation": json.loads(ws.store.get(evaluation_key)), "registered": registered, "promoted": promoted}
+    return {
+        "validation": ws.meta.get_validation(validation["validation_id"]),
+        "evaluation": json.loads(ws.store.get(evaluation_key)),
+        "registered": registered,
+        "promoted": promoted,
+    }
 
 
 @pytest.mark.slow

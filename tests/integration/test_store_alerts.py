@@ -3,34 +3,49 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from pipeline.alerts import Alert
-from pipeline.errors import NotFound
+from pipeline.core.errors import NotFound
+from pipeline.registry.alert import Alert
 from pipeline.registry.sql import SqlMetadataStore
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def alert(key: str, kind: str = "promoted", at: datetime = T0, **kw: Any) -> Alert:
-    fields: dict[str, Any] = {"kind": kind, "severity": "info", "title": f"title {key}", "message": f"message {key}",
-                              "dedupe_key": key, "created_at": at.isoformat()}
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "severity": "info",
+        "title": f"title {key}",
+        "message": f"message {key}",
+        "dedupe_key": key,
+        "created_at": at.isoformat(),
+    }
     fields.update(kw)
     return Alert(**fields)
 
 
 def test_an_alert_round_trips_and_is_recorded_once(store: SqlMetadataStore) -> None:
-    details = {"snapshot_id": "abc", "failed_checks": [{"name": "expectation:ä", "n": 3, "ok": False, "x": None}],
-               "share": 0.25}
+    details = {
+        "snapshot_id": "abc",
+        "failed_checks": [{"name": "expectation:ä", "n": 3, "ok": False, "x": None}],
+        "share": 0.25,
+    }
     source = {"dag_id": "ct_train", "task_id": "validate", "run_id": "manual__2026", "try_number": 2}
-    first, created = store.record_alert(alert("k1", kind="validation_failed", severity="critical",
-                                              details=details, source=source), "pending")
+    first, created = store.record_alert(
+        alert("k1", kind="validation_failed", severity="critical", details=details, source=source), "pending"
+    )
     assert created
     assert (first.kind, first.severity, first.title, first.message, first.dedupe_key) == (
-        "validation_failed", "critical", "title k1", "message k1", "k1")
+        "validation_failed",
+        "critical",
+        "title k1",
+        "message k1",
+        "k1",
+    )
     assert (first.details, first.source, first.created_at) == (details, source, "2026-03-01T09:00:00+00:00")
     assert (first.delivery_status, first.delivery_detail, first.delivery_attempts) == ("pending", None, 0)
 
@@ -89,7 +104,10 @@ def test_delivery_is_recorded_and_counted(store: SqlMetadataStore) -> None:
     rec, _ = store.record_alert(alert("k"), "pending")
     failed = store.record_alert_delivery(rec.id, "failed", "HTTP 502 Bad Gateway")
     assert (failed.delivery_status, failed.delivery_detail, failed.delivery_attempts) == (
-        "failed", "HTTP 502 Bad Gateway", 1)
+        "failed",
+        "HTTP 502 Bad Gateway",
+        1,
+    )
     done = store.record_alert_delivery(rec.id, "delivered", "HTTP 200")
     assert (done.delivery_status, done.delivery_detail, done.delivery_attempts) == ("delivered", "HTTP 200", 2)
     assert store.list_alerts()[0] == done

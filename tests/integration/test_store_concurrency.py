@@ -8,12 +8,14 @@ writer to completion (or until it is seen to be blocked), then lets the first wr
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import queue as queue_module
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -27,9 +29,18 @@ MODEL = "churn"
 
 def _new(snapshot_id: str, name: str = MODEL) -> NewModelVersion:
     return NewModelVersion(
-        name=name, snapshot_id=snapshot_id, config_hash="cfg-1", spec_name="logreg", params={"C": 1.0},
-        metrics={"roc_auc": 0.8}, evaluation={}, artifact_uri=f"file:///a/{snapshot_id}.joblib",
-        artifact_sha256="ab" * 32, validation_id=None, trigger={"kind": "test"}, code_version="test",
+        name=name,
+        snapshot_id=snapshot_id,
+        config_hash="cfg-1",
+        spec_name="logreg",
+        params={"C": 1.0},
+        metrics={"roc_auc": 0.8},
+        evaluation={},
+        artifact_uri=f"file:///a/{snapshot_id}.joblib",
+        artifact_sha256="ab" * 32,
+        validation_id=None,
+        trigger={"kind": "test"},
+        code_version="test",
         lineage={},
     )
 
@@ -46,6 +57,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 # -- real processes behind a barrier ---------------------------------------------------------
+
 
 def _register_worker(db_url: str, barrier: Any, results: Any, snapshot_id: str) -> None:
     """Child process: open a store of its own, wait for everyone, register one version."""
@@ -66,8 +78,9 @@ def _run_together(db_url: str, snapshot_ids: list[str]) -> list[tuple]:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(len(snapshot_ids))
     results = ctx.Queue()
-    procs = [ctx.Process(target=_register_worker, args=(db_url, barrier, results, sid), daemon=True)
-             for sid in snapshot_ids]
+    procs = [
+        ctx.Process(target=_register_worker, args=(db_url, barrier, results, sid), daemon=True) for sid in snapshot_ids
+    ]
     for p in procs:
         p.start()
     out = []
@@ -110,8 +123,12 @@ def test_concurrent_registrations_get_consecutive_versions(url: str) -> None:
         # time, so exactly 1.0.0, 1.1.0, ... in version order.
         assert [v.semver for v in reversed(rows)] == [f"1.{i}.0" for i in range(n)]
         with store.engine.connect() as conn:
-            assert conn.execute(sa.select(t.registered_models.c.last_version)
-                                .where(t.registered_models.c.name == MODEL)).scalar_one() == n
+            assert (
+                conn.execute(
+                    sa.select(t.registered_models.c.last_version).where(t.registered_models.c.name == MODEL)
+                ).scalar_one()
+                == n
+            )
         # The next registration continues the sequence.
         assert store.register_model(_new("after0000000000"))[0].version == n + 1
     finally:
@@ -136,6 +153,7 @@ def test_concurrent_registrations_of_the_same_inputs_create_one_version(url: str
 
 # -- deterministic interleavings -------------------------------------------------------------
 
+
 class Interleave:
     """Run ``competitor`` while ``store``'s engine is about to execute a statement starting with ``prefix``.
 
@@ -143,8 +161,9 @@ class Interleave:
     ``patience`` seconds pass (the competitor is then blocked on a lock, which is correct behaviour).
     """
 
-    def __init__(self, store: SqlMetadataStore, prefix: str, competitor: Callable[[], Any],
-                 patience: float = 1.0) -> None:
+    def __init__(
+        self, store: SqlMetadataStore, prefix: str, competitor: Callable[[], Any], patience: float = 1.0
+    ) -> None:
         self.store, self.prefix, self.competitor, self.patience = store, prefix.upper(), competitor, patience
         self.fired = False
         self.result: Any = None
@@ -163,7 +182,7 @@ class Interleave:
             self.thread.start()
             self.thread.join(self.patience)
 
-    def __enter__(self) -> "Interleave":
+    def __enter__(self) -> Interleave:
         sa.event.listen(self.store.engine, "before_cursor_execute", self._hook)
         return self
 
@@ -188,7 +207,7 @@ def _assert_ledger_is_a_chain(store: SqlMetadataStore) -> None:
     history = store.promotion_history(MODEL, CHAMPION)
     pairs = [(r.from_version, r.to_version) for r in history]
     assert pairs and pairs[0][0] is None, pairs
-    for previous, row in zip(pairs, pairs[1:]):
+    for previous, row in itertools.pairwise(pairs):
         assert row[0] == previous[1], f"ledger is not a chain: {pairs}"
     assert store.get_alias(MODEL).version == pairs[-1][1], pairs
 
@@ -228,7 +247,9 @@ def test_rollback_racing_a_promotion_keeps_the_ledger_a_chain(two_stores) -> Non
     assert (back.from_version, back.to_version) == (3, 2)
     _assert_ledger_is_a_chain(a)
     assert [(r.kind, r.from_version, r.to_version) for r in a.promotion_history(MODEL)][-2:] == [
-        ("rollback", 3, 2), ("promotion", 2, 4)]
+        ("rollback", 3, 2),
+        ("promotion", 2, 4),
+    ]
 
 
 def test_concurrent_first_promotions_both_succeed(two_stores) -> None:
@@ -254,8 +275,11 @@ def test_concurrent_snapshots_get_distinct_positions(two_stores) -> None:
     a, b = two_stores
     a.record_snapshot(SnapshotRecord("0000000000000000", "churn", None, 1, 1, "m0", ""))
 
-    with Interleave(a, "INSERT INTO ct_snapshots", lambda: b.record_snapshot(
-            SnapshotRecord("bbbb000000000000", "churn", None, 1, 1, "mb", ""))) as race:
+    with Interleave(
+        a,
+        "INSERT INTO ct_snapshots",
+        lambda: b.record_snapshot(SnapshotRecord("bbbb000000000000", "churn", None, 1, 1, "mb", "")),
+    ) as race:
         a.record_snapshot(SnapshotRecord("aaaa000000000000", "churn", None, 1, 1, "ma", ""))
 
     assert race.fired and race.error is None, race.error
@@ -267,9 +291,11 @@ def test_concurrent_snapshots_get_distinct_positions(two_stores) -> None:
 
 # -- schema creation by several processes at once ---------------------------------------------
 
+
 @pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_two_stores_opening_a_fresh_database_at_once_both_succeed(dialect: str, request: pytest.FixtureRequest,
-                                                                   tmp_path: Path) -> None:
+def test_two_stores_opening_a_fresh_database_at_once_both_succeed(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Every Airflow task opens the store with create=True, so a fresh database can be opened twice at once.
 
     Regression: metadata.create_all was unguarded; the second creator failed with "table already exists".

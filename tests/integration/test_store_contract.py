@@ -7,13 +7,13 @@ in a fresh schema of the PostgreSQL server.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from pipeline.errors import NotFound, RegistryError, SchemaVersionError
+from pipeline.core.errors import NotFound, RegistryError, SchemaVersionError
 from pipeline.registry import schema as t
 from pipeline.registry import sql as sql_module
 from pipeline.registry.base import CHAMPION, ModelVersion, NewModelVersion, SnapshotRecord
@@ -27,23 +27,39 @@ S3 = "bbbb333300000000"
 
 # -- helpers ---------------------------------------------------------------------------------
 
-def snap(snapshot_id: str, dataset: str = "churn", parent: str | None = None, rows: int = 100,
-         parts: int = 1) -> SnapshotRecord:
-    return SnapshotRecord(id=snapshot_id, dataset=dataset, parent=parent, rows=rows, parts=parts,
-                          manifest_uri=f"file:///data/snapshots/{snapshot_id}/manifest.json", created_at="")
 
-
-def new_model(name: str = "churn", snapshot_id: str = S1, config_hash: str = "cfg-1", spec_name: str = "logreg",
-              **overrides: Any) -> NewModelVersion:
-    fields: dict[str, Any] = dict(
-        name=name, snapshot_id=snapshot_id, config_hash=config_hash, spec_name=spec_name,
-        params={"C": 0.5, "penalty": "l2", "class_weight": None},
-        metrics={"roc_auc": {"value": 0.8125, "ci": [0.79, 0.83]}, "n_test": 120},
-        evaluation={"slices": [{"segment": "new", "roc_auc": 0.7}], "calibrated": True},
-        artifact_uri=f"file:///data/artifacts/{name}/{snapshot_id}.joblib", artifact_sha256="ab" * 32,
-        validation_id=None, trigger={"kind": "new_data", "snapshot": snapshot_id},
-        code_version="0.1.0+test", lineage={"parents": [snapshot_id], "spec": spec_name},
+def snap(
+    snapshot_id: str, dataset: str = "churn", parent: str | None = None, rows: int = 100, parts: int = 1
+) -> SnapshotRecord:
+    return SnapshotRecord(
+        id=snapshot_id,
+        dataset=dataset,
+        parent=parent,
+        rows=rows,
+        parts=parts,
+        manifest_uri=f"file:///data/snapshots/{snapshot_id}/manifest.json",
+        created_at="",
     )
+
+
+def new_model(
+    name: str = "churn", snapshot_id: str = S1, config_hash: str = "cfg-1", spec_name: str = "logreg", **overrides: Any
+) -> NewModelVersion:
+    fields: dict[str, Any] = {
+        "name": name,
+        "snapshot_id": snapshot_id,
+        "config_hash": config_hash,
+        "spec_name": spec_name,
+        "params": {"C": 0.5, "penalty": "l2", "class_weight": None},
+        "metrics": {"roc_auc": {"value": 0.8125, "ci": [0.79, 0.83]}, "n_test": 120},
+        "evaluation": {"slices": [{"segment": "new", "roc_auc": 0.7}], "calibrated": True},
+        "artifact_uri": f"file:///data/artifacts/{name}/{snapshot_id}.joblib",
+        "artifact_sha256": "ab" * 32,
+        "validation_id": None,
+        "trigger": {"kind": "new_data", "snapshot": snapshot_id},
+        "code_version": "0.1.0+test",
+        "lineage": {"parents": [snapshot_id], "spec": spec_name},
+    }
     fields.update(overrides)
     return NewModelVersion(**fields)
 
@@ -79,7 +95,7 @@ def table_names(url: str) -> set[str]:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch):
     """Make the store's clock step one minute per call, so "same created_at" is a real check."""
-    state = {"now": datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)}
+    state = {"now": datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)}
 
     def fake_now() -> datetime:
         state["now"] += timedelta(minutes=1)
@@ -90,6 +106,7 @@ def clock(monkeypatch: pytest.MonkeyPatch):
 
 
 # -- schema ----------------------------------------------------------------------------------
+
 
 def test_schema_is_created_on_first_open_and_reopening_works(database_url: str) -> None:
     assert not {tb.name for tb in t.metadata.sorted_tables} & table_names(database_url)
@@ -149,6 +166,7 @@ def test_create_false_on_empty_database_names_db_upgrade_and_creates_nothing(dat
 
 
 # -- snapshots -------------------------------------------------------------------------------
+
 
 def test_record_snapshot_is_idempotent(store: SqlMetadataStore, clock) -> None:
     first = store.record_snapshot(snap(S1, rows=100))
@@ -234,7 +252,11 @@ def test_validation_round_trip_and_latest(store: SqlMetadataStore) -> None:
 
     assert len({first.id, second.id, other.id}) == 3
     assert (first.snapshot_id, first.reference_snapshot_id, first.passed, first.report_uri) == (
-        S1, None, False, "file:///reports/v1.html")
+        S1,
+        None,
+        False,
+        "file:///reports/v1.html",
+    )
     assert first.passed is False and second.passed is True
     assert canonical(first.summary) == canonical(SUMMARY)
 
@@ -267,6 +289,7 @@ def test_unknown_validation_raises_not_found(store: SqlMetadataStore) -> None:
 
 # -- models ----------------------------------------------------------------------------------
 
+
 def test_versions_are_allocated_per_name(store: SqlMetadataStore) -> None:
     order = [("churn", S1), ("other", S1), ("churn", S2), ("churn", S3), ("other", S2)]
     got = []
@@ -283,8 +306,9 @@ def test_registering_identical_inputs_returns_existing_version(store: SqlMetadat
     assert (v1.version, created1, v2.version, created2) == (1, True, 2, True)
 
     # Same (name, snapshot, config hash, spec); the rest differs and must not matter.
-    again, created = store.register_model(new_model(snapshot_id=S1, params={"C": 99}, metrics={},
-                                                    artifact_sha256="cd" * 32))
+    again, created = store.register_model(
+        new_model(snapshot_id=S1, params={"C": 99}, metrics={}, artifact_sha256="cd" * 32)
+    )
     assert created is False
     assert again == v1
     assert count_rows(store, t.model_versions) == 2
@@ -309,8 +333,16 @@ def test_get_list_and_find_model_versions(store: SqlMetadataStore) -> None:
     expected = new_model(name="churn", snapshot_id=S2)
     mv = store.get_model_version("churn", 2)
     assert isinstance(mv, ModelVersion)
-    for field in ("name", "snapshot_id", "config_hash", "spec_name", "artifact_uri", "artifact_sha256",
-                  "validation_id", "code_version"):
+    for field in (
+        "name",
+        "snapshot_id",
+        "config_hash",
+        "spec_name",
+        "artifact_uri",
+        "artifact_sha256",
+        "validation_id",
+        "code_version",
+    ):
         assert getattr(mv, field) == getattr(expected, field), field
     for field in ("params", "metrics", "evaluation", "trigger", "lineage"):
         assert canonical(getattr(mv, field)) == canonical(getattr(expected, field)), field
@@ -322,7 +354,13 @@ def test_get_list_and_find_model_versions(store: SqlMetadataStore) -> None:
     assert store.list_model_versions("missing") == []
     everything = store.list_model_versions()
     assert sorted((v.name, v.version) for v in everything) == [
-        ("churn", 1), ("churn", 2), ("churn", 3), ("churn", 4), ("other", 1), ("other", 2)]
+        ("churn", 1),
+        ("churn", 2),
+        ("churn", 3),
+        ("churn", 4),
+        ("other", 1),
+        ("other", 2),
+    ]
     for name in ("churn", "other"):
         mine = [v.version for v in everything if v.name == name]
         assert mine == sorted(mine, reverse=True)
@@ -339,8 +377,12 @@ def test_get_list_and_find_model_versions(store: SqlMetadataStore) -> None:
 def test_record_decision(store: SqlMetadataStore) -> None:
     store.register_model(new_model(snapshot_id=S1))
     store.register_model(new_model(snapshot_id=S2))
-    decision = {"promote": True, "reason": "beats champion", "delta": 0.0125,
-                "evidence": {"ci": [0.001, 0.02], "champion": None}}
+    decision = {
+        "promote": True,
+        "reason": "beats champion",
+        "delta": 0.0125,
+        "evidence": {"ci": [0.001, 0.02], "champion": None},
+    }
 
     store.record_decision("churn", 2, decision)
 
@@ -365,6 +407,7 @@ def test_unknown_model_version_raises_not_found(store: SqlMetadataStore) -> None
 
 # -- aliases and the promotion ledger --------------------------------------------------------
 
+
 def _three_versions(store: SqlMetadataStore) -> None:
     for snapshot_id in (S1, S2, S3):
         store.register_model(new_model(snapshot_id=snapshot_id))
@@ -379,7 +422,13 @@ def test_alias_moves_write_ledger_rows(store: SqlMetadataStore) -> None:
     first = store.set_alias("churn", CHAMPION, 1, "first model", {"roc_auc": 0.81}, "alice")
     assert first is not None
     assert (first.name, first.alias, first.from_version, first.to_version, first.reason, first.actor) == (
-        "churn", CHAMPION, None, 1, "first model", "alice")
+        "churn",
+        CHAMPION,
+        None,
+        1,
+        "first model",
+        "alice",
+    )
     assert first.evidence == {"roc_auc": 0.81}
     assert store.get_alias("churn").version == 1
     assert store.get_alias("churn", CHAMPION) == store.get_model_version("churn", 1)
@@ -440,7 +489,10 @@ def test_aliases_appear_on_model_versions(store: SqlMetadataStore) -> None:
     assert store.get_model_version("churn", 3).aliases == ("challenger",)
     assert store.get_model_version("other", 1).aliases == (CHAMPION,)
     assert {v.version: v.aliases for v in store.list_model_versions("churn")} == {
-        3: ("challenger",), 2: (CHAMPION,), 1: ()}
+        3: ("challenger",),
+        2: (CHAMPION,),
+        1: (),
+    }
 
     store.set_alias("churn", "challenger", 2, "p", {}, "a")
     assert store.get_model_version("churn", 2).aliases == ("challenger", CHAMPION)
@@ -464,16 +516,24 @@ def test_promotion_history_order_filter_and_rollback(store: SqlMetadataStore) ->
 
     everything = store.promotion_history("churn")
     assert [(r.alias, r.from_version, r.to_version) for r in everything] == [
-        (CHAMPION, None, 1), ("challenger", None, 3), (CHAMPION, 1, 2), (CHAMPION, 2, 1)]
+        (CHAMPION, None, 1),
+        ("challenger", None, 3),
+        (CHAMPION, 1, 2),
+        (CHAMPION, 2, 1),
+    ]
     assert [r.id for r in everything] == sorted(r.id for r in everything)
     assert [(r.from_version, r.to_version) for r in store.promotion_history("churn", CHAMPION)] == [
-        (None, 1), (1, 2), (2, 1)]
+        (None, 1),
+        (1, 2),
+        (2, 1),
+    ]
     assert [(r.from_version, r.to_version) for r in store.promotion_history("churn", "challenger")] == [(None, 3)]
     assert [(r.name, r.to_version) for r in store.promotion_history("other")] == [("other", 1)]
     assert store.promotion_history("churn", "shadow") == []
 
 
 # -- timestamps ------------------------------------------------------------------------------
+
 
 def _assert_utc_iso(value: str, lower: datetime, upper: datetime) -> None:
     assert isinstance(value, str) and "T" in value, value
@@ -502,9 +562,9 @@ def _all_timestamps(s: SqlMetadataStore) -> list[str]:
 
 
 def test_timestamps_are_iso_8601_in_utc(store: SqlMetadataStore) -> None:
-    lower = datetime.now(timezone.utc)
+    lower = datetime.now(UTC)
     stamps = _all_timestamps(store)
-    upper = datetime.now(timezone.utc)
+    upper = datetime.now(UTC)
     for value in stamps:
         _assert_utc_iso(value, lower, upper)
 
@@ -520,9 +580,9 @@ def test_timestamps_are_utc_even_when_the_session_time_zone_is_not(postgres_url:
     try:
         with ny_store.engine.connect() as conn:
             assert conn.execute(sa.text("SHOW TimeZone")).scalar_one() == "America/New_York"
-        lower = datetime.now(timezone.utc)
+        lower = datetime.now(UTC)
         stamps = _all_timestamps(ny_store)
-        upper = datetime.now(timezone.utc)
+        upper = datetime.now(UTC)
         for value in stamps:
             _assert_utc_iso(value, lower, upper)
         assert utc_store.get_snapshot(S1).created_at == ny_store.get_snapshot(S1).created_at
@@ -533,13 +593,16 @@ def test_timestamps_are_utc_even_when_the_session_time_zone_is_not(postgres_url:
 
 def test_snapshot_prefix_is_literal_not_a_pattern(database_url: str) -> None:
     """``%`` and ``_`` in a prefix are characters, not LIKE wildcards; case does not matter."""
-    from pipeline.errors import NotFound
+    from pipeline.core.errors import NotFound
     from pipeline.registry.base import SnapshotRecord
     from pipeline.registry.sql import SqlMetadataStore
 
     store = SqlMetadataStore(database_url)
-    store.record_snapshot(SnapshotRecord(id="ab12cd34", dataset="d", parent=None, rows=1, parts=1,
-                                         manifest_uri="file:///m", created_at=""))
+    store.record_snapshot(
+        SnapshotRecord(
+            id="ab12cd34", dataset="d", parent=None, rows=1, parts=1, manifest_uri="file:///m", created_at=""
+        )
+    )
     assert store.get_snapshot("AB12").id == "ab12cd34"
     for pattern in ("%", "a_12", "ab%"):
         with pytest.raises(NotFound):
@@ -550,7 +613,7 @@ def test_snapshot_prefix_is_literal_not_a_pattern(database_url: str) -> None:
 # -- schema v2: semantic versions, environment, tags, search, rollback ---------------------------
 
 SCHEMA_A = [["customer_id", "string"], ["tenure", "double"], ["churned", "string"]]
-SCHEMA_B = SCHEMA_A + [["region", "string"]]
+SCHEMA_B = [*SCHEMA_A, ["region", "string"]]
 
 
 def test_semver_is_derived_from_the_previous_version(store: SqlMetadataStore) -> None:
@@ -558,9 +621,9 @@ def test_semver_is_derived_from_the_previous_version(store: SqlMetadataStore) ->
         ({"snapshot_id": S1, "feature_schema": SCHEMA_A}, "1.0.0"),
         ({"snapshot_id": S1, "feature_schema": SCHEMA_A, "config_hash": "cfg-2"}, "1.0.1"),  # same inputs, retrained
         ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "config_hash": "cfg-2"}, "1.1.0"),  # new data
-        ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "params": {"C": 0.1}}, "1.2.0"),    # new hyperparameters
-        ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "spec_name": "gbm"}, "1.3.0"),      # new spec
-        ({"snapshot_id": S3, "feature_schema": SCHEMA_B}, "2.0.0"),                       # schema changed
+        ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "params": {"C": 0.1}}, "1.2.0"),  # new hyperparameters
+        ({"snapshot_id": S2, "feature_schema": SCHEMA_A, "spec_name": "gbm"}, "1.3.0"),  # new spec
+        ({"snapshot_id": S3, "feature_schema": SCHEMA_B}, "2.0.0"),  # schema changed
         ({"snapshot_id": S3, "feature_schema": SCHEMA_B, "config_hash": "cfg-3"}, "2.0.1"),
     ]
     for version, (fields, expected) in enumerate(steps, start=1):
@@ -591,7 +654,10 @@ def test_tags_set_replace_delete(store: SqlMetadataStore) -> None:
     assert store.get_model_version("churn", 2).tags == {"team": "growth", "ticket": "INC-7"}
     assert store.get_model_version("churn", 1).tags == {}
     assert {v.version: v.tags for v in store.list_model_versions("churn")} == {
-        3: {"team": "risk"}, 2: {"team": "growth", "ticket": "INC-7"}, 1: {}}
+        3: {"team": "risk"},
+        2: {"team": "growth", "ticket": "INC-7"},
+        1: {},
+    }
 
     assert store.delete_tag("churn", 2, "ticket") is True
     assert store.delete_tag("churn", 2, "ticket") is False
@@ -610,7 +676,8 @@ def test_list_filters_by_alias_and_tags(store: SqlMetadataStore) -> None:
     store.set_tag("churn", 3, "stage", "shadow")
     store.set_tag("other", 1, "team", "risk")
 
-    keys = lambda vs: [(v.name, v.version) for v in vs]
+    def keys(vs):
+        return [(v.name, v.version) for v in vs]
     assert keys(store.list_model_versions(alias=CHAMPION)) == [("churn", 2), ("other", 1)]
     assert keys(store.list_model_versions("churn", alias=CHAMPION)) == [("churn", 2)]
     assert keys(store.list_model_versions("churn", alias="nobody")) == []
@@ -633,10 +700,15 @@ def test_ledger_is_complete_after_promotions_and_rollbacks(store: SqlMetadataSto
     for snapshot_id in (S1, S2, S3, "cccc444400000000"):
         store.register_model(new_model(snapshot_id=snapshot_id))
     script = [
-        ("promote", 1, 1), ("promote", 2, 2), ("promote", 3, 3),
-        ("rollback", None, 2), ("rollback", None, 1),      # walks back, does not flip 3 <-> 2
-        ("promote", 4, 4), ("rollback", None, 1),          # undoes the promotion of 4
-        ("promote", 3, 3), ("rollback", None, 1),
+        ("promote", 1, 1),
+        ("promote", 2, 2),
+        ("promote", 3, 3),
+        ("rollback", None, 2),
+        ("rollback", None, 1),  # walks back, does not flip 3 <-> 2
+        ("promote", 4, 4),
+        ("rollback", None, 1),  # undoes the promotion of 4
+        ("promote", 3, 3),
+        ("rollback", None, 1),
     ]
     for step, (action, version, champion) in enumerate(script, start=1):
         if action == "promote":
@@ -651,9 +723,16 @@ def test_ledger_is_complete_after_promotions_and_rollbacks(store: SqlMetadataSto
 
     history = store.promotion_history("churn")
     assert [(r.kind, r.from_version, r.to_version, r.actor) for r in history] == [
-        ("promotion", None, 1, "alice"), ("promotion", 1, 2, "alice"), ("promotion", 2, 3, "alice"),
-        ("rollback", 3, 2, "bob"), ("rollback", 2, 1, "bob"), ("promotion", 1, 4, "alice"),
-        ("rollback", 4, 1, "bob"), ("promotion", 1, 3, "alice"), ("rollback", 3, 1, "bob")]
+        ("promotion", None, 1, "alice"),
+        ("promotion", 1, 2, "alice"),
+        ("promotion", 2, 3, "alice"),
+        ("rollback", 3, 2, "bob"),
+        ("rollback", 2, 1, "bob"),
+        ("promotion", 1, 4, "alice"),
+        ("rollback", 4, 1, "bob"),
+        ("promotion", 1, 3, "alice"),
+        ("rollback", 3, 1, "bob"),
+    ]
     # Each rollback names the ledger row it undid.
     assert [r.evidence["undoes_ledger_id"] for r in history if r.kind == "rollback"] == [3, 2, 6, 8]
     assert history[3].evidence["undone_move"] == [2, 3] and history[3].evidence["undone_reason"] == "step 3"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from pipeline.registry.base import NewWorkRequest
 from pipeline.registry.sql import SqlMetadataStore
 
 
 def request(key: str, kind: str = "new_data", snapshot: str | None = "s1", model: str = "churn") -> NewWorkRequest:
-    return NewWorkRequest(model=model, kind=kind, snapshot_id=snapshot, reason=f"because {key}", dedupe_key=key,
-                          evidence={"windows": [{"window_id": "w1", "value": 0.7}]} if kind != "new_data" else {})
+    return NewWorkRequest(
+        model=model,
+        kind=kind,
+        snapshot_id=snapshot,
+        reason=f"because {key}",
+        dedupe_key=key,
+        evidence={"windows": [{"window_id": "w1", "value": 0.7}]} if kind != "new_data" else {},
+    )
 
 
 def test_a_request_round_trips_and_is_recorded_once(store: SqlMetadataStore) -> None:

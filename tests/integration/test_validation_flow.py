@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
 from pipeline.cli import main
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import ValidationFailed
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import ValidationFailed
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
 from pipeline.registry.base import CHAMPION
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +35,15 @@ def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def ws(settings: Settings, config: PipelineConfig) -> Workspace:
-    fast = config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
-        # 800-row batches give ~150 holdout rows, below the bundled minimum of 200: lowered, as the
-        # champion here only serves as the validation reference
-        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10})})
+    fast = config.model_copy(
+        update={
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
+            "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
+            # 800-row batches give ~150 holdout rows, below the bundled minimum of 200: lowered, as the
+            # champion here only serves as the validation reference
+            "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
+        }
+    )
     return Workspace(settings=settings, config=fast)
 
 
@@ -62,20 +65,25 @@ def _train(ws: Workspace) -> dict[str, Any]:
 
 
 def _key(ws: Workspace, uri: str) -> str:
-    return uri[len(ws.store.root_url) + 1:]
+    return uri[len(ws.store.root_url) + 1 :]
 
 
 def _ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings: Settings, *argv: str) -> Any:
-    for name, value in {"CT_HOME": str(settings.home), "CT_CONFIG": str(BUNDLED_CONFIG),
-                        "CT_DATABASE_URL": settings.database_url, "CT_DATA_URL": settings.data_url}.items():
+    for name, value in {
+        "CT_HOME": str(settings.home),
+        "CT_CONFIG": str(BUNDLED_CONFIG),
+        "CT_DATABASE_URL": settings.database_url,
+        "CT_DATA_URL": settings.data_url,
+    }.items():
         monkeypatch.setenv(name, value)
     capsys.readouterr()
     assert main(list(argv)) == 0
     return capsys.readouterr().out
 
 
-def test_drifted_batch_is_flagged_while_training_goes_on(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture) -> None:
+def test_drifted_batch_is_flagged_while_training_goes_on(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     _ingest(ws, FIRST, "first.csv")
     _train(ws)
     drifted_snapshot = _ingest(ws, DRIFTED, "drifted.csv")
@@ -121,16 +129,24 @@ def test_schema_breaking_batch_stops_with_a_readable_error(ws: Workspace) -> Non
     assert message.startswith(f"validation failed for snapshot {broken}: 1 check(s) with severity 'fail'")
     assert "expectation:expect_column_values_to_be_in_set:contract: " in message and "'weekly'" in message
     assert "800 unexpected (100.00%)" in message
-    report_uri = message.split("Full report: ", 1)[1].split()[0]
-    docs_uri = message.split("Data Docs: ", 1)[1].split()[0]
+    report_uri = message.split("Full report: ", 1)[1].split(maxsplit=1)[0]
+    docs_uri = message.split("Data Docs: ", 1)[1].split(maxsplit=1)[0]
     assert ws.store.exists(_key(ws, report_uri)) and ws.store.exists(_key(ws, docs_uri))
     assert ws.meta.latest_validation(broken).passed is False
     assert ws.meta.get_alias("churn-classifier", CHAMPION).version == 1
 
 
 def test_an_append_reads_only_the_new_part(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    ws = Workspace(ws.settings, ws.config.model_copy(update={"validation": ws.config.validation.model_copy(update={
-        "expectations": ws.config.validation.expectations.model_copy(update={"data_docs": "never"})})}))
+    ws = Workspace(
+        ws.settings,
+        ws.config.model_copy(
+            update={
+                "validation": ws.config.validation.model_copy(
+                    update={"expectations": ws.config.validation.expectations.model_copy(update={"data_docs": "never"})}
+                )
+            }
+        ),
+    )
     opened: list[str] = []
     original = type(ws.store).open
 
@@ -157,8 +173,9 @@ def test_an_append_reads_only_the_new_part(ws: Workspace, monkeypatch: pytest.Mo
         stages.promote_if_better(ws, reg["name"], reg["version"], force=True, reason="move the reference")
 
 
-def test_suite_is_made_once_then_left_alone_and_overrides_apply(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
-                                                                 capsys: pytest.CaptureFixture) -> None:
+def test_suite_is_made_once_then_left_alone_and_overrides_apply(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     first = _ingest(ws, FIRST, "first.csv")
     _train(ws)
     suite = ws.settings.home / "expectations" / "churn.json"  # bundled config: never written into the checkout
@@ -180,16 +197,18 @@ def test_suite_is_made_once_then_left_alone_and_overrides_apply(ws: Workspace, m
     assert json.loads(suite.read_text())["meta"]["ct"]["generated_from"] == second
     assert suite.with_name("churn.json.bak").read_bytes() == made
 
-    computed = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", second, "--reference", first,
-                              "--recompute", "--json"))
+    computed = json.loads(
+        _ct(monkeypatch, capsys, ws.settings, "validate", second, "--reference", first, "--recompute", "--json")
+    )
     assert computed["stored"] is False and computed["reference_snapshot_id"] == first
     assert {f["feature"] for f in computed["features"]} == set(ws.config.dataset.feature_names)
     text = _ct(monkeypatch, capsys, ws.settings, "validate", second)
     assert "stored validation #" in text and "drift (share" in text
 
 
-def test_recompute_reproduces_the_stored_result_or_says_why_not(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture) -> None:
+def test_recompute_reproduces_the_stored_result_or_says_why_not(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     first = _ingest(ws, FIRST, "first.csv")
     _train(ws)
     drifted = _ingest(ws, DRIFTED, "drifted.csv")
@@ -212,13 +231,14 @@ def test_recompute_reproduces_the_stored_result_or_says_why_not(ws: Workspace, m
     assert redone["reproduced"] is True and redone["reproduces"] == stored.id
     assert any(n.startswith(f"reproduces stored result #{stored.id}") for n in redone["notes"])
 
-    own = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted, "--recompute", "--reference",
-                         drifted, "--json"))
+    own = json.loads(
+        _ct(monkeypatch, capsys, ws.settings, "validate", drifted, "--recompute", "--reference", drifted, "--json")
+    )
     assert own["reproduced"] is None and own["reference_snapshot_id"] is None
     assert any(f"snapshot {drifted} is its own reference" in n and "no new rows" in n for n in own["notes"])
     assert any(f"stored result #{stored.id} used reference {first}" in n for n in own["notes"])
 
-    from pipeline.snapshots import manifest_key
+    from pipeline.data.snapshots import manifest_key
 
     ws.store.delete(manifest_key(first))  # the stored reference is gone
     capsys.readouterr()
@@ -228,8 +248,9 @@ def test_recompute_reproduces_the_stored_result_or_says_why_not(ws: Workspace, m
     assert f"reference snapshot {first} no longer exists" in err and "--reference SNAPSHOT" in err
 
 
-def test_data_docs_failure_does_not_stop_training(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_data_docs_failure_does_not_stop_training(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(*args: Any, **kwargs: Any) -> str:
         raise RuntimeError("renderer exploded")
 

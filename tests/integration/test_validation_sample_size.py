@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import stages
-from pipeline.config import dump_config, load_config
-from pipeline.onboarding import infer_config, read_sample
-from pipeline.settings import Settings
-from pipeline.snapshots import read_manifest
-from pipeline.validation.run import ValidationRun, compute_validation
-from pipeline.workspace import Workspace
+from pipeline.app import stages
+from pipeline.app.onboarding import infer_config, read_sample
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import dump_config, load_config
+from pipeline.core.settings import Settings
+from pipeline.data.snapshots import read_manifest
+from pipeline.quality.snapshot_validation import ValidationRun, compute_validation
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +63,9 @@ def thirds(tmp_path: Path) -> Thirds:
     config_path.write_text(dump_config(infer_config(read_sample(sample), LABEL, "cancer")), encoding="utf-8")
     home = tmp_path / "home"
     home.mkdir()
-    settings = Settings(home=home, config_path=config_path, database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home, config_path=config_path, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
     config = load_config(config_path)
     config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0})})
     assert len(config.dataset.numeric_names) == 30
@@ -77,8 +78,11 @@ def thirds(tmp_path: Path) -> Thirds:
 
 
 def _warned_ranges(run: ValidationRun) -> set[str]:
-    return {c.name.split(":")[2] for c in run.report.failures()
-            if c.name.startswith("expectation:expect_column_values_to_be_between:") and c.name.endswith(":observed")}
+    return {
+        c.name.split(":")[2]
+        for c in run.report.failures()
+        if c.name.startswith("expectation:expect_column_values_to_be_between:") and c.name.endswith(":observed")
+    }
 
 
 def test_random_thirds_of_one_dataset_raise_no_warning(thirds: Thirds) -> None:
@@ -89,11 +93,15 @@ def test_random_thirds_of_one_dataset_raise_no_warning(thirds: Thirds) -> None:
         report = run.report
         assert report.new_rows == rows
         assert report.failures("fail") == [] and report.failures("warn") == [], [
-            c.message for c in report.failures("fail") + report.failures("warn")]
+            c.message for c in report.failures("fail") + report.failures("warn")
+        ]
         # the suite was generated from the first third, and its ranges are the learned ones
         assert run.suite.meta["ct"]["generated_from"] == thirds.snapshots[0]
-        ranges = [e for e in run.suite.expectations
-                  if e.id.endswith(":observed") and e.type == "expect_column_values_to_be_between"]
+        ranges = [
+            e
+            for e in run.suite.expectations
+            if e.id.endswith(":observed") and e.type == "expect_column_values_to_be_between"
+        ]
         assert len(ranges) == 30 and all(0.9 < e.kwargs["mostly"] < 1 for e in ranges)
 
 

@@ -28,21 +28,26 @@ class _Keep(logging.Handler):
 
 
 def main(home: Path) -> None:
-    from pipeline import stages
-    from pipeline.config import load_config
-    from pipeline.demo import BatchSpec, generate_batch
-    from pipeline.settings import BUNDLED_CONFIG, Settings
-    from pipeline.workspace import Workspace
+    from pipeline.app import stages
+    from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.app.workspace import Workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.settings import BUNDLED_CONFIG, Settings
 
     assert "great_expectations" not in sys.modules, "the probe must import great-expectations inside the stage"
-    settings = Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
     config = load_config(BUNDLED_CONFIG)
-    expectations = config.validation.expectations.model_copy(update={"engine": "great_expectations",
-                                                                     "data_docs": "always"})
-    config = config.model_copy(update={
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
-        "validation": config.validation.model_copy(update={"expectations": expectations})})
+    expectations = config.validation.expectations.model_copy(
+        update={"engine": "great_expectations", "data_docs": "always"}
+    )
+    config = config.model_copy(
+        update={
+            "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
+            "validation": config.validation.model_copy(update={"expectations": expectations}),
+        }
+    )
     ws = Workspace(settings=settings, config=config)
     settings.landing.mkdir(parents=True, exist_ok=True)
     generate_batch(BatchSpec(rows=400, seed=11, first_id=0)).to_csv(settings.landing / "first.csv", index=False)
@@ -56,8 +61,15 @@ def main(home: Path) -> None:
     with contextlib.redirect_stderr(err):
         result = stages.validate_snapshot(ws, snapshot)
     root.removeHandler(keep)
-    print(json.dumps({"passed": result["passed"], "stderr": err.getvalue(),
-                      "records": [[r.name, r.levelname, r.getMessage()[:300]] for r in keep.records]}))
+    print(
+        json.dumps(
+            {
+                "passed": result["passed"],
+                "stderr": err.getvalue(),
+                "records": [[r.name, r.levelname, r.getMessage()[:300]] for r in keep.records],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

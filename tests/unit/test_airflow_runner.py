@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline.airflow_runner import standalone_env, standalone_urls
-from pipeline.settings import Settings
+from pipeline.app.airflow_runner import standalone_env, standalone_urls
+from pipeline.core.settings import Settings
 
 
 def test_standalone_listens_on_loopback_sized_to_the_machine_and_creates_dags_paused(settings: Settings) -> None:
@@ -20,8 +20,15 @@ def test_standalone_listens_on_loopback_sized_to_the_machine_and_creates_dags_pa
 
 
 def test_what_is_printed_follows_the_overrides(settings: Settings, tmp_path: Path) -> None:
-    env = standalone_env(settings, base={"AIRFLOW__API__PORT": "9191", "AIRFLOW_HOME": str(tmp_path / "af"),
-                                         "AIRFLOW__API__HOST": "0.0.0.0", "AIRFLOW__CORE__PARALLELISM": "6"})
+    env = standalone_env(
+        settings,
+        base={
+            "AIRFLOW__API__PORT": "9191",
+            "AIRFLOW_HOME": str(tmp_path / "af"),
+            "AIRFLOW__API__HOST": "0.0.0.0",
+            "AIRFLOW__CORE__PARALLELISM": "6",
+        },
+    )
     assert env["AIRFLOW__CORE__PARALLELISM"] == "6" and env["AIRFLOW__API__HOST"] == "0.0.0.0"
     url, passwords = standalone_urls(env)
     assert url == "http://127.0.0.1:9191"

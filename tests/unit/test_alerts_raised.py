@@ -9,20 +9,20 @@ Airflow in ``tests/integration/test_dag_runs.py``.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from pipeline import stages
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.monitoring import check_for_retrain
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.register import promote_version, rollback_alias
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig
+from pipeline.core.settings import Settings
+from pipeline.monitoring.live_performance import check_for_retrain
 from pipeline.registry import schema as t
 from pipeline.registry.base import NewModelVersion
-from pipeline.settings import Settings
-from pipeline.stages.register import promote_version, rollback_alias
-from pipeline.workspace import Workspace
 
 MODEL = "churn-classifier"
 
@@ -30,8 +30,15 @@ MODEL = "churn-classifier"
 def _evaluation(roc: float) -> dict[str, Any]:
     holdout = {"roc_auc": {"value": roc, "lower": roc - 0.03, "upper": roc + 0.03, "std": 0.015}}
     # a holdout large enough for the promotion policy's minimum (200 rows, 20 of a class)
-    return {"train_rows": 3200, "holdout_rows": 800, "holdout_classes": {"no": 400, "yes": 400}, "holdout": holdout,
-            "seconds": 0.1, "cross_validation": {"roc_auc": {"mean": roc, "std": 0.01, "folds": 3}}, "champion": None}
+    return {
+        "train_rows": 3200,
+        "holdout_rows": 800,
+        "holdout_classes": {"no": 400, "yes": 400},
+        "holdout": holdout,
+        "seconds": 0.1,
+        "cross_validation": {"roc_auc": {"mean": roc, "std": 0.01, "folds": 3}},
+        "champion": None,
+    }
 
 
 @pytest.fixture
@@ -39,11 +46,23 @@ def ws(settings: Settings, config: PipelineConfig) -> Workspace:
     workspace = Workspace(settings=settings, config=config)
     for version, roc in ((1, 0.84), (2, 0.86)):
         key, sha = workspace.artifacts.save({"weights": [version]}, MODEL)
-        workspace.meta.register_model(NewModelVersion(
-            name=MODEL, snapshot_id=f"{version:016x}", config_hash=f"cfg-{version}", spec_name="default",
-            params={}, metrics=_evaluation(roc)["holdout"], evaluation=_evaluation(roc), artifact_uri=key,
-            artifact_sha256=sha, validation_id=None, trigger={"kind": "test"}, code_version="test:0",
-            lineage={"evaluation_uri": f"file:///ev/{version}.json"}))
+        workspace.meta.register_model(
+            NewModelVersion(
+                name=MODEL,
+                snapshot_id=f"{version:016x}",
+                config_hash=f"cfg-{version}",
+                spec_name="default",
+                params={},
+                metrics=_evaluation(roc)["holdout"],
+                evaluation=_evaluation(roc),
+                artifact_uri=key,
+                artifact_sha256=sha,
+                validation_id=None,
+                trigger={"kind": "test"},
+                code_version="test:0",
+                lineage={"evaluation_uri": f"file:///ev/{version}.json"},
+            )
+        )
     return workspace
 
 
@@ -57,9 +76,11 @@ def test_every_alias_move_is_one_alert(ws: Workspace) -> None:
     promote_version(ws, MODEL, 2, reason="again", actor="carol")  # nothing moves: no alert
     rollback_alias(ws, MODEL, reason="v2 misbehaves", actor="dave")
 
-    assert _kinds(ws) == [("promoted", f"{MODEL}: champion moved nothing -> v1"),
-                          ("promoted", f"{MODEL}: champion moved v1 -> v2"),
-                          ("rolled_back", f"{MODEL}: champion rolled back v2 -> v1")]
+    assert _kinds(ws) == [
+        ("promoted", f"{MODEL}: champion moved nothing -> v1"),
+        ("promoted", f"{MODEL}: champion moved v1 -> v2"),
+        ("rolled_back", f"{MODEL}: champion rolled back v2 -> v1"),
+    ]
     newest = ws.meta.list_alerts()[0]
     ledger = ws.meta.promotion_history(MODEL)[-1]
     assert (newest.severity, newest.message) == ("warning", "by dave: v2 misbehaves")
@@ -80,11 +101,19 @@ def test_a_promote_rerun_tells_a_move_once_even_after_a_crash_before_the_alert(w
 
 def _live_windows(ws: Workspace, version: int, values: list[float]) -> None:
     """Store the champion's live windows the way ``score_new_batches`` does."""
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     for i, value in enumerate(values):
-        window = {"window_id": f"part{i}", "model_version": version, "rows": 1000, "value": value,
-                  "lower": value - 0.02, "upper": value + 0.02, "drift_share": 0.0, "drifted_features": [],
-                  "observed_at": (start + timedelta(hours=i)).isoformat()}
+        window = {
+            "window_id": f"part{i}",
+            "model_version": version,
+            "rows": 1000,
+            "value": value,
+            "lower": value - 0.02,
+            "upper": value + 0.02,
+            "drift_share": 0.0,
+            "drifted_features": [],
+            "observed_at": (start + timedelta(hours=i)).isoformat(),
+        }
         ws.store.put(f"monitoring/{MODEL}/v{version}/part{i}.json", json.dumps(window).encode())
 
 
@@ -94,7 +123,7 @@ def test_a_performance_drop_alerts_once_per_verdict(ws: Workspace) -> None:
 
     held = check_for_retrain(ws)  # within the 24 h cooldown after the promotion
     check_for_retrain(ws)  # ct run checks the same evidence again after ct_monitor did
-    later = datetime.now(timezone.utc) + timedelta(hours=25)
+    later = datetime.now(UTC) + timedelta(hours=25)
     asked = check_for_retrain(ws, now=later)
     check_for_retrain(ws, now=later)
 

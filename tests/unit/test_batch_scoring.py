@@ -13,32 +13,35 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import stages
-from pipeline.batch_scoring import (
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch, split_labels
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import IngestError
+from pipeline.core.settings import Settings
+from pipeline.monitoring.batch_scoring import (
     list_scored,
     load_predictions,
     score_file,
     score_pending_batches,
 )
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch, split_labels
-from pipeline.errors import IngestError
-from pipeline.label_join import join_pending_labels, labelled_rows, list_joins
-from pipeline.monitoring import check_for_retrain, live_windows, score_new_batches
+from pipeline.monitoring.label_join import join_pending_labels, labelled_rows, list_joins
+from pipeline.monitoring.live_performance import check_for_retrain, live_windows, score_new_batches
 from pipeline.registry.base import CHAMPION
-from pipeline.settings import Settings
-from pipeline.workspace import Workspace
 
 MODEL = "churn-classifier"
 
 
 def _fast(config: PipelineConfig) -> PipelineConfig:
-    return config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
-        "monitoring": config.monitoring.model_copy(update={"min_samples": 300, "consecutive_windows": 2,
-                                                           "cooldown_hours": 0, "bootstrap_resamples": 200}),
-    })
+    return config.model_copy(
+        update={
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
+            "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
+            "monitoring": config.monitoring.model_copy(
+                update={"min_samples": 300, "consecutive_windows": 2, "cooldown_hours": 0, "bootstrap_resamples": 200}
+            ),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +49,14 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory with one snapshot and a promoted champion v1 (built once per module)."""
     import yaml
 
-    from pipeline.config import parse_config
-    from pipeline.settings import BUNDLED_CONFIG
+    from pipeline.core.config import parse_config
+    from pipeline.core.settings import BUNDLED_CONFIG
 
     home = tmp_path_factory.mktemp("trained") / "ct_home"
     home.mkdir()
-    settings = Settings(home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
     data = yaml.safe_load(BUNDLED_CONFIG.read_text())
     data["model"].pop("candidates", None)
     ws = Workspace(settings=settings, config=_fast(parse_config(data, BUNDLED_CONFIG)))
@@ -74,8 +78,9 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ws(trained_home: Path, tmp_path: Path, config: PipelineConfig) -> Workspace:
     home = tmp_path / "ct_home"
     shutil.copytree(trained_home, home)
-    settings = Settings(home=home, config_path=Path("unused"), database_url=f"sqlite:///{home / 'ct.db'}",
-                        data_url=home.as_uri())
+    settings = Settings(
+        home=home, config_path=Path("unused"), database_url=f"sqlite:///{home / 'ct.db'}", data_url=home.as_uri()
+    )
     return Workspace(settings=settings, config=_fast(config))
 
 
@@ -116,8 +121,18 @@ def test_scoring_writes_predictions_with_the_model_version_once(ws: Workspace) -
     assert scored.predictions_key == key and ws.store.exists(key)
     assert ws.store.exists(f"predictions/{scored.batch_id}/{MODEL}-v{champion.version}.json")
     preds = load_predictions(ws, scored)
-    assert list(preds.columns) == ["customer_id", "score", "predicted_label", "model_name", "model_version",
-                                   "artifact_sha256", "batch_id", "source_file", "source_sha256", "scored_at"]
+    assert list(preds.columns) == [
+        "customer_id",
+        "score",
+        "predicted_label",
+        "model_name",
+        "model_version",
+        "artifact_sha256",
+        "batch_id",
+        "source_file",
+        "source_sha256",
+        "scored_at",
+    ]
     assert len(preds) == 800 and preds["customer_id"].tolist() == features["customer_id"].tolist()
     assert set(preds["model_version"]) == {champion.version} and set(preds["model_name"]) == {MODEL}
     assert preds["score"].between(0, 1).all()
@@ -226,8 +241,9 @@ def test_flipped_concept_in_late_labels_is_a_sustained_drop(ws: Workspace) -> No
         decision = check_for_retrain(ws)
         assert decision["retrain"] is (i == 1), decision["reason"]
     assert decision["kind"] == "performance_drop"
-    assert [w["window_id"] for w in decision["evidence"]["windows"]] == \
-        [f"labels-{j['sha256'][:16]}" for j in list_joins(ws)]
+    assert [w["window_id"] for w in decision["evidence"]["windows"]] == [
+        f"labels-{j['sha256'][:16]}" for j in list_joins(ws)
+    ]
 
 
 def test_joined_rows_are_ingested_but_not_scored_twice_by_the_same_champion(ws: Workspace) -> None:
@@ -263,8 +279,9 @@ def test_score_file_raises_a_clear_error_for_a_bad_file(ws: Workspace, tmp_path:
         score_file(ws, path)
 
 
-def test_ct_score_and_ct_predictions(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_ct_score_and_ct_predictions(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pipeline.cli import main as ct_main
 
     monkeypatch.setenv("CT_HOME", str(ws.settings.home))
@@ -308,8 +325,9 @@ def test_a_predictions_file_left_by_an_interrupted_run_is_adopted_not_overwritte
     assert len(load_predictions(ws, list_scored(ws)[0])) == 300
 
 
-def test_ct_predictions_lists_newest_first(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_ct_predictions_lists_newest_first(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pipeline.cli import main as ct_main
 
     monkeypatch.setenv("CT_HOME", str(ws.settings.home))

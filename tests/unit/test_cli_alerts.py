@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from pipeline.alerts import Alert
 from pipeline.cli import main as ct_main
 from pipeline.cli.alerts import parse_since
-from pipeline.errors import CTError
+from pipeline.core.errors import CTError
+from pipeline.registry.alert import Alert
 from pipeline.registry.sql import SqlMetadataStore
 
-NOW = datetime.now(timezone.utc)
-FIELDS = {"id", "kind", "severity", "title", "message", "details", "source", "created_at", "dedupe_key",
-          "delivery_status", "delivery_detail", "delivery_attempts"}
+NOW = datetime.now(UTC)
+FIELDS = {
+    "id",
+    "kind",
+    "severity",
+    "title",
+    "message",
+    "details",
+    "source",
+    "created_at",
+    "dedupe_key",
+    "delivery_status",
+    "delivery_detail",
+    "delivery_attempts",
+}
 
 
 @pytest.fixture
@@ -30,14 +42,32 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store = SqlMetadataStore(f"sqlite:///{home / 'ct.db'}")
     for key, kind, severity, title, age in [
         ("a", "promoted", "info", "churn-classifier: champion moved nothing -> v1", timedelta(days=3)),
-        ("b", "validation_failed", "critical", "validation failed on snapshot 03187b6992d28ec2: 1 check(s), "
-                                               "training stopped", timedelta(hours=2)),
-        ("c", "task_failed", "critical", "ct_train.validate failed (try 1): ValidationFailed: validation failed",
-         timedelta(hours=1)),
+        (
+            "b",
+            "validation_failed",
+            "critical",
+            "validation failed on snapshot 03187b6992d28ec2: 1 check(s), training stopped",
+            timedelta(hours=2),
+        ),
+        (
+            "c",
+            "task_failed",
+            "critical",
+            "ct_train.validate failed (try 1): ValidationFailed: validation failed",
+            timedelta(hours=1),
+        ),
     ]:
-        rec, _ = store.record_alert(Alert(kind=kind, severity=severity, title=title, message=f"msg {key}",
-                                          dedupe_key=key, created_at=(NOW - age).isoformat()),
-                                    "pending" if key == "c" else "not_configured")
+        rec, _ = store.record_alert(
+            Alert(
+                kind=kind,
+                severity=severity,
+                title=title,
+                message=f"msg {key}",
+                dedupe_key=key,
+                created_at=(NOW - age).isoformat(),
+            ),
+            "pending" if key == "c" else "not_configured",
+        )
         if key == "c":
             store.record_alert_delivery(rec.id, "failed", "HTTP 500 Internal Server Error")
     store.dispose()
@@ -97,11 +127,11 @@ def test_empty_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: py
 
 
 def test_parse_since() -> None:
-    now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("24h", now) == datetime(2026, 3, 9, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("30m", now) == datetime(2026, 3, 10, 11, 30, tzinfo=timezone.utc)
-    assert parse_since("2w", now) == datetime(2026, 2, 24, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("2026-03-01", now) == datetime(2026, 3, 1, tzinfo=timezone.utc)
-    assert parse_since("2026-03-01T08:00:00Z", now) == datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    assert parse_since("24h", now) == datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
+    assert parse_since("30m", now) == datetime(2026, 3, 10, 11, 30, tzinfo=UTC)
+    assert parse_since("2w", now) == datetime(2026, 2, 24, 12, 0, tzinfo=UTC)
+    assert parse_since("2026-03-01", now) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert parse_since("2026-03-01T08:00:00Z", now) == datetime(2026, 3, 1, 8, tzinfo=UTC)
     with pytest.raises(CTError, match="expected a time back from now"):
         parse_since("3 fortnights", now)

@@ -14,19 +14,29 @@ from typing import Any
 import pytest
 
 import pipeline.registry.artifacts as artifacts_module
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace, open_workspace
 from pipeline.cli import main as ct_main
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.environment import environment_fingerprint
+from pipeline.core.environment import environment_fingerprint
+from pipeline.core.settings import load_settings
+from pipeline.data.snapshots import read_manifest
 from pipeline.registry.base import CHAMPION, NewModelVersion
-from pipeline.settings import load_settings
-from pipeline.snapshots import read_manifest
-from pipeline.workspace import Workspace, open_workspace
 
 MODEL = "churn-classifier"
 LIST_FIELDS = {"name", "version", "aliases", "snapshot_id", "metrics", "created_at", "trigger", "semver", "tags"}
-LEDGER_FIELDS = {"id", "name", "alias", "from_version", "to_version", "reason", "evidence", "actor", "created_at",
-                 "kind"}
+LEDGER_FIELDS = {
+    "id",
+    "name",
+    "alias",
+    "from_version",
+    "to_version",
+    "reason",
+    "evidence",
+    "actor",
+    "created_at",
+    "kind",
+}
 # (roc_auc, f1, log_loss) per version
 SCORES = {1: (0.80, 0.70, 0.50), 2: (0.86, 0.66, 0.45), 3: (0.83, 0.74, 0.40)}
 
@@ -38,9 +48,14 @@ def _estimate(value: float) -> dict[str, float]:
 def _evaluation(version: int) -> dict[str, Any]:
     roc, f1, loss = SCORES[version]
     holdout = {"roc_auc": _estimate(roc), "f1": _estimate(f1), "log_loss": _estimate(loss)}
-    return {"train_rows": 480, "holdout_rows": 120, "holdout": holdout, "seconds": 0.1,
-            "cross_validation": {m: {"mean": e["value"], "std": 0.01, "folds": 3} for m, e in holdout.items()},
-            "champion": None}
+    return {
+        "train_rows": 480,
+        "holdout_rows": 120,
+        "holdout": holdout,
+        "seconds": 0.1,
+        "cross_validation": {m: {"mean": e["value"], "std": 0.01, "folds": 3} for m, e in holdout.items()},
+        "champion": None,
+    }
 
 
 @pytest.fixture
@@ -58,18 +73,44 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     (batch / "_SUCCESS").touch()
     snapshot_id = stages.ingest_landing(workspace).snapshot_id
     manifest = read_manifest(workspace.store, snapshot_id)
-    validation = workspace.meta.record_validation(snapshot_id, None, True, {"drifted_features": [], "checks": [
-        {"name": "label_contract", "severity": "warn", "passed": False, "message": "share moved"}]}, "file:///v.html")
+    validation = workspace.meta.record_validation(
+        snapshot_id,
+        None,
+        True,
+        {
+            "drifted_features": [],
+            "checks": [{"name": "label_contract", "severity": "warn", "passed": False, "message": "share moved"}],
+        },
+        "file:///v.html",
+    )
     for version in (1, 2, 3):
         key, sha = workspace.artifacts.save({"weights": [version]}, MODEL)
-        workspace.meta.register_model(NewModelVersion(
-            name=MODEL, snapshot_id=snapshot_id, config_hash=f"cfg-{version}", spec_name="default",
-            params={"C": 1.0 if version < 3 else 0.5}, metrics=_evaluation(version)["holdout"],
-            evaluation=_evaluation(version), artifact_uri=key, artifact_sha256=sha, validation_id=validation.id,
-            trigger={"kind": "new_data", "dag_id": "ct_train", "run_id": f"run-{version}", "run_type": "asset_triggered",
-                     "user": None, "reason": ""},
-            code_version="git:abc", lineage={"evaluation_uri": f"file:///ev/{version}.json", "config_path": "/c.yaml"},
-            feature_schema=[list(c) for c in manifest.schema], environment=environment_fingerprint()))
+        workspace.meta.register_model(
+            NewModelVersion(
+                name=MODEL,
+                snapshot_id=snapshot_id,
+                config_hash=f"cfg-{version}",
+                spec_name="default",
+                params={"C": 1.0 if version < 3 else 0.5},
+                metrics=_evaluation(version)["holdout"],
+                evaluation=_evaluation(version),
+                artifact_uri=key,
+                artifact_sha256=sha,
+                validation_id=validation.id,
+                trigger={
+                    "kind": "new_data",
+                    "dag_id": "ct_train",
+                    "run_id": f"run-{version}",
+                    "run_type": "asset_triggered",
+                    "user": None,
+                    "reason": "",
+                },
+                code_version="git:abc",
+                lineage={"evaluation_uri": f"file:///ev/{version}.json", "config_path": "/c.yaml"},
+                feature_schema=[list(c) for c in manifest.schema],
+                environment=environment_fingerprint(),
+            )
+        )
     workspace.meta.set_alias(MODEL, CHAMPION, 1, "first model", {}, "dag_run:ct_train/run-1")
     return workspace
 
@@ -93,7 +134,7 @@ def test_list_json_has_the_stable_fields(ws: Workspace, capsys) -> None:
     assert code == 0
     assert [r["version"] for r in rows] == [3, 2, 1]
     for row in rows:
-        assert LIST_FIELDS <= set(row), LIST_FIELDS - set(row)
+        assert set(row) >= LIST_FIELDS, LIST_FIELDS - set(row)
     assert [(r["semver"], r["aliases"]) for r in rows] == [("1.1.0", []), ("1.0.1", []), ("1.0.0", [CHAMPION])]
     assert rows[0]["metrics"]["roc_auc"]["value"] == 0.83 and rows[0]["trigger"]["run_id"] == "run-3"
 
@@ -102,7 +143,8 @@ def test_list_json_has_the_stable_fields(ws: Workspace, capsys) -> None:
 
 
 def test_list_filters_and_sorts(ws: Workspace, capsys) -> None:
-    versions = lambda *args: [r["version"] for r in ct(capsys, "models", "list", *args, "--json")[1]]
+    def versions(*args):
+        return [r["version"] for r in ct(capsys, "models", "list", *args, "--json")[1]]
     assert versions("--alias", CHAMPION) == [1]
     assert versions("--where", "roc_auc>=0.83") == [3, 2]
     assert versions("--where", "roc_auc>=0.83", "--where", "f1>0.7") == [3]
@@ -117,12 +159,17 @@ def test_list_filters_and_sorts(ws: Workspace, capsys) -> None:
 
 def test_tags_are_set_searched_and_removed(ws: Workspace, capsys) -> None:
     code, out, _ = ct(capsys, "models", "tag", "2", "team=risk", "stage=shadow", "--json")
-    assert code == 0 and out == {"name": MODEL, "version": 2, "tags": {"stage": "shadow", "team": "risk"},
-                                 "not_found": []}
+    assert code == 0 and out == {
+        "name": MODEL,
+        "version": 2,
+        "tags": {"stage": "shadow", "team": "risk"},
+        "not_found": [],
+    }
     ct(capsys, "models", "tag", MODEL, "3", "team=risk")
     assert [r["version"] for r in ct(capsys, "models", "list", "--tag", "team=risk", "--json")[1]] == [3, 2]
-    assert [r["version"] for r in ct(capsys, "models", "list", "--tag", "team=risk", "--tag", "stage=shadow",
-                                     "--json")[1]] == [2]
+    assert [
+        r["version"] for r in ct(capsys, "models", "list", "--tag", "team=risk", "--tag", "stage=shadow", "--json")[1]
+    ] == [2]
     code, out, _ = ct(capsys, "models", "tag", "2", "--remove", "stage", "--remove", "nope", "--json")
     assert out["tags"] == {"team": "risk"} and out["not_found"] == ["nope"]
     assert ct(capsys, "models", "tag", "9", "a=b")[0] == 2
@@ -143,10 +190,15 @@ def test_promote_rollback_and_history(ws: Workspace, capsys) -> None:
     code, out, _ = ct(capsys, "models", "promote", "2", "--reason", "better recall", "--actor", "alice", "--json")
     assert code == 0 and out["moved"] is True
     assert {k: out["ledger"][k] for k in ("from_version", "to_version", "actor", "kind", "reason")} == {
-        "from_version": 1, "to_version": 2, "actor": "alice", "kind": "promotion", "reason": "better recall"}
+        "from_version": 1,
+        "to_version": 2,
+        "actor": "alice",
+        "kind": "promotion",
+        "reason": "better recall",
+    }
     assert out["ledger"]["evidence"]["manual"] is True and out["ledger"]["evidence"]["artifact_verified"] is True
 
-    assert ct(capsys, "models", "promote", MODEL, "3", "--reason", "new params")[0] == 0      # actor: OS user
+    assert ct(capsys, "models", "promote", MODEL, "3", "--reason", "new params")[0] == 0  # actor: OS user
     code, text, _ = ct(capsys, "models", "promote", "3", "--reason", "again")
     assert code == 0 and "already points to v3" in text
 
@@ -165,8 +217,12 @@ def test_promote_rollback_and_history(ws: Workspace, capsys) -> None:
     assert code == 0
     assert all(set(r) == LEDGER_FIELDS for r in history)
     assert [(r["kind"], r["from_version"], r["to_version"], r["actor"]) for r in history] == [  # newest first
-        ("rollback", 2, 1, "bob"), ("rollback", 3, 2, "carol"), ("promotion", 2, 3, "carol"),
-        ("promotion", 1, 2, "alice"), ("promotion", None, 1, "dag_run:ct_train/run-1")]
+        ("rollback", 2, 1, "bob"),
+        ("rollback", 3, 2, "carol"),
+        ("promotion", 2, 3, "carol"),
+        ("promotion", 1, 2, "alice"),
+        ("promotion", None, 1, "dag_run:ct_train/run-1"),
+    ]
     assert history[0]["reason"] == "v2 drifts" and history[1]["reason"].startswith("rollback of ledger row")
     code, text, _ = ct(capsys, "models", "history", MODEL)
     assert code == 0 and "v2 drifts" in text and text.count("rollback") >= 2
@@ -226,7 +282,7 @@ def test_verify_checks_checksums_without_loading(ws: Workspace, capsys, monkeypa
 
 
 def test_verify_reports_environment_drift(ws: Workspace, capsys, monkeypatch) -> None:
-    import pipeline.environment as env_module
+    import pipeline.core.environment as env_module
 
     real = env_module.package_versions
     monkeypatch.setattr(env_module, "package_versions", lambda: {**real(), "scikit-learn": "0.0.1"})
@@ -267,13 +323,28 @@ def test_lineage_json_traces_the_chain(ws: Workspace, capsys) -> None:
 
 
 def test_lineage_shows_candidates_and_survives_a_missing_manifest(ws: Workspace, capsys) -> None:
-    evaluation = {**_evaluation(1), "candidates": [{"spec": "default", "roc_auc": 0.8}, {"spec": "gbm", "roc_auc": 0.79}]}
+    evaluation = {
+        **_evaluation(1),
+        "candidates": [{"spec": "default", "roc_auc": 0.8}, {"spec": "gbm", "roc_auc": 0.79}],
+    }
     key, sha = ws.artifacts.save({"w": 4}, MODEL)
     snapshot_id = ws.meta.get_model_version(MODEL, 1).snapshot_id
-    ws.meta.register_model(NewModelVersion(
-        name=MODEL, snapshot_id=snapshot_id, config_hash="cfg-4", spec_name="default", params={}, metrics={},
-        evaluation=evaluation, artifact_uri=key, artifact_sha256=sha, validation_id=None, trigger={"kind": "manual"},
-        code_version="x"))
+    ws.meta.register_model(
+        NewModelVersion(
+            name=MODEL,
+            snapshot_id=snapshot_id,
+            config_hash="cfg-4",
+            spec_name="default",
+            params={},
+            metrics={},
+            evaluation=evaluation,
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger={"kind": "manual"},
+            code_version="x",
+        )
+    )
     Path(ws.settings.home, "snapshots", "manifests", f"{snapshot_id}.json").unlink()
     code, out, _ = ct(capsys, "models", "lineage", "4", "--json")
     assert code == 0
@@ -288,18 +359,26 @@ def test_report_prints_the_url_of_the_written_page(ws: Workspace, capsys) -> Non
     code, text, _ = ct(capsys, "models", "report", "2")
     url = text.strip()
     assert code == 0 and url.startswith("file://") and url.endswith("/v2.html")
-    assert Path(url[len("file://"):]).exists()
+    assert Path(url[len("file://") :]).exists()
     code, out, _ = ct(capsys, "models", "report", MODEL, "2", "--json")
     assert out == {"name": MODEL, "version": 2, "url": url}
 
 
 # -- alias moves stay light -------------------------------------------------------------------------
-_HEAVY_PROBE = ("import sys; from pipeline.cli import main; code = main(); "
-                "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules)); sys.exit(code)")
+_HEAVY_PROBE = (
+    "import sys; from pipeline.cli import main; code = main(); "
+    "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules)); sys.exit(code)"
+)
 
 
-@pytest.mark.parametrize("argv", [["models", "promote", "2", "--reason", "r"], ["models", "tag", "2", "k=v"],
-                                  ["models", "rollback", "--reason", "r"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["models", "promote", "2", "--reason", "r"],
+        ["models", "tag", "2", "k=v"],
+        ["models", "rollback", "--reason", "r"],
+    ],
+)
 def test_alias_moves_import_neither_sklearn_nor_scipy(ws: Workspace, tmp_path: Path, argv: list[str]) -> None:
     import subprocess
     import sys
@@ -308,8 +387,9 @@ def test_alias_moves_import_neither_sklearn_nor_scipy(ws: Workspace, tmp_path: P
         ws.meta.set_alias(MODEL, CHAMPION, 2, "something to undo", {}, "carol")
     root = Path(__file__).resolve().parents[2]
     env = {**__import__("os").environ, "PYTHONPATH": str(root)}
-    done = subprocess.run([sys.executable, "-c", _HEAVY_PROBE, *argv], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _HEAVY_PROBE, *argv], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -318,14 +398,32 @@ def test_alias_moves_import_neither_sklearn_nor_scipy(ws: Workspace, tmp_path: P
 def test_show_prints_trigger_params_and_lineage_as_fields_not_raw_json(ws: Workspace, capsys) -> None:
     key, sha = ws.artifacts.save({"w": 5}, MODEL)
     snapshot_id = ws.meta.get_model_version(MODEL, 1).snapshot_id
-    trigger = {"kind": "performance_drop", "dag_id": "ct_train", "run_id": "run-5", "run_type": "manual",
-               "user": "dana", "reason": "roc_auc fell",
-               "evidence": {"metric": "roc_auc", "live": 0.712345678901234, "window_rows": 1200}}
-    ws.meta.register_model(NewModelVersion(
-        name=MODEL, snapshot_id=snapshot_id, config_hash="cfg-5", spec_name="default",
-        params={"estimator__C": 0.123456789012, "estimator__penalty": "l2"}, metrics=_evaluation(1)["holdout"],
-        evaluation=_evaluation(1), artifact_uri=key, artifact_sha256=sha, validation_id=None, trigger=trigger,
-        code_version="x", lineage={"evaluation_uri": "file:///ev/5.json", "config_path": "/c.yaml"}))
+    trigger = {
+        "kind": "performance_drop",
+        "dag_id": "ct_train",
+        "run_id": "run-5",
+        "run_type": "manual",
+        "user": "dana",
+        "reason": "roc_auc fell",
+        "evidence": {"metric": "roc_auc", "live": 0.712345678901234, "window_rows": 1200},
+    }
+    ws.meta.register_model(
+        NewModelVersion(
+            name=MODEL,
+            snapshot_id=snapshot_id,
+            config_hash="cfg-5",
+            spec_name="default",
+            params={"estimator__C": 0.123456789012, "estimator__penalty": "l2"},
+            metrics=_evaluation(1)["holdout"],
+            evaluation=_evaluation(1),
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger=trigger,
+            code_version="x",
+            lineage={"evaluation_uri": "file:///ev/5.json", "config_path": "/c.yaml"},
+        )
+    )
     code, text, _ = ct(capsys, "models", "show", "4")
     assert code == 0
     lines = {line.split(":", 1)[0].strip(): line for line in text.splitlines() if ":" in line}
@@ -341,15 +439,32 @@ def test_show_prints_trigger_params_and_lineage_as_fields_not_raw_json(ws: Works
 
 
 def test_lineage_prints_every_candidate_whole(ws: Workspace, capsys) -> None:
-    candidates = [{"candidate": f"spec-{i}", "chosen": i == 7,
-                   "cross_validation": {"roc_auc": {"mean": 0.8123456 + i / 1000, "std": 0.0123456, "folds": 5}}}
-                  for i in range(12)]
+    candidates = [
+        {
+            "candidate": f"spec-{i}",
+            "chosen": i == 7,
+            "cross_validation": {"roc_auc": {"mean": 0.8123456 + i / 1000, "std": 0.0123456, "folds": 5}},
+        }
+        for i in range(12)
+    ]
     evaluation = {**_evaluation(1), "candidates": candidates}
     key, sha = ws.artifacts.save({"w": 6}, MODEL)
-    ws.meta.register_model(NewModelVersion(
-        name=MODEL, snapshot_id=ws.meta.get_model_version(MODEL, 1).snapshot_id, config_hash="cfg-6",
-        spec_name="default", params={}, metrics={}, evaluation=evaluation, artifact_uri=key, artifact_sha256=sha,
-        validation_id=None, trigger={"kind": "manual"}, code_version="x"))
+    ws.meta.register_model(
+        NewModelVersion(
+            name=MODEL,
+            snapshot_id=ws.meta.get_model_version(MODEL, 1).snapshot_id,
+            config_hash="cfg-6",
+            spec_name="default",
+            params={},
+            metrics={},
+            evaluation=evaluation,
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger={"kind": "manual"},
+            code_version="x",
+        )
+    )
     code, text, _ = ct(capsys, "models", "lineage", "4")
     assert code == 0
     shown = [line for line in text.splitlines() if line.startswith("candidate")]

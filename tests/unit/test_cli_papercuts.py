@@ -13,8 +13,8 @@ import pytest
 
 from pipeline.cli import main as ct_main
 from pipeline.cli.running import cmd_run
-from pipeline.errors import CTError
-from pipeline.settings import Settings
+from pipeline.core.errors import CTError
+from pipeline.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,16 +30,26 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture) -> No
 
 def test_piped_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) -> None:
     """``ct models list | head -1``: the reader goes away; no traceback, no "Exception ignored"."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CT_HOME": str(tmp_path / "home"),
-           "CT_DATABASE_URL": f"sqlite:///{tmp_path / 'ct.db'}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CT_HOME": str(tmp_path / "home"),
+        "CT_DATABASE_URL": f"sqlite:///{tmp_path / 'ct.db'}",
+    }
     env.pop("CT_CONFIG", None)
     env.pop("CT_DATA_URL", None)
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader has gone before the command writes anything
     try:
-        done = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())",
-                               "alerts"], env=env, cwd=tmp_path, stdout=write_end, stderr=subprocess.PIPE,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())", "alerts"],
+            env=env,
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(write_end)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -195,7 +196,7 @@ def services(compose: dict) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def airflow_services(services: dict[str, dict]) -> dict[str, dict]:
     found = {name: svc for name, svc in services.items() if svc.get("image") == IMAGE}
-    assert AIRFLOW_CORE_SERVICES <= set(found), "every Airflow service runs the project image"
+    assert set(found) >= AIRFLOW_CORE_SERVICES, "every Airflow service runs the project image"
     return found
 
 
@@ -324,11 +325,7 @@ def test_execution_api_points_at_the_apiserver(airflow_services, services):
 def test_same_secrets_in_every_airflow_service(raw):
     """Tokens signed by the scheduler must verify on the API server: one JWT secret for all."""
     for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
-        values = {
-            _environment(svc).get(key)
-            for svc in raw["services"].values()
-            if svc.get("image") == IMAGE
-        }
+        values = {_environment(svc).get(key) for svc in raw["services"].values() if svc.get("image") == IMAGE}
         assert len(values) == 1, f"{key} differs between services: {values}"
 
 
@@ -336,7 +333,7 @@ def test_simple_auth_manager_login(airflow_services, raw):
     for name, svc in airflow_services.items():
         env = _environment(svc)
         assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("simple_auth_manager.SimpleAuthManager"), name
-        user, role = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(":")
+        _user, role = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(":")
         assert role == "admin"
         assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"].lower() == "false", name
         passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
@@ -535,7 +532,16 @@ def test_docker_compose_config_is_valid(tmp_path, raw, filled_env):
     env_file = tmp_path / "compose.env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in filled_env.items()), encoding="utf-8")
     profiles = sorted({p for svc in raw["services"].values() for p in svc.get("profiles") or []})
-    command = [docker, "compose", "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "--env-file", str(env_file)]
+    command = [
+        docker,
+        "compose",
+        "--project-directory",
+        str(ROOT),
+        "-f",
+        str(COMPOSE_FILE),
+        "--env-file",
+        str(env_file),
+    ]
     for profile in profiles:
         command += ["--profile", profile]
     result = subprocess.run([*command, "config", "-q"], capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.config: loading, validation messages, hashing, spec lookup."""
+"""Unit tests for pipeline.core.config: loading, validation messages, hashing, spec lookup."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from pipeline.config import PipelineConfig, dump_config, load_config, parse_config
-from pipeline.errors import ConfigError
-from pipeline.settings import BUNDLED_CONFIG
+from pipeline.core.config import PipelineConfig, dump_config, load_config, parse_config
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import BUNDLED_CONFIG
 
 
 @pytest.fixture
@@ -215,8 +215,8 @@ def test_model_spec_unknown_lists_declared(config: PipelineConfig) -> None:
 
 def test_model_identity_hash_ignores_policy_but_lineage_hash_does_not() -> None:
     """Changing a validation or promotion setting must not make a trained snapshot 'untrained'."""
-    from pipeline.config import load_config
-    from pipeline.settings import BUNDLED_CONFIG
+    from pipeline.core.config import load_config
+    from pipeline.core.settings import BUNDLED_CONFIG
 
     base = load_config(BUNDLED_CONFIG)
     policy = base.model_copy(update={"promotion": base.promotion.model_copy(update={"margin": 0.2})})

@@ -13,35 +13,44 @@ from typing import Any
 
 import pytest
 
-from pipeline import stages
-from pipeline.config import PipelineConfig, parse_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import TrainingError
-from pipeline.evaluation import cross_validate, holdout_split
-from pipeline.metrics import METRIC_NAMES
-from pipeline.settings import Settings
-from pipeline.stages.evaluate import choose_and_evaluate
-from pipeline.stages.folds import (
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.evaluate import choose_and_evaluate
+from pipeline.app.stages.folds import (
     cross_validate_fold,
     cv_in_process,
     fold_scores_key,
     gather_cross_validation,
     list_folds,
 )
-from pipeline.stages.train import fit_candidate
-from pipeline.training import build_pipeline
-from pipeline.workspace import Workspace
+from pipeline.app.stages.train import fit_candidate
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig, parse_config
+from pipeline.core.errors import TrainingError
+from pipeline.core.settings import Settings
+from pipeline.modeling.evaluation import cross_validate, holdout_split
+from pipeline.modeling.metrics import METRIC_NAMES
+from pipeline.modeling.training import build_pipeline
 
 CANDIDATES = ["default", "gradient_boosting[learning_rate=0.2,max_iter=3]"]
 
 
-def _workspace(settings: Settings, config: PipelineConfig, frame_rows: int = 500, time_column: str | None = None,
-               folds: int = 3, labels: list[str] | None = None, cv_in_process_max_rows: int = 0) -> Workspace:
+def _workspace(
+    settings: Settings,
+    config: PipelineConfig,
+    frame_rows: int = 500,
+    time_column: str | None = None,
+    folds: int = 3,
+    labels: list[str] | None = None,
+    cv_in_process_max_rows: int = 0,
+) -> Workspace:
     """A workspace with one ingested batch; by default every fold is a task (no CV in process)."""
     data = config.model_dump(mode="json")
     data["resources"] = {"cv_in_process_max_rows": cv_in_process_max_rows}
-    data["model"]["candidates"] = ["default", {"spec": "gradient_boosting",
-                                               "grid": {"max_iter": [3], "learning_rate": [0.2]}}]
+    data["model"]["candidates"] = [
+        "default",
+        {"spec": "gradient_boosting", "grid": {"max_iter": [3], "learning_rate": [0.2]}},
+    ]
     data["dataset"]["time_column"] = time_column
     data["evaluation"].update(bootstrap_resamples=100, folds=folds)
     data["ingest"]["stable_seconds"] = 0
@@ -61,8 +70,14 @@ def _as_the_dag_does(ws: Workspace) -> dict[str, Any]:
     folds = list_folds(ws, plans[0])
     scored = [cross_validate_fold(ws, p, k) for p in plans for k in folds]  # candidate x fold instances
     evaluated = choose_and_evaluate(ws, plans[0], trained, scored)
-    return {"plans": plans, "trained": trained, "folds": folds, "scored": scored, "evaluated": evaluated,
-            "evaluation": json.loads(ws.store.get(evaluated["evaluation_key"]))}
+    return {
+        "plans": plans,
+        "trained": trained,
+        "folds": folds,
+        "scored": scored,
+        "evaluated": evaluated,
+        "evaluation": json.loads(ws.store.get(evaluated["evaluation_key"])),
+    }
 
 
 @pytest.mark.parametrize("time_column", [None, "tenure_months"], ids=["stratified", "forward-chaining"])
@@ -111,10 +126,12 @@ def test_keys_are_per_snapshot_config_candidate_and_fold() -> None:
     key = fold_scores_key("abc", "f00", "gradient_boosting[max_iter=10]", 4)
     assert key.startswith("reports/cv/abc/f00/gradient_boosting_max_iter=10-") and key.endswith("/fold-04.json")
     assert "[" not in key
-    others = {fold_scores_key("abd", "f00", "gradient_boosting[max_iter=10]", 4),
-              fold_scores_key("abc", "f01", "gradient_boosting[max_iter=10]", 4),
-              fold_scores_key("abc", "f00", "gradient_boosting(max_iter=10)", 4),  # same safe name, other spec
-              fold_scores_key("abc", "f00", "gradient_boosting[max_iter=10]", 3)}
+    others = {
+        fold_scores_key("abd", "f00", "gradient_boosting[max_iter=10]", 4),
+        fold_scores_key("abc", "f01", "gradient_boosting[max_iter=10]", 4),
+        fold_scores_key("abc", "f00", "gradient_boosting(max_iter=10)", 4),  # same safe name, other spec
+        fold_scores_key("abc", "f00", "gradient_boosting[max_iter=10]", 3),
+    }
     assert key not in others and len(others) == 4
 
 
@@ -176,6 +193,7 @@ def test_cv_runs_in_the_evaluate_task_up_to_the_threshold_and_as_fold_tasks_abov
     in_process = _as_the_dag_does(at)
     assert in_process["scored"] == []
     assert in_process["evaluated"]["candidate"]["candidate"] == mapped["evaluated"]["candidate"]["candidate"]
-    assert ([(c["candidate"], c["cross_validation"]) for c in in_process["evaluation"]["candidates"]]
-            == [(c["candidate"], c["cross_validation"]) for c in mapped["evaluation"]["candidates"]])
+    assert [(c["candidate"], c["cross_validation"]) for c in in_process["evaluation"]["candidates"]] == [
+        (c["candidate"], c["cross_validation"]) for c in mapped["evaluation"]["candidates"]
+    ]
     assert sorted(at.store.list("reports/cv")) == sorted(s["scores_key"] for s in mapped["scored"])

@@ -14,16 +14,16 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from pipeline.config import ModelSpec, PipelineConfig, dump_config, load_config, parse_config
-from pipeline.errors import ConfigError
-from pipeline.ingestion import ROW_REASON_COLUMN, LandingFile, parse_landing_file, sha256_file
-from pipeline.onboarding import infer_config, read_sample
-from pipeline.settings import BUNDLED_CONFIG
-from pipeline.snapshots import SourceFile, arrow_schema, load_parts, write_part
-from pipeline.storage import ObjectStore
-from pipeline.training import fit_model, predict_proba
-from pipeline.validation.expectations import evaluate_suite
-from pipeline.validation.suite import Suite, schema_expectations
+from pipeline.app.onboarding import infer_config, read_sample
+from pipeline.core.config import ModelSpec, PipelineConfig, dump_config, load_config, parse_config
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import BUNDLED_CONFIG
+from pipeline.core.storage import ObjectStore
+from pipeline.data.ingestion import ROW_REASON_COLUMN, LandingFile, parse_landing_file, sha256_file
+from pipeline.data.snapshots import SourceFile, arrow_schema, load_parts, write_part
+from pipeline.modeling.training import fit_model, predict_proba
+from pipeline.quality.expectations import evaluate_suite
+from pipeline.quality.suite import Suite, schema_expectations
 
 ROWS = 400
 LR = ModelSpec(estimator="logistic_regression", params={"max_iter": 500})
@@ -41,19 +41,32 @@ def _events(rows: int = ROWS, seed: int = 3) -> pd.DataFrame:
     signup = (event - pd.to_timedelta(rng.integers(1, 2000, rows), unit="D")).normalize()
     tenure_days = (event - signup).days
     churned = np.where(rng.random(rows) < np.where(tenure_days < 500, 0.75, 0.2), "yes", "no")
-    return pd.DataFrame({"customer_id": [f"c{i:05d}" for i in range(rows)],
-                         "spend": rng.normal(50, 10, rows).round(2),
-                         "plan": rng.choice(["basic", "premium"], rows),
-                         "signup_date": signup, "event_time": event, "churned": churned})
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(rows)],
+            "spend": rng.normal(50, 10, rows).round(2),
+            "plan": rng.choice(["basic", "premium"], rows),
+            "signup_date": signup,
+            "event_time": event,
+            "churned": churned,
+        }
+    )
 
 
 def _config(**dataset: object) -> PipelineConfig:
-    base = {"name": "events", "label": "churned", "classes": ["no", "yes"], "positive_class": "yes",
-            "id_columns": ["customer_id"],
-            "features": {"numeric": [{"name": "spend"}],
-                         "categorical": [{"name": "plan", "levels": ["basic", "premium"]}],
-                         "datetime": [{"name": "signup_date"}, {"name": "event_time"}]},
-            "time_column": "event_time"}
+    base = {
+        "name": "events",
+        "label": "churned",
+        "classes": ["no", "yes"],
+        "positive_class": "yes",
+        "id_columns": ["customer_id"],
+        "features": {
+            "numeric": [{"name": "spend"}],
+            "categorical": [{"name": "plan", "levels": ["basic", "premium"]}],
+            "datetime": [{"name": "signup_date"}, {"name": "event_time"}],
+        },
+        "time_column": "event_time",
+    }
     base.update(dataset)
     return parse_config({"dataset": base, "model": {"name": "m", "specs": {"default": LR.model_dump()}}}, "test")
 
@@ -111,8 +124,12 @@ def test_unparseable_dates_are_rejected_rows_with_a_reason(tmp_path: Path) -> No
 
 
 def test_declared_format_parses_day_first_dates(tmp_path: Path) -> None:
-    cfg = _config(features={"numeric": [{"name": "spend"}],
-                            "datetime": [{"name": "signup_date", "format": "%d/%m/%Y"}, {"name": "event_time"}]})
+    cfg = _config(
+        features={
+            "numeric": [{"name": "spend"}],
+            "datetime": [{"name": "signup_date", "format": "%d/%m/%Y"}, {"name": "event_time"}],
+        }
+    )
     frame = _events(10)
     path = _as_csv(frame, tmp_path / "b.csv")
     text = pd.read_csv(path, dtype=str)
@@ -137,13 +154,19 @@ def test_a_model_trains_and_predicts_with_datetime_features(tmp_path: Path) -> N
     assert young.mean() > old.mean() + 0.2
     derive = model.named_steps["preprocess"].named_transformers_["datetime"].named_steps["derive"]
     # signup_date: year, month, day of week, hour, age; the time column itself: no age against itself
-    assert derive.parts == (("year", "month", "day_of_week", "hour", "age_days"),
-                            ("year", "month", "day_of_week", "hour"))
+    assert derive.parts == (
+        ("year", "month", "day_of_week", "hour", "age_days"),
+        ("year", "month", "day_of_week", "hour"),
+    )
 
 
 def test_derived_parts_are_configurable_per_feature(tmp_path: Path) -> None:
-    cfg = _config(features={"numeric": [{"name": "spend"}],
-                            "datetime": [{"name": "signup_date", "derive": ["month"]}, {"name": "event_time"}]})
+    cfg = _config(
+        features={
+            "numeric": [{"name": "spend"}],
+            "datetime": [{"name": "signup_date", "derive": ["month"]}, {"name": "event_time"}],
+        }
+    )
     frame = parse_landing_file(_landing(_as_csv(_events(), tmp_path / "b.csv")), cfg.dataset, cfg.ingest).frame
     model = fit_model(frame, cfg.dataset, LR, seed=1)
     derive = model.named_steps["preprocess"].named_transformers_["datetime"].named_steps["derive"]
@@ -154,8 +177,12 @@ def test_derived_parts_are_configurable_per_feature(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("engine", ["fast", "great_expectations"])
 def test_datetime_range_is_validated(tmp_path: Path, engine: str) -> None:
-    cfg = _config(features={"numeric": [{"name": "spend"}],
-                            "datetime": [{"name": "signup_date", "min": "2015-01-01"}, {"name": "event_time"}]})
+    cfg = _config(
+        features={
+            "numeric": [{"name": "spend"}],
+            "datetime": [{"name": "signup_date", "min": "2015-01-01"}, {"name": "event_time"}],
+        }
+    )
     frame = parse_landing_file(_landing(_as_csv(_events(), tmp_path / "b.csv")), cfg.dataset, cfg.ingest).frame
     items = schema_expectations(cfg.dataset, cfg.validation.expectations)
     suite = Suite(name="s", expectations=tuple(items))
@@ -177,7 +204,9 @@ def test_ct_init_infers_datetime_from_csv_and_parquet(tmp_path: Path) -> None:
         assert ds.numeric_names == ["spend"] and ds.id_columns == ("customer_id",)
         assert parse_config(yaml.safe_load(dump_config(cfg)), "round trip") == cfg
     gaps = frame.assign(event_time=frame["event_time"].where(frame.index != 7))
-    assert infer_config(gaps, "churned", "events").dataset.time_column == "signup_date"  # a split needs every row's time
+    assert (
+        infer_config(gaps, "churned", "events").dataset.time_column == "signup_date"
+    )  # a split needs every row's time
     # the CSV is taken in under the Parquet-inferred config and the other way round
     for cfg, path in ((pq_cfg, tmp_path / "s.csv"), (csv_cfg, tmp_path / "s.parquet")):
         parsed = parse_landing_file(_landing(path), cfg.dataset, cfg.ingest)
@@ -190,9 +219,14 @@ def _many_levels(rows: int = 3000, levels: int = 500, seed: int = 5) -> pd.DataF
     rng = np.random.default_rng(seed)
     shop = rng.integers(0, levels, rows)
     risky = shop % 3 == 0
-    return pd.DataFrame({"order_id": [f"o{i}" for i in range(rows)], "amount": rng.normal(10, 2, rows).round(2),
-                         "shop": [f"shop-{s:03d}" for s in shop],
-                         "fraud": np.where(rng.random(rows) < np.where(risky, 0.7, 0.15), "yes", "no")})
+    return pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(rows)],
+            "amount": rng.normal(10, 2, rows).round(2),
+            "shop": [f"shop-{s:03d}" for s in shop],
+            "fraud": np.where(rng.random(rows) < np.where(risky, 0.7, 0.15), "yes", "no"),
+        }
+    )
 
 
 @pytest.mark.parametrize("encoding", ["target", "hashing"])
@@ -213,8 +247,10 @@ def test_a_500_level_categorical_is_kept_encoded_and_trains(tmp_path: Path, enco
     assert np.isfinite(p).all()
     risky = parsed.frame["shop"].str[-3:].astype(int) % 3 == 0
     gap = 0.2 if encoding == "target" else 0.02  # 500 levels in 32 hashed columns collide a lot
-    assert predict_proba(model, parsed.frame[risky], cfg.dataset).mean() > \
-        predict_proba(model, parsed.frame[~risky], cfg.dataset).mean() + gap
+    assert (
+        predict_proba(model, parsed.frame[risky], cfg.dataset).mean()
+        > predict_proba(model, parsed.frame[~risky], cfg.dataset).mean() + gap
+    )
     # an encoded feature expects unknown levels: no value-set expectation for it
     items = schema_expectations(cfg.dataset, cfg.validation.expectations)
     assert not [e for e in items if e.kwargs.get("column") == "shop" and "in_set" in e.type]
@@ -279,22 +315,25 @@ def test_existing_configs_dump_and_hash_as_before() -> None:
 
 # -- through the stages ----------------------------------------------------------------------------------
 def test_stages_ingest_validate_train_and_register_with_the_new_types(settings, config: PipelineConfig) -> None:
-    from pipeline import stages
-    from pipeline.demo import BatchSpec, generate_batch
-    from pipeline.workspace import Workspace
+    from pipeline.app import stages
+    from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.app.workspace import Workspace
 
     batch = generate_batch(BatchSpec(rows=600, seed=101, first_id=0))
     rng = np.random.default_rng(0)
     event = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(batch)) * 7, unit="h")
-    batch = batch.assign(event_time=event.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                         signup_date=(event - pd.to_timedelta(rng.integers(1, 900, len(batch)), unit="D"))
-                         .strftime("%Y-%m-%d"),
-                         shop=[f"shop-{i:03d}" for i in rng.integers(0, 300, len(batch))])
+    batch = batch.assign(
+        event_time=event.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        signup_date=(event - pd.to_timedelta(rng.integers(1, 900, len(batch)), unit="D")).strftime("%Y-%m-%d"),
+        shop=[f"shop-{i:03d}" for i in rng.integers(0, 300, len(batch))],
+    )
     data = config.model_dump(mode="json")
     features = data["dataset"]["features"]
     features["categorical"].append({"name": "shop", "encoding": "target"})
-    features["datetime"] = [{"name": "signup_date", "min": "2015-01-01"},
-                            {"name": "event_time", "derive": ["month", "day_of_week", "hour"]}]
+    features["datetime"] = [
+        {"name": "signup_date", "min": "2015-01-01"},
+        {"name": "event_time", "derive": ["month", "day_of_week", "hour"]},
+    ]
     data["dataset"]["time_column"] = "event_time"
     data["evaluation"].update(bootstrap_resamples=200, folds=3)
     data["ingest"]["stable_seconds"] = 0
@@ -311,6 +350,7 @@ def test_stages_ingest_validate_train_and_register_with_the_new_types(settings, 
         validation = stages.validate_snapshot(ws, plan["snapshot_id"])
         candidate = stages.train_candidate(ws, plan)
         evaluation = stages.evaluate_model(ws, plan, candidate)
-        registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"],
-                                           validation["validation_id"])
+        registered = stages.register_model(
+            ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"]
+        )
     assert registered["version"] == 1

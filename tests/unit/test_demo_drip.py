@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.airflow_runner import airflow_env
-from pipeline.demo_drip import drip, parse_duration
-from pipeline.errors import ConfigError
-from pipeline.settings import Settings
+from pipeline.app.airflow_runner import airflow_env
+from pipeline.app.demo_drip import drip, parse_duration
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import Settings
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("2m", 120), ("1h", 3600), ("5", 5), ("0.5s", 0.5)])
@@ -50,12 +50,20 @@ def test_airflow_env_points_tasks_at_the_api_port_and_this_venv(settings: Settin
 
 
 def test_unlabelled_drip_sends_labels_one_interval_after_their_batch(tmp_path: Path) -> None:
-    from pipeline.demo_drip import drip_unlabelled
+    from pipeline.app.demo_drip import drip_unlabelled
 
     scoring, labels, archive = tmp_path / "scoring", tmp_path / "labels", tmp_path / "archive"
     events: list[str] = []
-    written = drip_unlabelled(scoring, labels, archive, every=30, batches=2, rows=40,
-                              sleep=lambda s: events.append(f"sleep {s}"), echo=lambda _: None)
+    written = drip_unlabelled(
+        scoring,
+        labels,
+        archive,
+        every=30,
+        batches=2,
+        rows=40,
+        sleep=lambda s: events.append(f"sleep {s}"),
+        echo=lambda _: None,
+    )
     names = [p.name for p in written]
     assert names == ["unlabelled-0001.csv", "unlabelled-0002.csv", "labels-0001.csv", "labels-0002.csv"]
     assert all((p.parent / "_SUCCESS").exists() for p in written)

@@ -16,29 +16,34 @@ from typing import Any
 
 import pytest
 
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.demo_home import MARKER
+from pipeline.app.local_runner import RunOutcome
+from pipeline.app.workspace import Workspace, open_workspace
 from pipeline.cli import main as ct_main
-from pipeline.config import load_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.demo_home import MARKER
-from pipeline.local_run import RunOutcome
+from pipeline.core.config import load_config
+from pipeline.core.settings import BUNDLED_CONFIG, Settings, load_settings
 from pipeline.registry.base import NewModelVersion
-from pipeline.settings import BUNDLED_CONFIG, Settings, load_settings
-from pipeline.workspace import Workspace, open_workspace
 
 MODEL = "churn-classifier"
 
 
 def _tree(root: Path) -> dict[str, str]:
     """Every file under ``root`` (the demo's own home left out) with its checksum."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and "demo" not in p.relative_to(root).parts}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "demo" not in p.relative_to(root).parts
+    }
 
 
 def _fast_ws(settings: Settings) -> Workspace:
     config = load_config(BUNDLED_CONFIG)
-    return Workspace(settings=settings, config=config.model_copy(update={
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0})}))
+    return Workspace(
+        settings=settings,
+        config=config.model_copy(update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0})}),
+    )
 
 
 @pytest.fixture
@@ -55,17 +60,31 @@ def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (batch / "_SUCCESS").touch()
     snapshot_id = stages.ingest_landing(ws).snapshot_id
     key, sha = ws.artifacts.save({"weights": [1]}, MODEL)
-    ws.meta.register_model(NewModelVersion(
-        name=MODEL, snapshot_id=snapshot_id, config_hash="mine", spec_name="default", params={},
-        metrics={}, evaluation={}, artifact_uri=key, artifact_sha256=sha, validation_id=None,
-        trigger={"kind": "manual"}, code_version="test:0", lineage={}))
+    ws.meta.register_model(
+        NewModelVersion(
+            name=MODEL,
+            snapshot_id=snapshot_id,
+            config_hash="mine",
+            spec_name="default",
+            params={},
+            metrics={},
+            evaluation={},
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger={"kind": "manual"},
+            code_version="test:0",
+            lineage={},
+        )
+    )
     ws.meta.dispose()
     assert any((home / "archive").rglob("*.csv")) and (home / "ct.db").exists() and (home / "snapshots").is_dir()
     return home
 
 
 def test_the_users_archive_registry_and_snapshots_survive_two_demo_runs(
-        user_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    user_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     before = _tree(user_home)
     seen: list[dict[str, Any]] = []
 
@@ -77,7 +96,7 @@ def test_the_users_archive_registry_and_snapshots_survive_two_demo_runs(
         ws.meta.dispose()
         return RunOutcome(status="no_data", snapshot_id=out.snapshot_id)
 
-    monkeypatch.setattr("pipeline.local_run.run_landing", in_process_run_landing)
+    monkeypatch.setattr("pipeline.app.local_runner.run_landing", in_process_run_landing)
     monkeypatch.setenv("AIRFLOW_HOME", str(user_home / "airflow"))  # the user's own Airflow
 
     for _ in range(2):
@@ -94,19 +113,23 @@ def test_the_users_archive_registry_and_snapshots_survive_two_demo_runs(
     mine = open_workspace(load_settings())
     assert [v.version for v in mine.meta.list_model_versions()] == [1]
     assert len(mine.meta.list_snapshots()) == 1
-    theirs = _fast_ws(Settings(home=demo, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{demo / 'ct.db'}",
-                               data_url=demo.as_uri()))
+    theirs = _fast_ws(
+        Settings(
+            home=demo, config_path=BUNDLED_CONFIG, database_url=f"sqlite:///{demo / 'ct.db'}", data_url=demo.as_uri()
+        )
+    )
     assert len(theirs.meta.list_snapshots()) == 3, "a fresh run starts from an empty demo home"
     out = capsys.readouterr().out
+    from pipeline.app.demo_home import demo_settings
     from pipeline.cli.demo_run import inspect_commands
-    from pipeline.demo_home import demo_settings
 
     hint = inspect_commands(demo_settings(demo))[0]  # run as printed in the test below
     assert f"CT demo in its own directory {demo}" in out and hint in out and hint.startswith(f"CT_HOME={demo} ")
 
 
 def test_the_demo_refuses_a_home_it_did_not_create_and_names_the_files(
-        user_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    user_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     before = _tree(user_home)
     other = tmp_path / "projects"
     (other / "notes").mkdir(parents=True)
@@ -127,21 +150,35 @@ def test_the_demo_refuses_a_home_it_did_not_create_and_names_the_files(
 
 @pytest.mark.parametrize("user_env", ["plain", "own_registry"])
 def test_the_inspect_hints_the_demo_prints_work_as_printed(
-        user_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_env: str) -> None:
+    user_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_env: str
+) -> None:
     """Run each printed hint in a shell whose PATH has no ``ct``, against a demo-like home."""
     import subprocess
     import sys
 
+    from pipeline.app.demo_home import demo_settings, prepare_demo_home
     from pipeline.cli.demo_run import inspect_commands
-    from pipeline.demo_home import demo_settings, prepare_demo_home
 
     home = prepare_demo_home(user_home / "demo", user_home, fresh=True)
     demo = _fast_ws(demo_settings(home))
     key, sha = demo.artifacts.save({"weights": [2]}, "demo-model")
-    demo.meta.register_model(NewModelVersion(
-        name=MODEL, snapshot_id="feedfacefeedface", config_hash="demo-cfg", spec_name="default",
-        params={"C": 1.0}, metrics={}, evaluation={"holdout": {}, "holdout_rows": 0}, artifact_uri=key,
-        artifact_sha256=sha, validation_id=None, trigger={"kind": "new_data"}, code_version="test:0", lineage={}))
+    demo.meta.register_model(
+        NewModelVersion(
+            name=MODEL,
+            snapshot_id="feedfacefeedface",
+            config_hash="demo-cfg",
+            spec_name="default",
+            params={"C": 1.0},
+            metrics={},
+            evaluation={"holdout": {}, "holdout_rows": 0},
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger={"kind": "new_data"},
+            code_version="test:0",
+            lineage={},
+        )
+    )
     demo.meta.dispose()
     if user_env == "own_registry":  # the user's shell points ct at their own registry and store
         monkeypatch.setenv("CT_DATABASE_URL", f"sqlite:///{user_home / 'ct.db'}")
@@ -154,8 +191,10 @@ def test_the_inspect_hints_the_demo_prints_work_as_printed(
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
     env = {**os.environ, "PATH": path, "PYTHONPATH": str(root)}
-    listing, showing = (subprocess.run(["bash", "-c", command], env=env, cwd=root, capture_output=True,
-                                       text=True, timeout=120) for command in commands)
+    listing, showing = (
+        subprocess.run(["bash", "-c", command], env=env, cwd=root, capture_output=True, text=True, timeout=120)
+        for command in commands
+    )
     assert listing.returncode == 0, listing.stderr
     assert "feedfacefeedface" in listing.stdout  # the demo's version, not the user's (snapshot of theirs)
     assert showing.returncode == 0, showing.stderr

@@ -1,4 +1,4 @@
-"""Unit tests of pipeline.validation.drift."""
+"""Unit tests of pipeline.quality.drift."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.errors import ConfigError, ValidationFailed
-from pipeline.validation.drift import (
+from pipeline.core.errors import ConfigError, ValidationFailed
+from pipeline.quality.drift import (
     DRIFT_TESTS,
     CategoricalProfile,
     NumericProfile,
@@ -33,15 +33,11 @@ def normal(seed: int | list[int], n: int, shift: float = 0.0) -> pd.Series:
     return pd.Series(np.random.default_rng(seed).normal(10.0 + shift, 2.0, n))
 
 
-def categories(
-    seed: int | list[int], n: int, shares: tuple[float, ...] = (0.5, 0.3, 0.2)
-) -> pd.Series:
+def categories(seed: int | list[int], n: int, shares: tuple[float, ...] = (0.5, 0.3, 0.2)) -> pd.Series:
     return pd.Series(np.random.default_rng(seed).choice(LEVELS, size=n, p=shares))
 
 
-def flagged(
-    test_name: str, profile: NumericProfile | CategoricalProfile, current: pd.Series
-) -> bool:
+def flagged(test_name: str, profile: NumericProfile | CategoricalProfile, current: pd.Series) -> bool:
     test = DRIFT_TESTS[test_name]
     return test.flags(test.fn(profile, current), test.default_threshold, None)
 
@@ -97,9 +93,7 @@ def test_binned_numeric_tests_see_a_large_shift(name: str) -> None:
 def test_detect_drift_flags_shift_and_dataset() -> None:
     n = 5_000
     ref = pd.DataFrame({"x": normal(1, n), "y": normal(2, n), "c": categories(3, n)})
-    cur = pd.DataFrame(
-        {"x": normal(4, n, shift=1.0), "y": normal(5, n), "c": categories(6, n, (0.2, 0.3, 0.5))}
-    )
+    cur = pd.DataFrame({"x": normal(4, n, shift=1.0), "y": normal(5, n), "c": categories(6, n, (0.2, 0.3, 0.5))})
     report = detect_drift(profile_frame(ref, ["x", "y"], ["c"]), cur, dataset_drift_share=0.6)
     assert report.drifted_features == ["x", "c"]
     assert report.drift_share == pytest.approx(2 / 3)
@@ -204,7 +198,11 @@ def test_test_not_applicable_to_kind() -> None:
 
 def test_registry_defaults() -> None:
     assert {n: t.default_threshold for n, t in DRIFT_TESTS.items()} == {
-        "ks": 0.05, "chi_square": 0.05, "psi": 0.2, "jensen_shannon": 0.1, "wasserstein": 0.1,
+        "ks": 0.05,
+        "chi_square": 0.05,
+        "psi": 0.2,
+        "jensen_shannon": 0.1,
+        "wasserstein": 0.1,
     }
     assert DRIFT_TESTS["ks"].min_effect == 0.1
     assert DRIFT_TESTS["chi_square"].min_effect == 0.1

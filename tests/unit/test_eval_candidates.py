@@ -12,16 +12,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipeline import stages
-from pipeline.config import PipelineConfig, parse_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import ConfigError
-from pipeline.evaluation import evaluate_candidate, holdout_split
-from pipeline.reports import model_report_key
-from pipeline.settings import Settings
-from pipeline.stages.evaluate import choose_and_evaluate
-from pipeline.stages.plan import find_trained_version
-from pipeline.workspace import Workspace
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.evaluate import choose_and_evaluate
+from pipeline.app.stages.plan import find_trained_version
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig, parse_config
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import Settings
+from pipeline.modeling.evaluation import evaluate_candidate, holdout_split
+from pipeline.reporting.pages import model_report_key
 
 CANDIDATES = ["default", "default[C=0.001]", "gradient_boosting[learning_rate=0.2,max_iter=3]"]
 
@@ -43,8 +43,10 @@ def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def ws(settings: Settings, config: PipelineConfig) -> Workspace:
-    grids = [{"spec": "default", "grid": {"C": [0.001]}},  # (cheap candidates: the test is about the search)
-             {"spec": "gradient_boosting", "grid": {"max_iter": [3], "learning_rate": [0.2]}}]
+    grids = [
+        {"spec": "default", "grid": {"C": [0.001]}},  # (cheap candidates: the test is about the search)
+        {"spec": "gradient_boosting", "grid": {"max_iter": [3], "learning_rate": [0.2]}},
+    ]
     ws = Workspace(settings=settings, config=_config(config, candidates=["default", *grids]))
     settings.landing.mkdir(parents=True, exist_ok=True)
     generate_batch(BatchSpec(rows=700, seed=31)).to_csv(settings.landing / "batch.csv", index=False)
@@ -58,11 +60,18 @@ def _search(ws: Workspace, spec: str | None = None) -> dict[str, Any]:
     validation = stages.validate_snapshot(ws, plans[0]["snapshot_id"])
     trained = [stages.train_candidate(ws, p) for p in plans]  # the mapped task instances
     evaluated = choose_and_evaluate(ws, plans[0], trained)
-    registered = stages.register_model(ws, evaluated["plan"], evaluated["candidate"], evaluated["evaluation_key"],
-                                       validation["validation_id"])
+    registered = stages.register_model(
+        ws, evaluated["plan"], evaluated["candidate"], evaluated["evaluation_key"], validation["validation_id"]
+    )
     promoted = stages.promote_if_better(ws, registered["name"], registered["version"])
-    return {"plan": plan, "plans": plans, "trained": trained, "evaluated": evaluated, "registered": registered,
-            "promoted": promoted}
+    return {
+        "plan": plan,
+        "plans": plans,
+        "trained": trained,
+        "evaluated": evaluated,
+        "registered": registered,
+        "promoted": promoted,
+    }
 
 
 def test_grid_expands_to_named_specs(ws: Workspace) -> None:
@@ -73,12 +82,15 @@ def test_grid_expands_to_named_specs(ws: Workspace) -> None:
     assert spec.estimator == "gradient_boosting" and spec.params == {"max_iter": 3, "learning_rate": 0.2}
 
 
-@pytest.mark.parametrize(("candidates", "message"), [
-    (["nope"], "not one of the declared specs"),
-    (["default", "default"], "listed twice"),
-    ([{"spec": "gradient_boosting", "grid": {"max_iter": []}}], "list no values"),
-    ([{"spec": "gradient_boosting", "grid": {"max_iter": list(range(60))}}], "at most 50"),
-])
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        (["nope"], "not one of the declared specs"),
+        (["default", "default"], "listed twice"),
+        ([{"spec": "gradient_boosting", "grid": {"max_iter": []}}], "list no values"),
+        ([{"spec": "gradient_boosting", "grid": {"max_iter": list(range(60))}}], "at most 50"),
+    ],
+)
 def test_bad_candidates_are_config_errors(config: PipelineConfig, candidates: list, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         _config(config, candidates=candidates)
@@ -108,8 +120,11 @@ def test_search_trains_every_candidate_keeps_the_best_and_records_all(ws: Worksp
         assert c["cross_validation"]["roc_auc"]["std"] >= 0
         assert c["artifact_key"] == trained[c["candidate"]]["artifact_key"]
         assert c["params"] == dict(ws.config.model_spec(c["candidate"]).params)
-    assert mv.evaluation["selection"] == {"metric": "roc_auc", "rule": "highest mean roc_auc over the CV folds",
-                                          "chosen": best}
+    assert mv.evaluation["selection"] == {
+        "metric": "roc_auc",
+        "rule": "highest mean roc_auc over the CV folds",
+        "chosen": best,
+    }
     # the evaluation reuses the winner's CV instead of recomputing it
     assert mv.evaluation["cross_validation"] == trained[best]["cross_validation"]
     page = ws.store.get(model_report_key(mv.name, mv.version)).decode()
@@ -130,8 +145,10 @@ def test_same_snapshot_and_config_give_the_same_model_and_evidence(ws: Workspace
     plan = stages.plan_training(ws, None, "forest", {"kind": "test"}).to_dict()  # a randomised estimator
     first, second = stages.train_candidate(ws, plan), stages.train_candidate(ws, plan)
     assert first["artifact_sha256"] == second["artifact_sha256"]
-    reseeded = Workspace(settings=ws.settings, config=ws.config.model_copy(
-        update={"evaluation": ws.config.evaluation.model_copy(update={"seed": 7})}))
+    reseeded = Workspace(
+        settings=ws.settings,
+        config=ws.config.model_copy(update={"evaluation": ws.config.evaluation.model_copy(update={"seed": 7})}),
+    )
     assert stages.train_candidate(reseeded, plan)["artifact_sha256"] != first["artifact_sha256"]  # the seed is used
     assert first["cross_validation"] == second["cross_validation"]
     a_key = stages.evaluate_model(ws, plan, first)["evaluation_key"]
@@ -140,18 +157,25 @@ def test_same_snapshot_and_config_give_the_same_model_and_evidence(ws: Workspace
     a = json.loads(ws.store.get(a_key))
     model = ws.artifacts.load(second["artifact_key"], second["artifact_sha256"])
     frame = stages.snapshot_frame(ws, plan["snapshot_id"])
-    again = evaluate_candidate(model, frame, holdout_split(frame, ws.config), ws.config,
-                               cross_validation=second["cross_validation"]).to_dict()
+    again = evaluate_candidate(
+        model, frame, holdout_split(frame, ws.config), ws.config, cross_validation=second["cross_validation"]
+    ).to_dict()
     for key in ("holdout", "slices", "curves", "cross_validation", "split"):
         assert again[key] == a[key], key
-    assert a["bootstrap"] == {"method": "poisson", "resamples": 200, "confidence": 0.95, "seed": 42,
-                              "interval": "percentile"}
+    assert a["bootstrap"] == {
+        "method": "poisson",
+        "resamples": 200,
+        "confidence": 0.95,
+        "seed": 42,
+        "interval": "percentile",
+    }
 
 
 def test_slices_are_evaluated_per_value(ws: Workspace) -> None:
     plan = stages.plan_training(ws, None, "default", {"kind": "test"}).to_dict()
-    evaluation = json.loads(ws.store.get(stages.evaluate_model(ws, plan, stages.train_candidate(ws, plan))[
-        "evaluation_key"]))
+    evaluation = json.loads(
+        ws.store.get(stages.evaluate_model(ws, plan, stages.train_candidate(ws, plan))["evaluation_key"])
+    )
     slices = evaluation["slices"]["contract"]
     assert [s["value"] for s in slices] == ["month-to-month", "one-year", "two-year"]
     assert sum(s["rows"] for s in slices) == evaluation["holdout_rows"]

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from pipeline.config import PipelineConfig, PromotionConfig, SliceGates
-from pipeline.evaluation import Evaluation, holdout_evidence
-from pipeline.promotion import PromotionDecision, decide_promotion
+from pipeline.core.config import PipelineConfig, PromotionConfig, SliceGates
+from pipeline.modeling.evaluation import Evaluation, holdout_evidence
+from pipeline.modeling.promotion import PromotionDecision, decide_promotion
 
 GROUPS = ("north", "south", "east", "west")
 N = 4000
@@ -19,10 +19,12 @@ N = 4000
 
 @pytest.fixture
 def cfg(config: PipelineConfig) -> PipelineConfig:
-    return config.model_copy(update={
-        "dataset": config.dataset.model_copy(update={"slice_columns": ("region",)}),
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 300}),
-    })
+    return config.model_copy(
+        update={
+            "dataset": config.dataset.model_copy(update={"slice_columns": ("region",)}),
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 300}),
+        }
+    )
 
 
 @pytest.fixture
@@ -37,16 +39,24 @@ def _scores(y: np.ndarray, signal: np.ndarray | float, rng: np.random.Generator)
     return expit(signal * (2 * y - 1) + rng.normal(size=y.size))
 
 
-def _decide(cfg: PipelineConfig, frame: pd.DataFrame, y: np.ndarray, challenger: np.ndarray,
-            champion: np.ndarray, policy: PromotionConfig) -> tuple[PromotionDecision, dict]:
+def _decide(
+    cfg: PipelineConfig,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray,
+    policy: PromotionConfig,
+) -> tuple[PromotionDecision, dict]:
     evidence = holdout_evidence(y, challenger, frame, cfg, champion, champion_version=1)
-    evaluation = Evaluation(train_rows=0, holdout_rows=len(frame), cross_validation={}, seconds=0.0,
-                            **evidence).to_dict()
+    evaluation = Evaluation(
+        train_rows=0, holdout_rows=len(frame), cross_validation={}, seconds=0.0, **evidence
+    ).to_dict()
     return decide_promotion(evaluation, policy), evaluation
 
 
-POLICY = PromotionConfig(primary_metric="roc_auc", margin=0.01, floors={"roc_auc": 0.6},
-                         slice_gates=SliceGates(max_drop=0.05, min_rows=100))
+POLICY = PromotionConfig(
+    primary_metric="roc_auc", margin=0.01, floors={"roc_auc": 0.6}, slice_gates=SliceGates(max_drop=0.05, min_rows=100)
+)
 
 
 def test_clearly_better_challenger_is_promoted(cfg, holdout) -> None:

@@ -13,14 +13,14 @@ import pytest
 from scipy.special import expit
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from pipeline.config import PipelineConfig, SliceGates
-from pipeline.evaluation import Evaluation, holdout_evidence
-from pipeline.metrics import classification_curves
-from pipeline.plots import Interval, Series, confusion_svg, forest_svg, unit_chart
-from pipeline.promotion import decide_promotion
+from pipeline.core.config import PipelineConfig, SliceGates
+from pipeline.core.storage import ObjectStore
+from pipeline.modeling.evaluation import Evaluation, holdout_evidence
+from pipeline.modeling.metrics import classification_curves
+from pipeline.modeling.promotion import decide_promotion
 from pipeline.registry.base import ModelVersion
-from pipeline.reports import render_model_html, write_model_report
-from pipeline.storage import ObjectStore
+from pipeline.reporting.pages import render_model_html, write_model_report
+from pipeline.reporting.plots import Interval, Series, confusion_svg, forest_svg, unit_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = "<script>x</script>"
@@ -62,8 +62,13 @@ def test_curves_are_thinned_but_keep_both_ends() -> None:
 
 # -- charts --------------------------------------------------------------------------------------------
 def test_unit_chart_is_valid_svg_with_one_line_per_series_and_escaped_labels() -> None:
-    chart = unit_chart(f"ROC {EVIL}", "x", "y", [Series("a", [0, 0.5, 1], [0, 0.8, 1]),
-                                                 Series(EVIL, [0, 1], [0, 1], dashed=True, markers=True)], "diagonal")
+    chart = unit_chart(
+        f"ROC {EVIL}",
+        "x",
+        "y",
+        [Series("a", [0, 0.5, 1], [0, 0.8, 1]), Series(EVIL, [0, 1], [0, 1], dashed=True, markers=True)],
+        "diagonal",
+    )
     root = _svg(chart)
     assert len(root.findall(f"{SVG}polyline")) == 2
     assert len(root.findall(f"{SVG}circle")) == 2  # markers of the second series
@@ -78,8 +83,11 @@ def test_confusion_and_forest_charts() -> None:
     root = _svg(confusion_svg(tp=40, fp=10, tn=45, fn=5, threshold=0.5))
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert {"40", "10", "45", "5", "TP", "FP", "TN", "FN"} <= set(texts)
-    forest = forest_svg("auc by region", [Interval("north (300)", 0.8, 0.75, 0.85),
-                                          Interval("tiny (12)", None, None, None, muted=True)], reference=0.8)
+    forest = forest_svg(
+        "auc by region",
+        [Interval("north (300)", 0.8, 0.75, 0.85), Interval("tiny (12)", None, None, None, muted=True)],
+        reference=0.8,
+    )
     root = _svg(forest)
     assert len(root.findall(f"{SVG}circle")) == 1  # the undefined row draws no point
 
@@ -101,31 +109,68 @@ class _Text(HTMLParser):
 @pytest.fixture
 def version(config: PipelineConfig) -> ModelVersion:
     """A version whose evaluation comes from the real evidence functions on simulated scores."""
-    cfg = config.model_copy(update={
-        "dataset": config.dataset.model_copy(update={"slice_columns": ("region",)}),
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200})})
+    cfg = config.model_copy(
+        update={
+            "dataset": config.dataset.model_copy(update={"slice_columns": ("region",)}),
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200}),
+        }
+    )
     rng = np.random.default_rng(9)
     frame = pd.DataFrame({"region": rng.choice(["north", "south", EVIL], 1500)})
     y = rng.integers(0, 2, 1500)
     challenger, champion = expit(1.5 * (2 * y - 1) + rng.normal(size=1500)), expit((2 * y - 1) + rng.normal(size=1500))
     evidence = holdout_evidence(y, challenger, frame, cfg, champion, champion_version=3)
-    candidates = [{"candidate": "default", "estimator": "logistic_regression", "params": {"C": 1.0},
-                   "cross_validation": {"roc_auc": {"mean": 0.81, "std": 0.01, "folds": 5}}, "chosen": False,
-                   "artifact_sha256": "a" * 64, "fit_seconds": 0.4},
-                  {"candidate": "gradient_boosting[max_iter=50]", "estimator": "gradient_boosting",
-                   "params": {"max_iter": 50}, "cross_validation": {"roc_auc": {"mean": 0.86, "std": 0.02, "folds": 5}},
-                   "chosen": True, "artifact_sha256": "b" * 64, "fit_seconds": 2.0}]
-    evaluation = Evaluation(train_rows=6000, holdout_rows=1500, cross_validation={}, seconds=1.0,
-                            bootstrap={"method": "poisson", "resamples": 200}, candidates=candidates, selection={"metric": "roc_auc", "rule": "highest mean roc_auc",
-                                                              "chosen": "gradient_boosting[max_iter=50]"},
-                            **evidence).to_dict()
+    candidates = [
+        {
+            "candidate": "default",
+            "estimator": "logistic_regression",
+            "params": {"C": 1.0},
+            "cross_validation": {"roc_auc": {"mean": 0.81, "std": 0.01, "folds": 5}},
+            "chosen": False,
+            "artifact_sha256": "a" * 64,
+            "fit_seconds": 0.4,
+        },
+        {
+            "candidate": "gradient_boosting[max_iter=50]",
+            "estimator": "gradient_boosting",
+            "params": {"max_iter": 50},
+            "cross_validation": {"roc_auc": {"mean": 0.86, "std": 0.02, "folds": 5}},
+            "chosen": True,
+            "artifact_sha256": "b" * 64,
+            "fit_seconds": 2.0,
+        },
+    ]
+    evaluation = Evaluation(
+        train_rows=6000,
+        holdout_rows=1500,
+        cross_validation={},
+        seconds=1.0,
+        bootstrap={"method": "poisson", "resamples": 200},
+        candidates=candidates,
+        selection={"metric": "roc_auc", "rule": "highest mean roc_auc", "chosen": "gradient_boosting[max_iter=50]"},
+        **evidence,
+    ).to_dict()
     policy = cfg.promotion.model_copy(update={"slice_gates": SliceGates(max_drop=0.05, min_rows=100)})
     decision = decide_promotion(evaluation, policy).to_dict()
-    return ModelVersion(name="churn", version=4, snapshot_id="snap", config_hash="cfg", spec_name="gb",
-                        params={"estimator": "gradient_boosting", "seed": 42}, metrics=evaluation["holdout"],
-                        evaluation=evaluation, artifact_uri="artifacts/x", artifact_sha256="b" * 64, validation_id=1,
-                        trigger={"kind": "manual"}, code_version="test", lineage={}, decision=decision,
-                        aliases=("champion",), created_at="2026-01-01")
+    return ModelVersion(
+        name="churn",
+        version=4,
+        snapshot_id="snap",
+        config_hash="cfg",
+        spec_name="gb",
+        params={"estimator": "gradient_boosting", "seed": 42},
+        metrics=evaluation["holdout"],
+        evaluation=evaluation,
+        artifact_uri="artifacts/x",
+        artifact_sha256="b" * 64,
+        validation_id=1,
+        trigger={"kind": "manual"},
+        code_version="test",
+        lineage={},
+        decision=decision,
+        aliases=("champion",),
+        created_at="2026-01-01",
+    )
 
 
 def test_model_page_shows_every_part_of_the_evidence(version: ModelVersion) -> None:
@@ -135,8 +180,14 @@ def test_model_page_shows_every_part_of_the_evidence(version: ModelVersion) -> N
     text = " ".join(parsed.text)
     assert "script" not in parsed.tags and "&lt;script&gt;" in page
     assert parsed.tags.count("svg") == 5  # ROC, PR, calibration, confusion, one forest per slice column
-    for heading in ("Against champion v3", "Curves, calibration and confusion matrix", "Slices", "Candidates (2",
-                    "Promotion decision", "Reproducibility"):
+    for heading in (
+        "Against champion v3",
+        "Curves, calibration and confusion matrix",
+        "Slices",
+        "Candidates (2",
+        "Promotion decision",
+        "Reproducibility",
+    ):
         assert heading in text, heading
     assert "champion v3" in page  # the champion's curves are overlaid
     assert "slice:region=north" in text and "poisson" in text
@@ -146,8 +197,11 @@ def test_model_page_shows_every_part_of_the_evidence(version: ModelVersion) -> N
 
 
 def test_model_page_without_new_evidence_still_renders(version: ModelVersion, tmp_path: Path) -> None:
-    old = {k: v for k, v in version.evaluation.items() if k in ("train_rows", "holdout_rows", "holdout",
-                                                                 "cross_validation", "champion", "seconds")}
+    old = {
+        k: v
+        for k, v in version.evaluation.items()
+        if k in ("train_rows", "holdout_rows", "holdout", "cross_validation", "champion", "seconds")
+    }
     old["champion"] = {k: v for k, v in old["champion"].items() if k != "curves"}
     page = render_model_html(replace(version, evaluation=old, decision=None))
     assert "<svg" not in page and "Against champion v3" in page

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.evaluation: deterministic holdout and the evidence of one candidate."""
+"""Unit tests for pipeline.modeling.evaluation: deterministic holdout and the evidence of one candidate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.evaluation import (
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import PipelineConfig
+from pipeline.modeling.evaluation import (
     Evaluation,
     choose_best,
     cv_folds,
@@ -20,14 +20,15 @@ from pipeline.evaluation import (
     holdout_split,
     score_slices,
 )
-from pipeline.metrics import METRIC_NAMES
-from pipeline.training import features_and_target, fit_model
+from pipeline.modeling.metrics import METRIC_NAMES
+from pipeline.modeling.training import features_and_target, fit_model
 
 
 @pytest.fixture
 def fast(config: PipelineConfig) -> PipelineConfig:
-    return config.model_copy(update={"evaluation": config.evaluation.model_copy(
-        update={"bootstrap_resamples": 200, "folds": 3})})
+    return config.model_copy(
+        update={"evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3})}
+    )
 
 
 @pytest.fixture
@@ -165,10 +166,14 @@ def test_time_column_cross_validates_forward(frame: pd.DataFrame, fast: Pipeline
 
 
 def test_evaluation_is_plain_json_without_nan(fast: PipelineConfig) -> None:
-    ev = Evaluation(train_rows=1, holdout_rows=1, holdout={"roc_auc": {"value": float("nan"), "lower": np.float64(0.5),
-                                                                      "upper": float("inf"), "std": 0.0}},
-                    cross_validation={"roc_auc": {"mean": None, "std": 0.0, "folds": np.int64(0)}}, champion=None,
-                    seconds=0.0)
+    ev = Evaluation(
+        train_rows=1,
+        holdout_rows=1,
+        holdout={"roc_auc": {"value": float("nan"), "lower": np.float64(0.5), "upper": float("inf"), "std": 0.0}},
+        cross_validation={"roc_auc": {"mean": None, "std": 0.0, "folds": np.int64(0)}},
+        champion=None,
+        seconds=0.0,
+    )
     d = ev.to_dict()
     json.dumps(d, allow_nan=False)  # PostgreSQL's JSON type rejects NaN
     assert d["holdout"]["roc_auc"] == {"value": None, "lower": 0.5, "upper": None, "std": 0.0}

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.ingestion: readiness, parsing to the declared schema, quarantine, archive."""
+"""Unit tests for pipeline.data.ingestion: readiness, parsing to the declared schema, quarantine, archive."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import IngestConfig, PipelineConfig
-from pipeline.errors import IngestError
-from pipeline.ingestion import (
+from pipeline.core.config import IngestConfig, PipelineConfig
+from pipeline.core.errors import IngestError
+from pipeline.data.ingestion import (
     ROW_REASON_COLUMN,
     SOURCE_ROW_COLUMN,
     LandingFile,
@@ -22,7 +22,6 @@ from pipeline.ingestion import (
     find_ready_files,
     iter_parsed_chunks,
     parse_landing_file,
-    pending_rows_path,
     quarantine_file,
     quarantine_rows,
     sha256_file,
@@ -207,8 +206,9 @@ def test_rows_rejected_are_written_with_reasons(tmp_path: Path, small: pd.DataFr
     assert written["age"].tolist() == ["old"]
 
 
-def test_quarantine_rows_writes_nothing_without_rejects(tmp_path: Path, small: pd.DataFrame,
-                                                       config: PipelineConfig) -> None:
+def test_quarantine_rows_writes_nothing_without_rejects(
+    tmp_path: Path, small: pd.DataFrame, config: PipelineConfig
+) -> None:
     parsed = _parse(_csv(small, tmp_path / "ok.csv"), config)
     assert quarantine_rows(parsed, tmp_path / "quarantine") is None
     assert not (tmp_path / "quarantine").exists()
@@ -362,8 +362,9 @@ def test_csv_chunks_parse_like_the_whole_file(tmp_path: Path, demo_frame: pd.Dat
     assert pd.concat([c.rejected for c in chunks])[SOURCE_ROW_COLUMN].tolist() == [7, 252, 601]
 
 
-def test_parquet_is_read_by_batches_with_running_row_positions(tmp_path: Path, demo_frame: pd.DataFrame,
-                                                              config: PipelineConfig) -> None:
+def test_parquet_is_read_by_batches_with_running_row_positions(
+    tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig
+) -> None:
     bad = demo_frame.copy()
     bad["churned"] = bad["churned"].astype(object)
     bad.loc[[3, 420], "churned"] = "maybe"
@@ -375,8 +376,9 @@ def test_parquet_is_read_by_batches_with_running_row_positions(tmp_path: Path, d
     assert pd.concat([c.rejected for c in chunks])[SOURCE_ROW_COLUMN].tolist() == [3, 420]
 
 
-def test_bad_row_share_is_judged_over_the_whole_file(tmp_path: Path, demo_frame: pd.DataFrame,
-                                                     config: PipelineConfig) -> None:
+def test_bad_row_share_is_judged_over_the_whole_file(
+    tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig
+) -> None:
     # every bad row sits in the first chunk (100 % bad there) but the file as a whole is at 10 %
     bad = demo_frame.astype({"age": object})
     bad.loc[:59, "age"] = "old"
@@ -394,8 +396,9 @@ def test_bad_row_share_is_judged_over_the_whole_file(tmp_path: Path, demo_frame:
     assert info.value.details == {"bad_rows": 300, "rows": 600, "reasons": {"age: not a number": 300}}
 
 
-def test_whole_file_problems_are_found_before_the_first_chunk(tmp_path: Path, small: pd.DataFrame,
-                                                              config: PipelineConfig) -> None:
+def test_whole_file_problems_are_found_before_the_first_chunk(
+    tmp_path: Path, small: pd.DataFrame, config: PipelineConfig
+) -> None:
     cases = {
         "cols.csv": small.drop(columns=["region"]).to_csv(index=False).encode(),
         "header.csv": (",".join(small.columns) + "\n").encode(),
@@ -430,8 +433,9 @@ def test_multibyte_character_across_a_block_boundary_is_fine(tmp_path: Path) -> 
     assert info.value.details["byte"] == len(head)
 
 
-def test_parse_error_late_in_the_file_is_unparseable(tmp_path: Path, demo_frame: pd.DataFrame,
-                                                     config: PipelineConfig) -> None:
+def test_parse_error_late_in_the_file_is_unparseable(
+    tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig
+) -> None:
     text = demo_frame.to_csv(index=False) + "C9,1,2,3,4,5,6,a,b,c,d,yes,extra,more\n"
     stream = iter_parsed_chunks(_landing(_write(tmp_path / "late.csv", text)), config.dataset, _chunked(config, 100))
     assert len(next(stream).frame) == 100
@@ -457,8 +461,10 @@ def test_whole_row_type_mismatch_rejects_file(tmp_path: Path, small: pd.DataFram
 
 
 # -- take_in_file: parts, spooled rejects ---------------------------------------------------------------
-def test_take_in_file_writes_one_part_per_chunk(tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig) -> None:
-    from pipeline.storage import ObjectStore
+def test_take_in_file_writes_one_part_per_chunk(
+    tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig
+) -> None:
+    from pipeline.core.storage import ObjectStore
 
     store = ObjectStore((tmp_path / "store").as_uri())
     bad = demo_frame.astype({"age": object})
@@ -478,9 +484,10 @@ def test_take_in_file_writes_one_part_per_chunk(tmp_path: Path, demo_frame: pd.D
     assert source.path.exists()  # the file leaves the landing area only after the manifest
 
 
-def test_take_in_file_rejected_late_discards_its_spool(tmp_path: Path, demo_frame: pd.DataFrame,
-                                                       config: PipelineConfig) -> None:
-    from pipeline.storage import ObjectStore
+def test_take_in_file_rejected_late_discards_its_spool(
+    tmp_path: Path, demo_frame: pd.DataFrame, config: PipelineConfig
+) -> None:
+    from pipeline.core.storage import ObjectStore
 
     store = ObjectStore((tmp_path / "store").as_uri())
     worse = demo_frame.astype({"age": object})

@@ -1,4 +1,4 @@
-"""Unit tests of pipeline.validation.label_contract."""
+"""Unit tests of pipeline.quality.label_contract."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.validation.label_contract import (
+from pipeline.core.errors import ConfigError
+from pipeline.quality.label_contract import (
     check_label_contract,
     check_label_contract_counts,
     check_label_parity,
@@ -35,9 +35,7 @@ def test_matching_shares_hold() -> None:
 
 
 def test_small_deviation_within_tolerance_holds_even_if_significant() -> None:
-    result = check_label_contract(
-        labels({"yes": 53_000, "no": 47_000}), {"yes": 0.5, "no": 0.5}, tolerance=0.05
-    )
+    result = check_label_contract(labels({"yes": 53_000, "no": 47_000}), {"yes": 0.5, "no": 0.5}, tolerance=0.05)
     assert result.p_value < 1e-6  # significant, yet the change is small: contract holds
     assert result.held
     assert result.max_deviation == pytest.approx(0.03)
@@ -57,9 +55,7 @@ def test_shifted_shares_break_the_contract_and_message_names_class() -> None:
 
 
 def test_unknown_class_breaks_the_contract() -> None:
-    result = check_label_contract(
-        labels({"yes": 990, "no": 1_000, "maybe": 10}), {"yes": 0.5, "no": 0.5}
-    )
+    result = check_label_contract(labels({"yes": 990, "no": 1_000, "maybe": 10}), {"yes": 0.5, "no": 0.5})
     assert not result.held  # deviation is tiny, but the class is not in the contract
     assert "'maybe'" in result.message
     assert result.counts["maybe"] == 10

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline.landing import find_ready_files, scan_landing
-from pipeline.settings import BUNDLED_CONFIG
+from pipeline.core.settings import BUNDLED_CONFIG
+from pipeline.data.ready_files import find_ready_files, scan_landing
 
 NOW = 1_800_000_000.0
 
@@ -57,7 +57,6 @@ def test_the_parse_time_schedule_defaults_match_the_validated_config() -> None:
     """plugins/ct_airflow/defaults.py repeats SchedulesConfig's defaults (it may not import pipeline at
     parse time); a config without a schedules section must give the DAGs the same crons either way."""
     from ct_airflow.defaults import read_schedules
-
-    from pipeline.config import SchedulesConfig
+    from pipeline.core.config import SchedulesConfig
 
     assert read_schedules(BUNDLED_CONFIG.parent / "absent.yaml") == SchedulesConfig().model_dump()

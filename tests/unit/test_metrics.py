@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.metrics: agreement with scikit-learn, weighted/bootstrap paths."""
+"""Unit tests for pipeline.modeling.metrics: agreement with scikit-learn, weighted/bootstrap paths."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from scipy.special import expit
 from scipy.stats import norm
 from sklearn import metrics as skm
 
-from pipeline import metrics as m
-from pipeline.errors import ConfigError, TrainingError
-from pipeline.metrics import (
+from pipeline.core.errors import ConfigError, TrainingError
+from pipeline.modeling import metrics as m
+from pipeline.modeling.metrics import (
     HIGHER_IS_BETTER,
     METRIC_NAMES,
     MetricEstimate,
@@ -99,9 +99,7 @@ def test_single_class_gives_nan_rank_metrics() -> None:
     out = classification_metrics(y, p)
     assert math.isnan(out["roc_auc"]) and math.isnan(out["pr_auc"])
     assert out["accuracy"] == pytest.approx(skm.accuracy_score(y, p >= 0.5))
-    assert out["balanced_accuracy"] == pytest.approx(
-        skm.balanced_accuracy_score(y, (p >= 0.5).astype(int))
-    )
+    assert out["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, (p >= 0.5).astype(int)))
 
 
 def test_metric_subset_and_bool_labels() -> None:
@@ -312,7 +310,7 @@ def test_bootstrap_interval_is_percentile_of_replicates() -> None:
 def test_bootstrap_skips_degenerate_resamples(caplog: pytest.LogCaptureFixture) -> None:
     y = np.array([0] * 9 + [1])  # one positive: many resamples have none
     p = np.linspace(0.05, 0.95, 10)
-    with caplog.at_level("WARNING", logger="pipeline.metrics"):
+    with caplog.at_level("WARNING", logger="pipeline.modeling.metrics"):
         est = bootstrap_metrics(y, p, n_resamples=200, seed=0, metrics=["roc_auc"])
     assert est["roc_auc"].value == pytest.approx(1.0)
     assert not math.isnan(est["roc_auc"].lower)
@@ -394,8 +392,9 @@ def test_paired_bootstrap_is_reproducible_and_shares_resamples() -> None:
 def test_compare_bootstrap_is_bootstrap_metrics_plus_paired_bootstrap() -> None:
     y, p = _tied_data(500, 21)
     q = np.clip(p + np.random.default_rng(3).normal(0, 0.1, p.size), 0, 1)
-    estimates, paired = m.compare_bootstrap(y, p, q, metric="log_loss", n_resamples=80, seed=4,
-                                            metrics=["roc_auc", "f1"])
+    estimates, paired = m.compare_bootstrap(
+        y, p, q, metric="log_loss", n_resamples=80, seed=4, metrics=["roc_auc", "f1"]
+    )
     assert list(estimates) == ["roc_auc", "f1"]  # the primary metric is used, not added to the result
     assert estimates == bootstrap_metrics(y, p, n_resamples=80, seed=4, metrics=["roc_auc", "f1"])
     assert paired == paired_bootstrap(y, p, q, metric="log_loss", n_resamples=80, seed=4)

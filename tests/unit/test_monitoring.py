@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from pipeline import stages
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.monitoring import check_for_retrain, live_windows, score_new_batches
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig
+from pipeline.core.settings import Settings
+from pipeline.monitoring.live_performance import check_for_retrain, live_windows, score_new_batches
 from pipeline.registry.base import CHAMPION
-from pipeline.settings import Settings
-from pipeline.workspace import Workspace
 
 
 @pytest.fixture
 def ws(settings: Settings, config: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
-    fast = config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
-        "monitoring": config.monitoring.model_copy(update={"min_samples": 300, "consecutive_windows": 2,
-                                                           "cooldown_hours": 0, "bootstrap_resamples": 200}),
-        # 800-row batches give ~150 holdout rows, below the bundled minimum of 200: lowered, these
-        # tests are about live windows of a champion, not about how much evidence crowns one
-        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
-    })
+    fast = config.model_copy(
+        update={
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
+            "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
+            "monitoring": config.monitoring.model_copy(
+                update={"min_samples": 300, "consecutive_windows": 2, "cooldown_hours": 0, "bootstrap_resamples": 200}
+            ),
+            # 800-row batches give ~150 holdout rows, below the bundled minimum of 200: lowered, these
+            # tests are about live windows of a champion, not about how much evidence crowns one
+            "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
+        }
+    )
     settings.landing.mkdir(parents=True)
     return Workspace(settings=settings, config=fast)
 
@@ -92,14 +95,20 @@ def test_changed_concept_is_detected_after_two_windows_and_normal_batches_are_no
 
 
 def test_cooldown_after_a_promotion_holds_the_request(ws: Workspace) -> None:
-    ws = Workspace(settings=ws.settings, config=ws.config.model_copy(update={
-        "monitoring": ws.config.monitoring.model_copy(update={"cooldown_hours": 6, "consecutive_windows": 1})}))
+    ws = Workspace(
+        settings=ws.settings,
+        config=ws.config.model_copy(
+            update={
+                "monitoring": ws.config.monitoring.model_copy(update={"cooldown_hours": 6, "consecutive_windows": 1})
+            }
+        ),
+    )
     first = _ingest(ws, _batch(1, 0), "b1.csv")
     _train_and_promote(ws, first)
     score_new_batches(ws, _ingest(ws, _batch(3, 20_000, flip=True), "b3.csv"))
     held = check_for_retrain(ws)
     assert held["retrain"] is False and "cooldown" in held["reason"]
-    later = check_for_retrain(ws, now=datetime.now(timezone.utc) + timedelta(hours=7))
+    later = check_for_retrain(ws, now=datetime.now(UTC) + timedelta(hours=7))
     assert later["retrain"] is True
 
 

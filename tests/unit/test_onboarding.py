@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.onboarding: inferring a config from a sample file (``ct init``)."""
+"""Unit tests for pipeline.app.onboarding: inferring a config from a sample file (``ct init``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.config import PipelineConfig, dump_config, parse_config
-from pipeline.demo import CONTRACTS, PAYMENTS, PLANS, REGIONS
-from pipeline.errors import ConfigError
-from pipeline.onboarding import infer_config, read_sample
+from pipeline.app.demo_data import CONTRACTS, PAYMENTS, PLANS, REGIONS
+from pipeline.app.onboarding import infer_config, read_sample
+from pipeline.core.config import PipelineConfig, dump_config, parse_config
+from pipeline.core.errors import ConfigError
 
 NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "data_usage_gb", "age"]
 
@@ -31,8 +31,12 @@ def _check_demo(cfg: PipelineConfig) -> None:
     assert ds.numeric_names == NUMERIC
     assert ds.categorical_names == ["contract", "payment_method", "region", "plan"]
     levels = {f.name: f.levels for f in ds.features.categorical}
-    assert levels == {"contract": tuple(sorted(CONTRACTS)), "payment_method": tuple(sorted(PAYMENTS)),
-                      "region": tuple(sorted(REGIONS)), "plan": tuple(sorted(PLANS))}
+    assert levels == {
+        "contract": tuple(sorted(CONTRACTS)),
+        "payment_method": tuple(sorted(PAYMENTS)),
+        "region": tuple(sorted(REGIONS)),
+        "plan": tuple(sorted(PLANS)),
+    }
     assert ds.classes == ("no", "yes")
     assert ds.positive_class == "yes"
     shares = cfg.validation.label_contract.expected_shares
@@ -60,7 +64,9 @@ def test_inferred_config_round_trips_through_yaml(demo_frame: pd.DataFrame, tmp_
 
 
 def test_expected_shares_follow_the_sample(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
-    skewed = pd.concat([demo_frame[demo_frame["churned"] == "no"], demo_frame[demo_frame["churned"] == "yes"].head(100)])
+    skewed = pd.concat(
+        [demo_frame[demo_frame["churned"] == "no"], demo_frame[demo_frame["churned"] == "yes"].head(100)]
+    )
     cfg = infer_config(_csv_sample(skewed, tmp_path), "churned", "churn")
     shares = cfg.validation.label_contract.expected_shares
     assert shares["yes"] == pytest.approx(100 / len(skewed), abs=1e-4)
@@ -100,8 +106,10 @@ def test_missing_label_column_lists_columns(demo_frame: pd.DataFrame, tmp_path: 
 
 def test_high_cardinality_text_is_encoded_and_free_text_left_out(demo_frame: pd.DataFrame) -> None:
     # many levels, each seen several times: kept, target-encoded (issue 14); nearly all distinct: free text
-    frame = demo_frame.assign(shop=[f"shop {i % 80}" for i in range(len(demo_frame))],
-                              note=[f"note {i % 500}" for i in range(len(demo_frame))])
+    frame = demo_frame.assign(
+        shop=[f"shop {i % 80}" for i in range(len(demo_frame))],
+        note=[f"note {i % 500}" for i in range(len(demo_frame))],
+    )
     cfg = infer_config(frame, "churned", "churn")
     assert "note" not in cfg.dataset.columns
     shop = {c.name: c for c in cfg.dataset.features.categorical}["shop"]
@@ -130,7 +138,7 @@ def test_all_empty_column_does_not_break_inference(demo_frame: pd.DataFrame, tmp
 
 def test_init_writes_a_floor_and_the_minimum_holdout(tmp_path: Path) -> None:
     """``ct init`` writes the promotion policy out, so no champion is crowned on thin evidence by default."""
-    from pipeline.demo import BatchSpec, generate_batch
+    from pipeline.app.demo_data import BatchSpec, generate_batch
 
     sample = _csv_sample(generate_batch(BatchSpec(rows=300, seed=1)), tmp_path)
     cfg = infer_config(sample, "churned", "churn")
@@ -153,7 +161,7 @@ def ct_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _sample_file(tmp_path: Path, name: str) -> Path:
-    from pipeline.demo import BatchSpec, generate_batch
+    from pipeline.app.demo_data import BatchSpec, generate_batch
 
     path = tmp_path / name
     generate_batch(BatchSpec(rows=120, seed=4)).to_csv(path, index=False)
@@ -161,7 +169,8 @@ def _sample_file(tmp_path: Path, name: str) -> Path:
 
 
 def test_init_points_at_name_when_the_file_name_is_not_a_valid_dataset_name(
-        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pipeline.cli import main as ct_main
 
     sample = _sample_file(tmp_path, "customers (march).csv")
@@ -175,11 +184,12 @@ def test_init_points_at_name_when_the_file_name_is_not_a_valid_dataset_name(
 
 
 def test_init_warns_when_the_home_holds_another_datasets_registry(
-        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pipeline import stages
+    tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.app import stages
+    from pipeline.app.workspace import open_workspace
     from pipeline.cli import main as ct_main
-    from pipeline.settings import load_settings
-    from pipeline.workspace import open_workspace
+    from pipeline.core.settings import load_settings
 
     ws = open_workspace(load_settings())  # the bundled demo config: dataset "churn"
     ws.settings.landing.mkdir(parents=True)
@@ -194,13 +204,16 @@ def test_init_warns_when_the_home_holds_another_datasets_registry(
     assert "warning:" in err and "another dataset's registry" in err and "churn" in err and "CT_HOME=" in err
 
     quiet_home = tmp_path / "fresh"
-    assert ct_main(["init", "--from-sample", str(sample), "--label", "churned",
-                    "--output", str(quiet_home / "p.yaml")]) == 0  # same store: still warned
+    assert (
+        ct_main(["init", "--from-sample", str(sample), "--label", "churned", "--output", str(quiet_home / "p.yaml")])
+        == 0
+    )  # same store: still warned
     assert "warning:" in capsys.readouterr().err
 
 
 def test_init_in_an_empty_home_warns_nothing_and_creates_no_store(
-        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pipeline.cli import main as ct_main
 
     assert ct_main(["init", "--from-sample", str(_sample_file(tmp_path, "loans.csv")), "--label", "churned"]) == 0
@@ -209,11 +222,12 @@ def test_init_in_an_empty_home_warns_nothing_and_creates_no_store(
 
 
 def test_snapshots_list_shows_a_dataset_column_when_the_store_holds_several(
-        tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pipeline import stages
+    tmp_path: Path, ct_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.app import stages
+    from pipeline.app.workspace import Workspace, open_workspace
     from pipeline.cli import main as ct_main
-    from pipeline.settings import load_settings
-    from pipeline.workspace import Workspace, open_workspace
+    from pipeline.core.settings import load_settings
 
     ws = open_workspace(load_settings())
     for index, dataset in enumerate(("churn", "churn_eu")):
@@ -221,8 +235,10 @@ def test_snapshots_list_shows_a_dataset_column_when_the_store_holds_several(
         folder.mkdir(parents=True)
         _sample_file(folder, "b.csv")
         (folder / "_SUCCESS").touch()
-        other = Workspace(settings=ws.settings, config=ws.config.model_copy(update={
-            "dataset": ws.config.dataset.model_copy(update={"name": dataset})}))
+        other = Workspace(
+            settings=ws.settings,
+            config=ws.config.model_copy(update={"dataset": ws.config.dataset.model_copy(update={"name": dataset})}),
+        )
         stages.ingest_landing(other)
         if index == 0:
             assert ct_main(["snapshots", "list"]) == 0

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.promotion: floors, non-inferiority, manual override."""
+"""Unit tests for pipeline.modeling.promotion: floors, non-inferiority, manual override."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import PromotionConfig
-from pipeline.promotion import PromotionDecision, decide_promotion
+from pipeline.core.config import PromotionConfig
+from pipeline.modeling.promotion import PromotionDecision, decide_promotion
 
 POLICY = PromotionConfig(primary_metric="roc_auc", margin=0.01, floors={"roc_auc": 0.6})
 
@@ -16,15 +16,32 @@ def _evaluation(roc_auc: float = 0.8, log_loss: float = 0.5, champion: dict[str,
     def est(v: float) -> dict[str, float]:
         return {"value": v, "lower": v - 0.05, "upper": v + 0.05, "std": 0.02}
 
-    return {"train_rows": 800, "holdout_rows": 200, "holdout": {"roc_auc": est(roc_auc), "log_loss": est(log_loss)},
-            "holdout_classes": {"no": 100, "yes": 100}, "cross_validation": {}, "champion": champion, "seconds": 0.1}
+    return {
+        "train_rows": 800,
+        "holdout_rows": 200,
+        "holdout": {"roc_auc": est(roc_auc), "log_loss": est(log_loss)},
+        "holdout_classes": {"no": 100, "yes": 100},
+        "cross_validation": {},
+        "champion": champion,
+        "seconds": 0.1,
+    }
 
 
 def _champion(lower: float, difference: float = 0.0, upper: float = 0.05, version: int = 3) -> dict[str, Any]:
-    return {"version": version, "holdout": {"roc_auc": 0.8},
-            "comparison": {"metric": "roc_auc", "challenger": 0.8 + difference, "champion": 0.8,
-                           "difference": difference, "lower": lower, "upper": upper,
-                           "prob_challenger_better": 0.5, "n_resamples": 200}}
+    return {
+        "version": version,
+        "holdout": {"roc_auc": 0.8},
+        "comparison": {
+            "metric": "roc_auc",
+            "challenger": 0.8 + difference,
+            "champion": 0.8,
+            "difference": difference,
+            "lower": lower,
+            "upper": upper,
+            "prob_challenger_better": 0.5,
+            "n_resamples": 200,
+        },
+    }
 
 
 def test_first_model_promoted_when_floors_hold() -> None:
@@ -35,12 +52,27 @@ def test_first_model_promoted_when_floors_hold() -> None:
     assert d.reason.startswith("first model")
     assert d.checks == (
         {"check": "floor:roc_auc", "passed": True, "value": 0.75, "floor": 0.6},
-        {"check": "holdout_rows", "passed": True, "rows": 200, "min_rows": 200,
-         "message": "holdout has 200 rows, at least 200 needed"},
-        {"check": "class_rows:no", "passed": True, "rows": 100, "min_rows": 20,
-         "message": "class 'no' has 100 holdout rows, at least 20 needed"},
-        {"check": "class_rows:yes", "passed": True, "rows": 100, "min_rows": 20,
-         "message": "class 'yes' has 100 holdout rows, at least 20 needed"},
+        {
+            "check": "holdout_rows",
+            "passed": True,
+            "rows": 200,
+            "min_rows": 200,
+            "message": "holdout has 200 rows, at least 200 needed",
+        },
+        {
+            "check": "class_rows:no",
+            "passed": True,
+            "rows": 100,
+            "min_rows": 20,
+            "message": "class 'no' has 100 holdout rows, at least 20 needed",
+        },
+        {
+            "check": "class_rows:yes",
+            "passed": True,
+            "rows": 100,
+            "min_rows": 20,
+            "message": "class 'yes' has 100 holdout rows, at least 20 needed",
+        },
     )
     assert d.thin_evidence == ()
 
@@ -105,8 +137,12 @@ def test_zero_margin_requires_positive_lower_bound() -> None:
 
 
 def test_force_promotes_with_reason() -> None:
-    d = decide_promotion(_evaluation(roc_auc=0.5, champion=_champion(lower=-0.3, difference=-0.2)), POLICY,
-                         force=True, force_reason="hotfix for ticket 42")
+    d = decide_promotion(
+        _evaluation(roc_auc=0.5, champion=_champion(lower=-0.3, difference=-0.2)),
+        POLICY,
+        force=True,
+        force_reason="hotfix for ticket 42",
+    )
     assert d.promote is True and d.forced is True
     assert d.reason == "manual override: hotfix for ticket 42"
     assert d.champion_version == 3
@@ -134,14 +170,24 @@ def test_no_or_trivial_floors_first_model(floors: dict[str, float]) -> None:
 
 # -- minimum improvement and slice gates ----------------------------------------------------------------
 def _slice(value: str, rows: int, difference: float | None) -> dict[str, Any]:
-    cmp = None if difference is None else {"metric": "roc_auc", "difference": difference, "lower": difference - 0.02,
-                                           "upper": difference + 0.02, "challenger": 0.8, "champion": 0.8 - difference}
-    return {"value": value, "rows": rows, "positives": rows // 2, "small": rows < 100, "metrics": {},
-            "comparison": cmp}
+    cmp = (
+        None
+        if difference is None
+        else {
+            "metric": "roc_auc",
+            "difference": difference,
+            "lower": difference - 0.02,
+            "upper": difference + 0.02,
+            "challenger": 0.8,
+            "champion": 0.8 - difference,
+        }
+    )
+    return {"value": value, "rows": rows, "positives": rows // 2, "small": rows < 100, "metrics": {}, "comparison": cmp}
 
 
-GATED = PromotionConfig(primary_metric="roc_auc", margin=0.01, floors={},
-                        slice_gates={"max_drop": 0.05, "min_rows": 100})
+GATED = PromotionConfig(
+    primary_metric="roc_auc", margin=0.01, floors={}, slice_gates={"max_drop": 0.05, "min_rows": 100}
+)
 
 
 def test_min_improvement_checks_the_lower_bound() -> None:

@@ -11,10 +11,12 @@ PARAMS = {"snapshot_id": "", "model_spec": "", "force": False, "override_promoti
 DROP = {"kind": "performance_drop", "reason": "roc_auc fell", "evidence": {"windows": [1, 2]}}
 
 
-def _context(run_type: str, user: str | None, conf: dict[str, Any] | None = None, events: list[dict] | None = None,
-             **params: Any) -> dict[str, Any]:
-    run = SimpleNamespace(run_type=run_type, dag_id="ct_train", run_id=f"{run_type}__1", triggering_user_name=user,
-                          conf=conf or {})
+def _context(
+    run_type: str, user: str | None, conf: dict[str, Any] | None = None, events: list[dict] | None = None, **params: Any
+) -> dict[str, Any]:
+    run = SimpleNamespace(
+        run_type=run_type, dag_id="ct_train", run_id=f"{run_type}__1", triggering_user_name=user, conf=conf or {}
+    )
     asset_events = {"ct_checked_snapshots": [SimpleNamespace(extra=e) for e in (events or [])]}
     return {"dag_run": run, "params": {**PARAMS, **params}, "triggering_asset_events": asset_events}
 
@@ -28,8 +30,11 @@ def test_a_person_cannot_claim_a_performance_drop() -> None:
 
 def test_the_embedded_runner_names_the_kind_it_was_handed() -> None:
     trigger = trigger_from_context(_context("manual", "dag_test", conf={"ct_trigger": DROP}))
-    assert (trigger["kind"], trigger["reason"], trigger["evidence"]) == ("performance_drop", "roc_auc fell",
-                                                                         {"windows": [1, 2]})
+    assert (trigger["kind"], trigger["reason"], trigger["evidence"]) == (
+        "performance_drop",
+        "roc_auc fell",
+        {"windows": [1, 2]},
+    )
     unknown = trigger_from_context(_context("manual", "dag_test", conf={"ct_trigger": {"kind": "because"}}))
     assert unknown["kind"] == "manual"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import RegistryError
+from pipeline.core.errors import RegistryError
 from pipeline.registry.base import CHAMPION, PromotionRecord
 from pipeline.registry.versioning import (
     PROMOTION,
@@ -18,8 +18,9 @@ from pipeline.registry.versioning import (
 SCHEMA = [["customer_id", "string"], ["tenure", "double"], ["churned", "string"]]
 
 
-def inputs(snapshot: str = "s1", spec: str = "default", params: dict | None = None,
-           schema: list | None = SCHEMA) -> VersionInputs:
+def inputs(
+    snapshot: str = "s1", spec: str = "default", params: dict | None = None, schema: list | None = SCHEMA
+) -> VersionInputs:
     return VersionInputs(snapshot, spec, {"C": 1.0, "seed": 7} if params is None else params, schema)
 
 
@@ -29,23 +30,28 @@ def test_first_version_is_1_0_0() -> None:
     assert (bump.semver, bump.part) == ("1.0.0", "first")
 
 
-@pytest.mark.parametrize("new, expected, part", [
-    (inputs(snapshot="s2"), "1.3.0", "minor"),                       # new data
-    (inputs(params={"C": 0.5, "seed": 7}), "1.3.0", "minor"),        # other hyperparameters
-    (inputs(spec="gbm"), "1.3.0", "minor"),                          # other model spec
-    (inputs(), "1.2.5", "patch"),                                    # same inputs retrained
-    (inputs(schema=SCHEMA + [["region", "string"]]), "2.0.0", "major"),   # a new column
-    (inputs(schema=[["customer_id", "string"], ["tenure", "string"], ["churned", "string"]]), "2.0.0", "major"),
-    (inputs(snapshot="s2", schema=SCHEMA[:2]), "2.0.0", "major"),     # schema wins over data
-])
+@pytest.mark.parametrize(
+    "new, expected, part",
+    [
+        (inputs(snapshot="s2"), "1.3.0", "minor"),  # new data
+        (inputs(params={"C": 0.5, "seed": 7}), "1.3.0", "minor"),  # other hyperparameters
+        (inputs(spec="gbm"), "1.3.0", "minor"),  # other model spec
+        (inputs(), "1.2.5", "patch"),  # same inputs retrained
+        (inputs(schema=[*SCHEMA, ["region", "string"]]), "2.0.0", "major"),  # a new column
+        (inputs(schema=[["customer_id", "string"], ["tenure", "string"], ["churned", "string"]]), "2.0.0", "major"),
+        (inputs(snapshot="s2", schema=SCHEMA[:2]), "2.0.0", "major"),  # schema wins over data
+    ],
+)
 def test_bumps_follow_what_changed(new: VersionInputs, expected: str, part: str) -> None:
     bump = derive_semver("1.2.4", inputs(), new)
     assert (bump.semver, bump.part) == (expected, part)
 
 
 def test_reasons_name_what_changed() -> None:
-    assert "tenure" in derive_semver("1.0.0", inputs(), inputs(schema=[SCHEMA[0], ["tenure", "string"], SCHEMA[2]])).reason
-    assert "region" in derive_semver("1.0.0", inputs(), inputs(schema=SCHEMA + [["region", "string"]])).reason
+    assert (
+        "tenure" in derive_semver("1.0.0", inputs(), inputs(schema=[SCHEMA[0], ["tenure", "string"], SCHEMA[2]])).reason
+    )
+    assert "region" in derive_semver("1.0.0", inputs(), inputs(schema=[*SCHEMA, ["region", "string"]])).reason
     both = derive_semver("1.0.0", inputs(), inputs(snapshot="s9", params={"C": 2.0})).reason
     assert "data changed (snapshot s1 -> s9)" in both and "hyperparameters changed" in both
 
@@ -72,8 +78,21 @@ def test_parse_semver() -> None:
 
 # -- rollback target -------------------------------------------------------------------------------
 def ledger(*moves: tuple[int | None, int, str], alias: str = CHAMPION) -> list[PromotionRecord]:
-    return [PromotionRecord(id=i + 1, name="m", alias=alias, from_version=f, to_version=to, reason="r", evidence={},
-                            actor="a", created_at="", kind=kind) for i, (f, to, kind) in enumerate(moves)]
+    return [
+        PromotionRecord(
+            id=i + 1,
+            name="m",
+            alias=alias,
+            from_version=f,
+            to_version=to,
+            reason="r",
+            evidence={},
+            actor="a",
+            created_at="",
+            kind=kind,
+        )
+        for i, (f, to, kind) in enumerate(moves)
+    ]
 
 
 def test_rollback_goes_to_the_previous_champion() -> None:

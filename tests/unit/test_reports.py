@@ -1,23 +1,22 @@
-"""Unit tests for pipeline.reports: HTML pages escape their values and show the key numbers."""
+"""Unit tests for pipeline.reporting.pages: HTML pages escape their values and show the key numbers."""
 
 from __future__ import annotations
 
 from html.parser import HTMLParser
 from pathlib import Path
 
-
+from pipeline.core.storage import ObjectStore
+from pipeline.quality.drift import DriftReport, FeatureDrift
+from pipeline.quality.label_contract import LabelContractResult
+from pipeline.quality.validation_report import CheckResult, ValidationReport
 from pipeline.registry.base import ModelVersion
-from pipeline.reports import (
+from pipeline.reporting.pages import (
     model_report_key,
     render_model_html,
     render_validation_html,
     write_model_report,
     write_validation_report,
 )
-from pipeline.storage import ObjectStore
-from pipeline.validation.drift import DriftReport, FeatureDrift
-from pipeline.validation.label_contract import LabelContractResult
-from pipeline.validation.report import CheckResult, ValidationReport
 
 EVIL = "<script>alert(1)</script>"
 
@@ -45,40 +44,92 @@ def _parse(page: str) -> _Collector:
 
 def _report(snapshot_id: str = "abc123", reference: str | None = "ref456", passed: bool = False) -> ValidationReport:
     checks = (
-        CheckResult("expectation:expect_column_values_to_be_in_set:region", "fail", passed,
-                    f"region: 12 unexpected, e.g. ['{EVIL}']"),
+        CheckResult(
+            "expectation:expect_column_values_to_be_in_set:region",
+            "fail",
+            passed,
+            f"region: 12 unexpected, e.g. ['{EVIL}']",
+        ),
         CheckResult("label_contract", "warn", True, "held"),
     )
-    drift = DriftReport(features=(
-        FeatureDrift("monthly_charges", "numeric", "ks", 0.3125, 0.0001234, 0.0004321, 0.42, 0.05, True),
-        FeatureDrift(f"feat{EVIL}", "categorical", "chi_square", 1.5, 0.5, 0.6, 0.01, 0.05, False),
-    ), drift_share=0.5, dataset_drifted=True)
-    label = LabelContractResult(observed_shares={"no": 0.7, "yes": 0.3}, expected_shares={"no": 0.5, "yes": 0.5},
-                                counts={"no": 70, "yes": 30}, max_deviation=0.2, tolerance=0.1, chi2=16.0,
-                                p_value=0.0001, held=False, message=f"share of 'no' is 0.70 {EVIL}")
-    return ValidationReport(snapshot_id=snapshot_id, reference_snapshot_id=reference, new_rows=1234, checks=checks,
-                            drift=drift, label_contract=label)
+    drift = DriftReport(
+        features=(
+            FeatureDrift("monthly_charges", "numeric", "ks", 0.3125, 0.0001234, 0.0004321, 0.42, 0.05, True),
+            FeatureDrift(f"feat{EVIL}", "categorical", "chi_square", 1.5, 0.5, 0.6, 0.01, 0.05, False),
+        ),
+        drift_share=0.5,
+        dataset_drifted=True,
+    )
+    label = LabelContractResult(
+        observed_shares={"no": 0.7, "yes": 0.3},
+        expected_shares={"no": 0.5, "yes": 0.5},
+        counts={"no": 70, "yes": 30},
+        max_deviation=0.2,
+        tolerance=0.1,
+        chi2=16.0,
+        p_value=0.0001,
+        held=False,
+        message=f"share of 'no' is 0.70 {EVIL}",
+    )
+    return ValidationReport(
+        snapshot_id=snapshot_id,
+        reference_snapshot_id=reference,
+        new_rows=1234,
+        checks=checks,
+        drift=drift,
+        label_contract=label,
+    )
 
 
 def _model_version(**over) -> ModelVersion:
     est = {"value": 0.87654, "lower": 0.81234, "upper": 0.91234, "std": 0.02}
     evaluation = {
-        "train_rows": 800, "holdout_rows": 200, "seconds": 1.0,
+        "train_rows": 800,
+        "holdout_rows": 200,
+        "seconds": 1.0,
         "holdout": {"roc_auc": est},
         "cross_validation": {"roc_auc": {"mean": 0.8555, "std": 0.0123, "folds": 3}},
-        "champion": {"version": 1, "holdout": {"roc_auc": 0.85},
-                     "comparison": {"metric": "roc_auc", "challenger": 0.87654, "champion": 0.85, "difference": 0.02654,
-                                    "lower": -0.0042, "upper": 0.0571, "prob_challenger_better": 0.93,
-                                    "n_resamples": 200}},
+        "champion": {
+            "version": 1,
+            "holdout": {"roc_auc": 0.85},
+            "comparison": {
+                "metric": "roc_auc",
+                "challenger": 0.87654,
+                "champion": 0.85,
+                "difference": 0.02654,
+                "lower": -0.0042,
+                "upper": 0.0571,
+                "prob_challenger_better": 0.93,
+                "n_resamples": 200,
+            },
+        },
     }
-    decision = {"promote": False, "reason": f"may be worse {EVIL}", "forced": False, "champion_version": 1,
-                "checks": [{"check": "floor:roc_auc", "passed": True, "value": 0.87, "floor": 0.6}]}
-    base = {"name": f"churn{EVIL}", "version": 2, "snapshot_id": "snap789", "config_hash": "cfghash",
-            "spec_name": f"spec{EVIL}", "params": {"estimator": "logistic_regression", "C": EVIL},
-            "metrics": evaluation["holdout"], "evaluation": evaluation, "artifact_uri": "artifacts/x.joblib",
-            "artifact_sha256": "f" * 64, "validation_id": 1, "trigger": {"kind": EVIL}, "code_version": "pkg:0.1",
-            "lineage": {}, "decision": decision, "aliases": ("candidate",),
-            "created_at": "2024-01-01T00:00:00+00:00"}
+    decision = {
+        "promote": False,
+        "reason": f"may be worse {EVIL}",
+        "forced": False,
+        "champion_version": 1,
+        "checks": [{"check": "floor:roc_auc", "passed": True, "value": 0.87, "floor": 0.6}],
+    }
+    base = {
+        "name": f"churn{EVIL}",
+        "version": 2,
+        "snapshot_id": "snap789",
+        "config_hash": "cfghash",
+        "spec_name": f"spec{EVIL}",
+        "params": {"estimator": "logistic_regression", "C": EVIL},
+        "metrics": evaluation["holdout"],
+        "evaluation": evaluation,
+        "artifact_uri": "artifacts/x.joblib",
+        "artifact_sha256": "f" * 64,
+        "validation_id": 1,
+        "trigger": {"kind": EVIL},
+        "code_version": "pkg:0.1",
+        "lineage": {},
+        "decision": decision,
+        "aliases": ("candidate",),
+        "created_at": "2024-01-01T00:00:00+00:00",
+    }
     return ModelVersion(**{**base, **over})
 
 
@@ -105,9 +156,14 @@ def test_validation_html_has_key_numbers() -> None:
 
 
 def test_validation_html_without_reference_or_drift() -> None:
-    report = ValidationReport(snapshot_id="s1", reference_snapshot_id=None, new_rows=5,
-                              checks=(CheckResult("drift", "info", True, "no reference"),), drift=None,
-                              label_contract=None)
+    report = ValidationReport(
+        snapshot_id="s1",
+        reference_snapshot_id=None,
+        new_rows=5,
+        checks=(CheckResult("drift", "info", True, "no reference"),),
+        drift=None,
+        label_contract=None,
+    )
     page = render_validation_html(report)
     text = " ".join(_parse(page).text)
     assert "none" in text
@@ -124,7 +180,7 @@ def test_write_validation_report(tmp_path: Path) -> None:
     store = ObjectStore(tmp_path.as_uri())
     uri = write_validation_report(store, _report())
     assert uri.startswith(tmp_path.as_uri()) and uri.endswith(".html")
-    key = uri[len(store.root_url) + 1:]
+    key = uri[len(store.root_url) + 1 :]
     assert key.startswith("reports/validation/abc123_ref456_")
     assert store.get(key).decode() == render_validation_html(_report())
     assert store.exists(key[:-5] + ".json")

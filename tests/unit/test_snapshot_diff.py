@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.snapshots import (
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import PipelineConfig
+from pipeline.core.storage import ObjectStore
+from pipeline.data.snapshots import (
     Snapshot,
     SourceFile,
     create_snapshot,
     diff_snapshots,
     write_part,
 )
-from pipeline.storage import ObjectStore
 
 
 @pytest.fixture
@@ -35,8 +35,12 @@ def history(store: ObjectStore, config: PipelineConfig) -> tuple[Snapshot, Snaps
     b1 = generate_batch(BatchSpec(rows=300, seed=1, first_id=0))
     b2 = generate_batch(BatchSpec(rows=200, seed=2, first_id=10_000)).assign(contract="two-year")
     b2.loc[:49, "monthly_charges"] = np.nan
-    first = create_snapshot(store, ds, None, [write_part(store, b1.iloc[:150], ds, _src("a1")),
-                                              write_part(store, b1.iloc[150:], ds, _src("a2"))])
+    first = create_snapshot(
+        store,
+        ds,
+        None,
+        [write_part(store, b1.iloc[:150], ds, _src("a1")), write_part(store, b1.iloc[150:], ds, _src("a2"))],
+    )
     second = create_snapshot(store, ds, first, [write_part(store, b2, ds, _src("b"))])
     return first, second, b1, pd.concat([b1, b2], ignore_index=True)
 
@@ -87,12 +91,23 @@ def test_level_shares(store: ObjectStore, config: PipelineConfig, history) -> No
 
 def test_schema_changes_are_listed(store: ObjectStore, config: PipelineConfig, history) -> None:
     first, _, _, _ = history
-    widened = config.dataset.model_copy(update={"features": config.dataset.features.model_copy(update={
-        "numeric": (*config.dataset.features.numeric,
-                    config.dataset.features.numeric[0].model_copy(update={"name": "late_payments"}))})})
+    widened = config.dataset.model_copy(
+        update={
+            "features": config.dataset.features.model_copy(
+                update={
+                    "numeric": (
+                        *config.dataset.features.numeric,
+                        config.dataset.features.numeric[0].model_copy(update={"name": "late_payments"}),
+                    )
+                }
+            )
+        }
+    )
     batch = generate_batch(BatchSpec(rows=50, seed=3, first_id=20_000)).assign(late_payments=1.0)
     later = create_snapshot(store, widened, first, [write_part(store, batch, widened, _src("c"))])
-    changed = Snapshot(**{**later.__dict__, "schema": tuple((c, "string" if c == "age" else t) for c, t in later.schema)})
+    changed = Snapshot(
+        **{**later.__dict__, "schema": tuple((c, "string" if c == "age" else t) for c, t in later.schema)}
+    )
     diff = diff_snapshots(store, first, changed, widened)
     assert diff["schema"]["added"] == [{"column": "late_payments", "type": "double"}]
     assert diff["schema"]["changed"] == [{"column": "age", "a": "double", "b": "string"}]

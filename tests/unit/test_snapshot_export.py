@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
 from pipeline.cli import main as ct_main
-from pipeline.config import load_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.snapshots import read_manifest
-from pipeline.workspace import Workspace
+from pipeline.core.config import load_config
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.data.snapshots import read_manifest
 
 
 @pytest.fixture
@@ -33,8 +33,10 @@ def ws(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("CT_DATA_URL", raising=False)
     monkeypatch.delenv("CT_CONFIG", raising=False)
     config = load_config(BUNDLED_CONFIG)
-    return Workspace(settings=settings, config=config.model_copy(update={
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0})}))
+    return Workspace(
+        settings=settings,
+        config=config.model_copy(update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0})}),
+    )
 
 
 def _two_part_snapshot(ws: Workspace) -> tuple[str, pd.DataFrame]:
@@ -51,8 +53,9 @@ def _two_part_snapshot(ws: Workspace) -> tuple[str, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_export_writes_every_row_of_every_part(ws: Workspace, out_dir: Path, suffix: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_writes_every_row_of_every_part(
+    ws: Workspace, out_dir: Path, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     snapshot_id, landed = _two_part_snapshot(ws)
     assert len(read_manifest(ws.store, snapshot_id).parts) == 2
     target = out_dir / f"out{suffix}"
@@ -65,8 +68,9 @@ def test_export_writes_every_row_of_every_part(ws: Workspace, out_dir: Path, suf
     assert [p.name for p in out_dir.iterdir()] == [target.name]  # no temporary file left beside it
 
 
-def test_export_refuses_to_overwrite_without_force(ws: Workspace, out_dir: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_refuses_to_overwrite_without_force(
+    ws: Workspace, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     snapshot_id, _ = _two_part_snapshot(ws)
     target = out_dir / "out.csv"
     target.write_text("keep me\n")
@@ -78,8 +82,9 @@ def test_export_refuses_to_overwrite_without_force(ws: Workspace, out_dir: Path,
     assert "wrote snapshot" in capsys.readouterr().out and len(pd.read_csv(target)) == 120
 
 
-def test_export_names_the_formats_for_an_unknown_extension(ws: Workspace, out_dir: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_names_the_formats_for_an_unknown_extension(
+    ws: Workspace, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     snapshot_id, _ = _two_part_snapshot(ws)
     assert ct_main(["snapshots", "export", snapshot_id, "--to", str(out_dir / "out.xlsx")]) == 2
     err = capsys.readouterr().err

@@ -12,29 +12,31 @@ from typing import Any
 
 import pytest
 
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
 from pipeline.cli import main as ct_main
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import SnapshotError
-from pipeline.lineage import models_trained_on, resolve_snapshot, snapshot_lineage
-from pipeline.registry.base import NewModelVersion
-from pipeline.retention import collect_garbage
-from pipeline.settings import Settings
-from pipeline.snapshots import (
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import SnapshotError
+from pipeline.core.settings import Settings
+from pipeline.data.retention import collect_garbage
+from pipeline.data.snapshot_lineage import models_trained_on, resolve_snapshot, snapshot_lineage
+from pipeline.data.snapshots import (
     SourceFile,
     create_snapshot,
     list_manifest_ids,
     read_manifest,
     write_part,
 )
-from pipeline.workspace import Workspace
+from pipeline.registry.base import NewModelVersion
 
 
 def _workspace(settings: Settings, config: PipelineConfig) -> Workspace:
     settings.landing.mkdir(parents=True, exist_ok=True)
-    return Workspace(settings=settings, config=config.model_copy(update={
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0})}))
+    return Workspace(
+        settings=settings,
+        config=config.model_copy(update={"ingest": config.ingest.model_copy(update={"stable_seconds": 0})}),
+    )
 
 
 @pytest.fixture
@@ -58,16 +60,30 @@ def _ingest(ws: Workspace, name: str, seed: int) -> str:
 
 
 def _register(ws: Workspace, snapshot_id: str, tag: str, lineage: dict[str, Any] | None = None) -> int:
-    mv, _ = ws.meta.register_model(NewModelVersion(
-        name="churn-classifier", snapshot_id=snapshot_id, config_hash=tag, spec_name="default", params={},
-        metrics={}, evaluation={}, artifact_uri=f"artifacts/{tag}", artifact_sha256="0" * 64, validation_id=None,
-        trigger={"kind": "test"}, code_version="test", lineage=lineage or {}))
+    mv, _ = ws.meta.register_model(
+        NewModelVersion(
+            name="churn-classifier",
+            snapshot_id=snapshot_id,
+            config_hash=tag,
+            spec_name="default",
+            params={},
+            metrics={},
+            evaluation={},
+            artifact_uri=f"artifacts/{tag}",
+            artifact_sha256="0" * 64,
+            validation_id=None,
+            trigger={"kind": "test"},
+            code_version="test",
+            lineage=lineage or {},
+        )
+    )
     return mv.version
 
 
 def _sha(ws: Workspace, name: str) -> str:
-    return next(p for p in read_manifest(ws.store, ws.meta.latest_snapshot("churn").id).parts
-                if p.source.name == name).source.sha256
+    return next(
+        p for p in read_manifest(ws.store, ws.meta.latest_snapshot("churn").id).parts if p.source.name == name
+    ).source.sha256
 
 
 # -- lineage ------------------------------------------------------------------------------------------
@@ -127,8 +143,9 @@ def test_used_by_cli_json(ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys
 
 def test_resolve_snapshot_finds_unindexed_manifests(ws: Workspace, config: PipelineConfig) -> None:
     frame = generate_batch(BatchSpec(rows=10, seed=9))
-    orphan = create_snapshot(ws.store, config.dataset, None,
-                             [write_part(ws.store, frame, config.dataset, SourceFile("x.csv", "f" * 64, 1))])
+    orphan = create_snapshot(
+        ws.store, config.dataset, None, [write_part(ws.store, frame, config.dataset, SourceFile("x.csv", "f" * 64, 1))]
+    )
     assert resolve_snapshot(ws, orphan.id[:6]).id == orphan.id  # never recorded in the metadata index
     with pytest.raises(SnapshotError, match="not found"):
         resolve_snapshot(ws, "0000000000000000")
@@ -144,9 +161,19 @@ def _orphan_part(ws: Workspace, config: PipelineConfig) -> str:
 def _history(ws: Workspace, config: PipelineConfig) -> tuple[list[str], str]:
     ids = [_ingest(ws, f"f{i}.csv", i) for i in range(1, 4)]
     # a side branch: a snapshot made from the first one with a part no other snapshot has
-    side = create_snapshot(ws.store, config.dataset, read_manifest(ws.store, ids[0]), [
-        write_part(ws.store, generate_batch(BatchSpec(rows=10, seed=50, first_id=500_000)), config.dataset,
-                   SourceFile("side.csv", "d" * 64, 1))])
+    side = create_snapshot(
+        ws.store,
+        config.dataset,
+        read_manifest(ws.store, ids[0]),
+        [
+            write_part(
+                ws.store,
+                generate_batch(BatchSpec(rows=10, seed=50, first_id=500_000)),
+                config.dataset,
+                SourceFile("side.csv", "d" * 64, 1),
+            )
+        ],
+    )
     return ids, side.id
 
 
@@ -213,8 +240,9 @@ def test_gc_on_an_object_store_url(settings: Settings, config: PipelineConfig) -
         ws.store.fs.rm(ws.store.root, recursive=True)
 
 
-def test_gc_cli_json(ws: Workspace, config: PipelineConfig, monkeypatch: pytest.MonkeyPatch,
-                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_gc_cli_json(
+    ws: Workspace, config: PipelineConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _ingest(ws, "f1.csv", 1)
     orphan = _orphan_part(ws, config)
     monkeypatch.setenv("CT_HOME", str(ws.settings.home))

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import SnapshotError
-from pipeline.snapshots import (
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import SnapshotError
+from pipeline.core.storage import ObjectStore
+from pipeline.data.snapshots import (
     SourceFile,
     create_snapshot,
     diff_snapshots,
@@ -22,7 +23,6 @@ from pipeline.snapshots import (
     snapshot_dataset,
     write_part,
 )
-from pipeline.storage import ObjectStore
 
 
 @pytest.fixture
@@ -69,7 +69,9 @@ def test_same_content_same_id_and_no_rewrite_on_memory(store: ObjectStore, confi
 
 def test_missing_part_on_memory_is_reported(store: ObjectStore, config: PipelineConfig) -> None:
     ds = config.dataset
-    snap = create_snapshot(store, ds, None, [write_part(store, generate_batch(BatchSpec(rows=10, seed=1)), ds, _src("a"))])
+    snap = create_snapshot(
+        store, ds, None, [write_part(store, generate_batch(BatchSpec(rows=10, seed=1)), ds, _src("a"))]
+    )
     assert store.delete(snap.parts[0].key) is True
     assert store.delete(snap.parts[0].key) is False
     with pytest.raises(SnapshotError, match="missing"):

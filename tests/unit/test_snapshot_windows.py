@@ -7,22 +7,38 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.config import WindowConfig, parse_config
-from pipeline.errors import ConfigError, SnapshotError
-from pipeline.settings import BUNDLED_CONFIG
-from pipeline.snapshots import Part, Snapshot, SourceFile, select_window, window_lineage
+from pipeline.core.config import WindowConfig, parse_config
+from pipeline.core.errors import ConfigError, SnapshotError
+from pipeline.core.settings import BUNDLED_CONFIG
+from pipeline.data.snapshots import Part, Snapshot, SourceFile, select_window, window_lineage
 
 
 def _part(i: int, ingested_at: str | None) -> Part:
-    return Part(id=f"{i:064x}", key=f"snapshots/parts/{i:02d}/{i:064x}.parquet", rows=10 * (i + 1),
-                source=SourceFile(f"f{i}.csv", f"{i:064x}", 100), ingested_at=ingested_at)
+    return Part(
+        id=f"{i:064x}",
+        key=f"snapshots/parts/{i:02d}/{i:064x}.parquet",
+        rows=10 * (i + 1),
+        source=SourceFile(f"f{i}.csv", f"{i:064x}", 100),
+        ingested_at=ingested_at,
+    )
 
 
 # Five parts ingested on the 1st, 10th, 20th, 25th and 30th of June; the snapshot made on July 1st.
-TIMES = ["2025-06-01T12:00:00+00:00", "2025-06-10T12:00:00+00:00", "2025-06-20T12:00:00+00:00",
-         "2025-06-25T12:00:00+00:00", "2025-06-30T12:00:00+00:00"]
-SNAP = Snapshot(id="s" * 16, dataset="churn", parent=None, parts=tuple(_part(i, t) for i, t in enumerate(TIMES)),
-                schema=(("a", "double"),), created_at="2025-07-01T00:00:00+00:00")
+TIMES = [
+    "2025-06-01T12:00:00+00:00",
+    "2025-06-10T12:00:00+00:00",
+    "2025-06-20T12:00:00+00:00",
+    "2025-06-25T12:00:00+00:00",
+    "2025-06-30T12:00:00+00:00",
+]
+SNAP = Snapshot(
+    id="s" * 16,
+    dataset="churn",
+    parent=None,
+    parts=tuple(_part(i, t) for i, t in enumerate(TIMES)),
+    schema=(("a", "double"),),
+    created_at="2025-07-01T00:00:00+00:00",
+)
 
 
 def _ids(parts: tuple[Part, ...]) -> list[int]:
@@ -38,8 +54,9 @@ def test_last_parts(n: int, expected: list[int]) -> None:
     assert _ids(select_window(SNAP, WindowConfig(kind="last_parts", value=n))) == expected
 
 
-@pytest.mark.parametrize(("days", "expected"), [(1, [4]), (6.5, [3, 4]), (11, [2, 3, 4]), (21, [1, 2, 3, 4]),
-                                                (365, [0, 1, 2, 3, 4])])
+@pytest.mark.parametrize(
+    ("days", "expected"), [(1, [4]), (6.5, [3, 4]), (11, [2, 3, 4]), (21, [1, 2, 3, 4]), (365, [0, 1, 2, 3, 4])]
+)
 def test_last_days_counts_back_from_the_snapshot_not_the_clock(days: float, expected: list[int]) -> None:
     assert _ids(select_window(SNAP, WindowConfig(kind="last_days", value=days))) == expected
 
@@ -64,8 +81,12 @@ def test_empty_window_is_an_error() -> None:
 
 def test_window_lineage_records_rule_and_selection() -> None:
     lineage = window_lineage(SNAP, WindowConfig(kind="last_parts", value=2))
-    assert lineage == {"window": {"kind": "last_parts", "value": 2.0}, "snapshot_parts": [SNAP.parts[3].id, SNAP.parts[4].id],
-                       "window_rows": 40 + 50, "snapshot_rows": 150}
+    assert lineage == {
+        "window": {"kind": "last_parts", "value": 2.0},
+        "snapshot_parts": [SNAP.parts[3].id, SNAP.parts[4].id],
+        "window_rows": 40 + 50,
+        "snapshot_rows": 150,
+    }
 
 
 def _config_with(window: Any) -> dict[str, Any]:
@@ -80,13 +101,16 @@ def test_window_config_loads_and_defaults_to_all() -> None:
     assert parse_config(_config_with({"kind": "last_days", "value": 30})).window.value == 30
 
 
-@pytest.mark.parametrize(("window", "fragment"), [
-    ({"kind": "all", "value": 3}, "takes no value"),
-    ({"kind": "last_parts", "value": 2.5}, "whole number"),
-    ({"kind": "last_parts"}, "whole number"),
-    ({"kind": "last_days", "value": 0}, "days > 0"),
-    ({"kind": "recent"}, "window.kind"),
-])
+@pytest.mark.parametrize(
+    ("window", "fragment"),
+    [
+        ({"kind": "all", "value": 3}, "takes no value"),
+        ({"kind": "last_parts", "value": 2.5}, "whole number"),
+        ({"kind": "last_parts"}, "whole number"),
+        ({"kind": "last_days", "value": 0}, "days > 0"),
+        ({"kind": "recent"}, "window.kind"),
+    ],
+)
 def test_bad_window_config_names_the_key(window: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(_config_with(window))

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.snapshots: content-addressed parts and manifests."""
+"""Unit tests for pipeline.data.snapshots: content-addressed parts and manifests."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import SnapshotError
-from pipeline.snapshots import (
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import SnapshotError
+from pipeline.core.storage import ObjectStore
+from pipeline.data.snapshots import (
     Snapshot,
     SourceFile,
     create_snapshot,
@@ -27,7 +28,6 @@ from pipeline.snapshots import (
     tombstone_key,
     write_part,
 )
-from pipeline.storage import ObjectStore
 
 
 @pytest.fixture
@@ -63,10 +63,16 @@ def test_same_data_same_part_nothing_new(store: ObjectStore, config: PipelineCon
 def test_part_id_depends_on_content_not_column_order(store: ObjectStore, config: PipelineConfig) -> None:
     frame = _batch(50, 1, 0)
     shuffled = frame[list(reversed(frame.columns))]
-    assert write_part(store, frame, config.dataset, _src("a")).id == write_part(store, shuffled, config.dataset, _src("b")).id
+    assert (
+        write_part(store, frame, config.dataset, _src("a")).id
+        == write_part(store, shuffled, config.dataset, _src("b")).id
+    )
     changed = frame.copy()
     changed.loc[0, "age"] = changed.loc[0, "age"] + 1
-    assert write_part(store, changed, config.dataset, _src("a")).id != write_part(store, frame, config.dataset, _src("a")).id
+    assert (
+        write_part(store, changed, config.dataset, _src("a")).id
+        != write_part(store, frame, config.dataset, _src("a")).id
+    )
 
 
 # -- snapshots ----------------------------------------------------------------------------------------
@@ -213,8 +219,13 @@ def test_ingest_time_is_recorded_but_not_hashed(store: ObjectStore, config: Pipe
 def test_parts_of_old_manifests_inherit_the_parent_time(store: ObjectStore, config: PipelineConfig) -> None:
     ds = config.dataset
     first = create_snapshot(store, ds, None, [write_part(store, _batch(20, 1, 0), ds, _src("a"))])
-    legacy = Snapshot(**{**first.__dict__, "parts": tuple(replace(p, ingested_at=None) for p in first.parts),
-                         "created_at": "2023-03-03T00:00:00+00:00"})
+    legacy = Snapshot(
+        **{
+            **first.__dict__,
+            "parts": tuple(replace(p, ingested_at=None) for p in first.parts),
+            "created_at": "2023-03-03T00:00:00+00:00",
+        }
+    )
     assert "ingested_at" not in legacy.to_dict()["parts"][0]
     child = create_snapshot(store, ds, legacy, [write_part(store, _batch(20, 2, 100), ds, _src("b"))])
     assert child.parts[0].ingested_at == "2023-03-03T00:00:00+00:00"
@@ -249,9 +260,13 @@ def test_arrow_dataset_reads_parts_in_place(store: ObjectStore, config: Pipeline
 
 
 def test_removed_snapshot_says_so(store: ObjectStore, config: PipelineConfig) -> None:
-    snap = create_snapshot(store, config.dataset, None, [write_part(store, _batch(10, 1, 0), config.dataset, _src("a"))])
-    store.put(tombstone_key(snap.id), json.dumps({"by": "ct snapshots gc", "removed_at": "2025-01-01T00:00:00+00:00",
-                                                  "why": "not kept"}).encode())
+    snap = create_snapshot(
+        store, config.dataset, None, [write_part(store, _batch(10, 1, 0), config.dataset, _src("a"))]
+    )
+    store.put(
+        tombstone_key(snap.id),
+        json.dumps({"by": "ct snapshots gc", "removed_at": "2025-01-01T00:00:00+00:00", "why": "not kept"}).encode(),
+    )
     store.delete(manifest_key(snap.id))
     with pytest.raises(SnapshotError, match="removed by ct snapshots gc at 2025-01-01"):
         read_manifest(store, snap.id)

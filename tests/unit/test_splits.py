@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.splits: row keys, hashed holdout, stratified folds, time split and folds."""
+"""Unit tests for pipeline.modeling.splits: row keys, hashed holdout, stratified folds, time split and folds."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import ConfigError, TrainingError
-from pipeline.splits import (
+from pipeline.core.errors import ConfigError, TrainingError
+from pipeline.modeling.splits import (
     Split,
     holdout_mask,
     row_keys,
@@ -151,7 +151,7 @@ def test_stratified_folds_regular() -> None:
 
 def test_stratified_folds_reduce_when_class_is_tiny(caplog: pytest.LogCaptureFixture) -> None:
     y = np.array(["a"] * 30 + ["b"] * 3)
-    with caplog.at_level(logging.WARNING, logger="pipeline.splits"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.modeling.splits"):
         folds = stratified_folds(y, 5, seed=1)
     assert len(folds) == 3
     assert "3 folds" in caplog.text
@@ -204,8 +204,9 @@ def test_time_values_parse_dates_and_keep_numbers() -> None:
     np.testing.assert_array_equal(time_values(numbers), [3.0, 1.0, 2.0])
 
 
-@pytest.mark.parametrize(("values", "match"), [(["2024-01-01", None], "missing"),
-                                              (["2024-01-01", "last tuesday"], "last tuesday")])
+@pytest.mark.parametrize(
+    ("values", "match"), [(["2024-01-01", None], "missing"), (["2024-01-01", "last tuesday"], "last tuesday")]
+)
 def test_time_values_bad_input_names_column_and_value(values: list, match: str) -> None:
     with pytest.raises(ConfigError, match=match) as info:
         time_values(pd.Series(values, name="signup"))

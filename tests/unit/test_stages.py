@@ -12,15 +12,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipeline import stages
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import NothingToDo, SnapshotError, ValidationFailed
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import NothingToDo, SnapshotError, ValidationFailed
+from pipeline.core.settings import Settings
+from pipeline.data.snapshots import load_snapshot, read_manifest
 from pipeline.registry.base import CHAMPION
-from pipeline.reports import model_report_key
-from pipeline.settings import Settings
-from pipeline.snapshots import load_snapshot, read_manifest
-from pipeline.workspace import Workspace
+from pipeline.reporting.pages import model_report_key
 
 BATCH_1 = BatchSpec(rows=600, seed=101, first_id=0)
 BATCH_2 = BatchSpec(rows=600, seed=202, first_id=100_000)
@@ -33,11 +33,13 @@ def _fast(config: PipelineConfig, **ingest: Any) -> PipelineConfig:
     the bundled minimum holdout (200 rows, 20 of a class): the minimum is lowered so they keep
     testing the mechanics; the thin-evidence refusal has its own tests (``test_thin_evidence``).
     """
-    return config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0, **ingest}),
-        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
-    })
+    return config.model_copy(
+        update={
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
+            "ingest": config.ingest.model_copy(update={"stable_seconds": 0, **ingest}),
+            "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -75,8 +77,14 @@ def _train(ws: Workspace, snapshot_id: str | None = None) -> dict[str, Any]:
     evaluation = stages.evaluate_model(ws, plan, candidate)
     registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
     promoted = stages.promote_if_better(ws, registered["name"], registered["version"])
-    return {"plan": plan, "validation": validation, "candidate": candidate, "evaluation": evaluation,
-            "registered": registered, "promoted": promoted}
+    return {
+        "plan": plan,
+        "validation": validation,
+        "candidate": candidate,
+        "evaluation": evaluation,
+        "registered": registered,
+        "promoted": promoted,
+    }
 
 
 # -- ingest -------------------------------------------------------------------------------------------
@@ -190,11 +198,17 @@ def test_first_run_registers_and_promotes_v1(ws: Workspace) -> None:
     assert plan["spec_name"] == "default"
     assert plan["config_hash"] == ws.config.content_hash()
     assert plan["existing_version"] is None
-    assert plan["trigger"] == {"kind": "test", "snapshot_id": snapshot_id, "reason": "", "evidence": None,
-                               "covers": [], "kinds": ["test"]}
+    assert plan["trigger"] == {
+        "kind": "test",
+        "snapshot_id": snapshot_id,
+        "reason": "",
+        "evidence": None,
+        "covers": [],
+        "kinds": ["test"],
+    }
     assert run["validation"]["passed"] is True
     assert run["validation"]["label_contract_held"] is True
-    assert ws.store.exists(run["validation"]["report_uri"][len(ws.store.root_url) + 1:])
+    assert ws.store.exists(run["validation"]["report_uri"][len(ws.store.root_url) + 1 :])
     cand = run["candidate"]
     assert cand["train_rows"] + cand["holdout_rows"] == 600
     assert ws.store.exists(cand["artifact_key"])
@@ -227,8 +241,7 @@ def test_reruns_are_idempotent(ws: Workspace) -> None:
     again = stages.plan_training(ws, None, None, {"kind": "test"})
     assert again.existing_version == 1
     # re-registering the same plan gives the same version
-    reg = stages.register_model(ws, plan, cand, run["evaluation"]["evaluation_key"],
-                                run["validation"]["validation_id"])
+    reg = stages.register_model(ws, plan, cand, run["evaluation"]["evaluation_key"], run["validation"]["validation_id"])
     assert reg == {"name": "churn-classifier", "version": 1, "created": False}
     assert len(ws.meta.list_model_versions("churn-classifier")) == 1
     # retraining with the fixed seed gives the very same artifact
@@ -322,8 +335,8 @@ def test_schema_breaking_batch_fails_validation(ws: Workspace) -> None:
     assert "expectation:expect_column_values_to_be_in_set:region" in msg
     assert "atlantis" in msg
     assert "Full report: file://" in msg
-    report_uri = msg.split("Full report: ", 1)[1].split()[0]
-    assert ws.store.exists(report_uri[len(ws.store.root_url) + 1:])
+    report_uri = msg.split("Full report: ", 1)[1].split(maxsplit=1)[0]
+    assert ws.store.exists(report_uri[len(ws.store.root_url) + 1 :])
     recorded = ws.meta.latest_validation(out.snapshot_id)
     assert recorded is not None and recorded.passed is False and recorded.report_uri == report_uri
     # the champion stays where it was
@@ -332,8 +345,13 @@ def test_schema_breaking_batch_fails_validation(ws: Workspace) -> None:
 
 def test_warn_severity_lets_the_same_batch_through(settings: Settings, config: PipelineConfig) -> None:
     relaxed = _fast(config)
-    relaxed = relaxed.model_copy(update={"validation": relaxed.validation.model_copy(update={
-        "expectations": relaxed.validation.expectations.model_copy(update={"severity": "warn"})})})
+    relaxed = relaxed.model_copy(
+        update={
+            "validation": relaxed.validation.model_copy(
+                update={"expectations": relaxed.validation.expectations.model_copy(update={"severity": "warn"})}
+            )
+        }
+    )
     ws = Workspace(settings=settings, config=relaxed)
     bad = generate_batch(BATCH_1)
     bad.loc[: int(len(bad) * 0.8), "region"] = "atlantis"
@@ -353,14 +371,15 @@ def test_snapshot_frame_unknown_id(ws: Workspace) -> None:
 
 
 def test_training_window_limits_the_rows_a_model_is_trained_and_evaluated_on(ws: Workspace) -> None:
-    from pipeline.config import WindowConfig
+    from pipeline.core.config import WindowConfig
 
     _drop(ws, generate_batch(BATCH_1), "b1.csv")
     stages.ingest_landing(ws)
     _drop(ws, generate_batch(BATCH_2), "b2.csv")
     snapshot_id = stages.ingest_landing(ws).snapshot_id
-    last_only = Workspace(settings=ws.settings, config=ws.config.model_copy(
-        update={"window": WindowConfig(kind="last_parts", value=1)}))
+    last_only = Workspace(
+        settings=ws.settings, config=ws.config.model_copy(update={"window": WindowConfig(kind="last_parts", value=1)})
+    )
 
     result = _train(last_only, snapshot_id)
 
@@ -375,8 +394,8 @@ def test_training_window_limits_the_rows_a_model_is_trained_and_evaluated_on(ws:
 
 
 def test_a_scheduled_run_trains_only_a_snapshot_the_monitor_has_checked(ws: Workspace) -> None:
-    from pipeline.stages.monitor import hand_over_to_training, latest_checked_snapshot
-    from pipeline.stages.monitor import score_snapshot as score
+    from pipeline.app.stages.monitor import hand_over_to_training, latest_checked_snapshot
+    from pipeline.app.stages.monitor import score_snapshot as score
 
     def score_snapshot(ws: Workspace, snapshot_id: str) -> None:  # ct_monitor: score, then hand over
         scored = score(ws, snapshot_id)
@@ -403,16 +422,25 @@ def test_a_forced_run_on_trained_inputs_keeps_one_version_and_records_why(ws: Wo
     _drop(ws, generate_batch(BATCH_1), "customers.csv")
     stages.ingest_landing(ws)
     run = _train(ws)
-    forced = {**run["plan"], "force": True,
-              "trigger": {"kind": "manual", "run_id": "manual__1", "user": "ana", "reason": "new sklearn"}}
-    reg = stages.register_model(ws, forced, run["candidate"], run["evaluation"]["evaluation_key"],
-                                run["validation"]["validation_id"])
+    forced = {
+        **run["plan"],
+        "force": True,
+        "trigger": {"kind": "manual", "run_id": "manual__1", "user": "ana", "reason": "new sklearn"},
+    }
+    reg = stages.register_model(
+        ws, forced, run["candidate"], run["evaluation"]["evaluation_key"], run["validation"]["validation_id"]
+    )
     assert reg == {"name": "churn-classifier", "version": 1, "created": False}
-    again = stages.register_model(ws, forced, run["candidate"], run["evaluation"]["evaluation_key"],
-                                  run["validation"]["validation_id"])  # a task retry: still one tag
+    again = stages.register_model(
+        ws, forced, run["candidate"], run["evaluation"]["evaluation_key"], run["validation"]["validation_id"]
+    )  # a task retry: still one tag
     assert again["created"] is False
     version = ws.meta.get_model_version("churn-classifier", 1)
     assert json.loads(version.tags["forced_rerun:manual__1"]) == {
-        "kind": "manual", "user": "ana", "reason": "new sklearn", "artifact": "same artifact"}
+        "kind": "manual",
+        "user": "ana",
+        "reason": "new sklearn",
+        "artifact": "same artifact",
+    }
     assert [k for k in version.tags if k.startswith("forced_rerun:")] == ["forced_rerun:manual__1"]
     assert version.trigger["kind"] == "test"  # the version's own provenance is untouched

@@ -15,17 +15,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline import stages
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.workspace import Workspace
 from pipeline.cli import main as ct_main
 from pipeline.cli.output import fmt_metric
-from pipeline.config import PipelineConfig, PromotionConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.metrics import RELIABLE_MIN_ROWS, bootstrap_metrics
-from pipeline.promotion import decide_promotion
+from pipeline.core.config import PipelineConfig, PromotionConfig
+from pipeline.core.settings import Settings
+from pipeline.modeling.metrics import RELIABLE_MIN_ROWS, bootstrap_metrics
+from pipeline.modeling.promotion import decide_promotion
 from pipeline.registry.base import CHAMPION
-from pipeline.reports import model_report_key
-from pipeline.settings import Settings
-from pipeline.workspace import Workspace
+from pipeline.reporting.pages import model_report_key
 
 MODEL = "churn-classifier"
 
@@ -34,9 +34,12 @@ MODEL = "churn-classifier"
 def ws(settings: Settings, config: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
     assert (config.promotion.min_holdout_rows, config.promotion.min_class_rows) == (200, 20)  # the bundled policy
-    fast = config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0})})
+    fast = config.model_copy(
+        update={
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 200, "folds": 3}),
+            "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
+        }
+    )
     return Workspace(settings=settings, config=fast)
 
 
@@ -65,7 +68,8 @@ def _ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings
 
 
 def test_a_20_row_dataset_registers_a_version_that_is_not_champion(
-        ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     registered = _register_tiny(ws)
     assert (registered["version"], registered["created"]) == (1, True)
 
@@ -81,8 +85,9 @@ def test_a_20_row_dataset_registers_a_version_that_is_not_champion(
     assert mv.decision["promote"] is False and mv.decision["forced"] is False
     assert mv.decision["reason"].startswith(f"too little evidence to promote: {expected}")
     assert mv.decision["thin_evidence"][0] == expected
-    assert any(t.startswith("class ") and t.endswith("holdout rows, at least 20 needed")
-               for t in mv.decision["thin_evidence"])
+    assert any(
+        t.startswith("class ") and t.endswith("holdout rows, at least 20 needed") for t in mv.decision["thin_evidence"]
+    )
     failed = {c["check"] for c in mv.decision["checks"] if c["passed"] is False}
     assert "holdout_rows" in failed
     # the metrics behind it are marked unreliable
@@ -109,8 +114,9 @@ def test_the_refusal_is_alerted_once(ws: Workspace) -> None:
     rows = ws.meta.get_model_version(MODEL, 1).evaluation["holdout_rows"]
     [alert] = alerts
     assert alert.severity == "warning"
-    assert alert.title == (f"{MODEL} v1 not promoted: too little holdout evidence "
-                           f"(holdout has {rows} rows, at least 200 needed)")
+    assert alert.title == (
+        f"{MODEL} v1 not promoted: too little holdout evidence (holdout has {rows} rows, at least 200 needed)"
+    )
     assert alert.details["version"] == 1
     assert alert.details["problems"][0] == f"holdout has {rows} rows, at least 200 needed"
     assert alert.dedupe_key.startswith(f"thin_evidence:{MODEL}:v1:")
@@ -133,8 +139,14 @@ def test_force_still_promotes_thin_evidence_and_records_it(ws: Workspace) -> Non
 
 def _evaluation(rows: int, classes: dict[str, int] | None) -> dict[str, Any]:
     est = {"value": 0.8, "lower": 0.75, "upper": 0.85, "std": 0.02}
-    ev: dict[str, Any] = {"train_rows": 4 * rows, "holdout_rows": rows, "holdout": {"roc_auc": est},
-                          "cross_validation": {}, "champion": None, "seconds": 0.1}
+    ev: dict[str, Any] = {
+        "train_rows": 4 * rows,
+        "holdout_rows": rows,
+        "holdout": {"roc_auc": est},
+        "cross_validation": {},
+        "champion": None,
+        "seconds": 0.1,
+    }
     if classes is not None:
         ev["holdout_classes"] = classes
     return ev
@@ -159,7 +171,8 @@ def test_older_evidence_is_judged_from_its_confusion_matrix_and_missing_evidence
     old = _evaluation(300, None)
     old["curves"] = {"confusion": {"tp": 5, "fn": 5, "tn": 250, "fp": 40}}
     assert decide_promotion(old, policy).thin_evidence == (
-        "class 'positive class' has 10 holdout rows, at least 20 needed",)
+        "class 'positive class' has 10 holdout rows, at least 20 needed",
+    )
     unknown = decide_promotion(_evaluation(300, None), policy)
     assert unknown.promote is False
     assert unknown.thin_evidence == ("the evaluation does not record its holdout rows per class",)
@@ -183,8 +196,8 @@ def test_intervals_from_few_rows_are_marked_unreliable() -> None:
 
 def test_the_bundled_demo_holdout_clears_the_minimum(config: PipelineConfig, tmp_path: Path) -> None:
     """The demo's first batch (4000 rows) must still crown a champion under the bundled policy."""
-    from pipeline.demo import DEMO_BATCHES
-    from pipeline.evaluation import holdout_split
+    from pipeline.app.demo_data import DEMO_BATCHES
+    from pipeline.modeling.evaluation import holdout_split
 
     frame = generate_batch(DEMO_BATCHES[0])
     split = holdout_split(frame, config)

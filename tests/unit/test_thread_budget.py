@@ -11,16 +11,17 @@ from joblib import effective_n_jobs
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_info
 
-from pipeline import stages, training
-from pipeline.config import PipelineConfig, ResourcesConfig, parse_config
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.errors import ConfigError
-from pipeline.settings import Settings
-from pipeline.stages.evaluate import choose_and_evaluate
-from pipeline.stages.folds import cross_validate_fold, list_folds
-from pipeline.stages.train import fit_candidate
-from pipeline.thread_budget import derive_budget, limit_threads
-from pipeline.workspace import Workspace
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.evaluate import choose_and_evaluate
+from pipeline.app.stages.folds import cross_validate_fold, list_folds
+from pipeline.app.stages.train import fit_candidate
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig, ResourcesConfig, parse_config
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import Settings
+from pipeline.core.thread_budget import derive_budget, limit_threads
+from pipeline.modeling import training
 
 SEEN: list[tuple[str, set[int], int]] = []
 
@@ -68,11 +69,15 @@ def test_ct_threads_overrides_the_config_which_overrides_the_derivation() -> Non
     assert (overridden.threads, overridden.set_by) == (5, "CT_THREADS")
     assert "5 threads per task" in overridden.describe() and "CT_THREADS" in overridden.describe()
     derived = derive_budget(ResourcesConfig(), env={}, cpus=2)
-    assert derived.describe().startswith("thread budget: 1 thread per task") and "2 CPUs, 2 task slots" in derived.describe()
+    assert (
+        derived.describe().startswith("thread budget: 1 thread per task")
+        and "2 CPUs, 2 task slots" in derived.describe()
+    )
 
 
-@pytest.mark.parametrize("name,value", [("CT_THREADS", "0"), ("CT_THREADS", "many"),
-                                        ("AIRFLOW__CELERY__WORKER_CONCURRENCY", "-1")])
+@pytest.mark.parametrize(
+    "name,value", [("CT_THREADS", "0"), ("CT_THREADS", "many"), ("AIRFLOW__CELERY__WORKER_CONCURRENCY", "-1")]
+)
 def test_a_bad_environment_value_is_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"{name}='{value}' is not a whole number >= 1"):
         derive_budget(ResourcesConfig(), env={name: value}, cpus=2)
@@ -105,7 +110,10 @@ def test_fit_and_predict_run_within_the_budget(spy: list, config: PipelineConfig
 
 @pytest.mark.parametrize("cv_in_process_max_rows", [0, 1_000_000], ids=["fold-tasks", "in-process"])
 def test_every_stage_fits_and_predicts_within_the_workspace_budget(
-    spy: list, settings: Settings, config: PipelineConfig, monkeypatch: pytest.MonkeyPatch,
+    spy: list,
+    settings: Settings,
+    config: PipelineConfig,
+    monkeypatch: pytest.MonkeyPatch,
     cv_in_process_max_rows: int,
 ) -> None:
     monkeypatch.delenv("CT_THREADS", raising=False)

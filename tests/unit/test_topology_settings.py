@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import PROJECT_ROOT
+from pipeline.core.settings import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 import ct_topology_hostname
@@ -28,9 +28,17 @@ from topology_settings import (
 
 @pytest.fixture
 def settings(tmp_path: Path) -> TopologySettings:
-    return TopologySettings(root=tmp_path / "topo", ct_home=tmp_path / "ct", airflow_db="af_meta",
-                            store_db="ct_meta", key_prefix="ct-t1:", workers=2, concurrency=3, api_port=18123,
-                            airflow_config={"scheduler.task_instance_heartbeat_timeout": "30"})
+    return TopologySettings(
+        root=tmp_path / "topo",
+        ct_home=tmp_path / "ct",
+        airflow_db="af_meta",
+        store_db="ct_meta",
+        key_prefix="ct-t1:",
+        workers=2,
+        concurrency=3,
+        api_port=18123,
+        airflow_config={"scheduler.task_instance_heartbeat_timeout": "30"},
+    )
 
 
 def test_rendered_config_is_the_celery_topology(settings: TopologySettings, tmp_path: Path) -> None:
@@ -61,12 +69,15 @@ def test_settings_round_trip_through_json(settings: TopologySettings) -> None:
     assert TopologySettings.from_json(settings.to_json()) == settings
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"airflow_db": "Airflow-DB"}, "airflow_db='Airflow-DB' is not a plain PostgreSQL database name"),
-    ({"store_db": "x; DROP DATABASE y"}, "store_db="),
-    ({"airflow_db": "same", "store_db": "same"}, "must live in separate databases"),
-    ({"workers": 0}, "workers=0"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"airflow_db": "Airflow-DB"}, "airflow_db='Airflow-DB' is not a plain PostgreSQL database name"),
+        ({"store_db": "x; DROP DATABASE y"}, "store_db="),
+        ({"airflow_db": "same", "store_db": "same"}, "must live in separate databases"),
+        ({"workers": 0}, "workers=0"),
+    ],
+)
 def test_bad_settings_are_refused_by_name(tmp_path: Path, changes: dict, message: str) -> None:
     with pytest.raises(TopologyError, match=re.escape(message)):
         TopologySettings(root=tmp_path, ct_home=tmp_path, **changes)

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.training: pipeline construction, fitting, scoring."""
+"""Unit tests for pipeline.modeling.training: pipeline construction, fitting, scoring."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from pipeline.config import ESTIMATORS, ModelSpec, PipelineConfig
-from pipeline.errors import TrainingError
-from pipeline.training import (
+from pipeline.core.config import ESTIMATORS, ModelSpec, PipelineConfig
+from pipeline.core.errors import TrainingError
+from pipeline.modeling.training import (
     build_pipeline,
     features_and_target,
     fit_model,

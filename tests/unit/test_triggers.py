@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from pipeline.metrics import bootstrap_metrics
-from pipeline.triggers import LiveWindow, RetrainPolicy, decide_retrain
+from pipeline.modeling.metrics import bootstrap_metrics
+from pipeline.monitoring.retrain_policy import LiveWindow, RetrainPolicy, decide_retrain
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 POLICY = RetrainPolicy(max_drop=0.03, min_samples=500, consecutive_windows=2, cooldown=timedelta(hours=24))
 
 
@@ -54,8 +54,10 @@ def test_cooldown_holds_back_a_real_drop_and_says_so() -> None:
 
 
 def test_sustained_drift_triggers_and_names_the_features() -> None:
-    windows = [window(1, 0.82, drift_share=0.6, drifted_features=("age", "plan")),
-               window(2, 0.82, drift_share=0.7, drifted_features=("age",))]
+    windows = [
+        window(1, 0.82, drift_share=0.6, drifted_features=("age", "plan")),
+        window(2, 0.82, drift_share=0.7, drifted_features=("age",)),
+    ]
     decision = decide_retrain(windows, 0.82, POLICY, None, NOW)
     assert decision.retrain and decision.kind == "drift"
     assert decision.evidence["drifted_features"] == ["age", "plan"]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.validation.expectations import FAST_CHECKS, evaluate_suite
-from pipeline.validation.suite import Expectation, Suite
+from pipeline.quality.expectations import FAST_CHECKS, evaluate_suite
+from pipeline.quality.suite import Expectation, Suite
 
 
 def _suite(*items: tuple[str, str, dict]) -> Suite:
@@ -15,20 +15,32 @@ def _suite(*items: tuple[str, str, dict]) -> Suite:
 
 
 def _frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "x": [1.0, 2.0, np.nan, 9.0, 50.0, 3.0],
-        "s": pd.Series(["a", "b", None, "zz", "a", "a"], dtype="str"),
-    })
+    return pd.DataFrame(
+        {
+            "x": [1.0, 2.0, np.nan, 9.0, 50.0, 3.0],
+            "s": pd.Series(["a", "b", None, "zz", "a", "a"], dtype="str"),
+        }
+    )
 
 
 def test_value_checks_ignore_nulls_and_honour_mostly() -> None:
-    outcomes = {o.id: o for o in evaluate_suite(_frame(), _suite(
-        ("between", "expect_column_values_to_be_between", {"column": "x", "min_value": 0, "max_value": 5}),
-        ("mostly", "expect_column_values_to_be_between", {"column": "x", "min_value": 0, "max_value": 5, "mostly": 0.6}),
-        ("strict", "expect_column_values_to_be_between", {"column": "x", "min_value": 1, "strict_min": True}),
-        ("in_set", "expect_column_values_to_be_in_set", {"column": "s", "value_set": ["a", "b"]}),
-        ("not_null", "expect_column_values_to_not_be_null", {"column": "x"}),
-    ))}
+    outcomes = {
+        o.id: o
+        for o in evaluate_suite(
+            _frame(),
+            _suite(
+                ("between", "expect_column_values_to_be_between", {"column": "x", "min_value": 0, "max_value": 5}),
+                (
+                    "mostly",
+                    "expect_column_values_to_be_between",
+                    {"column": "x", "min_value": 0, "max_value": 5, "mostly": 0.6},
+                ),
+                ("strict", "expect_column_values_to_be_between", {"column": "x", "min_value": 1, "strict_min": True}),
+                ("in_set", "expect_column_values_to_be_in_set", {"column": "s", "value_set": ["a", "b"]}),
+                ("not_null", "expect_column_values_to_not_be_null", {"column": "x"}),
+            ),
+        )
+    }
     assert (outcomes["between"].success, outcomes["between"].unexpected_count) == (False, 2)
     assert outcomes["between"].unexpected_percent == pytest.approx(40.0)  # of the 5 non-null values
     assert outcomes["between"].sample == [9.0, 50.0]
@@ -39,19 +51,25 @@ def test_value_checks_ignore_nulls_and_honour_mostly() -> None:
 
 
 def test_missing_column_and_wrong_type_fail_with_a_reason() -> None:
-    missing, typed = evaluate_suite(_frame(), _suite(
-        ("m", "expect_column_values_to_be_in_set", {"column": "ghost", "value_set": ["a"]}),
-        ("t", "expect_column_values_to_be_between", {"column": "s", "min_value": 0}),
-    ))
+    missing, typed = evaluate_suite(
+        _frame(),
+        _suite(
+            ("m", "expect_column_values_to_be_in_set", {"column": "ghost", "value_set": ["a"]}),
+            ("t", "expect_column_values_to_be_between", {"column": "s", "min_value": 0}),
+        ),
+    )
     assert not missing.success and "column 'ghost' is not in the data" in missing.describe()
     assert not typed.success and "not numbers" in typed.error
 
 
 def test_table_checks_report_observed_values() -> None:
-    rows, columns = evaluate_suite(_frame(), _suite(
-        ("rows", "expect_table_row_count_to_be_between", {"min_value": 1, "max_value": 5}),
-        ("cols", "expect_table_columns_to_match_set", {"column_set": ["x", "s", "y"], "exact_match": True}),
-    ))
+    rows, columns = evaluate_suite(
+        _frame(),
+        _suite(
+            ("rows", "expect_table_row_count_to_be_between", {"min_value": 1, "max_value": 5}),
+            ("cols", "expect_table_columns_to_match_set", {"column_set": ["x", "s", "y"], "exact_match": True}),
+        ),
+    )
     assert (rows.success, rows.observed) == (False, 6)
     assert "observed 6" in rows.describe() and "max_value=5" in rows.describe()
     assert not columns.success
@@ -63,8 +81,13 @@ def test_fast_checks_agree_with_great_expectations() -> None:
     """Every fast check against GX on the same frame; plus a type only GX knows, handed to GX."""
     rng = np.random.default_rng(3)
     n = 500
-    frame = pd.DataFrame({"x": rng.normal(10, 3, n), "y": rng.integers(0, 5, n).astype(float),
-                          "s": pd.Series(rng.choice(["a", "b", "c", "zz"], n, p=[.5, .3, .15, .05]), dtype="str")})
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(10, 3, n),
+            "y": rng.integers(0, 5, n).astype(float),
+            "s": pd.Series(rng.choice(["a", "b", "c", "zz"], n, p=[0.5, 0.3, 0.15, 0.05]), dtype="str"),
+        }
+    )
     frame.loc[rng.random(n) < 0.05, "x"] = np.nan
     frame.loc[rng.random(n) < 0.05, "s"] = None
     items = [
@@ -74,8 +97,11 @@ def test_fast_checks_agree_with_great_expectations() -> None:
         ("nn", "expect_column_values_to_not_be_null", {"column": "x", "mostly": 0.9}),
         ("nn_strict", "expect_column_values_to_not_be_null", {"column": "s"}),
         ("between", "expect_column_values_to_be_between", {"column": "x", "min_value": 5, "max_value": 15}),
-        ("between_m", "expect_column_values_to_be_between",
-         {"column": "x", "min_value": 5, "max_value": 15, "mostly": 0.8, "strict_max": True}),
+        (
+            "between_m",
+            "expect_column_values_to_be_between",
+            {"column": "x", "min_value": 5, "max_value": 15, "mostly": 0.8, "strict_max": True},
+        ),
         ("in_set", "expect_column_values_to_be_in_set", {"column": "s", "value_set": ["a", "b", "c"]}),
         ("in_set_num", "expect_column_values_to_be_in_set", {"column": "y", "value_set": [0.0, 1.0, 2.0]}),
         ("not_in", "expect_column_values_to_not_be_in_set", {"column": "s", "value_set": ["zz"], "mostly": 0.9}),
@@ -97,8 +123,11 @@ def test_fast_checks_agree_with_great_expectations() -> None:
         assert ours.success == theirs.success, ours.id
         assert ours.unexpected_count == theirs.unexpected_count, ours.id
         assert ours.sample == theirs.sample, ours.id
-        assert ours.observed == pytest.approx(theirs.observed) if isinstance(ours.observed, float) \
-            else ours.observed == theirs.observed, ours.id
+        assert (
+            ours.observed == pytest.approx(theirs.observed)
+            if isinstance(ours.observed, float)
+            else ours.observed == theirs.observed
+        ), ours.id
         if theirs.unexpected_percent is not None:
             assert ours.unexpected_percent == pytest.approx(theirs.unexpected_percent), ours.id
     assert {o.id for o in fast if not o.success} >= {"rows", "cols", "exists", "between", "in_set", "type_bad"}

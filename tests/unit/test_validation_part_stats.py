@@ -6,16 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
-from pipeline.storage import ObjectStore
-from pipeline.validation.drift import (
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.core.config import PipelineConfig
+from pipeline.core.storage import ObjectStore
+from pipeline.quality.drift import (
     DRIFT_TESTS,
     MAX_REFERENCE_SAMPLE,
     profile_frame,
     profile_numeric,
 )
-from pipeline.validation.part_stats import (
+from pipeline.quality.part_stats import (
     HOLDOUT,
     TRAIN,
     StatisticsCache,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pipeline.validation.gx_support import quiet_libraries
+from pipeline.quality.gx_support import quiet_libraries
 
 
 def test_only_the_named_loggers_are_quietened_and_then_restored(caplog: pytest.LogCaptureFixture) -> None:
@@ -21,14 +21,16 @@ def test_only_the_named_loggers_are_quietened_and_then_restored(caplog: pytest.L
         logging.getLogger("chatty_lib").info("registering things")
         pinned.info("created a temporary directory")
         pinned.warning("a deprecation")
-        logging.getLogger("pipeline.stages.validate").info("ours")
+        logging.getLogger("pipeline.app.stages.validate").info("ours")
         logging.getLogger("other_lib").info("someone else's")
         logging.getLogger("chatty_lib.fatal").error("a real error still shows")
         assert os.environ["TQDM_DISABLE"] == "1"
 
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
-        ("pipeline.stages.validate", "ours"), ("other_lib", "someone else's"),
-        ("chatty_lib.fatal", "a real error still shows")]
+        ("pipeline.app.stages.validate", "ours"),
+        ("other_lib", "someone else's"),
+        ("chatty_lib.fatal", "a real error still shows"),
+    ]
     assert logging.getLogger("chatty_lib").level == logging.NOTSET  # restored
     assert os.environ.get("TQDM_DISABLE") == before_tqdm
     caplog.clear()

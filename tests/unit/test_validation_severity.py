@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.errors import ValidationFailed
-from pipeline.validation.drift import profile_frame
-from pipeline.validation.report import (
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import ValidationFailed
+from pipeline.quality.drift import profile_frame
+from pipeline.quality.suite import Expectation, Suite
+from pipeline.quality.validation_report import (
     MAX_LISTED_FAILURES,
     CheckResult,
     ValidationReport,
@@ -19,12 +20,12 @@ from pipeline.validation.report import (
     raise_if_blocked,
     validate_frames,
 )
-from pipeline.validation.suite import Expectation, Suite
 
 
 def _report(*checks: CheckResult) -> ValidationReport:
-    return ValidationReport(snapshot_id="s1", reference_snapshot_id=None, new_rows=10, checks=checks, drift=None,
-                            label_contract=None)
+    return ValidationReport(
+        snapshot_id="s1", reference_snapshot_id=None, new_rows=10, checks=checks, drift=None, label_contract=None
+    )
 
 
 @pytest.mark.parametrize(("severity", "blocks"), [("fail", True), ("warn", False), ("info", False)])
@@ -57,37 +58,64 @@ def test_failure_message_lists_at_most_ten_and_where_the_report_is() -> None:
 def test_stored_summary_has_name_severity_and_outcome_per_check() -> None:
     report = _report(CheckResult("a", "warn", False, "broken"), CheckResult("b", "fail", True, "ok"))
     checks = report.to_dict()["checks"]
-    assert [(c["name"], c["severity"], c["outcome"]) for c in checks] == [("a", "warn", "failed"), ("b", "fail", "passed")]
+    assert [(c["name"], c["severity"], c["outcome"]) for c in checks] == [
+        ("a", "warn", "failed"),
+        ("b", "fail", "passed"),
+    ]
 
 
 def _suite(severity: str) -> Suite:
-    return Suite(name="t", expectations=(
-        Expectation("in_set:region", "expect_column_values_to_be_in_set", {"column": "region", "value_set": ["n"]},
-                    severity, "schema"),))
+    return Suite(
+        name="t",
+        expectations=(
+            Expectation(
+                "in_set:region",
+                "expect_column_values_to_be_in_set",
+                {"column": "region", "value_set": ["n"]},
+                severity,
+                "schema",
+            ),
+        ),
+    )
 
 
 def _config(config: PipelineConfig, drift: str) -> PipelineConfig:
     v = config.validation
-    return config.model_copy(update={"validation": v.model_copy(update={
-        "drift": v.drift.model_copy(update={"severity": drift}),
-        "label_contract": v.label_contract.model_copy(update={"expected_shares": None})})})
+    return config.model_copy(
+        update={
+            "validation": v.model_copy(
+                update={
+                    "drift": v.drift.model_copy(update={"severity": drift}),
+                    "label_contract": v.label_contract.model_copy(update={"expected_shares": None}),
+                }
+            )
+        }
+    )
 
 
 def _frames(shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(1)
     ref = pd.DataFrame({"x": rng.normal(0, 1, 2_000), "region": ["n"] * 2_000, "churned": ["no", "yes"] * 1_000})
-    new = pd.DataFrame({"x": rng.normal(shift, 1, 2_000), "region": ["n"] * 1_990 + ["s"] * 10,
-                        "churned": ["no", "yes"] * 1_000})
+    new = pd.DataFrame(
+        {"x": rng.normal(shift, 1, 2_000), "region": ["n"] * 1_990 + ["s"] * 10, "churned": ["no", "yes"] * 1_000}
+    )
     return ref, new
 
 
 @pytest.mark.parametrize("drift_severity", ["info", "warn", "fail"])
-def test_drift_blocks_only_when_configured_as_fail(config: PipelineConfig, drift_severity: str,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_drift_blocks_only_when_configured_as_fail(
+    config: PipelineConfig, drift_severity: str, caplog: pytest.LogCaptureFixture
+) -> None:
     ref, new = _frames(shift=1.0)
-    with caplog.at_level(logging.INFO, logger="pipeline.validation.report"):
-        report = validate_frames(_config(config, drift_severity), "s2", new, _suite("warn"),
-                                 reference_snapshot_id="s1", reference_profiles=profile_frame(ref, ["x"], []))
+    with caplog.at_level(logging.INFO, logger="pipeline.quality.validation_report"):
+        report = validate_frames(
+            _config(config, drift_severity),
+            "s2",
+            new,
+            _suite("warn"),
+            reference_snapshot_id="s1",
+            reference_profiles=profile_frame(ref, ["x"], []),
+        )
     assert report.drifted_features == ["x"]
     assert report.passed is (drift_severity != "fail")
     drift = next(c for c in report.checks if c.name == "drift")

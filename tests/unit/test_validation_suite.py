@@ -1,4 +1,4 @@
-"""Unit tests of pipeline.validation.suite: generation from data, location, overrides, no overwrite."""
+"""Unit tests of pipeline.quality.suite: generation from data, location, overrides, no overwrite."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.errors import ConfigError
-from pipeline.settings import BUNDLED_CONFIG, Settings
-from pipeline.validation.part_stats import DataSummary
-from pipeline.validation.suite import (
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.quality.part_stats import DataSummary
+from pipeline.quality.suite import (
     PROFILE,
     SCHEMA,
     apply_overrides,
@@ -29,17 +29,21 @@ from pipeline.validation.suite import (
 
 
 def _summary(**numeric_over) -> DataSummary:
-    numeric = {"tenure_months": {"count": 100, "missing": 0, "min": 1.0, "max": 71.0},
-               "monthly_charges": {"count": 100, "missing": 0, "min": 20.0, "max": 120.0},
-               "total_charges": {"count": 100, "missing": 0, "min": 10.0, "max": 20.0},
-               "support_calls": {"count": 100, "missing": 0, "min": 0.0, "max": 8.0},
-               "data_usage_gb": {"count": 90, "missing": 10, "min": 0.5, "max": 50.0},
-               "age": {"count": 100, "missing": 0, "min": 18.0, "max": 90.0}}
+    numeric = {
+        "tenure_months": {"count": 100, "missing": 0, "min": 1.0, "max": 71.0},
+        "monthly_charges": {"count": 100, "missing": 0, "min": 20.0, "max": 120.0},
+        "total_charges": {"count": 100, "missing": 0, "min": 10.0, "max": 20.0},
+        "support_calls": {"count": 100, "missing": 0, "min": 0.0, "max": 8.0},
+        "data_usage_gb": {"count": 90, "missing": 10, "min": 0.5, "max": 50.0},
+        "age": {"count": 100, "missing": 0, "min": 18.0, "max": 90.0},
+    }
     numeric.update(numeric_over)
-    categorical = {"contract": {"month-to-month": 50, "one-year": 30, "two-year": 20},
-                   "payment_method": {"card": 60, "bank-transfer": 40},  # two of four declared levels seen
-                   "region": {"north": 25, "south": 25, "east": 25, "west": 25},
-                   "plan": {"basic": 50, "standard": 45, "__null__": 5}}
+    categorical = {
+        "contract": {"month-to-month": 50, "one-year": 30, "two-year": 20},
+        "payment_method": {"card": 60, "bank-transfer": 40},  # two of four declared levels seen
+        "region": {"north": 25, "south": 25, "east": 25, "west": 25},
+        "plan": {"basic": 50, "standard": 45, "__null__": 5},
+    }
     return DataSummary(rows=100, numeric=numeric, categorical=categorical)
 
 
@@ -51,8 +55,12 @@ def _by_id(config: PipelineConfig, summary: DataSummary | None = None) -> dict:
 def test_ranges_are_widened_by_the_margin_and_kept_inside_declared_bounds(config: PipelineConfig) -> None:
     items = _by_id(config)
     total = items["expect_column_values_to_be_between:total_charges:observed"]
-    assert total.kwargs == {"column": "total_charges", "min_value": 9.0, "max_value": 21.0,  # 10% of width 10
-                            "mostly": 0.88}  # 12 of 100 new values may fall outside by chance (alarm rate 0.001)
+    assert total.kwargs == {
+        "column": "total_charges",
+        "min_value": 9.0,
+        "max_value": 21.0,  # 10% of width 10
+        "mostly": 0.88,
+    }  # 12 of 100 new values may fall outside by chance (alarm rate 0.001)
     assert total.meta == {"ct_range_rule": {"reference_rows": 100, "alarm_rate": 0.001}}
     assert total.source == PROFILE and total.severity == "warn"
     tenure = items["expect_column_values_to_be_between:tenure_months:observed"]
@@ -113,8 +121,13 @@ def test_location_beside_user_config_and_never_in_the_checkout(config: PipelineC
     bundled = suite_location(_settings(tmp_path, BUNDLED_CONFIG), config)
     assert bundled.write_dir == tmp_path / "home" / "expectations"
     assert bundled.search[0] == BUNDLED_CONFIG.parent / "expectations"  # a reviewed, checked-in suite is read
-    configured = config.model_copy(update={"validation": config.validation.model_copy(update={
-        "expectations": config.validation.expectations.model_copy(update={"suite_dir": "suites"})})})
+    configured = config.model_copy(
+        update={
+            "validation": config.validation.model_copy(
+                update={"expectations": config.validation.expectations.model_copy(update={"suite_dir": "suites"})}
+            )
+        }
+    )
     assert suite_location(_settings(tmp_path, user), configured).target == tmp_path / "cfg" / "suites" / "churn.json"
 
 
@@ -128,14 +141,18 @@ def _stored(config: PipelineConfig, tmp_path: Path, overrides: str | None = None
 
 
 def test_overrides_change_remove_and_add(config: PipelineConfig, tmp_path: Path) -> None:
-    location = _stored(config, tmp_path, """
+    location = _stored(
+        config,
+        tmp_path,
+        """
 change:
   "expect_column_values_to_be_between:total_charges:observed": {max_value: 300, severity: fail}
   "expect_column_values_to_be_in_set:region": {severity: warning}
 remove: ["expect_column_values_to_not_be_null:data_usage_gb:observed"]
 add:
   - {type: expect_column_mean_to_be_between, kwargs: {column: age, min_value: 30, max_value: 60}, severity: warn}
-""")
+""",
+    )
     suite = load_suite(location, config)
     items = {e.id: e for e in suite.expectations}
     changed = items["expect_column_values_to_be_between:total_charges:observed"]
@@ -147,36 +164,53 @@ add:
     assert suite.overrides_path == location.overrides
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ('change: {"expect_nothing:age": {max_value: 1}}', "no expectation with id 'expect_nothing:age'"),
-    ('change: {"expect_column_values_to_be_in_set:region": {severity: urgent}}', "severity 'urgent'"),
-    ("remove: [nope]", "no expectation with id 'nope'"),
-    ("add: [{kwargs: {column: age}}]", "needs a 'type'"),
-    ("replace: {}", "keys among"),
-])
-def test_bad_overrides_name_the_file_and_the_problem(config: PipelineConfig, tmp_path: Path, text: str,
-                                                     match: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('change: {"expect_nothing:age": {max_value: 1}}', "no expectation with id 'expect_nothing:age'"),
+        ('change: {"expect_column_values_to_be_in_set:region": {severity: urgent}}', "severity 'urgent'"),
+        ("remove: [nope]", "no expectation with id 'nope'"),
+        ("add: [{kwargs: {column: age}}]", "needs a 'type'"),
+        ("replace: {}", "keys among"),
+    ],
+)
+def test_bad_overrides_name_the_file_and_the_problem(
+    config: PipelineConfig, tmp_path: Path, text: str, match: str
+) -> None:
     location = _stored(config, tmp_path, text)
     with pytest.raises(ConfigError, match=match) as info:
         load_suite(location, config)
     assert str(location.overrides) in str(info.value)
 
 
-def test_schema_expectations_follow_the_current_config(config: PipelineConfig, tmp_path: Path,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_schema_expectations_follow_the_current_config(
+    config: PipelineConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     location = _stored(config, tmp_path)
     dataset = config.dataset
     region = dataset.features.categorical[2].model_copy(update={"levels": ("north", "south", "east", "west", "mars")})
-    changed = config.model_copy(update={"dataset": dataset.model_copy(update={"features": dataset.features.model_copy(
-        update={"categorical": (*dataset.features.categorical[:2], region, dataset.features.categorical[3])})})})
+    changed = config.model_copy(
+        update={
+            "dataset": dataset.model_copy(
+                update={
+                    "features": dataset.features.model_copy(
+                        update={
+                            "categorical": (*dataset.features.categorical[:2], region, dataset.features.categorical[3])
+                        }
+                    )
+                }
+            )
+        }
+    )
     with caplog.at_level(logging.WARNING):
         suite = load_suite(location, changed)
     items = {e.id: e for e in suite.expectations}
     assert "mars" in items["expect_column_values_to_be_in_set:region"].kwargs["value_set"]
     assert "another version of the declared schema" in caplog.text
     assert "expect_column_values_to_be_between:total_charges:observed" in items  # data-derived part kept
-    assert [e.id for e in schema_expectations(changed.dataset, changed.validation.expectations)] == \
-        [e.id for e in suite.expectations if e.source == SCHEMA]
+    assert [e.id for e in schema_expectations(changed.dataset, changed.validation.expectations)] == [
+        e.id for e in suite.expectations if e.source == SCHEMA
+    ]
 
 
 def test_apply_overrides_without_a_file_changes_nothing(config: PipelineConfig, tmp_path: Path) -> None:
@@ -217,11 +251,20 @@ def test_learned_ranges_are_bound_to_the_batch_size(config: PipelineConfig, tmp_
     # a mostly set by hand in the overrides file is the user's, never rebound
     path = save_suite(suite, tmp_path / "churn.json")
     path.with_name("churn.overrides.yaml").write_text(f'change: {{"{key}": {{mostly: 1.0}}}}\n')
-    location = suite_location(Settings(home=tmp_path, config_path=tmp_path / "pipeline.yaml",
-                                       database_url="sqlite://", data_url=tmp_path.as_uri()),
-                              config.model_copy(update={"validation": config.validation.model_copy(update={
-                                  "expectations": config.validation.expectations.model_copy(
-                                      update={"suite_dir": str(tmp_path)})})}))
+    location = suite_location(
+        Settings(
+            home=tmp_path, config_path=tmp_path / "pipeline.yaml", database_url="sqlite://", data_url=tmp_path.as_uri()
+        ),
+        config.model_copy(
+            update={
+                "validation": config.validation.model_copy(
+                    update={
+                        "expectations": config.validation.expectations.model_copy(update={"suite_dir": str(tmp_path)})
+                    }
+                )
+            }
+        ),
+    )
     loaded = load_suite(location, config)
     assert loaded is not None
     assert {e.id: e for e in bind_to_batch(loaded, 20).expectations}[key].kwargs["mostly"] == 1.0
@@ -232,11 +275,18 @@ def test_a_suite_written_before_ranges_carried_a_rule_is_bound_too(config: Pipel
 
     key = "expect_column_values_to_be_between:total_charges:observed"
     fresh = generate_suite(config, _summary(), "snap1")
-    legacy = replace(fresh, expectations=tuple(
-        replace(e, meta={}, kwargs={k: v for k, v in e.kwargs.items() if k != "mostly"}) if e.id.endswith(":observed")
-        else e for e in fresh.expectations))
+    legacy = replace(
+        fresh,
+        expectations=tuple(
+            replace(e, meta={}, kwargs={k: v for k, v in e.kwargs.items() if k != "mostly"})
+            if e.id.endswith(":observed")
+            else e
+            for e in fresh.expectations
+        ),
+    )
     assert "mostly" not in {e.id: e for e in legacy.expectations}[key].kwargs
     bound = {e.id: e for e in bind_to_batch(legacy, 50, 0.001).expectations}
     assert bound[key].kwargs["mostly"] == range_mostly(100, 50, 0.001)  # the suite's 100 reference rows
-    assert {e.id: e for e in bind_to_batch(legacy, 50).expectations}[key].kwargs == \
-        {e.id: e for e in legacy.expectations}[key].kwargs  # without an alarm rate nothing is guessed
+    assert {e.id: e for e in bind_to_batch(legacy, 50).expectations}[key].kwargs == {
+        e.id: e for e in legacy.expectations
+    }[key].kwargs  # without an alarm rate nothing is guessed

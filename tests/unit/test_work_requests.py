@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from pipeline import stages
-from pipeline.config import PipelineConfig
-from pipeline.demo import BatchSpec, generate_batch
+from pipeline.app import stages
+from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.monitor import hand_over_to_training, score_snapshot, unchecked_snapshots
+from pipeline.app.work_requests import pending_requests
+from pipeline.app.workspace import Workspace
+from pipeline.core.config import PipelineConfig
+from pipeline.core.settings import Settings
 from pipeline.registry.base import CHAMPION
-from pipeline.settings import Settings
-from pipeline.stages.monitor import hand_over_to_training, score_snapshot, unchecked_snapshots
-from pipeline.work_requests import pending_requests
-from pipeline.workspace import Workspace
 
 BATCHES = [BatchSpec(rows=600, seed=300 + i, first_id=100_000 * i) for i in range(4)]
 
@@ -31,14 +31,16 @@ def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def ws(settings: Settings, config: PipelineConfig) -> Workspace:
     settings.landing.mkdir(parents=True, exist_ok=True)
-    fast = config.model_copy(update={
-        "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3}),
-        "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
-        "model": config.model.model_copy(update={"candidates": ()}),
-        # 600-row batches hold out ~120 rows: below the default minimum, and these tests are about
-        # claims and resolutions, not about thin evidence (tests/unit/test_thin_evidence.py is).
-        "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
-    })
+    fast = config.model_copy(
+        update={
+            "evaluation": config.evaluation.model_copy(update={"bootstrap_resamples": 100, "folds": 3}),
+            "ingest": config.ingest.model_copy(update={"stable_seconds": 0}),
+            "model": config.model.model_copy(update={"candidates": ()}),
+            # 600-row batches hold out ~120 rows: below the default minimum, and these tests are about
+            # claims and resolutions, not about thin evidence (tests/unit/test_thin_evidence.py is).
+            "promotion": config.promotion.model_copy(update={"min_holdout_rows": 50, "min_class_rows": 10}),
+        }
+    )
     return Workspace(settings=settings, config=fast)
 
 
@@ -56,7 +58,9 @@ def _monitor(ws: Workspace, snapshot_id: str | None = None) -> dict[str, Any]:
     return {"scored": scored, "trigger": hand_over_to_training(ws, decision)}
 
 
-def _train(ws: Workspace, run_id: str, kind: str, event_snapshot: str | None, *, promote: bool = True) -> dict[str, Any]:
+def _train(
+    ws: Workspace, run_id: str, kind: str, event_snapshot: str | None, *, promote: bool = True
+) -> dict[str, Any]:
     trigger = {"kind": kind, "run_id": run_id, "dag_id": "ct_train", "snapshot_id": event_snapshot}
     plan = stages.plan_training(ws, event_snapshot, None, trigger).to_dict()
     if plan["existing_version"] is not None:
@@ -85,14 +89,24 @@ def test_a_run_started_by_an_old_event_trains_the_newest_checked_snapshot_and_co
     assert checked["checked"] == [s2, s3] and checked["snapshot_id"] == s3
     s4 = _land(ws, 3)
     _monitor(ws)
-    drop = {"retrain": True, "kind": "performance_drop", "reason": "roc_auc fell below 0.78 in the last 2 windows",
-            "evidence": {"windows": [{"window_id": "w1"}, {"window_id": "w2"}]}, "champion_version": 1,
-            "snapshot_id": s4, "new_data": False}
+    drop = {
+        "retrain": True,
+        "kind": "performance_drop",
+        "reason": "roc_auc fell below 0.78 in the last 2 windows",
+        "evidence": {"windows": [{"window_id": "w1"}, {"window_id": "w2"}]},
+        "champion_version": 1,
+        "snapshot_id": s4,
+        "new_data": False,
+    }
     hand_over_to_training(ws, drop)
     hand_over_to_training(ws, drop)  # a rerun of the hand-over asks nothing twice
     waiting = pending_requests(ws)
-    assert [(r.kind, r.snapshot_id) for r in waiting] == [("new_data", s2), ("new_data", s3), ("new_data", s4),
-                                                          ("performance_drop", s4)]
+    assert [(r.kind, r.snapshot_id) for r in waiting] == [
+        ("new_data", s2),
+        ("new_data", s3),
+        ("new_data", s4),
+        ("performance_drop", s4),
+    ]
 
     run = _train(ws, "run-2", "new_data", s2)
 
@@ -171,9 +185,9 @@ def test_monitor_with_nothing_waiting_records_no_request(ws: Workspace) -> None:
     assert ws.meta.list_work_requests(ws.config.model.name) == before
 
 
-
-def test_ct_runs_pending_lists_what_waits_and_why(ws: Workspace, capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ct_runs_pending_lists_what_waits_and_why(
+    ws: Workspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pipeline.cli import main
 
     monkeypatch.setattr("pipeline.cli.runs.open_workspace_for", lambda _settings: ws)
@@ -182,8 +196,10 @@ def test_ct_runs_pending_lists_what_waits_and_why(ws: Workspace, capsys: pytest.
     generate_batch(BATCHES[1]).to_csv(ws.settings.landing / "next.csv", index=False)
     assert main(["runs", "pending", "--json"]) == 0
     items = json.loads(capsys.readouterr().out)
-    assert [(i["dag"], i["what"]) for i in items] == [("ct_ingest", "landing/next.csv"),
-                                                      ("ct_monitor", f"snapshot {s1}")]
+    assert [(i["dag"], i["what"]) for i in items] == [
+        ("ct_ingest", "landing/next.csv"),
+        ("ct_monitor", f"snapshot {s1}"),
+    ]
     _monitor(ws)
     assert main(["runs", "pending"]) == 0
     out = capsys.readouterr().out
@@ -198,9 +214,15 @@ def test_a_request_raised_after_its_snapshot_was_trained_is_covered_by_that_vers
     s1 = _land(ws, 0)
     _monitor(ws)
     version = _train(ws, "run-1", "new_data", s1)["registered"]["version"]
-    drop = {"retrain": True, "kind": "drift", "reason": "drift in 2 consecutive windows",
-            "evidence": {"windows": [{"window_id": "w7"}, {"window_id": "w8"}]}, "champion_version": version,
-            "snapshot_id": s1, "new_data": False}
+    drop = {
+        "retrain": True,
+        "kind": "drift",
+        "reason": "drift in 2 consecutive windows",
+        "evidence": {"windows": [{"window_id": "w7"}, {"window_id": "w8"}]},
+        "champion_version": version,
+        "snapshot_id": s1,
+        "new_data": False,
+    }
     hand_over_to_training(ws, drop)
 
     again = _train(ws, "run-2", "drift", s1)

@@ -1,0 +1,140 @@
+"""Monitor: the champion scores new data before training, and the verdict is handed to ct_train."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pipeline.app.work_requests import request_new_data, request_retrain
+from pipeline.app.workspace import Workspace
+from pipeline.core.progress import progress
+from pipeline.monitoring.batch_scoring import pending_scoring_files, score_pending_batches
+from pipeline.monitoring.label_join import join_pending_labels, pending_label_files
+from pipeline.monitoring.live_performance import score_new_batches
+from pipeline.registry.base import SnapshotRecord
+
+log = logging.getLogger(__name__)
+
+
+def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
+    """Score with the champion the new parts of ``snapshot_id``, or of every snapshot not checked yet.
+
+    Without an id the store says what is waiting, not the Asset events that started the run
+    (Airflow coalesces those): every snapshot newer than the newest checked one. The newest of them
+    holds all their parts, so scoring it scores them all; :func:`hand_over_to_training` marks them checked.
+    With nothing waiting the newest snapshot is scored again (a no-op unless the champion changed).
+    """
+    if snapshot_id is not None:
+        waiting = [snapshot_id]
+    else:
+        waiting = [s.id for s in unchecked_snapshots(ws)]
+        if not waiting:
+            latest = ws.meta.latest_snapshot(ws.config.dataset.name)
+            if latest is None:
+                progress("monitor", "no snapshot yet; nothing to monitor")
+                return {"snapshot_id": None, "windows": 0, "new_data": False, "checked": []}
+            windows = score_new_batches(ws, latest.id)
+            return {"snapshot_id": latest.id, "windows": len(windows), "new_data": False, "checked": []}
+    newest = waiting[0]
+    windows = score_new_batches(ws, newest)  # marked checked by the hand-over, once the requests are stored
+    if len(waiting) > 1:
+        progress(
+            "monitor",
+            f"{len(waiting)} snapshots were waiting to be checked; scoring the newest, {newest}, "
+            f"covered them all ({', '.join(reversed(waiting))})",
+        )
+    return {"snapshot_id": newest, "windows": len(windows), "new_data": True, "checked": list(reversed(waiting))}
+
+
+def unchecked_snapshots(ws: Workspace) -> list[SnapshotRecord]:
+    """Snapshots newer than the newest one ct_monitor has checked, newest first."""
+    waiting = []
+    for record in ws.meta.list_snapshots(ws.config.dataset.name):  # newest first
+        if ws.store.exists(_checked_key(record.id)):
+            break
+        waiting.append(record)
+    return waiting
+
+
+def _checked_key(snapshot_id: str) -> str:
+    return f"monitoring/checked/{snapshot_id}.json"
+
+
+def mark_checked(ws: Workspace, snapshot_id: str) -> None:
+    """Record that the champion has scored ``snapshot_id``: from now on it may be trained on.
+
+    Test-then-train: a scheduled ct_train run only takes snapshots marked here, so a clock tick
+    that lands between an ingest and ct_monitor cannot train on data the champion has not seen.
+    """
+    if not ws.store.exists(_checked_key(snapshot_id)):
+        ws.store.put(_checked_key(snapshot_id), json.dumps({"snapshot_id": snapshot_id}).encode())
+
+
+def latest_checked_snapshot(ws: Workspace) -> str | None:
+    """The newest snapshot ct_monitor has checked, or None."""
+    for record in ws.meta.list_snapshots(ws.config.dataset.name):  # newest first
+        if ws.store.exists(_checked_key(record.id)):
+            return record.id
+    return None
+
+
+def score_unlabelled(ws: Workspace) -> dict[str, Any]:
+    """Score the complete files in ``scoring/`` with the champion (see ``pipeline/monitoring/batch_scoring.py``)."""
+    out = score_pending_batches(ws)
+    return {
+        "scored": [s["batch_id"] for s in out["scored"]],
+        "quarantined": [q["file"] for q in out["quarantined"]],
+        "waiting": out["waiting"],
+        "champion_version": out["champion_version"],
+    }
+
+
+def join_labels(ws: Workspace) -> dict[str, Any]:
+    """Join the complete files in ``labels/`` to stored predictions (see ``pipeline/monitoring/label_join.py``)."""
+    out = join_pending_labels(ws)
+    return {
+        "joined": [j["label_file"] for j in out["joined"]],
+        "windows": out["windows"],
+        "quarantined": [q["file"] for q in out["quarantined"]],
+        "waiting": out["waiting"],
+    }
+
+
+def monitor_inputs_waiting(ws: Workspace) -> list[str]:
+    """Complete files waiting in ``scoring/`` and ``labels/`` (``ct run`` runs ct_monitor for them)."""
+    return [f"scoring/{n}" for n in pending_scoring_files(ws)] + [f"labels/{n}" for n in pending_label_files(ws)]
+
+
+def hand_over_to_training(ws: Workspace, decision: dict[str, Any]) -> dict[str, Any] | None:
+    """Record in the store why ct_train should run, then say what to announce (None: nothing to ask).
+
+    Every snapshot just checked becomes a ``new_data`` request and a retrain decision becomes a
+    ``performance_drop`` or ``drift`` request, before the Asset event that announces them: the
+    event may be coalesced by Airflow, the rows are claimed by whichever ct_train run comes next.
+    """
+    checked = decision.get("checked") or (
+        [decision["snapshot_id"]] if decision.get("new_data") and decision.get("snapshot_id") else []
+    )
+    if decision.get("new_data"):
+        request_new_data(ws, checked)
+    for snapshot_id in checked:  # only now: a clock-started ct_train run finds the requests with the mark
+        mark_checked(ws, snapshot_id)
+    raised = request_retrain(ws, decision, decision.get("snapshot_id") or latest_checked_snapshot(ws))
+    if raised is not None:
+        progress("monitor", f"retrain request #{raised.id} recorded ({raised.kind}); ct_train claims it")
+    return trigger_for_training(decision)
+
+
+def trigger_for_training(decision: dict[str, Any]) -> dict[str, Any] | None:
+    """The trigger ct_train must record, or None when there is no reason to train."""
+    if decision.get("retrain"):
+        return {
+            "kind": decision["kind"],
+            "reason": decision["reason"],
+            "evidence": decision["evidence"],
+            "champion_version": decision.get("champion_version"),
+        }
+    if decision.get("new_data") and decision.get("snapshot_id"):
+        return {"kind": "new_data", "reason": f"new snapshot {decision['snapshot_id']}"}
+    return None

@@ -1,0 +1,398 @@
+"""Batch scoring: the champion scores unlabelled batches, and every prediction names its model.
+
+Each complete file in ``scoring/`` is one batch, identified by the first 16 hex digits of its
+sha256 (the *batch id*: the same content is the same batch whatever its name). The champion's
+predictions are written once to the object store::
+
+    predictions/<batch-id>/inputs.parquet                 the scored rows (ids + features), once per batch
+    predictions/<batch-id>/<model>-v<version>.parquet     ids, score, predicted label, model name + version,
+                                                          artifact sha, batch source file + sha, scored_at
+    predictions/<batch-id>/<model>-v<version>.json        the manifest: the commit point of the scoring
+
+A batch already scored by this champion version is not scored again (a rerun writes nothing new);
+a later champion may score the same batch again under its own version. The late-label join
+(:mod:`pipeline.monitoring.label_join`) reads these files back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.errors import IngestError, ScoringError
+from pipeline.core.progress import progress
+from pipeline.data.ingestion import (
+    SOURCE_ROW_COLUMN,
+    LandingFile,
+    archive_file,
+    find_ready_files,
+    is_archived,
+    quarantine_file,
+    quarantine_links,
+    sha256_file,
+    tidy_landing,
+)
+from pipeline.data.live_inputs import (
+    ParsedInput,
+    read_unlabelled,
+    require_id_columns,
+    write_rejected_rows,
+)
+from pipeline.data.ready_files import scan_landing
+from pipeline.data.snapshots import load_parts, read_manifest
+from pipeline.modeling.training import predict_proba
+from pipeline.quality.drift import detect_drift, profile_frame
+from pipeline.registry.base import CHAMPION, ModelVersion
+from pipeline.registry.context import StoreContext
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_PREFIX = "predictions"
+DECISION_THRESHOLD = 0.5
+"""Score at or above which the positive class is predicted (the threshold evaluation uses)."""
+
+
+def batch_id_of(sha256: str) -> str:
+    """The batch id of a file: the first 16 hex digits of its content checksum."""
+    return sha256[:16]
+
+
+def inputs_key(batch_id: str) -> str:
+    return f"{PREDICTIONS_PREFIX}/{batch_id}/inputs.parquet"
+
+
+def predictions_key(batch_id: str, model_name: str, version: int) -> str:
+    return f"{PREDICTIONS_PREFIX}/{batch_id}/{model_name}-v{version}.parquet"
+
+
+def scored_manifest_key(batch_id: str, model_name: str, version: int) -> str:
+    return f"{PREDICTIONS_PREFIX}/{batch_id}/{model_name}-v{version}.json"
+
+
+def scoring_archive(ws: StoreContext) -> Path:
+    """Where scored files are archived by checksum: ``archive/scoring/<sha[:2]>/<sha>/<name>``."""
+    return ws.settings.archive / "scoring"
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """The manifest of one batch scored by one model version (``<model>-v<version>.json``)."""
+
+    batch_id: str
+    source_file: str
+    source_sha256: str
+    source_size: int
+    rows: int
+    rejected_rows: int
+    model_name: str
+    model_version: int
+    artifact_sha256: str
+    predictions_key: str
+    predictions_sha256: str
+    inputs_key: str
+    positive_class: str
+    threshold: float
+    mean_score: float
+    predicted_positive_share: float
+    scored_at: str
+    drift_share: float | None = None
+    drifted_features: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["drifted_features"] = list(self.drifted_features)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScoredBatch:
+        return cls(**{**d, "drifted_features": tuple(d.get("drifted_features") or ())})
+
+
+def read_scored(ws: StoreContext, batch_id: str, model_name: str, version: int) -> ScoredBatch | None:
+    """The manifest of ``batch_id`` scored by ``model_name`` v``version``, or None."""
+    key = scored_manifest_key(batch_id, model_name, version)
+    if not ws.store.exists(key):
+        return None
+    return ScoredBatch.from_dict(json.loads(ws.store.get(key)))
+
+
+def list_scored(ws: StoreContext) -> list[ScoredBatch]:
+    """Every committed scoring (one per batch and model version), oldest first."""
+    found = [
+        ScoredBatch.from_dict(json.loads(ws.store.get(k)))
+        for k in ws.store.list(PREDICTIONS_PREFIX)
+        if k.endswith(".json") and k.count("/") == 2
+    ]
+    return sorted(found, key=lambda s: (s.scored_at, s.batch_id, s.model_version))
+
+
+def load_predictions(ws: StoreContext, scored: ScoredBatch) -> pd.DataFrame:
+    """The predictions file of one scoring, checked against the checksum in its manifest."""
+    data = ws.store.get(scored.predictions_key)
+    if hashlib.sha256(data).hexdigest() != scored.predictions_sha256:
+        raise ScoringError(
+            f"{ws.store.uri(scored.predictions_key)}: checksum differs from its manifest "
+            f"({scored.predictions_sha256[:12]}…); the predictions file was changed after scoring"
+        )
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as Parquet bytes (deterministic for the same frame, so rewrites are recognisable)."""
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _check_same_artifact(ws: StoreContext, existing: ScoredBatch, champion: ModelVersion) -> None:
+    if existing.artifact_sha256 != champion.artifact_sha256:
+        raise ScoringError(
+            f"{ws.store.uri(scored_manifest_key(existing.batch_id, champion.name, champion.version))} was written by "
+            f"artifact {existing.artifact_sha256[:12]}…, but {champion.name} v{champion.version} is now artifact "
+            f"{champion.artifact_sha256[:12]}…: the metadata database was reset while the object store was kept. "
+            "Use a fresh CT_DATA_URL (or move predictions/ and monitoring/ away) together with a fresh database."
+        )
+
+
+class _Scorer:
+    """The champion's model and training-data profile, loaded once per run and only when needed."""
+
+    def __init__(self, ws: StoreContext, champion: ModelVersion) -> None:
+        self.ws, self.champion = ws, champion
+        self._model: Any = None
+        self._reference: dict[str, Any] | None = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self.ws.artifacts.load(self.champion.artifact_uri, self.champion.artifact_sha256)
+        return self._model
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        if self._reference is None:
+            dataset = self.ws.config.dataset
+            parts = read_manifest(self.ws.store, self.champion.snapshot_id).parts
+            self._reference = profile_frame(
+                load_parts(self.ws.store, parts), dataset.numeric_names, dataset.categorical_names
+            )
+        return self._reference
+
+    def score(self, parsed: ParsedInput) -> ScoredBatch:
+        """Write inputs, predictions and the manifest (last) for one parsed batch."""
+        ws, champion, dataset = self.ws, self.champion, self.ws.config.dataset
+        source = parsed.source
+        batch_id = batch_id_of(source.sha256)
+        inputs = parsed.frame.drop(columns=[SOURCE_ROW_COLUMN])
+        ws.store.put(inputs_key(batch_id), parquet_bytes(inputs))
+        proba = predict_proba(self.model, inputs, dataset, ws.thread_budget)
+        negative = next(c for c in dataset.classes if c != dataset.positive_class)
+        scored_at = datetime.now(UTC).isoformat(timespec="microseconds")
+        predictions = inputs[list(dataset.id_columns)].copy()
+        predictions["score"] = proba.astype("float64")
+        predictions["predicted_label"] = np.where(proba >= DECISION_THRESHOLD, dataset.positive_class, negative)
+        predictions["model_name"] = champion.name
+        predictions["model_version"] = np.int64(champion.version)
+        predictions["artifact_sha256"] = champion.artifact_sha256
+        predictions["batch_id"] = batch_id
+        predictions["source_file"] = source.name
+        predictions["source_sha256"] = source.sha256
+        predictions["scored_at"] = scored_at
+        data = parquet_bytes(predictions)
+        key = predictions_key(batch_id, champion.name, champion.version)
+        if not ws.store.put(key, data):
+            # An interrupted (or concurrent) run of the same champion on the same batch wrote it first:
+            # adopt that file, so the manifest's checksum always describes what is stored.
+            data = ws.store.get(key)
+            stored = pd.read_parquet(io.BytesIO(data))
+            if len(stored) != len(inputs) or set(stored["artifact_sha256"]) != {champion.artifact_sha256}:
+                raise ScoringError(
+                    f"{ws.store.uri(key)} exists but was not written by {champion.name} "
+                    f"v{champion.version} for these {len(inputs)} rows; move it away and score again"
+                )
+            scored_at, proba = str(stored["scored_at"].iloc[0]), stored["score"].to_numpy()
+        drift = detect_drift(self.reference, inputs)
+        scored = ScoredBatch(
+            batch_id=batch_id,
+            source_file=source.name,
+            source_sha256=source.sha256,
+            source_size=source.size,
+            rows=len(inputs),
+            rejected_rows=len(parsed.rejected),
+            model_name=champion.name,
+            model_version=champion.version,
+            artifact_sha256=champion.artifact_sha256,
+            predictions_key=key,
+            predictions_sha256=hashlib.sha256(data).hexdigest(),
+            inputs_key=inputs_key(batch_id),
+            positive_class=dataset.positive_class,
+            threshold=DECISION_THRESHOLD,
+            mean_score=float(proba.mean()),
+            predicted_positive_share=float((proba >= DECISION_THRESHOLD).mean()),
+            scored_at=scored_at,
+            drift_share=drift.drift_share,
+            drifted_features=tuple(drift.drifted_features),
+        )
+        if not ws.store.put(
+            scored_manifest_key(batch_id, champion.name, champion.version),
+            json.dumps(scored.to_dict(), indent=2).encode(),
+        ):
+            scored = read_scored(ws, batch_id, champion.name, champion.version) or scored  # a concurrent run won
+        progress(
+            "monitor",
+            f"champion v{champion.version} scored {source.name} (batch {batch_id}, {scored.rows} rows"
+            f"{f', {scored.rejected_rows} set aside' if scored.rejected_rows else ''}): mean score "
+            f"{scored.mean_score:.3f}, {scored.predicted_positive_share:.0%} predicted "
+            f"{dataset.positive_class}; drift share {drift.drift_share:.0%} -> {ws.store.uri(key)}",
+        )
+        return scored
+
+
+def pending_scoring_files(ws: StoreContext) -> list[str]:
+    """Complete files waiting in ``scoring/``."""
+    return [p.name for p in scan_landing(ws.settings.scoring, ws.config.ingest.stable_seconds).ready]
+
+
+def score_pending_batches(ws: StoreContext) -> dict[str, Any]:
+    """Score every complete file in ``scoring/`` with the champion; archive or quarantine each one.
+
+    Returns a JSON-ready summary: batches scored now, files that were already scored by this
+    champion version (archived without scoring), files quarantined, and files left waiting
+    because there is no champion yet.
+    """
+    settings = ws.settings
+    ready = find_ready_files(settings.scoring, ws.config.ingest.stable_seconds)
+    summary: dict[str, Any] = {
+        "scored": [],
+        "already_scored": [],
+        "quarantined": [],
+        "waiting": 0,
+        "champion_version": None,
+    }
+    for q in quarantine_links(settings.scoring, settings.quarantine):  # never followed, never read
+        summary["quarantined"].append(
+            {"file": q.original_name, "code": q.code, "message": q.message, "path": str(q.path)}
+        )
+    if not ready:
+        return summary
+    require_id_columns(ws.config.dataset)
+    champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
+    if champion is None:
+        summary["waiting"] = len(ready)
+        progress("monitor", f"no champion yet: {len(ready)} unlabelled file(s) wait in {settings.scoring}")
+        return summary
+    summary["champion_version"] = champion.version
+    scorer = _Scorer(ws, champion)
+    archive = scoring_archive(ws)
+    for source in ready:
+        existing = read_scored(ws, batch_id_of(source.sha256), champion.name, champion.version)
+        if existing is not None:
+            _check_same_artifact(ws, existing, champion)
+            _settle_scored_file(ws, source, existing, archive, summary)
+            continue
+        try:
+            parsed = read_unlabelled(source, ws.config.dataset, ws.config.ingest)
+        except IngestError as err:
+            q = quarantine_file(source, settings.quarantine, err.code, str(err), err.details)
+            summary["quarantined"].append(
+                {"file": source.name, "code": err.code, "message": str(err), "path": str(q.path) if q else None}
+            )
+            progress("monitor", f"quarantined unlabelled file {source.name}: {err}")
+            continue
+        scored = scorer.score(parsed)
+        rejected = write_rejected_rows(parsed.rejected, settings.quarantine, source)
+        archive_file(source, archive)
+        summary["scored"].append({**scored.to_dict(), "rejected_rows_path": str(rejected) if rejected else None})
+    tidy_landing(settings.scoring)
+    return summary
+
+
+def _settle_scored_file(
+    ws: StoreContext, source: LandingFile, existing: ScoredBatch, archive: Path, summary: dict[str, Any]
+) -> None:
+    """A file whose batch this champion already scored: finish an interrupted run, or quarantine a re-drop."""
+    where = ws.store.uri(existing.predictions_key)
+    if is_archived(source.sha256, archive):
+        msg = (
+            f"{source.name}: identical content (batch {existing.batch_id}) was already scored by "
+            f"{existing.model_name} v{existing.model_version} at {existing.scored_at} ({where}); nothing new to score"
+        )
+        q = quarantine_file(source, ws.settings.quarantine, "duplicate_file", msg)
+        summary["quarantined"].append(
+            {"file": source.name, "code": "duplicate_file", "message": msg, "path": str(q.path) if q else None}
+        )
+        progress("monitor", msg)
+        return
+    archive_file(source, archive)  # the scoring was committed, the archiving was interrupted
+    summary["already_scored"].append(
+        {"file": source.name, "batch_id": existing.batch_id, "predictions_key": existing.predictions_key}
+    )
+    log.warning("%s: already scored as batch %s (%s); archived now", source.name, existing.batch_id, where)
+
+
+def score_file(ws: StoreContext, path: Path) -> tuple[ScoredBatch, bool]:
+    """Score one file where it lies (``ct score FILE``) with the champion; it is not moved.
+
+    Returns the manifest and whether it was scored now (False: this champion version had already
+    scored identical content). A file that cannot be used raises :class:`IngestError` naming it;
+    rows set aside go to ``quarantine/`` with a reason each, as for files in ``scoring/``.
+    """
+    require_id_columns(ws.config.dataset)
+    path = Path(path)
+    if not path.is_file():
+        raise ScoringError(f"{path}: no such file; give a CSV or Parquet file of id and feature columns")
+    champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
+    if champion is None:
+        raise ScoringError(
+            f"there is no champion of {ws.config.model.name} yet to score {path.name}; train one first (ct run)"
+        )
+    source = LandingFile(path=path, size=path.stat().st_size, sha256=sha256_file(path))
+    existing = read_scored(ws, batch_id_of(source.sha256), champion.name, champion.version)
+    if existing is not None:
+        _check_same_artifact(ws, existing, champion)
+        return existing, False
+    parsed = read_unlabelled(source, ws.config.dataset, ws.config.ingest)
+    scored = _Scorer(ws, champion).score(parsed)
+    write_rejected_rows(parsed.rejected, ws.settings.quarantine, source)
+    return scored, True
+
+
+def batch_overview(ws: StoreContext, count_labels: Callable[[str], int] | None = None) -> list[dict[str, Any]]:
+    """One entry per batch: source, rows, first scoring time, model versions that scored it, labelled rows."""
+    batches: dict[str, dict[str, Any]] = {}
+    for s in list_scored(ws):
+        entry = batches.setdefault(
+            s.batch_id,
+            {
+                "batch_id": s.batch_id,
+                "source_file": s.source_file,
+                "source_sha256": s.source_sha256,
+                "rows": s.rows,
+                "first_scored_at": s.scored_at,
+                "scorings": [],
+            },
+        )
+        entry["scorings"].append(
+            {
+                "model_name": s.model_name,
+                "model_version": s.model_version,
+                "scored_at": s.scored_at,
+                "mean_score": s.mean_score,
+                "predicted_positive_share": s.predicted_positive_share,
+                "drift_share": s.drift_share,
+                "predictions_uri": ws.store.uri(s.predictions_key),
+            }
+        )
+    for entry in batches.values():
+        entry["labelled_rows"] = count_labels(entry["batch_id"]) if count_labels else None
+    return list(batches.values())

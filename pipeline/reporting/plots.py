@@ -1,0 +1,216 @@
+"""Small inline SVG charts for the HTML reports: no plotting library, no JavaScript.
+
+Each function returns one ``<svg>`` element as a string, sized in CSS pixels, with every label
+escaped, so a report stays a single self-contained file that opens anywhere.  The charts are the
+ones a model report needs: curves in the unit square (ROC, precision-recall, calibration), a
+2x2 confusion matrix, and a "forest" of intervals (one metric per slice with its 95% interval).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+PALETTE = ("#1f5fa8", "#d9822b", "#2e7d32", "#8e24aa")
+"""Series colours: challenger blue, champion orange, then green and purple."""
+
+_W, _H = 340, 300  # chart size
+_L, _R, _T, _B = 46, 12, 28, 40  # margins: left, right, top, bottom
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line (or set of points) in a unit-square chart."""
+
+    name: str
+    x: Sequence[float]
+    y: Sequence[float]
+    color: str = PALETTE[0]
+    dashed: bool = False
+    markers: bool = False
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _px(x: float, y: float) -> tuple[float, float]:
+    """Unit-square coordinates to pixels (y grows upwards)."""
+    return _L + x * (_W - _L - _R), _H - _B - y * (_H - _T - _B)
+
+
+def _frame(title: str, x_label: str, y_label: str) -> list[str]:
+    """Axes, ticks at 0, 0.5 and 1, grid lines and labels of a unit-square chart."""
+    x0, y0 = _px(0, 0)
+    x1, y1 = _px(1, 1)
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" '
+            f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
+        ),
+        f'<text x="{_W / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
+        f'<rect x="{x0:.1f}" y="{y1:.1f}" width="{x1 - x0:.1f}" height="{y0 - y1:.1f}" fill="none" stroke="#999"/>',
+    ]
+    for t in (0.25, 0.5, 0.75):
+        gx, _ = _px(t, 0)
+        _, gy = _px(0, t)
+        parts.append(f'<line x1="{gx:.1f}" y1="{y1:.1f}" x2="{gx:.1f}" y2="{y0:.1f}" stroke="#eee"/>')
+        parts.append(f'<line x1="{x0:.1f}" y1="{gy:.1f}" x2="{x1:.1f}" y2="{gy:.1f}" stroke="#eee"/>')
+    for t in (0.0, 0.5, 1.0):
+        tx, _ = _px(t, 0)
+        _, ty = _px(0, t)
+        parts.append(f'<text x="{tx:.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{t:g}</text>')
+        parts.append(f'<text x="{x0 - 6:.1f}" y="{ty + 4:.1f}" text-anchor="end">{t:g}</text>')
+    parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{_H - 8}" text-anchor="middle">{_e(x_label)}</text>')
+    parts.append(
+        f'<text x="12" y="{(y0 + y1) / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {(y0 + y1) / 2:.1f})">{_e(y_label)}</text>'
+    )
+    return parts
+
+
+def _clip(v: float) -> float:
+    return min(1.0, max(0.0, float(v)))
+
+
+def unit_chart(
+    title: str,
+    x_label: str,
+    y_label: str,
+    series: Sequence[Series],
+    reference: str | float | None = None,
+    legend: str = "bottom-right",
+) -> str:
+    """Lines in the unit square, with an optional reference: ``"diagonal"`` or a horizontal level.
+
+    ``legend`` is ``"bottom-right"`` or ``"bottom-left"``: put it where the curves are not
+    (bottom right for ROC and calibration, bottom left for precision-recall).
+    """
+    parts = _frame(title, x_label, y_label)
+    if reference == "diagonal":
+        (ax, ay), (bx, by) = _px(0, 0), _px(1, 1)
+        parts.append(
+            f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}" stroke="#bbb" stroke-dasharray="4 3"/>'
+        )
+    elif isinstance(reference, (int, float)):
+        (ax, ay), (bx, _) = _px(0, _clip(reference)), _px(1, _clip(reference))
+        parts.append(
+            f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{ay:.1f}" stroke="#bbb" stroke-dasharray="4 3"/>'
+        )
+    for i, s in enumerate(series):
+        points = [_px(_clip(x), _clip(y)) for x, y in zip(s.x, s.y)]
+        if not points:
+            continue
+        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        dash = ' stroke-dasharray="6 3"' if s.dashed else ""
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
+            f"<title>{_e(s.name)}</title></polyline>"
+        )
+        if s.markers:
+            parts.extend(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{s.color}"/>' for px, py in points)
+        lx = _W - _R - 110 if legend == "bottom-right" else _L + 8
+        ly = _H - _B - 10 - 14 * (len(series) - 1 - i)
+        parts.append(
+            f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{s.color}" '
+            f'stroke-width="2"{dash}/><text x="{lx + 20}" y="{ly}">{_e(s.name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def confusion_svg(tp: int, fp: int, tn: int, fn: int, threshold: float) -> str:
+    """The 2x2 confusion matrix (rows: actual, columns: predicted), cells shaded by count."""
+    cells = [
+        ("actual 1", "predicted 1", tp, "TP"),
+        ("actual 1", "predicted 0", fn, "FN"),
+        ("actual 0", "predicted 1", fp, "FP"),
+        ("actual 0", "predicted 0", tn, "TN"),
+    ]
+    most = max(tp, fp, tn, fn, 1)
+    size, left, top = 90, 70, 44
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + 2 * size + 10}" '
+            f'height="{top + 2 * size + 10}" role="img" aria-label="confusion matrix" '
+            'style="font:11px system-ui,sans-serif">'
+        ),
+        (
+            f'<text x="{left + size}" y="14" text-anchor="middle" font-weight="600">'
+            f"Confusion matrix (threshold {threshold:g})</text>"
+        ),
+        f'<text x="{left + size / 2}" y="{top - 8}" text-anchor="middle">predicted 1</text>',
+        f'<text x="{left + 1.5 * size}" y="{top - 8}" text-anchor="middle">predicted 0</text>',
+        f'<text x="{left - 6}" y="{top + size / 2 + 4}" text-anchor="end">actual 1</text>',
+        f'<text x="{left - 6}" y="{top + 1.5 * size + 4}" text-anchor="end">actual 0</text>',
+    ]
+    for k, (_, _, count, tag) in enumerate(cells):
+        x, y = left + (k % 2) * size, top + (k // 2) * size
+        shade = 0.12 + 0.6 * count / most
+        good = tag in ("TP", "TN")
+        colour = f"rgba(46,125,50,{shade:.2f})" if good else f"rgba(198,40,40,{shade:.2f})"
+        parts.append(
+            f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{colour}" stroke="#fff"/>'
+            f'<text x="{x + size / 2}" y="{y + size / 2}" text-anchor="middle" font-size="15">{count}</text>'
+            f'<text x="{x + size / 2}" y="{y + size / 2 + 16}" text-anchor="middle">{tag}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One row of a forest plot: a label, a value and its interval (None: undefined)."""
+
+    label: str
+    value: float | None
+    lower: float | None
+    upper: float | None
+    muted: bool = False  # e.g. a small slice: drawn grey
+
+
+def forest_svg(title: str, rows: Sequence[Interval], reference: float | None = None) -> str:
+    """Intervals on a shared axis, one row each, with an optional vertical reference line."""
+    known = [v for r in rows for v in (r.value, r.lower, r.upper) if v is not None]
+    if reference is not None:
+        known.append(reference)
+    lo, hi = (min(known), max(known)) if known else (0.0, 1.0)
+    pad = (hi - lo) * 0.05 or 0.05
+    lo, hi = lo - pad, hi + pad
+    label_w, plot_w, row_h, top = 170, 300, 20, 32
+    height = top + row_h * len(rows) + 26
+
+    def sx(v: float) -> float:
+        return label_w + (v - lo) / (hi - lo) * plot_w
+
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 20}" height="{height}" '
+            f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
+        ),
+        f'<text x="{label_w + plot_w / 2}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
+    ]
+    if reference is not None:
+        x = sx(reference)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 22}" stroke="#bbb" stroke-dasharray="4 3"/>'
+        )
+    for i, r in enumerate(rows):
+        y = top + row_h * i + row_h / 2
+        colour = "#999" if r.muted else PALETTE[0]
+        parts.append(f'<text x="{label_w - 8}" y="{y + 4:.1f}" text-anchor="end">{_e(r.label)}</text>')
+        if r.lower is not None and r.upper is not None:
+            parts.append(
+                f'<line x1="{sx(r.lower):.1f}" y1="{y:.1f}" x2="{sx(r.upper):.1f}" y2="{y:.1f}" '
+                f'stroke="{colour}" stroke-width="2"/>'
+            )
+        if r.value is not None:
+            parts.append(
+                f'<circle cx="{sx(r.value):.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
+                f"<title>{_e(r.label)}: {r.value:.4g}</title></circle>"
+            )
+    for v in (lo + pad, (lo + hi) / 2, hi - pad):
+        parts.append(f'<text x="{sx(v):.1f}" y="{height - 8}" text-anchor="middle">{v:.3g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

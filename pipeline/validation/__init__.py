@@ -1,1 +1,0 @@
-"""Data validation: expectations, drift tests, label contract."""
