@@ -1,7 +1,10 @@
 """Small inline SVG charts for the HTML reports: no plotting library, no JavaScript.
 
-Each function returns one ``<svg>`` element as a string, sized in CSS pixels, with every label
-escaped, so a report stays a single self-contained file that opens anywhere.  The charts are the
+Each function returns one ``<svg>`` element, sized in CSS pixels, so a report stays a single
+self-contained file that opens anywhere. Every text and attribute taken from a caller (titles,
+labels, series names, colours, counts) is escaped with ``_e`` where it is written and every other
+value is a number formatted here, which is why ``_svg`` may mark the result as safe markup for
+the page templates: that is the one place it happens.  The charts are the
 ones a model report needs: curves in the unit square (ROC, precision-recall, calibration), a
 2x2 confusion matrix, and a "forest" of intervals (one metric per slice with its 95% interval).
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from markupsafe import Markup
 
 PALETTE = ("#1f5fa8", "#d9822b", "#2e7d32", "#8e24aa")
 """Series colours: challenger blue, champion orange, then green and purple."""
@@ -33,6 +38,11 @@ class Series:
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _svg(parts: list[str]) -> Markup:
+    """Close an ``<svg>`` element built from escaped parts and mark it safe for the templates."""
+    return Markup("".join(parts) + "</svg>")
 
 
 def _px(x: float, y: float) -> tuple[float, float]:
@@ -81,7 +91,7 @@ def unit_chart(
     series: Sequence[Series],
     reference: str | float | None = None,
     legend: str = "bottom-right",
-) -> str:
+) -> Markup:
     """Lines in the unit square, with an optional reference: ``"diagonal"`` or a horizontal level.
 
     ``legend`` is ``"bottom-right"`` or ``"bottom-left"``: put it where the curves are not
@@ -105,22 +115,21 @@ def unit_chart(
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
         dash = ' stroke-dasharray="6 3"' if s.dashed else ""
         parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
+            f'<polyline points="{path}" fill="none" stroke="{_e(s.color)}" stroke-width="2"{dash}>'
             f"<title>{_e(s.name)}</title></polyline>"
         )
         if s.markers:
-            parts.extend(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{s.color}"/>' for px, py in points)
+            parts.extend(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{_e(s.color)}"/>' for px, py in points)
         lx = _W - _R - 110 if legend == "bottom-right" else _L + 8
         ly = _H - _B - 10 - 14 * (len(series) - 1 - i)
         parts.append(
-            f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{s.color}" '
+            f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{_e(s.color)}" '
             f'stroke-width="2"{dash}/><text x="{lx + 20}" y="{ly}">{_e(s.name)}</text>'
         )
-    parts.append("</svg>")
-    return "".join(parts)
+    return _svg(parts)
 
 
-def confusion_svg(tp: int, fp: int, tn: int, fn: int, threshold: float) -> str:
+def confusion_svg(tp: int, fp: int, tn: int, fn: int, threshold: float) -> Markup:
     """The 2x2 confusion matrix (rows: actual, columns: predicted), cells shaded by count."""
     cells = [
         ("actual 1", "predicted 1", tp, "TP"),
@@ -152,11 +161,10 @@ def confusion_svg(tp: int, fp: int, tn: int, fn: int, threshold: float) -> str:
         colour = f"rgba(46,125,50,{shade:.2f})" if good else f"rgba(198,40,40,{shade:.2f})"
         parts.append(
             f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{colour}" stroke="#fff"/>'
-            f'<text x="{x + size / 2}" y="{y + size / 2}" text-anchor="middle" font-size="15">{count}</text>'
+            f'<text x="{x + size / 2}" y="{y + size / 2}" text-anchor="middle" font-size="15">{_e(count)}</text>'
             f'<text x="{x + size / 2}" y="{y + size / 2 + 16}" text-anchor="middle">{tag}</text>'
         )
-    parts.append("</svg>")
-    return "".join(parts)
+    return _svg(parts)
 
 
 @dataclass(frozen=True)
@@ -170,7 +178,7 @@ class Interval:
     muted: bool = False  # e.g. a small slice: drawn grey
 
 
-def forest_svg(title: str, rows: Sequence[Interval], reference: float | None = None) -> str:
+def forest_svg(title: str, rows: Sequence[Interval], reference: float | None = None) -> Markup:
     """Intervals on a shared axis, one row each, with an optional vertical reference line."""
     known = [v for r in rows for v in (r.value, r.lower, r.upper) if v is not None]
     if reference is not None:
@@ -212,5 +220,4 @@ def forest_svg(title: str, rows: Sequence[Interval], reference: float | None = N
             )
     for v in (lo + pad, (lo + hi) / 2, hi - pad):
         parts.append(f'<text x="{sx(v):.1f}" y="{height - 8}" text-anchor="middle">{v:.3g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return _svg(parts)

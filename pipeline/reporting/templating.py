@@ -1,0 +1,67 @@
+"""The one Jinja2 environment every HTML page of the project is rendered with.
+
+Templates live in ``pipeline/reporting/templates`` (shipped as package data) and share one base
+layout. Autoescape is on for every template and undefined names fail loudly
+(``StrictUndefined``), so a value from the data can never become markup and a field a template
+expects but is not given is an error, not an empty cell. The filters below are the number and
+verdict formats the pages share; the only markup they produce is our own, with every value in it
+escaped.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+DASH = "—"
+"""Shown where a value is missing."""
+
+
+def fmt(value: Any) -> str:
+    """A number as the reports show it: floats to 4 significant digits, ``None`` as a dash."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return DASH if value is None else str(value)
+
+
+def verdict(ok: bool | None, yes: str = "passed", no: str = "failed") -> Markup:
+    """``yes`` in green or ``no`` in red (bold); a dash when there is no verdict."""
+    if ok is None:
+        return Markup(DASH)
+    return Markup('<span class="ok">{}</span>').format(yes) if ok else Markup('<span class="bad">{}</span>').format(no)
+
+
+def unreliable(estimate: dict[str, Any] | None) -> Markup:
+    """`` (unreliable, n=…)`` after an interval from too few rows (``reliable`` false), else nothing."""
+    if not estimate or estimate.get("reliable") is not False:
+        return Markup("")
+    return Markup(' <span class="bad">(unreliable, n={})</span>').format(estimate.get("n"))
+
+
+def dumps(value: Any) -> str:
+    """JSON as it is stored (keys in their order), to show parameters and settings verbatim."""
+    return json.dumps(value)
+
+
+@cache
+def environment() -> Environment:
+    """The shared environment: package templates, autoescape everywhere, strict undefined."""
+    env = Environment(
+        loader=PackageLoader("pipeline.reporting"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2", "svg.j2"), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(fmt=fmt, verdict=verdict, unreliable=unreliable, dumps=dumps)
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one template of ``pipeline/reporting/templates`` with ``context``."""
+    return environment().get_template(template).render(**context)
