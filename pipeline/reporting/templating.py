@@ -56,7 +56,6 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        keep_trailing_newline=False,
     )
     env.filters.update(fmt=fmt, verdict=verdict, unreliable=unreliable, dumps=dumps)
     return env
