@@ -25,6 +25,7 @@ from pipeline.quality.drift import (
     profile_frame,
     profile_numeric,
 )
+from pipeline.quality.drift_tests import _js_distance
 
 nan = float("nan")
 TOL = 1e-12
@@ -249,3 +250,28 @@ def test_detect_drift_report_is_pinned() -> None:
     assert {k: report[k] for k in ("drift_share", "dataset_drifted", "drifted_features")} == {
         k: EXPECTED_REPORT[k] for k in ("drift_share", "dataset_drifted", "drifted_features")
     }
+
+
+@pytest.mark.parametrize(
+    ("p", "q", "expected"),
+    [
+        ([0.5, 0.5], [0.5, 0.5], 0.0),
+        ([1.0, 0.0], [0.0, 1.0], 1.0),
+        ([0.2, 0.3, 0.5], [0.1, 0.1, 0.8], 0.27421926797752677),
+        ([0.3, 0.7, 0.0], [0.3, 0.69999, 1e-5], 0.002236073738185633),
+        ([2.0, 3.0, 5.0], [1.0, 1.0, 8.0], 0.27421926797752677),
+        ([0.25] * 4, [0.25 + 1e-15, 0.25, 0.25, 0.25 - 1e-15], 1.2161883888976235e-15),
+    ],
+)
+def test_jensen_shannon_distance_is_pinned(p: list[float], q: list[float], expected: float) -> None:
+    """The reported number is the base-2 distance (square root of the divergence), never nan."""
+    value = _js_distance(np.array(p), np.array(q))
+    assert 0.0 <= value <= 1.0 and abs(value - expected) <= TOL
+
+
+def test_drift_reexports_the_statistics_module() -> None:
+    """Callers importing from pipeline.quality.drift get the very objects of drift_tests/drift_profiles."""
+    from pipeline.quality import drift, drift_profiles, drift_tests
+
+    assert drift.DRIFT_TESTS is drift_tests.DRIFT_TESTS and drift.benjamini_hochberg is drift_tests.benjamini_hochberg
+    assert drift.NumericProfile is drift_profiles.NumericProfile
