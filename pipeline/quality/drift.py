@@ -30,6 +30,7 @@ from pipeline.quality.drift_profiles import (
     Profile,
     _finite_values,
     _float_or_none,
+    _none_to_nan,
     profile_categorical,
     profile_frame,
     profile_from_dict,
@@ -118,6 +119,31 @@ class FeatureDrift:
             "drifted": bool(self.drifted),
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
+        """Rebuild a verdict written by :meth:`to_dict`; ``None`` numbers are nan again.
+
+        A p-value test that could not run stored ``None`` p-values; they come back as nan, as
+        :func:`detect_drift` made them, so that a stored report reads back to the same verdict.
+        """
+        p_test = (test := DRIFT_TESTS.get(str(d["test"]))) is not None and test.kind == "p_value"
+
+        def p(key: str) -> float | None:
+            value = d.get(key)
+            return (_NAN if p_test else None) if value is None else float(value)
+
+        return cls(
+            feature=str(d["feature"]),
+            kind=str(d["kind"]),
+            test=str(d["test"]),
+            score=_none_to_nan(d.get("score")),
+            p_value=p("p_value"),
+            adjusted_p_value=p("adjusted_p_value"),
+            effect_size=_none_to_nan(d.get("effect_size")),
+            threshold=float(d["threshold"]),
+            drifted=bool(d["drifted"]),
+        )
+
 
 @dataclass(frozen=True)
 class DriftReport:
@@ -144,6 +170,23 @@ class DriftReport:
             "dataset_drifted": bool(self.dataset_drifted),
             "drifted_features": self.drifted_features,
         }
+
+    def summary(self) -> dict[str, Any]:
+        """The dataset-level verdict without the per-feature rows (the drift check's details)."""
+        return {
+            "drifted_features": self.drifted_features,
+            "drift_share": self.drift_share,
+            "dataset_drifted": self.dataset_drifted,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
+        """Rebuild a report written by :meth:`to_dict` (as stored with a validation)."""
+        return cls(
+            features=tuple(FeatureDrift.from_dict(f) for f in d["features"]),
+            drift_share=float(d["drift_share"]),
+            dataset_drifted=bool(d["dataset_drifted"]),
+        )
 
 
 def _check_overrides(

@@ -9,6 +9,7 @@ p-values, no usable values).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from pipeline.quality.drift import (
     DRIFT_TESTS,
     CategoricalProfile,
+    DriftReport,
     benjamini_hochberg,
     detect_drift,
     profile_categorical,
@@ -275,3 +277,17 @@ def test_drift_reexports_the_statistics_module() -> None:
 
     assert drift.DRIFT_TESTS is drift_tests.DRIFT_TESTS and drift.benjamini_hochberg is drift_tests.benjamini_hochberg
     assert drift.NumericProfile is drift_profiles.NumericProfile
+
+
+def test_a_stored_drift_report_reads_back_to_the_same_verdicts() -> None:
+    """DriftReport.to_dict is the one serialised form; from_dict restores nan where None was written."""
+    profiles, current, tests = _report_case()
+    report = detect_drift(profiles, current, tests=tests)
+    restored = DriftReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert restored.to_dict() == report.to_dict()
+    assert restored.drifted_features == report.drifted_features == ["n1", "c1"]
+    skipped = next(f for f in restored.features if f.feature == "empty")
+    assert math.isnan(skipped.score) and skipped.p_value is not None and math.isnan(skipped.p_value)
+    js = next(f for f in restored.features if f.feature == "n3")
+    assert js.p_value is None and js.adjusted_p_value is None
+    assert report.summary() == {"drifted_features": ["n1", "c1"], "drift_share": 0.4, "dataset_drifted": False}
