@@ -143,6 +143,8 @@ def render_model_html(mv: ModelVersion) -> str:
     SVG), metrics per slice, the candidates that were searched, every promotion check, and what is
     needed to reproduce the model.  Sections whose evidence an older version lacks are left out.
     """
+    from pipeline.modeling.promotion import stored_checks
+
     ev = mv.evaluation
     cv = ev.get("cross_validation") or {}
     rows = [
@@ -228,14 +230,7 @@ def render_model_html(mv: ModelVersion) -> str:
             f"<p>{_verdict(mv.decision['promote'], 'promoted', 'not promoted')}: {_e(mv.decision['reason'])}</p>",
             _table(
                 ["check", "passed", "details"],
-                [
-                    [
-                        _e(c["check"]),
-                        _verdict(c["passed"]),
-                        _e(json.dumps({k: v for k, v in c.items() if k not in ("check", "passed")})),
-                    ]
-                    for c in mv.decision["checks"]
-                ],
+                [[_e(c.name), _verdict(c.passed), _e(json.dumps(c.details()))] for c in stored_checks(mv.decision)],
             ),
         ]
     parts += _model_reproducibility(mv)
@@ -303,14 +298,13 @@ def _model_plots(mv: ModelVersion) -> list[str]:
 
 def _model_slices(mv: ModelVersion) -> list[str]:
     """Per slice column: a forest plot of the primary metric and a table with the champion."""
+    from pipeline.modeling.promotion import stored_checks
     from pipeline.reporting.plots import Interval, forest_svg
 
     slices = mv.evaluation.get("slices") or {}
     if not slices:
         return []
-    gates = {
-        c["check"].split(":", 1)[1]: c for c in (mv.decision or {}).get("checks", []) if c["check"].startswith("slice:")
-    }
+    gates = {c.subject: c for c in stored_checks(mv.decision) if c.kind == "slice"}
     primary = next(
         (c["metric"] for entries in slices.values() for e in entries if (c := e.get("comparison"))), None
     ) or next(iter(mv.evaluation["holdout"]))
@@ -339,7 +333,7 @@ def _model_slices(mv: ModelVersion) -> list[str]:
                     _fmt((e.get("champion") or {}).get(primary)),
                     _fmt(cmp.get("difference")),
                     f"{_fmt(cmp.get('lower'))} – {_fmt(cmp.get('upper'))}" if cmp else "—",
-                    _verdict(gate["passed"]) if gate else "—",
+                    _verdict(gate.passed) if gate else "—",
                 ]
             )
         forest = forest_svg(
