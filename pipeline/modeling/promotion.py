@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, get_args
 
 from pipeline.core.config import PromotionConfig
@@ -256,41 +257,20 @@ def _slice_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[P
     for column, entries in slices.items():
         for entry in entries:
             cmp = entry.get("comparison") or {}
-            subject, rows = f"{column}={entry['value']}", entry["rows"]
-            difference = cmp.get("difference")
+            rows, difference = entry["rows"], cmp.get("difference")
+            gate = partial(
+                PromotionCheck, "slice", subject=f"{column}={entry['value']}", rows=rows, threshold=gates.max_drop
+            )
             if rows < gates.min_rows:
-                checks.append(
-                    PromotionCheck(
-                        "slice",
-                        subject=subject,
-                        passed=None,
-                        skip="small",
-                        rows=rows,
-                        threshold=gates.max_drop,
-                        difference=difference,
-                        message=f"not gated: {rows} rows < min_rows {gates.min_rows}",
-                    )
-                )
+                message = f"not gated: {rows} rows < min_rows {gates.min_rows}"
+                checks.append(gate(passed=None, skip="small", difference=difference, message=message))
             elif difference is None:
-                checks.append(
-                    PromotionCheck(
-                        "slice",
-                        subject=subject,
-                        passed=None,
-                        skip="undefined",
-                        rows=rows,
-                        threshold=gates.max_drop,
-                        message=f"{cmp.get('metric', 'metric')} undefined here (one class only)",
-                    )
-                )
+                message = f"{cmp.get('metric', 'metric')} undefined here (one class only)"
+                checks.append(gate(passed=None, skip="undefined", message=message))
             else:
                 checks.append(
-                    PromotionCheck(
-                        "slice",
-                        subject=subject,
+                    gate(
                         passed=difference >= -gates.max_drop,
-                        rows=rows,
-                        threshold=gates.max_drop,
                         difference=difference,
                         lower=cmp.get("lower"),
                         upper=cmp.get("upper"),

@@ -45,33 +45,25 @@ def _evaluation(roc_auc=0.8, rows=200, classes=None, champion=None, slices=None,
     return ev
 
 
-def _champion(lower, difference=0.0, upper=0.05):
+def _comparison(difference, lower, upper, challenger, champion):
     return {
-        "version": 3,
-        "comparison": {
-            "metric": "roc_auc",
-            "challenger": 0.8 + difference,
-            "champion": 0.8,
-            "difference": difference,
-            "lower": lower,
-            "upper": upper,
-        },
+        "metric": "roc_auc",
+        "challenger": challenger,
+        "champion": champion,
+        "difference": difference,
+        "lower": lower,
+        "upper": upper,
     }
 
 
+def _champion(lower, difference=0.0, upper=0.05):
+    return {"version": 3, "comparison": _comparison(difference, lower, upper, 0.8 + difference, 0.8)}
+
+
 def _slice(value, rows, difference):
-    cmp = (
-        None
-        if difference is None
-        else {
-            "metric": "roc_auc",
-            "difference": difference,
-            "lower": difference - 0.02,
-            "upper": difference + 0.02,
-            "challenger": 0.8,
-            "champion": 0.8 - difference,
-        }
-    )
+    if difference is None:
+        return {"value": value, "rows": rows, "comparison": None}
+    cmp = _comparison(difference, difference - 0.02, difference + 0.02, 0.8, 0.8 - difference)
     return {"value": value, "rows": rows, "comparison": cmp}
 
 
