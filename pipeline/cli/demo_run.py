@@ -17,6 +17,7 @@ from pipeline.app.stages.plan import find_trained_version
 from pipeline.core.redaction import redact_url
 from pipeline.core.settings import Settings
 from pipeline.core.storage import atomic_write_bytes
+from pipeline.modeling.promotion import stored_checks
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,11 @@ def _why(decision: dict[str, Any] | None) -> str:
     if not decision:
         return "—"
     verdict = "yes" if decision["promote"] else "no"
-    for check in decision["checks"]:
-        if check["check"].startswith("non_inferiority"):
+    for check in stored_checks(decision):
+        if check.kind == "non_inferiority":
             return (
-                f"{verdict}: vs v{decision['champion_version']} Δ{check['difference']:+.3f} "
-                f"[{check['lower']:+.3f}, {check['upper']:+.3f}], margin {check['margin']}"
+                f"{verdict}: vs v{decision['champion_version']} Δ{check.difference:+.3f} "
+                f"[{check.lower:+.3f}, {check.upper:+.3f}], margin {check.threshold}"
             )
     return f"{verdict}: {decision['reason']}"
 

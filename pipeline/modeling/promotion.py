@@ -21,11 +21,134 @@ and is recorded with its reason; every check is still evaluated and stored with 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, get_args
 
 from pipeline.core.config import PromotionConfig
+from pipeline.core.errors import RegistryError
 from pipeline.modeling.metrics import HIGHER_IS_BETTER
+
+CheckKind = Literal["floor", "holdout_rows", "class_rows", "non_inferiority", "improvement", "slice_gates", "slice"]
+CHECK_KINDS: tuple[str, ...] = get_args(CheckKind)
+
+SliceSkip = Literal["small", "undefined"]
+"""Why a slice is not gated: too few rows, or the metric is undefined there (one class only)."""
+
+_THRESHOLD_KEY: dict[str, str] = {
+    "floor": "floor",
+    "holdout_rows": "min_rows",
+    "class_rows": "min_rows",
+    "non_inferiority": "margin",
+    "improvement": "min_improvement",
+    "slice": "max_drop",
+}
+"""The JSON name of :attr:`PromotionCheck.threshold` for each kind of check."""
+
+
+@dataclass(frozen=True)
+class PromotionCheck:
+    """One check of a promotion decision, with the numbers it was judged on.
+
+    ``kind`` says which rule it is; ``subject`` what it was applied to: the metric (floor,
+    non-inferiority, improvement), the class name (``class_rows``; None when the evaluation records
+    no classes) or ``column=value`` (slice). ``passed`` is None for a slice that is not gated
+    (``skip`` says why). ``threshold`` is the policy number the check compares with: the floor,
+    the minimum rows, the margin, the minimum improvement or the maximum drop. The JSON form
+    (:meth:`to_dict`, :meth:`from_dict`) is the one stored with decisions and alias moves, unchanged
+    from when checks were plain dicts named ``"kind:subject"``, so old records read as new ones.
+    """
+
+    kind: CheckKind
+    passed: bool | None
+    subject: str | None = None
+    threshold: float | None = None
+    value: float | None = None
+    rows: int | None = None
+    difference: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    challenger: float | None = None
+    champion: float | None = None
+    message: str | None = None
+    skip: SliceSkip | None = None
+
+    @property
+    def name(self) -> str:
+        """The check's display name, ``kind`` or ``kind:subject`` (e.g. ``floor:roc_auc``)."""
+        return self.kind if self.subject is None else f"{self.kind}:{self.subject}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON form: the name, ``passed`` and the numbers that belong to this kind."""
+        d: dict[str, Any] = {"check": self.name}
+        if self.kind == "slice":
+            d.update(rows=self.rows, max_drop=self.threshold, passed=self.passed)
+            if self.skip is None:
+                d.update(
+                    difference=self.difference,
+                    lower=self.lower,
+                    upper=self.upper,
+                    challenger=self.challenger,
+                    champion=self.champion,
+                )
+            elif self.skip == "small":
+                d.update(difference=self.difference, message=self.message)
+            else:
+                d.update(message=self.message)
+            return d
+        d["passed"] = self.passed
+        if self.kind == "floor":
+            d.update(value=self.value, floor=self.threshold)
+        elif self.kind in ("holdout_rows", "class_rows"):
+            d.update(rows=self.rows, min_rows=self.threshold, message=self.message)
+        elif self.kind in ("non_inferiority", "improvement"):
+            d.update(difference=self.difference, lower=self.lower, upper=self.upper)
+            d[_THRESHOLD_KEY[self.kind]] = self.threshold
+        else:
+            d["message"] = self.message
+        return d
+
+    def details(self) -> dict[str, Any]:
+        """Everything of :meth:`to_dict` but the name and the outcome (the report's details column)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("check", "passed")}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PromotionCheck:
+        """Read a stored check back (any record written since checks were recorded).
+
+        The only place a check's name is taken apart: ``kind`` before the first colon, the subject
+        after it (slice values and class names may hold colons themselves).
+        """
+        name = str(d["check"])
+        kind, sep, subject = name.partition(":")
+        if kind not in CHECK_KINDS:
+            raise RegistryError(f"unknown promotion check {name!r} in a stored decision; kinds are {CHECK_KINDS}")
+        passed = d.get("passed")
+        skip: SliceSkip | None = None
+        if kind == "slice" and passed is None:
+            skip = "small" if "difference" in d else "undefined"
+        key = _THRESHOLD_KEY.get(kind)
+        return cls(
+            kind=kind,  # type: ignore[arg-type]  # checked against CHECK_KINDS above
+            passed=None if passed is None else bool(passed),
+            subject=subject if sep else None,
+            threshold=d.get(key) if key else None,
+            value=d.get("value"),
+            rows=d.get("rows"),
+            difference=d.get("difference"),
+            lower=d.get("lower"),
+            upper=d.get("upper"),
+            challenger=d.get("challenger"),
+            champion=d.get("champion"),
+            message=d.get("message"),
+            skip=skip,
+        )
+
+
+def stored_checks(decision: Mapping[str, Any] | None) -> tuple[PromotionCheck, ...]:
+    """The checks of a stored decision (``ModelVersion.decision``), typed; none without a decision."""
+    return tuple(PromotionCheck.from_dict(c) for c in (decision or {}).get("checks") or ())
 
 
 @dataclass(frozen=True)
@@ -34,7 +157,7 @@ class PromotionDecision:
 
     promote: bool
     reason: str
-    checks: tuple[dict[str, Any], ...]
+    checks: tuple[PromotionCheck, ...]
     champion_version: int | None
     forced: bool = False
     thin_evidence: tuple[str, ...] = ()
@@ -42,10 +165,14 @@ class PromotionDecision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with the model version."""
-        d = asdict(self)
-        d["checks"] = list(self.checks)
-        d["thin_evidence"] = list(self.thin_evidence)
-        return d
+        return {
+            "promote": self.promote,
+            "reason": self.reason,
+            "checks": [c.to_dict() for c in self.checks],
+            "champion_version": self.champion_version,
+            "forced": self.forced,
+            "thin_evidence": list(self.thin_evidence),
+        }
 
 
 def holdout_class_rows(evaluation: dict[str, Any]) -> dict[str, int] | None:
@@ -61,104 +188,95 @@ def holdout_class_rows(evaluation: dict[str, Any]) -> dict[str, int] | None:
     return None
 
 
-def _evidence_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[dict[str, Any]]:
+def _evidence_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[PromotionCheck]:
     """Is the holdout large enough to decide on? One check for its size, one per class."""
     rows = evaluation.get("holdout_rows")
-    checks: list[dict[str, Any]] = [
-        {
-            "check": "holdout_rows",
-            "passed": rows is not None and rows >= policy.min_holdout_rows,
-            "rows": rows,
-            "min_rows": policy.min_holdout_rows,
-            "message": (
+    checks = [
+        PromotionCheck(
+            "holdout_rows",
+            passed=rows is not None and rows >= policy.min_holdout_rows,
+            rows=rows,
+            threshold=policy.min_holdout_rows,
+            message=(
                 f"holdout has {rows} rows, at least {policy.min_holdout_rows} needed"
                 if rows is not None
                 else "the evaluation does not record its holdout size"
             ),
-        }
+        )
     ]
     classes = holdout_class_rows(evaluation)
     if classes is None:
         checks.append(
-            {
-                "check": "class_rows",
-                "passed": policy.min_class_rows == 0,
-                "rows": None,
-                "min_rows": policy.min_class_rows,
-                "message": "the evaluation does not record its holdout rows per class",
-            }
+            PromotionCheck(
+                "class_rows",
+                passed=policy.min_class_rows == 0,
+                rows=None,
+                threshold=policy.min_class_rows,
+                message="the evaluation does not record its holdout rows per class",
+            )
         )
         return checks
     for name, count in classes.items():
         checks.append(
-            {
-                "check": f"class_rows:{name}",
-                "passed": count >= policy.min_class_rows,
-                "rows": count,
-                "min_rows": policy.min_class_rows,
-                "message": f"class {name!r} has {count} holdout rows, at least {policy.min_class_rows} needed",
-            }
+            PromotionCheck(
+                "class_rows",
+                subject=name,
+                passed=count >= policy.min_class_rows,
+                rows=count,
+                threshold=policy.min_class_rows,
+                message=f"class {name!r} has {count} holdout rows, at least {policy.min_class_rows} needed",
+            )
         )
     return checks
 
 
-def _floor_checks(holdout: dict[str, Any], policy: PromotionConfig) -> list[dict[str, Any]]:
+def _floor_checks(holdout: dict[str, Any], policy: PromotionConfig) -> list[PromotionCheck]:
     checks = []
     for metric, floor in policy.floors.items():
         value = (holdout.get(metric) or {}).get("value")
         ok = value is not None and (value >= floor if HIGHER_IS_BETTER[metric] else value <= floor)
-        checks.append({"check": f"floor:{metric}", "passed": ok, "value": value, "floor": floor})
+        checks.append(PromotionCheck("floor", subject=metric, passed=ok, value=value, threshold=floor))
     return checks
 
 
-def _slice_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[dict[str, Any]]:
+def _slice_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[PromotionCheck]:
     """One check per slice: passed, failed, or skipped (``passed`` None) when too small."""
     gates = policy.slice_gates
     assert gates is not None
     slices = evaluation.get("slices") or {}
     if not slices:
         return [
-            {
-                "check": "slice_gates",
-                "passed": False,
-                "message": "slice gates are configured but the evaluation holds no slices; "
+            PromotionCheck(
+                "slice_gates",
+                passed=False,
+                message="slice gates are configured but the evaluation holds no slices; "
                 "set dataset.slice_columns (or remove promotion.slice_gates)",
-            }
+            )
         ]
     checks = []
     for column, entries in slices.items():
         for entry in entries:
             cmp = entry.get("comparison") or {}
-            base = {"check": f"slice:{column}={entry['value']}", "rows": entry["rows"], "max_drop": gates.max_drop}
-            difference = cmp.get("difference")
-            if entry["rows"] < gates.min_rows:
-                checks.append(
-                    {
-                        **base,
-                        "passed": None,
-                        "difference": difference,
-                        "message": f"not gated: {entry['rows']} rows < min_rows {gates.min_rows}",
-                    }
-                )
+            rows, difference = entry["rows"], cmp.get("difference")
+            gate = partial(
+                PromotionCheck, "slice", subject=f"{column}={entry['value']}", rows=rows, threshold=gates.max_drop
+            )
+            if rows < gates.min_rows:
+                message = f"not gated: {rows} rows < min_rows {gates.min_rows}"
+                checks.append(gate(passed=None, skip="small", difference=difference, message=message))
             elif difference is None:
-                checks.append(
-                    {
-                        **base,
-                        "passed": None,
-                        "message": f"{cmp.get('metric', 'metric')} undefined here (one class only)",
-                    }
-                )
+                message = f"{cmp.get('metric', 'metric')} undefined here (one class only)"
+                checks.append(gate(passed=None, skip="undefined", message=message))
             else:
                 checks.append(
-                    {
-                        **base,
-                        "passed": difference >= -gates.max_drop,
-                        "difference": difference,
-                        "lower": cmp.get("lower"),
-                        "upper": cmp.get("upper"),
-                        "challenger": cmp.get("challenger"),
-                        "champion": cmp.get("champion"),
-                    }
+                    gate(
+                        passed=difference >= -gates.max_drop,
+                        difference=difference,
+                        lower=cmp.get("lower"),
+                        upper=cmp.get("upper"),
+                        challenger=cmp.get("challenger"),
+                        champion=cmp.get("champion"),
+                    )
                 )
     return checks
 
@@ -168,36 +286,34 @@ def decide_promotion(
 ) -> PromotionDecision:
     """Judge one evaluation (``Evaluation.to_dict()``) against the policy; see the module docstring."""
     checks = _floor_checks(evaluation["holdout"], policy)
-    failed_floors = [c for c in checks if not c["passed"]]
+    failed_floors = [c for c in checks if not c.passed]
     evidence = _evidence_checks(evaluation, policy)
     checks.extend(evidence)
-    thin = tuple(c["message"] for c in evidence if not c["passed"])
+    thin = tuple(c.message or "" for c in evidence if not c.passed)
     champion = evaluation.get("champion")
     champion_version = champion["version"] if champion else None
     cmp = champion["comparison"] if champion else None
+    non_inferiority = improvement = None
     if cmp is not None:
         lower = cmp["lower"]
-        checks.append(
-            {
-                "check": f"non_inferiority:{cmp['metric']}",
-                "passed": lower is not None and lower > -policy.margin,
-                "difference": cmp["difference"],
-                "lower": lower,
-                "upper": cmp["upper"],
-                "margin": policy.margin,
-            }
+        interval = {"difference": cmp["difference"], "lower": lower, "upper": cmp["upper"]}
+        non_inferiority = PromotionCheck(
+            "non_inferiority",
+            subject=cmp["metric"],
+            passed=lower is not None and lower > -policy.margin,
+            threshold=policy.margin,
+            **interval,
         )
+        checks.append(non_inferiority)
         if policy.min_improvement is not None:
-            checks.append(
-                {
-                    "check": f"improvement:{cmp['metric']}",
-                    "passed": lower is not None and lower > policy.min_improvement,
-                    "difference": cmp["difference"],
-                    "lower": lower,
-                    "upper": cmp["upper"],
-                    "min_improvement": policy.min_improvement,
-                }
+            improvement = PromotionCheck(
+                "improvement",
+                subject=cmp["metric"],
+                passed=lower is not None and lower > policy.min_improvement,
+                threshold=policy.min_improvement,
+                **interval,
             )
+            checks.append(improvement)
         if policy.slice_gates is not None:
             checks.extend(_slice_checks(evaluation, policy))
     verdict = tuple(checks)
@@ -213,41 +329,41 @@ def decide_promotion(
         )
     if failed_floors:
         worst = failed_floors[0]
-        shown = "missing" if worst["value"] is None else f"{worst['value']:.3f}"
+        shown = "missing" if worst.value is None else f"{worst.value:.3f}"
         return PromotionDecision(
             False,
-            f"below floor: {worst['check'].split(':')[1]} {shown} (floor {worst['floor']:.3f})",
+            f"below floor: {worst.subject} {shown} (floor {worst.threshold:.3f})",
             verdict,
             champion_version,
         )
-    if cmp is None:
+    if cmp is None or non_inferiority is None:
         return PromotionDecision(True, "first model: no champion yet and every floor is met", verdict, None)
     detail = (
         f"{cmp['metric']} {cmp['challenger']:.3f} vs champion v{champion_version} {cmp['champion']:.3f}, "
         f"difference {cmp['difference']:+.3f} (95% CI {_signed(cmp['lower'])} to {_signed(cmp['upper'])}), "
         f"margin {policy.margin:.3f}"
     )
-    by_name = {c["check"].split(":")[0]: c for c in checks if ":" in c["check"]}
-    if not by_name["non_inferiority"]["passed"]:
+    if not non_inferiority.passed:
         return PromotionDecision(False, f"may be worse than the champion: {detail}", verdict, champion_version)
-    if "improvement" in by_name and not by_name["improvement"]["passed"]:
+    if improvement is not None and not improvement.passed:
         return PromotionDecision(
             False,
             f"not clearly better than the champion (needs a lower bound above {policy.min_improvement:+.3f}): {detail}",
             verdict,
             champion_version,
         )
-    failed_slices = [c for c in checks if (c["check"].startswith("slice") and c["passed"] is False)]
+    failed_slices = [c for c in checks if c.kind in ("slice", "slice_gates") and c.passed is False]
     if failed_slices:
-        worst = min(failed_slices, key=lambda c: c.get("difference", float("-inf")))
-        if "difference" not in worst:
-            return PromotionDecision(False, worst["message"], verdict, champion_version)
+        worst = min(failed_slices, key=_slice_drop_order)
+        if worst.kind == "slice_gates" or worst.difference is None:
+            return PromotionDecision(False, worst.message or "", verdict, champion_version)
         others = f" ({len(failed_slices) - 1} more slice(s) fail too)" if len(failed_slices) > 1 else ""
+        max_drop = policy.slice_gates.max_drop if policy.slice_gates is not None else worst.threshold
         return PromotionDecision(
             False,
-            f"fails a slice gate: {cmp['metric']} drops {-worst['difference']:.3f} in "
-            f"{worst['check'].split(':', 1)[1]} vs champion v{champion_version} (allowed "
-            f"{policy.slice_gates.max_drop:.3f}){others}; overall {detail}",
+            f"fails a slice gate: {cmp['metric']} drops {-worst.difference:.3f} in "
+            f"{worst.subject} vs champion v{champion_version} (allowed "
+            f"{max_drop:.3f}){others}; overall {detail}",
             verdict,
             champion_version,
         )
@@ -259,6 +375,11 @@ def decide_promotion(
             champion_version,
         )
     return PromotionDecision(True, f"not worse than the champion: {detail}", verdict, champion_version)
+
+
+def _slice_drop_order(check: PromotionCheck) -> float:
+    """Sort key of failed slice checks: the largest drop first; "no slices at all" before any."""
+    return float("-inf") if check.difference is None else check.difference
 
 
 def _signed(x: float | None) -> str:

@@ -28,7 +28,7 @@ import pandas as pd
 from pipeline.core.config import PipelineConfig
 from pipeline.core.storage import ObjectStore
 from pipeline.data.snapshots import Part, Snapshot, load_parts
-from pipeline.quality.drift import (
+from pipeline.quality.drift_profiles import (
     MAX_REFERENCE_SAMPLE,
     CategoricalProfile,
     NumericProfile,

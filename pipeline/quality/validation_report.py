@@ -203,11 +203,7 @@ def _drift_check(
         severity=dcfg.severity,
         passed=not drifted,
         message=message,
-        details={
-            "drifted_features": drifted,
-            "drift_share": drift.drift_share,
-            "dataset_drifted": drift.dataset_drifted,
-        },
+        details=drift.summary(),
     ), drift
 
 

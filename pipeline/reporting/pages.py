@@ -122,17 +122,16 @@ class _Candidates:
 
 def _decision_checks(mv: ModelVersion) -> list[tuple[str, bool, str]]:
     """Each promotion check of the decision as (name, passed, its other fields as JSON)."""
-    checks = (mv.decision or {}).get("checks", [])
-    return [
-        (c["check"], c["passed"], json.dumps({k: v for k, v in c.items() if k not in ("check", "passed")}))
-        for c in checks
-    ]
+    from pipeline.modeling.promotion import stored_checks  # on first use: keeps `ct` imports light
+
+    return [(c.name, c.passed, json.dumps(c.details())) for c in stored_checks(mv.decision)]
 
 
 def _slice_gates(mv: ModelVersion) -> dict[str, bool]:
     """Outcome of each slice gate of the decision, by ``column=value``."""
-    checks = (mv.decision or {}).get("checks", [])
-    return {c["check"].split(":", 1)[1]: c["passed"] for c in checks if c["check"].startswith("slice:")}
+    from pipeline.modeling.promotion import stored_checks
+
+    return {c.subject: c.passed for c in stored_checks(mv.decision) if c.kind == "slice"}
 
 
 def _model_plots(mv: ModelVersion) -> _Plots | None:

@@ -66,8 +66,8 @@ def test_clearly_better_challenger_is_promoted(cfg, holdout) -> None:
     assert cmp["lower"] > 0.02  # the paired interval excludes "no better"
     assert decision.promote is True, decision.reason
     assert decision.reason.startswith("not worse than the champion")
-    assert all(c["passed"] for c in decision.checks)
-    gated = [c for c in decision.checks if c["check"].startswith("slice:region=")]
+    assert all(c.passed for c in decision.checks)
+    gated = [c for c in decision.checks if c.kind == "slice" and (c.subject or "").startswith("region=")]
     assert len(gated) == len(GROUPS)
 
 
@@ -93,7 +93,7 @@ def test_better_on_average_but_worse_for_one_group_is_refused_by_the_slice_gate(
     assert decision.promote is False
     assert decision.reason.startswith("fails a slice gate")
     assert "region=west" in decision.reason
-    failed = [c["check"] for c in decision.checks if c["passed"] is False]
+    failed = [c.name for c in decision.checks if c.passed is False]
     assert failed == ["slice:region=west"]
     # without the slice gate the same evidence would promote: the gate is what refuses
     ungated = decide_promotion(evaluation, POLICY.model_copy(update={"slice_gates": None}))
@@ -105,8 +105,8 @@ def test_small_slices_are_reported_but_not_gated(cfg, holdout) -> None:
     signal = np.where(frame["region"] == "west", 0.0, 2.0)
     policy = POLICY.model_copy(update={"slice_gates": SliceGates(max_drop=0.05, min_rows=N)})  # every slice too small
     decision, _ = _decide(cfg, frame, y, _scores(y, signal, rng), _scores(y, 1.0, rng), policy)
-    skipped = [c for c in decision.checks if c["check"].startswith("slice:")]
-    assert skipped and all(c["passed"] is None and "min_rows" in c["message"] for c in skipped)
+    skipped = [c for c in decision.checks if c.kind == "slice"]
+    assert skipped and all(c.passed is None and c.skip == "small" and "min_rows" in (c.message or "") for c in skipped)
     assert decision.promote is True
 
 

@@ -50,7 +50,7 @@ def test_first_model_promoted_when_floors_hold() -> None:
     assert d.promote is True and d.forced is False
     assert d.champion_version is None
     assert d.reason.startswith("first model")
-    assert d.checks == (
+    assert tuple(c.to_dict() for c in d.checks) == (
         {"check": "floor:roc_auc", "passed": True, "value": 0.75, "floor": 0.6},
         {
             "check": "holdout_rows",
@@ -87,7 +87,7 @@ def test_refused_below_floor_names_metric() -> None:
     assert "below floor" in d.reason
     assert "roc_auc" in d.reason
     assert "0.550" in d.reason and "0.600" in d.reason
-    assert d.checks[0]["passed"] is False
+    assert d.checks[0].passed is False and d.checks[0].name == "floor:roc_auc"
 
 
 def test_floor_on_lower_is_better_metric() -> None:
@@ -111,8 +111,8 @@ def test_promoted_when_lower_bound_above_minus_margin() -> None:
     assert d.champion_version == 3
     assert "not worse than the champion" in d.reason
     assert "v3" in d.reason
-    ni = [c for c in d.checks if c["check"] == "non_inferiority:roc_auc"]
-    assert ni and ni[0]["passed"] is True and ni[0]["margin"] == 0.01
+    ni = [c for c in d.checks if c.name == "non_inferiority:roc_auc"]
+    assert ni and ni[0].passed is True and ni[0].threshold == 0.01 and ni[0].to_dict()["margin"] == 0.01
 
 
 def test_refused_when_lower_bound_at_minus_margin() -> None:
@@ -126,8 +126,8 @@ def test_refused_when_lower_bound_below_minus_margin() -> None:
     assert d.promote is False
     assert d.champion_version == 3
     assert "-0.020" in d.reason  # the difference is shown
-    ni = [c for c in d.checks if c["check"].startswith("non_inferiority")]
-    assert ni[0]["passed"] is False and ni[0]["lower"] == -0.04
+    ni = [c for c in d.checks if c.kind == "non_inferiority"]
+    assert ni[0].passed is False and ni[0].lower == -0.04
 
 
 def test_zero_margin_requires_positive_lower_bound() -> None:
@@ -147,7 +147,7 @@ def test_force_promotes_with_reason() -> None:
     assert d.reason == "manual override: hotfix for ticket 42"
     assert d.champion_version == 3
     # the evidence is still recorded, failing checks included (floor, holdout size, two classes, non-inferiority)
-    assert [c["passed"] for c in d.checks] == [False, True, True, True, False]
+    assert [c.passed for c in d.checks] == [False, True, True, True, False]
 
 
 def test_force_without_reason() -> None:
@@ -194,8 +194,8 @@ def test_min_improvement_checks_the_lower_bound() -> None:
     policy = PromotionConfig(margin=0.01, min_improvement=0.01, floors={})
     refused = decide_promotion(_evaluation(champion=_champion(lower=0.005, difference=0.02)), policy)
     assert refused.promote is False and refused.reason.startswith("not clearly better")
-    check = next(c for c in refused.checks if c["check"] == "improvement:roc_auc")
-    assert check["passed"] is False and check["min_improvement"] == 0.01
+    check = next(c for c in refused.checks if c.name == "improvement:roc_auc")
+    assert check.passed is False and check.threshold == 0.01 and check.to_dict()["min_improvement"] == 0.01
     accepted = decide_promotion(_evaluation(champion=_champion(lower=0.011, difference=0.03)), policy)
     assert accepted.promote is True and accepted.reason.startswith("better than the champion by more than 0.010")
 
@@ -206,7 +206,7 @@ def test_slice_gate_refuses_the_worst_slice_and_counts_the_others() -> None:
     d = decide_promotion(ev, GATED)
     assert d.promote is False
     assert "region=west" in d.reason and "drops 0.120" in d.reason and "1 more slice" in d.reason
-    outcome = {c["check"]: c["passed"] for c in d.checks if c["check"].startswith("slice:")}
+    outcome = {c.name: c.passed for c in d.checks if c.kind == "slice"}
     assert outcome == {"slice:region=north": True, "slice:region=east": False, "slice:region=west": False}
 
 
@@ -215,7 +215,7 @@ def test_slice_gate_allows_a_drop_within_max_drop_and_skips_small_or_undefined_s
     ev["slices"] = {"plan": [_slice("basic", 500, -0.05), _slice("premium", 40, -0.4), _slice("standard", 300, None)]}
     d = decide_promotion(ev, GATED)
     assert d.promote is True, d.reason
-    outcome = {c["check"]: c["passed"] for c in d.checks if c["check"].startswith("slice:")}
+    outcome = {c.name: c.passed for c in d.checks if c.kind == "slice"}
     assert outcome == {"slice:plan=basic": True, "slice:plan=premium": None, "slice:plan=standard": None}
 
 
@@ -236,4 +236,4 @@ def test_undefined_values_never_pass_a_check() -> None:
     ev["champion"]["comparison"]["lower"] = None
     d = decide_promotion(ev, POLICY)
     assert d.promote is False and "missing" in d.reason
-    assert [c["passed"] for c in d.checks] == [False, True, True, True, False]
+    assert [c.passed for c in d.checks] == [False, True, True, True, False]

@@ -113,7 +113,7 @@ def promote_if_better(
             CHAMPION,
             version,
             decision.reason,
-            {"evaluation_uri": mv.lineage.get("evaluation_uri"), "checks": list(decision.checks)},
+            {"evaluation_uri": mv.lineage.get("evaluation_uri"), "checks": [c.to_dict() for c in decision.checks]},
             actor,
         )
         moved = record is not None
