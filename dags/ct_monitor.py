@@ -75,10 +75,10 @@ def ct_monitor():
     @task
     def decide(scored: dict, joined: dict) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.monitoring.live_performance import check_for_retrain
+        from pipeline.app.stages.monitor import decide_on_retrain
 
         return {
-            **run_stage(check_for_retrain),
+            **run_stage(decide_on_retrain),
             "snapshot_id": scored["snapshot_id"],
             "new_data": scored["new_data"],
             "checked": scored.get("checked", []),

@@ -1,4 +1,9 @@
-"""Model registry and metadata store: one interface, one SQL implementation, an artifact store."""
+"""Model registry and metadata store: one interface (``base.MetadataStore`` and the entities it
+returns), one SQL implementation (``sql``, with its ``schema`` and ``migrations``), the artifact
+store, the alert value object and the ``StoreContext`` protocol domain code takes instead of the
+workspace. The package re-exports the interface only: importing it never loads SQLAlchemy or the
+SQL store, which only the application layer and the CLI wire (``from pipeline.registry.sql import
+SqlMetadataStore``)."""
 
 from pipeline.registry.base import (
     AlertRecord,
@@ -9,7 +14,6 @@ from pipeline.registry.base import (
     ValidationRecord,
     WorkRequest,
 )
-from pipeline.registry.sql import SqlMetadataStore
 
 __all__ = [
     "AlertRecord",
@@ -17,7 +21,6 @@ __all__ = [
     "ModelVersion",
     "PromotionRecord",
     "SnapshotRecord",
-    "SqlMetadataStore",
     "ValidationRecord",
     "WorkRequest",
 ]

@@ -14,7 +14,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
@@ -48,11 +47,11 @@ class LandingFilesTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from pipeline.data.ready_files import scan_landing
+        from pipeline.app.landing_watch import scan_landing_folder
 
         first_ready_at: float | None = None
         while True:
-            scan = await asyncio.to_thread(scan_landing, Path(self.landing), self.stable_seconds)
+            scan = await asyncio.to_thread(scan_landing_folder, self.landing, self.stable_seconds)
             now = time.time()
             if scan.ready and first_ready_at is None:
                 first_ready_at = now

@@ -4,7 +4,8 @@ Wired into every task through ``DEFAULT_ARGS["on_failure_callback"]``. Airflow 3
 calls ``on_failure_callback`` only when a try ends FAILED — retries exhausted, or an error that is
 not retried (``AirflowFailException``, which ``stage.run_stage`` raises for the pipeline's own
 errors); a try that will be retried calls ``on_retry_callback`` instead. So one failure is one
-alert, not one per try. The alert (log, alerts table, webhook) is made by ``pipeline.monitoring.alerts``.
+alert, not one per try. This module only reads the task instance; the alert (log, alerts table,
+webhook) is made and delivered by ``pipeline.app.task_alerts``.
 
 Parsing a DAG file imports only ``BaseNotifier`` from here; the pipeline and its stores are
 touched when a task fails, in the task's own process.
@@ -13,9 +14,12 @@ touched when a task fails, in the task's own process.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
+
+if TYPE_CHECKING:
+    from pipeline.app.task_alerts import TaskFailure
 
 log = logging.getLogger("ct.alerts")
 
@@ -35,17 +39,17 @@ def _error_text(error: Any) -> str:
 def _log_url(ti: Any) -> str | None:
     try:
         return str(ti.log_url) or None
-    except Exception:  # the URL is a convenience; no config for it must not cost the alert
+    except Exception:  # noqa: BLE001 - the URL is a convenience; whatever breaks it must not cost the alert
         return None
 
 
-def task_failed_alert_from(context: Any) -> Any:
-    """The ``task_failed`` alert for the task instance in an Airflow callback ``context``."""
-    from pipeline.monitoring.alerts import task_failed_alert
+def task_failure_from(context: Any) -> TaskFailure:
+    """The :class:`~pipeline.app.task_alerts.TaskFailure` of the task instance in an Airflow callback ``context``."""
+    from pipeline.app.task_alerts import TaskFailure
 
     ti = context.get("ti") or context.get("task_instance")
     map_index = getattr(ti, "map_index", None)
-    return task_failed_alert(
+    return TaskFailure(
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         run_id=ti.run_id,
@@ -56,42 +60,14 @@ def task_failed_alert_from(context: Any) -> Any:
     )
 
 
-def _notifier() -> Any:
-    """A notifier on this process's stores; a broken config (a common reason to fail) still alerts."""
-    from pipeline.core.config import AlertsConfig, load_config
-    from pipeline.core.errors import CTError
-    from pipeline.core.settings import load_settings
-    from pipeline.monitoring.alerts import Notifier
-    from pipeline.registry.sql import SqlMetadataStore
-
-    settings = load_settings()
-    try:
-        alerts = load_config(settings.config_path).alerts
-    except CTError as err:
-        log.warning(
-            "alerts settings not read from %s (%s); using the defaults", settings.config_path, str(err).splitlines()[0]
-        )
-        alerts = AlertsConfig()
-    try:
-        store = SqlMetadataStore(settings.database_url)
-    except Exception:  # the database may be why the task failed: the log and the webhook still hear
-        log.exception("the metadata store could not be opened for the task_failed alert")
-        store = None
-    return Notifier.from_config(store, alerts, settings)
-
-
 class TaskFailedNotifier(BaseNotifier):
     """``on_failure_callback`` that records a ``task_failed`` alert; it never raises."""
 
     def notify(self, context: Any) -> None:
         try:
-            alert = task_failed_alert_from(context)
-            notifier = _notifier()
-            try:
-                notifier.notify(alert)
-            finally:
-                if notifier.store is not None:
-                    notifier.store.dispose()
+            from pipeline.app.task_alerts import record_task_failure
+
+            record_task_failure(task_failure_from(context))
         except Exception:  # a failing alert must not hide the task's own failure in the log
             log.exception("the task_failed alert could not be recorded")
 

@@ -11,7 +11,7 @@ from pipeline.app.workspace import Workspace
 from pipeline.core.progress import progress
 from pipeline.monitoring.batch_scoring import pending_scoring_files, score_pending_batches
 from pipeline.monitoring.label_join import join_pending_labels, pending_label_files
-from pipeline.monitoring.live_performance import score_new_batches
+from pipeline.monitoring.live_performance import check_for_retrain, score_new_batches
 from pipeline.registry.base import SnapshotRecord
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,15 @@ def join_labels(ws: Workspace) -> dict[str, Any]:
 def monitor_inputs_waiting(ws: Workspace) -> list[str]:
     """Complete files waiting in ``scoring/`` and ``labels/`` (``ct run`` runs ct_monitor for them)."""
     return [f"scoring/{n}" for n in pending_scoring_files(ws)] + [f"labels/{n}" for n in pending_label_files(ws)]
+
+
+def decide_on_retrain(ws: Workspace) -> dict[str, Any]:
+    """ct_monitor's ``decide`` task: from the champion's live windows, whether to ask for a retrain, and why.
+
+    The decision is :func:`pipeline.monitoring.live_performance.check_for_retrain`; it is a stage so
+    the DAG reaches it through the application layer, like every other task.
+    """
+    return check_for_retrain(ws)
 
 
 def hand_over_to_training(ws: Workspace, decision: dict[str, Any]) -> dict[str, Any] | None:
