@@ -20,7 +20,6 @@ import codecs
 import csv
 import fcntl
 import filecmp
-import hashlib
 import io
 import json
 import logging
@@ -42,9 +41,10 @@ import pyarrow.parquet as pq
 
 from pipeline.core.config import DatasetConfig, IngestConfig
 from pipeline.core.errors import IngestError
+from pipeline.core.hashing import sha256_hex
+from pipeline.core.storage import ObjectStore, atomic_write_bytes, fsync_dir
 from pipeline.data.ready_files import MARKER_NAMES, LandingFile, find_ready_files, scan_landing, sha256_file  # noqa: F401 (re-exported)
 from pipeline.data.snapshots import Part, SourceFile, write_part
-from pipeline.core.storage import ObjectStore, fsync_dir, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -678,7 +678,7 @@ def fit_name(name: str, suffix: str = "", limit: int = MAX_DERIVED_NAME_BYTES) -
     whole = name + suffix
     if len(whole.encode()) <= limit:
         return whole
-    tag = "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    tag = "~" + sha256_hex(name)[:16]
     room = limit - len(suffix.encode()) - len(tag)
     head = name.encode()[:max(room, 1)].decode("utf-8", errors="ignore")
     return f"{head}{tag}{suffix}"
@@ -759,7 +759,7 @@ def quarantine_links(folder: Path, quarantine: Path) -> list[QuarantinedFile]:
             target = os.readlink(link)
         except OSError:
             continue  # gone meanwhile
-        source = LandingFile(path=link, size=0, sha256=hashlib.sha256(f"symlink:{link}->{target}".encode()).hexdigest())
+        source = LandingFile(path=link, size=0, sha256=sha256_hex(f"symlink:{link}->{target}"))
         message = (f"{link.name}: a symbolic link (to {target}); links are never followed, so its target was not "
                    "read. Copy the file itself into the folder if it should be taken in.")
         q = quarantine_file(source, quarantine, "symlink", message, {"target": target})

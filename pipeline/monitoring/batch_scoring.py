@@ -16,7 +16,6 @@ a later champion may score the same batch again under its own version. The late-
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import IngestError, ScoringError
+from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
 from pipeline.data.ingestion import (
     SOURCE_ROW_COLUMN,
@@ -139,7 +139,7 @@ def list_scored(ws: StoreContext) -> list[ScoredBatch]:
 def load_predictions(ws: StoreContext, scored: ScoredBatch) -> pd.DataFrame:
     """The predictions file of one scoring, checked against the checksum in its manifest."""
     data = ws.store.get(scored.predictions_key)
-    if hashlib.sha256(data).hexdigest() != scored.predictions_sha256:
+    if sha256_hex(data) != scored.predictions_sha256:
         raise ScoringError(
             f"{ws.store.uri(scored.predictions_key)}: checksum differs from its manifest "
             f"({scored.predictions_sha256[:12]}…); the predictions file was changed after scoring"
@@ -233,7 +233,7 @@ class _Scorer:
             model_version=champion.version,
             artifact_sha256=champion.artifact_sha256,
             predictions_key=key,
-            predictions_sha256=hashlib.sha256(data).hexdigest(),
+            predictions_sha256=sha256_hex(data),
             inputs_key=inputs_key(batch_id),
             positive_class=dataset.positive_class,
             threshold=DECISION_THRESHOLD,

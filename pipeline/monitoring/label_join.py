@@ -26,7 +26,6 @@ join record ``label-joins/<sha>.json`` is the commit point, after which the file
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -40,6 +39,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import IngestError
+from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
 from pipeline.core.storage import atomic_write_bytes
 from pipeline.data.ingestion import (
@@ -389,7 +389,7 @@ def join_label_file(
             notes.append(f"v{version}: {summary['skipped']}")
     # 3. the labelled rows become training data; mark them as seen by every version that scored all of them
     data = parquet_bytes(training)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_hex(data)
     for version in versions:
         if all(version in batches[b].scorings for b in matched[_BATCH].unique()):
             ws.store.put(

@@ -6,11 +6,11 @@ object-store link; the task log prints where they are.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 from typing import TYPE_CHECKING, Any
 
+from pipeline.core.hashing import canonical_json, sha256_hex
 from pipeline.core.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -125,8 +125,8 @@ def write_validation_report(store: ObjectStore, report: ValidationReport) -> str
     ``reports/`` tree can be copied or served as it is.
     """
     stem = f"reports/validation/{report.snapshot_id}_{report.reference_snapshot_id or 'noref'}"
-    payload = json.dumps(report.to_dict(), sort_keys=True, default=str).encode()
-    stem += "_" + hashlib.sha256(payload).hexdigest()[:8]
+    payload = canonical_json(report.to_dict(), compact=False, default=str).encode()
+    stem += "_" + sha256_hex(payload)[:8]
     base = store.uri("reports/validation/")
     docs = report.data_docs_uri
     href = docs[len(base) :] if docs and docs.startswith(base) else docs
