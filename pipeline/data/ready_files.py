@@ -85,8 +85,9 @@ def scan_landing(landing: Path, stable_seconds: float, now: float | None = None)
             ready.append((mtime, path))
         else:
             in_progress.append(path)
-    return LandingScan(tuple(p for _, p in sorted(ready, key=lambda item: (item[0], str(item[1])))),
-                       tuple(in_progress), tuple(links))
+    return LandingScan(
+        tuple(p for _, p in sorted(ready, key=lambda item: (item[0], str(item[1])))), tuple(in_progress), tuple(links)
+    )
 
 
 def find_ready_files(landing: Path, stable_seconds: float, now: float | None = None) -> list[LandingFile]:
