@@ -254,7 +254,7 @@ def pending_scoring_files(ws: StoreContext) -> list[str]:
     return scoring_inbox(ws).pending()
 
 
-class _ScoringInbox(InboxHandler[ParsedInput, dict[str, Any], ScoredBatch]):
+class _ScoringInbox(InboxHandler[ParsedInput, tuple[ScoredBatch, Path | None], ScoredBatch]):
     """Each file is one batch for the champion: read it, score it, set its bad rows aside."""
 
     what = "unlabelled file"
@@ -278,10 +278,10 @@ class _ScoringInbox(InboxHandler[ParsedInput, dict[str, Any], ScoredBatch]):
     def read(self, source: LandingFile) -> ParsedInput:
         return read_unlabelled(source, self.ws.config.dataset, self.ws.config.ingest)
 
-    def consume(self, source: LandingFile, read: ParsedInput) -> dict[str, Any]:
+    def consume(self, source: LandingFile, read: ParsedInput) -> tuple[ScoredBatch, Path | None]:
+        """Score the batch, then keep its set-aside rows in quarantine; (the manifest, where the rows went)."""
         scored = self.scorer.score(read)
-        rejected = write_rejected_rows(read.rejected, self.ws.settings.quarantine, source)
-        return {**scored.to_dict(), "rejected_rows_path": str(rejected) if rejected else None}
+        return scored, write_rejected_rows(read.rejected, self.ws.settings.quarantine, source)
 
     def finished(self, source: LandingFile, record: ScoredBatch) -> None:
         where = self.ws.store.uri(record.predictions_key)
@@ -297,7 +297,7 @@ def score_pending_batches(ws: StoreContext) -> dict[str, Any]:
     """
     inbox = scoring_inbox(ws)
     ready, links = inbox.arrivals()
-    champion, run = None, InboxRun[dict[str, Any], ScoredBatch]()
+    champion, run = None, InboxRun[tuple[ScoredBatch, Path | None], ScoredBatch]()
     if ready:
         require_id_columns(ws.config.dataset)
         champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
@@ -306,7 +306,10 @@ def score_pending_batches(ws: StoreContext) -> dict[str, Any]:
         else:
             run = process_inbox(inbox, ready, _ScoringInbox(ws, champion))
     return {
-        "scored": [scored for _, scored in run.taken],
+        "scored": [
+            {**scored.to_dict(), "rejected_rows_path": str(rejected) if rejected else None}
+            for _, (scored, rejected) in run.taken
+        ],
         "already_scored": [
             {"file": source.name, "batch_id": existing.batch_id, "predictions_key": existing.predictions_key}
             for source, existing in run.finished
@@ -334,13 +337,11 @@ def score_file(ws: StoreContext, path: Path) -> tuple[ScoredBatch, bool]:
             f"there is no champion of {ws.config.model.name} yet to score {path.name}; train one first (ct run)"
         )
     source = LandingFile(path=path, size=path.stat().st_size, sha256=sha256_file(path))
-    existing = read_scored(ws, batch_id_of(source.sha256), champion.name, champion.version)
+    batch = _ScoringInbox(ws, champion)  # the same steps as a file in scoring/, without moving it
+    existing = batch.committed(source)
     if existing is not None:
-        _check_same_artifact(ws, existing, champion)
         return existing, False
-    parsed = read_unlabelled(source, ws.config.dataset, ws.config.ingest)
-    scored = _Scorer(ws, champion).score(parsed)
-    write_rejected_rows(parsed.rejected, ws.settings.quarantine, source)
+    scored, _ = batch.consume(source, batch.read(source))
     return scored, True
 
 
