@@ -17,10 +17,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pipeline.core.errors import IngestError
 from pipeline.core.progress import progress
+from pipeline.core.settings import Settings
 from pipeline.data.ingestion import (
     LandingFile,
     QuarantinedFile,
@@ -112,6 +113,12 @@ class Inbox:
     def tidy(self) -> None:
         """Remove ``_SUCCESS`` markers whose files have all been taken (see :func:`tidy_landing`)."""
         tidy_landing(self.folder)
+
+
+def monitoring_inbox(settings: Settings, name: Literal["scoring", "labels"], stable_seconds: float) -> Inbox:
+    """``scoring/`` or ``labels/``; consumed files are archived by checksum under ``archive/<name>/``."""
+    folder = settings.scoring if name == "scoring" else settings.labels
+    return Inbox(folder, settings.archive / name, settings.quarantine, stable_seconds)
 
 
 class InboxHandler(ABC, Generic[P, R, D]):

@@ -31,7 +31,7 @@ import pandas as pd
 from pipeline.core.errors import ScoringError
 from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
-from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, process_inbox
+from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, monitoring_inbox, process_inbox
 from pipeline.data.ingestion import SOURCE_ROW_COLUMN, LandingFile, sha256_file
 from pipeline.data.live_inputs import (
     ParsedInput,
@@ -67,12 +67,6 @@ def predictions_key(batch_id: str, model_name: str, version: int) -> str:
 
 def scored_manifest_key(batch_id: str, model_name: str, version: int) -> str:
     return f"{PREDICTIONS_PREFIX}/{batch_id}/{model_name}-v{version}.json"
-
-
-def scoring_inbox(ws: StoreContext) -> Inbox:
-    """``scoring/``, with scored files archived by checksum under ``archive/scoring/<sha[:2]>/<sha>/<name>``."""
-    settings = ws.settings
-    return Inbox(settings.scoring, settings.archive / "scoring", settings.quarantine, ws.config.ingest.stable_seconds)
 
 
 @dataclass(frozen=True)
@@ -247,6 +241,11 @@ class _Scorer:
             f"{dataset.positive_class}; drift share {drift.drift_share:.0%} -> {ws.store.uri(key)}",
         )
         return scored
+
+
+def scoring_inbox(ws: StoreContext) -> Inbox:
+    """``scoring/``; scored files are archived by checksum under ``archive/scoring/``."""
+    return monitoring_inbox(ws.settings, "scoring", ws.config.ingest.stable_seconds)
 
 
 def pending_scoring_files(ws: StoreContext) -> list[str]:

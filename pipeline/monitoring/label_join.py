@@ -41,7 +41,7 @@ from pipeline.core.errors import IngestError
 from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
 from pipeline.core.storage import atomic_write_bytes
-from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, process_inbox
+from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, monitoring_inbox, process_inbox
 from pipeline.data.ingestion import ROW_REASON_COLUMN, SOURCE_ROW_COLUMN, LandingFile, is_archived
 from pipeline.data.live_inputs import (
     describe_key,
@@ -76,12 +76,6 @@ def join_record_key(sha256: str) -> str:
 def ledger_key(batch_id: str, label_sha256: str) -> str:
     """The ids (and labels) one label file contributed to one batch."""
     return f"{PREDICTIONS_PREFIX}/{batch_id}/labels/{label_sha256[:16]}.parquet"
-
-
-def labels_inbox(ws: StoreContext) -> Inbox:
-    """``labels/``, with joined files archived by checksum under ``archive/labels/<sha[:2]>/<sha>/<name>``."""
-    settings = ws.settings
-    return Inbox(settings.labels, settings.archive / "labels", settings.quarantine, ws.config.ingest.stable_seconds)
 
 
 @dataclass(frozen=True)
@@ -404,6 +398,11 @@ def list_joins(ws: StoreContext) -> list[dict[str, Any]]:
     """Every join record, oldest first."""
     records = [json.loads(ws.store.get(k)) for k in ws.store.list(JOIN_PREFIX) if k.endswith(".json")]
     return sorted(records, key=lambda r: r["joined_at"])
+
+
+def labels_inbox(ws: StoreContext) -> Inbox:
+    """``labels/``; joined files are archived by checksum under ``archive/labels/``."""
+    return monitoring_inbox(ws.settings, "labels", ws.config.ingest.stable_seconds)
 
 
 def pending_label_files(ws: StoreContext) -> list[str]:
