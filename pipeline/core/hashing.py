@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 BLOCK = 1 << 20
 """How many bytes a stream or file is read at a time while hashing (memory stays at one block)."""
@@ -46,7 +46,7 @@ def json_sha256(value: Any, *, compact: bool = True, default: Callable[[Any], An
     return sha256_hex(canonical_json(value, compact=compact, default=default))
 
 
-def sha256_stream(fh: BinaryIO, block: int = BLOCK) -> tuple[str, int]:
+def sha256_stream(fh: IO[bytes], block: int = BLOCK) -> tuple[str, int]:
     """The SHA-256 hex digest and the size of everything left in ``fh``, read ``block`` bytes at a time."""
     digest, size = hashlib.sha256(), 0
     while chunk := fh.read(block):

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -304,13 +304,13 @@ def _csv_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFr
             yield chunk
 
 
-def _stat_width(stats: object) -> int:
+def _stat_width(stats: Any) -> int:
     """The longer of a byte-array column chunk's min and max values (0 when unknown)."""
     if stats is None or not getattr(stats, "has_min_max", False):
         return 0
     try:
         return max(len(v) if isinstance(v, (str, bytes)) else 0 for v in (stats.min, stats.max))
-    except Exception:  # statistics of an exotic type: no estimate
+    except Exception:  # noqa: BLE001 - statistics of an exotic type: no estimate
         return 0
 
 
@@ -386,7 +386,7 @@ def _parquet_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
 
     try:
         reader = pq.ParquetFile(source.path)
-    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several unrelated types for a damaged file
         raise unreadable(err) from None
     with reader:
         check_header(list(reader.schema_arrow.names), source.name)
@@ -402,7 +402,7 @@ def _parquet_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
         while True:
             try:
                 batch = next(batches, None)
-            except Exception as err:  # a damaged row group, again of several types
+            except Exception as err:  # noqa: BLE001 - a damaged row group, again of several types
                 raise unreadable(err) from None
             if batch is not None:
                 _check_batch(batch, source.name, ingest, offset + held_rows)
@@ -503,7 +503,7 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
 
     out = pd.DataFrame(index=raw.index)
     for col in dataset.id_columns:
-        values = raw[col].astype("string").str.strip()
+        values: pd.Series = raw[col].astype("string").str.strip()
         reject(values.isna() | (values == ""), f"{col}: missing identifier")
         out[col] = values
     for feat in dataset.features.numeric:
@@ -517,12 +517,12 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
         if not feat.nullable:
             reject(original.isna(), f"{feat.name}: missing value (declared not nullable)")
         out[feat.name] = values
-    for feat in dataset.features.categorical:
-        values = raw[feat.name].astype("string").str.strip()
+    for cat in dataset.features.categorical:
+        values = raw[cat.name].astype("string").str.strip()
         values = values.mask(values == "")
-        if not feat.nullable:
-            reject(values.isna(), f"{feat.name}: missing value (declared not nullable)")
-        out[feat.name] = values
+        if not cat.nullable:
+            reject(values.isna(), f"{cat.name}: missing value (declared not nullable)")
+        out[cat.name] = values
     for dt in dataset.features.datetime:
         original = raw[dt.name]
         present = original.notna() & (original.astype("string").str.strip() != "").fillna(False)
@@ -654,7 +654,7 @@ class RejectSpool:
             return
         if self._fh is None:
             self._writing.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self._writing, "w", encoding="utf-8", newline="")  # open across chunks; see close()
+            self._fh = open(self._writing, "w", encoding="utf-8", newline="")  # noqa: SIM115 - open across chunks; see close()
             _try_lock(self._fh)  # a fresh, uniquely named file: nobody else can hold it
         rejected.to_csv(self._fh, header=self.rows == 0, index=False)
         self.rows += len(rejected)
@@ -735,7 +735,7 @@ def commit_left_spools(quarantine: Path, key: str, folder: str, stem: str) -> li
     done = []
     for path in left_spools(quarantine, key):
         try:
-            fh = open(path, "rb")
+            fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, once open succeeded
         except FileNotFoundError:
             continue
         with fh:
