@@ -6,7 +6,6 @@ typo is caught before any data is touched. Secrets never belong here (see ``sett
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from pathlib import Path
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from pipeline.core.errors import ConfigError
+from pipeline.core.hashing import json_sha256
 
 Severity = Literal["fail", "warn", "info"]
 ESTIMATORS = ("logistic_regression", "random_forest", "gradient_boosting")
@@ -581,8 +581,7 @@ class PipelineConfig(_Frozen):
 
     @staticmethod
     def _hash(data: dict[str, Any]) -> str:
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return json_sha256(data)[:16]
 
 
 def _format_errors(path: Path, err: ValidationError) -> str:

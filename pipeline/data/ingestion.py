@@ -20,8 +20,6 @@ import codecs
 import csv
 import fcntl
 import filecmp
-import hashlib
-import io
 import json
 import logging
 import os
@@ -32,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -42,9 +40,10 @@ import pyarrow.parquet as pq
 
 from pipeline.core.config import DatasetConfig, IngestConfig
 from pipeline.core.errors import IngestError
+from pipeline.core.hashing import sha256_hex
+from pipeline.core.storage import ObjectStore, atomic_write_bytes, fsync_dir
 from pipeline.data.ready_files import MARKER_NAMES, LandingFile, find_ready_files, scan_landing, sha256_file  # noqa: F401 (re-exported)
 from pipeline.data.snapshots import Part, SourceFile, write_part
-from pipeline.core.storage import ObjectStore, fsync_dir, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,7 @@ def check_utf8(path: Path, name: str) -> None:
                 pending = len(err.object) - len(block)
                 at = offset - pending + err.start
                 raise IngestError(
-                    f"{name}: not UTF-8 text (byte {at}: {err.object[err.start:err.start + 1]!r}); "
+                    f"{name}: not UTF-8 text (byte {at}: {err.object[err.start : err.start + 1]!r}); "
                     "re-export the file as UTF-8.",
                     code="not_utf8",
                     details={"byte": at},
@@ -148,7 +147,10 @@ def _too_large(name: str, what: str, size: int, limit: int, key: str, where: str
     return IngestError(
         f"{name}: {what}{where} is {size} bytes, more than ingest.{key}={limit}; the file is not read, so it "
         f"cannot exhaust memory. Split or fix the file at the producer, or raise ingest.{key} if such "
-        "values are expected.", code="too_large", details={"limit": key, "bytes": size, "max": limit})
+        "values are expected.",
+        code="too_large",
+        details={"limit": key, "bytes": size, "max": limit},
+    )
 
 
 def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
@@ -183,26 +185,50 @@ def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
                 widest = int(np.argmax(ends - starts))
                 if ends[widest] - starts[widest] > ingest.max_field_bytes:
                     line = row_no + int(np.count_nonzero(newline[: int(ends[widest] - offset)]))
-                    raise _too_large(name, "a field", int(ends[widest] - starts[widest]), ingest.max_field_bytes,
-                                     "max_field_bytes", f" on line {line}")
+                    raise _too_large(
+                        name,
+                        "a field",
+                        int(ends[widest] - starts[widest]),
+                        ingest.max_field_bytes,
+                        "max_field_bytes",
+                        f" on line {line}",
+                    )
                 field_start = int(ends[-1]) + 1
             rows = np.flatnonzero(newline) + offset
             if len(rows):
                 starts = np.concatenate(([row_start], rows[:-1] + 1))
                 widest = int(np.argmax(rows - starts))
                 if rows[widest] - starts[widest] > ingest.max_row_bytes:
-                    raise _too_large(name, "a row", int(rows[widest] - starts[widest]), ingest.max_row_bytes,
-                                     "max_row_bytes", f" (line {row_no + widest})")
+                    raise _too_large(
+                        name,
+                        "a row",
+                        int(rows[widest] - starts[widest]),
+                        ingest.max_row_bytes,
+                        "max_row_bytes",
+                        f" (line {row_no + widest})",
+                    )
                 row_start = int(rows[-1]) + 1
                 row_no += len(rows)
             offset += len(block)
             # a field or row still open at the end of the block may already be too long
             if offset - field_start > ingest.max_field_bytes:
-                raise _too_large(name, "a field", offset - field_start, ingest.max_field_bytes, "max_field_bytes",
-                                 f" on line {row_no} (at least)")
+                raise _too_large(
+                    name,
+                    "a field",
+                    offset - field_start,
+                    ingest.max_field_bytes,
+                    "max_field_bytes",
+                    f" on line {row_no} (at least)",
+                )
             if offset - row_start > ingest.max_row_bytes:
-                raise _too_large(name, "a row", offset - row_start, ingest.max_row_bytes, "max_row_bytes",
-                                 f" (line {row_no}, at least)")
+                raise _too_large(
+                    name,
+                    "a row",
+                    offset - row_start,
+                    ingest.max_row_bytes,
+                    "max_row_bytes",
+                    f" (line {row_no}, at least)",
+                )
 
 
 def duplicate_columns(names: list[str]) -> dict[str, list[str]]:
@@ -224,7 +250,9 @@ def check_header(names: list[str], name: str) -> None:
         raise IngestError(
             f"{name}: the header names a column more than once ({listed}); expected each column once. "
             "Fix the header at the producer and drop the file again.",
-            code="duplicate_columns", details={"duplicates": dups})
+            code="duplicate_columns",
+            details={"duplicates": dups},
+        )
 
 
 def _csv_header(path: Path, ingest: IngestConfig) -> list[str]:
@@ -240,16 +268,24 @@ def _csv_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFr
     check_csv_sizes(source.path, source.name, ingest)
 
     def unparseable(err: Exception) -> IngestError:
-        return IngestError(f"{source.name}: could not be parsed as CSV ({err}).".replace("\n", " ").strip(),
-                           code="unparseable")
+        return IngestError(
+            f"{source.name}: could not be parsed as CSV ({err}).".replace("\n", " ").strip(), code="unparseable"
+        )
 
     try:
         check_header(_csv_header(source.path, ingest), source.name)
     except csv.Error as err:
         raise unparseable(err) from None
     try:
-        reader = pd.read_csv(source.path, sep=ingest.csv_delimiter, dtype=str, keep_default_na=False,
-                             na_values=[""], chunksize=ingest.chunk_rows, encoding="utf-8-sig")
+        reader = pd.read_csv(
+            source.path,
+            sep=ingest.csv_delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            chunksize=ingest.chunk_rows,
+            encoding="utf-8-sig",
+        )
     except pd.errors.EmptyDataError:
         raise IngestError(f"{source.name}: the file has no header and no rows.", code="empty_file") from None
     except pd.errors.ParserError as err:  # the header itself cannot be tokenised
@@ -268,13 +304,13 @@ def _csv_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFr
             yield chunk
 
 
-def _stat_width(stats: object) -> int:
+def _stat_width(stats: Any) -> int:
     """The longer of a byte-array column chunk's min and max values (0 when unknown)."""
     if stats is None or not getattr(stats, "has_min_max", False):
         return 0
     try:
         return max(len(v) if isinstance(v, (str, bytes)) else 0 for v in (stats.min, stats.max))
-    except Exception:  # statistics of an exotic type: no estimate
+    except Exception:  # noqa: BLE001 - statistics of an exotic type: no estimate
         return 0
 
 
@@ -293,30 +329,55 @@ def check_parquet_sizes(metadata: pq.FileMetaData, name: str, ingest: IngestConf
             column = group.column(j)
             width = _stat_width(column.statistics) if column.physical_type == "BYTE_ARRAY" else 0
             if width > ingest.max_field_bytes:
-                raise _too_large(name, f"a value of column {column.path_in_schema!r}", width, ingest.max_field_bytes,
-                                 "max_field_bytes", f" (row group {i})")
+                raise _too_large(
+                    name,
+                    f"a value of column {column.path_in_schema!r}",
+                    width,
+                    ingest.max_field_bytes,
+                    "max_field_bytes",
+                    f" (row group {i})",
+                )
             estimate += max(int(column.total_uncompressed_size), width * int(column.num_values))
         per_row = estimate // rows
         if per_row > ingest.max_row_bytes:
-            raise _too_large(name, "a decoded row", per_row, ingest.max_row_bytes, "max_row_bytes",
-                             f" on average in row group {i}")
+            raise _too_large(
+                name, "a decoded row", per_row, ingest.max_row_bytes, "max_row_bytes", f" on average in row group {i}"
+            )
         chunk = per_row * min(rows, ingest.chunk_rows)
         if chunk > ingest.max_decoded_bytes:
-            raise _too_large(name, f"one chunk of {min(rows, ingest.chunk_rows)} decoded rows", chunk,
-                             ingest.max_decoded_bytes, "max_decoded_bytes", f" (estimated, row group {i})")
+            raise _too_large(
+                name,
+                f"one chunk of {min(rows, ingest.chunk_rows)} decoded rows",
+                chunk,
+                ingest.max_decoded_bytes,
+                "max_decoded_bytes",
+                f" (estimated, row group {i})",
+            )
 
 
 def _check_batch(batch: pa.RecordBatch, name: str, ingest: IngestConfig, first_row: int) -> None:
     """The limits again on rows actually decoded (the footer's statistics are optional)."""
     if batch.num_rows and batch.nbytes // batch.num_rows > ingest.max_row_bytes:
-        raise _too_large(name, "a decoded row", batch.nbytes // batch.num_rows, ingest.max_row_bytes,
-                         "max_row_bytes", f" on average in rows {first_row}-{first_row + batch.num_rows - 1}")
+        raise _too_large(
+            name,
+            "a decoded row",
+            batch.nbytes // batch.num_rows,
+            ingest.max_row_bytes,
+            "max_row_bytes",
+            f" on average in rows {first_row}-{first_row + batch.num_rows - 1}",
+        )
     for field_, column in zip(batch.schema, batch.columns):
         if pa.types.is_string(field_.type) or pa.types.is_binary(field_.type) or pa.types.is_large_string(field_.type):
             widest = pc.max(pc.binary_length(column)).as_py() or 0
             if widest > ingest.max_field_bytes:
-                raise _too_large(name, f"a value of column {field_.name!r}", widest, ingest.max_field_bytes,
-                                 "max_field_bytes", f" in rows {first_row}-{first_row + batch.num_rows - 1}")
+                raise _too_large(
+                    name,
+                    f"a value of column {field_.name!r}",
+                    widest,
+                    ingest.max_field_bytes,
+                    "max_field_bytes",
+                    f" in rows {first_row}-{first_row + batch.num_rows - 1}",
+                )
 
 
 def _parquet_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFrame]:
@@ -325,7 +386,7 @@ def _parquet_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
 
     try:
         reader = pq.ParquetFile(source.path)
-    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several unrelated types for a damaged file
         raise unreadable(err) from None
     with reader:
         check_header(list(reader.schema_arrow.names), source.name)
@@ -341,7 +402,7 @@ def _parquet_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
         while True:
             try:
                 batch = next(batches, None)
-            except Exception as err:  # a damaged row group, again of several types
+            except Exception as err:  # noqa: BLE001 - a damaged row group, again of several types
                 raise unreadable(err) from None
             if batch is not None:
                 _check_batch(batch, source.name, ingest, offset + held_rows)
@@ -349,8 +410,13 @@ def _parquet_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
                 held_rows += batch.num_rows
                 held_bytes += batch.nbytes
                 if held_bytes > ingest.max_decoded_bytes:
-                    raise _too_large(source.name, f"one chunk of {held_rows} decoded rows", held_bytes,
-                                     ingest.max_decoded_bytes, "max_decoded_bytes")
+                    raise _too_large(
+                        source.name,
+                        f"one chunk of {held_rows} decoded rows",
+                        held_bytes,
+                        ingest.max_decoded_bytes,
+                        "max_decoded_bytes",
+                    )
             while held_rows >= ingest.chunk_rows or (batch is None and held_rows):
                 table = pa.Table.from_batches(pending)
                 take = min(ingest.chunk_rows, held_rows)
@@ -375,9 +441,12 @@ def _guarded(source: LandingFile, chunks: Iterator[_T]) -> Iterator[_T]:
     except (IngestError, FileNotFoundError, MemoryError):
         raise
     except Exception as err:
-        raise IngestError(f"{source.name}: could not be read ({type(err).__name__}: {err}); the file is kept in "
-                          "quarantine. Check it with the producer and drop a corrected copy.",
-                          code="unreadable", details={"error": f"{type(err).__name__}: {err}"}) from err
+        raise IngestError(
+            f"{source.name}: could not be read ({type(err).__name__}: {err}); the file is kept in "
+            "quarantine. Check it with the producer and drop a corrected copy.",
+            code="unreadable",
+            details={"error": f"{type(err).__name__}: {err}"},
+        ) from err
 
 
 def iter_raw_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFrame]:
@@ -434,7 +503,7 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
 
     out = pd.DataFrame(index=raw.index)
     for col in dataset.id_columns:
-        values = raw[col].astype("string").str.strip()
+        values: pd.Series = raw[col].astype("string").str.strip()
         reject(values.isna() | (values == ""), f"{col}: missing identifier")
         out[col] = values
     for feat in dataset.features.numeric:
@@ -448,12 +517,12 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
         if not feat.nullable:
             reject(original.isna(), f"{feat.name}: missing value (declared not nullable)")
         out[feat.name] = values
-    for feat in dataset.features.categorical:
-        values = raw[feat.name].astype("string").str.strip()
+    for cat in dataset.features.categorical:
+        values = raw[cat.name].astype("string").str.strip()
         values = values.mask(values == "")
-        if not feat.nullable:
-            reject(values.isna(), f"{feat.name}: missing value (declared not nullable)")
-        out[feat.name] = values
+        if not cat.nullable:
+            reject(values.isna(), f"{cat.name}: missing value (declared not nullable)")
+        out[cat.name] = values
     for dt in dataset.features.datetime:
         original = raw[dt.name]
         present = original.notna() & (original.astype("string").str.strip() != "").fillna(False)
@@ -465,8 +534,10 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
         out[dt.name] = values
     label = raw[dataset.label].astype("string").str.strip()
     reject(label.isna() | (label == ""), f"{dataset.label}: missing label")
-    reject(~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
-           f"{dataset.label}: not one of the classes {list(dataset.classes)}")
+    reject(
+        ~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
+        f"{dataset.label}: not one of the classes {list(dataset.classes)}",
+    )
     out[dataset.label] = label
 
     bad_rows = reasons != ""
@@ -523,8 +594,11 @@ def _parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: IngestCo
             raise IngestError(f"{source.name}: the file has a header but no rows.", code="empty_file")
         chunk = coerce_chunk(raw, dataset, source.name, ingest.csv_decimal)
         if first and chunk.dropped_columns:
-            log.warning("%s: ignoring undeclared column(s) %s (the original file is archived)", source.name,
-                        list(chunk.dropped_columns))
+            log.warning(
+                "%s: ignoring undeclared column(s) %s (the original file is archived)",
+                source.name,
+                list(chunk.dropped_columns),
+            )
         first = False
         tally.add(chunk)
         yield chunk
@@ -538,9 +612,12 @@ def parse_landing_file(source: LandingFile, dataset: DatasetConfig, ingest: Inge
     ingest stage streams with :func:`take_in_file` instead.
     """
     chunks = list(iter_parsed_chunks(source, dataset, ingest))
-    return ParsedFile(source=source, frame=pd.concat([c.frame for c in chunks], ignore_index=True),
-                      rejected=pd.concat([c.rejected for c in chunks], ignore_index=True),
-                      dropped_columns=chunks[0].dropped_columns)
+    return ParsedFile(
+        source=source,
+        frame=pd.concat([c.frame for c in chunks], ignore_index=True),
+        rejected=pd.concat([c.rejected for c in chunks], ignore_index=True),
+        dropped_columns=chunks[0].dropped_columns,
+    )
 
 
 # -- rejected rows waiting for their snapshot ------------------------------------------------------------
@@ -577,7 +654,7 @@ class RejectSpool:
             return
         if self._fh is None:
             self._writing.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self._writing, "w", encoding="utf-8", newline="")  # open across chunks; see close()
+            self._fh = open(self._writing, "w", encoding="utf-8", newline="")  # noqa: SIM115 - open across chunks; see close()
             _try_lock(self._fh)  # a fresh, uniquely named file: nobody else can hold it
         rejected.to_csv(self._fh, header=self.rows == 0, index=False)
         self.rows += len(rejected)
@@ -632,8 +709,9 @@ def left_spools(quarantine: Path, key: str) -> list[Path]:
     folder = quarantine / PENDING_DIR
     if not folder.exists():
         return []
-    found = sorted(folder.glob(f"{glob_escape(key)}.*.rejected_rows.csv")) + \
-        [p for p in [pending_rows_path(quarantine, key)] if p.exists()]
+    found = sorted(folder.glob(f"{glob_escape(key)}.*.rejected_rows.csv")) + [
+        p for p in [pending_rows_path(quarantine, key)] if p.exists()
+    ]
     return [p for p in found if not spool_in_use(p)]
 
 
@@ -657,7 +735,7 @@ def commit_left_spools(quarantine: Path, key: str, folder: str, stem: str) -> li
     done = []
     for path in left_spools(quarantine, key):
         try:
-            fh = open(path, "rb")
+            fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, once open succeeded
         except FileNotFoundError:
             continue
         with fh:
@@ -678,9 +756,9 @@ def fit_name(name: str, suffix: str = "", limit: int = MAX_DERIVED_NAME_BYTES) -
     whole = name + suffix
     if len(whole.encode()) <= limit:
         return whole
-    tag = "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    tag = "~" + sha256_hex(name)[:16]
     room = limit - len(suffix.encode()) - len(tag)
-    head = name.encode()[:max(room, 1)].decode("utf-8", errors="ignore")
+    head = name.encode()[: max(room, 1)].decode("utf-8", errors="ignore")
     return f"{head}{tag}{suffix}"
 
 
@@ -715,12 +793,14 @@ def commit_rejected_rows(pending: Path, quarantine: Path, folder: str, stem: str
         fsync_dir(target_dir)
         log.warning("%s: rejected rows kept in %s", stem, target)
         return target
-    raise IngestError(f"{stem}: 1000 different sets of rejected rows already in {target_dir}; clean it up",
-                      code="quarantine_full")
+    raise IngestError(
+        f"{stem}: 1000 different sets of rejected rows already in {target_dir}; clean it up", code="quarantine_full"
+    )
 
 
-def take_in_file(store: ObjectStore, source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig,
-                 quarantine: Path) -> TakenFile:
+def take_in_file(
+    store: ObjectStore, source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig, quarantine: Path
+) -> TakenFile:
     """Stream one landing file into parts (one per chunk of accepted rows), spooling rejected rows.
 
     Raises :class:`IngestError` when the whole file must be quarantined; parts already written for
@@ -743,8 +823,15 @@ def take_in_file(store: ObjectStore, source: LandingFile, dataset: DatasetConfig
         spool.discard()
         raise
     log.info("%s: %d rows in %d part(s), %d rejected", source.name, rows, len(parts), spool.rows)
-    return TakenFile(source=source, parts=tuple(parts), rows=rows, accepted_rows=accepted, rejected_rows=spool.rows,
-                     pending_rows=pending, spool=spool if pending else None)
+    return TakenFile(
+        source=source,
+        parts=tuple(parts),
+        rows=rows,
+        accepted_rows=accepted,
+        rejected_rows=spool.rows,
+        pending_rows=pending,
+        spool=spool if pending else None,
+    )
 
 
 def quarantine_links(folder: Path, quarantine: Path) -> list[QuarantinedFile]:
@@ -759,9 +846,11 @@ def quarantine_links(folder: Path, quarantine: Path) -> list[QuarantinedFile]:
             target = os.readlink(link)
         except OSError:
             continue  # gone meanwhile
-        source = LandingFile(path=link, size=0, sha256=hashlib.sha256(f"symlink:{link}->{target}".encode()).hexdigest())
-        message = (f"{link.name}: a symbolic link (to {target}); links are never followed, so its target was not "
-                   "read. Copy the file itself into the folder if it should be taken in.")
+        source = LandingFile(path=link, size=0, sha256=sha256_hex(f"symlink:{link}->{target}"))
+        message = (
+            f"{link.name}: a symbolic link (to {target}); links are never followed, so its target was not "
+            "read. Copy the file itself into the folder if it should be taken in."
+        )
         q = quarantine_file(source, quarantine, "symlink", message, {"target": target})
         if q is not None:
             done.append(q)
@@ -800,8 +889,9 @@ def _move(src: Path, dst: Path) -> None:
         shutil.move(str(src), dst)
 
 
-def quarantine_file(source: LandingFile, quarantine: Path, code: str, message: str,
-                    details: dict | None = None) -> QuarantinedFile | None:
+def quarantine_file(
+    source: LandingFile, quarantine: Path, code: str, message: str, details: dict | None = None
+) -> QuarantinedFile | None:
     """Move a rejected file to ``quarantine/`` beside a ``.reason.json`` that says why.
 
     The file moves first and the reason is written last (atomically), so a kill in between
@@ -817,8 +907,9 @@ def quarantine_file(source: LandingFile, quarantine: Path, code: str, message: s
     try:
         _move(source.path, target)
     except FileNotFoundError:
-        log.info("%s: gone from %s before it could be quarantined (another run took it)", source.name,
-                 source.path.parent)
+        log.info(
+            "%s: gone from %s before it could be quarantined (another run took it)", source.name, source.path.parent
+        )
         return None
     reason = {
         "file": source.name,
@@ -840,8 +931,9 @@ def quarantine_rows(parsed: ParsedFile, quarantine: Path) -> Path | None:
     """Write the rejected rows of an accepted (in-memory) file to ``quarantine/`` with a reason per row."""
     if parsed.rejected.empty:
         return None
-    target = quarantine / f"{_stamp()}_{parsed.source.sha256[:8]}" / fit_name(parsed.source.path.stem,
-                                                                               ".rejected_rows.csv")
+    target = (
+        quarantine / f"{_stamp()}_{parsed.source.sha256[:8]}" / fit_name(parsed.source.path.stem, ".rejected_rows.csv")
+    )
     atomic_write_bytes(target, parsed.rejected.to_csv(index=False).encode())
     log.warning("%s: %d row(s) rejected, kept in %s", parsed.source.name, len(parsed.rejected), target)
     return target
@@ -874,6 +966,9 @@ def archive_file(source: LandingFile, archive: Path) -> Path:
         if target.exists():
             log.info("%s: already archived by another run", source.name)
         else:
-            log.warning("%s: gone from %s before it could be archived; a concurrent run moved it", source.name,
-                        source.path.parent)
+            log.warning(
+                "%s: gone from %s before it could be archived; a concurrent run moved it",
+                source.name,
+                source.path.parent,
+            )
     return target

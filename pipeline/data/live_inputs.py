@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipeline.core.config import DatasetConfig, IngestConfig
 from pipeline.core.errors import ConfigError, IngestError
+from pipeline.core.storage import atomic_write_bytes
 from pipeline.data.ingestion import (
     ROW_REASON_COLUMN,
     SOURCE_ROW_COLUMN,
@@ -30,7 +31,6 @@ from pipeline.data.ingestion import (
     fit_name,
     iter_raw_chunks,
 )
-from pipeline.core.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,10 @@ class ParsedInput:
 def require_id_columns(dataset: DatasetConfig) -> None:
     """Batch scoring and the label join match rows by ``dataset.id_columns``; they must be declared."""
     if not dataset.id_columns:
-        raise ConfigError("dataset.id_columns is empty: predictions and late labels are matched by the row key. "
-                          "Declare the identifier column(s) in the config, e.g. id_columns: [customer_id].")
+        raise ConfigError(
+            "dataset.id_columns is empty: predictions and late labels are matched by the row key. "
+            "Declare the identifier column(s) in the config, e.g. id_columns: [customer_id]."
+        )
 
 
 def row_keys(frame: pd.DataFrame, id_columns: tuple[str, ...] | list[str]) -> pd.Series:
@@ -83,8 +85,11 @@ def _read_raw(source: LandingFile, ingest: IngestConfig) -> pd.DataFrame:
 def _require_columns(raw: pd.DataFrame, needed: list[str], name: str, what: str) -> None:
     missing = [c for c in needed if c not in raw.columns]
     if missing:
-        raise IngestError(f"{name}: missing column(s) {missing}; found {list(raw.columns)}. {what}",
-                          code="wrong_columns", details={"missing": missing, "found": list(raw.columns)})
+        raise IngestError(
+            f"{name}: missing column(s) {missing}; found {list(raw.columns)}. {what}",
+            code="wrong_columns",
+            details={"missing": missing, "found": list(raw.columns)},
+        )
 
 
 def _check_bad_share(name: str, bad: pd.Series, rows: int, ingest: IngestConfig) -> None:
@@ -96,7 +101,9 @@ def _check_bad_share(name: str, bad: pd.Series, rows: int, ingest: IngestConfig)
             f"{name}: {len(bad)} of {rows} rows ({share:.0%}) do not match the declared types, more than "
             f"ingest.max_bad_row_fraction={ingest.max_bad_row_fraction:.0%}; most common: {counts}. "
             "Check the producer or the declared schema.",
-            code="wrong_types", details={"bad_rows": len(bad), "rows": rows, "reasons": counts})
+            code="wrong_types",
+            details={"bad_rows": len(bad), "rows": rows, "reasons": counts},
+        )
 
 
 def _set_aside(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
@@ -110,17 +117,21 @@ def _set_aside(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
 
 def _duplicate_reasons(keys: pd.Series, id_columns: tuple[str, ...], where: str) -> pd.Series:
     """A reason for every repeat of a key (indexed by source row); the first occurrence is kept."""
-    first_row = pd.Series(keys.index, index=keys.index).groupby(keys.values).transform("first")
+    first_row = pd.Series(keys.index, index=keys.index).groupby(keys.values).transform("first")  # type: ignore[arg-type]
     dup = keys.duplicated(keep="first")
-    reasons = pd.Series("", index=keys.index, dtype=object)
-    reasons[dup] = [f"{describe_key(k, id_columns)}: duplicate identifier in {where} (first at row {r}); "
-                    "only the first row is used" for k, r in zip(keys[dup], first_row[dup])]
+    reasons: pd.Series = pd.Series("", index=keys.index, dtype=object)
+    reasons[dup] = [
+        f"{describe_key(k, id_columns)}: duplicate identifier in {where} (first at row {r}); only the first row is used"
+        for k, r in zip(keys[dup], first_row[dup])
+    ]
     return reasons
 
 
-def _this_file_only(read: Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput]
-                    ) -> Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput]:
+def _this_file_only(
+    read: Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput],
+) -> Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput]:
     """Whatever an inbox file holds, reading it may only reject that file (``unreadable``), never stop the run."""
+
     @functools.wraps(read)
     def guarded(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> ParsedInput:
         try:
@@ -128,9 +139,13 @@ def _this_file_only(read: Callable[[LandingFile, DatasetConfig, IngestConfig], P
         except (IngestError, ConfigError, FileNotFoundError, MemoryError):
             raise
         except Exception as err:
-            raise IngestError(f"{source.name}: could not be read ({type(err).__name__}: {err}); the file is kept "
-                              "in quarantine. Check it with the producer and drop a corrected copy.",
-                              code="unreadable", details={"error": f"{type(err).__name__}: {err}"}) from err
+            raise IngestError(
+                f"{source.name}: could not be read ({type(err).__name__}: {err}); the file is kept "
+                "in quarantine. Check it with the producer and drop a corrected copy.",
+                code="unreadable",
+                details={"error": f"{type(err).__name__}: {err}"},
+            ) from err
+
     return guarded
 
 
@@ -143,11 +158,18 @@ def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestC
     column, if present, is ignored: labelled data belongs in ``landing/``.
     """
     raw = _read_raw(source, ingest)
-    _require_columns(raw, [*dataset.id_columns, *dataset.feature_names], source.name,
-                     "An unlabelled batch needs the id and feature columns (the label is not needed).")
+    _require_columns(
+        raw,
+        [*dataset.id_columns, *dataset.feature_names],
+        source.name,
+        "An unlabelled batch needs the id and feature columns (the label is not needed).",
+    )
     if dataset.label in raw.columns:
-        log.warning("%s: label column %r ignored in an unlabelled batch (drop labelled data into landing/)",
-                    source.name, dataset.label)
+        log.warning(
+            "%s: label column %r ignored in an unlabelled batch (drop labelled data into landing/)",
+            source.name,
+            dataset.label,
+        )
     # coerce_chunk applies the landing area's rules for ids and features; it also checks a label,
     # so every row gets a valid placeholder that is dropped again below.
     probe = raw.assign(**{dataset.label: dataset.positive_class})
@@ -157,18 +179,24 @@ def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestC
     rejected_rows = set(chunk.rejected[SOURCE_ROW_COLUMN])
     frame = chunk.frame.drop(columns=[dataset.label])
     frame.index = pd.Index([i for i in raw.index if i not in rejected_rows])
-    reasons = pd.Series("", index=raw.index, dtype=object)
+    reasons: pd.Series = pd.Series("", index=raw.index, dtype=object)
     reasons[list(chunk.rejected[SOURCE_ROW_COLUMN])] = list(bad)
     dup = _duplicate_reasons(row_keys(frame, dataset.id_columns), dataset.id_columns, "this batch")
     reasons[dup[dup != ""].index] = dup[dup != ""]
     frame = frame.loc[dup == ""]
     if frame.empty:
-        raise IngestError(f"{source.name}: no usable row ({len(raw)} rows, all rejected); see the reasons "
-                          f"in details.", code="wrong_types", details={"reasons": reasons.value_counts().head(5).to_dict()})
+        raise IngestError(
+            f"{source.name}: no usable row ({len(raw)} rows, all rejected); see the reasons in details.",
+            code="wrong_types",
+            details={"reasons": reasons.value_counts().head(5).to_dict()},
+        )
     frame.insert(0, SOURCE_ROW_COLUMN, frame.index)
-    return ParsedInput(source=source, frame=frame.reset_index(drop=True),
-                       rejected=_set_aside(raw.drop(columns=[c for c in [dataset.label] if c in raw.columns]), reasons),
-                       rows=len(raw))
+    return ParsedInput(
+        source=source,
+        frame=frame.reset_index(drop=True),
+        rejected=_set_aside(raw.drop(columns=[c for c in [dataset.label] if c in raw.columns]), reasons),
+        rows=len(raw),
+    )
 
 
 @_this_file_only
@@ -180,9 +208,12 @@ def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfi
     are ignored.
     """
     raw = _read_raw(source, ingest)
-    _require_columns(raw, [*dataset.id_columns, dataset.label], source.name,
-                     f"A label file needs the id column(s) {list(dataset.id_columns)} and the label "
-                     f"{dataset.label!r}.")
+    _require_columns(
+        raw,
+        [*dataset.id_columns, dataset.label],
+        source.name,
+        f"A label file needs the id column(s) {list(dataset.id_columns)} and the label {dataset.label!r}.",
+    )
     reasons = pd.Series("", index=raw.index, dtype=object)
 
     def reject(mask: pd.Series, reason: str) -> None:
@@ -195,8 +226,10 @@ def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfi
         out[col] = values
     label = raw[dataset.label].astype("string").str.strip()
     reject(label.isna() | (label == ""), f"{dataset.label}: missing label")
-    reject(~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
-           f"{dataset.label}: not one of the classes {list(dataset.classes)}")
+    reject(
+        ~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
+        f"{dataset.label}: not one of the classes {list(dataset.classes)}",
+    )
     out[dataset.label] = label
     _check_bad_share(source.name, reasons[reasons != ""], len(raw), ingest)
     frame = out.loc[reasons == ""]
@@ -204,20 +237,27 @@ def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfi
     reasons[dup[dup != ""].index] = dup[dup != ""]
     frame = frame.loc[dup == ""]
     if frame.empty:
-        raise IngestError(f"{source.name}: no usable label row ({len(raw)} rows, all rejected).",
-                          code="wrong_types", details={"reasons": reasons.value_counts().head(5).to_dict()})
-    frame = frame.astype({c: object for c in frame.columns})
+        raise IngestError(
+            f"{source.name}: no usable label row ({len(raw)} rows, all rejected).",
+            code="wrong_types",
+            details={"reasons": reasons.value_counts().head(5).to_dict()},
+        )
+    frame = frame.astype(dict.fromkeys(frame.columns, object))
     frame.insert(0, SOURCE_ROW_COLUMN, frame.index)
-    return ParsedInput(source=source, frame=frame.reset_index(drop=True), rejected=_set_aside(raw, reasons),
-                       rows=len(raw))
+    return ParsedInput(
+        source=source, frame=frame.reset_index(drop=True), rejected=_set_aside(raw, reasons), rows=len(raw)
+    )
 
 
 def write_rejected_rows(rejected: pd.DataFrame, quarantine: Path, source: LandingFile) -> Path | None:
     """Keep set-aside rows in ``quarantine/<time>_<sha8>/<stem>.rejected_rows.csv`` (reason per row)."""
     if rejected.empty:
         return None
-    target = (quarantine / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{source.sha256[:8]}"
-              / fit_name(source.path.stem, ".rejected_rows.csv"))
+    target = (
+        quarantine
+        / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{source.sha256[:8]}"
+        / fit_name(source.path.stem, ".rejected_rows.csv")
+    )
     atomic_write_bytes(target, rejected.to_csv(index=False).encode())
     log.warning("%s: %d row(s) set aside, kept in %s", source.name, len(rejected), target)
     return target

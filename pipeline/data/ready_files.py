@@ -6,23 +6,23 @@ suffixes are never complete. Symbolic links are never followed: they are listed 
 quarantine unread (code ``symlink``). The folder has *settled* when something is complete and nothing
 else is still being written: waiting for that turns a burst of files into one ingest run.
 
-Only the standard library is imported here: Airflow's triggerer polls this module.
+Only the standard library (and :mod:`pipeline.core.hashing`, which imports nothing else) is imported
+here: Airflow's triggerer polls this module.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.core.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
 MARKER_NAMES = frozenset({"_SUCCESS"})
 TEMPORARY_SUFFIXES = frozenset({".tmp", ".part", ".crdownload"})
-_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,6 @@ class LandingScan:
     def settled(self) -> bool:
         """Something to take (or refuse) and nothing half-written beside it."""
         return bool(self.ready or self.links) and not self.in_progress
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    # O_NOFOLLOW: a file swapped for a link after the scan is refused, not followed
-    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as fh:
-        for chunk in iter(lambda: fh.read(_BLOCK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _candidates(landing: Path) -> tuple[list[Path], list[Path]]:
@@ -94,8 +85,9 @@ def scan_landing(landing: Path, stable_seconds: float, now: float | None = None)
             ready.append((mtime, path))
         else:
             in_progress.append(path)
-    return LandingScan(tuple(p for _, p in sorted(ready, key=lambda item: (item[0], str(item[1])))),
-                       tuple(in_progress), tuple(links))
+    return LandingScan(
+        tuple(p for _, p in sorted(ready, key=lambda item: (item[0], str(item[1])))), tuple(in_progress), tuple(links)
+    )
 
 
 def find_ready_files(landing: Path, stable_seconds: float, now: float | None = None) -> list[LandingFile]:

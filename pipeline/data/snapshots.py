@@ -19,7 +19,6 @@ re-hashes the rows and lists every damaged part.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.config import DatasetConfig, WindowConfig
 from pipeline.core.errors import PartDamaged, SnapshotError
+from pipeline.core.hashing import json_sha256, sha256_hex
 from pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class Snapshot:
 
 
 def _canonical_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return json_sha256(obj)
 
 
 def arrow_schema(dataset: DatasetConfig) -> pa.Schema:
@@ -158,10 +158,8 @@ def _part_hash(table: pa.Table, frame: pd.DataFrame | None = None) -> str:
 
     ``frame`` is ``table.to_pandas()`` when the caller already has it (saves converting twice).
     """
-    digest = hashlib.sha256(str(table.schema).encode())
     frame = table.to_pandas() if frame is None else frame
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+    return sha256_hex(str(table.schema), pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
 
 
 def part_key(part_id: str) -> str:
@@ -191,7 +189,7 @@ def write_part(store: ObjectStore, frame: pd.DataFrame, dataset: DatasetConfig, 
         if not store.put(key, data):  # a concurrent ingest wrote it meanwhile: record the bytes that are there
             data = _part_bytes(store, key)
     return Part(id=part_id, key=key, rows=table.num_rows, source=source, ingested_at=ingested_at or utc_now(),
-                file_sha256=hashlib.sha256(data).hexdigest())
+                file_sha256=sha256_hex(data))
 
 
 def _part_bytes(store: ObjectStore, key: str) -> bytes:
@@ -319,7 +317,7 @@ def _checked(store: ObjectStore, part: Part, snapshot_id: str | None,
     if not store.exists(part.key):
         raise _damaged(store, part, "the file is missing", snapshot_id)
     data = _part_bytes(store, part.key)
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     trusted = digest == part.file_sha256 or (part.id, digest) in _ROWS_VERIFIED
     if trusted and not parse:
         return None, None
@@ -407,7 +405,7 @@ def verify_snapshots(store: ObjectStore, snapshots: list[Snapshot]) -> tuple[int
         if problem:
             damaged.append(PartDamage(part_id, part.key, store.uri(part.key), problem, part.source.name,
                                       tuple(holders[part_id])))
-        elif part.file_sha256 and hashlib.sha256(data).hexdigest() != part.file_sha256:
+        elif part.file_sha256 and sha256_hex(data) != part.file_sha256:
             log.info("part %s: bytes differ from the manifest's checksum but its rows hash to its id "
                      "(rewritten by another Parquet writer); intact", part_id)
     return len(parts), damaged

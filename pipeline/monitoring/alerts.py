@@ -15,7 +15,6 @@ logged (and a webhook failure recorded on the alert row) but never fails the pip
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import io
 import json
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from pipeline.core.settings import Settings
     from pipeline.registry.base import AlertRecord, MetadataStore, PromotionRecord
 
+from pipeline.core.hashing import sha256_hex
 from pipeline.registry.alert import (  # the alert value object lives beside the store that records it
     DELIVERED,
     FAILED,
@@ -98,7 +98,7 @@ def validation_alert(
         f"{len(failures)} check(s), {what}",
         message="\n".join(listed) + more + (f"\nFull report: {report_uri}" if report_uri else ""),
         dedupe_key=make_dedupe_key(
-            kind, snapshot_id, reference_snapshot_id or "-", hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
+            kind, snapshot_id, reference_snapshot_id or "-", sha256_hex(",".join(names))[:16]
         ),
         details={
             "snapshot_id": snapshot_id,
@@ -160,7 +160,7 @@ def ingest_rejected_alert(
             "ingest_rejected",
             dataset,
             snapshot_id or "-",
-            hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16],
+            sha256_hex("\n".join(identity))[:16],
         ),
         details={
             "dataset": dataset,
@@ -215,7 +215,7 @@ def thin_evidence_alert(name: str, version: int, problems: Sequence[str], report
         "(`ct models promote`) or once a larger snapshot is trained."
         + (f"\nReport: {report_uri}" if report_uri else ""),
         dedupe_key=make_dedupe_key(
-            "thin_evidence", name, f"v{version}", hashlib.sha256("\n".join(problems).encode()).hexdigest()[:16]
+            "thin_evidence", name, f"v{version}", sha256_hex("\n".join(problems))[:16]
         ),
         details={"name": name, "version": version, "problems": list(problems), "report_uri": report_uri},
         source=runtime_source(),
@@ -248,7 +248,7 @@ def retrain_alert(decision: Mapping[str, Any], model_name: str, champion_version
             model_name,
             f"v{champion_version}",
             "retrain" if retrain else "held",
-            hashlib.sha256(",".join(windows).encode()).hexdigest()[:16],
+            sha256_hex(",".join(windows))[:16],
         ),
         details={
             "model": model_name,

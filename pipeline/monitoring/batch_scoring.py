@@ -16,7 +16,6 @@ a later champion may score the same batch again under its own version. The late-
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -29,26 +28,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.errors import IngestError, ScoringError
+from pipeline.core.errors import ScoringError
+from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
-from pipeline.data.ingestion import (
-    SOURCE_ROW_COLUMN,
-    LandingFile,
-    archive_file,
-    find_ready_files,
-    is_archived,
-    quarantine_file,
-    quarantine_links,
-    sha256_file,
-    tidy_landing,
-)
+from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, monitoring_inbox, process_inbox
+from pipeline.data.ingestion import SOURCE_ROW_COLUMN, LandingFile, sha256_file
 from pipeline.data.live_inputs import (
     ParsedInput,
     read_unlabelled,
     require_id_columns,
     write_rejected_rows,
 )
-from pipeline.data.ready_files import scan_landing
 from pipeline.data.snapshots import load_parts, read_manifest
 from pipeline.modeling.training import predict_proba
 from pipeline.quality.drift import detect_drift, profile_frame
@@ -77,11 +67,6 @@ def predictions_key(batch_id: str, model_name: str, version: int) -> str:
 
 def scored_manifest_key(batch_id: str, model_name: str, version: int) -> str:
     return f"{PREDICTIONS_PREFIX}/{batch_id}/{model_name}-v{version}.json"
-
-
-def scoring_archive(ws: StoreContext) -> Path:
-    """Where scored files are archived by checksum: ``archive/scoring/<sha[:2]>/<sha>/<name>``."""
-    return ws.settings.archive / "scoring"
 
 
 @dataclass(frozen=True)
@@ -139,7 +124,7 @@ def list_scored(ws: StoreContext) -> list[ScoredBatch]:
 def load_predictions(ws: StoreContext, scored: ScoredBatch) -> pd.DataFrame:
     """The predictions file of one scoring, checked against the checksum in its manifest."""
     data = ws.store.get(scored.predictions_key)
-    if hashlib.sha256(data).hexdigest() != scored.predictions_sha256:
+    if sha256_hex(data) != scored.predictions_sha256:
         raise ScoringError(
             f"{ws.store.uri(scored.predictions_key)}: checksum differs from its manifest "
             f"({scored.predictions_sha256[:12]}…); the predictions file was changed after scoring"
@@ -233,7 +218,7 @@ class _Scorer:
             model_version=champion.version,
             artifact_sha256=champion.artifact_sha256,
             predictions_key=key,
-            predictions_sha256=hashlib.sha256(data).hexdigest(),
+            predictions_sha256=sha256_hex(data),
             inputs_key=inputs_key(batch_id),
             positive_class=dataset.positive_class,
             threshold=DECISION_THRESHOLD,
@@ -258,9 +243,48 @@ class _Scorer:
         return scored
 
 
+def scoring_inbox(ws: StoreContext) -> Inbox:
+    """``scoring/``; scored files are archived by checksum under ``archive/scoring/``."""
+    return monitoring_inbox(ws.settings, "scoring", ws.config.ingest.stable_seconds)
+
+
 def pending_scoring_files(ws: StoreContext) -> list[str]:
     """Complete files waiting in ``scoring/``."""
-    return [p.name for p in scan_landing(ws.settings.scoring, ws.config.ingest.stable_seconds).ready]
+    return scoring_inbox(ws).pending()
+
+
+class _ScoringInbox(InboxHandler[ParsedInput, tuple[ScoredBatch, Path | None], ScoredBatch]):
+    """Each file is one batch for the champion: read it, score it, set its bad rows aside."""
+
+    what = "unlabelled file"
+
+    def __init__(self, ws: StoreContext, champion: ModelVersion) -> None:
+        self.ws, self.champion, self.scorer = ws, champion, _Scorer(ws, champion)
+
+    def committed(self, source: LandingFile) -> ScoredBatch | None:
+        existing = read_scored(self.ws, batch_id_of(source.sha256), self.champion.name, self.champion.version)
+        if existing is not None:
+            _check_same_artifact(self.ws, existing, self.champion)
+        return existing
+
+    def duplicate_message(self, source: LandingFile, record: ScoredBatch) -> str:
+        return (
+            f"{source.name}: identical content (batch {record.batch_id}) was already scored by "
+            f"{record.model_name} v{record.model_version} at {record.scored_at} "
+            f"({self.ws.store.uri(record.predictions_key)}); nothing new to score"
+        )
+
+    def read(self, source: LandingFile) -> ParsedInput:
+        return read_unlabelled(source, self.ws.config.dataset, self.ws.config.ingest)
+
+    def consume(self, source: LandingFile, read: ParsedInput) -> tuple[ScoredBatch, Path | None]:
+        """Score the batch, then keep its set-aside rows in quarantine; (the manifest, where the rows went)."""
+        scored = self.scorer.score(read)
+        return scored, write_rejected_rows(read.rejected, self.ws.settings.quarantine, source)
+
+    def finished(self, source: LandingFile, record: ScoredBatch) -> None:
+        where = self.ws.store.uri(record.predictions_key)
+        log.warning("%s: already scored as batch %s (%s); archived now", source.name, record.batch_id, where)
 
 
 def score_pending_batches(ws: StoreContext) -> dict[str, Any]:
@@ -270,74 +294,29 @@ def score_pending_batches(ws: StoreContext) -> dict[str, Any]:
     champion version (archived without scoring), files quarantined, and files left waiting
     because there is no champion yet.
     """
-    settings = ws.settings
-    ready = find_ready_files(settings.scoring, ws.config.ingest.stable_seconds)
-    summary: dict[str, Any] = {
-        "scored": [],
-        "already_scored": [],
-        "quarantined": [],
-        "waiting": 0,
-        "champion_version": None,
+    inbox = scoring_inbox(ws)
+    ready, links = inbox.arrivals()
+    champion, run = None, InboxRun[tuple[ScoredBatch, Path | None], ScoredBatch]()
+    if ready:
+        require_id_columns(ws.config.dataset)
+        champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
+        if champion is None:
+            progress("monitor", f"no champion yet: {len(ready)} unlabelled file(s) wait in {inbox.folder}")
+        else:
+            run = process_inbox(inbox, ready, _ScoringInbox(ws, champion))
+    return {
+        "scored": [
+            {**scored.to_dict(), "rejected_rows_path": str(rejected) if rejected else None}
+            for _, (scored, rejected) in run.taken
+        ],
+        "already_scored": [
+            {"file": source.name, "batch_id": existing.batch_id, "predictions_key": existing.predictions_key}
+            for source, existing in run.finished
+        ],
+        "quarantined": [r.to_dict() for r in (*links, *run.refused)],  # links: never followed, never read
+        "waiting": len(ready) if ready and champion is None else 0,
+        "champion_version": champion.version if champion else None,
     }
-    for q in quarantine_links(settings.scoring, settings.quarantine):  # never followed, never read
-        summary["quarantined"].append(
-            {"file": q.original_name, "code": q.code, "message": q.message, "path": str(q.path)}
-        )
-    if not ready:
-        return summary
-    require_id_columns(ws.config.dataset)
-    champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
-    if champion is None:
-        summary["waiting"] = len(ready)
-        progress("monitor", f"no champion yet: {len(ready)} unlabelled file(s) wait in {settings.scoring}")
-        return summary
-    summary["champion_version"] = champion.version
-    scorer = _Scorer(ws, champion)
-    archive = scoring_archive(ws)
-    for source in ready:
-        existing = read_scored(ws, batch_id_of(source.sha256), champion.name, champion.version)
-        if existing is not None:
-            _check_same_artifact(ws, existing, champion)
-            _settle_scored_file(ws, source, existing, archive, summary)
-            continue
-        try:
-            parsed = read_unlabelled(source, ws.config.dataset, ws.config.ingest)
-        except IngestError as err:
-            q = quarantine_file(source, settings.quarantine, err.code, str(err), err.details)
-            summary["quarantined"].append(
-                {"file": source.name, "code": err.code, "message": str(err), "path": str(q.path) if q else None}
-            )
-            progress("monitor", f"quarantined unlabelled file {source.name}: {err}")
-            continue
-        scored = scorer.score(parsed)
-        rejected = write_rejected_rows(parsed.rejected, settings.quarantine, source)
-        archive_file(source, archive)
-        summary["scored"].append({**scored.to_dict(), "rejected_rows_path": str(rejected) if rejected else None})
-    tidy_landing(settings.scoring)
-    return summary
-
-
-def _settle_scored_file(
-    ws: StoreContext, source: LandingFile, existing: ScoredBatch, archive: Path, summary: dict[str, Any]
-) -> None:
-    """A file whose batch this champion already scored: finish an interrupted run, or quarantine a re-drop."""
-    where = ws.store.uri(existing.predictions_key)
-    if is_archived(source.sha256, archive):
-        msg = (
-            f"{source.name}: identical content (batch {existing.batch_id}) was already scored by "
-            f"{existing.model_name} v{existing.model_version} at {existing.scored_at} ({where}); nothing new to score"
-        )
-        q = quarantine_file(source, ws.settings.quarantine, "duplicate_file", msg)
-        summary["quarantined"].append(
-            {"file": source.name, "code": "duplicate_file", "message": msg, "path": str(q.path) if q else None}
-        )
-        progress("monitor", msg)
-        return
-    archive_file(source, archive)  # the scoring was committed, the archiving was interrupted
-    summary["already_scored"].append(
-        {"file": source.name, "batch_id": existing.batch_id, "predictions_key": existing.predictions_key}
-    )
-    log.warning("%s: already scored as batch %s (%s); archived now", source.name, existing.batch_id, where)
 
 
 def score_file(ws: StoreContext, path: Path) -> tuple[ScoredBatch, bool]:
@@ -357,13 +336,11 @@ def score_file(ws: StoreContext, path: Path) -> tuple[ScoredBatch, bool]:
             f"there is no champion of {ws.config.model.name} yet to score {path.name}; train one first (ct run)"
         )
     source = LandingFile(path=path, size=path.stat().st_size, sha256=sha256_file(path))
-    existing = read_scored(ws, batch_id_of(source.sha256), champion.name, champion.version)
+    batch = _ScoringInbox(ws, champion)  # the same steps as a file in scoring/, without moving it
+    existing = batch.committed(source)
     if existing is not None:
-        _check_same_artifact(ws, existing, champion)
         return existing, False
-    parsed = read_unlabelled(source, ws.config.dataset, ws.config.ingest)
-    scored = _Scorer(ws, champion).score(parsed)
-    write_rejected_rows(parsed.rejected, ws.settings.quarantine, source)
+    scored, _ = batch.consume(source, batch.read(source))
     return scored, True
 
 

@@ -26,13 +26,11 @@ join record ``label-joins/<sha>.json`` is the commit point, after which the file
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,19 +38,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import IngestError
+from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
 from pipeline.core.storage import atomic_write_bytes
-from pipeline.data.ingestion import (
-    ROW_REASON_COLUMN,
-    SOURCE_ROW_COLUMN,
-    LandingFile,
-    archive_file,
-    find_ready_files,
-    is_archived,
-    quarantine_file,
-    quarantine_links,
-    tidy_landing,
-)
+from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, monitoring_inbox, process_inbox
+from pipeline.data.ingestion import ROW_REASON_COLUMN, SOURCE_ROW_COLUMN, LandingFile, is_archived
 from pipeline.data.live_inputs import (
     describe_key,
     read_labels,
@@ -60,7 +50,6 @@ from pipeline.data.live_inputs import (
     row_keys,
     write_rejected_rows,
 )
-from pipeline.data.ready_files import scan_landing
 from pipeline.data.snapshots import load_parts, read_manifest
 from pipeline.modeling.metrics import bootstrap_metrics
 from pipeline.monitoring.batch_scoring import (
@@ -70,8 +59,7 @@ from pipeline.monitoring.batch_scoring import (
     load_predictions,
     parquet_bytes,
 )
-from pipeline.monitoring.live_performance import joined_file_key, window_key
-from pipeline.monitoring.retrain_policy import LiveWindow
+from pipeline.monitoring.live_performance import joined_file_key, live_window, store_window
 from pipeline.quality.drift import detect_drift, profile_frame
 from pipeline.registry.context import StoreContext
 
@@ -88,11 +76,6 @@ def join_record_key(sha256: str) -> str:
 def ledger_key(batch_id: str, label_sha256: str) -> str:
     """The ids (and labels) one label file contributed to one batch."""
     return f"{PREDICTIONS_PREFIX}/{batch_id}/labels/{label_sha256[:16]}.parquet"
-
-
-def labels_archive(ws: StoreContext) -> Path:
-    """Where joined label files are archived by checksum: ``archive/labels/<sha[:2]>/<sha>/<name>``."""
-    return ws.settings.archive / "labels"
 
 
 @dataclass(frozen=True)
@@ -297,22 +280,8 @@ def _window(
     )[metric]
     feats = joined[[_KEY, _BATCH]].merge(features, on=[_KEY, _BATCH])
     drift = detect_drift(refs.get(version), feats)
-    window = LiveWindow(
-        window_id=window_id,
-        model_version=version,
-        rows=len(joined),
-        value=est.value,
-        lower=est.lower,
-        upper=est.upper,
-        drift_share=drift.drift_share,
-        drifted_features=tuple(drift.drifted_features),
-        observed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        reliable=est.reliable,
-    )
-    ws.store.put(
-        window_key(ws.config.model.name, version, window_id),
-        json.dumps({**window.to_dict(), "source": source}).encode(),
-    )
+    window = live_window(window_id, version, len(joined), est, drift)
+    store_window(ws, ws.config.model.name, window, source)
     summary.update(window.to_dict())
     summary["counted"] = len(joined) >= mon.min_samples
     return summary, True
@@ -389,7 +358,7 @@ def join_label_file(
             notes.append(f"v{version}: {summary['skipped']}")
     # 3. the labelled rows become training data; mark them as seen by every version that scored all of them
     data = parquet_bytes(training)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_hex(data)
     for version in versions:
         if all(version in batches[b].scorings for b in matched[_BATCH].unique()):
             ws.store.put(
@@ -431,9 +400,14 @@ def list_joins(ws: StoreContext) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: r["joined_at"])
 
 
+def labels_inbox(ws: StoreContext) -> Inbox:
+    """``labels/``; joined files are archived by checksum under ``archive/labels/``."""
+    return monitoring_inbox(ws.settings, "labels", ws.config.ingest.stable_seconds)
+
+
 def pending_label_files(ws: StoreContext) -> list[str]:
     """Complete files waiting in ``labels/``."""
-    return [p.name for p in scan_landing(ws.settings.labels, ws.config.ingest.stable_seconds).ready]
+    return labels_inbox(ws).pending()
 
 
 def window_size(w: dict[str, Any]) -> str:
@@ -461,59 +435,56 @@ def _progress_line(join: LabelJoin, metric: str) -> str:
     return "; ".join(parts)
 
 
+class _LabelInbox(InboxHandler[LabelJoin, LabelJoin, dict[str, Any]]):
+    """Each file is joined to the scored batches; a file that joins nothing new is refused."""
+
+    what = "label file"
+
+    def __init__(self, ws: StoreContext, batches: dict[str, _Batch]) -> None:
+        self.ws, self.batches = ws, batches
+        self.index, self.refs = _id_index(ws, batches), _References(ws)
+        self.metric = ws.config.promotion.primary_metric
+
+    def committed(self, source: LandingFile) -> dict[str, Any] | None:
+        return read_join(self.ws, source.sha256)
+
+    def duplicate_message(self, source: LandingFile, record: dict[str, Any]) -> str:
+        return (
+            f"{source.name}: identical content was already joined at {record['joined_at']} "
+            f"({record['matched']} rows); nothing new"
+        )
+
+    def read(self, source: LandingFile) -> LabelJoin:
+        return join_label_file(self.ws, source, self.batches, self.index, self.refs)
+
+    def consume(self, source: LandingFile, read: LabelJoin) -> LabelJoin:
+        return read  # the join record written by join_label_file is the commit point
+
+    def taken(self, source: LandingFile, result: LabelJoin) -> None:
+        progress("monitor", _progress_line(result, self.metric))
+
+
 def join_pending_labels(ws: StoreContext) -> dict[str, Any]:
     """Join every complete file in ``labels/`` to the stored predictions; archive or quarantine each.
 
     Label files wait while no batch has been scored at all. Returns a JSON-ready summary.
     """
-    settings = ws.settings
-    ready = find_ready_files(settings.labels, ws.config.ingest.stable_seconds)
-    summary: dict[str, Any] = {"joined": [], "already_joined": [], "quarantined": [], "waiting": 0, "windows": 0}
-    for q in quarantine_links(settings.labels, settings.quarantine):  # never followed, never read
-        summary["quarantined"].append(
-            {"file": q.original_name, "code": q.code, "message": q.message, "path": str(q.path)}
-        )
-    if not ready:
-        return summary
-    require_id_columns(ws.config.dataset)
-    batches = _scored_batches(ws)
-    if not batches:
-        summary["waiting"] = len(ready)
-        progress("monitor", f"no scored batch yet: {len(ready)} label file(s) wait in {settings.labels}")
-        return summary
-    index = _id_index(ws, batches)
-    refs = _References(ws)
-    archive = labels_archive(ws)
-    metric = ws.config.promotion.primary_metric
-    for source in ready:
-        done = read_join(ws, source.sha256)
-        if done is not None:
-            if is_archived(source.sha256, archive):
-                msg = (
-                    f"{source.name}: identical content was already joined at {done['joined_at']} "
-                    f"({done['matched']} rows); nothing new"
-                )
-                q = quarantine_file(source, settings.quarantine, "duplicate_file", msg)
-                summary["quarantined"].append(
-                    {"file": source.name, "code": "duplicate_file", "message": msg, "path": str(q.path) if q else None}
-                )
-                progress("monitor", msg)
-            else:
-                archive_file(source, archive)  # the join was committed, the archiving was interrupted
-                summary["already_joined"].append(source.name)
-            continue
-        try:
-            join = join_label_file(ws, source, batches, index, refs)
-        except IngestError as err:
-            q = quarantine_file(source, settings.quarantine, err.code, str(err), err.details)
-            summary["quarantined"].append(
-                {"file": source.name, "code": err.code, "message": str(err), "path": str(q.path) if q else None}
-            )
-            progress("monitor", f"quarantined label file {source.name}: {err}")
-            continue
-        archive_file(source, archive)
-        summary["joined"].append(join.to_dict())
-        summary["windows"] += sum(1 for w in join.windows if "skipped" not in w)
-        progress("monitor", _progress_line(join, metric))
-    tidy_landing(settings.labels)
-    return summary
+    inbox = labels_inbox(ws)
+    ready, links = inbox.arrivals()
+    batches: dict[str, _Batch] = {}
+    run = InboxRun[LabelJoin, dict[str, Any]]()
+    if ready:
+        require_id_columns(ws.config.dataset)
+        batches = _scored_batches(ws)
+        if not batches:
+            progress("monitor", f"no scored batch yet: {len(ready)} label file(s) wait in {inbox.folder}")
+        else:
+            run = process_inbox(inbox, ready, _LabelInbox(ws, batches))
+    joins = [join for _, join in run.taken]
+    return {
+        "joined": [join.to_dict() for join in joins],
+        "already_joined": [source.name for source, _ in run.finished],
+        "quarantined": [r.to_dict() for r in (*links, *run.refused)],  # links: never followed, never read
+        "waiting": len(ready) if ready and not batches else 0,
+        "windows": sum(1 for join in joins for w in join.windows if "skipped" not in w),
+    }

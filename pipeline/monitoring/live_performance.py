@@ -16,11 +16,11 @@ from typing import Any
 from pipeline.core.progress import progress
 from pipeline.core.thread_budget import limit_threads
 from pipeline.data.snapshots import load_parts, read_manifest
-from pipeline.modeling.metrics import bootstrap_metrics
+from pipeline.modeling.metrics import MetricEstimate, bootstrap_metrics
 from pipeline.modeling.training import features_and_target, predict_proba
 from pipeline.monitoring.alerts import AlertingContext, retrain_alert
 from pipeline.monitoring.retrain_policy import LiveWindow, RetrainDecision, RetrainPolicy, decide_retrain
-from pipeline.quality.drift import detect_drift, profile_frame
+from pipeline.quality.drift import DriftReport, detect_drift, profile_frame
 from pipeline.registry.base import CHAMPION, ModelVersion
 from pipeline.registry.context import StoreContext
 
@@ -48,6 +48,30 @@ def joined_file_key(model_name: str, version: int, sha256: str) -> str:
     same champion (the rows would count twice).
     """
     return f"monitoring/{model_name}/joined-files/v{version}/{sha256}.json"
+
+
+def live_window(window_id: str, version: int, rows: int, estimate: MetricEstimate, drift: DriftReport) -> LiveWindow:
+    """One live window observed now: a version's metric on ``rows`` live rows with its interval, and their drift."""
+    return LiveWindow(
+        window_id=window_id,
+        model_version=version,
+        rows=rows,
+        value=estimate.value,
+        lower=estimate.lower,
+        upper=estimate.upper,
+        drift_share=drift.drift_share,
+        drifted_features=tuple(drift.drifted_features),
+        observed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        reliable=estimate.reliable,
+    )
+
+
+def store_window(ws: StoreContext, model_name: str, window: LiveWindow, source: str) -> None:
+    """Store a live window where :func:`live_windows` reads it, with the name of the data behind it."""
+    ws.store.put(
+        window_key(model_name, window.model_version, window.window_id),
+        json.dumps({**window.to_dict(), "source": source}).encode(),
+    )
 
 
 def policy_from(ws: StoreContext) -> RetrainPolicy:
@@ -106,19 +130,8 @@ def score_new_batches(ws: StoreContext, snapshot_id: str) -> list[LiveWindow]:
                 seed=ws.config.evaluation.seed,
             )[metric]
         drift = detect_drift(reference, frame)
-        window = LiveWindow(
-            window_id=part.id,
-            model_version=champion.version,
-            rows=len(frame),
-            value=est.value,
-            lower=est.lower,
-            upper=est.upper,
-            drift_share=drift.drift_share,
-            drifted_features=tuple(drift.drifted_features),
-            observed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-            reliable=est.reliable,
-        )
-        ws.store.put(f"{prefix}/{part.id}.json", json.dumps({**window.to_dict(), "source": part.source.name}).encode())
+        window = live_window(part.id, champion.version, len(frame), est, drift)
+        store_window(ws, champion.name, window, part.source.name)  # the key checked above
         written.append(window)
         progress(
             "monitor",

@@ -13,7 +13,6 @@ columns, holdout settings, format), so changing the config never reuses stale st
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.config import PipelineConfig
+from pipeline.core.hashing import json_sha256
 from pipeline.core.storage import ObjectStore
 from pipeline.data.snapshots import Part, Snapshot, load_parts
 from pipeline.quality.drift_profiles import (
@@ -150,7 +150,7 @@ def statistics_key(config: PipelineConfig) -> str:
         "salt": d.name,
         "holdout": config.evaluation.holdout_fraction,
     }
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
+    return json_sha256(inputs, compact=False)[:12]
 
 
 def compute_part_stats(part_id: str, frame: pd.DataFrame, config: PipelineConfig) -> PartStats:

@@ -20,7 +20,6 @@ imports great-expectations: the suite is plain GX-format JSON, run by our own ch
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -35,6 +34,7 @@ from scipy import stats
 
 from pipeline.core.config import DatasetConfig, ExpectationsConfig, PipelineConfig
 from pipeline.core.errors import ConfigError
+from pipeline.core.hashing import json_sha256
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
 from pipeline.quality.drift import NULL_LEVEL
 from pipeline.quality.part_stats import DataSummary
@@ -155,7 +155,7 @@ class Suite:
 
 def schema_hash(dataset: DatasetConfig) -> str:
     """Hash of the declared dataset schema; a suite generated for another schema is stale."""
-    return hashlib.sha256(json.dumps(dataset.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+    return json_sha256(dataset.model_dump(mode="json"), compact=False)[:16]
 
 
 def epoch_seconds(iso: str | None) -> float | None:

@@ -6,10 +6,11 @@ alerts from pipeline events and delivering them is ``pipeline.monitoring.alerts`
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from pipeline.core.hashing import sha256_hex
 
 Kind = Literal[
     "task_failed",
@@ -51,7 +52,7 @@ def make_dedupe_key(kind: str, *parts: object) -> str:
     key = ":".join([kind, *(str(p) for p in parts)])
     if len(key) <= MAX_KEY:
         return key
-    return f"{key[:200]}…{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+    return f"{key[:200]}…{sha256_hex(key)[:32]}"
 
 
 @dataclass(frozen=True)

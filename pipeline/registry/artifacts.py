@@ -7,7 +7,6 @@ loading it (``ct models verify``).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from dataclasses import asdict, dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import joblib
 
 from pipeline.core.errors import ArtifactIntegrityError
+from pipeline.core.hashing import sha256_hex, sha256_stream
 from pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ArtifactStore:
         buf = io.BytesIO()
         joblib.dump(model, buf, compress=3)
         data = buf.getvalue()
-        sha = hashlib.sha256(data).hexdigest()
+        sha = sha256_hex(data)
         key = f"artifacts/{name}/{sha[:2]}/{sha}.joblib"
         self.store.put(key, data)
         return key, sha
@@ -83,12 +83,9 @@ class ArtifactStore:
         """Hash the stored file in chunks and compare; never deserialises it."""
         if not self.store.exists(key):
             return ArtifactCheck(key, self.store.uri(key), sha256, None, None)
-        digest, size = hashlib.sha256(), 0
         with self.store.open(key) as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        return ArtifactCheck(key, self.store.uri(key), sha256, digest.hexdigest(), size)
+            actual, size = sha256_stream(fh, _CHUNK)
+        return ArtifactCheck(key, self.store.uri(key), sha256, actual, size)
 
     def load(self, key: str, sha256: str) -> Any:
         """Load a model after checking its bytes against the registered checksum.
@@ -99,7 +96,7 @@ class ArtifactStore:
         if not self.store.exists(key):
             raise ArtifactIntegrityError(ArtifactCheck(key, self.store.uri(key), sha256, None, None).message)
         data = self.store.get(key)
-        check = ArtifactCheck(key, self.store.uri(key), sha256, hashlib.sha256(data).hexdigest(), len(data))
+        check = ArtifactCheck(key, self.store.uri(key), sha256, sha256_hex(data), len(data))
         if not check.ok:
             raise ArtifactIntegrityError(check.message)
         return joblib.load(io.BytesIO(data))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.errors import RegistryError
+from pipeline.core.hashing import canonical_json
 from pipeline.registry.base import PromotionRecord
 
 FIRST_SEMVER = "1.0.0"
@@ -38,7 +39,7 @@ class SemverBump:
 
 def _canonical(value: Any) -> str:
     # Round-trip through JSON so tuples and lists, and a stored row and a fresh dict, compare equal.
-    return json.dumps(json.loads(json.dumps(value, default=str)), sort_keys=True)
+    return canonical_json(json.loads(json.dumps(value, default=str)), compact=False)
 
 
 def parse_semver(text: str) -> tuple[int, int, int]:

@@ -7,13 +7,13 @@ object-store link; the task log prints where they are. The pages are Jinja2 temp
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from pipeline.core.hashing import canonical_json, sha256_hex
 from pipeline.core.storage import ObjectStore
 from pipeline.reporting.plots import PALETTE, Interval, Series, confusion_svg, forest_svg, unit_chart
 from pipeline.reporting.templating import render
@@ -42,8 +42,8 @@ def write_validation_report(store: ObjectStore, report: ValidationReport) -> str
     ``reports/`` tree can be copied or served as it is.
     """
     stem = f"reports/validation/{report.snapshot_id}_{report.reference_snapshot_id or 'noref'}"
-    payload = json.dumps(report.to_dict(), sort_keys=True, default=str).encode()
-    stem += "_" + hashlib.sha256(payload).hexdigest()[:8]
+    payload = canonical_json(report.to_dict(), compact=False, default=str).encode()
+    stem += "_" + sha256_hex(payload)[:8]
     base = store.uri("reports/validation/")
     docs = report.data_docs_uri
     href = docs[len(base) :] if docs and docs.startswith(base) else docs

@@ -14,13 +14,14 @@ import pytest
 from fault_helpers import batch, make_workspace
 
 import pipeline.app.stages.ingest as ingest_stage
+import pipeline.data.inbox as inbox_module
 from pipeline.app import stages
 from pipeline.data.snapshots import load_snapshot, read_manifest
 
 
 def _hold_listing(monkeypatch: pytest.MonkeyPatch, entered: threading.Event, go: threading.Event) -> None:
     """The first listing (in the thread that calls it) waits for ``go``; later ones run normally."""
-    original = ingest_stage.find_ready_files
+    original = inbox_module.find_ready_files  # the landing listing goes through the inbox helper
     held = {"done": False}
 
     def slow_listing(*args, **kwargs):
@@ -30,7 +31,7 @@ def _hold_listing(monkeypatch: pytest.MonkeyPatch, entered: threading.Event, go:
             assert go.wait(60)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_stage, "find_ready_files", slow_listing)
+    monkeypatch.setattr(inbox_module, "find_ready_files", slow_listing)
 
 
 def _run_in_thread(fn) -> tuple[threading.Thread, dict]:

@@ -61,7 +61,8 @@ CHILD = textwrap.dedent("""
         import pipeline.data.ingestion as ingestion
         ingestion.commit_rejected_rows = on_nth(2, ingestion.commit_rejected_rows)
     elif crash_at == "archive":  # the first file is archived, the second is still in the landing area
-        ingest_stage.archive_file = on_nth(2, ingest_stage.archive_file)
+        import pipeline.data.inbox as inbox_module  # ingest archives through the inbox helper
+        inbox_module.archive_file = on_nth(2, inbox_module.archive_file)
     ingest_stage.ingest_landing(ws)
     sys.exit(0)
 """).format(tests=str(Path(__file__).parent))

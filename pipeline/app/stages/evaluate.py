@@ -3,7 +3,6 @@ same holdout and store the evidence."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -14,6 +13,7 @@ from pipeline.app.stages.folds import gather_cross_validation, score_fold, train
 from pipeline.app.stages.train import choose_candidate
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
+from pipeline.core.hashing import json_sha256
 from pipeline.core.progress import progress
 from pipeline.modeling.evaluation import evaluate_candidate, holdout_split
 from pipeline.registry.base import CHAMPION
@@ -58,10 +58,10 @@ def evaluate_model(
     ).to_dict()
     # Keyed by the evidence itself (timing aside): the same evidence is stored once, and new
     # evidence for the same artifact (say, against a newer champion) never hides behind old.
-    evidence = json.dumps(_without_timings(evaluation), sort_keys=True).encode()
+    evidence_sha = json_sha256(_without_timings(evaluation), compact=False)
     key = (
         f"reports/evaluations/{plan['snapshot_id']}_{candidate['artifact_sha256'][:16]}_"
-        f"{hashlib.sha256(evidence).hexdigest()[:12]}.json"
+        f"{evidence_sha[:12]}.json"
     )
     ws.store.put(key, json.dumps(evaluation, sort_keys=True).encode())
     progress("evaluate", _summary(evaluation, ws))

@@ -18,7 +18,6 @@ task scores the same folds itself with the same :func:`score_fold` (same keys, s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -32,6 +31,7 @@ import pandas as pd
 from pipeline.app.stages.data import training_data
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
+from pipeline.core.hashing import sha256_hex
 from pipeline.modeling.evaluation import cv_folds, fold_metrics, holdout_split, summarize_folds
 from pipeline.modeling.training import build_pipeline, features_and_target
 
@@ -53,7 +53,7 @@ def fold_scores_key(snapshot_id: str, config_hash: str, candidate: str, fold: in
     the exact name, so two names never share a folder.
     """
     safe = _UNSAFE.sub("_", candidate).strip("_") or "candidate"
-    tag = hashlib.sha256(candidate.encode()).hexdigest()[:8]
+    tag = sha256_hex(candidate)[:8]
     return f"{FOLDS_PREFIX}/{snapshot_id}/{config_hash}/{safe}-{tag}/fold-{int(fold):02d}.json"
 
 

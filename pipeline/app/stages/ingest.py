@@ -21,21 +21,16 @@ from pipeline.app.workspace import Workspace
 from pipeline.core.config import TableSourceConfig
 from pipeline.core.errors import IngestError, NotFound, SnapshotConflict, SnapshotError
 from pipeline.core.progress import progress
+from pipeline.data.inbox import DUPLICATE_FILE, Inbox, Refusal
 from pipeline.data.ingestion import (
     LandingFile,
     QuarantinedFile,
     TakenFile,
-    archive_file,
     commit_left_spools,
-    find_ready_files,
-    is_archived,
-    quarantine_file,
-    quarantine_links,
     rows_folder,
     sha256_file,
     sweep_spools,
     take_in_file,
-    tidy_landing,
 )
 from pipeline.data.ready_files import scan_landing
 from pipeline.data.snapshots import (
@@ -165,13 +160,18 @@ def _unchanged(source: LandingFile) -> bool:
         return False
 
 
-def _take(ws: Workspace, source: LandingFile, quarantined: list[QuarantinedFile]) -> TakenFile | None:
-    """Take one file in; a bad one quarantines itself and nothing else; a vanished one is another run's."""
+def _landing_inbox(ws: Workspace) -> Inbox:
+    """The landing area; accepted files are archived by checksum under ``archive/<sha[:2]>/<sha>/<name>``."""
     settings = ws.settings
+    return Inbox(settings.landing, settings.archive, settings.quarantine, ws.config.ingest.stable_seconds)
+
+
+def _take(ws: Workspace, inbox: Inbox, source: LandingFile, quarantined: list[QuarantinedFile]) -> TakenFile | None:
+    """Take one file in; a bad one quarantines itself and nothing else; a vanished one is another run's."""
     try:
-        return take_in_file(ws.store, source, ws.config.dataset, ws.config.ingest, settings.quarantine)
+        return take_in_file(ws.store, source, ws.config.dataset, ws.config.ingest, inbox.quarantine)
     except IngestError as err:
-        q = quarantine_file(source, settings.quarantine, err.code, str(err), err.details)
+        q = inbox.refuse_error(source, err)
         if q is not None:
             quarantined.append(q)
     except FileNotFoundError:
@@ -179,14 +179,13 @@ def _take(ws: Workspace, source: LandingFile, quarantined: list[QuarantinedFile]
     return None
 
 
-def _commit_file(ws: Workspace, source: LandingFile, taken: TakenFile | None) -> None:
+def _commit_file(inbox: Inbox, source: LandingFile, taken: TakenFile | None) -> None:
     """After the manifest is the latest: rejected rows to quarantine (exactly once), the file to the archive."""
-    quarantine = ws.settings.quarantine
     stem = source.path.stem
     if taken is not None and taken.spool is not None:
         taken.spool.commit(rows_folder(source.sha256), stem)
-    commit_left_spools(quarantine, source.sha256, rows_folder(source.sha256), stem)
-    archive_file(source, ws.settings.archive)
+    commit_left_spools(inbox.quarantine, source.sha256, rows_folder(source.sha256), stem)
+    inbox.archive_file(source)
 
 
 def ingest_landing(ws: Workspace) -> IngestOutcome:
@@ -202,10 +201,11 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
     whose checksum changed after it was listed (still being written) is left in the landing area.
     """
     dataset, settings = ws.config.dataset, ws.settings
+    inbox = _landing_inbox(ws)
     sweep_spools(settings.quarantine)
-    quarantined: list[QuarantinedFile] = quarantine_links(settings.landing, settings.quarantine)
+    quarantined: list[QuarantinedFile] = inbox.quarantine_links()
     parent = current_snapshot(ws)
-    listed = find_ready_files(settings.landing, ws.config.ingest.stable_seconds)
+    listed = inbox.ready_files()
     taken: dict[str, TakenFile] = {}
     settled: set[str] = set()  # quarantined, gone, left waiting or taken by another run: not ours to commit
     waiting: list[str] = []
@@ -226,7 +226,7 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
                 if attempt == 0:
                     # In the latest snapshot but not archived: a run stopped after its manifest (or is
                     # finishing right now). Finish it; every step tolerates the other run doing the same.
-                    (duplicates if is_archived(source.sha256, settings.archive) else unfinished).append(source)
+                    (duplicates if inbox.is_archived(source) else unfinished).append(source)
                 else:
                     mine = taken.pop(source.sha256, None)
                     if mine is not None and mine.spool is not None:
@@ -239,7 +239,7 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
                 settled.add(source.sha256)
                 continue
             if source.sha256 not in taken:
-                got = _take(ws, source, quarantined)
+                got = _take(ws, inbox, source, quarantined)
                 if got is None:
                     settled.add(source.sha256)
                     continue
@@ -297,15 +297,15 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
                 f"{snapshot.id if snapshot else '?'}, the file now differs); kept here instead of archived. "
                 "Check the producer; drop any new rows as a new file."
             )
-            q = quarantine_file(t.source, settings.quarantine, "changed_after_ingest", msg)
+            q = inbox.refuse(t.source, "changed_after_ingest", msg)
             if t.spool is not None:
                 t.spool.commit(rows_folder(sha), t.source.path.stem)
             if q is not None:
                 quarantined.append(q)
             continue
-        _commit_file(ws, t.source, t)
+        _commit_file(inbox, t.source, t)
     for source in unfinished:
-        _commit_file(ws, source, None)
+        _commit_file(inbox, source, None)
         log.warning(
             "%s: already in snapshot %s; archived now (an earlier run stopped before archiving it)",
             source.name,
@@ -318,10 +318,10 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
             f"{source.name}: identical content (sha256 {source.sha256[:12]}…) was already taken in "
             f"(snapshot {snapshot.id if snapshot else '?'}); nothing new to take in"
         )
-        q = quarantine_file(source, settings.quarantine, "duplicate_file", msg)
+        q = inbox.refuse(source, DUPLICATE_FILE, msg)
         if q is not None:
             quarantined.append(q)
-    tidy_landing(settings.landing)
+    inbox.tidy()
 
     accepted = list(taken.values())
     rejected_rows = sum(t.rejected_rows for t in accepted) + sum(r.rejected_rows for _, r in reads)
@@ -332,9 +332,7 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
         rows=snapshot.rows if snapshot else 0,
         new_rows=new_rows,
         accepted=[t.source.name for t in accepted],
-        quarantined=[
-            {"file": q.original_name, "code": q.code, "message": q.message, "path": str(q.path)} for q in quarantined
-        ],
+        quarantined=[Refusal.of(q).to_dict() for q in quarantined],
         rejected_rows=rejected_rows,
         sources=[r.to_dict() for _, r in reads],
         waiting=waiting,

@@ -18,7 +18,6 @@ at commit); rows with a NULL watermark are never read.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -35,6 +34,8 @@ from sqlalchemy.exc import NoSuchTableError
 
 from pipeline.core.config import DatasetConfig, IngestConfig, TableSourceConfig
 from pipeline.core.errors import ConfigError, IngestError
+from pipeline.core.hashing import sha256_hex
+from pipeline.core.storage import ObjectStore
 from pipeline.data.ingestion import (
     PENDING_DIR,
     RejectSpool,
@@ -43,7 +44,6 @@ from pipeline.data.ingestion import (
     spool_in_use,
 )
 from pipeline.data.snapshots import Part, Snapshot, SourceFile, utc_now, write_part
-from pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _spool_key(cfg: TableSourceConfig, low: str | None) -> str:
 
 
 def _low_hash(low: str | None) -> str:
-    return hashlib.sha256((low or '').encode()).hexdigest()[:16]
+    return sha256_hex(low or '')[:16]
 
 
 def rows_folder(cfg: TableSourceConfig, low_hash: str) -> str:
