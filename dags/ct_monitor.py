@@ -95,4 +95,5 @@ def ct_monitor():
         outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": snapshot_id, "trigger": trigger}
         return trigger
 
+
 ct_monitor()

@@ -186,4 +186,5 @@ def ct_train():
     evaluated = evaluate(plans, trained, scored)
     promote(register(evaluated, checked))
 
+
 ct_train()

@@ -266,4 +266,6 @@ def _training_folds(
 
 def _result(record: dict[str, Any], key: str) -> FoldScores:
     """What a cross_validate task hands on, from the stored record."""
-    return FoldScores(candidate=str(record["candidate"]), fold=int(record["fold"]), folds=int(record["folds"]), scores_key=key)
+    return FoldScores(
+        candidate=str(record["candidate"]), fold=int(record["fold"]), folds=int(record["folds"]), scores_key=key
+    )

@@ -192,9 +192,7 @@ def hand_over_to_training(ws: Workspace, decision: MonitorDecision) -> TrainingT
     ``performance_drop`` or ``drift`` request, before the Asset event that announces them: the
     event may be coalesced by Airflow, the rows are claimed by whichever ct_train run comes next.
     """
-    checked = list(decision.checked) or (
-        [decision.snapshot_id] if decision.new_data and decision.snapshot_id else []
-    )
+    checked = list(decision.checked) or ([decision.snapshot_id] if decision.new_data and decision.snapshot_id else [])
     if decision.new_data:
         request_new_data(ws, checked)
     for snapshot_id in checked:  # only now: a clock-started ct_train run finds the requests with the mark

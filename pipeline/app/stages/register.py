@@ -190,7 +190,12 @@ def decide_undecided(ws: Workspace, version: ModelVersion, actor: str) -> Promot
             f"{version.name} v{version.version} had no promotion decision (its run was interrupted); {reason}",
         )
         return PromotionOutcome(
-            name=version.name, version=version.version, promoted=False, moved=False, reason=reason, champion=current.version
+            name=version.name,
+            version=version.version,
+            promoted=False,
+            moved=False,
+            reason=reason,
+            champion=current.version,
         )
     progress(
         "promote",
