@@ -95,5 +95,7 @@ def ct_monitor():
         outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": snapshot_id, "trigger": trigger}
         return trigger
 
+    hand_over(decide(score_new_data(), join_late_labels(score_unlabelled_batches())))
+
 
 ct_monitor()
