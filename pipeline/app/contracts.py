@@ -17,9 +17,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Self, TypeVar, Union
-
-T = TypeVar("T")
+from typing import Any, Self, Union
 
 
 class Contract:
@@ -27,16 +25,12 @@ class Contract:
 
     def to_json(self) -> dict[str, Any]:
         """This value as JSON-ready data: nested contracts as dicts, tuples as lists."""
-        out = to_json(self)
-        assert isinstance(out, dict)
-        return out
+        return typing.cast(dict[str, Any], to_json(self))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         """The contract ``data`` describes (what :meth:`to_json` made); unknown keys are an error."""
-        value = from_json(cls, data)
-        assert isinstance(value, cls)
-        return value
+        return typing.cast(Self, from_json(cls, data))
 
 
 def to_json(value: Any) -> Any:
