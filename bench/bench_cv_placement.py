@@ -164,7 +164,7 @@ def main() -> None:
             from pipeline.app.stages.data import training_data
             from pipeline.modeling.evaluation import holdout_split
 
-            _, frame = training_data(ws, plans[0]["snapshot_id"])
+            _, frame = training_data(ws, plans[0].snapshot_id)
             train_rows = len(holdout_split(frame, ws.config).train_index)
             in_wall, in_cpu = in_process(ws, plans)
             map_wall, map_cpu, jobs = fold_processes(ws, plans, env, args.slots)

@@ -217,7 +217,7 @@ def bench_stage(args: argparse.Namespace) -> list[list[str]]:
         frame = stages.snapshot_frame(ws, snapshot_id)
         split = holdout_split(frame, config)
         holdout = frame.iloc[split.holdout_index]
-        model = ws.artifacts.load(first["candidate"]["artifact_key"], first["candidate"]["artifact_sha256"])
+        model = ws.artifacts.load(first.candidate.artifact_key, first.candidate.artifact_sha256)
         t0 = time.perf_counter()
         proba = predict_proba(model, holdout, config.dataset)
         rows.append(["  piece: predict", "one model", f"{time.perf_counter() - t0:.2f}", ""])
