@@ -39,8 +39,9 @@ IMPORTS = (
 FOLD_TASK = """
 import json, sys
 from pipeline.app.stages.folds import cross_validate_fold
+from pipeline.app.stages.plan import TrainingPlan
 from pipeline.app.workspace import open_workspace
-cross_validate_fold(open_workspace(), json.loads(sys.argv[1]), int(sys.argv[2]))
+cross_validate_fold(open_workspace(), TrainingPlan.from_json(json.loads(sys.argv[1])), int(sys.argv[2]))
 """
 
 
@@ -100,10 +101,13 @@ def _clear_folds(ws) -> None:
 def in_process(ws, plans) -> tuple[float, float]:
     """Wall and CPU seconds of the evaluate task's in-process CV of every candidate."""
     from pipeline.app.stages.evaluate import cross_validate_in_process
+    from pipeline.app.stages.train import FittedCandidate
 
     _clear_folds(ws)
+    # only the names matter to the CV: no artifact is fitted for this measurement
+    unfitted = [FittedCandidate(p.spec_name, "", {}, 0, "", "", 0, 0, 0.0) for p in plans]
     cpu0, t0 = time.process_time(), time.perf_counter()
-    cross_validate_in_process(ws, plans[0], [{"candidate": p["spec_name"]} for p in plans])
+    cross_validate_in_process(ws, plans[0], unfitted)
     return time.perf_counter() - t0, time.process_time() - cpu0
 
 
@@ -122,7 +126,9 @@ def fold_processes(ws, plans, env: dict[str, str], slots: int) -> tuple[float, f
             running[0].wait()
             running = [p for p in running if p.poll() is None]
         running.append(
-            subprocess.Popen([sys.executable, "-c", FOLD_TASK, json.dumps(plan), str(k)], env=child_env, cwd=PROJECT)
+            subprocess.Popen(
+                [sys.executable, "-c", FOLD_TASK, json.dumps(plan.to_json()), str(k)], env=child_env, cwd=PROJECT
+            )
         )
     for p in running:
         p.wait()
@@ -158,7 +164,7 @@ def main() -> None:
             from pipeline.app.stages.data import training_data
             from pipeline.modeling.evaluation import holdout_split
 
-            _, frame = training_data(ws, plans[0]["snapshot_id"])
+            _, frame = training_data(ws, plans[0].snapshot_id)
             train_rows = len(holdout_split(frame, ws.config).train_index)
             in_wall, in_cpu = in_process(ws, plans)
             map_wall, map_cpu, jobs = fold_processes(ws, plans, env, args.slots)

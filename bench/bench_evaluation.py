@@ -145,6 +145,8 @@ def bench_stage(args: argparse.Namespace) -> list[list[str]]:
 
     from pipeline.app import stages
     from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.app.stages.evaluate import Evaluation, choose_and_evaluate, cross_validate_in_process
+    from pipeline.app.stages.train import fit_candidate
     from pipeline.app.workspace import Workspace
     from pipeline.core.config import parse_config
     from pipeline.core.settings import BUNDLED_CONFIG, Settings
@@ -174,15 +176,15 @@ def bench_stage(args: argparse.Namespace) -> list[list[str]]:
             ["setup: generate + ingest", f"{args.snapshot_rows} rows", f"{time.perf_counter() - started:.1f}", ""]
         )
 
-        def train_and_evaluate(spec: str, label: str) -> dict[str, Any]:
-            plan = stages.plan_training(ws, snapshot_id, spec, {"kind": "bench"}).to_dict()
+        def train_and_evaluate(spec: str, label: str) -> Evaluation:
+            plan = stages.plan_training(ws, snapshot_id, spec, {"kind": "bench"})
             t0 = time.perf_counter()
-            cand = stages.train_candidate(ws, plan)
+            [cand] = cross_validate_in_process(ws, plan, [fit_candidate(ws, plan)])  # fit, then CV in process
             rows.append(
                 [
                     f"train stage: {label}",
-                    f"fit {cand['train_rows']} rows",
-                    f"{cand['fit_seconds']:.1f}",
+                    f"fit {cand.train_rows} rows",
+                    f"{cand.fit_seconds:.1f}",
                     "logistic regression",
                 ]
             )
@@ -190,32 +192,32 @@ def bench_stage(args: argparse.Namespace) -> list[list[str]]:
                 [
                     f"train stage: {label}",
                     f"{config.evaluation.folds}-fold CV",
-                    f"{cand['cv_seconds']:.1f}",
+                    f"{cand.cv_seconds or 0.0:.1f}",
                     f"whole train stage {time.perf_counter() - t0:.1f} s",
                 ]
             )
             t0 = time.perf_counter()
-            out = stages.evaluate_model(ws, plan, cand)
+            out = choose_and_evaluate(ws, plan, [cand])
             rows.append(
                 [
                     f"evaluate stage: {label}",
-                    f"{cand['holdout_rows']} holdout rows",
+                    f"{cand.holdout_rows} holdout rows",
                     f"{time.perf_counter() - t0:.1f}",
                     "load, predict, bootstrap, slices, curves, store",
                 ]
             )
-            return {"plan": plan, "candidate": cand, **out}
+            return out
 
         first = train_and_evaluate("default", "first model")
-        reg = stages.register_model(ws, first["plan"], first["candidate"], first["evaluation_key"], None)
-        stages.promote_if_better(ws, reg["name"], reg["version"])
+        reg = stages.register_model(ws, first.plan, first.candidate, first.evaluation_key, None)
+        stages.promote_if_better(ws, reg.name, reg.version)
         train_and_evaluate("challenger", "vs champion")
 
         # the pieces of the evaluate stage, timed one by one
         frame = stages.snapshot_frame(ws, snapshot_id)
         split = holdout_split(frame, config)
         holdout = frame.iloc[split.holdout_index]
-        model = ws.artifacts.load(first["candidate"]["artifact_key"], first["candidate"]["artifact_sha256"])
+        model = ws.artifacts.load(first.candidate.artifact_key, first.candidate.artifact_sha256)
         t0 = time.perf_counter()
         proba = predict_proba(model, holdout, config.dataset)
         rows.append(["  piece: predict", "one model", f"{time.perf_counter() - t0:.2f}", ""])

@@ -383,7 +383,7 @@ def main() -> None:
         "imported = time.perf_counter()\n"
         f"out = validate_snapshot(open_workspace(), {with_app.id!r})\n"
         "peak = [int(line.split()[1]) // 1024 for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"
-        "print(round(imported - t, 2), round(time.perf_counter() - imported, 2), peak, out['parts_read'])"
+        "print(round(imported - t, 2), round(time.perf_counter() - imported, 2), peak, out.parts_read)"
     )
     for label, path in (("with Data Docs", config_path), ("without Data Docs", no_docs_path)):
         seconds, out = run_in_fresh_process(sys.executable, stage, {**env, "CT_CONFIG": str(path)})

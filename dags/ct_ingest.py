@@ -47,9 +47,9 @@ def ct_ingest():
         from airflow.sdk.exceptions import AirflowSkipException
 
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages import ingest_landing
+        from pipeline.app.stages.ingest import IngestOutcome, ingest_landing
 
-        outcome = run_stage(ingest_landing)
+        outcome = IngestOutcome.from_json(run_stage(ingest_landing))
         if not outcome.created:
             raise AirflowSkipException(
                 f"no new snapshot (current: {outcome.snapshot_id}); {len(outcome.quarantined)} file(s) quarantined"
@@ -59,7 +59,7 @@ def ct_ingest():
             "rows": outcome.rows,
             "new_rows": outcome.new_rows,
         }
-        return outcome.to_dict()
+        return outcome.to_json()
 
     wait_for_landing_files >> ingest_and_snapshot()
 

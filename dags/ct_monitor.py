@@ -50,6 +50,8 @@ from ct_airflow.defaults import DEFAULT_ARGS, MONITOR_CRON, START_DATE
     },
 )
 def ct_monitor():
+    # Each task calls one stage of pipeline/app/stages/monitor.py; run_stage turns XCom's JSON into
+    # the contracts the stage takes (SnapshotScoring, LabelJoin, MonitorDecision, ...).
     @task
     def score_new_data(**context) -> dict:
         from ct_airflow.stage import run_stage
@@ -77,25 +79,20 @@ def ct_monitor():
         from ct_airflow.stage import run_stage
         from pipeline.app.stages.monitor import decide_on_retrain
 
-        return {
-            **run_stage(decide_on_retrain),
-            "snapshot_id": scored["snapshot_id"],
-            "new_data": scored["new_data"],
-            "checked": scored.get("checked", []),
-            "joined_windows": joined["windows"],
-        }
+        return run_stage(decide_on_retrain, scored, joined)
 
     @task(outlets=[CHECKED_SNAPSHOTS])
     def hand_over(decision: dict, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages.monitor import hand_over_to_training
+        from pipeline.app.stages.monitor import MonitorDecision, hand_over_to_training
 
         trigger = run_stage(hand_over_to_training, decision)  # recorded in the store before the event
         if trigger is None:
             raise AirflowSkipException("no new data and no retrain request: ct_train is not started")
-        outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": decision["snapshot_id"], "trigger": trigger}
+        snapshot_id = MonitorDecision.from_json(decision).snapshot_id
+        outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": snapshot_id, "trigger": trigger}
         return trigger
 
     hand_over(decide(score_new_data(), join_late_labels(score_unlabelled_batches())))

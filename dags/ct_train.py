@@ -92,97 +92,88 @@ from ct_airflow.defaults import DEFAULT_ARGS, START_DATE, TRAIN_CRON
     },
 )
 def ct_train():
+    # Each task calls its step of pipeline/app/training_flow.py, which also runs the same steps in
+    # order in one process (run_training); run_stage turns XCom's JSON into the steps' contracts.
     @task
     def plan(**context) -> list:
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from ct_airflow.provenance import trigger_from_context
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages import plan_training
+        from pipeline.app import training_flow
 
         params = context["params"]
-        trigger = trigger_from_context(context)
-        planned = run_stage(
-            plan_training,
-            params["snapshot_id"] or trigger["snapshot_id"],
+        # one plan per candidate: train and cross_validate map over them; trained already: skipped
+        return run_stage(
+            training_flow.plan,
+            params["snapshot_id"] or None,
             params["model_spec"] or None,
-            trigger,
+            trigger_from_context(context),
             bool(params["force"]),
         )
-        if planned.existing_version is not None and not params["force"]:
-            raise AirflowSkipException(f"already trained as version {planned.existing_version}")
-        return planned.per_candidate()  # one plan per candidate: train and cross_validate map over them
 
     @task
     def validate(plans: list) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages import validate_snapshot
+        from pipeline.app import training_flow
 
-        return run_stage(validate_snapshot, plans[0]["snapshot_id"])
+        return run_stage(training_flow.validate, plans)
 
     @task
     def folds(plans: list) -> list:
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages.folds import list_folds
+        from pipeline.app import training_flow
 
-        return run_stage(list_folds, plans[0])  # [0, 1, ..., k-1]: cross_validate maps over these
+        return run_stage(training_flow.folds, plans)  # [0, 1, ..., k-1]: cross_validate maps over these
 
     @task(map_index_template="{{ candidate }}")  # the grid shows the candidate, not 0, 1, ...
     def train(planned: dict) -> dict:
         from airflow.sdk import get_current_context
 
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages.train import fit_candidate
+        from pipeline.app import training_flow
+        from pipeline.app.stages.plan import TrainingPlan
 
-        get_current_context()["candidate"] = planned["spec_name"]
-        return run_stage(fit_candidate, planned)
+        get_current_context()["candidate"] = TrainingPlan.from_json(planned).spec_name
+        return run_stage(training_flow.train, planned)
 
     @task(map_index_template="{{ candidate }} fold {{ fold }}")
     def cross_validate(planned: dict, fold: int) -> dict:
         from airflow.sdk import get_current_context
 
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages.folds import cross_validate_fold
+        from pipeline.app import training_flow
+        from pipeline.app.stages.plan import TrainingPlan
 
         context = get_current_context()
-        context["candidate"], context["fold"] = planned["spec_name"], fold + 1
-        return run_stage(cross_validate_fold, planned, fold)
+        context["candidate"], context["fold"] = TrainingPlan.from_json(planned).spec_name, fold + 1
+        return run_stage(training_flow.cross_validate, planned, fold)
 
     # Runs when cross_validate was mapped over no folds (the evaluate task cross-validates small
     # searches itself, so that task is skipped), but still not after a failure or a skipped plan.
     @task(trigger_rule="none_failed_min_one_success")
     def evaluate(plans: list, trained: list, scored: list) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages.evaluate import choose_and_evaluate
+        from pipeline.app import training_flow
 
-        return run_stage(choose_and_evaluate, plans[0], list(trained), list(scored))
+        return run_stage(training_flow.evaluate, plans, trained, scored)
 
     @task
     def register(evaluated: dict, validation: dict) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages import register_model
+        from pipeline.app import training_flow
 
-        return run_stage(
-            register_model,
-            evaluated["plan"],
-            evaluated["candidate"],
-            evaluated["evaluation_key"],
-            validation["validation_id"],
-        )
+        return run_stage(training_flow.register, evaluated, validation)
 
     @task
     def promote(registered: dict, **context) -> dict:
         from ct_airflow.stage import run_stage
-        from pipeline.app.stages import promote_if_better
+        from pipeline.app import training_flow
 
-        params = context["params"]
-        dag_run = context["dag_run"]
+        params, dag_run = context["params"], context["dag_run"]
         actor = getattr(dag_run, "triggering_user_name", None) or f"dag_run:{dag_run.dag_id}/{dag_run.run_id}"
         return run_stage(
-            promote_if_better,
-            registered["name"],
-            registered["version"],
-            force=bool(params["override_promotion"]),
+            training_flow.promote,
+            registered,
+            override=bool(params["override_promotion"]),
             reason=params["reason"],
             actor=actor,
         )

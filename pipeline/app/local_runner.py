@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.app.airflow_runner import run_dag
-from pipeline.app.stages.monitor import monitor_inputs_waiting, trigger_for_training
+from pipeline.app.stages.monitor import (
+    SnapshotScoring,
+    monitor_inputs_waiting,
+    retrain_decision,
+    trigger_for_training,
+)
 from pipeline.app.stages.plan import find_trained_version
 from pipeline.app.workspace import open_workspace
 from pipeline.core.settings import Settings
@@ -182,14 +187,16 @@ def run_landing(
     if not monitor.succeeded:
         outcome.status, outcome.errors = "failed", monitor.errors or [f"ct_monitor failed; see {monitor.log_path}"]
         return outcome
-    handed = trigger_for_training({**check_for_retrain(ws), "snapshot_id": latest.id, "new_data": True}) or {}
-    kind = trigger if trigger == "manual" else handed.get("kind", trigger)
+    scored = SnapshotScoring(snapshot_id=latest.id, windows=0, new_data=True)
+    handed = trigger_for_training(retrain_decision(check_for_retrain(ws), scored))
+    kind = trigger if trigger == "manual" or handed is None else handed.kind
+    handed_reason = handed.reason if handed else ""
     # ct_trigger: what the embedded runner may record as the kind (a person's run is always manual).
-    conf = {
+    conf: dict[str, Any] = {
         "snapshot_id": latest.id,
         "force": force,
-        "reason": reason or handed.get("reason", ""),
-        "ct_trigger": {"kind": kind, "reason": handed.get("reason", ""), "evidence": handed.get("evidence")},
+        "reason": reason or handed_reason,
+        "ct_trigger": {"kind": kind, "reason": handed_reason, "evidence": handed.evidence if handed else None},
     }
     if spec:
         conf["model_spec"] = spec

@@ -18,6 +18,7 @@ import yaml
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig, parse_config
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
@@ -108,13 +109,8 @@ def test_hostile_column_names_and_values_are_escaped_in_every_published_page(set
     snapshot_id = stages.ingest_landing(ws).snapshot_id
     assert snapshot_id
 
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
-    assert validation["data_docs_uri"], "Data Docs were not built, so they were not checked"
-    candidate = stages.train_candidate(ws, plan)
-    evaluation = stages.evaluate_model(ws, plan, candidate)
-    registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
-    stages.promote_if_better(ws, registered["name"], registered["version"])
+    validation = run_training(ws, trigger={"kind": "test"}).validation
+    assert validation is not None and validation.data_docs_uri, "Data Docs were not built, so they were not checked"
 
     pages = sorted(Path(settings.home).rglob("*.html"))
     shown = {p.relative_to(settings.home).as_posix(): p.read_text(encoding="utf-8", errors="replace") for p in pages}

@@ -65,6 +65,7 @@ def main(dags_folder: Path) -> dict:
                     "retries": [t.retries for t in dag.tasks],
                     "params": sorted(dag.params.keys()),
                     "tasks": sorted(t.task_id for t in dag.tasks),
+                    "edges": sorted([up, t.task_id] for t in dag.tasks for up in t.upstream_task_ids),
                 }
                 for dag_id, dag in bag.dags.items()
             },

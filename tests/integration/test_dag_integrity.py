@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -68,6 +69,31 @@ def test_train_dag_offers_a_typed_trigger_form(parse_report: dict) -> None:
     assert dag["tasks"] == sorted(
         ["plan", "validate", "folds", "train", "cross_validate", "evaluate", "register", "promote"]
     )
+
+
+def test_train_dag_and_the_training_flow_are_one_topology(parse_report: dict) -> None:
+    """ct_train's tasks are the flow's steps, every dependency points forward in the flow's order
+    (so ``run_training`` runs them as the scheduler may), and each task calls its own step."""
+    from pipeline.app.training_flow import STEPS
+
+    dag = parse_report["files"]["ct_train"]["dags"]["ct_train"]
+    assert dag["tasks"] == sorted(STEPS)
+    order = {step: i for i, step in enumerate(STEPS)}
+    backwards = [(up, down) for up, down in dag["edges"] if order[up] >= order[down]]
+    assert backwards == [], f"dependencies against the order of training_flow.STEPS {STEPS}"
+    assert {down for _, down in dag["edges"]} == set(STEPS[1:]), "every step after plan depends on another"
+    tree = ast.parse((DAGS / "ct_train.py").read_text())
+    tasks = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and any("task" in ast.unparse(d) for d in node.decorator_list)
+    ]
+    assert sorted(t.name for t in tasks) == sorted(STEPS)
+    for fn in tasks:
+        called = {
+            n.attr for n in ast.walk(fn) if isinstance(n, ast.Attribute) and ast.unparse(n.value) == "training_flow"
+        }
+        assert called == {fn.name}, f"task {fn.name} must call training_flow.{fn.name}, calls {sorted(called)}"
 
 
 def test_monitor_dag_scores_unlabelled_batches_and_joins_labels_before_deciding(parse_report: dict) -> None:

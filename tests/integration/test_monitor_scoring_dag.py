@@ -17,6 +17,7 @@ from pipeline.app import stages
 from pipeline.app.airflow_runner import run_dag
 from pipeline.app.demo_data import BatchSpec, generate_batch, split_labels
 from pipeline.app.local_runner import run_landing
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import load_config
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
@@ -60,12 +61,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     settings.landing.mkdir(parents=True)
     generate_batch(BatchSpec(rows=1000, seed=31)).to_csv(settings.landing / "first.csv", index=False)
     sid = stages.ingest_landing(ws).snapshot_id
-    plan = stages.plan_training(ws, sid, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, sid)
-    candidate = stages.train_candidate(ws, plan)
-    evaluation = stages.evaluate_model(ws, plan, candidate)
-    reg = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
-    assert stages.promote_if_better(ws, reg["name"], reg["version"])["promoted"]
+    assert run_training(ws, snapshot_id=sid, trigger={"kind": "test"}).promotion.promoted
     return ws
 
 

@@ -1,6 +1,6 @@
 """A rollback is visible to the next training run: validation and evaluation use the restored champion.
 
-Drives the stages as the ct_train DAG runs them (no Airflow), on SQLite and on PostgreSQL, with the
+Drives the ct_train steps in process (``run_training``, no Airflow), on SQLite and on PostgreSQL, with the
 rollback made through ``ct models rollback`` in between.
 """
 
@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.training_flow import TrainingRun, run_training
 from pipeline.app.workspace import Workspace
 from pipeline.cli import main as ct_main
 from pipeline.core.config import PipelineConfig
@@ -55,43 +56,35 @@ def _land(ws: Workspace, name: str, spec: BatchSpec) -> str:
     return stages.ingest_landing(ws).snapshot_id
 
 
-def _train(ws: Workspace, **promote: Any) -> dict[str, Any]:
-    """plan -> validate -> train -> evaluate -> register -> promote, as the DAG runs them."""
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
-    candidate = stages.train_candidate(ws, plan)
-    evaluation_key = stages.evaluate_model(ws, plan, candidate)["evaluation_key"]
-    registered = stages.register_model(ws, plan, candidate, evaluation_key, validation["validation_id"])
-    promoted = stages.promote_if_better(ws, registered["name"], registered["version"], **promote)
-    return {
-        "validation": ws.meta.get_validation(validation["validation_id"]),
-        "evaluation": json.loads(ws.store.get(evaluation_key)),
-        "registered": registered,
-        "promoted": promoted,
-    }
+def _evaluation(ws: Workspace, run: TrainingRun) -> dict[str, Any]:
+    """The evidence a training run stored."""
+    assert run.evaluation is not None
+    return json.loads(ws.store.get(run.evaluation.evaluation_key))
 
 
 @pytest.mark.slow
 def test_rollback_is_what_the_next_run_compares_against(ws: Workspace, capsys: pytest.CaptureFixture) -> None:
     first_snapshot = _land(ws, "b1", BatchSpec(rows=400, seed=11))
-    first = _train(ws)
-    assert first["promoted"]["champion"] == 1
+    first = run_training(ws, trigger={"kind": "test"})
+    assert first.promotion is not None and first.promotion.champion == 1
     _land(ws, "b2", BatchSpec(rows=400, seed=22, first_id=10_000))
-    second = _train(ws, force=True, reason="make v2 champion for the test")
-    assert second["evaluation"]["champion"]["version"] == 1
+    second = run_training(ws, trigger={"kind": "test"}, override=True, reason="make v2 champion for the test")
+    assert _evaluation(ws, second)["champion"]["version"] == 1
     assert ws.meta.get_alias(MODEL).version == 2
 
     assert ct_main(["models", "rollback", "--reason", "v2 misbehaves in production", "--actor", "oncall"]) == 0
     assert "v2 -> v1" in capsys.readouterr().out
 
     third_snapshot = _land(ws, "b3", BatchSpec(rows=400, seed=33, first_id=20_000))
-    third = _train(ws)
+    third = run_training(ws, trigger={"kind": "test"})
+    assert third.validation is not None and third.registration is not None
     # Validation measured drift against the restored champion's training data, and evaluation
     # scored the restored champion (v1), not the rolled-back one (v2), on the same holdout.
-    assert third["validation"].snapshot_id == third_snapshot
-    assert third["validation"].reference_snapshot_id == first_snapshot
-    assert third["evaluation"]["champion"]["version"] == 1
-    decision = ws.meta.get_model_version(MODEL, third["registered"]["version"]).decision
+    validation = ws.meta.get_validation(third.validation.validation_id)
+    assert validation.snapshot_id == third_snapshot
+    assert validation.reference_snapshot_id == first_snapshot
+    assert _evaluation(ws, third)["champion"]["version"] == 1
+    decision = ws.meta.get_model_version(MODEL, third.registration.version).decision
     assert decision["champion_version"] == 1
 
     ledger = [(r.kind, r.from_version, r.to_version, r.actor) for r in ws.meta.promotion_history(MODEL, CHAMPION)]

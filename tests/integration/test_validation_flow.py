@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.cli import main
 from pipeline.core.config import PipelineConfig
@@ -54,16 +55,6 @@ def _ingest(ws: Workspace, spec: BatchSpec, name: str, **columns: Any) -> str:
     return stages.ingest_landing(ws).snapshot_id
 
 
-def _train(ws: Workspace) -> dict[str, Any]:
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
-    candidate = stages.train_candidate(ws, plan)
-    evaluation = stages.evaluate_model(ws, plan, candidate)
-    registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
-    stages.promote_if_better(ws, registered["name"], registered["version"])
-    return {"validation": validation, "registered": registered}
-
-
 def _key(ws: Workspace, uri: str) -> str:
     return uri[len(ws.store.root_url) + 1 :]
 
@@ -85,14 +76,15 @@ def test_drifted_batch_is_flagged_while_training_goes_on(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     _ingest(ws, FIRST, "first.csv")
-    _train(ws)
+    run_training(ws, trigger={"kind": "test"})
     drifted_snapshot = _ingest(ws, DRIFTED, "drifted.csv")
 
-    run = _train(ws)
+    run = run_training(ws, trigger={"kind": "test"})
 
-    assert run["validation"]["passed"] is True  # drift is a reason to retrain, not to stop
-    assert run["registered"]["version"] == 2
-    summary = ws.meta.get_validation(run["validation"]["validation_id"]).summary
+    validation = run.validation
+    assert validation is not None and validation.passed is True  # drift is a reason to retrain, not to stop
+    assert run.registration is not None and run.registration.version == 2
+    summary = ws.meta.get_validation(validation.validation_id).summary
     features = {f["feature"]: f for f in summary["drift"]["features"]}
     for shifted in ("monthly_charges", "support_calls", "contract"):
         assert features[shifted]["drifted"] is True, features[shifted]
@@ -100,30 +92,30 @@ def test_drifted_batch_is_flagged_while_training_goes_on(
         assert features[stable]["drifted"] is False, features[stable]
     assert {"test", "score", "p_value", "effect_size", "threshold"} <= set(features["age"])
     assert summary["label_contract_held"] is False
-    assert "label_contract" in run["validation"]["warnings"]
+    assert "label_contract" in validation.warnings
     checks = {c["name"]: c for c in summary["checks"]}
     assert (checks["drift"]["severity"], checks["drift"]["outcome"]) == ("info", "failed")
     # Data Docs are published beside the summary page, which links to them relatively
-    docs_key = _key(ws, run["validation"]["data_docs_uri"])
+    assert validation.data_docs_uri is not None
+    docs_key = _key(ws, validation.data_docs_uri)
     assert docs_key.startswith("reports/validation/data_docs/validations/churn/")
     assert "values must belong to this set" in ws.store.get(docs_key).decode()
-    page = ws.store.get(_key(ws, run["validation"]["report_uri"])).decode()
+    page = ws.store.get(_key(ws, validation.report_uri)).decode()
     assert f'href="{docs_key.removeprefix("reports/validation/")}"' in page
 
     shown = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted_snapshot[:10], "--json"))
-    assert shown["stored"] is True and shown["validation_id"] == run["validation"]["validation_id"]
+    assert shown["stored"] is True and shown["validation_id"] == validation.validation_id
     assert {f["feature"]: f["drifted"] for f in shown["features"]}["monthly_charges"] is True
     assert {(c["name"], c["outcome"]) for c in shown["checks"]} >= {("drift", "failed"), ("label_contract", "failed")}
 
 
 def test_schema_breaking_batch_stops_with_a_readable_error(ws: Workspace) -> None:
     _ingest(ws, FIRST, "first.csv")
-    _train(ws)
+    run_training(ws, trigger={"kind": "test"})
     broken = _ingest(ws, SECOND, "second.csv", contract="weekly")
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
 
     with pytest.raises(ValidationFailed) as info:
-        stages.validate_snapshot(ws, plan["snapshot_id"])
+        run_training(ws, trigger={"kind": "test"})
 
     message = str(info.value)
     assert message.startswith(f"validation failed for snapshot {broken}: 1 check(s) with severity 'fail'")
@@ -157,27 +149,23 @@ def test_an_append_reads_only_the_new_part(ws: Workspace, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(type(ws.store), "open", counting_open)
     _ingest(ws, FIRST, "first.csv")
-    _train(ws)
+    run_training(ws, trigger={"kind": "test"})
     for spec, name in ((SECOND, "second.csv"), (DRIFTED, "third.csv")):
         snapshot = _ingest(ws, spec, name)
         opened.clear()
         result = stages.validate_snapshot(ws, snapshot)
         # one new part read; the champion's snapshot (a new one after the second run) is never read
-        assert len(opened) == 1 and result["parts_read"] == 1
-        stats = ws.meta.get_validation(result["validation_id"]).summary["statistics"]
+        assert len(opened) == 1 and result.parts_read == 1
+        stats = ws.meta.get_validation(result.validation_id).summary["statistics"]
         assert stats["new_parts"] == 1 and stats["statistics_computed"] == 1
-        plan = stages.plan_training(ws, snapshot, None, {"kind": "test"}).to_dict()
-        candidate = stages.train_candidate(ws, plan)
-        evaluation = stages.evaluate_model(ws, plan, candidate)
-        reg = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], result["validation_id"])
-        stages.promote_if_better(ws, reg["name"], reg["version"], force=True, reason="move the reference")
+        run_training(ws, snapshot_id=snapshot, trigger={"kind": "test"}, override=True, reason="move the reference")
 
 
 def test_suite_is_made_once_then_left_alone_and_overrides_apply(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     first = _ingest(ws, FIRST, "first.csv")
-    _train(ws)
+    run_training(ws, trigger={"kind": "test"})
     suite = ws.settings.home / "expectations" / "churn.json"  # bundled config: never written into the checkout
     made = suite.read_bytes()
     assert json.loads(made)["meta"]["ct"]["generated_from"] == first
@@ -187,8 +175,8 @@ def test_suite_is_made_once_then_left_alone_and_overrides_apply(
     overrides.write_text('change: {"expect_column_values_to_be_in_set:region": {severity: warn}}\n')
     second = _ingest(ws, SECOND, "second.csv", region="atlantis")
     result = stages.validate_snapshot(ws, second)  # a fail-severity check relaxed to warn by the overrides
-    assert result["passed"] is True
-    assert "expectation:expect_column_values_to_be_in_set:region" in result["warnings"]
+    assert result.passed is True
+    assert "expectation:expect_column_values_to_be_in_set:region" in result.warnings
     assert suite.read_bytes() == made
 
     out = _ct(monkeypatch, capsys, ws.settings, "validate", "--suite-from", second, "--json")
@@ -210,12 +198,13 @@ def test_recompute_reproduces_the_stored_result_or_says_why_not(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     first = _ingest(ws, FIRST, "first.csv")
-    _train(ws)
+    run_training(ws, trigger={"kind": "test"})
     drifted = _ingest(ws, DRIFTED, "drifted.csv")
-    run = _train(ws)
+    run = run_training(ws, trigger={"kind": "test"})
     if ws.meta.get_alias("churn-classifier", CHAMPION).version != 2:
         stages.promote_if_better(ws, "churn-classifier", 2, force=True, reason="make the drifted batch the reference")
-    stored = ws.meta.get_validation(run["validation"]["validation_id"])
+    assert run.validation is not None
+    stored = ws.meta.get_validation(run.validation.validation_id)
     assert stored.reference_snapshot_id == first  # and today's champion trained on `drifted` itself
 
     redone = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted, "--recompute", "--json"))
@@ -257,5 +246,5 @@ def test_data_docs_failure_does_not_stop_training(
     monkeypatch.setattr(stages.validate, "publish_data_docs", broken)
     snapshot = _ingest(ws, FIRST, "first.csv")
     result = stages.validate_snapshot(ws, snapshot)
-    assert result["passed"] is True and result["data_docs_uri"] is None
+    assert result.passed is True and result.data_docs_uri is None
     assert "Data Docs could not be built" in caplog.text

@@ -64,7 +64,7 @@ def main(home: Path) -> None:
     print(
         json.dumps(
             {
-                "passed": result["passed"],
+                "passed": result.passed,
                 "stderr": err.getvalue(),
                 "records": [[r.name, r.levelname, r.getMessage()[:300]] for r in keep.records],
             }

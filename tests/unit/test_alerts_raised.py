@@ -151,7 +151,7 @@ def test_a_broken_label_contract_is_a_warning_alert_and_training_goes_on(ws: Wor
     result = stages.validate_snapshot(ws, snapshot_id)  # warn severity: no exception
     stages.validate_snapshot(ws, snapshot_id)  # a rerun of the task: the same alert
 
-    assert result["passed"] and result["warnings"] == ["label_contract"]
+    assert result.passed and result.warnings == ("label_contract",)
     [alert] = ws.meta.list_alerts()
     assert (alert.kind, alert.severity, alert.details["snapshot_id"]) == ("validation_warning", "warning", snapshot_id)
     assert alert.title == f"validation warned on snapshot {snapshot_id}: 1 check(s), training goes on"

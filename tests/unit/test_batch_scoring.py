@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch, split_labels
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import IngestError
@@ -65,12 +66,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         settings.landing.mkdir(parents=True)
         generate_batch(BatchSpec(rows=1200, seed=1)).to_csv(settings.landing / "first.csv", index=False)
         sid = stages.ingest_landing(ws).snapshot_id
-        plan = stages.plan_training(ws, sid, None, {"kind": "test"}).to_dict()
-        validation = stages.validate_snapshot(ws, sid)
-        candidate = stages.train_candidate(ws, plan)
-        evaluation = stages.evaluate_model(ws, plan, candidate)
-        reg = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
-        assert stages.promote_if_better(ws, reg["name"], reg["version"])["promoted"]
+        assert run_training(ws, snapshot_id=sid, trigger={"kind": "test"}).promotion.promoted
     return home
 
 

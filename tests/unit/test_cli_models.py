@@ -16,6 +16,7 @@ import pytest
 import pipeline.registry.artifacts as artifacts_module
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace, open_workspace
 from pipeline.cli import main as ct_main
 from pipeline.core.environment import environment_fingerprint
@@ -145,6 +146,7 @@ def test_list_json_has_the_stable_fields(ws: Workspace, capsys) -> None:
 def test_list_filters_and_sorts(ws: Workspace, capsys) -> None:
     def versions(*args):
         return [r["version"] for r in ct(capsys, "models", "list", *args, "--json")[1]]
+
     assert versions("--alias", CHAMPION) == [1]
     assert versions("--where", "roc_auc>=0.83") == [3, 2]
     assert versions("--where", "roc_auc>=0.83", "--where", "f1>0.7") == [3]
@@ -491,12 +493,7 @@ def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config) -> Workspac
         return stages.ingest_landing(workspace).snapshot_id
 
     def train(snapshot_id: str, spec: str, run: str) -> None:
-        plan = stages.plan_training(workspace, snapshot_id, spec, {"kind": "manual", "run_id": run}).to_dict()
-        validation = stages.validate_snapshot(workspace, snapshot_id)
-        candidate = stages.train_candidate(workspace, plan)
-        key = stages.evaluate_model(workspace, plan, candidate)["evaluation_key"]
-        reg = stages.register_model(workspace, plan, candidate, key, validation["validation_id"])
-        stages.promote_if_better(workspace, reg["name"], reg["version"])
+        run_training(workspace, snapshot_id=snapshot_id, spec=spec, trigger={"kind": "manual", "run_id": run})
 
     first = land("b1", 1, 0)
     train(first, "default", "r1")

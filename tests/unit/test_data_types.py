@@ -317,6 +317,7 @@ def test_existing_configs_dump_and_hash_as_before() -> None:
 def test_stages_ingest_validate_train_and_register_with_the_new_types(settings, config: PipelineConfig) -> None:
     from pipeline.app import stages
     from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.app.training_flow import run_training
     from pipeline.app.workspace import Workspace
 
     batch = generate_batch(BatchSpec(rows=600, seed=101, first_id=0))
@@ -346,11 +347,5 @@ def test_stages_ingest_validate_train_and_register_with_the_new_types(settings, 
         mp.setattr(stages.register, "code_version", lambda: "test:0")
         out = stages.ingest_landing(ws)
         assert out.created and out.rows == len(batch) and not out.quarantined
-        plan = stages.plan_training(ws, out.snapshot_id, None, {"kind": "test"}).to_dict()
-        validation = stages.validate_snapshot(ws, plan["snapshot_id"])
-        candidate = stages.train_candidate(ws, plan)
-        evaluation = stages.evaluate_model(ws, plan, candidate)
-        registered = stages.register_model(
-            ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"]
-        )
-    assert registered["version"] == 1
+        registered = run_training(ws, snapshot_id=out.snapshot_id, trigger={"kind": "test"}, until="register")
+    assert registered.registration.version == 1

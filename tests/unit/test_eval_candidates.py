@@ -1,7 +1,7 @@
 """Candidate search and reproducibility, driven through the stages as plain Python (no Airflow).
 
-The DAG maps ``train_candidate`` over ``TrainingPlan.per_candidate()`` and then calls
-``choose_and_evaluate``; these tests make the same calls in the same order.
+The DAG maps its train task over ``TrainingPlan.per_candidate()`` and then calls
+``choose_and_evaluate``; ``run_training`` makes the same calls in the same order.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
-from pipeline.app.stages.evaluate import choose_and_evaluate
+from pipeline.app.stages.evaluate import choose_and_evaluate, cross_validate_in_process
 from pipeline.app.stages.plan import find_trained_version
+from pipeline.app.stages.train import fit_candidate
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig, parse_config
 from pipeline.core.errors import ConfigError
@@ -54,26 +56,6 @@ def ws(settings: Settings, config: PipelineConfig) -> Workspace:
     return ws
 
 
-def _search(ws: Workspace, spec: str | None = None) -> dict[str, Any]:
-    plan = stages.plan_training(ws, None, spec, {"kind": "test"})
-    plans = plan.per_candidate()
-    validation = stages.validate_snapshot(ws, plans[0]["snapshot_id"])
-    trained = [stages.train_candidate(ws, p) for p in plans]  # the mapped task instances
-    evaluated = choose_and_evaluate(ws, plans[0], trained)
-    registered = stages.register_model(
-        ws, evaluated["plan"], evaluated["candidate"], evaluated["evaluation_key"], validation["validation_id"]
-    )
-    promoted = stages.promote_if_better(ws, registered["name"], registered["version"])
-    return {
-        "plan": plan,
-        "plans": plans,
-        "trained": trained,
-        "evaluated": evaluated,
-        "registered": registered,
-        "promoted": promoted,
-    }
-
-
 def test_grid_expands_to_named_specs(ws: Workspace) -> None:
     assert list(ws.config.model.candidate_names) == CANDIDATES
     spec = ws.config.model_spec(CANDIDATES[1])
@@ -99,26 +81,28 @@ def test_bad_candidates_are_config_errors(config: PipelineConfig, candidates: li
 
 @pytest.mark.slow
 def test_search_trains_every_candidate_keeps_the_best_and_records_all(ws: Workspace) -> None:
-    run = _search(ws)
+    run = run_training(ws, trigger={"kind": "test"})
 
-    assert run["plan"].candidates == CANDIDATES and run["plan"].spec_name == ""
-    assert [p["spec_name"] for p in run["plans"]] == CANDIDATES
-    trained = {t["candidate"]: t for t in run["trained"]}
+    assert list(run.plan.candidates) == CANDIDATES and run.plan.spec_name == ""
+    assert [p.spec_name for p in run.plans] == CANDIDATES
+    # every candidate with its cross-validation (read back from the fold scores the run stored)
+    trained = {t.candidate: t for t in cross_validate_in_process(ws, run.plan, run.trained)}
     assert set(trained) == set(CANDIDATES)
-    assert len({t["artifact_sha256"] for t in run["trained"]}) == 3  # three different models
-    means = {name: t["cross_validation"]["roc_auc"]["mean"] for name, t in trained.items()}
+    assert len({t.artifact_sha256 for t in run.trained}) == 3  # three different models
+    means = {name: (t.cross_validation or {})["roc_auc"]["mean"] for name, t in trained.items()}
     best = max(CANDIDATES, key=lambda name: means[name])
     assert means[best] > min(means.values())  # the search made a difference
-    mv = ws.meta.get_model_version("churn-classifier", run["registered"]["version"])
-    assert mv.spec_name == best and mv.artifact_sha256 == trained[best]["artifact_sha256"]
-    assert mv.params["estimator"] == trained[best]["estimator"]
+    assert run.registration is not None
+    mv = ws.meta.get_model_version("churn-classifier", run.registration.version)
+    assert mv.spec_name == best and mv.artifact_sha256 == trained[best].artifact_sha256
+    assert mv.params["estimator"] == trained[best].estimator
     record = mv.evaluation["candidates"]
     assert [c["candidate"] for c in record] == CANDIDATES
     assert [c["candidate"] for c in record if c["chosen"]] == [best]
     for c in record:  # spec, params, CV mean/std and artifact of every candidate
         assert c["cross_validation"]["roc_auc"]["mean"] == means[c["candidate"]]
         assert c["cross_validation"]["roc_auc"]["std"] >= 0
-        assert c["artifact_key"] == trained[c["candidate"]]["artifact_key"]
+        assert c["artifact_key"] == trained[c["candidate"]].artifact_key
         assert c["params"] == dict(ws.config.model_spec(c["candidate"]).params)
     assert mv.evaluation["selection"] == {
         "metric": "roc_auc",
@@ -126,39 +110,40 @@ def test_search_trains_every_candidate_keeps_the_best_and_records_all(ws: Worksp
         "chosen": best,
     }
     # the evaluation reuses the winner's CV instead of recomputing it
-    assert mv.evaluation["cross_validation"] == trained[best]["cross_validation"]
+    assert mv.evaluation["cross_validation"] == trained[best].cross_validation
     page = ws.store.get(model_report_key(mv.name, mv.version)).decode()
     assert "Candidates (3" in page and "<svg" in page
 
     # a searched snapshot is not trained again, whichever candidate won
-    snapshot_id = run["plan"].snapshot_id
+    snapshot_id = run.plan.snapshot_id
     again = stages.plan_training(ws, None, None, {"kind": "test"})
-    assert again.existing_version == run["registered"]["version"]
-    assert find_trained_version(ws, snapshot_id).version == run["registered"]["version"]
+    assert again.existing_version == run.registration.version
+    assert find_trained_version(ws, snapshot_id).version == run.registration.version
     # the trigger form's model_spec trains exactly that spec
     single = stages.plan_training(ws, None, "default", {"kind": "test"})
-    assert single.candidates == ["default"] and single.spec_name == "default"
+    assert single.candidates == ("default",) and single.spec_name == "default"
 
 
 def test_same_snapshot_and_config_give_the_same_model_and_evidence(ws: Workspace) -> None:
     """Retraining with the fixed seeds reproduces the artifact byte for byte and every number."""
-    plan = stages.plan_training(ws, None, "forest", {"kind": "test"}).to_dict()  # a randomised estimator
-    first, second = stages.train_candidate(ws, plan), stages.train_candidate(ws, plan)
-    assert first["artifact_sha256"] == second["artifact_sha256"]
+    plan = stages.plan_training(ws, None, "forest", {"kind": "test"})  # a randomised estimator
+    first, second = fit_candidate(ws, plan), fit_candidate(ws, plan)
+    assert first.artifact_sha256 == second.artifact_sha256
     reseeded = Workspace(
         settings=ws.settings,
         config=ws.config.model_copy(update={"evaluation": ws.config.evaluation.model_copy(update={"seed": 7})}),
     )
-    assert stages.train_candidate(reseeded, plan)["artifact_sha256"] != first["artifact_sha256"]  # the seed is used
-    assert first["cross_validation"] == second["cross_validation"]
-    a_key = stages.evaluate_model(ws, plan, first)["evaluation_key"]
-    b_key = stages.evaluate_model(ws, plan, second)["evaluation_key"]
+    assert fit_candidate(reseeded, plan).artifact_sha256 != first.artifact_sha256  # the seed is used
+    [first], [second] = cross_validate_in_process(ws, plan, [first]), cross_validate_in_process(ws, plan, [second])
+    assert first.cross_validation == second.cross_validation
+    a_key = choose_and_evaluate(ws, plan, [first]).evaluation_key
+    b_key = choose_and_evaluate(ws, plan, [second]).evaluation_key
     assert a_key == b_key  # the key hashes the evidence: identical evidence, identical key
     a = json.loads(ws.store.get(a_key))
-    model = ws.artifacts.load(second["artifact_key"], second["artifact_sha256"])
-    frame = stages.snapshot_frame(ws, plan["snapshot_id"])
+    model = ws.artifacts.load(second.artifact_key, second.artifact_sha256)
+    frame = stages.snapshot_frame(ws, plan.snapshot_id)
     again = evaluate_candidate(
-        model, frame, holdout_split(frame, ws.config), ws.config, cross_validation=second["cross_validation"]
+        model, frame, holdout_split(frame, ws.config), ws.config, cross_validation=second.cross_validation
     ).to_dict()
     for key in ("holdout", "slices", "curves", "cross_validation", "split"):
         assert again[key] == a[key], key
@@ -172,10 +157,9 @@ def test_same_snapshot_and_config_give_the_same_model_and_evidence(ws: Workspace
 
 
 def test_slices_are_evaluated_per_value(ws: Workspace) -> None:
-    plan = stages.plan_training(ws, None, "default", {"kind": "test"}).to_dict()
-    evaluation = json.loads(
-        ws.store.get(stages.evaluate_model(ws, plan, stages.train_candidate(ws, plan))["evaluation_key"])
-    )
+    evaluated = run_training(ws, spec="default", trigger={"kind": "test"}, until="evaluate").evaluation
+    assert evaluated is not None
+    evaluation = json.loads(ws.store.get(evaluated.evaluation_key))
     slices = evaluation["slices"]["contract"]
     assert [s["value"] for s in slices] == ["month-to-month", "one-year", "two-year"]
     assert sum(s["rows"] for s in slices) == evaluation["holdout_rows"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig
 from pipeline.core.settings import Settings
@@ -43,15 +43,6 @@ def _ingest(ws: Workspace, frame: pd.DataFrame, name: str) -> str:
     return out.snapshot_id
 
 
-def _train_and_promote(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
-    plan = stages.plan_training(ws, snapshot_id, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, snapshot_id)
-    candidate = stages.train_candidate(ws, plan)
-    evaluation = stages.evaluate_model(ws, plan, candidate)
-    reg = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
-    return stages.promote_if_better(ws, reg["name"], reg["version"])
-
-
 def _batch(seed: int, first_id: int, flip: bool = False) -> pd.DataFrame:
     frame = generate_batch(BatchSpec(rows=800, seed=seed, first_id=first_id))
     if flip:  # a changed concept: the same customers now behave the other way round
@@ -67,7 +58,7 @@ def test_no_champion_means_nothing_to_score(ws: Workspace) -> None:
 
 def test_changed_concept_is_detected_after_two_windows_and_normal_batches_are_not(ws: Workspace) -> None:
     first = _ingest(ws, _batch(1, 0), "b1.csv")
-    assert _train_and_promote(ws, first)["promoted"]
+    assert run_training(ws, snapshot_id=first, trigger={"kind": "test"}).promotion.promoted
     champion = ws.meta.get_alias("churn-classifier", CHAMPION)
 
     # A normal batch: scored once, no retrain.
@@ -104,7 +95,7 @@ def test_cooldown_after_a_promotion_holds_the_request(ws: Workspace) -> None:
         ),
     )
     first = _ingest(ws, _batch(1, 0), "b1.csv")
-    _train_and_promote(ws, first)
+    run_training(ws, snapshot_id=first, trigger={"kind": "test"})
     score_new_batches(ws, _ingest(ws, _batch(3, 20_000, flip=True), "b3.csv"))
     held = check_for_retrain(ws)
     assert held["retrain"] is False and "cooldown" in held["reason"]
@@ -114,7 +105,7 @@ def test_cooldown_after_a_promotion_holds_the_request(ws: Workspace) -> None:
 
 def test_a_live_window_from_few_rows_is_marked_unreliable(ws: Workspace, caplog: pytest.LogCaptureFixture) -> None:
     first = _ingest(ws, _batch(1, 0), "b1.csv")
-    assert _train_and_promote(ws, first)["promoted"]
+    assert run_training(ws, snapshot_id=first, trigger={"kind": "test"}).promotion.promoted
     champion = ws.meta.get_alias("churn-classifier", CHAMPION)
     small = _ingest(ws, generate_batch(BatchSpec(rows=60, seed=5, first_id=40_000)), "small.csv")
     big = _ingest(ws, _batch(6, 50_000), "big.csv")

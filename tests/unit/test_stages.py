@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.register import PromotionOutcome, Registration
+from pipeline.app.stages.train import FittedCandidate, fit_candidate
+from pipeline.app.stages.validate import ValidationOutcome
+from pipeline.app.training_flow import TrainingRun, run_training
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import NothingToDo, SnapshotError, ValidationFailed
@@ -69,22 +74,13 @@ def _manifests(ws: Workspace) -> list[str]:
     return ws.store.list("snapshots/manifests")
 
 
-def _train(ws: Workspace, snapshot_id: str | None = None) -> dict[str, Any]:
-    """plan -> validate -> train -> evaluate -> register -> promote, as the DAG runs them."""
-    plan = stages.plan_training(ws, snapshot_id, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
-    candidate = stages.train_candidate(ws, plan)
-    evaluation = stages.evaluate_model(ws, plan, candidate)
-    registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
-    promoted = stages.promote_if_better(ws, registered["name"], registered["version"])
-    return {
-        "plan": plan,
-        "validation": validation,
-        "candidate": candidate,
-        "evaluation": evaluation,
-        "registered": registered,
-        "promoted": promoted,
-    }
+TEST = {"kind": "test"}
+
+
+def _done(run: TrainingRun) -> tuple[ValidationOutcome, FittedCandidate, PromotionOutcome]:
+    """The validation, the chosen candidate and the promotion of a run that went all the way."""
+    assert run.validation is not None and run.evaluation is not None and run.promotion is not None
+    return run.validation, run.evaluation.candidate, run.promotion
 
 
 # -- ingest -------------------------------------------------------------------------------------------
@@ -191,14 +187,14 @@ def test_first_run_registers_and_promotes_v1(ws: Workspace) -> None:
     _drop(ws, generate_batch(BATCH_1), "customers.csv")
     snapshot_id = stages.ingest_landing(ws).snapshot_id
 
-    run = _train(ws)
+    run = run_training(ws, trigger=TEST)
 
-    plan = run["plan"]
-    assert plan["snapshot_id"] == snapshot_id
-    assert plan["spec_name"] == "default"
-    assert plan["config_hash"] == ws.config.content_hash()
-    assert plan["existing_version"] is None
-    assert plan["trigger"] == {
+    plan = run.plan
+    assert plan.snapshot_id == snapshot_id
+    assert plan.spec_name == "default"
+    assert plan.config_hash == ws.config.content_hash()
+    assert plan.existing_version is None
+    assert plan.trigger == {
         "kind": "test",
         "snapshot_id": snapshot_id,
         "reason": "",
@@ -206,22 +202,22 @@ def test_first_run_registers_and_promotes_v1(ws: Workspace) -> None:
         "covers": [],
         "kinds": ["test"],
     }
-    assert run["validation"]["passed"] is True
-    assert run["validation"]["label_contract_held"] is True
-    assert ws.store.exists(run["validation"]["report_uri"][len(ws.store.root_url) + 1 :])
-    cand = run["candidate"]
-    assert cand["train_rows"] + cand["holdout_rows"] == 600
-    assert ws.store.exists(cand["artifact_key"])
-    assert run["registered"] == {"name": "churn-classifier", "version": 1, "created": True}
-    assert run["promoted"]["promoted"] is True and run["promoted"]["moved"] is True
-    assert run["promoted"]["champion"] == 1
-    assert run["promoted"]["reason"].startswith("first model")
+    validation, cand, promoted = _done(run)
+    assert validation.passed is True
+    assert validation.label_contract_held is True
+    assert ws.store.exists(validation.report_uri[len(ws.store.root_url) + 1 :])
+    assert cand.train_rows + cand.holdout_rows == 600
+    assert ws.store.exists(cand.artifact_key)
+    assert run.registration == Registration(name="churn-classifier", version=1, created=True)
+    assert promoted.promoted is True and promoted.moved is True
+    assert promoted.champion == 1
+    assert promoted.reason.startswith("first model")
 
     mv = ws.meta.get_model_version("churn-classifier", 1)
     assert mv.snapshot_id == snapshot_id
     assert mv.aliases == (CHAMPION,)
     assert mv.code_version == "test:0"
-    assert mv.validation_id == run["validation"]["validation_id"]
+    assert mv.validation_id == validation.validation_id
     assert mv.evaluation["champion"] is None
     assert mv.evaluation["cross_validation"]["roc_auc"]["folds"] == 3
     assert mv.decision["promote"] is True
@@ -234,25 +230,27 @@ def test_first_run_registers_and_promotes_v1(ws: Workspace) -> None:
 def test_reruns_are_idempotent(ws: Workspace) -> None:
     _drop(ws, generate_batch(BATCH_1), "customers.csv")
     stages.ingest_landing(ws)
-    run = _train(ws)
-    plan, cand = run["plan"], run["candidate"]
+    run = run_training(ws, trigger=TEST)
+    plan, (validation, cand, _) = run.plan, _done(run)
 
     # planning the same inputs again notices the existing version
     again = stages.plan_training(ws, None, None, {"kind": "test"})
     assert again.existing_version == 1
+    assert run_training(ws, trigger=TEST).already_trained
     # re-registering the same plan gives the same version
-    reg = stages.register_model(ws, plan, cand, run["evaluation"]["evaluation_key"], run["validation"]["validation_id"])
-    assert reg == {"name": "churn-classifier", "version": 1, "created": False}
+    assert run.evaluation is not None
+    reg = stages.register_model(ws, plan, cand, run.evaluation.evaluation_key, validation.validation_id)
+    assert reg == Registration(name="churn-classifier", version=1, created=False)
     assert len(ws.meta.list_model_versions("churn-classifier")) == 1
     # retraining with the fixed seed gives the very same artifact
-    assert stages.train_candidate(ws, plan)["artifact_sha256"] == cand["artifact_sha256"]
+    assert fit_candidate(ws, plan).artifact_sha256 == cand.artifact_sha256
     # validating the champion's own snapshot again (a forced retrain) checks it all, without a reference
-    revalidated = stages.validate_snapshot(ws, plan["snapshot_id"])
-    assert revalidated["passed"] is True
-    assert ws.meta.get_validation(revalidated["validation_id"]).summary["new_rows"] == 600
+    revalidated = stages.validate_snapshot(ws, plan.snapshot_id)
+    assert revalidated.passed is True
+    assert ws.meta.get_validation(revalidated.validation_id).summary["new_rows"] == 600
     # promoting again writes no second ledger row
     second = stages.promote_if_better(ws, "churn-classifier", 1)
-    assert second["promoted"] is True and second["moved"] is False and second["champion"] == 1
+    assert second.promoted is True and second.moved is False and second.champion == 1
     history = ws.meta.promotion_history("churn-classifier")
     assert len(history) == 1
     assert history[0].from_version is None and history[0].to_version == 1
@@ -261,7 +259,7 @@ def test_reruns_are_idempotent(ws: Workspace) -> None:
 def test_second_batch_makes_v2_with_champion_comparison(ws: Workspace) -> None:
     _drop(ws, generate_batch(BATCH_1), "batch1.csv")
     first = stages.ingest_landing(ws)
-    _train(ws)
+    run_training(ws, trigger=TEST)
 
     _drop(ws, generate_batch(BATCH_2), "batch2.csv")
     second = stages.ingest_landing(ws)
@@ -271,14 +269,16 @@ def test_second_batch_makes_v2_with_champion_comparison(ws: Workspace) -> None:
     assert snap.parent == first.snapshot_id
     assert len(snap.parts) == 2
 
-    run = _train(ws)
+    run = run_training(ws, trigger=TEST)
+    checked, _, promoted = _done(run)
 
-    assert run["plan"]["snapshot_id"] == second.snapshot_id
-    validation = ws.meta.get_validation(run["validation"]["validation_id"])
+    assert run.plan.snapshot_id == second.snapshot_id
+    validation = ws.meta.get_validation(checked.validation_id)
     assert validation.reference_snapshot_id == first.snapshot_id
     assert validation.summary["new_rows"] == 600  # only the new part is validated
-    assert run["registered"] == {"name": "churn-classifier", "version": 2, "created": True}
-    stored = json.loads(ws.store.get(run["evaluation"]["evaluation_key"]))
+    assert run.registration == Registration(name="churn-classifier", version=2, created=True)
+    assert run.evaluation is not None
+    stored = json.loads(ws.store.get(run.evaluation.evaluation_key))
     assert stored["champion"]["version"] == 1
     cmp = stored["champion"]["comparison"]
     assert cmp["metric"] == "roc_auc"
@@ -289,8 +289,8 @@ def test_second_batch_makes_v2_with_champion_comparison(ws: Workspace) -> None:
     assert decision["champion_version"] == 1
     assert any(c["check"] == "non_inferiority:roc_auc" for c in decision["checks"])
     # same population, more data: non-inferior, so v2 takes over (fixed seeds make this deterministic)
-    assert run["promoted"]["promoted"] is True
-    assert run["promoted"]["reason"].startswith("not worse than the champion")
+    assert promoted.promoted is True
+    assert promoted.reason.startswith("not worse than the champion")
     assert ws.meta.get_alias("churn-classifier", CHAMPION).version == 2
     history = ws.meta.promotion_history("churn-classifier")
     assert [(h.from_version, h.to_version) for h in history] == [(None, 1), (1, 2)]
@@ -299,17 +299,13 @@ def test_second_batch_makes_v2_with_champion_comparison(ws: Workspace) -> None:
 def test_forced_promotion_is_recorded(ws: Workspace) -> None:
     _drop(ws, generate_batch(BATCH_1), "batch1.csv")
     stages.ingest_landing(ws)
-    _train(ws)
+    run_training(ws, trigger=TEST)
     _drop(ws, generate_batch(BATCH_2), "batch2.csv")
     stages.ingest_landing(ws)
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
-    cand = stages.train_candidate(ws, plan)
-    ev = stages.evaluate_model(ws, plan, cand)
-    reg = stages.register_model(ws, plan, cand, ev["evaluation_key"], validation["validation_id"])
-    out = stages.promote_if_better(ws, reg["name"], reg["version"], force=True, reason="incident 7", actor="alice")
-    assert out["promoted"] is True and out["champion"] == 2
-    assert out["reason"] == "manual override: incident 7"
+    out = run_training(ws, trigger=TEST, override=True, reason="incident 7", actor="alice").promotion
+    assert out is not None
+    assert out.promoted is True and out.champion == 2
+    assert out.reason == "manual override: incident 7"
     last = ws.meta.promotion_history("churn-classifier")[-1]
     assert (last.from_version, last.to_version, last.actor) == (1, 2, "alice")
     assert ws.meta.get_model_version("churn-classifier", 2).decision["forced"] is True
@@ -319,7 +315,7 @@ def test_schema_breaking_batch_fails_validation(ws: Workspace) -> None:
     assert ws.config.validation.expectations.severity == "fail"
     _drop(ws, generate_batch(BATCH_1), "batch1.csv")
     stages.ingest_landing(ws)
-    _train(ws)
+    run_training(ws, trigger=TEST)
 
     bad = generate_batch(BATCH_2)
     bad.loc[: int(len(bad) * 0.8), "region"] = "atlantis"  # a level the config does not declare
@@ -327,9 +323,8 @@ def test_schema_breaking_batch_fails_validation(ws: Workspace) -> None:
     out = stages.ingest_landing(ws)
     assert out.created is True  # unknown levels are a validation matter, not an ingest one
 
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
     with pytest.raises(ValidationFailed) as info:
-        stages.validate_snapshot(ws, plan["snapshot_id"])
+        run_training(ws, trigger=TEST)
     msg = str(info.value)
     assert out.snapshot_id in msg
     assert "expectation:expect_column_values_to_be_in_set:region" in msg
@@ -357,10 +352,9 @@ def test_warn_severity_lets_the_same_batch_through(settings: Settings, config: P
     bad.loc[: int(len(bad) * 0.8), "region"] = "atlantis"
     _drop(ws, bad, "batch1.csv")
     stages.ingest_landing(ws)
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).to_dict()
-    result = stages.validate_snapshot(ws, plan["snapshot_id"])
-    assert result["passed"] is True
-    summary = ws.meta.get_validation(result["validation_id"]).summary
+    result = run_training(ws, trigger=TEST, until="validate").validation
+    assert result is not None and result.passed is True
+    summary = ws.meta.get_validation(result.validation_id).summary
     failed = [c["name"] for c in summary["checks"] if not c["passed"]]
     assert "expectation:expect_column_values_to_be_in_set:region" in failed
 
@@ -381,12 +375,16 @@ def test_training_window_limits_the_rows_a_model_is_trained_and_evaluated_on(ws:
         settings=ws.settings, config=ws.config.model_copy(update={"window": WindowConfig(kind="last_parts", value=1)})
     )
 
-    result = _train(last_only, snapshot_id)
+    result = run_training(last_only, snapshot_id=snapshot_id, trigger=TEST)
 
-    candidate, evaluation = result["candidate"], json.loads(last_only.store.get(result["evaluation"]["evaluation_key"]))
-    assert candidate["train_rows"] + candidate["holdout_rows"] == BATCH_2.rows
+    assert result.evaluation is not None and result.registration is not None
+    candidate, evaluation = (
+        result.evaluation.candidate,
+        json.loads(last_only.store.get(result.evaluation.evaluation_key)),
+    )
+    assert candidate.train_rows + candidate.holdout_rows == BATCH_2.rows
     assert evaluation["train_rows"] + evaluation["holdout_rows"] == BATCH_2.rows
-    mv = last_only.meta.get_model_version("churn-classifier", result["registered"]["version"])
+    mv = last_only.meta.get_model_version("churn-classifier", result.registration.version)
     last_part = read_manifest(last_only.store, snapshot_id).parts[-1]
     assert mv.lineage["snapshot_parts"] == [last_part.id]
     assert mv.lineage["window"] == {"kind": "last_parts", "value": 1.0}
@@ -394,13 +392,13 @@ def test_training_window_limits_the_rows_a_model_is_trained_and_evaluated_on(ws:
 
 
 def test_a_scheduled_run_trains_only_a_snapshot_the_monitor_has_checked(ws: Workspace) -> None:
-    from pipeline.app.stages.monitor import hand_over_to_training, latest_checked_snapshot
+    from pipeline.app.stages.monitor import hand_over_to_training, latest_checked_snapshot, retrain_decision
     from pipeline.app.stages.monitor import score_snapshot as score
 
     def score_snapshot(ws: Workspace, snapshot_id: str) -> None:  # ct_monitor: score, then hand over
         scored = score(ws, snapshot_id)
         assert latest_checked_snapshot(ws) != snapshot_id, "scored but not handed over yet: not checked"
-        hand_over_to_training(ws, {"retrain": False, **scored})
+        hand_over_to_training(ws, retrain_decision({"retrain": False}, scored))
 
     _drop(ws, generate_batch(BATCH_1), "first.csv")
     first = stages.ingest_landing(ws).snapshot_id
@@ -421,20 +419,18 @@ def test_a_scheduled_run_trains_only_a_snapshot_the_monitor_has_checked(ws: Work
 def test_a_forced_run_on_trained_inputs_keeps_one_version_and_records_why(ws: Workspace) -> None:
     _drop(ws, generate_batch(BATCH_1), "customers.csv")
     stages.ingest_landing(ws)
-    run = _train(ws)
-    forced = {
-        **run["plan"],
-        "force": True,
-        "trigger": {"kind": "manual", "run_id": "manual__1", "user": "ana", "reason": "new sklearn"},
-    }
-    reg = stages.register_model(
-        ws, forced, run["candidate"], run["evaluation"]["evaluation_key"], run["validation"]["validation_id"]
+    run = run_training(ws, trigger=TEST)
+    validation, candidate, _ = _done(run)
+    forced = replace(
+        run.plan, force=True, trigger={"kind": "manual", "run_id": "manual__1", "user": "ana", "reason": "new sklearn"}
     )
-    assert reg == {"name": "churn-classifier", "version": 1, "created": False}
+    assert run.evaluation is not None
+    reg = stages.register_model(ws, forced, candidate, run.evaluation.evaluation_key, validation.validation_id)
+    assert reg == Registration(name="churn-classifier", version=1, created=False)
     again = stages.register_model(
-        ws, forced, run["candidate"], run["evaluation"]["evaluation_key"], run["validation"]["validation_id"]
+        ws, forced, candidate, run.evaluation.evaluation_key, validation.validation_id
     )  # a task retry: still one tag
-    assert again["created"] is False
+    assert again.created is False
     version = ws.meta.get_model_version("churn-classifier", 1)
     assert json.loads(version.tags["forced_rerun:manual__1"]) == {
         "kind": "manual",

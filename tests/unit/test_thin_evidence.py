@@ -17,6 +17,8 @@ import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
+from pipeline.app.stages.register import Registration
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.cli import main as ct_main
 from pipeline.cli.output import fmt_metric
@@ -43,18 +45,16 @@ def ws(settings: Settings, config: PipelineConfig, monkeypatch: pytest.MonkeyPat
     return Workspace(settings=settings, config=fast)
 
 
-def _register_tiny(ws: Workspace, rows: int = 20) -> dict[str, Any]:
+def _register_tiny(ws: Workspace, rows: int = 20) -> Registration:
     """Land ``rows`` demo rows, train on them and register the model (promotion not yet decided)."""
     batch = ws.settings.landing / "tiny"
     batch.mkdir(parents=True)
     generate_batch(BatchSpec(rows=rows, seed=11)).to_csv(batch / "tiny.csv", index=False)
     (batch / "_SUCCESS").touch()
     snapshot_id = stages.ingest_landing(ws).snapshot_id
-    plan = stages.plan_training(ws, snapshot_id, None, {"kind": "test"}).to_dict()
-    validation = stages.validate_snapshot(ws, snapshot_id)
-    candidate = stages.train_candidate(ws, plan)
-    evaluation = stages.evaluate_model(ws, plan, candidate)
-    return stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
+    registered = run_training(ws, snapshot_id=snapshot_id, trigger={"kind": "test"}, until="register").registration
+    assert registered is not None
+    return registered
 
 
 def _ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings: Settings, *argv: str) -> str:
@@ -71,7 +71,7 @@ def test_a_20_row_dataset_registers_a_version_that_is_not_champion(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     registered = _register_tiny(ws)
-    assert (registered["version"], registered["created"]) == (1, True)
+    assert (registered.version, registered.created) == (1, True)
 
     result = stages.promote_if_better(ws, MODEL, 1)
 
@@ -79,7 +79,7 @@ def test_a_20_row_dataset_registers_a_version_that_is_not_champion(
     rows = mv.evaluation["holdout_rows"]
     assert rows < 20 and sum(mv.evaluation["holdout_classes"].values()) == rows
     expected = f"holdout has {rows} rows, at least 200 needed"
-    assert (result["promoted"], result["moved"], result["champion"]) == (False, False, None)
+    assert (result.promoted, result.moved, result.champion) == (False, False, None)
     assert ws.meta.get_alias(MODEL, CHAMPION) is None and ws.meta.promotion_history(MODEL) == []
     # the stored decision says why, in plain words, and names every shortfall
     assert mv.decision["promote"] is False and mv.decision["forced"] is False
@@ -127,7 +127,7 @@ def test_force_still_promotes_thin_evidence_and_records_it(ws: Workspace) -> Non
 
     result = stages.promote_if_better(ws, MODEL, 1, force=True, reason="pilot on a tiny sample", actor="carol")
 
-    assert (result["promoted"], result["moved"], result["champion"]) == (True, True, 1)
+    assert (result.promoted, result.moved, result.champion) == (True, True, 1)
     mv = ws.meta.get_model_version(MODEL, 1)
     assert mv.decision["forced"] is True and mv.decision["reason"] == "manual override: pilot on a tiny sample"
     assert mv.decision["thin_evidence"]  # what was overridden stays on record

@@ -13,9 +13,7 @@ from threadpoolctl import threadpool_info
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
-from pipeline.app.stages.evaluate import choose_and_evaluate
-from pipeline.app.stages.folds import cross_validate_fold, list_folds
-from pipeline.app.stages.train import fit_candidate
+from pipeline.app.training_flow import run_training
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig, ResourcesConfig, parse_config
 from pipeline.core.errors import ConfigError
@@ -128,15 +126,13 @@ def test_every_stage_fits_and_predicts_within_the_workspace_budget(
     settings.landing.mkdir(parents=True, exist_ok=True)
     generate_batch(BatchSpec(rows=300, seed=5)).to_csv(settings.landing / "batch.csv", index=False)
     stages.ingest_landing(ws)
-    plan = stages.plan_training(ws, None, None, {"kind": "test"}).per_candidate()[0]
 
-    trained = [fit_candidate(ws, plan)]  # the train task
-    folds = list_folds(ws, plan)
-    scored = [cross_validate_fold(ws, plan, k) for k in folds]  # the cross_validate tasks, if any
-    evaluated = choose_and_evaluate(ws, plan, trained, scored)  # CV in process when no folds, then holdout
+    # train, the cross_validate tasks if any, then evaluate (CV in process when no folds, then holdout)
+    run = run_training(ws, trigger={"kind": "test"}, until="evaluate")
 
-    assert len(folds) == (2 if cv_in_process_max_rows == 0 else 0)
-    assert json.loads(ws.store.get(evaluated["evaluation_key"]))["cross_validation"]["roc_auc"]["folds"] == 2
+    assert len(run.folds) == (2 if cv_in_process_max_rows == 0 else 0)
+    assert run.evaluation is not None
+    assert json.loads(ws.store.get(run.evaluation.evaluation_key))["cross_validation"]["roc_auc"]["folds"] == 2
     # train fit, 2 x (fold fit + fold predict), the holdout predict: all under the 3-thread budget
     assert [s[0] for s in spy] == ["fit", "fit", "predict", "fit", "predict", "predict"]
     assert all(limits == {3} and n_jobs == 1 for _, limits, n_jobs in spy), spy

@@ -13,7 +13,14 @@ import pytest
 
 from pipeline.app import stages
 from pipeline.app.demo_data import BatchSpec, generate_batch
-from pipeline.app.stages.monitor import hand_over_to_training, score_snapshot, unchecked_snapshots
+from pipeline.app.stages.monitor import (
+    MonitorDecision,
+    hand_over_to_training,
+    retrain_decision,
+    score_snapshot,
+    unchecked_snapshots,
+)
+from pipeline.app.training_flow import run_training
 from pipeline.app.work_requests import pending_requests
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig
@@ -54,30 +61,19 @@ def _land(ws: Workspace, i: int) -> str:
 def _monitor(ws: Workspace, snapshot_id: str | None = None) -> dict[str, Any]:
     """ct_monitor's score_new_data -> decide -> hand_over, with no retrain decision."""
     scored = score_snapshot(ws, snapshot_id)
-    decision = {"retrain": False, "kind": None, "reason": "", "evidence": {}, **scored}
+    decision = retrain_decision({"retrain": False, "kind": None, "reason": "", "evidence": {}}, scored)
     return {"scored": scored, "trigger": hand_over_to_training(ws, decision)}
 
 
-def _train(
-    ws: Workspace, run_id: str, kind: str, event_snapshot: str | None, *, promote: bool = True
-) -> dict[str, Any]:
-    trigger = {"kind": kind, "run_id": run_id, "dag_id": "ct_train", "snapshot_id": event_snapshot}
-    plan = stages.plan_training(ws, event_snapshot, None, trigger).to_dict()
-    if plan["existing_version"] is not None:
-        return {"plan": plan}
-    validation = stages.validate_snapshot(ws, plan["snapshot_id"])
-    candidate = stages.train_candidate(ws, plan)
-    evaluation = stages.evaluate_model(ws, plan, candidate)
-    registered = stages.register_model(ws, plan, candidate, evaluation["evaluation_key"], validation["validation_id"])
-    if promote:
-        stages.promote_if_better(ws, registered["name"], registered["version"])
-    return {"plan": plan, "registered": registered}
+def _trigger(run_id: str, kind: str, event_snapshot: str | None) -> dict[str, Any]:
+    """What ct_train's plan task reads from its Airflow context: the run, its kind and its event's snapshot."""
+    return {"kind": kind, "run_id": run_id, "dag_id": "ct_train", "snapshot_id": event_snapshot}
 
 
 def test_a_run_started_by_an_old_event_trains_the_newest_checked_snapshot_and_covers_the_rest(ws: Workspace) -> None:
     s1 = _land(ws, 0)
     _monitor(ws)
-    _train(ws, "run-1", "new_data", s1)
+    run_training(ws, snapshot_id=s1, trigger=_trigger("run-1", "new_data", s1))
     assert pending_requests(ws) == []
 
     # Three batches and a performance drop arrive while ct_train is busy; Airflow coalesces the
@@ -86,18 +82,18 @@ def test_a_run_started_by_an_old_event_trains_the_newest_checked_snapshot_and_co
     s3 = _land(ws, 2)
     assert [s.id for s in unchecked_snapshots(ws)] == [s3, s2]
     checked = _monitor(ws)["scored"]
-    assert checked["checked"] == [s2, s3] and checked["snapshot_id"] == s3
+    assert checked.checked == (s2, s3) and checked.snapshot_id == s3
     s4 = _land(ws, 3)
     _monitor(ws)
-    drop = {
-        "retrain": True,
-        "kind": "performance_drop",
-        "reason": "roc_auc fell below 0.78 in the last 2 windows",
-        "evidence": {"windows": [{"window_id": "w1"}, {"window_id": "w2"}]},
-        "champion_version": 1,
-        "snapshot_id": s4,
-        "new_data": False,
-    }
+    drop = MonitorDecision(
+        retrain=True,
+        kind="performance_drop",
+        reason="roc_auc fell below 0.78 in the last 2 windows",
+        evidence={"windows": [{"window_id": "w1"}, {"window_id": "w2"}]},
+        champion_version=1,
+        snapshot_id=s4,
+        new_data=False,
+    )
     hand_over_to_training(ws, drop)
     hand_over_to_training(ws, drop)  # a rerun of the hand-over asks nothing twice
     waiting = pending_requests(ws)
@@ -108,15 +104,15 @@ def test_a_run_started_by_an_old_event_trains_the_newest_checked_snapshot_and_co
         ("performance_drop", s4),
     ]
 
-    run = _train(ws, "run-2", "new_data", s2)
+    run = run_training(ws, snapshot_id=s2, trigger=_trigger("run-2", "new_data", s2))
 
-    plan = run["plan"]
-    assert plan["snapshot_id"] == s4, "the newest checked snapshot is trained, not the one in the event"
-    trigger = plan["trigger"]
+    plan = run.plan
+    assert plan.snapshot_id == s4, "the newest checked snapshot is trained, not the one in the event"
+    trigger = plan.trigger
     assert trigger["kind"] == "performance_drop" and trigger["kinds"] == ["new_data", "performance_drop"]
     assert trigger["reason"].startswith("roc_auc fell below")
     assert [c["snapshot_id"] for c in trigger["covers"]] == [s2, s3, s4, s4]
-    mv = ws.meta.get_model_version(ws.config.model.name, run["registered"]["version"])
+    mv = ws.meta.get_model_version(ws.config.model.name, run.registration.version)
     assert mv.snapshot_id == s4 and [c["kind"] for c in mv.trigger["covers"]][-1] == "performance_drop"
     assert pending_requests(ws) == []
     resolved = {r.snapshot_id + ":" + r.kind: r for r in ws.meta.list_work_requests(ws.config.model.name)}
@@ -126,8 +122,8 @@ def test_a_run_started_by_an_old_event_trains_the_newest_checked_snapshot_and_co
     assert {r.resolved_version for r in resolved.values() if r.snapshot_id != s1} == {mv.version}
 
     # The event that was coalesced away starts one more run later: it finds nothing to do.
-    again = _train(ws, "run-3", "new_data", s3)
-    assert again["plan"]["existing_version"] == mv.version and again["plan"]["trigger"]["covers"] == []
+    again = run_training(ws, snapshot_id=s3, trigger=_trigger("run-3", "new_data", s3))
+    assert again.plan.existing_version == mv.version and again.plan.trigger["covers"] == []
     assert len(ws.meta.list_model_versions(ws.config.model.name)) == 2
 
 
@@ -139,9 +135,9 @@ def test_a_failed_run_leaves_its_claims_for_the_next_run(ws: Workspace) -> None:
     (request,) = pending_requests(ws)
     assert request.claimed_by == "run-dies"  # the run died before register: the claim resolves nothing
 
-    run = _train(ws, "run-next", "new_data", s1)
+    run = run_training(ws, snapshot_id=s1, trigger=_trigger("run-next", "new_data", s1))
 
-    assert [c["request_id"] for c in run["plan"]["trigger"]["covers"]] == [request.id]
+    assert [c["request_id"] for c in run.plan.trigger["covers"]] == [request.id]
     assert pending_requests(ws) == []
     (done,) = ws.meta.list_work_requests(ws.config.model.name, pending=False)
     assert (done.resolved_by, done.claimed_by, done.status) == ("run-next", "run-next", "done")
@@ -152,27 +148,29 @@ def test_a_manual_run_on_an_older_snapshot_leaves_newer_requests_pending(ws: Wor
     _monitor(ws)
     s2 = _land(ws, 1)
     _monitor(ws)
-    run = _train(ws, "manual-1", "manual", s1)
-    assert run["plan"]["snapshot_id"] == s1 and run["plan"]["trigger"]["kind"] == "manual"
+    run = run_training(ws, snapshot_id=s1, trigger=_trigger("manual-1", "manual", s1))
+    assert run.plan.snapshot_id == s1 and run.plan.trigger["kind"] == "manual"
     assert [r.snapshot_id for r in pending_requests(ws)] == [s2]
 
 
 def test_a_version_left_undecided_by_a_killed_run_is_decided_by_the_next(ws: Workspace) -> None:
     s1 = _land(ws, 0)
     _monitor(ws)
-    run = _train(ws, "run-killed", "new_data", s1, promote=False)  # killed between register and promote
-    version = run["registered"]["version"]
+    run = run_training(
+        ws, snapshot_id=s1, trigger=_trigger("run-killed", "new_data", s1), until="register"
+    )  # killed between register and promote
+    version = run.registration.version
     assert ws.meta.get_model_version(ws.config.model.name, version).decision is None
 
-    rerun = _train(ws, "run-after", "new_data", s1)
+    rerun = run_training(ws, snapshot_id=s1, trigger=_trigger("run-after", "new_data", s1))
 
-    assert rerun["plan"]["existing_version"] == version
+    assert rerun.plan.existing_version == version
     mv = ws.meta.get_model_version(ws.config.model.name, version)
     assert mv.decision is not None and mv.decision["promote"] is True
     assert ws.meta.get_alias(ws.config.model.name, CHAMPION).version == version
     # and a third run does not decide it again
     history = ws.meta.promotion_history(ws.config.model.name, CHAMPION)
-    _train(ws, "run-third", "new_data", s1)
+    run_training(ws, snapshot_id=s1, trigger=_trigger("run-third", "new_data", s1))
     assert ws.meta.promotion_history(ws.config.model.name, CHAMPION) == history
 
 
@@ -181,7 +179,7 @@ def test_monitor_with_nothing_waiting_records_no_request(ws: Workspace) -> None:
     _monitor(ws)
     before = ws.meta.list_work_requests(ws.config.model.name)
     out = _monitor(ws)
-    assert out["scored"]["new_data"] is False and out["trigger"] is None
+    assert out["scored"].new_data is False and out["trigger"] is None
     assert ws.meta.list_work_requests(ws.config.model.name) == before
 
 
@@ -204,7 +202,7 @@ def test_ct_runs_pending_lists_what_waits_and_why(
     assert main(["runs", "pending"]) == 0
     out = capsys.readouterr().out
     assert "ct_train" in out and "new_data" in out and f"new snapshot {s1}" in out
-    _train(ws, "run-1", "new_data", s1)
+    run_training(ws, snapshot_id=s1, trigger=_trigger("run-1", "new_data", s1))
     assert main(["runs", "requests"]) == 0
     out = capsys.readouterr().out
     assert "run-1" in out and "v1" in out and "trained: snapshot" in out
@@ -213,21 +211,21 @@ def test_ct_runs_pending_lists_what_waits_and_why(
 def test_a_request_raised_after_its_snapshot_was_trained_is_covered_by_that_version(ws: Workspace) -> None:
     s1 = _land(ws, 0)
     _monitor(ws)
-    version = _train(ws, "run-1", "new_data", s1)["registered"]["version"]
-    drop = {
-        "retrain": True,
-        "kind": "drift",
-        "reason": "drift in 2 consecutive windows",
-        "evidence": {"windows": [{"window_id": "w7"}, {"window_id": "w8"}]},
-        "champion_version": version,
-        "snapshot_id": s1,
-        "new_data": False,
-    }
+    version = run_training(ws, snapshot_id=s1, trigger=_trigger("run-1", "new_data", s1)).registration.version
+    drop = MonitorDecision(
+        retrain=True,
+        kind="drift",
+        reason="drift in 2 consecutive windows",
+        evidence={"windows": [{"window_id": "w7"}, {"window_id": "w8"}]},
+        champion_version=version,
+        snapshot_id=s1,
+        new_data=False,
+    )
     hand_over_to_training(ws, drop)
 
-    again = _train(ws, "run-2", "drift", s1)
+    again = run_training(ws, snapshot_id=s1, trigger=_trigger("run-2", "drift", s1))
 
-    assert again["plan"]["existing_version"] == version and again["plan"]["trigger"]["kind"] == "drift"
+    assert again.plan.existing_version == version and again.plan.trigger["kind"] == "drift"
     (request,) = [r for r in ws.meta.list_work_requests(ws.config.model.name) if r.kind == "drift"]
     assert request.status == "done" and request.resolved_by == "run-2" and request.resolved_version == version
     assert request.resolution.startswith(f"covered: snapshot {s1} was already trained as v{version}")

@@ -1,8 +1,9 @@
 """The stages of the loop, each a plain function that a DAG task (or a test) calls once.
 
-Stages take ids and return small JSON-ready dicts, never DataFrames, so they can run on any worker
-and be retried: every stage is idempotent (same inputs, same snapshot id, same model version, no
-second promotion).
+Stages take ids and typed contracts and return contracts (frozen dataclasses, see
+``pipeline.app.contracts``), never DataFrames, so they can run on any worker and be retried: every
+stage is idempotent (same inputs, same snapshot id, same model version, no second promotion).
+``pipeline.app.training_flow`` puts the training stages in ct_train's order.
 
 The names below are imported on first use (PEP 562), so ``from pipeline.app.stages.register import
 promote_version`` does not pull in scikit-learn through the training stages: an alias move by
@@ -26,7 +27,7 @@ _EXPORTS = {
     "plan_training": "pipeline.app.stages.plan",
     "promote_if_better": "pipeline.app.stages.register",
     "register_model": "pipeline.app.stages.register",
-    "train_candidate": "pipeline.app.stages.train",
+    "fit_candidate": "pipeline.app.stages.train",
     "validate_snapshot": "pipeline.app.stages.validate",
 }
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pipeline.app.contracts import Contract
 from pipeline.app.stages.data import training_data
-from pipeline.app.stages.folds import gather_cross_validation, score_fold, training_folds
-from pipeline.app.stages.train import choose_candidate
+from pipeline.app.stages.folds import FoldScores, gather_cross_validation, score_fold, training_folds
+from pipeline.app.stages.plan import TrainingPlan
+from pipeline.app.stages.train import CandidateChoice, FittedCandidate, choose_candidate
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.hashing import json_sha256
@@ -21,29 +25,28 @@ from pipeline.registry.base import CHAMPION
 log = logging.getLogger(__name__)
 
 
-def evaluate_model(
-    ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any], search: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Score the candidate and the champion on the same holdout; store the evidence as JSON.
+@dataclass(frozen=True)
+class Evaluation(Contract):
+    """The stored evidence of a run's chosen candidate: its key, the plan with the winner as its
+    spec, and the winner (what registration needs)."""
 
-    ``search`` is the record of a candidate search (``choose_candidate``'s ``search``); without
-    one the candidate is recorded as the only one.  Cross-validation scores computed by the
-    train step are reused, not recomputed.
+    evaluation_key: str
+    plan: TrainingPlan
+    candidate: FittedCandidate
+
+
+def evaluate_model(ws: Workspace, choice: CandidateChoice) -> Evaluation:
+    """Score the chosen candidate and the champion on the same holdout; store the evidence as JSON.
+
+    The search record (every candidate with its cross-validation) is stored with it; the
+    candidate's cross-validation scores are reused, not recomputed.
     """
-    _snapshot, frame = training_data(ws, plan["snapshot_id"])
+    plan, candidate = choice.plan, choice.candidate
+    _snapshot, frame = training_data(ws, plan.snapshot_id)
     split = holdout_split(frame, ws.config)
-    model = ws.artifacts.load(candidate["artifact_key"], candidate["artifact_sha256"])
+    model = ws.artifacts.load(candidate.artifact_key, candidate.artifact_sha256)
     champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
     champion_model = ws.artifacts.load(champion.artifact_uri, champion.artifact_sha256) if champion else None
-    if search is None:
-        name = candidate.get("candidate") or plan["spec_name"]
-        search = {
-            "candidates": [
-                {k: v for k, v in candidate.items() if k not in ("train_rows", "holdout_rows")}
-                | {"candidate": name, "chosen": True}
-            ],
-            "selection": {"metric": ws.config.promotion.primary_metric, "rule": "single candidate", "chosen": name},
-        }
     evaluation = evaluate_candidate(
         model,
         frame,
@@ -51,61 +54,60 @@ def evaluate_model(
         ws.config,
         champion_model,
         champion.version if champion else None,
-        cross_validation=candidate.get("cross_validation"),
-        candidates=search["candidates"],
-        selection=search["selection"],
+        cross_validation=candidate.cross_validation,
+        candidates=choice.search["candidates"],
+        selection=choice.search["selection"],
         threads=ws.thread_budget,
     ).to_dict()
     # Keyed by the evidence itself (timing aside): the same evidence is stored once, and new
     # evidence for the same artifact (say, against a newer champion) never hides behind old.
     evidence_sha = json_sha256(_without_timings(evaluation), compact=False)
     key = (
-        f"reports/evaluations/{plan['snapshot_id']}_{candidate['artifact_sha256'][:16]}_"
+        f"reports/evaluations/{plan.snapshot_id}_{candidate.artifact_sha256[:16]}_"
         f"{evidence_sha[:12]}.json"
     )
     ws.store.put(key, json.dumps(evaluation, sort_keys=True).encode())
     progress("evaluate", _summary(evaluation, ws))
-    return {"evaluation_key": key}
+    return Evaluation(evaluation_key=key, plan=plan, candidate=candidate)
 
 
 def choose_and_evaluate(
-    ws: Workspace, plan: dict[str, Any], trained: list[dict[str, Any]], folds: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
+    ws: Workspace,
+    plan: TrainingPlan,
+    trained: Sequence[FittedCandidate],
+    folds: Sequence[FoldScores] = (),
+) -> Evaluation:
     """The DAG's evaluate task: choose among the trained candidates, then evaluate the winner.
 
     ``folds`` are the results of the cross_validate tasks (ids and store keys); their scores are
     gathered per candidate (mean and std over the folds) before choosing.  With no fold results
     (the search was small enough that ``list_folds`` started no fold tasks), candidates that do
-    not carry their ``cross_validation`` already (``train_candidate`` does) are cross-validated
-    here, fold by fold with the fold tasks' own function, so the numbers are the same.  Returns
-    the evaluation key plus the plan (with the winner as its spec) and the winning candidate,
-    which is what registration needs.
+    not carry their cross-validation already are cross-validated here, fold by fold with the fold
+    tasks' own function, so the numbers are the same.
     """
     trained = list(trained)
     if folds:
         trained = with_cross_validation(ws, trained, folds)
-    elif any("cross_validation" not in t for t in trained):
+    elif any(t.cross_validation is None for t in trained):
         trained = cross_validate_in_process(ws, plan, trained)
-    chosen = choose_candidate(ws, plan, trained)
-    out = evaluate_model(ws, chosen["plan"], chosen["candidate"], chosen["search"])
-    return {**out, "plan": chosen["plan"], "candidate": chosen["candidate"]}
+    return evaluate_model(ws, choose_candidate(ws, plan, trained))
 
 
 def cross_validate_in_process(
-    ws: Workspace, plan: dict[str, Any], trained: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    ws: Workspace, plan: TrainingPlan, trained: Sequence[FittedCandidate]
+) -> list[FittedCandidate]:
     """The fitted candidates, each with its cross-validation computed here, one fold after the
     other (the snapshot is read and the folds cut once for all candidates)."""
     started = time.perf_counter()
-    _, frame = training_data(ws, plan["snapshot_id"])
+    _, frame = training_data(ws, plan.snapshot_id)
     X, y, cv = training_folds(ws, frame.iloc[holdout_split(frame, ws.config).train_index])
     out = []
     for t in trained:
-        if "cross_validation" in t:
+        if t.cross_validation is not None:
             out.append(t)
             continue
-        scored = [score_fold(ws, plan["snapshot_id"], t["candidate"], k, X, y, cv) for k in range(len(cv))]
-        out.append({**t, **gather_cross_validation(ws, scored)[t["candidate"]]})
+        scored = [score_fold(ws, plan.snapshot_id, t.candidate, k, X, y, cv) for k in range(len(cv))]
+        out.append(t.with_cross_validation(gather_cross_validation(ws, scored)[t.candidate]))
     log.info(
         "cross-validated %d candidate(s) x %d folds of %d training rows in this task in %.1fs (%s)",
         len(trained),
@@ -118,11 +120,11 @@ def cross_validate_in_process(
 
 
 def with_cross_validation(
-    ws: Workspace, trained: list[dict[str, Any]], folds: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    ws: Workspace, trained: Sequence[FittedCandidate], folds: Sequence[FoldScores]
+) -> list[FittedCandidate]:
     """The fitted candidates, each with its cross-validation gathered from the fold tasks' results."""
     gathered = gather_cross_validation(ws, list(folds))
-    names = [t["candidate"] for t in trained]
+    names = [t.candidate for t in trained]
     unscored = [n for n in names if n not in gathered]
     if unscored:
         raise TrainingError(
@@ -135,7 +137,7 @@ def with_cross_validation(
             f"cross-validation results for candidate(s) {unfitted} that were not trained in "
             "this run; the train tasks must cover every planned candidate"
         )
-    return [{**t, **gathered[t["candidate"]]} for t in trained]
+    return [t.with_cross_validation(gathered[t.candidate]) for t in trained]
 
 
 def _without_timings(value: Any) -> Any:

@@ -23,12 +23,15 @@ import logging
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.app.contracts import Contract
 from pipeline.app.stages.data import training_data
+from pipeline.app.stages.plan import TrainingPlan
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.hashing import sha256_hex
@@ -41,6 +44,17 @@ FOLDS_PREFIX = "reports/cv"
 """Object-store prefix of the fold scores: ``reports/cv/<snapshot>/<config hash>/<candidate>/fold-NN.json``."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]+")
+
+
+@dataclass(frozen=True)
+class FoldScores(Contract):
+    """Where one candidate's scores on one fold are stored: ids and the key, never the scores' data."""
+
+    candidate: str
+    fold: int
+    folds: int
+    """How many folds the data allow (every fold of a run must agree)."""
+    scores_key: str
 
 
 def fold_scores_key(snapshot_id: str, config_hash: str, candidate: str, fold: int) -> str:
@@ -73,17 +87,17 @@ def cv_in_process(ws: Workspace, train_rows: int, candidates: int) -> bool:
     return train_rows * max(1, candidates) <= ws.config.resources.cv_in_process_max_rows
 
 
-def list_folds(ws: Workspace, plan: dict[str, Any]) -> list[int]:
+def list_folds(ws: Workspace, plan: TrainingPlan) -> list[int]:
     """The fold numbers (0, 1, ...) the DAG maps its cross_validate task over.
 
     Usually ``evaluation.folds``; fewer when the rarest class has fewer rows than that, or when
     ties in the time column merge blocks.  Empty when the search is small enough to
     cross-validate inside the evaluate task (:func:`cv_in_process`): then no fold task is created.
     """
-    _, y, folds = _training_folds(ws, plan["snapshot_id"])
+    _, y, folds = _training_folds(ws, plan.snapshot_id)
     sizes = ", ".join(str(len(v)) for _, v in folds)
     kind = "forward-chaining" if ws.config.dataset.time_column else "stratified"
-    candidates = len(plan.get("candidates") or [plan["spec_name"]])
+    candidates = len(plan.candidates or [plan.spec_name])
     limit = ws.config.resources.cv_in_process_max_rows
     if cv_in_process(ws, len(y), candidates):
         log.info(
@@ -112,36 +126,35 @@ def list_folds(ws: Workspace, plan: dict[str, Any]) -> list[int]:
     return list(range(len(folds)))
 
 
-def cross_validate_fold(ws: Workspace, plan: dict[str, Any], fold: int) -> dict[str, Any]:
+def cross_validate_fold(ws: Workspace, plan: TrainingPlan, fold: int) -> FoldScores:
     """Score the plan's candidate on fold ``fold``; idempotent (the DAG's cross_validate task).
 
-    Returns ``{"candidate", "fold", "folds", "scores_key"}``, where ``folds`` is how many folds
-    the data allow.  When the scores are stored already (a retry) nothing is recomputed.
+    When the scores are stored already (a retry) nothing is recomputed.
     """
-    candidate, fold = str(plan["spec_name"]), int(fold)
+    candidate, fold = plan.spec_name, int(fold)
     if not candidate:
         raise TrainingError(
             "cross_validate needs a plan with one candidate as its spec (the DAG maps over "
             "TrainingPlan.per_candidate())"
         )
     config_hash = ws.config.content_hash()
-    if plan.get("config_hash") and plan["config_hash"] != config_hash:
+    if plan.config_hash and plan.config_hash != config_hash:
         raise TrainingError(
             f"the pipeline config changed since this run was planned (training config hash "
-            f"{plan['config_hash']} then, {config_hash} now); fold {fold + 1} of {candidate!r} "
+            f"{plan.config_hash} then, {config_hash} now); fold {fold + 1} of {candidate!r} "
             "would be scored under other settings. Start a new ct_train run."
         )
-    key = fold_scores_key(plan["snapshot_id"], config_hash, candidate, fold)
+    key = fold_scores_key(plan.snapshot_id, config_hash, candidate, fold)
     if ws.store.exists(key):
         log.info("fold %d of %s was scored already (%s); nothing to do", fold + 1, candidate, key)
         return _result(json.loads(ws.store.get(key)), key)
-    X, y, folds = _training_folds(ws, plan["snapshot_id"])
+    X, y, folds = _training_folds(ws, plan.snapshot_id)
     if not 0 <= fold < len(folds):
         raise TrainingError(
             f"fold {fold + 1} of {candidate!r} does not exist: the training part of snapshot "
-            f"{plan['snapshot_id']} allows {len(folds)} folds; start a new ct_train run"
+            f"{plan.snapshot_id} allows {len(folds)} folds; start a new ct_train run"
         )
-    return score_fold(ws, plan["snapshot_id"], candidate, fold, X, y, folds)
+    return score_fold(ws, plan.snapshot_id, candidate, fold, X, y, folds)
 
 
 def score_fold(
@@ -152,7 +165,7 @@ def score_fold(
     X: pd.DataFrame,
     y: np.ndarray,
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
-) -> dict[str, Any]:
+) -> FoldScores:
     """Fit a fresh ``candidate`` pipeline on fold ``fold``'s fitting rows, score its validation
     rows and store the scores (unless that key holds them already)."""
     config_hash = ws.config.content_hash()
@@ -201,26 +214,26 @@ def score_fold(
     return _result(record, key)
 
 
-def gather_cross_validation(ws: Workspace, fold_results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def gather_cross_validation(ws: Workspace, fold_results: Sequence[FoldScores]) -> dict[str, dict[str, Any]]:
     """Per candidate, the fold scores read back from the store and summarized.
 
     Returns ``{candidate: {"cross_validation": {metric: {mean, std, folds}}, "cv_seconds": s}}``
     (``cv_seconds`` adds up the folds' compute time).  Fails with the missing folds named when a
     candidate's folds are incomplete or disagree about how many there are.
     """
-    by_candidate: dict[str, list[dict[str, Any]]] = {}
+    by_candidate: dict[str, list[FoldScores]] = {}
     for result in fold_results:
-        by_candidate.setdefault(str(result["candidate"]), []).append(result)
+        by_candidate.setdefault(result.candidate, []).append(result)
     out: dict[str, dict[str, Any]] = {}
     for candidate, results in by_candidate.items():
-        counts = {int(r["folds"]) for r in results}
+        counts = {r.folds for r in results}
         if len(counts) != 1:
             raise TrainingError(
                 f"the cross_validate tasks of {candidate!r} disagree on the number of folds "
                 f"({sorted(counts)}); the snapshot or config changed during the run. Start a new run."
             )
         n = counts.pop()
-        keys = {int(r["fold"]): r["scores_key"] for r in results if r.get("scores_key")}
+        keys = {r.fold: r.scores_key for r in results if r.scores_key}
         missing = [k + 1 for k in range(n) if k not in keys]
         if missing:
             raise TrainingError(
@@ -251,11 +264,8 @@ def _training_folds(
     return training_folds(ws, frame.iloc[holdout_split(frame, ws.config).train_index])
 
 
-def _result(record: dict[str, Any], key: str) -> dict[str, Any]:
-    """The small dict a cross_validate task hands on: ids and the key, never the scores' data."""
-    return {
-        "candidate": record["candidate"],
-        "fold": int(record["fold"]),
-        "folds": int(record["folds"]),
-        "scores_key": key,
-    }
+def _result(record: dict[str, Any], key: str) -> FoldScores:
+    """What a cross_validate task hands on, from the stored record."""
+    return FoldScores(
+        candidate=str(record["candidate"]), fold=int(record["fold"]), folds=int(record["folds"]), scores_key=key
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.app.contracts import Contract
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import TableSourceConfig
 from pipeline.core.errors import IngestError, NotFound, SnapshotConflict, SnapshotError
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class IngestOutcome:
+class IngestOutcome(Contract):
     """What one ingest run did: the current snapshot, what was new, taken, quarantined and read from tables."""
 
     snapshot_id: str | None

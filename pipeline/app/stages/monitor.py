@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.app.contracts import Contract
 from pipeline.app.work_requests import request_new_data, request_retrain
 from pipeline.app.workspace import Workspace
 from pipeline.core.progress import progress
@@ -17,7 +20,63 @@ from pipeline.registry.base import SnapshotRecord
 log = logging.getLogger(__name__)
 
 
-def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SnapshotScoring(Contract):
+    """What the champion scored before training: the newest snapshot, its live windows, whether it
+    was new data, and every snapshot that scoring covered (oldest first)."""
+
+    snapshot_id: str | None
+    windows: int
+    new_data: bool
+    checked: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchScoring(Contract):
+    """Unlabelled batches scored now, files quarantined, files waiting for a champion, and which one scored."""
+
+    scored: tuple[str, ...]
+    quarantined: tuple[str, ...]
+    waiting: int
+    champion_version: int | None
+
+
+@dataclass(frozen=True)
+class LabelJoin(Contract):
+    """Label files joined to stored predictions, the live windows they made, and what was held back."""
+
+    joined: tuple[str, ...]
+    windows: int
+    quarantined: tuple[str, ...]
+    waiting: int
+
+
+@dataclass(frozen=True)
+class MonitorDecision(Contract):
+    """The retrain verdict on the champion's live windows, with what this monitor run checked."""
+
+    retrain: bool
+    kind: str | None
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    champion_version: int | None = None
+    snapshot_id: str | None = None
+    new_data: bool = False
+    checked: tuple[str, ...] = ()
+    joined_windows: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingTrigger(Contract):
+    """Why ct_train should run, as the Asset event hands it over (``ct_airflow.provenance`` reads it)."""
+
+    kind: str
+    reason: str
+    evidence: dict[str, Any] | None = None
+    champion_version: int | None = None
+
+
+def score_snapshot(ws: Workspace, snapshot_id: str | None) -> SnapshotScoring:
     """Score with the champion the new parts of ``snapshot_id``, or of every snapshot not checked yet.
 
     Without an id the store says what is waiting, not the Asset events that started the run
@@ -33,9 +92,9 @@ def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
             latest = ws.meta.latest_snapshot(ws.config.dataset.name)
             if latest is None:
                 progress("monitor", "no snapshot yet; nothing to monitor")
-                return {"snapshot_id": None, "windows": 0, "new_data": False, "checked": []}
+                return SnapshotScoring(snapshot_id=None, windows=0, new_data=False)
             windows = score_new_batches(ws, latest.id)
-            return {"snapshot_id": latest.id, "windows": len(windows), "new_data": False, "checked": []}
+            return SnapshotScoring(snapshot_id=latest.id, windows=len(windows), new_data=False)
     newest = waiting[0]
     windows = score_new_batches(ws, newest)  # marked checked by the hand-over, once the requests are stored
     if len(waiting) > 1:
@@ -44,7 +103,7 @@ def score_snapshot(ws: Workspace, snapshot_id: str | None) -> dict[str, Any]:
             f"{len(waiting)} snapshots were waiting to be checked; scoring the newest, {newest}, "
             f"covered them all ({', '.join(reversed(waiting))})",
         )
-    return {"snapshot_id": newest, "windows": len(windows), "new_data": True, "checked": list(reversed(waiting))}
+    return SnapshotScoring(snapshot_id=newest, windows=len(windows), new_data=True, checked=tuple(reversed(waiting)))
 
 
 def unchecked_snapshots(ws: Workspace) -> list[SnapshotRecord]:
@@ -79,26 +138,46 @@ def latest_checked_snapshot(ws: Workspace) -> str | None:
     return None
 
 
-def score_unlabelled(ws: Workspace) -> dict[str, Any]:
+def score_unlabelled(ws: Workspace) -> BatchScoring:
     """Score the complete files in ``scoring/`` with the champion (see ``pipeline/monitoring/batch_scoring.py``)."""
     out = score_pending_batches(ws)
-    return {
-        "scored": [s["batch_id"] for s in out["scored"]],
-        "quarantined": [q["file"] for q in out["quarantined"]],
-        "waiting": out["waiting"],
-        "champion_version": out["champion_version"],
-    }
+    return BatchScoring(
+        scored=tuple(s["batch_id"] for s in out["scored"]),
+        quarantined=tuple(q["file"] for q in out["quarantined"]),
+        waiting=out["waiting"],
+        champion_version=out["champion_version"],
+    )
 
 
-def join_labels(ws: Workspace) -> dict[str, Any]:
+def join_labels(ws: Workspace) -> LabelJoin:
     """Join the complete files in ``labels/`` to stored predictions (see ``pipeline/monitoring/label_join.py``)."""
     out = join_pending_labels(ws)
-    return {
-        "joined": [j["label_file"] for j in out["joined"]],
-        "windows": out["windows"],
-        "quarantined": [q["file"] for q in out["quarantined"]],
-        "waiting": out["waiting"],
-    }
+    return LabelJoin(
+        joined=tuple(j["label_file"] for j in out["joined"]),
+        windows=out["windows"],
+        quarantined=tuple(q["file"] for q in out["quarantined"]),
+        waiting=out["waiting"],
+    )
+
+
+def retrain_decision(check: Mapping[str, Any], scored: SnapshotScoring, joined_windows: int = 0) -> MonitorDecision:
+    """A retrain check (``check_for_retrain``'s result) together with what the run scored."""
+    return MonitorDecision(
+        retrain=bool(check["retrain"]),
+        kind=check.get("kind"),
+        reason=str(check.get("reason", "")),
+        evidence=dict(check.get("evidence") or {}),
+        champion_version=check.get("champion_version"),
+        snapshot_id=scored.snapshot_id,
+        new_data=scored.new_data,
+        checked=scored.checked,
+        joined_windows=joined_windows,
+    )
+
+
+def decide_on_retrain(ws: Workspace, scored: SnapshotScoring, joined: LabelJoin) -> MonitorDecision:
+    """ct_monitor's decide task: whether the champion's live windows ask for a retrain, and why."""
+    return retrain_decision(check_for_retrain(ws), scored, joined.windows)
 
 
 def monitor_inputs_waiting(ws: Workspace) -> list[str]:
@@ -106,44 +185,33 @@ def monitor_inputs_waiting(ws: Workspace) -> list[str]:
     return [f"scoring/{n}" for n in pending_scoring_files(ws)] + [f"labels/{n}" for n in pending_label_files(ws)]
 
 
-def decide_on_retrain(ws: Workspace) -> dict[str, Any]:
-    """ct_monitor's ``decide`` task: from the champion's live windows, whether to ask for a retrain, and why.
-
-    The decision is :func:`pipeline.monitoring.live_performance.check_for_retrain`; it is a stage so
-    the DAG reaches it through the application layer, like every other task.
-    """
-    return check_for_retrain(ws)
-
-
-def hand_over_to_training(ws: Workspace, decision: dict[str, Any]) -> dict[str, Any] | None:
+def hand_over_to_training(ws: Workspace, decision: MonitorDecision) -> TrainingTrigger | None:
     """Record in the store why ct_train should run, then say what to announce (None: nothing to ask).
 
     Every snapshot just checked becomes a ``new_data`` request and a retrain decision becomes a
     ``performance_drop`` or ``drift`` request, before the Asset event that announces them: the
     event may be coalesced by Airflow, the rows are claimed by whichever ct_train run comes next.
     """
-    checked = decision.get("checked") or (
-        [decision["snapshot_id"]] if decision.get("new_data") and decision.get("snapshot_id") else []
-    )
-    if decision.get("new_data"):
+    checked = list(decision.checked) or ([decision.snapshot_id] if decision.new_data and decision.snapshot_id else [])
+    if decision.new_data:
         request_new_data(ws, checked)
     for snapshot_id in checked:  # only now: a clock-started ct_train run finds the requests with the mark
         mark_checked(ws, snapshot_id)
-    raised = request_retrain(ws, decision, decision.get("snapshot_id") or latest_checked_snapshot(ws))
+    raised = request_retrain(ws, decision.to_json(), decision.snapshot_id or latest_checked_snapshot(ws))
     if raised is not None:
         progress("monitor", f"retrain request #{raised.id} recorded ({raised.kind}); ct_train claims it")
     return trigger_for_training(decision)
 
 
-def trigger_for_training(decision: dict[str, Any]) -> dict[str, Any] | None:
+def trigger_for_training(decision: MonitorDecision) -> TrainingTrigger | None:
     """The trigger ct_train must record, or None when there is no reason to train."""
-    if decision.get("retrain"):
-        return {
-            "kind": decision["kind"],
-            "reason": decision["reason"],
-            "evidence": decision["evidence"],
-            "champion_version": decision.get("champion_version"),
-        }
-    if decision.get("new_data") and decision.get("snapshot_id"):
-        return {"kind": "new_data", "reason": f"new snapshot {decision['snapshot_id']}"}
+    if decision.retrain and decision.kind:
+        return TrainingTrigger(
+            kind=decision.kind,
+            reason=decision.reason,
+            evidence=decision.evidence,
+            champion_version=decision.champion_version,
+        )
+    if decision.new_data and decision.snapshot_id:
+        return TrainingTrigger(kind="new_data", reason=f"new snapshot {decision.snapshot_id}")
     return None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
+from pipeline.app.contracts import Contract
 from pipeline.app.stages.monitor import latest_checked_snapshot
 from pipeline.app.stages.register import decide_undecided
 from pipeline.app.work_requests import claim_requests, merge_requests, resolve_as_already_trained
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrainingPlan:
+class TrainingPlan(Contract):
     """What one run trains: a snapshot and one or more candidate specs.
 
     ``spec_name`` is the spec when there is a single candidate; with several it is empty until
@@ -31,16 +32,12 @@ class TrainingPlan:
     trigger: dict[str, Any]
     force: bool
     existing_version: int | None
-    candidates: list[str] = field(default_factory=list)
+    candidates: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form passed between tasks."""
-        return asdict(self)
-
-    def per_candidate(self) -> list[dict[str, Any]]:
+    def per_candidate(self) -> tuple[TrainingPlan, ...]:
         """One plan per candidate, each with that candidate as its spec: what the DAG maps
         its train task over (one task instance per candidate)."""
-        return [{**self.to_dict(), "spec_name": name} for name in self.candidates]
+        return tuple(replace(self, spec_name=name) for name in self.candidates)
 
 
 def planned_candidates(ws: Workspace, spec_name: str | None) -> list[str]:
@@ -121,7 +118,7 @@ def plan_training(
         trigger=trigger,
         force=force,
         existing_version=existing.version if existing else None,
-        candidates=candidates,
+        candidates=tuple(candidates),
     )
     what = (
         f"spec {candidates[0]!r}" if len(candidates) == 1 else f"{len(candidates)} candidates ({', '.join(candidates)})"

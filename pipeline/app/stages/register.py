@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
+from pipeline.app.contracts import Contract
 from pipeline.app.work_requests import resolve_requests
 from pipeline.app.workspace import Workspace, code_version
 from pipeline.core.environment import environment_fingerprint
@@ -26,18 +27,44 @@ from pipeline.registry.base import (
 )
 from pipeline.reporting.pages import write_model_report
 
+if TYPE_CHECKING:  # plan.py imports this module (decide_undecided)
+    from pipeline.app.stages.plan import TrainingPlan
+    from pipeline.app.stages.train import FittedCandidate
+
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Registration(Contract):
+    """The registered model version, and whether this call created it (False: a rerun found it)."""
+
+    name: str
+    version: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class PromotionOutcome(Contract):
+    """The promotion decision on a version: promoted or not and why, whether the alias moved now,
+    and which version is champion afterwards."""
+
+    name: str
+    version: int
+    promoted: bool
+    moved: bool
+    reason: str
+    champion: int | None
+
+
 def register_model(
-    ws: Workspace, plan: dict[str, Any], candidate: dict[str, Any], evaluation_key: str, validation_id: int | None
-) -> dict[str, Any]:
+    ws: Workspace, plan: TrainingPlan, candidate: FittedCandidate, evaluation_key: str, validation_id: int | None
+) -> Registration:
     """Register the candidate with its full lineage; a rerun returns the same version."""
     from pipeline.data.snapshots import read_manifest, window_lineage  # pandas: not for an alias move by hand
 
     evaluation = json.loads(ws.store.get(evaluation_key))
-    snapshot = read_manifest(ws.store, plan["snapshot_id"])
-    spec = ws.config.model_spec(plan["spec_name"])
+    snapshot = read_manifest(ws.store, plan.snapshot_id)
+    spec = ws.config.model_spec(plan.spec_name)
     window = window_lineage(snapshot, ws.config.window)
     used = set(window["snapshot_parts"])
     lineage = {
@@ -50,24 +77,24 @@ def register_model(
     new = NewModelVersion(
         name=ws.config.model.name,
         snapshot_id=snapshot.id,
-        config_hash=plan["config_hash"],
-        spec_name=plan["spec_name"],
+        config_hash=plan.config_hash,
+        spec_name=plan.spec_name,
         params={"estimator": spec.estimator, **spec.params, "seed": ws.config.evaluation.seed},
         metrics=evaluation["holdout"],
         evaluation=evaluation,
-        artifact_uri=candidate["artifact_key"],
-        artifact_sha256=candidate["artifact_sha256"],
+        artifact_uri=candidate.artifact_key,
+        artifact_sha256=candidate.artifact_sha256,
         validation_id=validation_id,
-        trigger=plan["trigger"],
+        trigger=plan.trigger,
         code_version=code_version(),
         lineage=lineage,
         feature_schema=[list(c) for c in snapshot.schema],
         environment=environment_fingerprint(),
     )
     version, created = ws.meta.register_model(new)
-    if not created and plan.get("force"):
-        _record_forced_rerun(ws, version, plan["trigger"], candidate["artifact_sha256"])
-    resolve_requests(ws, plan["trigger"], snapshot.id, version.version)
+    if not created and plan.force:
+        _record_forced_rerun(ws, version, plan.trigger, candidate.artifact_sha256)
+    resolve_requests(ws, plan.trigger, snapshot.id, version.version)
     report = write_model_report(ws.store, version)
     progress(
         "register",
@@ -75,7 +102,7 @@ def register_model(
         f"{'registered' if created else 'already registered'} "
         f"(snapshot {version.snapshot_id}, config {version.config_hash}); report {report}",
     )
-    return {"name": version.name, "version": version.version, "created": created}
+    return Registration(name=version.name, version=version.version, created=created)
 
 
 def _record_forced_rerun(ws: Workspace, version: ModelVersion, trigger: dict[str, Any], artifact_sha256: str) -> None:
@@ -101,7 +128,7 @@ def _record_forced_rerun(ws: Workspace, version: ModelVersion, trigger: dict[str
 
 def promote_if_better(
     ws: Workspace, name: str, version: int, *, force: bool = False, reason: str = "", actor: str = "ct"
-) -> dict[str, Any]:
+) -> PromotionOutcome:
     """Apply the promotion policy to a registered version; move ``champion`` when it holds."""
     mv = ws.meta.get_model_version(name, version)
     decision = decide_promotion(mv.evaluation, ws.config.promotion, force=force, force_reason=reason)
@@ -128,17 +155,17 @@ def promote_if_better(
         f"{name} v{version} {verdict}: {decision.reason}"
         f"{'' if moved or not decision.promote else ' (already champion)'}",
     )
-    return {
-        "name": name,
-        "version": version,
-        "promoted": decision.promote,
-        "moved": moved,
-        "reason": decision.reason,
-        "champion": current.version if current else None,
-    }
+    return PromotionOutcome(
+        name=name,
+        version=version,
+        promoted=decision.promote,
+        moved=moved,
+        reason=decision.reason,
+        champion=current.version if current else None,
+    )
 
 
-def decide_undecided(ws: Workspace, version: ModelVersion, actor: str) -> dict[str, Any]:
+def decide_undecided(ws: Workspace, version: ModelVersion, actor: str) -> PromotionOutcome:
     """Give a registered version that has no promotion decision its decision now.
 
     A run killed between register and promote leaves such a version; the next run on the same
@@ -162,14 +189,14 @@ def decide_undecided(ws: Workspace, version: ModelVersion, actor: str) -> dict[s
             "promote",
             f"{version.name} v{version.version} had no promotion decision (its run was interrupted); {reason}",
         )
-        return {
-            "name": version.name,
-            "version": version.version,
-            "promoted": False,
-            "moved": False,
-            "reason": reason,
-            "champion": current.version,
-        }
+        return PromotionOutcome(
+            name=version.name,
+            version=version.version,
+            promoted=False,
+            moved=False,
+            reason=reason,
+            champion=current.version,
+        )
     progress(
         "promote",
         f"{version.name} v{version.version} had no promotion decision (its run was interrupted "

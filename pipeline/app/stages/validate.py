@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
+from pipeline.app.contracts import Contract
 from pipeline.app.workspace import Workspace
 from pipeline.core.progress import progress
 from pipeline.monitoring.alerts import validation_alert
@@ -17,6 +17,20 @@ from pipeline.quality.validation_report import ValidationReport, raise_if_blocke
 from pipeline.reporting.pages import write_validation_report
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ValidationOutcome(Contract):
+    """What validating a snapshot found: the stored result's id, the verdict and where the pages are."""
+
+    validation_id: int
+    passed: bool
+    drifted_features: tuple[str, ...]
+    label_contract_held: bool | None
+    report_uri: str
+    data_docs_uri: str | None
+    warnings: tuple[str, ...]
+    parts_read: int
 
 
 def _keep_new_suite(run: ValidationRun, reference_id: str | None) -> str | None:
@@ -74,7 +88,7 @@ def _alert(ws: Workspace, report: ValidationReport, report_uri: str | None) -> N
         )
 
 
-def validate_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
+def validate_snapshot(ws: Workspace, snapshot_id: str) -> ValidationOutcome:
     """Validate what is new in ``snapshot_id`` since the champion's training data.
 
     Stores the result (metadata DB), the summary page and great-expectations Data Docs, saves a
@@ -86,7 +100,7 @@ def validate_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
         return _validate(ws, snapshot_id)
 
 
-def _validate(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
+def _validate(ws: Workspace, snapshot_id: str) -> ValidationOutcome:
     reference = champion_snapshot(ws)
     log.info(
         "validating snapshot %s against %s",
@@ -118,13 +132,13 @@ def _validate(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
     )
     _alert(ws, report, report_uri)
     raise_if_blocked(report, report_uri)
-    return {
-        "validation_id": record.id,
-        "passed": report.passed,
-        "drifted_features": drifted,
-        "label_contract_held": report.label_contract_held,
-        "report_uri": report_uri,
-        "data_docs_uri": report.data_docs_uri,
-        "warnings": warned,
-        "parts_read": stats["parts_read"],
-    }
+    return ValidationOutcome(
+        validation_id=record.id,
+        passed=report.passed,
+        drifted_features=tuple(drifted),
+        label_contract_held=report.label_contract_held,
+        report_uri=report_uri,
+        data_docs_uri=report.data_docs_uri,
+        warnings=tuple(warned),
+        parts_read=stats["parts_read"],
+    )
