@@ -130,7 +130,7 @@ def ct_train():
 
         from ct_airflow.stage import run_stage
         from pipeline.app import training_flow
-        from pipeline.app.stages.plan import TrainingPlan
+        from pipeline.app.stages.training_plan import TrainingPlan
 
         get_current_context()["candidate"] = TrainingPlan.from_json(planned).spec_name
         return run_stage(training_flow.train, planned)
@@ -141,7 +141,7 @@ def ct_train():
 
         from ct_airflow.stage import run_stage
         from pipeline.app import training_flow
-        from pipeline.app.stages.plan import TrainingPlan
+        from pipeline.app.stages.training_plan import TrainingPlan
 
         context = get_current_context()
         context["candidate"], context["fold"] = TrainingPlan.from_json(planned).spec_name, fold + 1

@@ -122,6 +122,7 @@ PROJECT_DAGS = ("ct_ingest", "ct_monitor", "ct_train")
 def _set_paused(env: dict[str, str], paused: bool) -> None:
     subprocess.run(
         [airflow_binary(), "dags", "pause" if paused else "unpause", "--treat-dag-id-as-regex", "-y", OUR_DAGS],
+        check=False,
         env=env,
         capture_output=True,
         text=True,
@@ -130,7 +131,9 @@ def _set_paused(env: dict[str, str], paused: bool) -> None:
 
 def _all_unpaused(env: dict[str, str]) -> bool:
     """Whether every project DAG is parsed and unpaused; unpauses the parsed ones that are not."""
-    listed = subprocess.run([airflow_binary(), "dags", "list", "-o", "json"], env=env, capture_output=True, text=True)
+    listed = subprocess.run(
+        [airflow_binary(), "dags", "list", "-o", "json"], check=False, env=env, capture_output=True, text=True
+    )
     # Airflow prints warnings (e.g. "Could not import graphviz") on stdout before the JSON line.
     line = next((ln for ln in reversed(listed.stdout.splitlines()) if ln.startswith("[")), "[]")
     try:
@@ -207,7 +210,7 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     if stamp.exists() and stamp.read_text().strip() == wanted:
         return
     log.info("preparing Airflow %s metadata DB in %s (once)", wanted, home)
-    result = subprocess.run([airflow_binary(), "db", "migrate"], env=env, capture_output=True, text=True)
+    result = subprocess.run([airflow_binary(), "db", "migrate"], check=False, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         secrets = env_secrets(env)
         raise AirflowRunError(

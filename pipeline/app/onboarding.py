@@ -65,7 +65,7 @@ def other_registries(database_url: str, dataset: str, model: str) -> dict[str, l
         return {"datasets": [], "models": []}
     try:
         store = SqlMetadataStore(database_url, create=False)
-    except Exception as err:  # no schema or no server: nothing to warn about, and init must not fail on it
+    except Exception as err:  # noqa: BLE001 - no schema or no server: nothing to warn about, and init must not fail on it
         log.debug("metadata store %s not inspected: %s", database_url, err)
         return {"datasets": [], "models": []}
     try:

@@ -22,9 +22,10 @@ from typing import Any
 from pipeline.app.contracts import Contract
 from pipeline.app.stages.evaluate import Evaluation, choose_and_evaluate
 from pipeline.app.stages.folds import FoldScores, cross_validate_fold, list_folds
-from pipeline.app.stages.plan import TrainingPlan, plan_training
+from pipeline.app.stages.plan import plan_training
 from pipeline.app.stages.register import PromotionOutcome, Registration, promote_if_better, register_model
 from pipeline.app.stages.train import FittedCandidate, fit_candidate
+from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.stages.validate import ValidationOutcome, validate_snapshot
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import NothingToDo

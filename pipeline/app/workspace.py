@@ -33,6 +33,7 @@ def code_version() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
+            check=False,
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,

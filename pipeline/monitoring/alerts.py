@@ -97,9 +97,7 @@ def validation_alert(
         title=f"validation {'failed' if blocking else 'warned'} on snapshot {snapshot_id}: "
         f"{len(failures)} check(s), {what}",
         message="\n".join(listed) + more + (f"\nFull report: {report_uri}" if report_uri else ""),
-        dedupe_key=make_dedupe_key(
-            kind, snapshot_id, reference_snapshot_id or "-", sha256_hex(",".join(names))[:16]
-        ),
+        dedupe_key=make_dedupe_key(kind, snapshot_id, reference_snapshot_id or "-", sha256_hex(",".join(names))[:16]),
         details={
             "snapshot_id": snapshot_id,
             "reference_snapshot_id": reference_snapshot_id,
@@ -214,9 +212,7 @@ def thin_evidence_alert(name: str, version: int, problems: Sequence[str], report
         message="\n".join(problems) + "\nThe version is registered; it becomes champion only by hand "
         "(`ct models promote`) or once a larger snapshot is trained."
         + (f"\nReport: {report_uri}" if report_uri else ""),
-        dedupe_key=make_dedupe_key(
-            "thin_evidence", name, f"v{version}", sha256_hex("\n".join(problems))[:16]
-        ),
+        dedupe_key=make_dedupe_key("thin_evidence", name, f"v{version}", sha256_hex("\n".join(problems))[:16]),
         details={"name": name, "version": version, "problems": list(problems), "report_uri": report_uri},
         source=runtime_source(),
     )
@@ -497,7 +493,7 @@ class Notifier:
             detail = self._post(self.webhook_url, webhook_payload(alert, alert_id), self.timeout_seconds)
             log.info("alert %s posted to %s (%s)", shown, shown_url(self.webhook_url), detail)
             return DELIVERED, detail
-        except Exception as err:  # any failure of the webhook is the webhook's problem, not the pipeline's
+        except Exception as err:  # noqa: BLE001 - any webhook failure is the webhook's problem, not the pipeline's
             detail = _describe(err, self.timeout_seconds)
             log.warning(
                 "alert %s could not be posted to %s: %s; it stays in the alerts table (ct alerts)",

@@ -11,8 +11,8 @@ from pipeline.app.contracts import call_stage
 from pipeline.app.stages.evaluate import Evaluation
 from pipeline.app.stages.folds import FoldScores
 from pipeline.app.stages.monitor import MonitorDecision, TrainingTrigger
-from pipeline.app.stages.plan import TrainingPlan
 from pipeline.app.stages.train import FittedCandidate
+from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.training_flow import TrainingRun
 
 PLAN = TrainingPlan(
@@ -70,3 +70,12 @@ def test_call_stage_hands_a_stage_its_contracts_and_returns_json() -> None:
     assert seen == ["ws", PLAN.per_candidate(), decision, 2]
     # a typed value passes through untouched, so in-process callers may hand contracts directly
     assert call_stage(stage, "ws", PLAN.per_candidate(), decision, 0)["fold"] == 0
+
+
+def test_the_stages_package_lists_every_lazy_export() -> None:
+    """``pipeline.app.stages.__all__`` is written out for linters; it must name exactly the lazy exports."""
+    from pipeline.app import stages
+
+    assert stages.__all__ == sorted(stages._EXPORTS)
+    for name in stages.__all__:
+        assert getattr(stages, name) is not None

@@ -23,7 +23,7 @@ _EXPORTS = {
     "landing_status": "pipeline.app.stages.ingest",
     "ready_landing_files": "pipeline.app.stages.ingest",
     "snapshot_frame": "pipeline.app.stages.ingest",
-    "TrainingPlan": "pipeline.app.stages.plan",
+    "TrainingPlan": "pipeline.app.stages.training_plan",
     "plan_training": "pipeline.app.stages.plan",
     "promote_if_better": "pipeline.app.stages.register",
     "register_model": "pipeline.app.stages.register",
@@ -33,7 +33,21 @@ _EXPORTS = {
 
 _SUBMODULES = frozenset({"data", "evaluate", "folds", "ingest", "plan", "register", "train", "validate"})
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "IngestOutcome",
+    "TrainingPlan",
+    "current_snapshot",
+    "evaluate_model",
+    "fit_candidate",
+    "ingest_landing",
+    "landing_status",
+    "plan_training",
+    "promote_if_better",
+    "ready_landing_files",
+    "register_model",
+    "snapshot_frame",
+    "validate_snapshot",
+]  # the keys of _EXPORTS
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,8 @@ from typing import Any
 from pipeline.app.contracts import Contract
 from pipeline.app.stages.data import training_data
 from pipeline.app.stages.folds import FoldScores, gather_cross_validation, score_fold, training_folds
-from pipeline.app.stages.plan import TrainingPlan
 from pipeline.app.stages.train import CandidateChoice, FittedCandidate, choose_candidate
+from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.hashing import json_sha256
@@ -62,10 +62,7 @@ def evaluate_model(ws: Workspace, choice: CandidateChoice) -> Evaluation:
     # Keyed by the evidence itself (timing aside): the same evidence is stored once, and new
     # evidence for the same artifact (say, against a newer champion) never hides behind old.
     evidence_sha = json_sha256(_without_timings(evaluation), compact=False)
-    key = (
-        f"reports/evaluations/{plan.snapshot_id}_{candidate.artifact_sha256[:16]}_"
-        f"{evidence_sha[:12]}.json"
-    )
+    key = f"reports/evaluations/{plan.snapshot_id}_{candidate.artifact_sha256[:16]}_{evidence_sha[:12]}.json"
     ws.store.put(key, json.dumps(evaluation, sort_keys=True).encode())
     progress("evaluate", _summary(evaluation, ws))
     return Evaluation(evaluation_key=key, plan=plan, candidate=candidate)

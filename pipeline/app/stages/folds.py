@@ -31,7 +31,7 @@ import pandas as pd
 
 from pipeline.app.contracts import Contract
 from pipeline.app.stages.data import training_data
-from pipeline.app.stages.plan import TrainingPlan
+from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.hashing import sha256_hex

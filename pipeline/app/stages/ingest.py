@@ -103,7 +103,7 @@ def source_tables_with_new_rows(ws: Workspace) -> list[str]:
             try:
                 if has_new_rows(ws.store, cfg, parent):
                     ready.append(f"{cfg.name}:{cfg.table}")
-            except Exception as err:  # a probe only: the ingest run itself reports the error loudly
+            except Exception as err:  # noqa: BLE001 - a probe only: the ingest run itself reports the error loudly
                 log.warning("source %s could not be checked for new rows: %s", cfg.name, err)
     return ready
 
@@ -143,7 +143,7 @@ def _read_sources(
                     ),
                 )
             )
-        except Exception as err:  # raised after the files are durable, see ingest_landing
+        except Exception as err:  # noqa: BLE001 - raised after the files are durable, see ingest_landing
             log.error("source %s was not read: %s", cfg.name, err)
             errors.append(err)
     return reads, errors

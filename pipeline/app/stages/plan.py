@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 from typing import Any
 
-from pipeline.app.contracts import Contract
 from pipeline.app.stages.monitor import latest_checked_snapshot
 from pipeline.app.stages.register import decide_undecided
+from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.work_requests import claim_requests, merge_requests, resolve_as_already_trained
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import NothingToDo
@@ -16,28 +15,6 @@ from pipeline.core.progress import progress
 from pipeline.registry.base import ModelVersion, SnapshotRecord
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingPlan(Contract):
-    """What one run trains: a snapshot and one or more candidate specs.
-
-    ``spec_name`` is the spec when there is a single candidate; with several it is empty until
-    the best candidate is chosen (the choose step returns the plan with the winner filled in).
-    """
-
-    snapshot_id: str
-    spec_name: str
-    config_hash: str
-    trigger: dict[str, Any]
-    force: bool
-    existing_version: int | None
-    candidates: tuple[str, ...] = ()
-
-    def per_candidate(self) -> tuple[TrainingPlan, ...]:
-        """One plan per candidate, each with that candidate as its spec: what the DAG maps
-        its train task over (one task instance per candidate)."""
-        return tuple(replace(self, spec_name=name) for name in self.candidates)
 
 
 def planned_candidates(ws: Workspace, spec_name: str | None) -> list[str]:

@@ -28,8 +28,8 @@ from pipeline.registry.base import (
 from pipeline.reporting.pages import write_model_report
 
 if TYPE_CHECKING:  # plan.py imports this module (decide_undecided)
-    from pipeline.app.stages.plan import TrainingPlan
     from pipeline.app.stages.train import FittedCandidate
+    from pipeline.app.stages.training_plan import TrainingPlan
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.app.contracts import Contract
 from pipeline.app.stages.data import training_data
-from pipeline.app.stages.plan import TrainingPlan
+from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.progress import progress
