@@ -6,6 +6,7 @@ import csv
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -192,7 +193,10 @@ def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | 
             f"label column {label!r} has {len(classes)} classes {classes[:10]}; this version "
             "supports binary classification (exactly two classes)"
         )
-    ids, numeric, categorical, dates = [], [], [], []
+    ids: list[str] = []
+    numeric: list[dict[str, Any]] = []
+    categorical: list[dict[str, Any]] = []
+    dates: list[dict[str, Any]] = []
     delimiter = sample.attrs.get("csv_delimiter", ",")
     decimal = "."
     for col in sample.columns:
@@ -237,8 +241,9 @@ def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | 
             categorical.append({"name": col, "levels": levels})
     # the row's time: among date columns named like one, the latest (an event comes after a signup)
     # (never one with gaps: a time-based split needs every row's time)
-    timed = [d["name"] for d in dates if _TIME_NAME.search(d["name"]) and _as_utc(sample[d["name"]]).notna().all()]
-    time_column = max(timed, key=lambda c: _as_utc(sample[c]).median()) if timed else None
+    as_times = {str(d["name"]): _as_utc(sample[str(d["name"])]) for d in dates}
+    timed = [c for c, times in as_times.items() if _TIME_NAME.search(c) and times.notna().all()]
+    time_column = max(timed, key=lambda c: as_times[c].median()) if timed else None
     for d in dates:
         if d["name"] == time_column:  # the row's own time: its season, not its age or its year
             d["derive"] = ["month", "day_of_week", "hour"]

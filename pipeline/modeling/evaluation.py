@@ -216,10 +216,18 @@ def _bootstrap(
     """All metrics with intervals and, with a champion, the paired comparison on the primary
     metric (one pass over the resamples for both)."""
     ecfg = config.evaluation
-    kw = {"n_resamples": ecfg.bootstrap_resamples, "seed": ecfg.seed, "confidence": ecfg.confidence}
+    n, seed, confidence = ecfg.bootstrap_resamples, ecfg.seed, ecfg.confidence
     if champion_proba is None:
-        return bootstrap_metrics(y, proba, **kw), None
-    return compare_bootstrap(y, proba, champion_proba, metric=config.promotion.primary_metric, **kw)
+        return bootstrap_metrics(y, proba, n_resamples=n, seed=seed, confidence=confidence), None
+    return compare_bootstrap(
+        y,
+        proba,
+        champion_proba,
+        metric=config.promotion.primary_metric,
+        n_resamples=n,
+        seed=seed,
+        confidence=confidence,
+    )
 
 
 def score_slices(

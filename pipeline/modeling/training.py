@@ -108,8 +108,9 @@ def model_input_columns(dataset: DatasetConfig) -> list[str]:
     """The columns the fitted model reads: the features, plus the time column when a datetime
     feature derives its age from it (the time column may be an id column)."""
     names = list(dataset.feature_names)
-    if _age_time_column(dataset) and dataset.time_column not in names:
-        names.append(dataset.time_column)
+    time = _age_time_column(dataset)
+    if time is not None and time not in names:
+        names.append(time)
     return names
 
 

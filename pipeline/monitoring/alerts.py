@@ -462,7 +462,7 @@ class Notifier:
         except Exception:
             log.exception("alert %s could not be stored in the alerts table; it is only in this log", alert.dedupe_key)
             record, created = None, True
-        if not created:
+        if not created and record is not None:
             log.info("alert %s already recorded as #%d; not repeated", alert.dedupe_key, record.id)
         else:
             log.log(

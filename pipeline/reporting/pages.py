@@ -120,18 +120,18 @@ class _Candidates:
     rows: tuple[dict[str, Any], ...]
 
 
-def _decision_checks(mv: ModelVersion) -> list[tuple[str, bool, str]]:
+def _decision_checks(mv: ModelVersion) -> list[tuple[str, bool | None, str]]:
     """Each promotion check of the decision as (name, passed, its other fields as JSON)."""
     from pipeline.modeling.promotion import stored_checks  # on first use: keeps `ct` imports light
 
     return [(c.name, c.passed, json.dumps(c.details())) for c in stored_checks(mv.decision)]
 
 
-def _slice_gates(mv: ModelVersion) -> dict[str, bool]:
+def _slice_gates(mv: ModelVersion) -> dict[str, bool | None]:
     """Outcome of each slice gate of the decision, by ``column=value``."""
     from pipeline.modeling.promotion import stored_checks
 
-    return {c.subject: c.passed for c in stored_checks(mv.decision) if c.kind == "slice"}
+    return {c.subject: c.passed for c in stored_checks(mv.decision) if c.kind == "slice" and c.subject is not None}
 
 
 def _model_plots(mv: ModelVersion) -> _Plots | None:

@@ -187,7 +187,7 @@ def score_fold(
             f"model spec {candidate!r} ({spec.estimator}, params {spec.params}) could not be "
             f"fitted on fold {fold + 1} of {len(folds)}: {err}"
         ) from None
-    record = {
+    record: dict[str, Any] = {
         "snapshot_id": snapshot_id,
         "config_hash": config_hash,
         "candidate": candidate,

@@ -342,7 +342,7 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
         ],
     )
     from_sources = f" and {len(reads)} table source(s)" if reads else ""
-    if created:
+    if created and snapshot is not None:
         progress(
             "ingest",
             f"snapshot {snapshot.id}: {new_rows} new rows in {len(parts)} part(s) from {len(accepted)} "

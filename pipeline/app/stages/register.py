@@ -235,8 +235,9 @@ def _refresh_reports(ws: Workspace, record: PromotionRecord | None) -> None:
     """Rewrite the pages of the versions an alias left and reached (they show aliases)."""
     if record is None:
         return
-    for version in {record.from_version, record.to_version} - {None}:
-        write_model_report(ws.store, ws.meta.get_model_version(record.name, int(version)))
+    for version in {record.from_version, record.to_version}:
+        if version is not None:
+            write_model_report(ws.store, ws.meta.get_model_version(record.name, version))
 
 
 def promote_version(
