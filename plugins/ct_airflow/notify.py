@@ -35,7 +35,7 @@ def _error_text(error: Any) -> str:
 def _log_url(ti: Any) -> str | None:
     try:
         return str(ti.log_url) or None
-    except Exception:  # the URL is a convenience; no config for it must not cost the alert
+    except Exception:  # noqa: BLE001 - the URL is a convenience; whatever breaks it must not cost the alert
         return None
 
 
