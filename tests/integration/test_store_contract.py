@@ -678,6 +678,7 @@ def test_list_filters_by_alias_and_tags(store: SqlMetadataStore) -> None:
 
     def keys(vs):
         return [(v.name, v.version) for v in vs]
+
     assert keys(store.list_model_versions(alias=CHAMPION)) == [("churn", 2), ("other", 1)]
     assert keys(store.list_model_versions("churn", alias=CHAMPION)) == [("churn", 2)]
     assert keys(store.list_model_versions("churn", alias="nobody")) == []

@@ -145,6 +145,7 @@ def test_list_json_has_the_stable_fields(ws: Workspace, capsys) -> None:
 def test_list_filters_and_sorts(ws: Workspace, capsys) -> None:
     def versions(*args):
         return [r["version"] for r in ct(capsys, "models", "list", *args, "--json")[1]]
+
     assert versions("--alias", CHAMPION) == [1]
     assert versions("--where", "roc_auc>=0.83") == [3, 2]
     assert versions("--where", "roc_auc>=0.83", "--where", "f1>0.7") == [3]

@@ -57,7 +57,7 @@ def test_parse_condition_errors_say_what_to_write() -> None:
         parse_condition("roc_auc is high")
     with pytest.raises(CTError, match="METRIC OP NUMBER"):
         parse_condition("roc_auc>=")
-    with pytest.raises(CTError, match="unknown metric 'auc'.*roc_auc"):
+    with pytest.raises(CTError, match=r"unknown metric 'auc'.*roc_auc"):
         parse_condition("auc>=0.8")
 
 
@@ -80,8 +80,10 @@ def test_metric_value_reads_the_point_value_and_tolerates_gaps() -> None:
 
 def test_filter_versions_needs_every_condition() -> None:
     versions = [mv(1, roc_auc=0.70, f1=0.9), mv(2, roc_auc=0.85, f1=0.6), mv(3, roc_auc=0.90, f1=0.8), mv(4)]
+
     def pick(*conds):
         return [v.version for v in filter_versions(versions, [parse_condition(c) for c in conds])]
+
     assert pick() == [1, 2, 3, 4]
     assert pick("roc_auc>=0.85") == [2, 3]
     assert pick("roc_auc>0.85") == [3]
