@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ct-installed
 
-.PHONY: demo test test-unit run airflow celery-up celery-down clean browser
+.PHONY: demo test test-unit lint run airflow celery-up celery-down clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -19,8 +19,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)  ## generate demo data and drive it through the real DAGs on the embedded default
 	$(BIN)/ct demo
 
-test: $(STAMP) browser  ## the default test run (PostgreSQL tests skip, and say so, when no server is up)
+test: lint browser  ## lint, then the default test run (PostgreSQL tests skip, and say so, when no server is up)
 	$(BIN)/python -m pytest
+
+# Style, types and layers; configured in pyproject.toml (ruff, mypy) and .importlinter (import contracts).
+LINT_PATHS := pipeline plugins dags tests scripts bench
+lint: $(STAMP)  ## ruff (lint + format check), mypy on pipeline/ and plugins/, import contracts
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+	@if [ -f .importlinter ]; then echo "$(BIN)/lint-imports"; $(BIN)/lint-imports; fi
 
 # Debian's chromium for the trigger-form test (tests/e2e/test_trigger_form.py); Playwright drives it and
 # never downloads a browser. Installed once when missing; if that fails the test skips and says why
@@ -41,10 +49,10 @@ airflow: $(STAMP)  ## a real Airflow (standalone) on 127.0.0.1, DAGs unpaused on
 	CT_INGEST_CRON='* * * * *' CT_LANDING_POKE_SECONDS=10 $(BIN)/ct standalone
 
 celery-up: $(STAMP)  ## the production topology natively: CeleryExecutor, local Redis + PostgreSQL, 2 workers
-	$(BIN)/python scripts/celery_topology.py up
+	$(BIN)/python -m scripts.celery_topology up
 
-celery-down:  ## stop it (add --drop by hand to delete its databases: scripts/celery_topology.py down --drop)
-	$(BIN)/python scripts/celery_topology.py down
+celery-down:  ## stop it (add --drop by hand to delete its databases: python -m scripts.celery_topology down --drop)
+	$(BIN)/python -m scripts.celery_topology down
 
 clean:  ## remove the demo data directory (keeps .venv)
 	rm -rf data

@@ -14,8 +14,8 @@ mapped tasks. Candidates are single-threaded (``OMP_NUM_THREADS=1``), so a slot 
 
 Run:
 
-    .venv/bin/python bench/bench_celery_workers.py                 # the run recorded in docs/production.md
-    .venv/bin/python bench/bench_celery_workers.py --repeats 1     # quicker
+    .venv/bin/python -m bench.bench_celery_workers                 # the run recorded in docs/production.md
+    .venv/bin/python -m bench.bench_celery_workers --repeats 1     # quicker
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -34,15 +33,12 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from celery_topology import CeleryTopology, TopologySettings, free_port
-
 from pipeline.app.demo_data import BatchSpec, generate_batch
 from pipeline.core.config import parse_config
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from scripts.celery_topology import CeleryTopology, TopologySettings, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SHAPES = (
     ("2 workers x 1 slot", {"ct-worker-1": 1, "ct-worker-2": 1}),

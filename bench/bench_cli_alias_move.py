@@ -4,7 +4,7 @@ Builds a throwaway CT_HOME with two registered versions (dummy artifacts: an ali
 verifies checksums), then runs each command N times as a subprocess and prints the median, and
 whether scikit-learn or scipy were imported. Run it from the tree to measure:
 
-    PYTHONPATH=. .venv/bin/python bench/bench_cli_alias_move.py [N]
+    .venv/bin/python -m bench.bench_cli_alias_move [N]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark where cross-validation should run: inside the evaluate task, or one process per fold.
 
-    .venv/bin/python bench/bench_cv_placement.py [--rows 1000 4000 16000 64000] [--slots 2] [--folds 5]
+    .venv/bin/python -m bench.bench_cv_placement [--rows 1000 4000 16000 64000] [--slots 2] [--folds 5]
 
 Sets the default of ``resources.cv_in_process_max_rows``.  For each snapshot size (demo churn
 data, the bundled candidates: logistic regression and gradient boosting with 200 iterations):
@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
 
 IMPORTS = (
     "import pandas, sklearn.ensemble, sklearn.linear_model; import pipeline.app.stages.folds, pipeline.app.workspace"

@@ -15,8 +15,8 @@ The table shows the best and the median over the repetitions (best of 5 warm re-
 
 Run:
 
-    .venv/bin/python bench/bench_dag_parse.py              # the run recorded in docs/measurements.md
-    .venv/bin/python bench/bench_dag_parse.py --repeats 3  # quicker
+    .venv/bin/python -m bench.bench_dag_parse              # the run recorded in docs/measurements.md
+    .venv/bin/python -m bench.bench_dag_parse --repeats 3  # quicker
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark evaluation: bootstrap intervals, and the whole evaluate stage on a 1M-row snapshot.
 
-    .venv/bin/python bench/bench_evaluation.py [--rows 200000] [--resamples 1000] [--snapshot-rows 1000000]
+    .venv/bin/python -m bench.bench_evaluation [--rows 200000] [--resamples 1000] [--snapshot-rows 1000000]
                                                [--old-metrics PATH] [--skip-stage]
 
 Part 1 -- 1000 bootstrap resamples on 200k holdout rows (targets: ROC AUC < 0.5 s, all nine
@@ -36,10 +36,9 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import rankdata
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-
 from pipeline.modeling import metrics
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> float:

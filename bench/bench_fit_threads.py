@@ -1,6 +1,6 @@
 """Benchmark one gradient-boosting fit alone and among concurrent fits, with and without the budget.
 
-    .venv/bin/python bench/bench_fit_threads.py [--rows 9600] [--others 1 3 11] [--repeat 3]
+    .venv/bin/python -m bench.bench_fit_threads [--rows 9600] [--others 1 3 11] [--repeat 3]
 
 One ``HistGradientBoostingClassifier`` fit (the bundled ``gradient_boosting`` spec, 200
 iterations) on demo churn data of ``--rows`` rows (the training part of the demo's 12 000 rows),
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
 
 
 def _model_and_data(rows: int):
@@ -71,7 +70,7 @@ def among(others: int, rows: int, threads: int | None, repeat: int, config, fram
     arg = "default" if threads is None else str(threads)
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", arg, "--rows", str(rows)],
+            [sys.executable, "-m", "bench.bench_fit_threads", "--worker", arg, "--rows", str(rows)],
             stdout=subprocess.PIPE,
             text=True,
             cwd=PROJECT,

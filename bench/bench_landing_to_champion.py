@@ -8,7 +8,7 @@ ct_ingest, ct_monitor and ct_train between landing and promotion (the landing se
 only waits for the producer); Airflow overhead is the rest (detection, scheduling, queueing,
 process start). The slowest tasks are listed so a regression has a name.
 
-    .venv/bin/python bench/bench_landing_to_champion.py [--runs 3]
+    .venv/bin/python -m bench.bench_landing_to_champion [--runs 3]
 
 Prints a table; record it in docs/measurements.md with the machine and its load (``uptime``).
 """
@@ -25,14 +25,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests" / "e2e")]
-
-from airflow_rest import parse_time, union_length, wait_for  # noqa: E402
-from airflow_server import AirflowServer  # noqa: E402
-
-from pipeline.app.demo_data import DEMO_BATCHES, generate_batch  # noqa: E402
-from pipeline.registry.sql import SqlMetadataStore  # noqa: E402
+from pipeline.app.demo_data import DEMO_BATCHES, generate_batch
+from pipeline.registry.sql import SqlMetadataStore
+from scripts.airflow_rest import parse_time, union_length, wait_for
+from tests.e2e.airflow_server import AirflowServer
 
 log = logging.getLogger("bench")
 DAGS = ("ct_ingest", "ct_monitor", "ct_train")

@@ -9,7 +9,7 @@ read itself); ``ct snapshots verify`` always re-hashes. Compares, best of ``--re
 * ``load_parts`` of an older manifest (rows re-hashed, first read in the process);
 * ``verify_snapshots`` of the one-part snapshot.
 
-Run: ``.venv/bin/python bench/bench_part_verify.py [--rows 1000000]``
+Run: ``.venv/bin/python -m bench.bench_part_verify [--rows 1000000]``
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ For each database (a SQLite file; PostgreSQL in a fresh schema dropped afterward
 
 Run:
 
-    .venv/bin/python bench/bench_registry.py                  # the run recorded in docs/registry.md
-    .venv/bin/python bench/bench_registry.py --versions 100 --procs 8 --artifact-mb 20   # quick
+    .venv/bin/python -m bench.bench_registry                  # the run recorded in docs/registry.md
+    .venv/bin/python -m bench.bench_registry --versions 100 --procs 8 --artifact-mb 20   # quick
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.core.storage import ObjectStore
 from pipeline.registry.artifacts import ArtifactStore

@@ -13,8 +13,8 @@ Parquet it measures (through the real ingest stage, SQLite metadata, a ``file://
 
 Generated files live under ``--workdir`` (default ``/tmp/ct-bench-snapshots``). Run:
 
-    .venv/bin/python bench/bench_snapshots.py            # the full run recorded in docs/snapshots.md
-    .venv/bin/python bench/bench_snapshots.py --rows 100000 --memory-rows 500000   # quick
+    .venv/bin/python -m bench.bench_snapshots            # the full run recorded in docs/snapshots.md
+    .venv/bin/python -m bench.bench_snapshots --rows 100000 --memory-rows 500000   # quick
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 N_NUMERIC, N_CATEGORICAL = 20, 5
 LEVELS = [[f"c{j}_level{k}" for k in range(3 + j)] for j in range(N_CATEGORICAL)]
 
@@ -203,12 +204,14 @@ def measure_memory(csv: Path | None, workdir: Path, chunk_rows: int | None) -> d
     """Peak RSS of one ingest (or of the imports alone) in a fresh subprocess."""
     home = workdir / f"home_mem_{csv.stem if csv else 'baseline'}_{chunk_rows or 'default'}"
     shutil.rmtree(home, ignore_errors=True)
-    cmd = [sys.executable, __file__, "--child-home", str(home)]
+    cmd = [sys.executable, "-m", "bench.bench_snapshots", "--child-home", str(home)]
     if csv:
         cmd += ["--child-file", str(csv)]
     if chunk_rows:
         cmd += ["--chunk-rows", str(chunk_rows)]
-    done = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     shutil.rmtree(home, ignore_errors=True)
     return {**report["child"], "children_maxrss_kb": report["children_maxrss_kb"]}
@@ -238,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--child-home", help=argparse.SUPPRESS)
     p.add_argument("--child-file", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     if args.child_home:
         return _child(args)
     args.workdir.mkdir(parents=True, exist_ok=True)

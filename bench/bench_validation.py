@@ -1,6 +1,6 @@
 """Benchmark the validation stage: 1M rows, 20 numeric + 5 categorical features.
 
-    .venv/bin/python bench/bench_validation.py [--rows 1000000] [--other-python /tmp/evenv/bin/python]
+    .venv/bin/python -m bench.bench_validation [--rows 1000000] [--other-python /tmp/evenv/bin/python]
 
 Rows of the printed table (results are recorded in docs/validation.md):
 
@@ -42,7 +42,6 @@ import pandas as pd
 import yaml
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
 
 N_NUMERIC, N_CATEGORICAL = 20, 5
 LEVELS = [[f"l{j}" for j in range(3 + i)] for i in range(N_CATEGORICAL)]

@@ -43,8 +43,8 @@ def parse_time(text: str) -> float:
 def union_length(intervals: list[tuple[float, float]]) -> float:
     """Seconds covered by at least one of the intervals (overlapping tasks count once)."""
     covered, end_so_far = 0.0, float("-inf")
-    for start, end in sorted(intervals):
-        start = max(start, end_so_far)
+    for raw_start, end in sorted(intervals):
+        start = max(raw_start, end_so_far)
         if end > start:
             covered += end - start
             end_so_far = end

@@ -2,9 +2,9 @@
 """The production topology on this machine, without Docker: CeleryExecutor on the local Redis,
 Airflow's metadata and the project's store on the local PostgreSQL, N Celery workers.
 
-    python scripts/celery_topology.py up [--workers 2] [--api-port 8080] ...   # or: make celery-up
-    python scripts/celery_topology.py status [--json]
-    python scripts/celery_topology.py down [--drop]                             # or: make celery-down
+    python -m scripts.celery_topology up [--workers 2] [--api-port 8080] ...   # or: make celery-up
+    python -m scripts.celery_topology status [--json]
+    python -m scripts.celery_topology down [--drop]                             # or: make celery-down
 
 ``up`` creates the two databases when missing (Airflow's ``ct_airflow``, the store's ``ct_store``),
 writes an ``AIRFLOW_HOME`` whose ``airflow.cfg`` holds the Celery set-up (broker Redis, result
@@ -43,14 +43,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-SCRIPTS_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = SCRIPTS_DIR.parent
-if str(SCRIPTS_DIR) not in sys.path:  # run as a file or imported by a test: the sibling modules
-    sys.path.insert(0, str(SCRIPTS_DIR))
-
-from airflow_rest import AirflowClient, wait_for
-from ct_topology_hostname import ENV_VAR as HOSTNAME_ENV
-from topology_settings import (  # noqa: F401  (re-exported for tests and benchmarks)
+from pipeline.core.errors import CTError
+from scripts.airflow_rest import AirflowClient, wait_for
+from scripts.ct_topology_hostname import ENV_VAR as HOSTNAME_ENV
+from scripts.topology_settings import (  # noqa: F401  (re-exported for tests and benchmarks)
     ADMIN_USER,
     DEFAULT_PG_URL,
     DEFAULT_REDIS_URL,
@@ -63,7 +59,9 @@ from topology_settings import (  # noqa: F401  (re-exported for tests and benchm
     render_airflow_cfg,
 )
 
-from pipeline.core.errors import CTError
+# Airflow's own processes import ct_topology_hostname as a top-level module ([core] hostname_callable).
+SCRIPTS_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = SCRIPTS_DIR.parent
 
 log = logging.getLogger("ct.topology")
 
@@ -141,7 +139,7 @@ class CeleryTopology:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise TopologyError(
-                f"no topology in {root} ({path} is missing); start one with `python scripts/celery_topology.py up`"
+                f"no topology in {root} ({path} is missing); start one with `python -m scripts.celery_topology up`"
             ) from None
         return cls(TopologySettings.from_json(data["settings"]), Secrets(**data["secrets"]))
 
@@ -598,7 +596,7 @@ def _settings_from_args(args: argparse.Namespace) -> TopologySettings:
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(
-        prog="celery_topology.py",
+        prog="python -m scripts.celery_topology",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -680,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  broker         {_safe(s.redis_url)} (key prefix {s.key_prefix})   data root (CT_HOME) {s.ct_home}"
             )
             print(f"  logs / pids    {topology.log_dir}   {topology.run_dir}")
-            print(f"  stop with      python scripts/celery_topology.py --root {args.root} down")
+            print(f"  stop with      python -m scripts.celery_topology --root {args.root} down")
             return 0
         topology = CeleryTopology.load(args.root)
         if args.action == "down":

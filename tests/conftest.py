@@ -9,6 +9,7 @@ a failure, so CI always exercises the real database.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import uuid
 from pathlib import Path
@@ -20,12 +21,33 @@ from pipeline.core.settings import BUNDLED_CONFIG, Settings
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--ct-order",
+        default="file",
+        help="run the collected tests in file order (default), 'reverse', or 'random:SEED': "
+        "a check that no test depends on another having run first",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    order = config.getoption("--ct-order")
+    return None if order == "file" else f"test order: {order}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.fspath)
         for layer in ("unit", "integration", "e2e", "faults"):
             if f"{os.sep}{layer}{os.sep}" in path:
                 item.add_marker(getattr(pytest.mark, layer))
+    order = config.getoption("--ct-order")
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("random:"):
+        random.Random(order.removeprefix("random:")).shuffle(items)
+    elif order != "file":
+        raise pytest.UsageError(f"--ct-order={order!r}: expected file, reverse or random:SEED")
 
 
 @pytest.fixture

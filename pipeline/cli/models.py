@@ -215,7 +215,8 @@ def _print_lineage(d: dict[str, Any]) -> None:
     if val:
         print(
             f"validation   #{val['id']} {'passed' if val['passed'] else 'FAILED'} against "
-            f"{val['reference_snapshot_id'] or 'no reference'}; drifted: {', '.join(val['drifted_features']) or 'none'}; "
+            f"{val['reference_snapshot_id'] or 'no reference'}; "
+            f"drifted: {', '.join(val['drifted_features']) or 'none'}; "
             f"label contract held: {val['label_contract_held']}; report {val['report_uri']}"
         )
     else:

@@ -67,7 +67,7 @@ def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
     env = airflow_env(settings)
     ensure_airflow_db(env)
     if args.args:
-        return subprocess.run([airflow_binary(), *args.args], env=env).returncode
+        return subprocess.run([airflow_binary(), *args.args], env=env, check=False).returncode  # its exit code is ours
     print(airflow_env_exports(env))
     return 0
 

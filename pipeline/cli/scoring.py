@@ -98,7 +98,7 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     batch_id = ids[0]
     scorings.reverse()  # newest first, as every history ``ct`` prints
     joins = [j for j in reversed(list_joins(ws)) if batch_id in j["batches"]]
-    data = {
+    data: dict[str, Any] = {
         "batch_id": batch_id,
         "scorings": [{**s.to_dict(), "predictions_uri": ws.store.uri(s.predictions_key)} for s in scorings],
         "labelled_rows": labelled_rows(ws, batch_id),

@@ -53,8 +53,13 @@ def _snapshot_chain(ws: StoreContext, mv: ModelVersion, problems: list[str]) -> 
         src = part.source
         if src.sha256 not in files:
             archived = archive_path(src, ws.settings.archive)
-            files[src.sha256] = {"name": src.name, "sha256": src.sha256, "size": src.size, "part_ids": [],
-                                 "archived_path": str(archived) if archived.exists() else None}
+            files[src.sha256] = {
+                "name": src.name,
+                "sha256": src.sha256,
+                "size": src.size,
+                "part_ids": [],
+                "archived_path": str(archived) if archived.exists() else None,
+            }
         files[src.sha256]["part_ids"].append(part.id)
     out["landing_files"] = list(files.values())
     return out
@@ -69,12 +74,22 @@ def _validation(ws: StoreContext, mv: ModelVersion, problems: list[str]) -> dict
         problems.append(str(err))
         return None
     s = v.summary or {}
-    return {"id": v.id, "passed": v.passed, "snapshot_id": v.snapshot_id,
-            "reference_snapshot_id": v.reference_snapshot_id, "report_uri": v.report_uri, "created_at": v.created_at,
-            "new_rows": s.get("new_rows"), "drifted_features": s.get("drifted_features", []),
-            "label_contract_held": s.get("label_contract_held"),
-            "failed_checks": [{"name": c.get("name"), "severity": c.get("severity"), "message": c.get("message")}
-                              for c in s.get("checks", []) if not c.get("passed")]}
+    return {
+        "id": v.id,
+        "passed": v.passed,
+        "snapshot_id": v.snapshot_id,
+        "reference_snapshot_id": v.reference_snapshot_id,
+        "report_uri": v.report_uri,
+        "created_at": v.created_at,
+        "new_rows": s.get("new_rows"),
+        "drifted_features": s.get("drifted_features", []),
+        "label_contract_held": s.get("label_contract_held"),
+        "failed_checks": [
+            {"name": c.get("name"), "severity": c.get("severity"), "message": c.get("message")}
+            for c in s.get("checks", [])
+            if not c.get("passed")
+        ],
+    }
 
 
 def model_lineage(ws: StoreContext, name: str, version: int) -> dict[str, Any]:
@@ -86,22 +101,42 @@ def model_lineage(ws: StoreContext, name: str, version: int) -> dict[str, Any]:
     ev = mv.evaluation or {}
     ledger = [r.to_dict() for r in ws.meta.promotion_history(name) if version in (r.from_version, r.to_version)]
     return {
-        "name": mv.name, "version": mv.version, "semver": mv.semver, "semver_reason": semver_reason(ws, mv),
-        "aliases": list(mv.aliases), "tags": mv.tags, "created_at": mv.created_at,
+        "name": mv.name,
+        "version": mv.version,
+        "semver": mv.semver,
+        "semver_reason": semver_reason(ws, mv),
+        "aliases": list(mv.aliases),
+        "tags": mv.tags,
+        "created_at": mv.created_at,
         "trigger": trigger,
-        "dag_run": ({"dag_id": trigger.get("dag_id"), "run_id": trigger.get("run_id"),
-                     "run_type": trigger.get("run_type"), "user": trigger.get("user")}
-                    if trigger.get("run_id") else None),
+        "dag_run": (
+            {
+                "dag_id": trigger.get("dag_id"),
+                "run_id": trigger.get("run_id"),
+                "run_type": trigger.get("run_type"),
+                "user": trigger.get("user"),
+            }
+            if trigger.get("run_id")
+            else None
+        ),
         **_snapshot_chain(ws, mv, problems),
         "validation": _validation(ws, mv, problems),
-        "config_hash": mv.config_hash, "config_path": mv.lineage.get("config_path"),
-        "spec_name": mv.spec_name, "params": mv.params,
-        "code_version": mv.code_version, "environment": mv.environment,
+        "config_hash": mv.config_hash,
+        "config_path": mv.lineage.get("config_path"),
+        "spec_name": mv.spec_name,
+        "params": mv.params,
+        "code_version": mv.code_version,
+        "environment": mv.environment,
         "artifact": {"uri": ws.store.uri(mv.artifact_uri), "key": mv.artifact_uri, "sha256": mv.artifact_sha256},
         "candidates": ev.get("candidates"),
-        "evaluation": {"uri": mv.lineage.get("evaluation_uri"), "train_rows": ev.get("train_rows"),
-                       "holdout_rows": ev.get("holdout_rows"), "holdout": ev.get("holdout", mv.metrics),
-                       "cross_validation": ev.get("cross_validation"), "champion": ev.get("champion")},
+        "evaluation": {
+            "uri": mv.lineage.get("evaluation_uri"),
+            "train_rows": ev.get("train_rows"),
+            "holdout_rows": ev.get("holdout_rows"),
+            "holdout": ev.get("holdout", mv.metrics),
+            "cross_validation": ev.get("cross_validation"),
+            "champion": ev.get("champion"),
+        },
         "decision": mv.decision,
         "ledger": ledger,
         "problems": problems,

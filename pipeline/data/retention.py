@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.core.errors import SnapshotError
+from pipeline.core.storage import ObjectStore
 from pipeline.data.snapshots import (
     PART_PREFIX,
     list_manifest_ids,
@@ -25,7 +26,6 @@ from pipeline.data.snapshots import (
     tombstone_key,
     utc_now,
 )
-from pipeline.core.storage import ObjectStore
 from pipeline.registry.context import StoreContext
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,9 @@ def _old_enough(store: ObjectStore, key: str, min_age_seconds: float) -> bool:
     return age is not None and age >= min_age_seconds
 
 
-def collect_garbage(ws: StoreContext, keep_last: int = 10, *, dry_run: bool = False,
-                    min_age_seconds: float = DEFAULT_MIN_AGE_SECONDS) -> GcReport:
+def collect_garbage(
+    ws: StoreContext, keep_last: int = 10, *, dry_run: bool = False, min_age_seconds: float = DEFAULT_MIN_AGE_SECONDS
+) -> GcReport:
     """Delete what no kept snapshot and no registered model references; returns what was (or would be) removed.
 
     Refuses to run (:class:`SnapshotError`) when a snapshot that must be kept has no readable
@@ -89,8 +90,10 @@ def collect_garbage(ws: StoreContext, keep_last: int = 10, *, dry_run: bool = Fa
         try:
             referenced.update(p.key for p in read_manifest(store, snapshot_id).parts)
         except SnapshotError as err:
-            raise SnapshotError(f"refusing to collect garbage: snapshot {snapshot_id} must be kept but its manifest "
-                                f"cannot be read ({err}); restore it first") from None
+            raise SnapshotError(
+                f"refusing to collect garbage: snapshot {snapshot_id} must be kept but its manifest "
+                f"cannot be read ({err}); restore it first"
+            ) from None
 
     skipped = 0
     doomed_manifests = []
@@ -119,23 +122,49 @@ def collect_garbage(ws: StoreContext, keep_last: int = 10, *, dry_run: bool = Fa
                 doomed_temp.append(key)
             else:
                 skipped += 1
-    freed = (sum(store.size(k) for k in doomed_parts) + sum(store.size(manifest_key(m)) for m in doomed_manifests)
-             + sum(store.size(k) for k in doomed_temp))
+    freed = (
+        sum(store.size(k) for k in doomed_parts)
+        + sum(store.size(manifest_key(m)) for m in doomed_manifests)
+        + sum(store.size(k) for k in doomed_temp)
+    )
 
     if not dry_run:
         # Manifests go first: a crash half-way never leaves a manifest whose parts are gone.
         for snapshot_id in doomed_manifests:
-            store.replace(tombstone_key(snapshot_id), json.dumps(
-                {"snapshot_id": snapshot_id, "removed_at": utc_now(), "by": "ct snapshots gc",
-                 "why": f"not among the newest {keep_last} snapshots and no registered model version uses it"}).encode())
+            store.replace(
+                tombstone_key(snapshot_id),
+                json.dumps(
+                    {
+                        "snapshot_id": snapshot_id,
+                        "removed_at": utc_now(),
+                        "by": "ct snapshots gc",
+                        "why": f"not among the newest {keep_last} snapshots and no registered model version uses it",
+                    }
+                ).encode(),
+            )
             store.delete(manifest_key(snapshot_id))
         for key in doomed_parts:
             store.delete(key)
         for key in doomed_temp:
             store.delete(key)
-    log.info("gc%s: kept %d snapshot(s) (+%d used by models), removed %d manifest(s) and %d part(s), %d bytes",
-             " (dry run)" if dry_run else "", len(kept), len(roots) - len(kept), len(doomed_manifests),
-             len(doomed_parts), freed)
-    return GcReport(dry_run=dry_run, keep_last=keep_last, kept_snapshots=kept, model_snapshots=used,
-                    removed_manifests=doomed_manifests, removed_parts=doomed_parts, bytes_freed=freed,
-                    kept_parts=len(part_keys) - len(doomed_parts), skipped_young=skipped, removed_temp=doomed_temp)
+    log.info(
+        "gc%s: kept %d snapshot(s) (+%d used by models), removed %d manifest(s) and %d part(s), %d bytes",
+        " (dry run)" if dry_run else "",
+        len(kept),
+        len(roots) - len(kept),
+        len(doomed_manifests),
+        len(doomed_parts),
+        freed,
+    )
+    return GcReport(
+        dry_run=dry_run,
+        keep_last=keep_last,
+        kept_snapshots=kept,
+        model_snapshots=used,
+        removed_manifests=doomed_manifests,
+        removed_parts=doomed_parts,
+        bytes_freed=freed,
+        kept_parts=len(part_keys) - len(doomed_parts),
+        skipped_young=skipped,
+        removed_temp=doomed_temp,
+    )

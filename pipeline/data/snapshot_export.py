@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import SnapshotError
-from pipeline.data.snapshots import Snapshot, load_snapshot
 from pipeline.core.storage import ObjectStore, fsync_dir
+from pipeline.data.snapshots import Snapshot, load_snapshot
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 
@@ -39,8 +39,10 @@ def export_format(target: Path) -> str:
     """``parquet`` or ``csv`` from the file name; any other extension is refused with the choices."""
     fmt = FORMATS.get(target.suffix.lower())
     if fmt is None:
-        raise SnapshotError(f"--to {target}: unknown extension {target.suffix or '(none)'!r}; name the file "
-                            f"{' or '.join('…' + s for s in FORMATS)} to choose the format")
+        raise SnapshotError(
+            f"--to {target}: unknown extension {target.suffix or '(none)'!r}; name the file "
+            f"{' or '.join('…' + s for s in FORMATS)} to choose the format"
+        )
     return fmt
 
 
@@ -73,11 +75,18 @@ def export_snapshot(store: ObjectStore, snapshot: Snapshot, target: Path, force:
                 raise SnapshotError(f"{target} was created while the export ran; pass --force to replace it") from None
             except OSError:  # a filesystem without hard links: the exists check above has to do
                 if target.exists():
-                    raise SnapshotError(f"{target} was created while the export ran; pass --force to replace it") \
-                        from None
+                    raise SnapshotError(
+                        f"{target} was created while the export ran; pass --force to replace it"
+                    ) from None
                 os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(target.parent)
-    return SnapshotExport(snapshot_id=snapshot.id, path=str(target), format=fmt, rows=len(frame),
-                          columns=frame.shape[1], bytes=target.stat().st_size)
+    return SnapshotExport(
+        snapshot_id=snapshot.id,
+        path=str(target),
+        format=fmt,
+        rows=len(frame),
+        columns=frame.shape[1],
+        bytes=target.stat().st_size,
+    )

@@ -40,7 +40,9 @@ def resolve_snapshot(ws: StoreContext, snapshot_id: str) -> Snapshot:
     if len(matches) == 1:
         return read_manifest(ws.store, matches[0])
     if len(matches) > 1:
-        raise SnapshotError(f"snapshot prefix {snapshot_id!r} is ambiguous: {sorted(matches)[:5]}; give more characters")
+        raise SnapshotError(
+            f"snapshot prefix {snapshot_id!r} is ambiguous: {sorted(matches)[:5]}; give more characters"
+        )
     return read_manifest(ws.store, snapshot_id)  # raises the not-found error with its advice
 
 
@@ -58,21 +60,47 @@ def snapshot_lineage(ws: StoreContext, snapshot_id: str) -> dict[str, Any]:
     parts = []
     for part in snap.parts:
         src = part.source
-        parts.append({"id": part.id, "uri": ws.store.uri(part.key), "rows": part.rows, "ingested_at": part.ingested_at,
-                      "source": src.to_dict()})
-        entry = sources.setdefault((src.name, src.sha256 if src.watermark is None else src.name), {
-            "name": src.name, "sha256": src.sha256 if src.watermark is None else None, "size": src.size,
-            "kind": "file" if src.watermark is None else "table", "archive_path": _archived(ws, src),
-            "parts": 0, "rows": 0})
+        parts.append(
+            {
+                "id": part.id,
+                "uri": ws.store.uri(part.key),
+                "rows": part.rows,
+                "ingested_at": part.ingested_at,
+                "source": src.to_dict(),
+            }
+        )
+        entry = sources.setdefault(
+            (src.name, src.sha256 if src.watermark is None else src.name),
+            {
+                "name": src.name,
+                "sha256": src.sha256 if src.watermark is None else None,
+                "size": src.size,
+                "kind": "file" if src.watermark is None else "table",
+                "archive_path": _archived(ws, src),
+                "parts": 0,
+                "rows": 0,
+            },
+        )
         entry["parts"] += 1
         entry["rows"] += part.rows
         if src.watermark is not None:
             entry["watermark"] = src.watermark  # parts are in manifest order: the last one is the highest
-    models = [{"name": mv.name, "version": mv.version, "aliases": list(mv.aliases)}
-              for mv in ws.meta.list_model_versions() if mv.snapshot_id == snap.id]
-    return {"snapshot_id": snap.id, "dataset": snap.dataset, "parent": snap.parent, "created_at": snap.created_at,
-            "rows": snap.rows, "manifest_uri": ws.store.uri(manifest_key(snap.id)), "parts": parts,
-            "sources": list(sources.values()), "models": models}
+    models = [
+        {"name": mv.name, "version": mv.version, "aliases": list(mv.aliases)}
+        for mv in ws.meta.list_model_versions()
+        if mv.snapshot_id == snap.id
+    ]
+    return {
+        "snapshot_id": snap.id,
+        "dataset": snap.dataset,
+        "parent": snap.parent,
+        "created_at": snap.created_at,
+        "rows": snap.rows,
+        "manifest_uri": ws.store.uri(manifest_key(snap.id)),
+        "parts": parts,
+        "sources": list(sources.values()),
+        "models": models,
+    }
 
 
 def _matcher(file_name_or_sha256: str) -> tuple[str, Any]:
@@ -111,11 +139,19 @@ def models_trained_on(ws: StoreContext, file_name_or_sha256: str) -> list[dict[s
         hits: list[Part] = [p for p in snap.parts if p.id in trained and matches(p.source)]
         if hits:
             files = {(p.source.name, p.source.sha256): p.source for p in hits}
-            found.append({"name": mv.name, "version": mv.version, "aliases": list(mv.aliases),
-                          "snapshot_id": mv.snapshot_id, "created_at": mv.created_at,
-                          "parts": [p.id for p in hits], "rows": sum(p.rows for p in hits),
-                          "files": [{"name": s.name, "sha256": s.sha256} for s in files.values()],
-                          "window": mv.lineage.get("window")})
+            found.append(
+                {
+                    "name": mv.name,
+                    "version": mv.version,
+                    "aliases": list(mv.aliases),
+                    "snapshot_id": mv.snapshot_id,
+                    "created_at": mv.created_at,
+                    "parts": [p.id for p in hits],
+                    "rows": sum(p.rows for p in hits),
+                    "files": [{"name": s.name, "sha256": s.sha256} for s in files.values()],
+                    "window": mv.lineage.get("window"),
+                }
+            )
     return found
 
 

@@ -25,7 +25,7 @@ import logging
 import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 import pyarrow as pa
@@ -101,8 +101,14 @@ class Part:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Part:
-        return cls(id=d["id"], key=d["key"], rows=int(d["rows"]), source=SourceFile(**d["source"]),
-                   ingested_at=d.get("ingested_at"), file_sha256=d.get("file_sha256"))
+        return cls(
+            id=d["id"],
+            key=d["key"],
+            rows=int(d["rows"]),
+            source=SourceFile(**d["source"]),
+            ingested_at=d.get("ingested_at"),
+            file_sha256=d.get("file_sha256"),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,9 +132,14 @@ class Snapshot:
 
     def content(self) -> dict[str, Any]:
         """What the id is the hash of: everything but the creation and ingest times."""
-        return {"format": MANIFEST_FORMAT, "dataset": self.dataset, "parent": self.parent,
-                "parts": [p.content() for p in self.parts], "schema": [list(c) for c in self.schema],
-                "rows": self.rows}
+        return {
+            "format": MANIFEST_FORMAT,
+            "dataset": self.dataset,
+            "parent": self.parent,
+            "parts": [p.content() for p in self.parts],
+            "schema": [list(c) for c in self.schema],
+            "rows": self.rows,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         content = self.content()
@@ -137,9 +148,14 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Snapshot:
-        return cls(id=d["id"], dataset=d["dataset"], parent=d.get("parent"),
-                   parts=tuple(Part.from_dict(p) for p in d["parts"]),
-                   schema=tuple((c[0], c[1]) for c in d["schema"]), created_at=d["created_at"])
+        return cls(
+            id=d["id"],
+            dataset=d["dataset"],
+            parent=d.get("parent"),
+            parts=tuple(Part.from_dict(p) for p in d["parts"]),
+            schema=tuple((c[0], c[1]) for c in d["schema"]),
+            created_at=d["created_at"],
+        )
 
 
 def _canonical_hash(obj: Any) -> str:
@@ -149,8 +165,12 @@ def _canonical_hash(obj: Any) -> str:
 def arrow_schema(dataset: DatasetConfig) -> pa.Schema:
     """The storage schema: numeric features as float64, datetime features as UTC timestamps, the rest as string."""
     numeric, dates = set(dataset.numeric_names), set(dataset.datetime_names)
-    return pa.schema([(c, pa.float64() if c in numeric else pa.timestamp("us", tz="UTC") if c in dates else pa.string())
-                      for c in dataset.columns])
+    return pa.schema(
+        [
+            (c, pa.float64() if c in numeric else pa.timestamp("us", tz="UTC") if c in dates else pa.string())
+            for c in dataset.columns
+        ]
+    )
 
 
 def _part_hash(table: pa.Table, frame: pd.DataFrame | None = None) -> str:
@@ -166,8 +186,9 @@ def part_key(part_id: str) -> str:
     return f"{PART_PREFIX}{part_id[:2]}/{part_id}.parquet"
 
 
-def write_part(store: ObjectStore, frame: pd.DataFrame, dataset: DatasetConfig, source: SourceFile,
-               ingested_at: str | None = None) -> Part:
+def write_part(
+    store: ObjectStore, frame: pd.DataFrame, dataset: DatasetConfig, source: SourceFile, ingested_at: str | None = None
+) -> Part:
     """Store ``frame`` as an immutable Parquet part (a no-op when identical content exists).
 
     ``ingested_at`` defaults to now; it is kept in the manifest (for ``last_days`` windows) but not
@@ -188,8 +209,14 @@ def write_part(store: ObjectStore, frame: pd.DataFrame, dataset: DatasetConfig, 
         data = _parquet_bytes(table)
         if not store.put(key, data):  # a concurrent ingest wrote it meanwhile: record the bytes that are there
             data = _part_bytes(store, key)
-    return Part(id=part_id, key=key, rows=table.num_rows, source=source, ingested_at=ingested_at or utc_now(),
-                file_sha256=sha256_hex(data))
+    return Part(
+        id=part_id,
+        key=key,
+        rows=table.num_rows,
+        source=source,
+        ingested_at=ingested_at or utc_now(),
+        file_sha256=sha256_hex(data),
+    )
 
 
 def _part_bytes(store: ObjectStore, key: str) -> bytes:
@@ -208,7 +235,9 @@ def manifest_key(snapshot_id: str) -> str:
     return f"{MANIFEST_PREFIX}{snapshot_id}.json"
 
 
-def create_snapshot(store: ObjectStore, dataset: DatasetConfig, parent: Snapshot | None, new_parts: list[Part]) -> Snapshot:
+def create_snapshot(
+    store: ObjectStore, dataset: DatasetConfig, parent: Snapshot | None, new_parts: list[Part]
+) -> Snapshot:
     """Record a new manifest of ``parent``'s parts plus ``new_parts``; same content, same id.
 
     With no new parts the parent is returned unchanged, so a rerun never makes a new snapshot.
@@ -226,12 +255,19 @@ def create_snapshot(store: ObjectStore, dataset: DatasetConfig, parent: Snapshot
         raise SnapshotError("cannot create a first snapshot with no parts; drop data into the landing area first")
     # Parts of manifests written before ingest times were recorded were taken in at the latest when
     # that parent was made: an upper bound that keeps ``last_days`` windows from dropping them.
-    inherited = tuple(p if p.ingested_at else replace(p, ingested_at=parent.created_at)
-                      for p in (parent.parts if parent else ()))
+    inherited = (
+        tuple(p if p.ingested_at else replace(p, ingested_at=parent.created_at) for p in parent.parts) if parent else ()
+    )
     parts = (*inherited, *fresh)
     schema = tuple((f.name, str(f.type)) for f in arrow_schema(dataset))
-    draft = Snapshot(id="", dataset=dataset.name, parent=parent.id if parent else None, parts=parts,
-                     schema=schema, created_at=utc_now())
+    draft = Snapshot(
+        id="",
+        dataset=dataset.name,
+        parent=parent.id if parent else None,
+        parts=parts,
+        schema=schema,
+        created_at=utc_now(),
+    )
     snapshot_id = _canonical_hash(draft.content())[:16]
     key = manifest_key(snapshot_id)
     if store.exists(key):
@@ -253,16 +289,21 @@ def read_manifest(store: ObjectStore, snapshot_id: str) -> Snapshot:
     if not store.exists(key):
         if store.exists(tombstone_key(snapshot_id)):
             note = json.loads(store.get(tombstone_key(snapshot_id)))
-            raise SnapshotError(f"snapshot {snapshot_id!r} was removed by {note.get('by')} at {note.get('removed_at')} "
-                                f"({note.get('why')}); its data is gone unless a newer snapshot holds the same parts")
-        raise SnapshotError(f"snapshot {snapshot_id!r} not found at {store.uri(key)}; list them with `ct snapshots list`")
+            raise SnapshotError(
+                f"snapshot {snapshot_id!r} was removed by {note.get('by')} at {note.get('removed_at')} "
+                f"({note.get('why')}); its data is gone unless a newer snapshot holds the same parts"
+            )
+        raise SnapshotError(
+            f"snapshot {snapshot_id!r} not found at {store.uri(key)}; list them with `ct snapshots list`"
+        )
     return Snapshot.from_dict(json.loads(store.get(key)))
 
 
 def list_manifest_ids(store: ObjectStore) -> list[str]:
     """Ids of every manifest in the store, including ones the metadata index never recorded."""
-    return [k[len(MANIFEST_PREFIX):-len(".json")] for k in store.list(MANIFEST_PREFIX.rstrip("/"))
-            if k.endswith(".json")]
+    return [
+        k[len(MANIFEST_PREFIX) : -len(".json")] for k in store.list(MANIFEST_PREFIX.rstrip("/")) if k.endswith(".json")
+    ]
 
 
 _ROWS_VERIFIED: set[tuple[str, str]] = set()
@@ -303,11 +344,24 @@ def _damaged(store: ObjectStore, part: Part, problem: str, snapshot_id: str | No
         f"{part.rows} rows came from {part.source.name}). Nothing was read from it. List every damaged part and "
         "the snapshots that hold it with `ct snapshots verify`; restore the file from a backup of the object store "
         "(its name is its content hash, so any intact copy is the right one), or train on a snapshot without it",
-        part_id=part.id, key=part.key, problem=problem, snapshot_id=snapshot_id)
+        part_id=part.id,
+        key=part.key,
+        problem=problem,
+        snapshot_id=snapshot_id,
+    )
 
 
-def _checked(store: ObjectStore, part: Part, snapshot_id: str | None,
-             parse: bool = True) -> tuple[pa.Table | None, pd.DataFrame | None]:
+@overload
+def _checked(
+    store: ObjectStore, part: Part, snapshot_id: str | None, parse: Literal[True] = ...
+) -> tuple[pa.Table, pd.DataFrame | None]: ...
+@overload
+def _checked(
+    store: ObjectStore, part: Part, snapshot_id: str | None, parse: bool
+) -> tuple[pa.Table | None, pd.DataFrame | None]: ...
+def _checked(
+    store: ObjectStore, part: Part, snapshot_id: str | None, parse: bool = True
+) -> tuple[pa.Table | None, pd.DataFrame | None]:
     """Read ``part``'s file and make sure it is what the manifest promises; raises :class:`PartDamaged`.
 
     Bytes matching the manifest's checksum, or whose rows were hashed already in this process,
@@ -324,8 +378,9 @@ def _checked(store: ObjectStore, part: Part, snapshot_id: str | None,
     try:
         table = _parse_part(data)
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise _damaged(store, part, f"not a readable Parquet file ({len(data)} bytes; {type(err).__name__}: {err})",
-                       snapshot_id) from err
+        raise _damaged(
+            store, part, f"not a readable Parquet file ({len(data)} bytes; {type(err).__name__}: {err})", snapshot_id
+        ) from err
     if trusted:
         return table, None
     frame = table.to_pandas()
@@ -335,7 +390,9 @@ def _checked(store: ObjectStore, part: Part, snapshot_id: str | None,
     return table, frame
 
 
-def load_parts(store: ObjectStore, parts: tuple[Part, ...] | list[Part], snapshot_id: str | None = None) -> pd.DataFrame:
+def load_parts(
+    store: ObjectStore, parts: tuple[Part, ...] | list[Part], snapshot_id: str | None = None
+) -> pd.DataFrame:
     """Read parts into one frame, in manifest order, each checked first (see :func:`_checked`).
 
     ``snapshot_id`` is only named in the error when a part is damaged.
@@ -382,8 +439,14 @@ class PartDamage:
     snapshots: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"part_id": self.part_id, "key": self.key, "uri": self.uri, "problem": self.problem,
-                "source": self.source, "snapshots": list(self.snapshots)}
+        return {
+            "part_id": self.part_id,
+            "key": self.key,
+            "uri": self.uri,
+            "problem": self.problem,
+            "source": self.source,
+            "snapshots": list(self.snapshots),
+        }
 
 
 def verify_snapshots(store: ObjectStore, snapshots: list[Snapshot]) -> tuple[int, list[PartDamage]]:
@@ -403,11 +466,15 @@ def verify_snapshots(store: ObjectStore, snapshots: list[Snapshot]) -> tuple[int
         data = _part_bytes(store, part.key) if store.exists(part.key) else None
         problem = part_problem(part, data) if data is not None else "the file is missing"
         if problem:
-            damaged.append(PartDamage(part_id, part.key, store.uri(part.key), problem, part.source.name,
-                                      tuple(holders[part_id])))
-        elif part.file_sha256 and sha256_hex(data) != part.file_sha256:
-            log.info("part %s: bytes differ from the manifest's checksum but its rows hash to its id "
-                     "(rewritten by another Parquet writer); intact", part_id)
+            damaged.append(
+                PartDamage(part_id, part.key, store.uri(part.key), problem, part.source.name, tuple(holders[part_id]))
+            )
+        elif data is not None and part.file_sha256 and sha256_hex(data) != part.file_sha256:
+            log.info(
+                "part %s: bytes differ from the manifest's checksum but its rows hash to its id "
+                "(rewritten by another Parquet writer); intact",
+                part_id,
+            )
     return len(parts), damaged
 
 
@@ -442,7 +509,7 @@ def select_window(snapshot: Snapshot, window: WindowConfig) -> tuple[Part, ...]:
     """
     parts = snapshot.parts
     if window.kind == "last_parts":
-        chosen = parts[-int(window.value or 0):]
+        chosen = parts[-int(window.value or 0) :]
     elif window.kind == "last_days":
         anchor = _parse_time(snapshot.created_at)
         since = anchor - timedelta(days=float(window.value or 0))
@@ -450,17 +517,23 @@ def select_window(snapshot: Snapshot, window: WindowConfig) -> tuple[Part, ...]:
     else:
         chosen = parts
     if not chosen:
-        raise SnapshotError(f"the training window {window.kind}={window.value} selects no part of snapshot "
-                            f"{snapshot.id} ({len(parts)} part(s), created {snapshot.created_at}); widen window.value "
-                            "or set window.kind: all")
+        raise SnapshotError(
+            f"the training window {window.kind}={window.value} selects no part of snapshot "
+            f"{snapshot.id} ({len(parts)} part(s), created {snapshot.created_at}); widen window.value "
+            "or set window.kind: all"
+        )
     return tuple(chosen)
 
 
 def window_lineage(snapshot: Snapshot, window: WindowConfig) -> dict[str, Any]:
     """What a model's lineage records about its training window: the rule and what it selected."""
     parts = select_window(snapshot, window)
-    return {"window": {"kind": window.kind, "value": window.value}, "snapshot_parts": [p.id for p in parts],
-            "window_rows": sum(p.rows for p in parts), "snapshot_rows": snapshot.rows}
+    return {
+        "window": {"kind": window.kind, "value": window.value},
+        "snapshot_parts": [p.id for p in parts],
+        "window_rows": sum(p.rows for p in parts),
+        "snapshot_rows": snapshot.rows,
+    }
 
 
 # -- diff ---------------------------------------------------------------------------------------------
@@ -489,10 +562,13 @@ class _NumericStats:
 
     def summary(self) -> dict[str, float | None]:
         some = self.n > 0
-        return {"mean": self.mean if some else None,
-                "std": math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None,
-                "min": self.min if some else None, "max": self.max if some else None,
-                "null_share": self.nulls / self.rows if self.rows else None}
+        return {
+            "mean": self.mean if some else None,
+            "std": math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None,
+            "min": self.min if some else None,
+            "max": self.max if some else None,
+            "null_share": self.nulls / self.rows if self.rows else None,
+        }
 
 
 @dataclass
@@ -509,8 +585,10 @@ class _LevelStats:
 
     def summary(self) -> dict[str, Any]:
         valid = self.rows - self.nulls
-        return {"levels": {k: v / valid for k, v in sorted(self.counts.items())} if valid else {},
-                "null_share": self.nulls / self.rows if self.rows else None}
+        return {
+            "levels": {k: v / valid for k, v in sorted(self.counts.items())} if valid else {},
+            "null_share": self.nulls / self.rows if self.rows else None,
+        }
 
 
 def _part_stats(store: ObjectStore, part: Part, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
@@ -532,13 +610,15 @@ def _part_stats(store: ObjectStore, part: Part, numeric: list[str], categorical:
     for name in categorical:
         col = table.column(name)
         counts = pc.value_counts(pc.drop_null(col)).to_pylist()
-        stats[name] = _LevelStats(rows=len(col), nulls=col.null_count,
-                                  counts={c["values"]: c["counts"] for c in counts})
+        stats[name] = _LevelStats(
+            rows=len(col), nulls=col.null_count, counts={c["values"]: c["counts"] for c in counts}
+        )
     return stats
 
 
-def _summaries(parts: tuple[Part, ...], per_part: dict[str, dict[str, Any]], numeric: list[str],
-               categorical: list[str]) -> dict[str, dict[str, Any]]:
+def _summaries(
+    parts: tuple[Part, ...], per_part: dict[str, dict[str, Any]], numeric: list[str], categorical: list[str]
+) -> dict[str, dict[str, Any]]:
     totals: dict[str, Any] = {n: _NumericStats() for n in numeric} | {c: _LevelStats() for c in categorical}
     for part in parts:
         for name, stats in per_part[part.id].items():
@@ -562,12 +642,17 @@ def diff_snapshots(store: ObjectStore, a: Snapshot, b: Snapshot, dataset: Datase
     added = [p for p in b.parts if p.id not in ids_a]
     removed = [p for p in a.parts if p.id not in ids_b]
     schema_a, schema_b = dict(a.schema), dict(b.schema)
-    schema = {"added": [{"column": c, "type": t} for c, t in schema_b.items() if c not in schema_a],
-              "removed": [{"column": c, "type": t} for c, t in schema_a.items() if c not in schema_b],
-              "changed": [{"column": c, "a": schema_a[c], "b": t} for c, t in schema_b.items()
-                          if c in schema_a and schema_a[c] != t]}
+    schema = {
+        "added": [{"column": c, "type": t} for c, t in schema_b.items() if c not in schema_a],
+        "removed": [{"column": c, "type": t} for c, t in schema_a.items() if c not in schema_b],
+        "changed": [
+            {"column": c, "a": schema_a[c], "b": t} for c, t in schema_b.items() if c in schema_a and schema_a[c] != t
+        ],
+    }
     common = [c for c in schema_b if schema_a.get(c) == schema_b[c]]
-    numeric = [c for c in common if schema_b[c] in {"double", "float", "int64", "int32"} and c not in dataset.id_columns]
+    numeric = [
+        c for c in common if schema_b[c] in {"double", "float", "int64", "int32"} and c not in dataset.id_columns
+    ]
     categorical = [c for c in common if c in {*dataset.categorical_names, dataset.label}]
     per_part: dict[str, dict[str, Any]] = {}
     for part in {p.id: p for p in (*a.parts, *b.parts)}.values():
@@ -583,7 +668,14 @@ def diff_snapshots(store: ObjectStore, a: Snapshot, b: Snapshot, dataset: Datase
         change = {lvl: lb.get(lvl, 0.0) - la.get(lvl, 0.0) for lvl in sorted({*la, *lb})}
         change["null_share"] = _delta(sum_a[name]["null_share"], sum_b[name]["null_share"])
         columns[name] = {"kind": "categorical", "a": sum_a[name], "b": sum_b[name], "change": change}
-    return {"a": a.id, "b": b.id, "rows": {"a": a.rows, "b": b.rows},
-            "parts_added": [p.to_dict() for p in added], "parts_removed": [p.to_dict() for p in removed],
-            "rows_added": sum(p.rows for p in added), "rows_removed": sum(p.rows for p in removed),
-            "schema": schema, "columns": columns}
+    return {
+        "a": a.id,
+        "b": b.id,
+        "rows": {"a": a.rows, "b": b.rows},
+        "parts_added": [p.to_dict() for p in added],
+        "parts_removed": [p.to_dict() for p in removed],
+        "rows_added": sum(p.rows for p in added),
+        "rows_removed": sum(p.rows for p in removed),
+        "schema": schema,
+        "columns": columns,
+    }

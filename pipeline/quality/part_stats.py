@@ -203,7 +203,7 @@ def encode_part_stats(stats: PartStats) -> tuple[bytes, bytes]:
         "labels": stats.labels,
     }
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, allow_pickle=False, **arrays)  # plain float and byte arrays, never pickled objects
     return json.dumps(meta, allow_nan=False).encode(), buf.getvalue()
 
 
@@ -334,7 +334,7 @@ def encode_profiles(profiles: Mapping[str, Profile]) -> bytes:
         meta[name] = {**d, "index": i}
     arrays["meta"] = np.frombuffer(json.dumps(meta, allow_nan=False).encode(), dtype=np.uint8)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, allow_pickle=False, **arrays)  # plain float and byte arrays, never pickled objects
     return buf.getvalue()
 
 

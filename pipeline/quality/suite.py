@@ -317,8 +317,9 @@ def bind_to_batch(suite: Suite, batch_rows: int, alarm_rate: float | None = None
             mostly = range_mostly(int(rule["reference_rows"]), batch_rows, float(rule["alarm_rate"]))
             if mostly is not None:
                 kwargs["mostly"] = mostly
-            e = replace(e, kwargs=kwargs)
-        bound.append(e)
+            bound.append(replace(e, kwargs=kwargs))
+        else:
+            bound.append(e)
     return replace(suite, expectations=tuple(bound))
 
 
@@ -348,9 +349,10 @@ def profile_expectations(
                 lower = max(lower, feat.min)
             if feat.max is not None:
                 upper = min(upper, feat.max)
-            rule = {"reference_rows": int(facts.get("count", 0)), "alarm_rate": settings.range_alarm_rate}
+            reference_rows = int(facts.get("count", 0))
+            rule = {"reference_rows": reference_rows, "alarm_rate": settings.range_alarm_rate}
             kwargs: dict[str, Any] = {"column": feat.name, "min_value": lower, "max_value": upper}
-            mostly = range_mostly(rule["reference_rows"], rule["reference_rows"], settings.range_alarm_rate)
+            mostly = range_mostly(reference_rows, reference_rows, settings.range_alarm_rate)
             if mostly is not None:  # the value for a batch as large as the reference; rebound per batch
                 kwargs["mostly"] = mostly
             items.append(
@@ -579,14 +581,14 @@ def apply_overrides(suite: Suite, path: Path | None) -> Suite:
     change = data.get("change") or {}
     if not isinstance(change, dict):
         raise ConfigError(f"expectation overrides {path}: 'change' must map expectation ids to settings")
-    for ct_id, settings in change.items():
+    for ct_id, given in change.items():
         key = known(ct_id, "change")
-        if not isinstance(settings, dict):
+        if not isinstance(given, dict):
             raise ConfigError(
                 f"expectation overrides {path}, change.{key}: expected a mapping of kwargs "
-                f"(and optionally severity), got {settings!r}"
+                f"(and optionally severity), got {given!r}"
             )
-        settings = dict(settings)
+        settings = dict(given)
         severity = by_id[key].severity
         if "severity" in settings:
             severity = _severity(settings.pop("severity"), f"{path}, change.{key}")

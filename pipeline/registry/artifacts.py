@@ -53,7 +53,7 @@ class ArtifactCheck:
             )
         if self.status == "modified":
             return (
-                f"model artifact {self.uri} has SHA-256 {self.actual_sha256[:16]}…, but "
+                f"model artifact {self.uri} has SHA-256 {(self.actual_sha256 or '')[:16]}…, but "
                 f"{self.expected_sha256[:16]}… was registered; the file was modified and will not be loaded "
                 "(joblib files can run code)"
             )

@@ -90,5 +90,5 @@ def sort_versions(versions: Sequence[ModelVersion], metric: str) -> list[ModelVe
     """
     sign = -1.0 if HIGHER_IS_BETTER[_known_metric(metric)] else 1.0
     scored = [(metric_value(v, metric), i, v) for i, v in enumerate(versions)]
-    present = sorted((s for s in scored if s[0] is not None), key=lambda s: (sign * s[0], s[1]))
+    present = sorted(((value, i, v) for value, i, v in scored if value is not None), key=lambda s: (sign * s[0], s[1]))
     return [v for _, _, v in present] + [v for value, _, v in scored if value is None]

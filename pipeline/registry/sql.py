@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,14 @@ log = logging.getLogger(__name__)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT of one row allocated (every insert here is a single-row insert)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RegistryError("the database returned no primary key for an insert")
+    return int(key[0])
 
 
 def _iso(value: datetime | None) -> str:
@@ -333,16 +342,18 @@ class SqlMetadataStore(MetadataStore):
         report_uri: str | None,
     ) -> ValidationRecord:
         with self.engine.begin() as conn:
-            new_id = conn.execute(
-                sa.insert(t.validations).values(
-                    snapshot_id=snapshot_id,
-                    reference_snapshot_id=reference_snapshot_id,
-                    passed=passed,
-                    summary=summary,
-                    report_uri=report_uri,
-                    created_at=_now(),
+            new_id = _new_id(
+                conn.execute(
+                    sa.insert(t.validations).values(
+                        snapshot_id=snapshot_id,
+                        reference_snapshot_id=reference_snapshot_id,
+                        passed=passed,
+                        summary=summary,
+                        report_uri=report_uri,
+                        created_at=_now(),
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
             return self._validation(conn.execute(sa.select(t.validations).where(t.validations.c.id == new_id)).one())
 
     def get_validation(self, validation_id: int) -> ValidationRecord:
@@ -363,7 +374,7 @@ class SqlMetadataStore(MetadataStore):
         return self._validation(row) if row is not None else None
 
     # -- models ----------------------------------------------------------------------------
-    def _models(self, conn: Connection, rows: list[Row]) -> list[ModelVersion]:
+    def _models(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
         """Entities for ``rows``, with their aliases and tags read in one query each (not one per row)."""
         if not rows:
             return []
@@ -373,10 +384,10 @@ class SqlMetadataStore(MetadataStore):
         for r in conn.execute(sa.select(a.name, a.version, a.alias).where(a.name.in_(names)).order_by(a.alias)):
             aliases.setdefault((r.name, int(r.version)), []).append(r.alias)
         tags: dict[tuple[str, int], dict[str, str]] = {}
-        for r in conn.execute(
+        for tag in conn.execute(
             sa.select(tg.name, tg.version, tg.key, tg.value).where(tg.name.in_(names)).order_by(tg.key)
         ):
-            tags.setdefault((r.name, int(r.version)), {})[r.key] = r.value
+            tags.setdefault((tag.name, int(tag.version)), {})[tag.key] = tag.value
         out = []
         for row in rows:
             key = (row.name, int(row.version))
@@ -407,7 +418,7 @@ class SqlMetadataStore(MetadataStore):
             )
         return out
 
-    def _model(self, conn: Connection, row: Row) -> ModelVersion:
+    def _model(self, conn: Connection, row: Row[Any]) -> ModelVersion:
         return self._models(conn, [row])[0]
 
     def _find(self, conn: Connection, name: str, snapshot_id: str, config_hash: str, spec_name: str) -> Row | None:
@@ -486,6 +497,8 @@ class SqlMetadataStore(MetadataStore):
                         )
                     )
                     row = self._version_row(conn, new.name, version)
+                    if row is None:  # inserted just above, in this transaction
+                        raise RegistryError(f"{new.name} v{version} vanished inside its own registration")
                     log.info("registered %s v%d (%s, snapshot %s)", new.name, version, semver, new.snapshot_id)
                     return self._model(conn, row), True
             except IntegrityError:
@@ -576,19 +589,21 @@ class SqlMetadataStore(MetadataStore):
                 .where((a.name == name) & (a.alias == alias))
                 .values(version=version, updated_at=now)
             )
-        new_id = conn.execute(
-            sa.insert(t.promotions).values(
-                name=name,
-                alias=alias,
-                from_version=current,
-                to_version=version,
-                reason=reason,
-                evidence=evidence,
-                actor=actor,
-                created_at=now,
-                kind=kind,
+        new_id = _new_id(
+            conn.execute(
+                sa.insert(t.promotions).values(
+                    name=name,
+                    alias=alias,
+                    from_version=current,
+                    to_version=version,
+                    reason=reason,
+                    evidence=evidence,
+                    actor=actor,
+                    created_at=now,
+                    kind=kind,
+                )
             )
-        ).inserted_primary_key[0]
+        )
         row = conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
         log.info(
             "%s: alias %r moved %s -> v%d by %s (%s: %s)",

@@ -32,7 +32,9 @@ def trigger_from_context(context: Any) -> dict[str, Any]:
     run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
     extras = _asset_extras(context)
     snapshot_ids = [e["snapshot_id"] for e in extras if e.get("snapshot_id")]
-    handed_over = next((e["trigger"] for e in reversed(extras) if isinstance(e.get("trigger"), dict)), {})
+    handed_over: dict[str, Any] = next(
+        (e["trigger"] for e in reversed(extras) if isinstance(e.get("trigger"), dict)), {}
+    )
     user = getattr(dag_run, "triggering_user_name", None)
     conf = getattr(dag_run, "conf", None) or {}
     internal = conf.get("ct_trigger") if user == EMBEDDED_RUNNER_USER else None

@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.settings import BUNDLED_CONFIG, PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-from airflow_rest import AirflowClient, wait_for  # scripts/ is not a package: imported by path
+from scripts.airflow_rest import AirflowClient, wait_for
 
 __all__ = ["AirflowServer", "free_port", "wait_for"]
 
@@ -88,15 +86,15 @@ class AirflowServer:
     def start(self, timeout: float = 180) -> AirflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.ct_home / "landing").mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=self.root,
-        )
+        with open(self.log_path, "w") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "airflow", "standalone"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.root,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -14,7 +14,6 @@ shortened in the test topology so a lost worker costs seconds, not the productio
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 from datetime import datetime
@@ -25,12 +24,10 @@ import yaml
 
 from pipeline.app.demo_data import BatchSpec, generate_batch
 from pipeline.core.config import parse_config
-from pipeline.core.settings import BUNDLED_CONFIG, PROJECT_ROOT
+from pipeline.core.settings import BUNDLED_CONFIG
 from pipeline.registry.sql import SqlMetadataStore
-
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-from airflow_rest import wait_for
-from celery_topology import (
+from scripts.airflow_rest import wait_for
+from scripts.celery_topology import (
     CeleryTopology,
     ServiceUnavailable,
     TopologySettings,

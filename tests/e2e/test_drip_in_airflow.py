@@ -4,8 +4,9 @@ One ``airflow standalone`` of its own, ingest ``@continuous`` (a snapshot per ba
 ingest keeps up), the demo's two candidates and no retrain cooldown. After a first champion, six
 batches are dripped a few seconds apart, faster than ct_train finishes; once a ct_train run has
 claimed its work (its plan task succeeded) and still runs, two batches with the concept reversed
-land, so ct_monitor raises a performance-drop request that only a following run can take. Airflow coalesces the Asset events that arrive meanwhile (one queued run
-per DAG with ``max_active_runs=1``); the store's training requests must make up for it.
+land, so ct_monitor raises a performance-drop request that only a following run can take. Airflow
+coalesces the Asset events that arrive meanwhile (one queued run per DAG with ``max_active_runs=1``);
+the store's training requests must make up for it.
 
 Afterwards, with no run started by hand: every checked snapshot was trained or is recorded as
 covered by a named ct_train run, the newest snapshot is trained, and the drop request is in a

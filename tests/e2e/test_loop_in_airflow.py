@@ -8,11 +8,11 @@ run by default and in CI.
 from __future__ import annotations
 
 import pytest
-from airflow_rest import parse_time, union_length
 from airflow_server import AirflowServer, wait_for
 from shared_airflow import LandedBatch
 
 from pipeline.registry.sql import SqlMetadataStore
+from scripts.airflow_rest import parse_time, union_length
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -2,8 +2,8 @@
 
 It must print the URL and password file really in use (here: a port and an Airflow home that are not
 the defaults), listen on 127.0.0.1 only, run no more task processes at once than the machine has
-cores (tests/unit/test_airflow_runner.py), and show no failed task in its first minute: the DAGs are unpaused only once the API answers,
-so no catch-up run reaches a task runner that cannot talk to the API yet.
+cores (tests/unit/test_airflow_runner.py), and show no failed task in its first minute: the DAGs are
+unpaused only once the API answers, so no catch-up run reaches a task runner that cannot talk to the API yet.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow_rest import AirflowClient, wait_for
 from airflow_server import free_port
 
 from pipeline.core.settings import PROJECT_ROOT
+from scripts.airflow_rest import AirflowClient, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,15 +51,15 @@ def test_ct_standalone_prints_what_is_in_use_binds_loopback_and_starts_clean(tmp
             "CT_LANDING_POKE_SECONDS": "10",
         }
     )
-    out = open(tmp_path / "standalone.out", "w+")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ct")), "standalone"],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=PROJECT_ROOT,
-        start_new_session=True,
-    )
+    with open(tmp_path / "standalone.out", "w") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("ct")), "standalone"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
     try:
         printed = wait_for(
             lambda: "Airflow UI:" in (text := (tmp_path / "standalone.out").read_text()) and text,
@@ -97,4 +97,3 @@ def test_ct_standalone_prints_what_is_in_use_binds_loopback_and_starts_clean(tmp
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        out.close()

@@ -1,4 +1,5 @@
-"""Helpers for the fault tests (imported by them as ``fault_helpers``): a workspace on a chosen metadata database, and landing files.
+"""Helpers for the fault tests (imported by them as ``fault_helpers``): a workspace on a chosen metadata
+database, and landing files.
 
 Every test here reproduces one fault found by an audit (a race, a kill, a hostile file) and
 checks the promise that fixes it: nothing that arrived is lost, and nothing is trusted blindly.

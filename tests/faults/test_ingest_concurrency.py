@@ -79,7 +79,7 @@ def _produce(landing: Path, rng: random.Random) -> dict[str, pd.DataFrame]:
 def test_ingests_and_runs_at_once_keep_every_landed_row_in_exactly_one_place(home: Path, database_url: str) -> None:
     landing = home / "landing"
     landing.mkdir()
-    make_workspace(home, database_url).meta  # create the schema once, before the workers race
+    _ = make_workspace(home, database_url).meta  # create the schema once, before the workers race
     ctx = mp.get_context("spawn")
     done, errors = ctx.Event(), ctx.Queue()
     workers = [
@@ -119,7 +119,7 @@ def test_ingests_and_runs_at_once_keep_every_landed_row_in_exactly_one_place(hom
 
     assert list(landing.iterdir()) == []
     assert not any((quarantine / ".pending").iterdir())
-    for name, frame in dropped.items():
+    for name in dropped:
         places = (name in in_snapshot) + len(refused.get(name, []))
         assert places == 1, f"{name}: in the snapshot {name in in_snapshot}, quarantined {refused.get(name)}"
     assert refused == {

@@ -86,8 +86,8 @@ def test_dag_file_imports_within_the_budget(timings: dict, stem: str, record_pro
     assert entry["error"] is None, entry["error"]
     record_property(f"parse_cold_seconds_{stem}", round(entry["cold"], 4))
     assert entry["cold"] < BUDGET_SECONDS, (
-        f"dags/{stem}.py takes {entry['cold']:.3f}s to import (best of {timings['runs']} runs) once Airflow is loaded; the budget "
-        f"is {BUDGET_SECONDS}s. Move imports and work into the task bodies."
+        f"dags/{stem}.py takes {entry['cold']:.3f}s to import (best of {timings['runs']} runs) once Airflow is "
+        f"loaded; the budget is {BUDGET_SECONDS}s. Move imports and work into the task bodies."
     )
 
 

@@ -366,7 +366,7 @@ def test_newer_database_is_refused_by_upgrade(database_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.update(t.schema_version).values(version=t.SCHEMA_VERSION + 1))
     engine.dispose()
-    with pytest.raises(SchemaVersionError, match="newer.*upgrade this code"):
+    with pytest.raises(SchemaVersionError, match=r"newer.*upgrade this code"):
         upgrade_schema(database_url)
 
 

@@ -61,8 +61,9 @@ def engine(postgres_url: str, monkeypatch: pytest.MonkeyPatch):
     with eng.begin() as conn:
         conn.execute(
             sa.text(
-                "CREATE TABLE customers (seq bigint, customer_id text, tenure_months integer, monthly_charges numeric(8,2),"
-                " total_charges double precision, support_calls integer, data_usage_gb double precision, age text,"
+                "CREATE TABLE customers (seq bigint, customer_id text, tenure_months integer,"
+                " monthly_charges numeric(8,2), total_charges double precision, support_calls integer,"
+                " data_usage_gb double precision, age text,"
                 " contract text, payment_method text, region text, plan text, churned text, note text)"
             )
         )
@@ -312,5 +313,5 @@ def test_sources_config_validation() -> None:
         parse_config(raw)
     assert "NAME of an environment variable" in str(info.value) and "s3cret" not in str(info.value)
     raw["sources"]["tables"] = [{"name": "crm", "url_env": "X", "table": "t; DROP TABLE x", "watermark_column": "seq"}]
-    with pytest.raises(ConfigError, match="sources.tables.0.table"):
+    with pytest.raises(ConfigError, match=r"sources\.tables\.0\.table"):
         parse_config(raw)

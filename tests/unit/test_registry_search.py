@@ -57,7 +57,7 @@ def test_parse_condition_errors_say_what_to_write() -> None:
         parse_condition("roc_auc is high")
     with pytest.raises(CTError, match="METRIC OP NUMBER"):
         parse_condition("roc_auc>=")
-    with pytest.raises(CTError, match="unknown metric 'auc'.*roc_auc"):
+    with pytest.raises(CTError, match=r"unknown metric 'auc'.*roc_auc"):
         parse_condition("auc>=0.8")
 
 

@@ -9,16 +9,12 @@ settings are refused with a message that names them.
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.core.settings import PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-import ct_topology_hostname
-from topology_settings import (
+from scripts import ct_topology_hostname
+from scripts.topology_settings import (
     Secrets,
     TopologyError,
     TopologySettings,
@@ -86,7 +82,7 @@ def test_bad_settings_are_refused_by_name(tmp_path: Path, changes: dict, message
 def test_bad_override_key_is_refused(settings: TopologySettings, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    with pytest.raises(TopologyError, match="'nodot' must be 'section.key'"):
+    with pytest.raises(TopologyError, match=r"'nodot' must be 'section\.key'"):
         render_airflow_cfg(replace(settings, airflow_config={"nodot": "1"}), Secrets.generate(), tmp_path)
 
 

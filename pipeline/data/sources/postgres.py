@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,22 +52,44 @@ log = logging.getLogger(__name__)
 def encode_watermark(value: Any) -> str:
     """A watermark value as ``<type>:<text>``, exact and comparable again after :func:`decode_watermark`."""
     if isinstance(value, bool):
-        raise IngestError(f"a boolean watermark ({value!r}) cannot order rows; use a sequence id or a timestamp",
-                          code="bad_watermark")
-    for kind, types in (("int", int), ("decimal", Decimal), ("float", float), ("datetime", datetime),
-                        ("date", date), ("str", str)):
+        raise IngestError(
+            f"a boolean watermark ({value!r}) cannot order rows; use a sequence id or a timestamp", code="bad_watermark"
+        )
+    for kind, types in (
+        ("int", int),
+        ("decimal", Decimal),
+        ("float", float),
+        ("datetime", datetime),
+        ("date", date),
+        ("str", str),
+    ):
         if isinstance(value, types):
-            text = value.isoformat() if isinstance(value, (datetime, date)) else repr(value) if kind == "float" else str(value)
+            text = (
+                value.isoformat()
+                if isinstance(value, (datetime, date))
+                else repr(value)
+                if kind == "float"
+                else str(value)
+            )
             return f"{kind}:{text}"
-    raise IngestError(f"watermark values of type {type(value).__name__} are not supported; use an integer, "
-                      "numeric, timestamp, date or text column", code="bad_watermark")
+    raise IngestError(
+        f"watermark values of type {type(value).__name__} are not supported; use an integer, "
+        "numeric, timestamp, date or text column",
+        code="bad_watermark",
+    )
 
 
 def decode_watermark(text: str) -> Any:
     """The typed value of an encoded watermark."""
     kind, _, raw = text.partition(":")
-    decoders = {"int": int, "decimal": Decimal, "float": float, "datetime": datetime.fromisoformat,
-                "date": date.fromisoformat, "str": str}
+    decoders: dict[str, Callable[[str], Any]] = {
+        "int": int,
+        "decimal": Decimal,
+        "float": float,
+        "datetime": datetime.fromisoformat,
+        "date": date.fromisoformat,
+        "str": str,
+    }
     if kind not in decoders:
         raise ConfigError(f"stored watermark {text!r} has an unknown type {kind!r}; expected one of {sorted(decoders)}")
     return decoders[kind](raw)
@@ -99,7 +121,9 @@ def _stored_watermark(store: ObjectStore, cfg: TableSourceConfig) -> str | None:
 
 def _recorded_watermark(parent: Snapshot | None, cfg: TableSourceConfig) -> str | None:
     label = source_label(cfg)
-    marks = [p.source.watermark for p in (parent.parts if parent else ()) if p.source.name == label and p.source.watermark]
+    marks = [
+        p.source.watermark for p in (parent.parts if parent else ()) if p.source.name == label and p.source.watermark
+    ]
     return max(marks, key=decode_watermark) if marks else None
 
 
@@ -107,8 +131,14 @@ def current_watermark(store: ObjectStore, cfg: TableSourceConfig, parent: Snapsh
     """The watermark to read above: the stored one, or the latest snapshot's when that is higher."""
     stored, recorded = _stored_watermark(store, cfg), _recorded_watermark(parent, cfg)
     if recorded is not None and (stored is None or decode_watermark(recorded) > decode_watermark(stored)):
-        log.warning("source %s: the stored watermark %s is behind snapshot %s (a run stopped after its manifest); "
-                    "continuing from %s", cfg.name, stored, parent.id if parent else "?", recorded)
+        log.warning(
+            "source %s: the stored watermark %s is behind snapshot %s (a run stopped after its manifest); "
+            "continuing from %s",
+            cfg.name,
+            stored,
+            parent.id if parent else "?",
+            recorded,
+        )
         return recorded
     return stored
 
@@ -134,16 +164,24 @@ class TableRead:
             self.spool.discard()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "rows": self.rows, "accepted_rows": self.accepted_rows,
-                "rejected_rows": self.rejected_rows, "parts": len(self.parts), "watermark_from": self.low,
-                "watermark_to": self.high}
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "accepted_rows": self.accepted_rows,
+            "rejected_rows": self.rejected_rows,
+            "parts": len(self.parts),
+            "watermark_from": self.low,
+            "watermark_to": self.high,
+        }
 
 
 def _engine(cfg: TableSourceConfig, env: Mapping[str, str] | None) -> sa.Engine:
     url = (os.environ if env is None else env).get(cfg.url_env)
     if not url:
-        raise ConfigError(f"source {cfg.name!r}: environment variable {cfg.url_env} is not set; export it with the "
-                          "database URL (postgresql+psycopg2://user@host/db) or remove the source from sources.tables")
+        raise ConfigError(
+            f"source {cfg.name!r}: environment variable {cfg.url_env} is not set; export it with the "
+            "database URL (postgresql+psycopg2://user@host/db) or remove the source from sources.tables"
+        )
     return sa.create_engine(url)
 
 
@@ -152,11 +190,15 @@ def _table(conn: sa.Connection, cfg: TableSourceConfig) -> sa.Table:
     try:
         table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
     except NoSuchTableError:
-        raise ConfigError(f"source {cfg.name!r}: table {cfg.table!r} does not exist in the database named by "
-                          f"${cfg.url_env}; fix sources.tables or create the table") from None
+        raise ConfigError(
+            f"source {cfg.name!r}: table {cfg.table!r} does not exist in the database named by "
+            f"${cfg.url_env}; fix sources.tables or create the table"
+        ) from None
     if cfg.watermark_column not in table.c:
-        raise ConfigError(f"source {cfg.name!r}: table {cfg.table!r} has no column {cfg.watermark_column!r} "
-                          f"(watermark_column); its columns are {list(table.c.keys())}")
+        raise ConfigError(
+            f"source {cfg.name!r}: table {cfg.table!r} has no column {cfg.watermark_column!r} "
+            f"(watermark_column); its columns are {list(table.c.keys())}"
+        )
     return table
 
 
@@ -165,15 +207,21 @@ def _range(table: sa.Table, cfg: TableSourceConfig, low: str | None) -> list[Any
     return [wm > decode_watermark(low)] if low is not None else [wm.is_not(None)]
 
 
-def has_new_rows(store: ObjectStore, cfg: TableSourceConfig, parent: Snapshot | None,
-                 env: Mapping[str, str] | None = None) -> bool:
+def has_new_rows(
+    store: ObjectStore, cfg: TableSourceConfig, parent: Snapshot | None, env: Mapping[str, str] | None = None
+) -> bool:
     """Whether the table holds rows above the current watermark (a cheap ``LIMIT 1`` probe)."""
     engine = _engine(cfg, env)
     try:
         with engine.connect() as conn:
             table = _table(conn, cfg)
             low = current_watermark(store, cfg, parent)
-            return conn.execute(sa.select(sa.literal(1)).select_from(table).where(*_range(table, cfg, low)).limit(1)).first() is not None
+            return (
+                conn.execute(
+                    sa.select(sa.literal(1)).select_from(table).where(*_range(table, cfg, low)).limit(1)
+                ).first()
+                is not None
+            )
     finally:
         engine.dispose()
 
@@ -183,7 +231,7 @@ def _spool_key(cfg: TableSourceConfig, low: str | None) -> str:
 
 
 def _low_hash(low: str | None) -> str:
-    return sha256_hex(low or '')[:16]
+    return sha256_hex(low or "")[:16]
 
 
 def rows_folder(cfg: TableSourceConfig, low_hash: str) -> str:
@@ -200,7 +248,7 @@ def _commit_stale_spools(cfg: TableSourceConfig, quarantine: Path, current_key: 
     """
     prefix = f"source={cfg.name}="
     for stale in sorted((quarantine / PENDING_DIR).glob(f"{prefix}*.rejected_rows.csv")):
-        low_hash = stale.name[len(prefix):len(prefix) + 16]
+        low_hash = stale.name[len(prefix) : len(prefix) + 16]
         if spool_in_use(stale):
             continue
         if f"{prefix}{low_hash}" == current_key:
@@ -209,8 +257,15 @@ def _commit_stale_spools(cfg: TableSourceConfig, quarantine: Path, current_key: 
             commit_rejected_rows(stale, quarantine, rows_folder(cfg, low_hash), cfg.name)
 
 
-def read_table_source(store: ObjectStore, cfg: TableSourceConfig, dataset: DatasetConfig, ingest: IngestConfig,
-                      parent: Snapshot | None, quarantine: Path, env: Mapping[str, str] | None = None) -> TableRead:
+def read_table_source(
+    store: ObjectStore,
+    cfg: TableSourceConfig,
+    dataset: DatasetConfig,
+    ingest: IngestConfig,
+    parent: Snapshot | None,
+    quarantine: Path,
+    env: Mapping[str, str] | None = None,
+) -> TableRead:
     """Read the rows new since the watermark into parts, chunk by chunk; spool the rejected rows.
 
     Nothing is committed here: the caller makes a manifest of the parts, then calls
@@ -228,8 +283,12 @@ def read_table_source(store: ObjectStore, cfg: TableSourceConfig, dataset: Datas
             table = _table(conn, cfg)
             missing = [c for c in dataset.columns if c not in table.c]
             if missing:
-                raise IngestError(f"source {cfg.name!r}: table {cfg.table!r} lacks declared column(s) {missing}; "
-                                  f"it has {list(table.c.keys())}", code="wrong_columns", details={"missing": missing})
+                raise IngestError(
+                    f"source {cfg.name!r}: table {cfg.table!r} lacks declared column(s) {missing}; "
+                    f"it has {list(table.c.keys())}",
+                    code="wrong_columns",
+                    details={"missing": missing},
+                )
             wm = table.c[cfg.watermark_column]
             bounds = _range(table, cfg, low)
             high_value = conn.execute(sa.select(sa.func.max(wm)).where(*bounds)).scalar()
@@ -261,12 +320,15 @@ def read_table_source(store: ObjectStore, cfg: TableSourceConfig, dataset: Datas
         raise
     finally:
         engine.dispose()
-    log.info("source %s: %d rows in (%s, %s] -> %d part(s), %d rejected", cfg.name, rows, low, high, len(parts), spool.rows)
+    log.info(
+        "source %s: %d rows in (%s, %s] -> %d part(s), %d rejected", cfg.name, rows, low, high, len(parts), spool.rows
+    )
     return TableRead(label, tuple(parts), rows, accepted, spool.rows, low, high, pending, spool if pending else None)
 
 
-def commit_table_read(store: ObjectStore, cfg: TableSourceConfig, read: TableRead, snapshot_id: str | None,
-                      quarantine: Path) -> Path | None:
+def commit_table_read(
+    store: ObjectStore, cfg: TableSourceConfig, read: TableRead, snapshot_id: str | None, quarantine: Path
+) -> Path | None:
     """After the manifest is durable: move rejected rows to quarantine, then store the new watermark."""
     folder = rows_folder(cfg, _low_hash(read.low))
     if read.spool is not None:
@@ -274,7 +336,15 @@ def commit_table_read(store: ObjectStore, cfg: TableSourceConfig, read: TableRea
     else:
         rows_path = commit_rejected_rows(read.pending_rows, quarantine, folder, cfg.name) if read.pending_rows else None
     if read.high is not None and read.high != read.low:
-        state = {"source": cfg.name, "table": cfg.table, "column": cfg.watermark_column, "value": read.high,
-                 "previous": read.low, "rows": read.rows, "snapshot_id": snapshot_id, "updated_at": utc_now()}
+        state = {
+            "source": cfg.name,
+            "table": cfg.table,
+            "column": cfg.watermark_column,
+            "value": read.high,
+            "previous": read.low,
+            "rows": read.rows,
+            "snapshot_id": snapshot_id,
+            "updated_at": utc_now(),
+        }
         store.replace(watermark_key(cfg.name), json.dumps(state, indent=2).encode())
     return rows_path
