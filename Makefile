@@ -28,7 +28,7 @@ lint: $(STAMP)  ## ruff (lint + format check), mypy on pipeline/ and plugins/, i
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
-	@if [ -f .importlinter ]; then echo "$(BIN)/lint-imports"; $(BIN)/lint-imports; fi
+	@if [ -f .importlinter ]; then echo "PYTHONPATH=.:plugins $(BIN)/lint-imports"; PYTHONPATH=.:plugins $(BIN)/lint-imports; fi
 
 # Debian's chromium for the trigger-form test (tests/e2e/test_trigger_form.py); Playwright drives it and
 # never downloads a browser. Installed once when missing; if that fails the test skips and says why

@@ -371,7 +371,7 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> str:
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
         kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = kind(parts.hostname, port, timeout=timeout)  # never connects: it is handed the socket
-        conn.sock = _DeadlineSocket(sock, deadline, timeout)  # type: ignore[assignment]
+        conn.sock = _DeadlineSocket(sock, deadline, timeout)  # http.client only calls sendall/makefile/close
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn.request(
             "POST",
