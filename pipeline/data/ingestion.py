@@ -26,7 +26,7 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -478,6 +478,29 @@ def parse_datetimes(original: pd.Series, fmt: str | None = None) -> pd.Series:
     return values.astype("datetime64[us, UTC]")
 
 
+Reject = Callable[[pd.Series, str], None]
+"""Sets a reason on the rows of a mask that have none yet (the first reason a row gets is kept)."""
+
+
+def coerce_ids(raw: pd.DataFrame, dataset: DatasetConfig, reject: Reject, out: pd.DataFrame) -> None:
+    """The id columns as every input reads them: stripped strings; a missing id rejects its row."""
+    for col in dataset.id_columns:
+        values: pd.Series = raw[col].astype("string").str.strip()
+        reject(values.isna() | (values == ""), f"{col}: missing identifier")
+        out[col] = values
+
+
+def coerce_label(raw: pd.DataFrame, dataset: DatasetConfig, reject: Reject, out: pd.DataFrame) -> None:
+    """The label as every input reads it: a stripped string that must be one of ``dataset.classes``."""
+    label = raw[dataset.label].astype("string").str.strip()
+    reject(label.isna() | (label == ""), f"{dataset.label}: missing label")
+    reject(
+        ~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
+        f"{dataset.label}: not one of the classes {list(dataset.classes)}",
+    )
+    out[dataset.label] = label
+
+
 def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: str = ".") -> CoercedChunk:
     """Coerce raw rows to the declared schema; rows with bad values are set aside with a reason.
 
@@ -502,15 +525,12 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
         reasons[mask] = reason
 
     out = pd.DataFrame(index=raw.index)
-    for col in dataset.id_columns:
-        values: pd.Series = raw[col].astype("string").str.strip()
-        reject(values.isna() | (values == ""), f"{col}: missing identifier")
-        out[col] = values
+    coerce_ids(raw, dataset, reject, out)
     for feat in dataset.features.numeric:
         original = raw[feat.name]
         if decimal != "." and not pd.api.types.is_numeric_dtype(original.dtype):
             original = original.astype("string").str.replace(decimal, ".", regex=False)
-        values = pd.to_numeric(original, errors="coerce").astype("float64")
+        values: pd.Series = pd.to_numeric(original, errors="coerce").astype("float64")
         bad = values.isna() & original.notna()
         reject(bad, f"{feat.name}: not a number")
         reject(values.notna() & ~np.isfinite(values.fillna(0.0)), f"{feat.name}: not a finite number")
@@ -532,13 +552,7 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
         if not dt.nullable:
             reject(~present, f"{dt.name}: missing value (declared not nullable)")
         out[dt.name] = values
-    label = raw[dataset.label].astype("string").str.strip()
-    reject(label.isna() | (label == ""), f"{dataset.label}: missing label")
-    reject(
-        ~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
-        f"{dataset.label}: not one of the classes {list(dataset.classes)}",
-    )
-    out[dataset.label] = label
+    coerce_label(raw, dataset, reject, out)
 
     bad_rows = reasons != ""
     rejected = raw.loc[bad_rows].copy()

@@ -28,6 +28,8 @@ from pipeline.data.ingestion import (
     SOURCE_ROW_COLUMN,
     LandingFile,
     coerce_chunk,
+    coerce_ids,
+    coerce_label,
     fit_name,
     iter_raw_chunks,
 )
@@ -127,6 +129,19 @@ def _duplicate_reasons(keys: pd.Series, id_columns: tuple[str, ...], where: str)
     return reasons
 
 
+def _drop_repeated_ids(
+    frame: pd.DataFrame, reasons: pd.Series, id_columns: tuple[str, ...], where: str, empty: str
+) -> pd.DataFrame:
+    """Set aside repeats of an id within the file (the first one counts, the others get a reason);
+    refuse the whole file with the message ``empty`` when no row is left."""
+    dup = _duplicate_reasons(row_keys(frame, id_columns), id_columns, where)
+    reasons[dup[dup != ""].index] = dup[dup != ""]
+    frame = frame.loc[dup == ""]
+    if frame.empty:
+        raise IngestError(empty, code="wrong_types", details={"reasons": reasons.value_counts().head(5).to_dict()})
+    return frame
+
+
 def _this_file_only(
     read: Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput],
 ) -> Callable[[LandingFile, DatasetConfig, IngestConfig], ParsedInput]:
@@ -181,15 +196,13 @@ def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestC
     frame.index = pd.Index([i for i in raw.index if i not in rejected_rows])
     reasons: pd.Series = pd.Series("", index=raw.index, dtype=object)
     reasons[list(chunk.rejected[SOURCE_ROW_COLUMN])] = list(bad)
-    dup = _duplicate_reasons(row_keys(frame, dataset.id_columns), dataset.id_columns, "this batch")
-    reasons[dup[dup != ""].index] = dup[dup != ""]
-    frame = frame.loc[dup == ""]
-    if frame.empty:
-        raise IngestError(
-            f"{source.name}: no usable row ({len(raw)} rows, all rejected); see the reasons in details.",
-            code="wrong_types",
-            details={"reasons": reasons.value_counts().head(5).to_dict()},
-        )
+    frame = _drop_repeated_ids(
+        frame,
+        reasons,
+        dataset.id_columns,
+        "this batch",
+        f"{source.name}: no usable row ({len(raw)} rows, all rejected); see the reasons in details.",
+    )
     frame.insert(0, SOURCE_ROW_COLUMN, frame.index)
     return ParsedInput(
         source=source,
@@ -220,28 +233,16 @@ def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfi
         reasons[mask & (reasons == "")] = reason
 
     out = pd.DataFrame(index=raw.index)
-    for col in dataset.id_columns:
-        values = raw[col].astype("string").str.strip()
-        reject(values.isna() | (values == ""), f"{col}: missing identifier")
-        out[col] = values
-    label = raw[dataset.label].astype("string").str.strip()
-    reject(label.isna() | (label == ""), f"{dataset.label}: missing label")
-    reject(
-        ~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
-        f"{dataset.label}: not one of the classes {list(dataset.classes)}",
-    )
-    out[dataset.label] = label
+    coerce_ids(raw, dataset, reject, out)
+    coerce_label(raw, dataset, reject, out)
     _check_bad_share(source.name, reasons[reasons != ""], len(raw), ingest)
-    frame = out.loc[reasons == ""]
-    dup = _duplicate_reasons(row_keys(frame, dataset.id_columns), dataset.id_columns, "this label file")
-    reasons[dup[dup != ""].index] = dup[dup != ""]
-    frame = frame.loc[dup == ""]
-    if frame.empty:
-        raise IngestError(
-            f"{source.name}: no usable label row ({len(raw)} rows, all rejected).",
-            code="wrong_types",
-            details={"reasons": reasons.value_counts().head(5).to_dict()},
-        )
+    frame = _drop_repeated_ids(
+        out.loc[reasons == ""],
+        reasons,
+        dataset.id_columns,
+        "this label file",
+        f"{source.name}: no usable label row ({len(raw)} rows, all rejected).",
+    )
     frame = frame.astype(dict.fromkeys(frame.columns, object))
     frame.insert(0, SOURCE_ROW_COLUMN, frame.index)
     return ParsedInput(

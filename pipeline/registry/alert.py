@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pipeline.core.hashing import sha256_hex
 
@@ -23,17 +23,7 @@ Kind = Literal[
     "ingest_rejected",
     "thin_evidence",
 ]
-KINDS: tuple[str, ...] = (
-    "task_failed",
-    "validation_failed",
-    "validation_warning",
-    "performance_drop",
-    "drift",
-    "promoted",
-    "rolled_back",
-    "ingest_rejected",
-    "thin_evidence",
-)
+KINDS: tuple[str, ...] = get_args(Kind)
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
