@@ -136,3 +136,35 @@ def clean_dir(tmp_path: Path):
     d.mkdir()
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def fixed_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """register_model records the code version (the git commit); a fixed one keeps tests independent
+    of the checkout's git state. Modules that register versions use it for every test
+    (``pytestmark = pytest.mark.usefixtures("fixed_code_version")``)."""
+    from pipeline.app.stages import register
+
+    monkeypatch.setattr(register, "code_version", lambda: "test:0")
+
+
+@pytest.fixture
+def run_ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``run_ct(settings, *argv) -> (exit code, stdout, stderr)``: the ``ct`` command in this process,
+    on the stores of ``settings`` and the bundled config."""
+    from pipeline.cli import main
+
+    def run(settings: Settings, *argv: str) -> tuple[int, str, str]:
+        for name, value in {
+            "CT_HOME": str(settings.home),
+            "CT_CONFIG": str(BUNDLED_CONFIG),
+            "CT_DATABASE_URL": settings.database_url,
+            "CT_DATA_URL": settings.data_url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

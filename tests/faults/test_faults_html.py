@@ -97,9 +97,7 @@ def _hostile_batch(rows: int, seed: int, first_id: int) -> Any:
     return frame
 
 
-@pytest.fixture(autouse=True)
-def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
+pytestmark = pytest.mark.usefixtures("fixed_code_version")
 
 
 def test_hostile_column_names_and_values_are_escaped_in_every_published_page(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -19,10 +20,9 @@ import pytest
 from pipeline.app.demo_data import BatchSpec, generate_batch
 from pipeline.app.stages.data import training_data
 from pipeline.app.workspace import Workspace
-from pipeline.cli import main
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import PartDamaged, SnapshotError
-from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.core.settings import Settings
 from pipeline.core.storage import ObjectStore
 from pipeline.data.snapshots import (
     Snapshot,
@@ -138,44 +138,27 @@ def test_an_unreadable_part_is_a_part_damaged_error_not_an_arrow_traceback(
     assert part.id in str(caught.value) and "ct snapshots verify" in str(caught.value)
 
 
-def _ct(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings: Settings, *argv: str
-) -> tuple[int, str, str]:
-    for name, value in {
-        "CT_HOME": str(settings.home),
-        "CT_CONFIG": str(BUNDLED_CONFIG),
-        "CT_DATABASE_URL": settings.database_url,
-        "CT_DATA_URL": settings.data_url,
-    }.items():
-        monkeypatch.setenv(name, value)
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_ct_snapshots_verify_lists_each_damaged_part(
     ws: Workspace,
     config: PipelineConfig,
     settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture,
+    run_ct: Callable[..., tuple[int, str, str]],
 ) -> None:
     snapshot = _two_part_snapshot(ws.store, config)
-    code, out, _ = _ct(monkeypatch, capsys, settings, "snapshots", "verify")
+    code, out, _ = run_ct(settings, "snapshots", "verify")
     assert code == 0 and "all intact" in out
 
     first, second = snapshot.parts
     _flip_labels(ws.store, second.key)
     Path(ws.store.path(first.key)).write_bytes(b"garbage")
-    code, out, _ = _ct(monkeypatch, capsys, settings, "snapshots", "verify", "--json")
+    code, out, _ = run_ct(settings, "snapshots", "verify", "--json")
     report = json.loads(out)
     assert code == 1 and not report["ok"] and report["parts_checked"] == 2
     found = {d["part_id"]: d for d in report["damaged_parts"]}
     assert set(found) == {first.id, second.id}
     assert "hash" in found[second.id]["problem"] and "Parquet" in found[first.id]["problem"]
     assert found[first.id]["snapshots"] == [snapshot.parent, snapshot.id]  # every snapshot that holds it
-    code, out, _ = _ct(monkeypatch, capsys, settings, "snapshots", "verify", snapshot.id)
+    code, out, _ = run_ct(settings, "snapshots", "verify", snapshot.id)
     assert code == 1 and first.id[:16] in out and second.id[:16] in out and "backup" in out
 
 

@@ -8,6 +8,7 @@ once and then left alone; ``ct validate`` shows or computes results.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,19 +20,14 @@ from pipeline.app.workspace import Workspace
 from pipeline.cli import main
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import ValidationFailed
-from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.core.settings import Settings
 from pipeline.registry.base import CHAMPION
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fixed_code_version")]
 
 FIRST = BatchSpec(rows=800, seed=11, first_id=0)
 SECOND = BatchSpec(rows=800, seed=12, first_id=100_000)
 DRIFTED = BatchSpec(rows=800, seed=13, churn_share=0.7, drift=True, first_id=200_000)
-
-
-@pytest.fixture(autouse=True)
-def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
 
 
 @pytest.fixture
@@ -59,21 +55,17 @@ def _key(ws: Workspace, uri: str) -> str:
     return uri[len(ws.store.root_url) + 1 :]
 
 
-def _ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, settings: Settings, *argv: str) -> Any:
-    for name, value in {
-        "CT_HOME": str(settings.home),
-        "CT_CONFIG": str(BUNDLED_CONFIG),
-        "CT_DATABASE_URL": settings.database_url,
-        "CT_DATA_URL": settings.data_url,
-    }.items():
-        monkeypatch.setenv(name, value)
-    capsys.readouterr()
-    assert main(list(argv)) == 0
-    return capsys.readouterr().out
+def _ct(run_ct: Callable[..., tuple[int, str, str]], settings: Settings, *argv: str) -> str:
+    code, out, err = run_ct(settings, *argv)
+    assert code == 0, err
+    return out
 
 
 def test_drifted_batch_is_flagged_while_training_goes_on(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    ws: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    run_ct: Callable[..., tuple[int, str, str]],
 ) -> None:
     _ingest(ws, FIRST, "first.csv")
     run_training(ws, trigger={"kind": "test"})
@@ -103,7 +95,7 @@ def test_drifted_batch_is_flagged_while_training_goes_on(
     page = ws.store.get(_key(ws, validation.report_uri)).decode()
     assert f'href="{docs_key.removeprefix("reports/validation/")}"' in page
 
-    shown = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted_snapshot[:10], "--json"))
+    shown = json.loads(_ct(run_ct, ws.settings, "validate", drifted_snapshot[:10], "--json"))
     assert shown["stored"] is True and shown["validation_id"] == validation.validation_id
     assert {f["feature"]: f["drifted"] for f in shown["features"]}["monthly_charges"] is True
     assert {(c["name"], c["outcome"]) for c in shown["checks"]} >= {("drift", "failed"), ("label_contract", "failed")}
@@ -162,7 +154,10 @@ def test_an_append_reads_only_the_new_part(ws: Workspace, monkeypatch: pytest.Mo
 
 
 def test_suite_is_made_once_then_left_alone_and_overrides_apply(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    ws: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    run_ct: Callable[..., tuple[int, str, str]],
 ) -> None:
     first = _ingest(ws, FIRST, "first.csv")
     run_training(ws, trigger={"kind": "test"})
@@ -179,23 +174,24 @@ def test_suite_is_made_once_then_left_alone_and_overrides_apply(
     assert "expectation:expect_column_values_to_be_in_set:region" in result.warnings
     assert suite.read_bytes() == made
 
-    out = _ct(monkeypatch, capsys, ws.settings, "validate", "--suite-from", second, "--json")
+    out = _ct(run_ct, ws.settings, "validate", "--suite-from", second, "--json")
     regenerated = json.loads(out)
     assert regenerated["replaced"] is True and regenerated["generated_from"] == second
     assert json.loads(suite.read_text())["meta"]["ct"]["generated_from"] == second
     assert suite.with_name("churn.json.bak").read_bytes() == made
 
-    computed = json.loads(
-        _ct(monkeypatch, capsys, ws.settings, "validate", second, "--reference", first, "--recompute", "--json")
-    )
+    computed = json.loads(_ct(run_ct, ws.settings, "validate", second, "--reference", first, "--recompute", "--json"))
     assert computed["stored"] is False and computed["reference_snapshot_id"] == first
     assert {f["feature"] for f in computed["features"]} == set(ws.config.dataset.feature_names)
-    text = _ct(monkeypatch, capsys, ws.settings, "validate", second)
+    text = _ct(run_ct, ws.settings, "validate", second)
     assert "stored validation #" in text and "drift (share" in text
 
 
 def test_recompute_reproduces_the_stored_result_or_says_why_not(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    ws: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    run_ct: Callable[..., tuple[int, str, str]],
 ) -> None:
     first = _ingest(ws, FIRST, "first.csv")
     run_training(ws, trigger={"kind": "test"})
@@ -207,7 +203,7 @@ def test_recompute_reproduces_the_stored_result_or_says_why_not(
     stored = ws.meta.get_validation(run.validation.validation_id)
     assert stored.reference_snapshot_id == first  # and today's champion trained on `drifted` itself
 
-    redone = json.loads(_ct(monkeypatch, capsys, ws.settings, "validate", drifted, "--recompute", "--json"))
+    redone = json.loads(_ct(run_ct, ws.settings, "validate", drifted, "--recompute", "--json"))
 
     assert redone["stored"] is False and redone["reference_snapshot_id"] == first
     assert (redone["passed"], redone["new_rows"]) == (stored.passed, stored.summary["new_rows"])
@@ -220,9 +216,7 @@ def test_recompute_reproduces_the_stored_result_or_says_why_not(
     assert redone["reproduced"] is True and redone["reproduces"] == stored.id
     assert any(n.startswith(f"reproduces stored result #{stored.id}") for n in redone["notes"])
 
-    own = json.loads(
-        _ct(monkeypatch, capsys, ws.settings, "validate", drifted, "--recompute", "--reference", drifted, "--json")
-    )
+    own = json.loads(_ct(run_ct, ws.settings, "validate", drifted, "--recompute", "--reference", drifted, "--json"))
     assert own["reproduced"] is None and own["reference_snapshot_id"] is None
     assert any(f"snapshot {drifted} is its own reference" in n and "no new rows" in n for n in own["notes"])
     assert any(f"stored result #{stored.id} used reference {first}" in n for n in own["notes"])

@@ -38,9 +38,7 @@ def _config(config: PipelineConfig, **model: Any) -> PipelineConfig:
     return parse_config(data)
 
 
-@pytest.fixture(autouse=True)
-def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
+pytestmark = pytest.mark.usefixtures("fixed_code_version")
 
 
 @pytest.fixture

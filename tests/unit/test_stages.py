@@ -47,10 +47,7 @@ def _fast(config: PipelineConfig, **ingest: Any) -> PipelineConfig:
     )
 
 
-@pytest.fixture(autouse=True)
-def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
-    # register_model records the code version; keep tests independent of the checkout's git state
-    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
+pytestmark = pytest.mark.usefixtures("fixed_code_version")
 
 
 @pytest.fixture

@@ -30,9 +30,7 @@ from pipeline.registry.base import CHAMPION
 BATCHES = [BatchSpec(rows=600, seed=300 + i, first_id=100_000 * i) for i in range(4)]
 
 
-@pytest.fixture(autouse=True)
-def _no_git(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stages.register, "code_version", lambda: "test:0")
+pytestmark = pytest.mark.usefixtures("fixed_code_version")
 
 
 @pytest.fixture
