@@ -245,10 +245,12 @@ def run_dag(
     started = time.perf_counter()
     result = DagRunResult(dag_id=dag_id, succeeded=False, seconds=0.0, log_path=log_path)
     secrets = settings_secrets(settings) + env_secrets(env)
-    with open(log_path, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(
+    with (
+        open(log_path, "w", encoding="utf-8") as out,
+        subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=settings.home
-        )
+        ) as proc,  # closes the pipe it reads (no ResourceWarning) and waits for the process
+    ):
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = scrub(raw, secrets)  # the saved log and the progress lines never quote a secret
@@ -261,7 +263,6 @@ def run_dag(
                 text = m.group(1).strip().strip('"')
                 if text and text not in result.errors:
                     result.errors.append(text)
-        proc.wait()
     result.seconds = round(time.perf_counter() - started, 1)
     result.succeeded = proc.returncode == 0
     return result

@@ -77,7 +77,7 @@ class DatetimeParts(BaseEstimator, TransformerMixin):
                 elif part == "month":
                     out.append(values.dt.month)
                 elif part == "day_of_week":
-                    out.append(values.dt.dayofweek)
+                    out.append(values.dt.day_of_week)
                 elif part == "hour":
                     out.append(values.dt.hour)
                 elif part == "age_days" and time is not None:
