@@ -2,10 +2,10 @@
 
 Raised where the events happen, so ``ct run``, the demo and Airflow alert alike: a task that
 finally failed (``plugins/ct_airflow/notify.py``), a failed validation or one with warnings
-(``stages/validate.py``), files or rows rejected by ingest (``stages/ingest.py``), a performance
-drop or drift seen on live data (``monitoring.py``), every move of an alias (``stages/register.py``:
-promotion by policy or by hand, rollback), and a version the policy refused to promote because its
-holdout was too small to judge (``thin_evidence``).
+(``app/stages/validate.py``), files or rows rejected by ingest (``app/stages/ingest.py``), a
+performance drop or drift seen on live data (``monitoring/live_performance.py``), every move of an
+alias (``app/stages/register.py``: promotion by policy or by hand, rollback), and a version the
+policy refused to promote because its holdout was too small to judge (``thin_evidence``).
 
 Every alert carries a ``dedupe_key`` naming the event (the snapshot and its failed checks, the
 ledger row, the live windows, the task try), so a task retry or rerun finds the stored row and
