@@ -228,20 +228,7 @@ class SqlMetadataStore(MetadataStore):
                     existing = conn.execute(by_id).first()
                     if existing is not None:
                         return self._snapshot(existing)
-                    seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.snapshots.c.seq), 0))).scalar_one() + 1
-                    conn.execute(
-                        sa.insert(t.snapshots).values(
-                            id=record.id,
-                            dataset=record.dataset,
-                            parent_id=record.parent,
-                            rows=record.rows,
-                            parts=record.parts,
-                            manifest_uri=record.manifest_uri,
-                            created_at=_now(),
-                            seq=seq,
-                        )
-                    )
-                    return self._snapshot(conn.execute(by_id).one())
+                    return self._insert_snapshot(conn, record)
             except IntegrityError:
                 # A concurrent writer took this seq (or recorded the same id); read again and retry.
                 continue
@@ -259,6 +246,23 @@ class SqlMetadataStore(MetadataStore):
             conn.exec_driver_sql(
                 f"LOCK TABLE {conn.dialect.identifier_preparer.format_table(t.snapshots)} IN SHARE ROW EXCLUSIVE MODE"
             )
+
+    def _insert_snapshot(self, conn: Connection, record: SnapshotRecord) -> SnapshotRecord:
+        """Add ``record`` as the newest snapshot (the next ``seq``); the caller holds the snapshot lock."""
+        seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.snapshots.c.seq), 0))).scalar_one() + 1
+        conn.execute(
+            sa.insert(t.snapshots).values(
+                id=record.id,
+                dataset=record.dataset,
+                parent_id=record.parent,
+                rows=record.rows,
+                parts=record.parts,
+                manifest_uri=record.manifest_uri,
+                created_at=_now(),
+                seq=seq,
+            )
+        )
+        return self._snapshot(conn.execute(sa.select(t.snapshots).where(t.snapshots.c.id == record.id)).one())
 
     def append_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
         s = t.snapshots.c
@@ -282,20 +286,7 @@ class SqlMetadataStore(MetadataStore):
                     f"{record.dataset!r}; rebase on {latest_id}",
                     latest=latest_id,
                 )
-            seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(s.seq), 0))).scalar_one() + 1
-            conn.execute(
-                sa.insert(t.snapshots).values(
-                    id=record.id,
-                    dataset=record.dataset,
-                    parent_id=record.parent,
-                    rows=record.rows,
-                    parts=record.parts,
-                    manifest_uri=record.manifest_uri,
-                    created_at=_now(),
-                    seq=seq,
-                )
-            )
-            return self._snapshot(conn.execute(sa.select(t.snapshots).where(s.id == record.id)).one())
+            return self._insert_snapshot(conn, record)
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
         with self.engine.connect() as conn:
