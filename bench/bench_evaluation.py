@@ -36,7 +36,7 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import rankdata
 
-from pipeline.modeling import metrics
+from pipeline.modeling import metrics, resampling
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ def multinomial_replicates(
     same metric kernel as the Poisson bootstrap: isolates the cost of drawing the resamples."""
     r = metrics._rank(y.astype(np.int8), p, 0.5)
     rng = np.random.default_rng(seed)
-    scratch = metrics._Scratch()
-    chunk = metrics._chunk_size(y.size)
+    scratch = resampling.Scratch()
+    chunk = resampling.chunk_size(y.size)
     parts = []
     for start in range(0, n_resamples, chunk):
         c = min(chunk, n_resamples - start)

@@ -25,16 +25,14 @@ from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import TrainingError
 from pipeline.core.thread_budget import ThreadBudget, limit_threads
 from pipeline.modeling.metrics import (
-    BOOTSTRAP_METHOD,
     HIGHER_IS_BETTER,
     METRIC_NAMES,
-    MetricEstimate,
-    PairedDifference,
     bootstrap_metrics,
     classification_curves,
     classification_metrics,
     compare_bootstrap,
 )
+from pipeline.modeling.resampling import BOOTSTRAP_METHOD, MetricEstimate, PairedDifference
 from pipeline.modeling.splits import (
     Split,
     split_by_time,

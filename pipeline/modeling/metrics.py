@@ -51,16 +51,27 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from pipeline.core.errors import ConfigError, TrainingError
 from pipeline.core.metric_names import HIGHER_IS_BETTER, METRIC_NAMES
+from pipeline.modeling.resampling import (
+    MetricEstimate,
+    PairedDifference,
+    Scratch,
+    check_resampling,
+    chunk_size,
+    is_reliable,
+    map_chunks,
+    percentile_interval,
+    poisson_weights_from_bytes,
+    random_bytes,
+    warn_degenerate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,95 +81,7 @@ LOG_LOSS_EPS: float = float(np.finfo(np.float64).eps)
 Machine epsilon (~2.2e-16), as scikit-learn >= 1.5 does, so log loss agrees with
 ``sklearn.metrics.log_loss`` even for models that output exactly 0 or 1."""
 
-BOOTSTRAP_METHOD = "poisson"
-"""Recorded with every interval so a reader knows how it was made (see the module docstring)."""
-
-_POISSON_CUTS = np.array([94, 189, 235, 251, 255], dtype=np.uint8)
-_CACHE_BUDGET_BYTES = 24 * 1024 * 1024  # a chunk's scratch should stay in cache: memory bandwidth is the limit
-_BYTES_PER_CELL = 40  # scratch bytes per (resample, row) cell, about
-_BLAS_LIMIT_CELLS = 2_000_000  # above this many cells, keep BLAS to one thread (its spinning threads cost more)
 _TINY = float(np.finfo(np.float64).tiny)
-
-_T = TypeVar("_T")
-
-
-# --------------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------------
-
-
-RELIABLE_MIN_ROWS = 100
-"""Below this many rows a bootstrap interval is shown, but marked unreliable (see :func:`is_reliable`)."""
-
-RELIABLE_MIN_CLASS_ROWS = 10
-"""Below this many rows of either class an interval is marked unreliable, whatever the total."""
-
-
-def is_reliable(n: int, minority: int) -> bool:
-    """Whether a percentile bootstrap interval from ``n`` rows, ``minority`` of the rarer class, can be trusted.
-
-    With few rows, or few of one class, the resamples repeat the same handful of rows: ROC/PR AUC
-    resamples often lack a class altogether and the percentile interval is too narrow (it covers
-    the truth far less often than it claims). The thresholds match the ones that flag a slice
-    ``small`` in the evaluation, so a number is called unreliable in the same cases everywhere.
-    """
-    return n >= RELIABLE_MIN_ROWS and minority >= RELIABLE_MIN_CLASS_ROWS
-
-
-@dataclass(frozen=True)
-class MetricEstimate:
-    """A metric on the full sample with its bootstrap percentile interval and spread.
-
-    ``n`` is the number of rows behind it and ``minority`` the rows of the rarer class;
-    ``reliable`` is False when they are too few for the interval to mean much
-    (:func:`is_reliable`), so every place that shows the interval can say so.
-    """
-
-    value: float
-    lower: float
-    upper: float
-    std: float
-    n: int | None = None
-    minority: int | None = None
-    reliable: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a plain dict (JSON-friendly); sample sizes only when known."""
-        out: dict[str, Any] = {k: float(getattr(self, k)) for k in ("value", "lower", "upper", "std")}
-        if self.n is not None:
-            out.update(n=int(self.n), minority=int(self.minority or 0), reliable=bool(self.reliable))
-        return out
-
-
-@dataclass(frozen=True)
-class PairedDifference:
-    """Challenger-minus-champion difference of one metric, oriented so positive = challenger better.
-
-    ``lower``/``upper`` bound the difference; ``prob_challenger_better`` is the share of valid
-    resamples in which the challenger wins (ties count one half).
-    """
-
-    metric: str
-    challenger: float
-    champion: float
-    difference: float
-    lower: float
-    upper: float
-    prob_challenger_better: float
-    n_resamples: int
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        """Return the fields as a plain dict (JSON-friendly)."""
-        out: dict[str, float | int | str] = {}
-        for key, val in asdict(self).items():
-            if isinstance(val, str):
-                out[key] = val
-            elif isinstance(val, (int, np.integer)) and not isinstance(val, bool):
-                out[key] = int(val)
-            else:
-                out[key] = float(val)
-        return out
-
 
 # --------------------------------------------------------------------------------------------
 # Validation
@@ -186,18 +109,6 @@ def _check_threshold(threshold: float) -> float:
     if not (np.isfinite(t) and 0.0 <= t <= 1.0):
         raise ConfigError(f"threshold must be in [0, 1], got {threshold!r}.")
     return t
-
-
-def _check_resampling(n_resamples: int, confidence: float | None = None, seed: int = 0) -> None:
-    """Resamples: a positive int; confidence in (0, 1); seed a nonnegative int."""
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)):
-        raise ConfigError(f"n_resamples must be an integer, got {n_resamples!r}.")
-    if n_resamples < 1:
-        raise ConfigError(f"n_resamples must be >= 1, got {n_resamples}.")
-    if confidence is not None and not (0.0 < float(confidence) < 1.0):
-        raise ConfigError(f"confidence must be in (0, 1), got {confidence!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a nonnegative integer, got {seed!r}.")
 
 
 def _check_binary_inputs(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -311,28 +222,6 @@ def _rank(y: np.ndarray, p: np.ndarray, threshold: float) -> _Ranked:
     )
 
 
-class _Scratch:
-    """Named work buffers reused across chunks (fresh large arrays cost page faults each time)."""
-
-    def __init__(self) -> None:
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        """A C-contiguous array of ``shape`` and ``dtype`` backed by the buffer ``name``."""
-        size = int(np.prod(shape))
-        buf = self._buffers.get(name)
-        if buf is None or buf.dtype != np.dtype(dtype) or buf.size < size:
-            buf = np.empty(max(size, 1), dtype=dtype)
-            self._buffers[name] = buf
-        return buf[:size].reshape(shape)
-
-    def as_float(self, name: str, values: np.ndarray) -> np.ndarray:
-        """``values`` converted to float64 in the buffer ``name``."""
-        out = self.get(name, values.shape, np.float64)
-        np.copyto(out, values, casting="unsafe")
-        return out
-
-
 def _accumulator(dtype: np.dtype, n: int) -> np.dtype:
     """Exact integer prefix sums when the weights are integers (int32 when it cannot overflow)."""
     if dtype == np.bool_ or np.issubdtype(dtype, np.integer):
@@ -341,7 +230,7 @@ def _accumulator(dtype: np.dtype, n: int) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _prefix(w: np.ndarray, acc: np.dtype, scratch: _Scratch, name: str) -> np.ndarray:
+def _prefix(w: np.ndarray, acc: np.dtype, scratch: Scratch, name: str) -> np.ndarray:
     """Exclusive prefix sums along rows: out[:, k] = w[:, :k].sum(axis=1), shape (c, m + 1)."""
     out = scratch.get(name, (w.shape[0], w.shape[1] + 1), acc)
     out[:, 0] = 0
@@ -349,7 +238,7 @@ def _prefix(w: np.ndarray, acc: np.dtype, scratch: _Scratch, name: str) -> np.nd
     return out
 
 
-def _gather(prefix: np.ndarray, index: np.ndarray, scratch: _Scratch, name: str) -> np.ndarray:
+def _gather(prefix: np.ndarray, index: np.ndarray, scratch: Scratch, name: str) -> np.ndarray:
     """prefix[:, index] into a reused buffer."""
     out = scratch.get(name, (prefix.shape[0], index.shape[0]), prefix.dtype)
     np.take(prefix, index, axis=1, out=out, mode="clip")  # indices are in range by construction
@@ -364,7 +253,7 @@ def _ratio(num: np.ndarray, den: np.ndarray, fill: float) -> np.ndarray:
 
 
 def _class_metrics(
-    r: _Ranked, wn: np.ndarray, wp: np.ndarray, names: tuple[str, ...], scratch: _Scratch
+    r: _Ranked, wn: np.ndarray, wp: np.ndarray, names: tuple[str, ...], scratch: Scratch
 ) -> dict[str, np.ndarray]:
     """Every requested metric for ``c`` weightings: ``wn`` (c, N-) and ``wp`` (c, N+) -> (c,) each.
 
@@ -437,29 +326,6 @@ def _class_metrics(
     return {name: out[name] for name in names}
 
 
-def _chunk_size(n: int) -> int:
-    """Resamples per chunk so that a chunk's scratch (about 40 bytes a cell) stays cache-sized.
-
-    The work is a few passes over each chunk; when the chunk fits in cache those passes run at
-    cache speed instead of memory speed (3-5x faster here).  Memory use is bounded as well.
-    """
-    return max(1, _CACHE_BUDGET_BYTES // (_BYTES_PER_CELL * max(n, 1)))
-
-
-def _map_chunks(n: int, n_resamples: int, job: Callable[[int, int, _Scratch], _T]) -> list[_T]:
-    """Run ``job(start, stop, scratch)`` over cache-sized chunks of resamples, in order.
-
-    One scratch serves every chunk.  Results never depend on the chunking because each resample
-    draws from its own random stream.  (Threads were tried and dropped: the passes are bound by
-    memory bandwidth, and on the 2-core development machine two threads were 25% slower.)
-    """
-    chunk = _chunk_size(n)
-    scratch = _Scratch()
-    blas = threadpool_limits(1, user_api="blas") if n * n_resamples >= _BLAS_LIMIT_CELLS else nullcontext()
-    with blas:
-        return [job(start, min(start + chunk, n_resamples), scratch) for start in range(0, n_resamples, chunk)]
-
-
 def _concat(parts: list[dict[str, np.ndarray]], names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Join per-chunk metric arrays in chunk order."""
     return {name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0) for name in names}
@@ -493,8 +359,8 @@ def weighted_metrics(
     elif not np.issubdtype(w.dtype, np.integer):
         w = w.astype(np.float64, copy=False)
     r = _rank(y, p, thr)
-    scratch = _Scratch()
-    chunk = _chunk_size(r.n)
+    scratch = Scratch()
+    chunk = chunk_size(r.n)
     parts = [
         _class_metrics(r, w[s : s + chunk][:, r.neg_rows], w[s : s + chunk][:, r.pos_rows], names, scratch)
         for s in range(0, w.shape[0], chunk)
@@ -525,7 +391,7 @@ def _point_metrics(r: _Ranked, names: tuple[str, ...]) -> dict[str, float]:
     """Metrics on the full (unit-weight) sample of a ranked dataset."""
     ones_neg = np.ones((1, r.n_neg), dtype=np.uint8)
     ones_pos = np.ones((1, r.n_pos), dtype=np.uint8)
-    values = _class_metrics(r, ones_neg, ones_pos, names, _Scratch())
+    values = _class_metrics(r, ones_neg, ones_pos, names, Scratch())
     return {name: float(vals[0]) for name, vals in values.items()}
 
 
@@ -534,27 +400,12 @@ def _point_metrics(r: _Ranked, names: tuple[str, ...]) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
-def _poisson_weights(random_bytes: np.ndarray, out: np.ndarray, scratch: _Scratch) -> np.ndarray:
-    """Map uniform random bytes to the 256-point Poisson(1) weights (see the module docstring)."""
-    reached = scratch.get("reached", random_bytes.shape, np.bool_)
-    np.greater_equal(random_bytes, _POISSON_CUTS[0], out=out.view(np.bool_))
-    for cut in _POISSON_CUTS[1:]:
-        np.greater_equal(random_bytes, cut, out=reached)
-        out += reached.view(np.uint8)
-    return out
-
-
-def _draw_weights(r: _Ranked, start: int, stop: int, seed: int, scratch: _Scratch) -> tuple[np.ndarray, np.ndarray]:
+def _draw_weights(r: _Ranked, start: int, stop: int, seed: int, scratch: Scratch) -> tuple[np.ndarray, np.ndarray]:
     """Poisson weights of resamples [start, stop) for ``r``'s negatives and positives (uint8)."""
     c = stop - start
-    words = (r.n + 7) // 8
-    raw = scratch.get("raw", (c, words), np.uint64)
-    for j, b in enumerate(range(start, stop)):
-        stream = np.random.SFC64(np.random.SeedSequence(seed, spawn_key=(b,)))
-        raw[j] = stream.random_raw(words)
-    random_bytes = raw.view(np.uint8)
-    wn = _poisson_weights(random_bytes[:, : r.n_neg], scratch.get("wn", (c, r.n_neg), np.uint8), scratch)
-    wp = _poisson_weights(random_bytes[:, r.n_neg : r.n], scratch.get("wp", (c, r.n_pos), np.uint8), scratch)
+    stream_bytes = random_bytes(r.n, start, stop, seed, scratch)
+    wn = poisson_weights_from_bytes(stream_bytes[:, : r.n_neg], scratch.get("wn", (c, r.n_neg), np.uint8), scratch)
+    wp = poisson_weights_from_bytes(stream_bytes[:, r.n_neg :], scratch.get("wp", (c, r.n_pos), np.uint8), scratch)
     return wn, wp
 
 
@@ -564,17 +415,17 @@ def bootstrap_weights(y_true: np.ndarray, proba: np.ndarray, n_resamples: int, s
     In the original row order, so ``weighted_metrics(y, p, bootstrap_weights(y, p, B, seed))``
     reproduces ``bootstrap_replicates(y, p, B, seed)``.  Materialises B x n; for tests and small n.
     """
-    _check_resampling(n_resamples, seed=seed)
+    check_resampling(n_resamples, seed=seed)
     y, p = _check_binary_inputs(y_true, proba)
     r = _rank(y, p, 0.5)
     out = np.empty((n_resamples, r.n), dtype=np.uint8)
 
-    def job(start: int, stop: int, scratch: _Scratch) -> None:
+    def job(start: int, stop: int, scratch: Scratch) -> None:
         wn, wp = _draw_weights(r, start, stop, seed, scratch)
         out[start:stop, r.neg_rows] = wn
         out[start:stop, r.pos_rows] = wp
 
-    _map_chunks(r.n, n_resamples, job)
+    map_chunks(r.n, n_resamples, job)
     return out
 
 
@@ -593,7 +444,7 @@ def bootstrap_replicates(
     """
     names = _resolve_metrics(metrics)
     thr = _check_threshold(threshold)
-    _check_resampling(n_resamples, seed=seed)
+    check_resampling(n_resamples, seed=seed)
     y, p = _check_binary_inputs(y_true, proba)
     return _replicates(_rank(y, p, thr), n_resamples, seed, names)
 
@@ -601,35 +452,11 @@ def bootstrap_replicates(
 def _replicates(r: _Ranked, n_resamples: int, seed: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Bootstrap replicates of the named metrics for a ranked dataset."""
 
-    def job(start: int, stop: int, scratch: _Scratch) -> dict[str, np.ndarray]:
+    def job(start: int, stop: int, scratch: Scratch) -> dict[str, np.ndarray]:
         wn, wp = _draw_weights(r, start, stop, seed, scratch)
         return _class_metrics(r, wn, wp, names, scratch)
 
-    return _concat(_map_chunks(r.n, n_resamples, job), names)
-
-
-def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    """NaN-aware (lower, upper, std) of bootstrap replicates; all NaN if none are valid."""
-    valid = values[~np.isnan(values)]
-    if valid.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2.0
-    lower, upper = np.percentile(valid, [100.0 * alpha, 100.0 * (1.0 - alpha)])
-    std = float(np.std(valid, ddof=1)) if valid.size > 1 else float("nan")
-    return float(lower), float(upper), std
-
-
-def _warn_degenerate(name: str, values: np.ndarray) -> None:
-    """Log how many resamples gave no value (e.g. a single class), if any."""
-    n_nan = int(np.isnan(values).sum())
-    if n_nan:
-        logger.warning(
-            "%s: %d of %d bootstrap resamples were degenerate (NaN) and were left out of "
-            "the interval; the evaluation sample may be too small or too imbalanced.",
-            name,
-            n_nan,
-            values.shape[0],
-        )
+    return _concat(map_chunks(r.n, n_resamples, job), names)
 
 
 def _estimates(
@@ -640,8 +467,8 @@ def _estimates(
     reliable = is_reliable(r.n, minority)
     result: dict[str, MetricEstimate] = {}
     for name, values in reps.items():
-        _warn_degenerate(name, values)
-        lower, upper, std = _percentile_interval(values, confidence)
+        warn_degenerate(name, values)
+        lower, upper, std = percentile_interval(values, confidence)
         result[name] = MetricEstimate(
             value=point[name], lower=lower, upper=upper, std=std, n=r.n, minority=minority, reliable=reliable
         )
@@ -665,7 +492,7 @@ def bootstrap_metrics(
     """
     names = _resolve_metrics(metrics)
     thr = _check_threshold(threshold)
-    _check_resampling(n_resamples, confidence, seed)
+    check_resampling(n_resamples, confidence, seed)
     y, p = _check_binary_inputs(y_true, proba)
     r = _rank(y, p, thr)
     return _estimates(_point_metrics(r, names), _replicates(r, n_resamples, seed, names), float(confidence), r)
@@ -691,7 +518,7 @@ def compare_bootstrap(
     names = _resolve_metrics(metrics)
     names = names if primary in names else (*names, primary)
     thr = _check_threshold(threshold)
-    _check_resampling(n_resamples, confidence, seed)
+    check_resampling(n_resamples, confidence, seed)
     y, p_ch = _check_binary_inputs(y_true, proba_challenger)
     _, p_champ = _check_binary_inputs(y_true, proba_champion)
     if p_champ.shape != p_ch.shape:
@@ -704,7 +531,7 @@ def compare_bootstrap(
     neg_perm, pos_perm = slot[r_champ.neg_rows], slot[r_champ.pos_rows]
     champion_key = "\0champion"
 
-    def job(start: int, stop: int, scratch: _Scratch) -> dict[str, np.ndarray]:
+    def job(start: int, stop: int, scratch: Scratch) -> dict[str, np.ndarray]:
         wn, wp = _draw_weights(r_ch, start, stop, seed, scratch)
         out = _class_metrics(r_ch, wn, wp, names, scratch)
         wn_b = scratch.get("wn_champion", wn.shape, np.uint8)
@@ -714,14 +541,14 @@ def compare_bootstrap(
         out[champion_key] = _class_metrics(r_champ, wn_b, wp_b, (primary,), scratch)[primary]
         return out
 
-    reps = _concat(_map_chunks(r_ch.n, n_resamples, job), (*names, champion_key))
+    reps = _concat(map_chunks(r_ch.n, n_resamples, job), (*names, champion_key))
     champion_reps = reps.pop(champion_key)
     point = _point_metrics(r_ch, names)
     champion = _point_metrics(r_champ, (primary,))[primary]
     sign = 1.0 if HIGHER_IS_BETTER[primary] else -1.0
     d = sign * (reps[primary] - champion_reps)
-    _warn_degenerate(f"paired {primary}", d)
-    lower, upper, _ = _percentile_interval(d, float(confidence))
+    warn_degenerate(f"paired {primary}", d)
+    lower, upper, _ = percentile_interval(d, float(confidence))
     valid = d[~np.isnan(d)]
     prob = float(((valid > 0).sum() + 0.5 * (valid == 0).sum()) / valid.size) if valid.size else float("nan")
     paired = PairedDifference(

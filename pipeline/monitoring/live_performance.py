@@ -16,7 +16,8 @@ from typing import Any
 from pipeline.core.progress import progress
 from pipeline.core.thread_budget import limit_threads
 from pipeline.data.snapshots import load_parts, read_manifest
-from pipeline.modeling.metrics import MetricEstimate, bootstrap_metrics
+from pipeline.modeling.metrics import bootstrap_metrics
+from pipeline.modeling.resampling import MetricEstimate
 from pipeline.modeling.training import features_and_target, predict_proba
 from pipeline.monitoring.alerts import AlertingContext, retrain_alert
 from pipeline.monitoring.retrain_policy import LiveWindow, RetrainDecision, RetrainPolicy, decide_retrain

@@ -11,19 +11,19 @@ from scipy.stats import norm
 from sklearn import metrics as skm
 
 from pipeline.core.errors import ConfigError, TrainingError
-from pipeline.modeling import metrics as m
+from pipeline.modeling import resampling as m
 from pipeline.modeling.metrics import (
     HIGHER_IS_BETTER,
     METRIC_NAMES,
-    MetricEstimate,
-    PairedDifference,
     bootstrap_metrics,
     bootstrap_replicates,
     bootstrap_weights,
     classification_metrics,
+    compare_bootstrap,
     paired_bootstrap,
     weighted_metrics,
 )
+from pipeline.modeling.resampling import MetricEstimate, PairedDifference
 
 
 def _sklearn_metrics(
@@ -212,7 +212,7 @@ def test_chunking_does_not_change_results(monkeypatch: pytest.MonkeyPatch) -> No
     w = np.random.default_rng(4).integers(0, 3, size=(17, y.size))
     whole = weighted_metrics(y, p, w)
     monkeypatch.setattr(m, "_CACHE_BUDGET_BYTES", m._BYTES_PER_CELL * y.size * 4)
-    assert m._chunk_size(y.size) == 4
+    assert m.chunk_size(y.size) == 4
     chunked = weighted_metrics(y, p, w)
     for name in METRIC_NAMES:
         np.testing.assert_array_equal(whole[name], chunked[name])
@@ -224,7 +224,7 @@ def test_chunking_does_not_change_results(monkeypatch: pytest.MonkeyPatch) -> No
 def test_poisson_weight_table_has_poisson_moments() -> None:
     """The 256-point weight distribution: mean 1 and variance 1 exactly, close to Poisson(1)."""
     every_byte = np.arange(256, dtype=np.uint8)[None, :]
-    w = m._poisson_weights(every_byte, np.empty_like(every_byte), m._Scratch())[0].astype(float)
+    w = m.poisson_weights_from_bytes(every_byte, np.empty_like(every_byte), m.Scratch())[0].astype(float)
     assert w.mean() == 1.0 and w.var() == 1.0
     assert np.bincount(w.astype(int)).tolist() == [94, 95, 46, 16, 4, 1]
     poisson = np.exp(-1.0) / np.array([math.factorial(k) for k in range(6)])
@@ -257,7 +257,7 @@ def test_bootstrap_does_not_depend_on_chunks_or_count(monkeypatch: pytest.Monkey
     y, p = _tied_data(500, 14)
     reference = bootstrap_replicates(y, p, n_resamples=60, seed=9)
     monkeypatch.setattr(m, "_CACHE_BUDGET_BYTES", m._BYTES_PER_CELL * y.size * 7)
-    assert m._chunk_size(y.size) == 7
+    assert m.chunk_size(y.size) == 7
     chunked = bootstrap_replicates(y, p, n_resamples=60, seed=9)
     fewer = bootstrap_replicates(y, p, n_resamples=25, seed=9)
     for name in METRIC_NAMES:
@@ -392,11 +392,9 @@ def test_paired_bootstrap_is_reproducible_and_shares_resamples() -> None:
 def test_compare_bootstrap_is_bootstrap_metrics_plus_paired_bootstrap() -> None:
     y, p = _tied_data(500, 21)
     q = np.clip(p + np.random.default_rng(3).normal(0, 0.1, p.size), 0, 1)
-    estimates, paired = m.compare_bootstrap(
-        y, p, q, metric="log_loss", n_resamples=80, seed=4, metrics=["roc_auc", "f1"]
-    )
+    estimates, paired = compare_bootstrap(y, p, q, metric="log_loss", n_resamples=80, seed=4, metrics=["roc_auc", "f1"])
     assert list(estimates) == ["roc_auc", "f1"]  # the primary metric is used, not added to the result
     assert estimates == bootstrap_metrics(y, p, n_resamples=80, seed=4, metrics=["roc_auc", "f1"])
     assert paired == paired_bootstrap(y, p, q, metric="log_loss", n_resamples=80, seed=4)
     with pytest.raises(TrainingError, match="rows"):
-        m.compare_bootstrap(y, p, q[:-1], n_resamples=10)
+        compare_bootstrap(y, p, q[:-1], n_resamples=10)
