@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -25,9 +25,13 @@ from pydantic import (
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.hashing import json_sha256
+from pipeline.core.metric_names import DEFAULT_PRIMARY, HIGHER_IS_BETTER, TaskType, metric_problem
 
 Severity = Literal["fail", "warn", "info"]
-ESTIMATORS = ("logistic_regression", "random_forest", "gradient_boosting")
+Estimator = Literal["logistic_regression", "linear_regression", "ridge", "random_forest", "gradient_boosting"]
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
+CLASSIFIER_ONLY: tuple[str, ...] = ("logistic_regression",)
+REGRESSOR_ONLY: tuple[str, ...] = ("linear_regression", "ridge")
 
 
 class _Frozen(BaseModel):
@@ -113,10 +117,20 @@ class Features(_Frozen):
 
 
 class DatasetConfig(_Frozen):
+    """What one row is: its ids, features and label, and what kind of prediction the label asks for.
+
+    ``task`` is ``binary`` (the default: two ``classes``, one of them the ``positive_class``),
+    ``multiclass`` (three or more ``classes``, no positive class) or ``regression`` (a numeric
+    label, no classes).  It is part of the training config's hash, so it is recorded with every
+    model version.
+    """
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     label: str
-    classes: tuple[str, str]
-    positive_class: str
+    # excluded from dumps at their defaults, so hashes of existing (binary) configs do not change
+    task: TaskType = Field(default="binary", exclude_if=lambda v: v == "binary")
+    classes: tuple[str, ...] = ()
+    positive_class: str | None = Field(default=None, exclude_if=lambda v: v is None)
     id_columns: tuple[str, ...] = ()
     features: Features
     time_column: str | None = None  # set: holdout = most recent rows, folds chain forward in time
@@ -145,15 +159,41 @@ class DatasetConfig(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
-        if self.positive_class not in self.classes:
-            raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {list(self.classes)}")
-        if self.classes[0] == self.classes[1]:
-            raise ValueError("the two classes must differ")
+        self._classes_fit_task()
         names = [*self.id_columns, self.label, *self.feature_names]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"columns declared twice: {dupes}")
         return self
+
+    def _classes_fit_task(self) -> None:
+        classes = list(self.classes)
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"dataset.classes lists a class twice: {classes}")
+        if self.task == "binary":
+            if len(classes) != 2:
+                hint = (
+                    "set dataset.task: multiclass for three or more classes"
+                    if len(classes) > 2
+                    else "list both classes, or set dataset.task: regression for a numeric label"
+                )
+                raise ValueError(f"a binary task needs exactly two classes, got {classes}; {hint}")
+            if self.positive_class not in classes:
+                raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {classes}")
+        elif self.task == "multiclass":
+            if len(classes) < 3:
+                raise ValueError(
+                    f"a multiclass task needs three or more classes, got {classes}; "
+                    "two classes are dataset.task: binary (with a positive_class)"
+                )
+            if self.positive_class is not None:
+                raise ValueError("a multiclass task has no positive_class; remove it")
+        elif classes or self.positive_class is not None:
+            raise ValueError("a regression task predicts a number: remove dataset.classes and positive_class")
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
 
     @property
     def numeric_names(self) -> list[str]:
@@ -284,9 +324,21 @@ class DriftConfig(_Frozen):
 
 
 class LabelContractConfig(_Frozen):
+    """What the label of a new batch must look like (see ``pipeline/quality/label_contract.py``).
+
+    Classification: each class's share within ``tolerance`` of ``expected_shares`` (a chi-squared
+    goodness of fit says whether a deviation is more than chance). Regression: the label within
+    ``[min, max]`` when given, at most ``max_missing_share`` of rows without one, and its
+    distribution tested for drift against the reference like any numeric feature.
+    """
+
     severity: Severity = "warn"
     expected_shares: dict[str, float] | None = None
     tolerance: float = Field(default=0.1, gt=0, lt=1)
+    # regression only; excluded from dumps at their defaults, so hashes of existing configs do not change
+    min: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    max: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    max_missing_share: float = Field(default=0.05, ge=0, le=1, exclude_if=lambda v: v == 0.05)
 
     @field_validator("expected_shares")
     @classmethod
@@ -304,8 +356,28 @@ class ValidationConfig(_Frozen):
 
 
 class ModelSpec(_Frozen):
-    estimator: Literal["logistic_regression", "random_forest", "gradient_boosting"]
+    """An estimator and its parameters.  ``random_forest`` and ``gradient_boosting`` serve every
+    task (the classifier or the regressor, by ``dataset.task``); ``logistic_regression`` is for
+    classification, ``linear_regression`` and ``ridge`` for regression."""
+
+    estimator: Estimator
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutputConfig(_Frozen):
+    """Post-processing of a regressor's predictions: clipped to ``[clip_min, clip_max]``, then
+    rounded to ``round_decimals`` (0: whole numbers).  Part of the fitted model, so training,
+    evaluation, batch scoring and serving apply it identically; e.g. ``clip_min: 0`` for prices."""
+
+    clip_min: float | None = None
+    clip_max: float | None = None
+    round_decimals: int | None = Field(default=None, ge=0, le=12)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutputConfig:
+        if self.clip_min is not None and self.clip_max is not None and self.clip_min > self.clip_max:
+            raise ValueError(f"clip_min {self.clip_min} is above clip_max {self.clip_max}")
+        return self
 
 
 MAX_CANDIDATES = 50
@@ -358,6 +430,8 @@ class ModelConfig(_Frozen):
     spec: str = "default"
     specs: dict[str, ModelSpec]
     candidates: tuple[CandidateEntry, ...] = ()
+    # regression only; excluded from dumps when unset, so hashes of existing configs do not change
+    output: OutputConfig | None = Field(default=None, exclude_if=lambda v: v is None)
     _candidate_names: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
@@ -405,13 +479,15 @@ class EvaluationConfig(_Frozen):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     seed: int = Field(default=42, ge=0)
     min_slice_rows: int = Field(default=100, ge=1)  # smaller slices (or < 10 of a class) are flagged small
+    # regression folds: "binned" keeps the target's distribution in every fold (stratified on its
+    # quantile bins), "plain" is shuffled k-fold; excluded from dumps at the default (hash unchanged)
+    regression_folds: Literal["binned", "plain"] = Field(default="binned", exclude_if=lambda v: v == "binned")
 
 
 def _known_metric(metric: str) -> str:
-    from pipeline.core.metric_names import METRIC_NAMES
-
-    if metric not in METRIC_NAMES:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {list(METRIC_NAMES)}")
+    """Any task's metric name; whether it fits this config's task is checked across sections."""
+    if metric not in HIGHER_IS_BETTER and not metric.startswith("recall["):
+        raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(HIGHER_IS_BETTER)}")
     return metric
 
 
@@ -426,6 +502,10 @@ class SliceGates(_Frozen):
 
 class PromotionConfig(_Frozen):
     """When ``champion`` may move (see ``pipeline/modeling/promotion.py``).
+
+    ``primary_metric`` defaults by task (ROC AUC for classification, RMSE for regression); the
+    policy reads its direction, so a floor on a lower-is-better metric is a ceiling and the
+    non-inferiority ``margin`` is in the metric's own units (for RMSE, the label's units).
 
     ``min_holdout_rows`` and ``min_class_rows`` refuse to crown a model on thin evidence: below
     them the version is registered but not promoted, not even as the first model. Defaults:
@@ -546,14 +626,41 @@ class PipelineConfig(_Frozen):
     alerts: AlertsConfig = AlertsConfig()
     resources: ResourcesConfig = ResourcesConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_metric_by_task(cls, data: Any) -> Any:
+        # promotion.primary_metric left unset means the task's default (RMSE for regression)
+        if not isinstance(data, dict) or not isinstance(data.get("dataset"), dict):
+            return data
+        task = data["dataset"].get("task", "binary")
+        promotion = data.get("promotion") or {}
+        if task in DEFAULT_PRIMARY and isinstance(promotion, dict) and "primary_metric" not in promotion:
+            data = {**data, "promotion": {**promotion, "primary_metric": DEFAULT_PRIMARY[task]}}
+        return data
+
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
+        dataset = self.dataset
         shares = self.validation.label_contract.expected_shares
-        if shares is not None and set(shares) != set(self.dataset.classes):
+        if shares is not None and set(shares) != set(dataset.classes):
             raise ValueError(
                 f"validation.label_contract.expected_shares names {sorted(shares)}, "
-                f"but dataset.classes is {list(self.dataset.classes)}"
+                f"but dataset.classes is {list(dataset.classes)}"
             )
+        policy = self.promotion
+        for key, metric in [("primary_metric", policy.primary_metric), *(("floors", m) for m in policy.floors)]:
+            problem = metric_problem(metric, dataset.task, dataset.classes)
+            if problem:
+                raise ValueError(f"promotion.{key}: {problem}")
+        wrong = REGRESSOR_ONLY if dataset.is_classification else CLASSIFIER_ONLY
+        for name, spec in self.model.specs.items():
+            if spec.estimator in wrong:
+                fits = [e for e in ESTIMATORS if e not in wrong]
+                raise ValueError(
+                    f"model.specs.{name}: {spec.estimator} does not fit a {dataset.task} task; use one of {fits}"
+                )
+        if self.model.output is not None and dataset.is_classification:
+            raise ValueError("model.output post-processes a regressor's predictions; remove it for classification")
         return self
 
     def model_spec(self, name: str | None = None) -> ModelSpec:

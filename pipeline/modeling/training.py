@@ -1,7 +1,11 @@
-"""Build and fit the scikit-learn pipeline declared in config.
+"""Build and fit the scikit-learn pipeline declared in config, for any task type.
 
-Preprocessing is part of the fitted model (imputation, scaling, one-hot encoding), so the artifact
-scores raw snapshot rows and nothing about the training data leaks into serving code.
+Preprocessing is part of the fitted model (imputation, scaling, one-hot encoding), and so is a
+regressor's output post-processing (clip, round: :class:`PostProcessedRegressor`), so the
+artifact scores raw snapshot rows the same way in evaluation, batch scoring and serving, and
+nothing about the training data leaks into serving code.  The target is 0/1 for a binary task
+(1 = the positive class), the class's index in ``dataset.classes`` for a multiclass task and the
+number itself for regression (:func:`target_values`).
 """
 
 from __future__ import annotations
@@ -13,25 +17,38 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
-from pipeline.core.config import DatasetConfig, ModelSpec
+from pipeline.core.config import DatasetConfig, ModelSpec, OutputConfig
 from pipeline.core.errors import TrainingError
 from pipeline.core.thread_budget import ThreadBudget, limit_threads
+from pipeline.modeling.postprocess import PostProcessedRegressor
 
 log = logging.getLogger(__name__)
 
-_ESTIMATORS: dict[str, Any] = {
+_CLASSIFIERS: dict[str, Any] = {
     "logistic_regression": LogisticRegression,
     "random_forest": RandomForestClassifier,
     "gradient_boosting": HistGradientBoostingClassifier,
 }
-_SEEDED = {"random_forest", "gradient_boosting", "logistic_regression"}
+_REGRESSORS: dict[str, Any] = {
+    "linear_regression": LinearRegression,
+    "ridge": Ridge,
+    "random_forest": RandomForestRegressor,
+    "gradient_boosting": HistGradientBoostingRegressor,
+}
+_UNSEEDED = {"linear_regression"}
+_TARGET_TYPE = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
 
 
 HASHED_COLUMNS = 32
@@ -126,15 +143,34 @@ def _datetime_parts(dataset: DatasetConfig) -> tuple[tuple[str, ...], ...]:
     )
 
 
-def build_pipeline(dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeline:
-    """An unfitted preprocessing + estimator pipeline for ``spec``; bad params name the spec."""
+def _estimator(dataset: DatasetConfig, spec: ModelSpec, seed: int, output: OutputConfig | None) -> Any:
+    """The task's estimator for ``spec`` (the regressor wrapped in its output post-processing)."""
+    registry = _CLASSIFIERS if dataset.is_classification else _REGRESSORS
+    if spec.estimator not in registry:
+        raise TrainingError(
+            f"model spec {spec.estimator} does not fit a {dataset.task} task; use one of {sorted(registry)}"
+        )
     params = dict(spec.params)
-    if spec.estimator in _SEEDED:
+    if spec.estimator not in _UNSEEDED:
         params.setdefault("random_state", seed)
     try:
-        estimator = _ESTIMATORS[spec.estimator](**params)
+        estimator = registry[spec.estimator](**params)
     except TypeError as err:
         raise TrainingError(f"model spec {spec.estimator}: bad params {spec.params}: {err}") from None
+    if output is not None:
+        return PostProcessedRegressor(
+            estimator, clip_min=output.clip_min, clip_max=output.clip_max, round_decimals=output.round_decimals
+        )
+    return estimator
+
+
+def build_pipeline(dataset: DatasetConfig, spec: ModelSpec, seed: int, output: OutputConfig | None = None) -> Pipeline:
+    """An unfitted preprocessing + estimator pipeline for ``spec``; bad params name the spec.
+
+    ``output`` (``model.output``, regression only) becomes the pipeline's last step, so every
+    prediction of the fitted model is post-processed the same way wherever it is made.
+    """
+    estimator = _estimator(dataset, spec, seed, output)
     transformers = []
     if dataset.numeric_names:
         transformers.append(
@@ -155,7 +191,7 @@ def build_pipeline(dataset: DatasetConfig, spec: ModelSpec, seed: int) -> Pipeli
     encoders = {
         "onehot": lambda: OneHotEncoder(handle_unknown="ignore", sparse_output=False),
         # cross-fitted: fit_transform encodes each row with statistics from the other folds
-        "target": lambda: TargetEncoder(target_type="binary", random_state=seed),
+        "target": lambda: TargetEncoder(target_type=_TARGET_TYPE[dataset.task], random_state=seed),
         "hashing": HashedCategories,
     }
     for encoding, names in by_encoding.items():
@@ -201,27 +237,58 @@ def feature_frame(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
     return X
 
 
+def target_values(frame: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:
+    """The label as the model learns it: 0/1 (binary, 1 = positive class), the class's index in
+    ``dataset.classes`` (multiclass, int16) or the number (regression, float64).
+
+    Snapshots hold only labels that ingestion accepted (a declared class, or a number), so an
+    unknown class here is a bug upstream and raises rather than being coded as some class.
+    """
+    label = frame[dataset.label]
+    if dataset.task == "binary":
+        return (label.astype(str) == dataset.positive_class).to_numpy(dtype=np.int8)
+    if dataset.task == "multiclass":
+        codes = pd.Categorical(label.astype(str), categories=list(dataset.classes)).codes
+        if (codes < 0).any():
+            bad = sorted(set(label[codes < 0].astype(str).tolist()))[:5]
+            raise TrainingError(f"{dataset.label}: values {bad} are not among dataset.classes {list(dataset.classes)}")
+        return np.asarray(codes, dtype=np.int16)
+    return pd.to_numeric(label, errors="raise").to_numpy(dtype=np.float64)
+
+
 def features_and_target(frame: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, np.ndarray]:
-    """Feature frame (see :func:`feature_frame`) and 0/1 target."""
-    y = (frame[dataset.label].astype(str) == dataset.positive_class).to_numpy(dtype=np.int8)
-    return feature_frame(frame, dataset), y
+    """Feature frame (see :func:`feature_frame`) and target (see :func:`target_values`)."""
+    return feature_frame(frame, dataset), target_values(frame, dataset)
+
+
+def _trainable(y: np.ndarray, dataset: DatasetConfig) -> None:
+    """Refuse a target nothing can be learnt from: one class, or one value of a numeric label."""
+    distinct = np.unique(y)
+    if dataset.is_classification and distinct.size < 2:
+        raise TrainingError(
+            f"the training data holds only one class of {dataset.label!r}; at least two of "
+            f"{list(dataset.classes)} are needed to train"
+        )
+    if not dataset.is_classification and distinct.size < 2:
+        raise TrainingError(f"the training data holds a single value of {dataset.label!r}; a regressor needs more")
 
 
 def fit_model(
-    frame: pd.DataFrame, dataset: DatasetConfig, spec: ModelSpec, seed: int, threads: ThreadBudget | int | None = None
+    frame: pd.DataFrame,
+    dataset: DatasetConfig,
+    spec: ModelSpec,
+    seed: int,
+    threads: ThreadBudget | int | None = None,
+    output: OutputConfig | None = None,
 ) -> Pipeline:
-    """Fit the declared pipeline on ``frame`` within the thread budget; needs both classes present.
+    """Fit the declared pipeline on ``frame`` within the thread budget (see :func:`build_pipeline`).
 
     ``threads`` is the task's budget (``Workspace.thread_budget``); None derives it from the
     environment (see ``pipeline/core/thread_budget.py``).
     """
     X, y = features_and_target(frame, dataset)
-    if len(np.unique(y)) < 2:
-        raise TrainingError(
-            f"the training data holds only one class of {dataset.label!r}; both "
-            f"{list(dataset.classes)} are needed to train"
-        )
-    model = build_pipeline(dataset, spec, seed)
+    _trainable(y, dataset)
+    model = build_pipeline(dataset, spec, seed, output)
     try:
         with limit_threads(threads):
             model.fit(X, y)
@@ -232,11 +299,37 @@ def fit_model(
     return model
 
 
+def scores_from_model(model: Any, X: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:
+    """What the metrics read from a fitted model on feature frame ``X`` (see :func:`predict_scores`)."""
+    if dataset.task == "regression":
+        return np.asarray(model.predict(X), dtype=np.float64)
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    if dataset.task == "binary":
+        return proba[:, 1]
+    # columns in dataset.classes order; a class the model never saw in training gets probability 0
+    out = np.zeros((proba.shape[0], len(dataset.classes)), dtype=np.float64)
+    for column, code in enumerate(np.asarray(model.classes_).astype(int)):
+        out[:, code] = proba[:, column]
+    return out
+
+
+def predict_scores(
+    model: Any, frame: pd.DataFrame, dataset: DatasetConfig, threads: ThreadBudget | int | None = None
+) -> np.ndarray:
+    """Each row's prediction as the metrics read it, within the thread budget (None: from the
+    environment); a label column is not needed.
+
+    Binary: the probability of the positive class, shape (n,).  Multiclass: the probability of
+    each class in ``dataset.classes`` order, shape (n, k).  Regression: the predicted number,
+    post-processed as ``model.output`` says, shape (n,).
+    """
+    X = feature_frame(frame, dataset)
+    with limit_threads(threads):
+        return scores_from_model(model, X, dataset)
+
+
 def predict_proba(
     model: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, threads: ThreadBudget | int | None = None
 ) -> np.ndarray:
-    """Probability of the positive class for each row of ``frame`` (a label column is not needed),
-    computed within the thread budget (None: derived from the environment)."""
-    X = feature_frame(frame, dataset)
-    with limit_threads(threads):
-        return model.predict_proba(X)[:, 1]
+    """Probability of the positive class for each row of ``frame`` (binary tasks; see :func:`predict_scores`)."""
+    return predict_scores(model, frame, dataset, threads)
