@@ -72,8 +72,8 @@ def paired_difference(
         return None, problem
     from pipeline.app.stages.data import training_data
     from pipeline.modeling.evaluation import describe_split, holdout_split
-    from pipeline.modeling.metrics import compare_bootstrap
-    from pipeline.modeling.training import features_and_target, predict_proba
+    from pipeline.modeling.metric_suites import metric_suite
+    from pipeline.modeling.training import predict_scores, target_values
 
     _, frame = training_data(ws, a.snapshot_id)
     split = holdout_split(frame, ws.config)
@@ -89,13 +89,14 @@ def paired_difference(
     except CTError as err:
         return None, f"an artifact could not be loaded: {err}"
     holdout = frame.iloc[split.holdout_index]
-    _, y = features_and_target(holdout, ws.config.dataset)
-    proba_a, proba_b = (predict_proba(m, holdout, ws.config.dataset) for m in models)
+    dataset = ws.config.dataset
+    y = target_values(holdout, dataset)
+    scores_a, scores_b = (predict_scores(m, holdout, dataset) for m in models)
     ecfg = ws.config.evaluation
-    _, paired = compare_bootstrap(
+    _, paired = metric_suite(dataset).compare(
         y,
-        proba_b,
-        proba_a,
+        scores_b,
+        scores_a,
         metric=metric,
         n_resamples=ecfg.bootstrap_resamples,
         seed=ecfg.seed,

@@ -70,6 +70,21 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "median_ae": False,
 }
 
+SCALE_DEPENDENT: frozenset[str] = frozenset({"rmse", "mae", "median_ae"})
+"""Metrics in the label's own units. A margin or drop of one of them is a share of the champion's
+value (``margin: 0.01`` = 1% of its RMSE), because an absolute amount would mean something else
+for prices in euros than for durations in seconds; every other metric lies on a fixed scale and
+takes margins as absolute amounts."""
+
+
+def tolerance(metric: str, amount: float, reference: float | None) -> float:
+    """``amount`` as an absolute tolerance on ``metric``: scaled by ``|reference|`` (the champion's
+    value) for a scale-dependent metric, as given otherwise."""
+    if metric in SCALE_DEPENDENT and reference is not None:
+        return amount * abs(reference)
+    return amount
+
+
 _PER_CLASS = re.compile(r"^recall\[(?P<cls>.+)\]$")
 
 

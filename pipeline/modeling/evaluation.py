@@ -1,6 +1,8 @@
 """Honest evaluation of a trained model: a deterministic holdout, cross-validation on the
 training part, bootstrap intervals, metrics per slice, curves for the report, and the champion
-scored on the very same holdout rows with a paired bootstrap.
+scored on the very same holdout rows with a paired bootstrap.  Every task type goes through the
+same steps; what differs (targets, scores, metrics, curves) comes from its
+:class:`~pipeline.modeling.metric_suites.MetricSuite`.
 
 Evaluation only produces evidence (a JSON-ready dict); the promotion policy (``promotion.py``)
 reads that evidence and nothing else.  Everything is seeded from ``evaluation.seed``, so the same
@@ -21,17 +23,11 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from pipeline.core.config import PipelineConfig
+from pipeline.core.config import DatasetConfig, PipelineConfig
 from pipeline.core.errors import TrainingError
+from pipeline.core.metric_names import higher_is_better
 from pipeline.core.thread_budget import ThreadBudget, limit_threads
-from pipeline.modeling.metrics import (
-    HIGHER_IS_BETTER,
-    METRIC_NAMES,
-    bootstrap_metrics,
-    classification_curves,
-    classification_metrics,
-    compare_bootstrap,
-)
+from pipeline.modeling.metric_suites import MetricSuite, metric_suite
 from pipeline.modeling.resampling import BOOTSTRAP_METHOD, MetricEstimate, PairedDifference
 from pipeline.modeling.splits import (
     Split,
@@ -41,7 +37,7 @@ from pipeline.modeling.splits import (
     time_folds,
     time_values,
 )
-from pipeline.modeling.training import features_and_target, predict_proba
+from pipeline.modeling.training import features_and_target, predict_scores, scores_from_model
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +78,29 @@ def describe_split(frame: pd.DataFrame, split: Split, config: PipelineConfig) ->
             folds="forward-chaining",
         )
     else:
-        out.update(kind="hash", id_columns=list(dataset.id_columns), salt=dataset.name, folds="stratified")
+        out.update(kind="hash", id_columns=list(dataset.id_columns), salt=dataset.name, folds=_fold_kind(config))
     return out
+
+
+def _fold_kind(config: PipelineConfig) -> str:
+    """How the folds of a hash-split holdout are cut, for the record."""
+    if config.dataset.is_classification:
+        return "stratified"
+    return "binned-stratified" if config.evaluation.regression_folds == "binned" else "k-fold"
 
 
 def cv_folds(train: pd.DataFrame, y: np.ndarray, config: PipelineConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     """Folds of the training part: forward-chaining by time when a time column is set, else
-    shuffled stratified k-fold seeded by ``evaluation.seed``."""
+    shuffled k-fold seeded by ``evaluation.seed``, stratified by class for classification and by
+    quantile bins of the target for regression (unless ``evaluation.regression_folds: plain``)."""
     ecfg = config.evaluation
     if config.dataset.time_column:
         return time_folds(time_values(train[config.dataset.time_column]), ecfg.folds)
-    return stratified_folds(y, ecfg.folds, ecfg.seed)
+    if config.dataset.is_classification:
+        return stratified_folds(y, ecfg.folds, ecfg.seed)
+    from pipeline.modeling.splits import regression_folds  # TODO(lead): top-level once h/reg is merged
+
+    return regression_folds(y, ecfg.folds, ecfg.seed, binned=ecfg.regression_folds == "binned")
 
 
 def fold_metrics(
@@ -101,6 +109,7 @@ def fold_metrics(
     y: np.ndarray,
     fit_idx: np.ndarray,
     val_idx: np.ndarray,
+    dataset: DatasetConfig,
     threads: ThreadBudget | int | None = None,
 ) -> dict[str, float]:
     """Every metric of one fold: a fresh clone of ``template`` fitted on ``fit_idx``, scored on ``val_idx``.
@@ -110,19 +119,22 @@ def fold_metrics(
     """
     with limit_threads(threads):
         model = clone(template).fit(X.iloc[fit_idx], y[fit_idx])
-        proba = model.predict_proba(X.iloc[val_idx])[:, 1]
-    return classification_metrics(y[val_idx], proba)
+        scores = scores_from_model(model, X.iloc[val_idx], dataset)
+    return metric_suite(dataset).point(y[val_idx], scores)
 
 
-def summarize_folds(per_fold: Sequence[Mapping[str, float | None]]) -> dict[str, dict[str, Any]]:
+def summarize_folds(
+    per_fold: Sequence[Mapping[str, float | None]], names: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Mean and std (ddof=1) of every metric over folds given in fold order.
 
-    Undefined scores (NaN or None) are left out of that metric's mean; ``folds`` says how many
-    counted and the mean is None if none did.  Used alike by :func:`cross_validate` (folds in one
-    process) and by the choose step that gathers the folds scored by separate mapped tasks.
+    ``names`` are the metrics to summarize (default: every metric the folds report, in their
+    order).  Undefined scores (NaN or None) are left out of that metric's mean; ``folds`` says how
+    many counted and the mean is None if none did.  Used alike by :func:`cross_validate` (folds in
+    one process) and by the choose step that gathers the folds scored by separate mapped tasks.
     """
     out: dict[str, dict[str, Any]] = {}
-    for m in METRIC_NAMES:
+    for m in names if names is not None else dict.fromkeys(k for fold in per_fold for k in fold):
         values = [fold.get(m) for fold in per_fold]
         valid = np.array([float(v) for v in values if v is not None and not math.isnan(v)])
         out[m] = {
@@ -145,7 +157,11 @@ def cross_validate(
     """
     X, y = features_and_target(train, config.dataset)
     return summarize_folds(
-        [fold_metrics(template, X, y, fit_idx, val_idx, threads) for fit_idx, val_idx in cv_folds(train, y, config)]
+        [
+            fold_metrics(template, X, y, fit_idx, val_idx, config.dataset, threads)
+            for fit_idx, val_idx in cv_folds(train, y, config)
+        ],
+        metric_suite(config.dataset).names,
     )
 
 
@@ -167,6 +183,8 @@ class Evaluation:
     selection: dict[str, Any] | None = None
     holdout_classes: dict[str, int] = field(default_factory=dict)
     """Holdout rows per class (by class name): the promotion policy's minimum per class reads it."""
+    task: str = "binary"
+    """``dataset.task`` of the evaluated model: which metrics and curves the evidence holds."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: NaN (an undefined metric, e.g. AUC of a one-class slice) becomes None."""
@@ -185,6 +203,7 @@ class Evaluation:
                 "candidates": self.candidates,
                 "selection": self.selection,
                 "holdout_classes": self.holdout_classes,
+                "task": self.task,
             }
         )
 
@@ -209,18 +228,18 @@ def _slice_values(column: pd.Series) -> list[tuple[str, np.ndarray]]:
 
 
 def _bootstrap(
-    y: np.ndarray, proba: np.ndarray, champion_proba: np.ndarray | None, config: PipelineConfig
+    suite: MetricSuite, y: np.ndarray, scores: np.ndarray, champion_scores: np.ndarray | None, config: PipelineConfig
 ) -> tuple[dict[str, MetricEstimate], PairedDifference | None]:
     """All metrics with intervals and, with a champion, the paired comparison on the primary
     metric (one pass over the resamples for both)."""
     ecfg = config.evaluation
     n, seed, confidence = ecfg.bootstrap_resamples, ecfg.seed, ecfg.confidence
-    if champion_proba is None:
-        return bootstrap_metrics(y, proba, n_resamples=n, seed=seed, confidence=confidence), None
-    return compare_bootstrap(
+    if champion_scores is None:
+        return suite.bootstrap(y, scores, n_resamples=n, seed=seed, confidence=confidence), None
+    return suite.compare(
         y,
-        proba,
-        champion_proba,
+        scores,
+        champion_scores,
         metric=config.promotion.primary_metric,
         n_resamples=n,
         seed=seed,
@@ -228,36 +247,47 @@ def _bootstrap(
     )
 
 
+def _slice_size(suite: MetricSuite, ys: np.ndarray, config: PipelineConfig) -> dict[str, Any]:
+    """A slice's size and whether it is too small to trust: fewer than ``evaluation.min_slice_rows``
+    rows, or (classification) fewer than 10 rows of a class."""
+    minority = suite.minority_rows(ys)
+    size: dict[str, Any] = {"rows": int(ys.size)}
+    if suite.task == "binary":
+        size["positives"] = int(ys.sum())
+    elif suite.task == "multiclass":
+        size["classes"] = suite.class_rows(ys)
+    size["small"] = bool(
+        ys.size < config.evaluation.min_slice_rows or (minority is not None and minority < MIN_SLICE_CLASS_ROWS)
+    )
+    return size
+
+
 def score_slices(
     holdout: pd.DataFrame,
     y: np.ndarray,
-    proba: np.ndarray,
+    scores: np.ndarray,
     config: PipelineConfig,
-    champion_proba: np.ndarray | None = None,
+    champion_scores: np.ndarray | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Metrics with intervals for every value of every ``dataset.slice_columns`` column.
 
-    Each slice lists its rows and positives, all metrics with bootstrap intervals, a ``small``
-    flag (fewer than ``evaluation.min_slice_rows`` rows or fewer than 10 of a class: wide
-    intervals), and with a champion its primary metric and the paired difference, so a model
-    that is better on average but worse for one group is visible and can be gated.
+    Each slice lists its rows (and positives, or rows per class), all metrics with bootstrap
+    intervals, a ``small`` flag (wide intervals, see :func:`_slice_size`), and with a champion
+    its primary metric and the paired difference, so a model that is better on average but worse
+    for one group is visible and can be gated.
     """
-    ecfg = config.evaluation
     primary = config.promotion.primary_metric
+    suite = metric_suite(config.dataset)
     out: dict[str, list[dict[str, Any]]] = {}
     for column in config.dataset.slice_columns:
         rows: list[dict[str, Any]] = []
         for value, idx in _slice_values(holdout[column]):
-            ys, ps = y[idx], proba[idx]
-            positives = int(ys.sum())
-            estimates, diff = _bootstrap(ys, ps, None if champion_proba is None else champion_proba[idx], config)
+            ys, ps = y[idx], scores[idx]
+            champion_slice = None if champion_scores is None else champion_scores[idx]
+            estimates, diff = _bootstrap(suite, ys, ps, champion_slice, config)
             entry: dict[str, Any] = {
                 "value": value,
-                "rows": int(idx.size),
-                "positives": positives,
-                "small": bool(
-                    idx.size < ecfg.min_slice_rows or min(positives, idx.size - positives) < MIN_SLICE_CLASS_ROWS
-                ),
+                **_slice_size(suite, ys, config),
                 "metrics": {m: e.to_dict() for m, e in estimates.items()},
             }
             if diff is not None:
@@ -268,41 +298,49 @@ def score_slices(
     return out
 
 
+def _champion_curves(suite: MetricSuite, y: np.ndarray, champion_scores: np.ndarray) -> dict[str, Any]:
+    """The champion's curves the report draws beside the challenger's (ROC and PR for binary;
+    the predicted-vs-actual summary for regression; none for multiclass)."""
+    curves = suite.curves(y, champion_scores)
+    if suite.task == "binary":
+        return {"roc": curves["roc"], "pr": curves["pr"]}
+    if suite.task == "regression":
+        return {"by_decile": curves["by_decile"], "summary": curves["summary"]}
+    return {}
+
+
 def holdout_evidence(
     y: np.ndarray,
-    proba: np.ndarray,
+    scores: np.ndarray,
     holdout: pd.DataFrame,
     config: PipelineConfig,
-    champion_proba: np.ndarray | None = None,
+    champion_scores: np.ndarray | None = None,
     champion_version: int | None = None,
 ) -> dict[str, Any]:
     """Everything the holdout says about a model, from its predictions (and the champion's).
 
     Returns ``holdout`` (every metric with its bootstrap interval), ``holdout_classes`` (rows per
-    class name), ``curves`` (for the report), ``champion`` (its metrics, curves and the paired
-    comparison on the primary metric, or None) and ``slices`` (see :func:`score_slices`).  Pure:
-    no models, no stores.
+    class name; none for regression), ``curves`` (for the report), ``champion`` (its metrics,
+    curves and the paired comparison on the primary metric, or None), ``slices`` (see
+    :func:`score_slices`) and ``task``.  Pure: no models, no stores.
     """
-    estimates, diff = _bootstrap(y, proba, champion_proba, config)
+    suite = metric_suite(config.dataset)
+    estimates, diff = _bootstrap(suite, y, scores, champion_scores, config)
     champion: dict[str, Any] | None = None
-    if champion_proba is not None and diff is not None:
-        champ_curves = classification_curves(y, champion_proba)
+    if champion_scores is not None and diff is not None:
         champion = {
             "version": champion_version,
-            "holdout": classification_metrics(y, champion_proba),
+            "holdout": suite.point(y, champion_scores),
             "comparison": diff.to_dict(),
-            "curves": {"roc": champ_curves["roc"], "pr": champ_curves["pr"]},
+            "curves": _champion_curves(suite, y, champion_scores),
         }
-    positives = int(np.asarray(y).sum())
-    classes = {
-        c: positives if c == config.dataset.positive_class else len(y) - positives for c in config.dataset.classes
-    }
     return {
         "holdout": {m: e.to_dict() for m, e in estimates.items()},
-        "holdout_classes": classes,
-        "curves": classification_curves(y, proba),
+        "holdout_classes": suite.class_rows(y),
+        "curves": suite.curves(y, scores),
         "champion": champion,
-        "slices": score_slices(holdout, y, proba, config, champion_proba),
+        "slices": score_slices(holdout, y, scores, config, champion_scores),
+        "task": suite.task,
     }
 
 
@@ -331,9 +369,9 @@ def evaluate_candidate(
     train = frame.iloc[split.train_index]
     _, y = features_and_target(holdout, config.dataset)
     with limit_threads(threads) as cap:
-        proba = predict_proba(model, holdout, config.dataset, cap)
-        champ_proba = predict_proba(champion, holdout, config.dataset, cap) if champion is not None else None
-        evidence = holdout_evidence(y, proba, holdout, config, champ_proba, champion_version)
+        scores = predict_scores(model, holdout, config.dataset, cap)
+        champ_scores = predict_scores(champion, holdout, config.dataset, cap) if champion is not None else None
+        evidence = holdout_evidence(y, scores, holdout, config, champ_scores, champion_version)
         cv = cross_validation if cross_validation is not None else cross_validate(model, train, config, cap)
     return Evaluation(
         train_rows=len(train),
@@ -362,7 +400,7 @@ def choose_best(candidates: Sequence[dict[str, Any]], metric: str) -> dict[str, 
     """
     if not candidates:
         raise TrainingError("no trained candidates to choose from; every candidate's train task must succeed")
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = 1.0 if higher_is_better(metric) else -1.0
 
     def score(c: dict[str, Any]) -> float:
         mean = (c.get("cross_validation") or {}).get(metric, {}).get("mean")

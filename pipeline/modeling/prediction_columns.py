@@ -46,10 +46,9 @@ def prediction_frame(scores: np.ndarray, dataset: DatasetConfig) -> pd.DataFrame
         columns = {proba_column(c): proba[:, k] for k, c in enumerate(dataset.classes)}
         return pd.DataFrame({**columns, "score": proba[np.arange(len(proba)), best], "predicted_label": labels[best]})
     proba = np.asarray(scores, dtype="float64")
-    negative = next(c for c in dataset.classes if c != dataset.positive_class)
-    return pd.DataFrame(
-        {"score": proba, "predicted_label": np.where(proba >= DECISION_THRESHOLD, dataset.positive_class, negative)}
-    )
+    positive = str(dataset.positive_class)
+    negative = next(c for c in dataset.classes if c != positive)
+    return pd.DataFrame({"score": proba, "predicted_label": np.where(proba >= DECISION_THRESHOLD, positive, negative)})
 
 
 def scores_from_predictions(frame: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:

@@ -8,7 +8,10 @@ meets them in the decision:
    (a champion crowned on 4 rows is a coin toss with a badge);
 1. **floors** -- every floored metric on the holdout must reach its floor;
 2. with a champion, **non-inferiority** -- the lower end of the paired bootstrap interval of
-   (challenger - champion) on the primary metric must stay above ``-margin``;
+   (challenger - champion) on the primary metric must stay above ``-margin`` (oriented so that
+   positive is better, whichever way the metric points; for metrics in the label's units -- RMSE,
+   MAE, median absolute error -- ``margin``, ``min_improvement`` and a slice's ``max_drop`` are
+   shares of the champion's value, see ``pipeline.core.metric_names.tolerance``);
 3. with ``min_improvement`` set, **improvement** -- that lower end must exceed
    ``min_improvement`` (the challenger is better by at least that much, with 95% confidence);
 4. with ``slice_gates`` set, **slice gates** -- in no slice with at least ``min_rows`` holdout
@@ -28,7 +31,7 @@ from typing import Any, Literal, get_args
 
 from pipeline.core.config import PromotionConfig
 from pipeline.core.errors import RegistryError
-from pipeline.modeling.metrics import HIGHER_IS_BETTER
+from pipeline.core.metric_names import higher_is_better, tolerance
 
 CheckKind = Literal["floor", "holdout_rows", "class_rows", "non_inferiority", "improvement", "slice_gates", "slice"]
 CHECK_KINDS: tuple[str, ...] = get_args(CheckKind)
@@ -180,7 +183,7 @@ def holdout_class_rows(evaluation: dict[str, Any]) -> dict[str, int] | None:
     if evaluation.get("holdout_classes"):
         return {str(k): int(v) for k, v in evaluation["holdout_classes"].items()}
     conf = (evaluation.get("curves") or {}).get("confusion")
-    if conf:
+    if conf and "tn" in conf:
         return {
             "negative class": int(conf["tn"]) + int(conf["fp"]),
             "positive class": int(conf["tp"]) + int(conf["fn"]),
@@ -204,6 +207,8 @@ def _evidence_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> lis
             ),
         )
     ]
+    if evaluation.get("task") == "regression":
+        return checks  # no classes to count
     classes = holdout_class_rows(evaluation)
     if classes is None:
         checks.append(
@@ -234,7 +239,7 @@ def _floor_checks(holdout: dict[str, Any], policy: PromotionConfig) -> list[Prom
     checks = []
     for metric, floor in policy.floors.items():
         value = (holdout.get(metric) or {}).get("value")
-        ok = value is not None and (value >= floor if HIGHER_IS_BETTER[metric] else value <= floor)
+        ok = value is not None and (value >= floor if higher_is_better(metric) else value <= floor)
         checks.append(PromotionCheck("floor", subject=metric, passed=ok, value=value, threshold=floor))
     return checks
 
@@ -258,9 +263,8 @@ def _slice_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[P
         for entry in entries:
             cmp = entry.get("comparison") or {}
             rows, difference = entry["rows"], cmp.get("difference")
-            gate = partial(
-                PromotionCheck, "slice", subject=f"{column}={entry['value']}", rows=rows, threshold=gates.max_drop
-            )
+            max_drop = tolerance(cmp.get("metric", ""), gates.max_drop, cmp.get("champion"))
+            gate = partial(PromotionCheck, "slice", subject=f"{column}={entry['value']}", rows=rows, threshold=max_drop)
             if rows < gates.min_rows:
                 message = f"not gated: {rows} rows < min_rows {gates.min_rows}"
                 checks.append(gate(passed=None, skip="small", difference=difference, message=message))
@@ -270,7 +274,7 @@ def _slice_checks(evaluation: dict[str, Any], policy: PromotionConfig) -> list[P
             else:
                 checks.append(
                     gate(
-                        passed=difference >= -gates.max_drop,
+                        passed=difference >= -max_drop,
                         difference=difference,
                         lower=cmp.get("lower"),
                         upper=cmp.get("upper"),
@@ -294,23 +298,26 @@ def decide_promotion(
     champion_version = champion["version"] if champion else None
     cmp = champion["comparison"] if champion else None
     non_inferiority = improvement = None
+    margin = min_improvement = None
     if cmp is not None:
         lower = cmp["lower"]
         interval = {"difference": cmp["difference"], "lower": lower, "upper": cmp["upper"]}
+        margin = tolerance(cmp["metric"], policy.margin, cmp.get("champion"))
         non_inferiority = PromotionCheck(
             "non_inferiority",
             subject=cmp["metric"],
-            passed=lower is not None and lower > -policy.margin,
-            threshold=policy.margin,
+            passed=lower is not None and lower > -margin,
+            threshold=margin,
             **interval,
         )
         checks.append(non_inferiority)
         if policy.min_improvement is not None:
+            min_improvement = tolerance(cmp["metric"], policy.min_improvement, cmp.get("champion"))
             improvement = PromotionCheck(
                 "improvement",
                 subject=cmp["metric"],
-                passed=lower is not None and lower > policy.min_improvement,
-                threshold=policy.min_improvement,
+                passed=lower is not None and lower > min_improvement,
+                threshold=min_improvement,
                 **interval,
             )
             checks.append(improvement)
@@ -336,19 +343,20 @@ def decide_promotion(
             verdict,
             champion_version,
         )
-    if cmp is None or non_inferiority is None:
+    if cmp is None or non_inferiority is None or margin is None:
         return PromotionDecision(True, "first model: no champion yet and every floor is met", verdict, None)
+    direction = "" if higher_is_better(cmp["metric"]) else " (lower is better; difference > 0: challenger lower)"
     detail = (
         f"{cmp['metric']} {cmp['challenger']:.3f} vs champion v{champion_version} {cmp['champion']:.3f}, "
         f"difference {cmp['difference']:+.3f} (95% CI {_signed(cmp['lower'])} to {_signed(cmp['upper'])}), "
-        f"margin {policy.margin:.3f}"
+        f"margin {margin:.3f}{direction}"
     )
     if not non_inferiority.passed:
         return PromotionDecision(False, f"may be worse than the champion: {detail}", verdict, champion_version)
     if improvement is not None and not improvement.passed:
         return PromotionDecision(
             False,
-            f"not clearly better than the champion (needs a lower bound above {policy.min_improvement:+.3f}): {detail}",
+            f"not clearly better than the champion (needs a lower bound above {min_improvement or 0:+.3f}): {detail}",
             verdict,
             champion_version,
         )
@@ -358,7 +366,7 @@ def decide_promotion(
         if worst.kind == "slice_gates" or worst.difference is None:
             return PromotionDecision(False, worst.message or "", verdict, champion_version)
         others = f" ({len(failed_slices) - 1} more slice(s) fail too)" if len(failed_slices) > 1 else ""
-        max_drop = policy.slice_gates.max_drop if policy.slice_gates is not None else worst.threshold
+        max_drop = worst.threshold if worst.threshold is not None else 0.0
         return PromotionDecision(
             False,
             f"fails a slice gate: {cmp['metric']} drops {-worst.difference:.3f} in "
@@ -370,7 +378,7 @@ def decide_promotion(
     if policy.min_improvement is not None:
         return PromotionDecision(
             True,
-            f"better than the champion by more than {policy.min_improvement:.3f}: {detail}",
+            f"better than the champion by more than {min_improvement or 0:.3f}: {detail}",
             verdict,
             champion_version,
         )

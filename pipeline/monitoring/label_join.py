@@ -51,7 +51,9 @@ from pipeline.data.live_inputs import (
     write_rejected_rows,
 )
 from pipeline.data.snapshots import load_parts, read_manifest
-from pipeline.modeling.metrics import bootstrap_metrics
+from pipeline.modeling.metric_suites import metric_suite
+from pipeline.modeling.prediction_columns import score_columns, scores_from_predictions
+from pipeline.modeling.training import target_values
 from pipeline.monitoring.batch_scoring import (
     PREDICTIONS_PREFIX,
     ScoredBatch,
@@ -257,26 +259,28 @@ def _window(
         [load_predictions(ws, batches[b].scorings[version]) for b in rows[_BATCH].unique()], ignore_index=True
     )
     preds[_KEY] = row_keys(preds, ids)
-    joined = rows.merge(preds[[_KEY, "batch_id", "score"]].rename(columns={"batch_id": _BATCH}), on=[_KEY, _BATCH])
-    y = (joined[ds.label].astype(str) == ds.positive_class).to_numpy(dtype=np.int8)
+    scored = preds[[_KEY, "batch_id", *score_columns(ds)]].rename(columns={"batch_id": _BATCH})
+    joined = rows.merge(scored, on=[_KEY, _BATCH])
+    y = target_values(joined, ds)
     summary: dict[str, Any] = {
         "model_version": version,
         "window_id": window_id,
         "rows": len(joined),
         "batches": sorted(rows[_BATCH].unique().tolist()),
     }
-    if len(np.unique(y)) < 2:
+    if ds.is_classification and len(np.unique(y)) < 2:
         summary["skipped"] = (
             f"only one class ({ds.label}={joined[ds.label].iloc[0]!r}) among the {len(joined)} "
             f"joined rows: {metric} is undefined, no window"
         )
         return summary, False
-    est = bootstrap_metrics(
+    est = metric_suite(ds).bootstrap(
         y,
-        joined["score"].to_numpy(),
+        scores_from_predictions(joined, ds),
         metrics=[metric],
         n_resamples=mon.bootstrap_resamples,
         seed=ws.config.evaluation.seed,
+        confidence=0.95,
     )[metric]
     feats = joined[[_KEY, _BATCH]].merge(features, on=[_KEY, _BATCH])
     drift = detect_drift(refs.get(version), feats)

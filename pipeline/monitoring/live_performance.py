@@ -16,9 +16,9 @@ from typing import Any
 from pipeline.core.progress import progress
 from pipeline.core.thread_budget import limit_threads
 from pipeline.data.snapshots import load_parts, read_manifest
-from pipeline.modeling.metrics import bootstrap_metrics
+from pipeline.modeling.metric_suites import metric_suite
 from pipeline.modeling.resampling import MetricEstimate
-from pipeline.modeling.training import features_and_target, predict_proba
+from pipeline.modeling.training import predict_scores, target_values
 from pipeline.monitoring.alerts import AlertingContext, retrain_alert
 from pipeline.monitoring.retrain_policy import LiveWindow, RetrainDecision, RetrainPolicy, decide_retrain
 from pipeline.quality.drift import DriftReport, detect_drift, profile_frame
@@ -118,17 +118,18 @@ def score_new_batches(ws: StoreContext, snapshot_id: str) -> list[LiveWindow]:
         dataset.categorical_names,
     )
     metric = ws.config.promotion.primary_metric
+    suite = metric_suite(dataset)
     written = []
     for part in todo:
         frame = load_parts(ws.store, [part])
-        _, y = features_and_target(frame, dataset)
         with limit_threads(ws.thread_budget) as cap:  # predict and bootstrap share the task's cores
-            est = bootstrap_metrics(
-                y,
-                predict_proba(model, frame, dataset, cap),
+            est = suite.bootstrap(
+                target_values(frame, dataset),
+                predict_scores(model, frame, dataset, cap),
                 metrics=[metric],
                 n_resamples=ws.config.monitoring.bootstrap_resamples,
                 seed=ws.config.evaluation.seed,
+                confidence=0.95,
             )[metric]
         drift = detect_drift(reference, frame)
         window = live_window(part.id, champion.version, len(frame), est, drift)

@@ -1,9 +1,12 @@
 """Retrain decisions from live evidence: a performance drop or drift, with hysteresis.
 
 A single noisy window must never start a retrain. A drop is declared only when the live metric is
-*significantly* below what the champion promised (the whole bootstrap interval of a window lies
-below the tolerated level), on enough rows, for several consecutive windows, and not within the
-cooldown after the last retrain. Drift follows the same rules with the dataset drift verdict.
+*significantly* worse than what the champion promised (the whole bootstrap interval of a window lies
+beyond the tolerated level: below it for a higher-is-better metric, above it for an error such as
+RMSE, where a rise is the drop), on enough rows, for several consecutive windows, and not within
+the cooldown after the last retrain. Drift follows the same rules with the dataset drift verdict.
+``max_drop`` is an amount of the metric, or a share of the champion's value for metrics in the
+label's units (see ``pipeline.core.metric_names.tolerance``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from pipeline.core.metric_names import higher_is_better, tolerance
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +83,21 @@ def decide_retrain(
 ) -> RetrainDecision:
     """Whether the live evidence (oldest window first) warrants a retrain now, and why.
 
-    ``baseline`` is the champion's holdout value of ``policy.metric`` (higher is better). Windows
-    with fewer than ``min_samples`` rows are ignored: they neither count towards nor break a streak.
+    ``baseline`` is the champion's holdout value of ``policy.metric``. Windows with fewer than
+    ``min_samples`` rows are ignored: they neither count towards nor break a streak.
     """
     eligible = [w for w in windows if w.rows >= policy.min_samples]
-    floor = baseline - policy.max_drop
-    degraded = [w.upper < floor for w in eligible]
+    higher = higher_is_better(policy.metric)
+    drop = tolerance(policy.metric, policy.max_drop, baseline)
+    floor = baseline - drop if higher else baseline + drop
+    degraded = [(w.upper < floor) if higher else (w.lower > floor) for w in eligible]
     drifted = [w.drift_share is not None and w.drift_share >= policy.drift_share for w in eligible]
     need = policy.consecutive_windows
     evidence: dict[str, Any] = {
         "baseline": baseline,
-        "tolerated_floor": floor,
+        "tolerated_floor": floor,  # a ceiling when lower is better (see "higher_is_better")
         "metric": policy.metric,
+        "higher_is_better": higher,
         "windows": [w.to_dict() for w in eligible[-max(need, 1) :]],
         "ignored_small_windows": len(windows) - len(eligible),
     }
@@ -97,10 +105,13 @@ def decide_retrain(
     if _streak(degraded) >= need:
         kind = "performance_drop"
         recent = eligible[-need:]
-        reason = (
-            f"{policy.metric} fell below {floor:.3f} (champion {baseline:.3f} − {policy.max_drop}) in the last "
-            f"{need} windows: " + ", ".join(f"{w.value:.3f} [{w.lower:.3f}, {w.upper:.3f}] n={w.rows}" for w in recent)
+        moved = (
+            f"fell below {floor:.3f} (champion {baseline:.3f} − {drop:.4g})"
+            if higher
+            else (f"rose above {floor:.3f} (champion {baseline:.3f} + {drop:.4g})")
         )
+        shown = ", ".join(f"{w.value:.3f} [{w.lower:.3f}, {w.upper:.3f}] n={w.rows}" for w in recent)
+        reason = f"{policy.metric} {moved} in the last {need} windows: {shown}"
     elif _streak(drifted) >= need:
         kind = "drift"
         recent = eligible[-need:]

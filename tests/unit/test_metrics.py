@@ -110,7 +110,11 @@ def test_metric_subset_and_bool_labels() -> None:
 
 
 def test_higher_is_better_covers_all_metrics() -> None:
-    assert set(HIGHER_IS_BETTER) == set(METRIC_NAMES)
+    from pipeline.core.metric_names import METRICS_BY_TASK, higher_is_better
+
+    assert set(HIGHER_IS_BETTER) == {m for names in METRICS_BY_TASK.values() for m in names}
+    assert set(METRIC_NAMES) <= set(HIGHER_IS_BETTER)
+    assert not HIGHER_IS_BETTER["rmse"] and HIGHER_IS_BETTER["r2"] and higher_is_better("recall[a b]")
     assert not HIGHER_IS_BETTER["log_loss"] and not HIGHER_IS_BETTER["brier"]
     assert HIGHER_IS_BETTER["roc_auc"]
 

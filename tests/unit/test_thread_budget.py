@@ -38,7 +38,7 @@ class SpyBoosting(HistGradientBoostingClassifier):
 
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, set[int], int]]:
-    monkeypatch.setitem(training._ESTIMATORS, "gradient_boosting", SpyBoosting)
+    monkeypatch.setitem(training._CLASSIFIERS, "gradient_boosting", SpyBoosting)
     SEEN.clear()
     return SEEN
 

@@ -9,7 +9,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from pipeline.core.config import ESTIMATORS, ModelSpec, PipelineConfig
+from pipeline.core.config import ESTIMATORS, REGRESSOR_ONLY, ModelSpec, PipelineConfig
+
+CLASSIFIERS = [e for e in ESTIMATORS if e not in REGRESSOR_ONLY]
 from pipeline.core.errors import TrainingError
 from pipeline.modeling.training import (
     build_pipeline,
@@ -35,7 +37,7 @@ def frame(demo_frame: pd.DataFrame) -> pd.DataFrame:
     return demo_frame.head(300).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("estimator", CLASSIFIERS)
 def test_build_pipeline_for_each_estimator(estimator: str, config: PipelineConfig) -> None:
     spec = ModelSpec(estimator=estimator, params=SMALL_PARAMS[estimator])
     pipe = build_pipeline(config.dataset, spec, seed=11)
@@ -56,7 +58,7 @@ def test_explicit_random_state_wins(config: PipelineConfig) -> None:
     assert build_pipeline(config.dataset, spec, seed=99).named_steps["model"].random_state == 3
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("estimator", CLASSIFIERS)
 def test_fit_and_predict_proba(estimator: str, frame: pd.DataFrame, config: PipelineConfig) -> None:
     spec = ModelSpec(estimator=estimator, params=SMALL_PARAMS[estimator])
     model = fit_model(frame, config.dataset, spec, seed=1)

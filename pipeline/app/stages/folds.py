@@ -36,6 +36,7 @@ from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.hashing import sha256_hex
 from pipeline.modeling.evaluation import cv_folds, fold_metrics, holdout_split, summarize_folds
+from pipeline.modeling.metric_suites import metric_suite
 from pipeline.modeling.training import build_pipeline, features_and_target
 
 log = logging.getLogger(__name__)
@@ -175,13 +176,13 @@ def score_fold(
     started = time.perf_counter()
     spec = ws.config.model_spec(candidate)
     fit_idx, val_idx = folds[fold]
-    template = build_pipeline(ws.config.dataset, spec, ws.config.evaluation.seed)
+    template = build_pipeline(ws.config.dataset, spec, ws.config.evaluation.seed, ws.config.model.output)
     try:
         # Folds run in parallel task slots: within the task's thread budget, or estimators that
         # start a thread per core (OpenMP in gradient boosting, BLAS) oversubscribe the machine
         # many times over — on 2 cores, ten concurrent folds ran 6x slower.  The scores do not
         # depend on the thread count.
-        scores = fold_metrics(template, X, y, fit_idx, val_idx, ws.thread_budget)
+        scores = fold_metrics(template, X, y, fit_idx, val_idx, ws.config.dataset, ws.thread_budget)
     except (ValueError, TypeError) as err:  # sklearn validates params only when fitting
         raise TrainingError(
             f"model spec {candidate!r} ({spec.estimator}, params {spec.params}) could not be "
@@ -225,6 +226,7 @@ def gather_cross_validation(ws: Workspace, fold_results: Sequence[FoldScores]) -
     for result in fold_results:
         by_candidate.setdefault(result.candidate, []).append(result)
     out: dict[str, dict[str, Any]] = {}
+    suite_names = metric_suite(ws.config.dataset).names
     for candidate, results in by_candidate.items():
         counts = {r.folds for r in results}
         if len(counts) != 1:
@@ -242,7 +244,7 @@ def gather_cross_validation(ws: Workspace, fold_results: Sequence[FoldScores]) -
             )
         records = [json.loads(ws.store.get(keys[k])) for k in range(n)]
         out[candidate] = {
-            "cross_validation": summarize_folds([r["metrics"] for r in records]),
+            "cross_validation": summarize_folds([r["metrics"] for r in records], suite_names),
             "cv_seconds": round(sum(float(r.get("seconds") or 0.0) for r in records), 2),
         }
     return out

@@ -73,13 +73,16 @@ def register_model(
         "evaluation_uri": ws.store.uri(evaluation_key),
         "config_path": str(ws.settings.config_path),
         "config_full_hash": ws.config.full_hash(),
+        "task": ws.config.dataset.task,
     }
+    output = ws.config.model.output
+    post_processing = {"output": output.model_dump(mode="json")} if output is not None else {}
     new = NewModelVersion(
         name=ws.config.model.name,
         snapshot_id=snapshot.id,
         config_hash=plan.config_hash,
         spec_name=plan.spec_name,
-        params={"estimator": spec.estimator, **spec.params, "seed": ws.config.evaluation.seed},
+        params={"estimator": spec.estimator, **spec.params, "seed": ws.config.evaluation.seed, **post_processing},
         metrics=evaluation["holdout"],
         evaluation=evaluation,
         artifact_uri=candidate.artifact_key,

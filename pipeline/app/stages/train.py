@@ -23,9 +23,9 @@ from pipeline.app.stages.data import training_data
 from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
+from pipeline.core.metric_names import higher_is_better
 from pipeline.core.progress import progress
 from pipeline.modeling.evaluation import choose_best, holdout_split
-from pipeline.modeling.metrics import HIGHER_IS_BETTER
 from pipeline.modeling.training import fit_model
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def fit_candidate(ws: Workspace, plan: TrainingPlan) -> FittedCandidate:
     spec = ws.config.model_spec(name)
     seed = ws.config.evaluation.seed
     train = frame.iloc[split.train_index]
-    model = fit_model(train, ws.config.dataset, spec, seed, ws.thread_budget)
+    model = fit_model(train, ws.config.dataset, spec, seed, ws.thread_budget, ws.config.model.output)
     key, sha = ws.artifacts.save(model, ws.config.model.name)
     fit_seconds = round(time.perf_counter() - started, 2)
     progress(
@@ -109,7 +109,7 @@ def choose_candidate(ws: Workspace, plan: TrainingPlan, trained: Sequence[Fitted
     scored = [c.to_json() for c in trained]
     chosen = choose_best(scored, primary)
     best = next(c for c, d in zip(trained, scored, strict=True) if d is chosen)
-    rule = f"{'highest' if HIGHER_IS_BETTER[primary] else 'lowest'} mean {primary} over the CV folds"
+    rule = f"{'highest' if higher_is_better(primary) else 'lowest'} mean {primary} over the CV folds"
     record = [
         {
             "candidate": c.candidate,
