@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +18,9 @@ def store(database_url: str) -> Iterator[SqlMetadataStore]:
         yield s
     finally:
         s.dispose()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated Airflow metadata DB for the session's ``airflow dags test`` runs (migration is the slow part)."""
+    return tmp_path_factory.mktemp("airflow_home")

@@ -20,12 +20,6 @@ from pipeline.registry.sql import SqlMetadataStore
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated Airflow metadata DB for the whole session (migration is the slow part)."""
-    return tmp_path_factory.mktemp("airflow_home")
-
-
 @pytest.fixture(autouse=True)
 def _airflow_env(airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(airflow_home))
