@@ -538,7 +538,12 @@ class PromotionConfig(_Frozen):
 
 
 class MonitoringConfig(_Frozen):
-    """When live evidence may request a retrain (see ``pipeline/monitoring/retrain_policy.py``)."""
+    """When live evidence may request a retrain (see ``pipeline/monitoring/retrain_policy.py``).
+
+    ``max_drop`` is how much worse than at training the primary metric may get: an amount of the
+    metric, or a share of the champion's value for metrics in the label's units (RMSE, MAE, median
+    absolute error), where a rise is the drop.
+    """
 
     max_drop: float = Field(default=0.03, gt=0, lt=1)
     min_samples: int = Field(default=500, ge=50)
