@@ -39,7 +39,8 @@ Conventions and edge cases (``y`` the target, ``pred`` the prediction, both fini
   ``force_finite``: 1.0 when every prediction is exact, else 0.0 -- for the point value and
   :func:`weighted_regression_metrics`.  A bootstrap resample with zero variance gives NaN, which
   is left out of the interval (and logged).
-- Every metric is NaN for a weighting whose total weight is 0.
+- Every metric is NaN for a weighting whose total weight is 0, and R^2 of a single row is NaN
+  (as in scikit-learn).
 """
 
 from __future__ import annotations
@@ -323,6 +324,8 @@ def _weighted(
 def _point(a: _Arranged, names: tuple[str, ...]) -> dict[str, float]:
     """Metrics on the full (unit-weight) sample of an arranged dataset."""
     values = _weighted(a, np.ones((1, a.n), dtype=np.uint8), names, Scratch(), force_finite=True)
+    if a.n < 2 and "r2" in values:
+        values["r2"][:] = np.nan  # as scikit-learn: R^2 of a single row is not defined
     return {name: float(values[name][0]) for name in names}
 
 
@@ -489,7 +492,7 @@ def compare_regression(
     names = requested if primary in requested else (*requested, primary)
     check_resampling(n_resamples, confidence, seed)
     y, p_ch = _check_inputs(y_true, predicted_challenger)
-    _, p_champ = _check_inputs(y_true, predicted_champion)
+    p_champ = _as_numbers(predicted_champion, "predicted_champion")
     if p_champ.shape != p_ch.shape:
         raise TrainingError(f"the champion predicted {p_champ.shape[0]} rows, the challenger {p_ch.shape[0]}.")
     a_ch = _arrange(y, p_ch)
