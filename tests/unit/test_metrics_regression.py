@@ -378,7 +378,7 @@ def test_bootstrap_interval_coverage_of_the_true_mae_and_rmse() -> None:
     """Errors ~ N(0, 2): the true RMSE is 2 and the true MAE 2 sqrt(2 / pi)."""
     rng = np.random.default_rng(20)
     truth = {"rmse": 2.0, "mae": 2.0 * np.sqrt(2.0 / np.pi)}
-    covered = {name: 0 for name in truth}
+    covered = dict.fromkeys(truth, 0)
     trials = 150
     for t in range(trials):
         y = rng.normal(size=400)
