@@ -260,9 +260,8 @@ def _first_reaching(w: np.ndarray, blocks: np.ndarray, cum: np.ndarray, total: n
     return block * _BLOCK + np.minimum(before_local.sum(axis=1), last)
 
 
-def _weighted_median(a: _Arranged, w: np.ndarray, scratch: Scratch) -> tuple[np.ndarray, np.ndarray]:
-    """(median |error|, total weight) of each weighting, from the two middle positions."""
-    blocks, cum = _block_sums(w, scratch)
+def _weighted_median(a: _Arranged, w: np.ndarray, blocks: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """The median |error| of each weighting, from the two middle positions (see the module docstring)."""
     total = cum[:, -1]
     empty = total <= 0
     safe_total = np.where(empty, 1, total)  # the positions of an empty weighting are discarded below
@@ -270,7 +269,7 @@ def _weighted_median(a: _Arranged, w: np.ndarray, scratch: Scratch) -> tuple[np.
     hi = _first_reaching(w, blocks, cum, safe_total, strict=True)
     median = 0.5 * (a.abs_err[lo] + a.abs_err[hi])
     median[empty] = np.nan
-    return median, total.astype(np.float64)
+    return median
 
 
 def _weighted(
@@ -288,16 +287,15 @@ def _weighted(
     Returned arrays are fresh (never views of ``scratch``), so the buffers can be reused at once.
     """
     out: dict[str, np.ndarray] = {}
-    total: np.ndarray | None = None
+    blocks, cum = _block_sums(w, scratch)  # the totals, exact for integer weights, at little cost
+    total = cum[:, -1].astype(np.float64)
     if "median_ae" in names:
         if not a.by_error:
             raise AssertionError("the median needs the rows in ascending-error order")
-        out["median_ae"], total = _weighted_median(a, w, scratch)
+        out["median_ae"] = _weighted_median(a, w, blocks, cum)
     if _SUM_METRICS.intersection(names):
         if wf is None:
             wf = scratch.as_float("wf", w)
-        if total is None:
-            total = wf.sum(axis=1)
         # one dot product per weighting (not a matrix product), so a resample's value never
         # depends on which other resamples share its chunk
         sse = np.vecdot(wf, a.sq_err) if ("rmse" in names or "r2" in names) else None
