@@ -254,7 +254,7 @@ def target_bins(y: np.ndarray, n_folds: int) -> np.ndarray:
     """
     values = np.asarray(y, dtype=np.float64)
     n = values.shape[0]
-    n_bins = min(MAX_TARGET_BINS, n // n_folds)
+    n_bins = min(MAX_TARGET_BINS, n // _check_n_folds(n_folds))
     if n_bins < 2:
         return np.zeros(n, dtype=np.intp)
     edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
