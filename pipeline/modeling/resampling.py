@@ -72,10 +72,14 @@ class MetricEstimate:
     reliable: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a plain dict (JSON-friendly); sample sizes only when known."""
+        """Return the fields as a plain dict (JSON-friendly); sample sizes only when known
+        (no ``minority`` for regression, which has no classes)."""
         out: dict[str, Any] = {k: float(getattr(self, k)) for k in ("value", "lower", "upper", "std")}
         if self.n is not None:
-            out.update(n=int(self.n), minority=int(self.minority or 0), reliable=bool(self.reliable))
+            out["n"] = int(self.n)
+            if self.minority is not None:
+                out["minority"] = int(self.minority)
+            out["reliable"] = bool(self.reliable)
         return out
 
 

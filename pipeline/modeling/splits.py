@@ -1,7 +1,8 @@
 """Deterministic train/holdout assignment and cross-validation folds.
 
 Two kinds of split.  By default (no time column) a hash of each row's key decides its side, and
-the training part is cut into stratified folds.  With ``dataset.time_column`` the holdout is the
+the training part is cut into stratified folds (for a regression target, stratified on quantile
+bins of the target, :func:`regression_folds`).  With ``dataset.time_column`` the holdout is the
 most recent data and the folds chain forward in time (:func:`split_by_time`, :func:`time_folds`),
 which is the honest choice when the future must be predicted from the past.
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from pipeline.core.errors import ConfigError, TrainingError
 
@@ -230,6 +231,97 @@ def stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.nd
         (train.astype(np.int64), valid.astype(np.int64))
         for train, valid in splitter.split(np.zeros((labels.shape[0], 1)), labels.to_numpy())
     ]
+
+
+MAX_TARGET_BINS = 10
+"""At most this many quantile bins of a regression target are stratified on."""
+
+
+def _check_n_folds(n_folds: int) -> int:
+    """The number of folds must be an integer of at least 2."""
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}.")
+    return int(n_folds)
+
+
+def target_bins(y: np.ndarray, n_folds: int) -> np.ndarray:
+    """Quantile-bin labels (0, 1, ...) of a regression target, each bin holding >= ``n_folds`` rows.
+
+    As many quantile bins as keep ``n_folds`` rows per bin, at most :data:`MAX_TARGET_BINS`; edges
+    that coincide (ties in the target) are merged, and a bin that still ends up with fewer than
+    ``n_folds`` rows (a heavy tie next to it) is merged into its smaller neighbour.  Every row
+    of a bin is at most every row of the next one, and equal targets share a bin.
+    """
+    values = np.asarray(y, dtype=np.float64)
+    n = values.shape[0]
+    n_bins = min(MAX_TARGET_BINS, n // _check_n_folds(n_folds))
+    if n_bins < 2:
+        return np.zeros(n, dtype=np.intp)
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
+    labels = np.searchsorted(edges, values, side="left")
+    counts = list(np.bincount(labels, minlength=edges.size + 1))
+    merged_into = np.arange(len(counts))  # bin -> the bin it now belongs to (runs stay contiguous)
+    groups = [[b] for b in range(len(counts))]
+    while len(counts) > 1 and min(counts) < n_folds:
+        i = int(np.argmin(counts))
+        j = i - 1 if i == len(counts) - 1 or (i > 0 and counts[i - 1] <= counts[i + 1]) else i + 1
+        keep, drop = min(i, j), max(i, j)
+        counts[keep] += counts.pop(drop)
+        groups[keep] += groups.pop(drop)
+    for new_label, members in enumerate(groups):
+        merged_into[members] = new_label
+    return merged_into[labels]
+
+
+def regression_folds(y: np.ndarray, n_folds: int, seed: int, binned: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return (fit_index, validation_index) pairs of a shuffled K-fold split of a numeric target.
+
+    ``binned`` (``evaluation.regression_folds: binned``, the default) stratifies on the
+    target's quantile bins (:func:`target_bins`) with the same ``StratifiedKFold`` as
+    :func:`stratified_folds`, so every fold sees the target's whole range in about its share --
+    with a skewed target, plain folds can put most of the tail in one fold and the fold scores
+    then measure the split more than the model.  Otherwise (``plain``) a shuffled K-fold.
+    Either way every row is validated exactly once and the folds depend only on (y, n_folds,
+    seed).  Too few rows for the folds, or a missing target, raise TrainingError.
+    """
+    folds = _check_n_folds(n_folds)
+    target = np.asarray(y)
+    if target.ndim != 1 or target.shape[0] == 0:
+        raise TrainingError(f"Cannot build folds: the target must be a non-empty column, got shape {target.shape}.")
+    if not (np.issubdtype(target.dtype, np.number) or target.dtype == np.bool_):
+        raise TrainingError(
+            f"Cannot build regression folds: the target has dtype {target.dtype}, not numbers. "
+            "Check dataset.task and the target column."
+        )
+    values = target.astype(np.float64, copy=False)
+    missing = ~np.isfinite(values)
+    if missing.any():
+        raise TrainingError(
+            f"Cannot build folds: the target has {int(missing.sum())} missing or infinite value(s); "
+            "drop those rows first (the label contract's max_missing_share governs how many may be dropped)."
+        )
+    n = values.shape[0]
+    if n < folds:
+        raise TrainingError(
+            f"Cannot build {folds} folds from {n} training row(s): every fold needs at least one validation row. "
+            f"Lower evaluation.folds to at most {n} or collect more data."
+        )
+    if binned:
+        labels = target_bins(values, folds)
+        n_bins = int(labels.max()) + 1
+        if n_bins >= 2:
+            logger.info("Regression folds: %d folds stratified on %d quantile bins of the target.", folds, n_bins)
+            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+            pairs = splitter.split(np.zeros((n, 1)), labels)
+            return [(fit.astype(np.int64), valid.astype(np.int64)) for fit, valid in pairs]
+        logger.info(
+            "Regression folds: %d rows (%d distinct targets) are too few to bin for %d folds; using plain folds.",
+            n,
+            np.unique(values).size,
+            folds,
+        )
+    splitter_plain = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [(fit.astype(np.int64), valid.astype(np.int64)) for fit, valid in splitter_plain.split(np.zeros((n, 1)))]
 
 
 # --------------------------------------------------------------------------------------------
