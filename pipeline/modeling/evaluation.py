@@ -31,6 +31,7 @@ from pipeline.modeling.metric_suites import MetricSuite, metric_suite
 from pipeline.modeling.resampling import BOOTSTRAP_METHOD, MetricEstimate, PairedDifference
 from pipeline.modeling.splits import (
     Split,
+    regression_folds,
     split_by_time,
     split_holdout,
     stratified_folds,
@@ -98,8 +99,6 @@ def cv_folds(train: pd.DataFrame, y: np.ndarray, config: PipelineConfig) -> list
         return time_folds(time_values(train[config.dataset.time_column]), ecfg.folds)
     if config.dataset.is_classification:
         return stratified_folds(y, ecfg.folds, ecfg.seed)
-    from pipeline.modeling.splits import regression_folds  # TODO(lead): top-level once h/reg is merged
-
     return regression_folds(y, ecfg.folds, ecfg.seed, binned=ecfg.regression_folds == "binned")
 
 
