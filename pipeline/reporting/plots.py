@@ -231,7 +231,7 @@ def forest_svg(title: str, rows: Sequence[Interval], reference: float | None = N
 
 # -- charts on the data's own scale (regression) and the k x k confusion grid (multiclass) ----------
 
-_XW, _XL = 360, 62  # width and left margin of a chart on the data's scale (room for long tick labels)
+_XW, _XL, _XR = 360, 62, 24  # width, left and right margins on the data's scale (room for long tick labels)
 
 
 def _finite(value: object) -> bool:
@@ -283,7 +283,7 @@ def _axes(
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (
-            _XL + (x - xlo) / (xhi - xlo) * (_XW - _XL - _R),
+            _XL + (x - xlo) / (xhi - xlo) * (_XW - _XL - _XR),
             _H - _B - (y - ylo) / (yhi - ylo) * (_H - _T - _B),
         )
 
@@ -344,7 +344,7 @@ def xy_chart(title: str, x_label: str, y_label: str, series: Sequence[Series], d
         if s.markers:
             look = 'r="3"' if s.line else 'r="2" fill-opacity="0.45"'  # a scatter: small, see-through
             parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" {look} fill="{_e(s.color)}"/>' for x, y in drawn)
-        lx, ly = _XW - _R - 110, _H - _B - 10 - 14 * (len(series) - 1 - i)
+        lx, ly = _XW - _XR - 110, _H - _B - 10 - 14 * (len(series) - 1 - i)
         key = (
             f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" '
             f'stroke="{_e(s.color)}" stroke-width="2"{dash}/>'
@@ -394,16 +394,17 @@ def confusion_grid_svg(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -
     k = len(labels)
     cell = max(40, min(84, 480 // max(k, 1)))
     left, top = 128, 62
-    width, height = left + k * cell + 12, top + k * cell + 12
+    width, height = max(left + k * cell + 12, 400), top + k * cell + 12
     parts = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" role="img" aria-label="confusion matrix" '
             'style="font:11px system-ui,sans-serif">'
         ),
-        f'<text x="{left + k * cell / 2:.0f}" y="16" text-anchor="middle" font-weight="600">'
-        "Confusion matrix (rows: actual; share of the row)</text>",
+        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">'
+        "Confusion matrix (share of each actual class)</text>",
         f'<text x="{left + k * cell / 2:.0f}" y="{top - 26}" text-anchor="middle" fill="#555">predicted</text>',
+        f'<text x="{left - 6}" y="{top - 8}" text-anchor="end" fill="#555">actual</text>',
     ]
     chars = max(3, cell // 7)
     for j, name in enumerate(labels):

@@ -347,3 +347,33 @@ def test_charts_escape_labels_and_survive_undefined_points() -> None:
     assert len(ET.fromstring(chart).findall(f"{SVG}polyline")) == 1 and "<script>" not in chart
     flat = histogram_svg("h", "x", [5.0, 5.0], [7])  # one value only: a range is made around it
     assert len(ET.fromstring(flat).findall(f"{SVG}rect")) == 2
+
+
+# -- ct models show ------------------------------------------------------------------------------------
+def _ct_show(mv: ModelVersion, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from pipeline.cli.models import _show
+
+    ws = SimpleNamespace(
+        meta=SimpleNamespace(get_model_version=lambda name, version: mv),
+        store=SimpleNamespace(uri=lambda key: f"file:///{key}"),
+        config=SimpleNamespace(model=SimpleNamespace(name=mv.name)),
+    )
+    assert _show(ws, Namespace(ref=[str(mv.version)], json=False)) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_ct_models_show_prints_every_task_without_a_positive_class(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _ct_show(_version(_regression_evaluation()), capsys)
+    assert "  regression; holdout 40 rows" in lines  # no classes
+    rmse = next(line for line in lines if line.lstrip("| ").startswith("rmse"))
+    assert "rmse (lower is better)" in rmse and "12345.678 [11545.678, 13145.678]" in rmse
+    assert "12000.000 ± 300.000" in rmse
+    assert any(line.lstrip("| ").startswith("r2 ") for line in lines)  # higher is better: no note
+
+    lines = _ct_show(_version(_multiclass_evaluation()), capsys)
+    assert f"  multiclass; holdout 148 rows (cat 58, dog 50, {EVIL} 40)" in lines
+    assert any("recall[cat]" in line and "0.862 [0.792, 0.932]" in line for line in lines)
+    assert any("log_loss (lower is better)" in line for line in lines)
