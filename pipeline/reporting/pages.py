@@ -78,14 +78,16 @@ def render_model_html(mv: ModelVersion) -> str:
     decile.  Outside binary pages (kept as they were), metrics that are better when lower say so.
     """
     task = mv.evaluation.get("task") or "binary"
+    multiclass = _multiclass_view(mv) if task == "multiclass" else None
     return render(
         "model.html.j2",
         mv=mv,
         task=task,
         better=_no_marker if task == "binary" else _direction_marker,
-        hidden=_per_class_names(mv) if task == "multiclass" else frozenset(),
+        # per-class recalls go with their class when there is a class table, else with the other metrics
+        hidden=_per_class_names(mv) if multiclass and multiclass.classes else frozenset(),
         plots=_model_plots(mv) if task == "binary" else None,
-        multiclass=_multiclass_view(mv) if task == "multiclass" else None,
+        multiclass=multiclass,
         regression=_regression_view(mv) if task == "regression" else None,
         slices=_model_slices(mv),
         candidates=_model_candidates(mv),
@@ -381,15 +383,17 @@ def _regression_view(mv: ModelVersion) -> _RegressionView | None:
     total = min(len(scatter["actual"]), len(scatter["predicted"]))
     step = max(1, -(-total // MAX_SCATTER_POINTS))  # a fixed stride: the same page for the same evidence
     actual, predicted = scatter["actual"][:total:step], scatter["predicted"][:total:step]
-    charts: list[Markup] = [
-        xy_chart(
-            "Predicted against actual",
-            "actual",
-            "predicted",
-            [Series(label, actual, predicted, markers=True, line=False)],
-            diagonal=True,
+    charts: list[Markup] = []
+    if total:
+        charts.append(
+            xy_chart(
+                "Predicted against actual",
+                "actual",
+                "predicted",
+                [Series(label, actual, predicted, markers=True, line=False)],
+                diagonal=True,
+            )
         )
-    ]
     residuals = curves.get("residuals")
     if residuals:
         charts.append(

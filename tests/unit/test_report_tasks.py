@@ -377,3 +377,37 @@ def test_ct_models_show_prints_every_task_without_a_positive_class(capsys: pytes
     assert f"  multiclass; holdout 148 rows (cat 58, dog 50, {EVIL} 40)" in lines
     assert any("recall[cat]" in line and "0.862 [0.792, 0.932]" in line for line in lines)
     assert any("log_loss (lower is better)" in line for line in lines)
+
+
+def test_regression_page_against_a_champion_overlays_its_deciles_and_explains_the_sign() -> None:
+    ev = _regression_evaluation()
+    ours = ev["curves"]["by_decile"]
+    theirs = {**ours, "mean_predicted": [p * 1.1 for p in ours["mean_predicted"]]}
+    ev["champion"] = {
+        "version": 2,
+        "holdout": {"rmse": 13000.0},
+        "curves": {"by_decile": theirs},
+        "comparison": {
+            "metric": "rmse",
+            "challenger": 12345.678,
+            "champion": 13000.0,
+            "difference": 654.322,
+            "lower": 100.0,
+            "upper": 1200.0,
+            "prob_challenger_better": 0.99,
+            "n_resamples": 200,
+        },
+    }
+    parsed, svgs = _parse(render_model_html(_version(ev)))
+    lines = _svg_titled(svgs, "Calibration by decile").findall(f"{SVG}polyline")
+    assert [line.findtext(f"{SVG}title") for line in lines] == ["v5", "champion v2"]
+    text = " ".join(" ".join(parsed.text).split())
+    assert "Against champion v2" in text and "rmse is better when lower" in text
+    [_, champion] = [r for r in parsed.rows if r and r[0] == f"rmse {MARKER}"]
+    assert champion[1:5] == ["12346", "13000", "654.3", "100 – 1200"]
+
+
+def test_per_class_recalls_stay_in_the_metric_table_when_there_is_no_class_table() -> None:
+    ev = {**_multiclass_evaluation(), "curves": {}}
+    parsed, svgs = _parse(render_model_html(_version(ev)))
+    assert _row(parsed, "recall[cat]")[1] == "0.8621" and svgs[-1].get("aria-label") == "log_loss by region"
