@@ -153,7 +153,13 @@ def _multiclass_evaluation() -> dict[str, Any]:
         },
         "slices": {
             "region": [
-                {"value": "north", "rows": 90, "small": False, "metrics": slice_metrics},
+                {
+                    "value": "north",
+                    "rows": 90,
+                    "classes": {"cat": 40, "dog": 30, EVIL: 20},
+                    "small": False,
+                    "metrics": slice_metrics,
+                },
                 {"value": "south", "rows": 58, "small": True, "metrics": slice_metrics},
             ]
         },
@@ -215,8 +221,9 @@ def test_multiclass_page_marks_lower_is_better_metrics() -> None:
     assert "log_loss is better when lower, so the difference is the champion's value minus this version's" in text
     # slices: the primary metric (the comparison's) per group, without a positives column
     header = next(r for r in parsed.rows if r and r[0] == "value")
-    assert header[:4] == ["value", "rows", "", f"log_loss {MARKER}"]
-    assert _row(parsed, "north")[:4] == ["north", "90", "", "0.5123"]
+    assert header[:5] == ["value", "rows", "rows per class", "", f"log_loss {MARKER}"]
+    assert _row(parsed, "north")[:5] == ["north", "90", f"cat 40, dog 30, {EVIL} 20", "", "0.5123"]
+    assert _row(parsed, "south")[:4] == ["south", "58", "", "small"]
     assert len(svgs) == 3  # confusion grid, recall forest, one slice forest
 
 
