@@ -24,6 +24,7 @@ from pipeline.cli.output import (
     table,
 )
 from pipeline.core.errors import CTError
+from pipeline.core.metric_names import higher_is_better
 from pipeline.core.settings import Settings
 from pipeline.registry.base import CHAMPION, ModelVersion, PromotionRecord
 
@@ -55,6 +56,24 @@ def _actor(args: argparse.Namespace) -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name (e.g. a container user without a passwd entry)
         return "unknown-user"
+
+
+def _lower_is_better(metric: str) -> bool:
+    """Whether ``metric`` is an error or loss (unknown names, e.g. from a newer version, count as not)."""
+    try:
+        return not higher_is_better(metric)
+    except KeyError:
+        return False
+
+
+def _metric_label(metric: str) -> str:
+    """A metric's name for a table, saying so when lower values are better (any task type)."""
+    return f"{metric} (lower is better)" if _lower_is_better(metric) else metric
+
+
+def _ci_header(metric: str) -> str:
+    """The header of a column of a metric with its interval: ``rmse (95% CI, lower is better)``."""
+    return f"{metric} (95% CI{', lower is better' if _lower_is_better(metric) else ''})"
 
 
 def version_json(mv: ModelVersion, full: bool = False) -> dict[str, Any]:
@@ -118,7 +137,7 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
                 "semver",
                 "aliases",
                 "snapshot",
-                shown + " (95% CI)",
+                _ci_header(shown),
                 "tags",
                 "trigger",
                 "created_at",
@@ -162,16 +181,22 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
         f"  created {mv.created_at}; report {ws.store.uri(model_report_key(mv.name, mv.version))}"
     )
     cv = mv.evaluation.get("cross_validation", {})
+    # rows per class (none for a regression); a binary version prints as it did before task types
     classes = mv.evaluation.get("holdout_classes") or {}
+    task = mv.evaluation.get("task") or "binary"
     print(
-        f"  holdout {mv.evaluation.get('holdout_rows', '?')} rows"
+        f"  {'' if task == 'binary' else task + '; '}holdout {mv.evaluation.get('holdout_rows', '?')} rows"
         + (" (" + ", ".join(f"{c} {n}" for c, n in classes.items()) + ")" if classes else "")
     )
     print(
         table(
             ["metric", "holdout (95% CI)", "CV mean ± std"],
             [
-                [m, fmt_metric(e), f"{fmt_number(cv[m]['mean'])} ± {fmt_number(cv[m]['std'])}" if m in cv else "—"]
+                [
+                    _metric_label(m),
+                    fmt_metric(e),
+                    f"{fmt_number(cv[m]['mean'])} ± {fmt_number(cv[m]['std'])}" if m in cv else "—",
+                ]
                 for m, e in mv.metrics.items()
             ],
         )
@@ -282,7 +307,7 @@ def _print_compare(d: dict[str, Any]) -> None:
         ["holdout rows", a["holdout_rows"] or "—", b["holdout_rows"] or "—"],
         ["created", a["created_at"], b["created_at"]],
     ]
-    rows += [[f"{m['metric']} (95% CI)", fmt_metric(m["a"]), fmt_metric(m["b"])] for m in d["metrics"]]
+    rows += [[_ci_header(m["metric"]), fmt_metric(m["a"]), fmt_metric(m["b"])] for m in d["metrics"]]
     print(table(["", va, vb], rows))
     if d["params_differ"]:
         print("params that differ:")

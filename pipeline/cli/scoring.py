@@ -12,11 +12,13 @@ from pipeline.core.settings import Settings
 
 
 def _print_scored(entry: dict[str, Any], prefix: str = "scored") -> None:
+    """One line per scored batch, ending in what was predicted as the task has it (see ``summary_line``)."""
+    from pipeline.monitoring.batch_scoring import summary_line
+
     rejected = f", {entry['rejected_rows']} row(s) set aside" if entry.get("rejected_rows") else ""
     print(
         f"{prefix} {entry['source_file']} as batch {entry['batch_id']} with {entry['model_name']} "
-        f"v{entry['model_version']}: {entry['rows']} rows{rejected}, mean score {entry['mean_score']:.3f}, "
-        f"{entry['predicted_positive_share']:.0%} predicted {entry['positive_class']}"
+        f"v{entry['model_version']}: {entry['rows']} rows{rejected}, {summary_line(entry)}"
     )
 
 
@@ -61,9 +63,11 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
     if not batches:
         print(f"no batch scored yet; drop unlabelled files into {ws.settings.scoring} and run `ct score`")
         return 0
+    # a regression scoring has no score: its column shows the mean prediction
+    mean = "mean prediction" if ws.config.dataset.task == "regression" else "mean score"
     print(
         table(
-            ["batch", "source", "rows", "scored by", "first scored", "labelled rows", "mean score", "drift share"],
+            ["batch", "source", "rows", "scored by", "first scored", "labelled rows", mean, "drift share"],
             [
                 [
                     b["batch_id"],
@@ -72,7 +76,7 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
                     ", ".join(f"v{s['model_version']}" for s in b["scorings"]),
                     b["first_scored_at"][:19],
                     b["labelled_rows"],
-                    fmt_number(b["scorings"][-1]["mean_score"]),
+                    fmt_number(_mean(b["scorings"][-1])),
                     fmt_number(b["scorings"][-1]["drift_share"], ".0%"),
                 ]
                 for b in batches
@@ -82,8 +86,13 @@ def _list(ws: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _mean(scoring: dict[str, Any]) -> float | None:
+    """The mean score of a scoring, or its mean prediction (regression)."""
+    return scoring["mean_score"] if scoring.get("mean_score") is not None else scoring.get("mean_prediction")
+
+
 def _show(ws: Any, args: argparse.Namespace) -> int:
-    from pipeline.monitoring.batch_scoring import list_scored
+    from pipeline.monitoring.batch_scoring import list_scored, summary_line
     from pipeline.monitoring.label_join import labelled_rows, list_joins, window_size
 
     if not args.batch:
@@ -124,7 +133,7 @@ def _show(ws: Any, args: argparse.Namespace) -> int:
     for s in data["scorings"]:
         print(
             f"  {s['model_name']} v{s['model_version']} (artifact {s['artifact_sha256'][:12]}…) at {s['scored_at']}: "
-            f"mean score {s['mean_score']:.3f}, drift share {fmt_number(s['drift_share'], '.0%')}\n"
+            f"{summary_line(s)}, drift share {fmt_number(s['drift_share'], '.0%')}\n"
             f"    {s['predictions_uri']}"
         )
     for j in data["label_joins"]:

@@ -5,9 +5,15 @@ sha256 (the *batch id*: the same content is the same batch whatever its name). T
 predictions are written once to the object store::
 
     predictions/<batch-id>/inputs.parquet                 the scored rows (ids + features), once per batch
-    predictions/<batch-id>/<model>-v<version>.parquet     ids, score, predicted label, model name + version,
-                                                          artifact sha, batch source file + sha, scored_at
+    predictions/<batch-id>/<model>-v<version>.parquet     ids, the prediction columns of the task, model
+                                                          name + version, artifact sha, batch source
+                                                          file + sha, scored_at
     predictions/<batch-id>/<model>-v<version>.json        the manifest: the commit point of the scoring
+
+The prediction columns are those of :mod:`pipeline.modeling.prediction_columns`: ``score`` and
+``predicted_label`` (binary); ``proba_<class>`` per class, ``score`` and ``predicted_label``
+(multiclass); ``prediction`` (regression). The manifest summarises them per task (see
+:class:`ScoredBatch`).
 
 A batch already scored by this champion version is not scored again (a rerun writes nothing new);
 a later champion may score the same batch again under its own version. The late-label join
@@ -19,7 +25,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.config import DatasetConfig
 from pipeline.core.errors import ScoringError
 from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
@@ -40,7 +47,8 @@ from pipeline.data.live_inputs import (
     write_rejected_rows,
 )
 from pipeline.data.snapshots import load_parts, read_manifest
-from pipeline.modeling.training import predict_proba
+from pipeline.modeling.prediction_columns import DECISION_THRESHOLD, prediction_frame, scores_from_predictions
+from pipeline.modeling.training import predict_scores
 from pipeline.quality.drift import detect_drift, profile_frame
 from pipeline.registry.base import CHAMPION, ModelVersion
 from pipeline.registry.context import StoreContext
@@ -48,8 +56,6 @@ from pipeline.registry.context import StoreContext
 log = logging.getLogger(__name__)
 
 PREDICTIONS_PREFIX = "predictions"
-DECISION_THRESHOLD = 0.5
-"""Score at or above which the positive class is predicted (the threshold evaluation uses)."""
 
 
 def batch_id_of(sha256: str) -> str:
@@ -71,7 +77,15 @@ def scored_manifest_key(batch_id: str, model_name: str, version: int) -> str:
 
 @dataclass(frozen=True)
 class ScoredBatch:
-    """The manifest of one batch scored by one model version (``<model>-v<version>.json``)."""
+    """The manifest of one batch scored by one model version (``<model>-v<version>.json``).
+
+    Its summary of the predictions depends on the task: binary, the positive class, the threshold,
+    the mean score and the share predicted positive; multiclass, the share of rows predicted as
+    each class (``predicted_shares``) and the mean probability of the predicted class
+    (``mean_score``); regression, the mean, lowest and highest prediction.  The fields added with
+    task types (``task`` onwards) are left out of the stored JSON at their defaults, so a binary
+    manifest is written as before and one written before them reads back as binary.
+    """
 
     batch_id: str
     source_file: str
@@ -85,22 +99,104 @@ class ScoredBatch:
     predictions_key: str
     predictions_sha256: str
     inputs_key: str
-    positive_class: str
-    threshold: float
-    mean_score: float
-    predicted_positive_share: float
+    positive_class: str | None
+    threshold: float | None
+    mean_score: float | None
+    predicted_positive_share: float | None
     scored_at: str
     drift_share: float | None = None
     drifted_features: tuple[str, ...] = field(default_factory=tuple)
+    task: str = "binary"
+    predicted_shares: dict[str, float] = field(default_factory=dict)
+    mean_prediction: float | None = None
+    min_prediction: float | None = None
+    max_prediction: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["drifted_features"] = list(self.drifted_features)
+        for name, default in _TASK_FIELD_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScoredBatch:
         return cls(**{**d, "drifted_features": tuple(d.get("drifted_features") or ())})
+
+
+_TASK_FIELD_DEFAULTS: dict[str, Any] = {
+    "task": "binary",
+    "predicted_shares": {},
+    "mean_prediction": None,
+    "min_prediction": None,
+    "max_prediction": None,
+}
+"""The fields added with task types, and the defaults at which the stored JSON leaves them out."""
+
+
+def prediction_summary(scores: np.ndarray, dataset: DatasetConfig) -> dict[str, Any]:
+    """The :class:`ScoredBatch` summary fields of ``scores`` (as ``predict_scores`` returns them)."""
+    if dataset.task == "regression":
+        empty = scores.size == 0
+        return {
+            "task": "regression",
+            "positive_class": None,
+            "threshold": None,
+            "mean_score": None,
+            "predicted_positive_share": None,
+            "mean_prediction": None if empty else float(scores.mean()),
+            "min_prediction": None if empty else float(scores.min()),
+            "max_prediction": None if empty else float(scores.max()),
+        }
+    if dataset.task == "multiclass":
+        best = scores.argmax(axis=1) if len(scores) else np.zeros(0, dtype=int)
+        return {
+            "task": "multiclass",
+            "positive_class": None,
+            "threshold": None,
+            "mean_score": float(scores.max(axis=1).mean()) if len(scores) else None,
+            "predicted_positive_share": None,
+            "predicted_shares": {
+                c: float((best == k).mean()) if len(best) else 0.0 for k, c in enumerate(dataset.classes)
+            },
+        }
+    return {
+        "positive_class": dataset.positive_class,
+        "threshold": DECISION_THRESHOLD,
+        "mean_score": float(scores.mean()),
+        "predicted_positive_share": float((scores >= DECISION_THRESHOLD).mean()),
+    }
+
+
+def _number(value: float | None) -> str:
+    """A prediction for a log line: 4 significant digits, large values in full, None as a dash."""
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
+
+
+def summary_line(entry: Mapping[str, Any]) -> str:
+    """What a scoring predicted, in words, from its manifest's JSON (any task; old manifests too).
+
+    Binary: ``mean score 0.312, 28% predicted yes``; multiclass: ``predicted a 50%, b 30%, c 20%
+    (mean probability of the predicted class 0.714)``; regression: ``mean prediction 103.2
+    (min 12.5, max 230)``.
+    """
+    task = entry.get("task") or "binary"
+    if task == "regression":
+        return (
+            f"mean prediction {_number(entry.get('mean_prediction'))} "
+            f"(min {_number(entry.get('min_prediction'))}, max {_number(entry.get('max_prediction'))})"
+        )
+    if task == "multiclass":
+        shares = ", ".join(f"{c} {share:.0%}" for c, share in (entry.get("predicted_shares") or {}).items())
+        mean = entry.get("mean_score")
+        return f"predicted {shares or '—'} (mean probability of the predicted class {_number(mean)})"
+    return (
+        f"mean score {entry['mean_score']:.3f}, {entry['predicted_positive_share']:.0%} "
+        f"predicted {entry['positive_class']}"
+    )
 
 
 def read_scored(ws: StoreContext, batch_id: str, model_name: str, version: int) -> ScoredBatch | None:
@@ -180,12 +276,11 @@ class _Scorer:
         batch_id = batch_id_of(source.sha256)
         inputs = parsed.frame.drop(columns=[SOURCE_ROW_COLUMN])
         ws.store.put(inputs_key(batch_id), parquet_bytes(inputs))
-        proba = predict_proba(self.model, inputs, dataset, ws.thread_budget)
-        negative = next(c for c in dataset.classes if c != dataset.positive_class)
+        scores = predict_scores(self.model, inputs, dataset, ws.thread_budget)
         scored_at = datetime.now(UTC).isoformat(timespec="microseconds")
-        predictions = inputs[list(dataset.id_columns)].copy()
-        predictions["score"] = proba.astype("float64")
-        predictions["predicted_label"] = np.where(proba >= DECISION_THRESHOLD, dataset.positive_class, negative)
+        predictions = inputs[list(dataset.id_columns)].reset_index(drop=True)
+        for column, values in prediction_frame(scores, dataset).items():
+            predictions[column] = values.to_numpy()
         predictions["model_name"] = champion.name
         predictions["model_version"] = np.int64(champion.version)
         predictions["artifact_sha256"] = champion.artifact_sha256
@@ -205,7 +300,7 @@ class _Scorer:
                     f"{ws.store.uri(key)} exists but was not written by {champion.name} "
                     f"v{champion.version} for these {len(inputs)} rows; move it away and score again"
                 )
-            scored_at, proba = str(stored["scored_at"].iloc[0]), stored["score"].to_numpy()
+            scored_at, scores = str(stored["scored_at"].iloc[0]), scores_from_predictions(stored, dataset)
         drift = detect_drift(self.reference, inputs)
         scored = ScoredBatch(
             batch_id=batch_id,
@@ -220,13 +315,10 @@ class _Scorer:
             predictions_key=key,
             predictions_sha256=sha256_hex(data),
             inputs_key=inputs_key(batch_id),
-            positive_class=dataset.positive_class,
-            threshold=DECISION_THRESHOLD,
-            mean_score=float(proba.mean()),
-            predicted_positive_share=float((proba >= DECISION_THRESHOLD).mean()),
             scored_at=scored_at,
             drift_share=drift.drift_share,
             drifted_features=tuple(drift.drifted_features),
+            **prediction_summary(scores, dataset),
         )
         if not ws.store.put(
             scored_manifest_key(batch_id, champion.name, champion.version),
@@ -236,9 +328,8 @@ class _Scorer:
         progress(
             "monitor",
             f"champion v{champion.version} scored {source.name} (batch {batch_id}, {scored.rows} rows"
-            f"{f', {scored.rejected_rows} set aside' if scored.rejected_rows else ''}): mean score "
-            f"{scored.mean_score:.3f}, {scored.predicted_positive_share:.0%} predicted "
-            f"{dataset.positive_class}; drift share {drift.drift_share:.0%} -> {ws.store.uri(key)}",
+            f"{f', {scored.rejected_rows} set aside' if scored.rejected_rows else ''}): "
+            f"{summary_line(scored.to_dict())}; drift share {drift.drift_share:.0%} -> {ws.store.uri(key)}",
         )
         return scored
 
@@ -366,6 +457,7 @@ def batch_overview(ws: StoreContext, count_labels: Callable[[str], int] | None =
                 "scored_at": s.scored_at,
                 "mean_score": s.mean_score,
                 "predicted_positive_share": s.predicted_positive_share,
+                **{k: v for k, v in s.to_dict().items() if k in _TASK_FIELD_DEFAULTS},  # non-binary only
                 "drift_share": s.drift_share,
                 "predictions_uri": ws.store.uri(s.predictions_key),
             }

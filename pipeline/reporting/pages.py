@@ -14,8 +14,19 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from pipeline.core.hashing import canonical_json, sha256_hex
+from pipeline.core.metric_names import DEFAULT_PRIMARY, higher_is_better, per_class_recall
 from pipeline.core.storage import ObjectStore
-from pipeline.reporting.plots import PALETTE, Interval, Series, confusion_svg, forest_svg, unit_chart
+from pipeline.reporting.plots import (
+    PALETTE,
+    Interval,
+    Series,
+    confusion_grid_svg,
+    confusion_svg,
+    forest_svg,
+    histogram_svg,
+    unit_chart,
+    xy_chart,
+)
 from pipeline.reporting.templating import render
 
 if TYPE_CHECKING:
@@ -56,14 +67,28 @@ def render_model_html(mv: ModelVersion) -> str:
     """One self-contained page per model version, readable top to bottom.
 
     The decision and its reason first, then the metrics with 95% intervals and CV, the comparison
-    with the champion, ROC / precision-recall / calibration plots and the confusion matrix (inline
-    SVG), metrics per slice, the candidates that were searched, every promotion check, and what is
-    needed to reproduce the model.  Sections whose evidence an older version lacks are left out.
+    with the champion, the plots of the model's task (inline SVG), metrics per slice, the
+    candidates that were searched, every promotion check, and what is needed to reproduce the
+    model.  Sections whose evidence an older version lacks are left out.
+
+    The plots follow ``evaluation["task"]`` (absent: binary, as every version before task types):
+    binary, ROC / precision-recall / calibration curves and the 2x2 confusion matrix; multiclass,
+    the k x k confusion matrix and per-class precision, recall (with intervals), F1, support and
+    ROC AUC; regression, predicted against actual, the residual histogram and calibration by
+    decile.  Outside binary pages (kept as they were), metrics that are better when lower say so.
     """
+    task = mv.evaluation.get("task") or "binary"
+    multiclass = _multiclass_view(mv) if task == "multiclass" else None
     return render(
         "model.html.j2",
         mv=mv,
-        plots=_model_plots(mv),
+        task=task,
+        better=_no_marker if task == "binary" else _direction_marker,
+        # per-class recalls go with their class when there is a class table, else with the other metrics
+        hidden=_per_class_names(mv) if multiclass and multiclass.classes else frozenset(),
+        plots=_model_plots(mv) if task == "binary" else None,
+        multiclass=multiclass,
+        regression=_regression_view(mv) if task == "regression" else None,
         slices=_model_slices(mv),
         candidates=_model_candidates(mv),
         checks=_decision_checks(mv),
@@ -134,6 +159,41 @@ def _slice_gates(mv: ModelVersion) -> dict[str, bool | None]:
     return {c.subject: c.passed for c in stored_checks(mv.decision) if c.kind == "slice" and c.subject is not None}
 
 
+LOWER_IS_BETTER = Markup(' <span class="muted">↓ lower is better</span>')
+"""Shown after the name of a metric that is better when lower (error, loss)."""
+
+MAX_SCATTER_POINTS = 1500
+"""At most this many points of the predicted-against-actual scatter are drawn (keeps pages small)."""
+
+
+def _direction_marker(metric: str) -> Markup:
+    """:data:`LOWER_IS_BETTER` after a lower-is-better metric, nothing otherwise (or if unknown)."""
+    try:
+        return Markup("") if higher_is_better(metric) else LOWER_IS_BETTER
+    except KeyError:
+        return Markup("")
+
+
+def _no_marker(metric: str) -> Markup:
+    """Binary pages show no direction markers (they stay as they were before task types)."""
+    return Markup("")
+
+
+def _primary_metric(mv: ModelVersion) -> str | None:
+    """The metric the model was judged on: the champion comparison's, else the candidate selection's,
+    else the task's default primary metric, else the first holdout metric (None: no metrics)."""
+    ev = mv.evaluation
+    holdout = ev.get("holdout") or {}
+    slices = ev.get("slices") or {}
+    found = next((c["metric"] for entries in slices.values() for e in entries if (c := e.get("comparison"))), None)
+    found = found or ((ev.get("champion") or {}).get("comparison") or {}).get("metric")
+    found = found or (ev.get("selection") or {}).get("metric")
+    default = DEFAULT_PRIMARY.get(ev.get("task") or "binary")
+    if found in holdout:
+        return found
+    return default if default in holdout else next(iter(holdout), None)
+
+
 def _model_plots(mv: ModelVersion) -> _Plots | None:
     """ROC, precision-recall and calibration curves and the confusion matrix, as inline SVG."""
     curves = mv.evaluation.get("curves") or {}
@@ -173,9 +233,7 @@ def _model_slices(mv: ModelVersion) -> _Slices | None:
     if not slices:
         return None
     gates = _slice_gates(mv)
-    primary = next(
-        (c["metric"] for entries in slices.values() for e in entries if (c := e.get("comparison"))), None
-    ) or next(iter(mv.evaluation["holdout"]))
+    primary = _primary_metric(mv) or ""
     overall = mv.evaluation["holdout"].get(primary, {}).get("value")
     tables = []
     for column, entries in slices.items():
@@ -206,3 +264,156 @@ def _model_candidates(mv: ModelVersion) -> _Candidates | None:
         return None
     metric = selection.get("metric", "roc_auc")
     return _Candidates(metric, selection.get("rule", metric), tuple(candidates))
+
+
+# -- multiclass and regression pages ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ClassRow:
+    """One class of a multiclass model: its holdout counts and metrics, its recall with an interval."""
+
+    name: str
+    support: int | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    roc_auc: float | None
+    recall_estimate: dict[str, Any] | None
+    champion_recall: float | None
+
+
+@dataclass(frozen=True)
+class _MulticlassView:
+    """The multiclass section: the confusion grid, the per-class recall forest and the class table."""
+
+    charts: tuple[Markup, ...]
+    classes: tuple[_ClassRow, ...]
+    balanced_accuracy: float | None
+    with_champion: bool
+
+
+@dataclass(frozen=True)
+class _RegressionView:
+    """The regression section: its charts, the calibration deciles and the holdout's means."""
+
+    charts: tuple[Markup, ...]
+    deciles: tuple[tuple[int, float | None, float | None, int], ...]
+    summary: dict[str, Any]
+    drawn_points: int
+    total_points: int
+
+
+def _per_class_names(mv: ModelVersion) -> frozenset[str]:
+    """The per-class recall metrics (``recall[<class>]``): shown with their class, not in the main table."""
+    return frozenset(m for m in mv.evaluation.get("holdout") or {} if m.startswith("recall[") and m.endswith("]"))
+
+
+def _multiclass_view(mv: ModelVersion) -> _MulticlassView | None:
+    """The confusion matrix (counts and row shares) and every class's metrics, from ``curves``."""
+    ev = mv.evaluation
+    curves = ev.get("curves") or {}
+    confusion, per_class = curves.get("confusion"), curves.get("per_class") or []
+    if not confusion and not per_class:
+        return None
+    holdout = ev.get("holdout") or {}
+    champion_holdout = (ev.get("champion") or {}).get("holdout") or {}
+    rows = tuple(
+        _ClassRow(
+            name=str(c["class"]),
+            support=c.get("support"),
+            precision=c.get("precision"),
+            recall=c.get("recall"),
+            f1=c.get("f1"),
+            roc_auc=c.get("roc_auc"),
+            recall_estimate=holdout.get(per_class_recall(str(c["class"]))),
+            champion_recall=champion_holdout.get(per_class_recall(str(c["class"]))),
+        )
+        for c in per_class
+    )
+    balanced = (holdout.get("balanced_accuracy") or {}).get("value")
+    charts: list[Markup] = []
+    if confusion:
+        charts.append(confusion_grid_svg([str(c) for c in confusion["labels"]], confusion["matrix"]))
+    if any(r.recall_estimate for r in rows):
+        charts.append(
+            forest_svg(
+                "Recall per class (95% intervals)",
+                [
+                    Interval(
+                        f"{r.name} ({r.support if r.support is not None else '?'})",
+                        (r.recall_estimate or {}).get("value"),
+                        (r.recall_estimate or {}).get("lower"),
+                        (r.recall_estimate or {}).get("upper"),
+                        muted=(r.recall_estimate or {}).get("reliable") is False,
+                    )
+                    for r in rows
+                ],
+                reference=balanced,
+            )
+        )
+    return _MulticlassView(tuple(charts), rows, balanced, bool(champion_holdout))
+
+
+def _residual_label(summary: dict[str, Any]) -> str:
+    """What a residual is, read off the holdout's means (``mean_residual`` is one of the two differences)."""
+    values = [summary.get(k) for k in ("mean_actual", "mean_predicted", "mean_residual")]
+    numbers = [float(v) for v in values if isinstance(v, (int, float))]
+    if len(numbers) != 3:
+        return "residual"
+    actual, predicted, residual = numbers
+    off_actual_minus = abs((actual - predicted) - residual)
+    off_predicted_minus = abs((predicted - actual) - residual)
+    if off_actual_minus < off_predicted_minus:
+        return "residual (actual − predicted)"
+    if off_predicted_minus < off_actual_minus:
+        return "residual (predicted − actual)"
+    return "residual"
+
+
+def _regression_view(mv: ModelVersion) -> _RegressionView | None:
+    """Predicted against actual (y = x dashed), the residual histogram and calibration by decile."""
+    ev = mv.evaluation
+    curves = ev.get("curves") or {}
+    if not curves:
+        return None
+    label = f"v{mv.version}"
+    summary = curves.get("summary") or {}
+    scatter = curves.get("scatter") or {"actual": [], "predicted": []}
+    total = min(len(scatter["actual"]), len(scatter["predicted"]))
+    step = max(1, -(-total // MAX_SCATTER_POINTS))  # a fixed stride: the same page for the same evidence
+    actual, predicted = scatter["actual"][:total:step], scatter["predicted"][:total:step]
+    charts: list[Markup] = []
+    if total:
+        charts.append(
+            xy_chart(
+                "Predicted against actual",
+                "actual",
+                "predicted",
+                [Series(label, actual, predicted, markers=True, line=False)],
+                diagonal=True,
+            )
+        )
+    residuals = curves.get("residuals")
+    if residuals:
+        charts.append(
+            histogram_svg(
+                "Residuals", _residual_label(summary), residuals["bin_edges"], residuals["counts"], reference=0.0
+            )
+        )
+    deciles: tuple[tuple[int, float | None, float | None, int], ...] = ()
+    by_decile = curves.get("by_decile")
+    if by_decile:
+        series = [Series(label, by_decile["mean_predicted"], by_decile["mean_actual"], markers=True)]
+        theirs = ((ev.get("champion") or {}).get("curves") or {}).get("by_decile")
+        if theirs:
+            name = f"champion v{(ev.get('champion') or {}).get('version')}"
+            series.append(
+                Series(name, theirs["mean_predicted"], theirs["mean_actual"], PALETTE[1], dashed=True, markers=True)
+            )
+        charts.append(xy_chart("Calibration by decile", "mean predicted", "mean actual", series, diagonal=True))
+        deciles = tuple(
+            (i + 1, p, a, int(n))
+            for i, (p, a, n) in enumerate(zip(by_decile["mean_predicted"], by_decile["mean_actual"], by_decile["rows"]))
+        )
+    return _RegressionView(tuple(charts), deciles, summary, len(actual), total)

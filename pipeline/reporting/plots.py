@@ -6,13 +6,17 @@ labels, series names, colours, counts) is escaped with ``_e`` where it is writte
 value is a number formatted here, which is why ``_svg`` may mark the result as safe markup for
 the page templates: that is the one place it happens.  The charts are the
 ones a model report needs: curves in the unit square (ROC, precision-recall, calibration), a
-2x2 confusion matrix, and a "forest" of intervals (one metric per slice with its 95% interval).
+2x2 confusion matrix, and a "forest" of intervals (one metric per slice with its 95% interval)
+for binary models; a k x k confusion grid for multiclass models; and for regression models,
+lines and points on the data's own scale (predicted against actual with the y = x line, mean
+actual by decile of prediction) and a histogram of residuals.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -34,6 +38,7 @@ class Series:
     color: str = PALETTE[0]
     dashed: bool = False
     markers: bool = False
+    line: bool = True  # False: points only (a scatter)
 
 
 def _e(text: object) -> str:
@@ -114,10 +119,11 @@ def unit_chart(
             continue
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
         dash = ' stroke-dasharray="6 3"' if s.dashed else ""
-        parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{_e(s.color)}" stroke-width="2"{dash}>'
-            f"<title>{_e(s.name)}</title></polyline>"
-        )
+        if s.line:
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{_e(s.color)}" stroke-width="2"{dash}>'
+                f"<title>{_e(s.name)}</title></polyline>"
+            )
         if s.markers:
             parts.extend(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{_e(s.color)}"/>' for px, py in points)
         lx = _W - _R - 110 if legend == "bottom-right" else _L + 8
@@ -220,4 +226,215 @@ def forest_svg(title: str, rows: Sequence[Interval], reference: float | None = N
             )
     for v in (lo + pad, (lo + hi) / 2, hi - pad):
         parts.append(f'<text x="{sx(v):.1f}" y="{height - 8}" text-anchor="middle">{v:.3g}</text>')
+    return _svg(parts)
+
+
+# -- charts on the data's own scale (regression) and the k x k confusion grid (multiclass) ----------
+
+_XW, _XL, _XR = 360, 62, 24  # width, left and right margins on the data's scale (room for long tick labels)
+
+
+def _finite(value: object) -> bool:
+    """Whether a value from stored evidence is a number that can be drawn (None: undefined)."""
+    try:
+        return value is not None and not isinstance(value, bool) and math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _extent(values: Sequence[float]) -> tuple[float, float]:
+    """The range of ``values`` padded by 5% on each side (one repeated value gets a range around it)."""
+    if not values:
+        return 0.0, 1.0
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.05 or abs(lo) * 0.05 or 0.5
+    return lo - pad, hi + pad
+
+
+def _nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """Round values within [lo, hi] to put ticks at: steps of 1, 2 or 5 times a power of ten."""
+    raw = (hi - lo) / most
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    ticks, t = [], math.ceil(lo / step) * step
+    while t <= hi + step * 1e-9:
+        ticks.append(0.0 if abs(t) < step * 1e-9 else t)
+        t += step
+    return ticks
+
+
+def _tick(value: float) -> str:
+    """A tick label: 4 significant digits, large values in full (12000, not 1.2e+04)."""
+    return f"{value:.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
+
+
+def _short(text: object, most: int) -> str:
+    """``text`` cut to ``most`` characters with an ellipsis (the full text goes in a ``<title>``)."""
+    text = str(text)
+    return text if len(text) <= most else text[: max(most - 1, 1)] + "…"
+
+
+def _axes(
+    title: str, x_label: str, y_label: str, x_range: tuple[float, float], y_range: tuple[float, float]
+) -> tuple[list[str], Callable[[float, float], tuple[float, float]]]:
+    """The frame of a chart on the data's scale: axes, round ticks, grid and labels, and the
+    mapping from data coordinates to pixels (y grows upwards)."""
+    (xlo, xhi), (ylo, yhi) = x_range, y_range
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (
+            _XL + (x - xlo) / (xhi - xlo) * (_XW - _XL - _XR),
+            _H - _B - (y - ylo) / (yhi - ylo) * (_H - _T - _B),
+        )
+
+    (x0, y0), (x1, y1) = px(xlo, ylo), px(xhi, yhi)
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_XW}" height="{_H}" viewBox="0 0 {_XW} {_H}" '
+            f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
+        ),
+        f'<text x="{_XW / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
+        f'<rect x="{x0:.1f}" y="{y1:.1f}" width="{x1 - x0:.1f}" height="{y0 - y1:.1f}" fill="none" stroke="#999"/>',
+    ]
+    for t in _nice_ticks(xlo, xhi):
+        tx, _ = px(t, ylo)
+        parts.append(f'<line x1="{tx:.1f}" y1="{y1:.1f}" x2="{tx:.1f}" y2="{y0:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{tx:.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{_tick(t)}</text>')
+    for t in _nice_ticks(ylo, yhi):
+        _, ty = px(xlo, t)
+        parts.append(f'<line x1="{x0:.1f}" y1="{ty:.1f}" x2="{x1:.1f}" y2="{ty:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{x0 - 5:.1f}" y="{ty + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
+    parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{_H - 8}" text-anchor="middle">{_e(x_label)}</text>')
+    parts.append(
+        f'<text x="12" y="{(y0 + y1) / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {(y0 + y1) / 2:.1f})">{_e(y_label)}</text>'
+    )
+    return parts, px
+
+
+def xy_chart(title: str, x_label: str, y_label: str, series: Sequence[Series], diagonal: bool = False) -> Markup:
+    """Lines and/or points on the data's own scale; undefined points (None, NaN) are left out.
+
+    With ``diagonal`` both axes share one range and the dashed y = x line is drawn, so points on
+    it are predictions equal to what happened (predicted against actual, calibration by decile).
+    """
+    points = [[(float(x), float(y)) for x, y in zip(s.x, s.y) if _finite(x) and _finite(y)] for s in series]
+    xs = [x for ps in points for x, _ in ps]
+    ys = [y for ps in points for _, y in ps]
+    if diagonal:
+        x_range = y_range = _extent(xs + ys)
+    else:
+        x_range, y_range = _extent(xs), _extent(ys)
+    parts, px = _axes(title, x_label, y_label, x_range, y_range)
+    if diagonal:
+        (ax, ay), (bx, by) = px(x_range[0], x_range[0]), px(x_range[1], x_range[1])
+        parts.append(
+            f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}" stroke="#888" '
+            'stroke-dasharray="4 3"><title>y = x</title></line>'
+        )
+    for i, (s, ps) in enumerate(zip(series, points)):
+        drawn = [px(x, y) for x, y in ps]
+        dash = ' stroke-dasharray="6 3"' if s.dashed else ""
+        if s.line and drawn:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in drawn)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{_e(s.color)}" stroke-width="2"{dash}>'
+                f"<title>{_e(s.name)}</title></polyline>"
+            )
+        if s.markers:
+            look = 'r="3"' if s.line else 'r="2" fill-opacity="0.45"'  # a scatter: small, see-through
+            parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" {look} fill="{_e(s.color)}"/>' for x, y in drawn)
+        lx, ly = _XW - _XR - 110, _H - _B - 10 - 14 * (len(series) - 1 - i)
+        key = (
+            f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" '
+            f'stroke="{_e(s.color)}" stroke-width="2"{dash}/>'
+            if s.line
+            else f'<circle cx="{lx + 8}" cy="{ly - 4}" r="3" fill="{_e(s.color)}"/>'
+        )
+        parts.append(f'{key}<text x="{lx + 20}" y="{ly}">{_e(s.name)}</text>')
+    return _svg(parts)
+
+
+def histogram_svg(
+    title: str,
+    x_label: str,
+    bin_edges: Sequence[float],
+    counts: Sequence[int],
+    reference: float | None = None,
+    y_label: str = "rows",
+) -> Markup:
+    """Bars of ``counts`` between consecutive ``bin_edges``, with an optional dashed vertical line."""
+    bins = [
+        (float(a), float(b), int(n)) for a, b, n in zip(bin_edges, bin_edges[1:], counts) if _finite(a) and _finite(b)
+    ]
+    x_range = (bins[0][0], bins[-1][1]) if bins and bins[-1][1] > bins[0][0] else _extent([b[0] for b in bins])
+    y_range = (0.0, max([n for *_, n in bins] + [1]) * 1.05)
+    parts, px = _axes(title, x_label, y_label, x_range, y_range)
+    for a, b, n in bins:
+        (xa, y_top), (xb, y_base) = px(a, n), px(b, 0.0)
+        parts.append(
+            f'<rect x="{xa:.1f}" y="{y_top:.1f}" width="{max(xb - xa - 1, 0.5):.1f}" height="{y_base - y_top:.1f}" '
+            f'fill="{PALETTE[0]}" fill-opacity="0.75"><title>{a:.4g} to {b:.4g}: {n} rows</title></rect>'
+        )
+    if reference is not None and x_range[0] <= reference <= x_range[1]:
+        (rx, ry0), (_, ry1) = px(reference, 0.0), px(reference, y_range[1])
+        parts.append(
+            f'<line x1="{rx:.1f}" y1="{ry0:.1f}" x2="{rx:.1f}" y2="{ry1:.1f}" stroke="#333" stroke-dasharray="4 3"/>'
+        )
+    return _svg(parts)
+
+
+def confusion_grid_svg(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> Markup:
+    """The k x k confusion matrix of a multiclass model (rows: actual class, columns: predicted).
+
+    Each cell shows its count and its share of the row (of the rows of that actual class), and is
+    shaded by that share, so a class that is often taken for another stands out whatever its size;
+    the diagonal (correct predictions) is outlined.
+    """
+    k = len(labels)
+    cell = max(40, min(84, 480 // max(k, 1)))
+    left, top = 128, 62
+    width, height = max(left + k * cell + 12, 400), top + k * cell + 12
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="confusion matrix" '
+            'style="font:11px system-ui,sans-serif">'
+        ),
+        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">'
+        "Confusion matrix (share of each actual class)</text>",
+        f'<text x="{left + k * cell / 2:.0f}" y="{top - 26}" text-anchor="middle" fill="#555">predicted</text>',
+        f'<text x="{left - 6}" y="{top - 8}" text-anchor="end" fill="#555">actual</text>',
+    ]
+    chars = max(3, cell // 7)
+    for j, name in enumerate(labels):
+        parts.append(
+            f'<text x="{left + j * cell + cell / 2:.0f}" y="{top - 8}" text-anchor="middle">'
+            f"<title>predicted {_e(name)}</title>{_e(_short(name, chars))}</text>"
+        )
+    for i, (name, row) in enumerate(zip(labels, matrix)):
+        y = top + i * cell
+        total = sum(int(n) for n in row)
+        parts.append(
+            f'<text x="{left - 6}" y="{y + cell / 2 + 4:.0f}" text-anchor="end">'
+            f"<title>actual {_e(name)}</title>{_e(_short(name, 18))}</text>"
+        )
+        for j, n in enumerate(row):
+            x, count = left + j * cell, int(n)
+            share = count / total if total else 0.0
+            edge = 'stroke="#2e7d32" stroke-width="2"' if i == j else 'stroke="#ccc"'
+            ink = "#fff" if share > 0.55 else "#222"
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{PALETTE[0]}" '
+                f'fill-opacity="{share:.3f}" {edge}><title>actual {_e(name)}, predicted {_e(labels[j])}: '
+                f"{count} rows ({share:.1%} of actual {_e(name)})</title></rect>"
+            )
+            parts.append(
+                f'<text x="{x + cell / 2:.0f}" y="{y + cell / 2 - 1:.0f}" text-anchor="middle" font-weight="600" '
+                f'fill="{ink}">{count}</text>'
+            )
+            parts.append(
+                f'<text x="{x + cell / 2:.0f}" y="{y + cell / 2 + 12:.0f}" text-anchor="middle" fill="{ink}">'
+                f"{share:.0%}</text>"
+            )
     return _svg(parts)

@@ -22,9 +22,11 @@ DASH = "—"
 
 
 def fmt(value: Any) -> str:
-    """A number as the reports show it: floats to 4 significant digits, ``None`` as a dash."""
+    """A number as the reports show it: floats to 4 significant digits (large ones, such as a
+    regression error in currency, rounded to a whole number rather than in exponent form),
+    ``None`` as a dash."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
     return DASH if value is None else str(value)
 
 
