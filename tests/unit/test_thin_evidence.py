@@ -25,8 +25,8 @@ from pipeline.cli.output import fmt_metric
 from pipeline.core.config import PipelineConfig, PromotionConfig
 from pipeline.core.settings import Settings
 from pipeline.modeling.metrics import bootstrap_metrics
-from pipeline.modeling.resampling import RELIABLE_MIN_ROWS
 from pipeline.modeling.promotion import decide_promotion
+from pipeline.modeling.resampling import RELIABLE_MIN_ROWS
 from pipeline.registry.base import CHAMPION
 from pipeline.reporting.pages import model_report_key
 

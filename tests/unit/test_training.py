@@ -10,8 +10,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from pipeline.core.config import ESTIMATORS, REGRESSOR_ONLY, ModelSpec, PipelineConfig
-
-CLASSIFIERS = [e for e in ESTIMATORS if e not in REGRESSOR_ONLY]
 from pipeline.core.errors import TrainingError
 from pipeline.modeling.training import (
     build_pipeline,
@@ -19,6 +17,8 @@ from pipeline.modeling.training import (
     fit_model,
     predict_proba,
 )
+
+CLASSIFIERS = [e for e in ESTIMATORS if e not in REGRESSOR_ONLY]
 
 SMALL_PARAMS = {
     "logistic_regression": {"C": 1.0, "max_iter": 500},
