@@ -248,7 +248,7 @@ def target_values(frame: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:
     if dataset.task == "binary":
         return (label.astype(str) == dataset.positive_class).to_numpy(dtype=np.int8)
     if dataset.task == "multiclass":
-        codes = pd.Index(list(dataset.classes)).get_indexer(label.astype(str))
+        codes = pd.Index(list(dataset.classes)).get_indexer(pd.Index(label.astype(str)))
         if (codes < 0).any():
             bad = sorted(set(label[codes < 0].astype(str).tolist()))[:5]
             raise TrainingError(f"{dataset.label}: values {bad} are not among dataset.classes {list(dataset.classes)}")
