@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from pipeline.core.config import PipelineConfig, parse_config
 
@@ -70,6 +71,12 @@ class DemoDataset:
     def config(self) -> PipelineConfig:
         """The dataset's validated pipeline config."""
         return parse_config(self.config_mapping(), f"demo dataset {self.name}")
+
+    def config_yaml(self) -> str:
+        """The config as a ``pipeline.yaml`` a demo home can hold: only the keys set here (every
+        other key at its default), checked by parsing first."""
+        self.config()
+        return yaml.safe_dump(self.config_mapping(), sort_keys=False)
 
 
 def _drifts(index: int) -> bool:
@@ -274,7 +281,10 @@ def ticket_priority_config() -> dict[str, Any]:
             "spec": "default",
             "specs": {
                 "default": {"estimator": "logistic_regression", "params": {"C": 1.0, "max_iter": 2000}},
-                "gradient_boosting": {"estimator": "gradient_boosting", "params": {"max_iter": 100}},
+                "gradient_boosting": {
+                    "estimator": "gradient_boosting",
+                    "params": {"max_iter": 60, "max_leaf_nodes": 15},
+                },
             },
             "candidates": ["default", "gradient_boosting"],
         },

@@ -39,6 +39,7 @@ def test_config_parses_round_trips_and_declares_every_batch_column(demo: DemoDat
     cfg = demo.config()
     assert cfg.dataset.name == demo.name
     assert parse_config(yaml.safe_load(dump_config(cfg))) == cfg
+    assert parse_config(yaml.safe_load(demo.config_yaml())) == cfg
     assert len(cfg.model.candidate_names) == 2  # small enough for a fast demo
     for index in range(3):
         frame = demo.batch(index)
