@@ -228,19 +228,6 @@ def _rounded_shares(counts: pd.Series, classes: list[str]) -> tuple[tuple[str, f
     return tuple((c, shares[c]) for c in classes)
 
 
-def regression_margin(std: float) -> float:
-    """The non-inferiority margin on RMSE for a label with standard deviation ``std``: 1% of it,
-    rounded to two significant figures.
-
-    The margin is in the label's units (RMSE is), so no one number fits every label.  A model
-    predicting the mean has an RMSE equal to the label's standard deviation and a perfect one 0,
-    so ``std`` is the span a useful RMSE moves in; 1% of it is about what the classification
-    default (0.01 of ROC AUC, whose useful span is 0.5 to 1) allows.  Rounded, it reads as a
-    number a person chose (``1,200`` rather than ``1,187.43``).
-    """
-    return float(f"{0.01 * std:.2g}")
-
-
 def _task_error(label: str, task: str, why: str) -> ConfigError:
     return ConfigError(f"--task {task}: label column {label!r} {why}")
 
@@ -485,19 +472,20 @@ def _promotion(inferred: LabelInference) -> dict[str, Any]:
 
     No champion on thin evidence: a floor on a metric and the policy's minimum holdout (see
     PromotionConfig).  Classification floors ROC AUC at :data:`DEFAULT_FLOOR` (binary, or the
-    one-vs-rest macro average for multiclass).  Regression gates on RMSE, whose non-inferiority
-    margin is in the label's units (:func:`regression_margin`), and floors R² at
-    :data:`DEFAULT_R2_FLOOR`, the unit-free "clearly better than predicting the mean".
+    one-vs-rest macro average for multiclass).  Regression gates on RMSE with the default margin
+    written out: RMSE is in the label's units, so the policy reads its margin as a share of the
+    champion's RMSE (``pipeline.core.metric_names.tolerance``): 0.01 lets a challenger be at most
+    1% worse, whatever the label's units.  It floors R² at :data:`DEFAULT_R2_FLOOR`, the unit-free
+    "clearly better than predicting the mean" (a floor on RMSE would need the label's units).
     """
     base = {
         "min_holdout_rows": PromotionConfig().min_holdout_rows,
         "min_class_rows": PromotionConfig().min_class_rows,
     }
     if inferred.task == "regression":
-        assert inferred.std is not None  # a numeric label always has one
         return {
             "primary_metric": "rmse",
-            "margin": regression_margin(inferred.std),
+            "margin": PromotionConfig().margin,
             "floors": {"r2": DEFAULT_R2_FLOOR},
             **base,
         }

@@ -87,10 +87,10 @@ def _label_line(config: PipelineConfig, inferred: LabelInference) -> str:
 
 
 def _promotion_line(config: PipelineConfig) -> str:
-    """The promotion policy ``ct init`` wrote, with the margin's units for regression."""
+    """The promotion policy ``ct init`` wrote, with what the margin means for regression."""
     p = config.promotion
     margin = (
-        f"a challenger may be up to {p.margin:,.6g} worse in RMSE (label units; 1% of the label's standard deviation)"
+        f"a challenger's RMSE may be at most {p.margin:.0%} above the champion's (margin {p.margin}, a share)"
         if config.dataset.task == "regression"
         else f"margin {p.margin}"
     )

@@ -20,7 +20,6 @@ from pipeline.app.onboarding import (
     infer_config,
     infer_label,
     read_sample,
-    regression_margin,
 )
 from pipeline.core.config import PipelineConfig, dump_config, load_config
 from pipeline.core.errors import ConfigError
@@ -75,7 +74,7 @@ def test_wine_codes_are_multiclass_with_shares_of_the_sample(tmp_path: Path) -> 
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-9)
 
 
-def test_diabetes_is_regression_with_a_margin_in_label_units(tmp_path: Path) -> None:
+def test_diabetes_is_regression_gated_on_rmse(tmp_path: Path) -> None:
     path, frame = _sklearn_csv(tmp_path, "load_diabetes")
     sample = read_sample(path)
     inferred = infer_label(sample, "target")
@@ -89,7 +88,7 @@ def test_diabetes_is_regression_with_a_margin_in_label_units(tmp_path: Path) -> 
     ds = cfg.dataset
     assert (ds.task, ds.classes, ds.positive_class) == ("regression", (), None)
     assert cfg.promotion.primary_metric == "rmse"
-    assert cfg.promotion.margin == 0.77  # 1% of the standard deviation (77.09), two significant figures
+    assert cfg.promotion.margin == 0.01  # a share of the champion's RMSE (metric_names.tolerance)
     assert cfg.promotion.floors == {"r2": 0.1}
     contract = cfg.validation.label_contract
     assert contract.expected_shares is None and contract.min is None and contract.max is None
@@ -102,11 +101,6 @@ def test_breast_cancer_stays_binary(tmp_path: Path) -> None:
     cfg = _written(infer_config(read_sample(path), "target", "cancer"), tmp_path)
     assert (cfg.dataset.task, cfg.dataset.classes, cfg.dataset.positive_class) == ("binary", ("0", "1"), "1")
     assert "task" not in dump_config(cfg).split("id_columns")[0]  # binary configs look as before
-
-
-@pytest.mark.parametrize(("std", "margin"), [(77.093, 0.77), (118_734.2, 1200.0), (0.4321, 0.0043), (5.0, 0.05)])
-def test_regression_margin_is_one_percent_of_the_spread_rounded(std: float, margin: float) -> None:
-    assert regression_margin(std) == pytest.approx(margin, rel=1e-12)
 
 
 def _numeric_label(values: list[int | float]) -> pd.DataFrame:
@@ -184,7 +178,7 @@ def test_ct_init_says_what_it_inferred_and_why(
     out = capsys.readouterr().out
     assert "task: regression (label 'target' is numeric with 214 distinct values" in out
     assert "standard deviation 77.09" in out and "clip_min" in out
-    assert "0.77 worse in RMSE" in out
+    assert "RMSE may be at most 1% above the champion's (margin 0.01, a share)" in out
     assert load_config(out_path).dataset.task == "regression"
 
     iris, _ = _sklearn_csv(tmp_path, "load_iris", names=True)
