@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.config import DatasetConfig, PipelineConfig, PromotionConfig, parse_config
 from pipeline.core.errors import ConfigError
+from pipeline.core.metric_names import TASK_TYPES, TaskType
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,16 @@ _TIME_NAME = re.compile(r"(time|date|timestamp|_at$|^at_|_on$|when|day$)", re.IG
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid|_key$|^key$)", re.IGNORECASE)
 DEFAULT_FLOOR = 0.6
 """The ROC AUC a first model must reach on the holdout (0.5 is a coin toss): written by ``ct init``."""
+DEFAULT_R2_FLOOR = 0.1
+"""The R² a first regressor must reach (0 is predicting the mean): written by ``ct init``."""
+MAX_CLASSES = 50
+"""At most this many classes are inferred or accepted; more distinct text values is not a label."""
+MAX_NUMERIC_CLASSES = 20
+"""A numeric label with at most this many distinct whole values (each common enough) is classes."""
+MIN_NUMERIC_CLASS_ROWS = 5
+"""Each value of a numeric label read as classes must be on at least this many sample rows; a
+value seen on fewer rows is one a quantity happens to take rarely, and a class that rare could
+not fill a cross-validation fold anyway."""
 
 _POSITIVE = ("1", "yes", "true", "y", "t", "positive", "pos", "churn", "churned", "fraud", "default", "bad")
 
@@ -182,17 +195,178 @@ def _positive_class(classes: list[str], labels: pd.Series) -> str:
     return str(labels.value_counts().idxmin())
 
 
-def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | None = None) -> PipelineConfig:
-    """A validated config describing ``sample``: ids, numeric and categorical features, label."""
+@dataclass(frozen=True)
+class LabelInference:
+    """What the label column asks for, and why ``ct init`` thinks so.
+
+    ``classes`` are sorted (numerically when every class is a number, so ``2`` comes before
+    ``10``) and ``shares`` gives each one's share of the sample; both are empty for regression,
+    which has ``std``, ``minimum`` and ``maximum`` of the label instead.
+    """
+
+    task: TaskType
+    reason: str
+    distinct: int
+    classes: tuple[str, ...] = ()
+    positive_class: str | None = None
+    shares: tuple[tuple[str, float], ...] = ()
+    std: float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def _sorted_classes(values: list[str], numeric: bool) -> list[str]:
+    return sorted(values, key=float) if numeric else sorted(values)
+
+
+def _rounded_shares(counts: pd.Series, classes: list[str]) -> tuple[tuple[str, float], ...]:
+    """Each class's share rounded to 4 places; the largest class absorbs the rounding, so they sum to 1."""
+    total = float(counts.sum())
+    shares = {c: round(float(counts.get(c, 0)) / total, 4) for c in classes}
+    largest = max(classes, key=lambda c: (counts.get(c, 0), c))
+    shares[largest] = round(1.0 - sum(v for c, v in shares.items() if c != largest), 4)
+    return tuple((c, shares[c]) for c in classes)
+
+
+def _task_error(label: str, task: str, why: str) -> ConfigError:
+    return ConfigError(f"--task {task}: label column {label!r} {why}")
+
+
+def infer_label(sample: pd.DataFrame, label: str, task: str | None = None) -> LabelInference:
+    """The task the label asks for (or the one ``task`` names, if the label fits it).
+
+    The rule, on the label's non-missing values:
+
+    * two distinct values: **binary** (numeric or text);
+    * text, three to :data:`MAX_CLASSES` distinct values: **multiclass**;
+    * numbers, all whole, three to :data:`MAX_NUMERIC_CLASSES` distinct values, each seen on at
+      least :data:`MIN_NUMERIC_CLASS_ROWS` rows (codes such as ``0/1/2`` or ratings ``1..5``):
+      **multiclass**;
+    * any other numeric label (fractions, or many distinct values, or rare values): **regression**.
+
+    Raises ConfigError for a label with one value, text with more than :data:`MAX_CLASSES`
+    values, or a ``task`` the label cannot fit (regression on text, binary on three classes ...).
+    """
     if label not in sample.columns:
         raise ConfigError(f"label column {label!r} is not in the sample; columns are {list(sample.columns)}")
-    labels = sample[label].dropna().astype(str).str.strip()
-    classes = sorted(labels.unique().tolist())
-    if len(classes) != 2:
+    if task is not None and task not in TASK_TYPES:
+        raise ConfigError(f"--task {task!r}: expected one of {list(TASK_TYPES)}")
+    raw = sample[label]
+    labels = raw.astype("string").str.strip()  # as ingestion reads a label (see coerce_label)
+    labels = labels[labels.notna() & (labels != "")].astype(str)
+    if labels.empty:
+        raise ConfigError(f"label column {label!r} has no values in the sample")
+    numbers = pd.to_numeric(labels, errors="coerce")
+    numeric = not pd.api.types.is_bool_dtype(raw.dtype) and bool(numbers.notna().all())
+    counts = labels.value_counts()
+    distinct = len(counts)
+    shown = ", ".join(repr(c) for c in _sorted_classes(counts.index.tolist(), numeric)[:10])
+    if distinct < 2:
         raise ConfigError(
-            f"label column {label!r} has {len(classes)} classes {classes[:10]}; this version "
-            "supports binary classification (exactly two classes)"
+            f"label column {label!r} has a single value ({shown}) in the sample: nothing to learn; "
+            "take a sample with more than one outcome"
         )
+    whole = numeric and bool(np.all(np.mod(numbers.to_numpy(dtype=float), 1.0) == 0.0))
+    if task is None:
+        if distinct == 2:
+            task = "binary"
+        elif not numeric:
+            if distinct > MAX_CLASSES:
+                raise ConfigError(
+                    f"label column {label!r} has {distinct:,} distinct text values ({shown}, ...), more than "
+                    f"{MAX_CLASSES} classes: is it the right column? A numeric label with text in it is "
+                    "read as text; fix those rows, or choose another --label"
+                )
+            task = "multiclass"
+        elif whole and distinct <= MAX_NUMERIC_CLASSES and int(counts.min()) >= MIN_NUMERIC_CLASS_ROWS:
+            task = "multiclass"
+        else:
+            task = "regression"
+        why = _inferred_why(label, task, numeric, whole, distinct, counts)
+    else:
+        why = f"label {label!r} has {distinct:,} distinct {'numeric' if numeric else 'text'} values: {task} (--task)"
+        if task == "binary" and distinct != 2:
+            raise _task_error(label, task, f"has {distinct:,} distinct values ({shown}); binary needs exactly two")
+        if task == "multiclass" and distinct < 3:
+            raise _task_error(label, task, f"has two values ({shown}); that is --task binary")
+        if task == "multiclass" and distinct > MAX_CLASSES:
+            raise _task_error(
+                label,
+                task,
+                f"has {distinct:,} distinct values, more than {MAX_CLASSES} classes; a quantity is --task regression",
+            )
+        if task == "regression" and not numeric:
+            text = labels[numbers.isna()].unique().tolist()[:3]
+            raise _task_error(
+                label, task, f"holds text ({', '.join(repr(t) for t in text)}); regression needs a numeric label"
+            )
+    if task == "regression":
+        values = numbers.to_numpy(dtype=float)
+        return LabelInference(
+            "regression",
+            why,
+            distinct,
+            std=float(np.std(values, ddof=1)),
+            minimum=float(values.min()),
+            maximum=float(values.max()),
+        )
+    classes = _sorted_classes(counts.index.tolist(), numeric)
+    rare = [c for c in classes if counts[c] < PromotionConfig().min_class_rows]
+    if rare:
+        log.warning(
+            "class(es) %s of %r have fewer than %d rows in the sample; no model is promoted until the "
+            "holdout holds that many of every class (promotion.min_class_rows)",
+            rare,
+            label,
+            PromotionConfig().min_class_rows,
+        )
+    positive = _positive_class(classes, labels) if task == "binary" else None
+    return LabelInference(
+        "binary" if task == "binary" else "multiclass",
+        why,
+        distinct,
+        classes=tuple(classes),
+        positive_class=positive,
+        shares=_rounded_shares(counts, classes),
+    )
+
+
+def _inferred_why(label: str, task: str, numeric: bool, whole: bool, distinct: int, counts: pd.Series) -> str:
+    """One line saying which rule of :func:`infer_label` decided ``task``."""
+    kind = "numeric" if numeric else "text"
+    if task == "binary":
+        return f"label {label!r} has two distinct {kind} values: binary"
+    if task == "multiclass" and not numeric:
+        return f"label {label!r} is text with {distinct} distinct values: multiclass"
+    if task == "multiclass":
+        return (
+            f"label {label!r} is numeric with {distinct} distinct whole values (at most {MAX_NUMERIC_CLASSES}, "
+            f"each on at least {MIN_NUMERIC_CLASS_ROWS} rows): multiclass (--task regression if it is a quantity)"
+        )
+    if not whole:
+        because = "with fractions"
+    elif distinct > MAX_NUMERIC_CLASSES:
+        because = f"more than {MAX_NUMERIC_CLASSES}"
+    else:
+        because = f"some on fewer than {MIN_NUMERIC_CLASS_ROWS} rows"
+    return f"label {label!r} is numeric with {distinct:,} distinct values ({because}): regression" + (
+        " (--task multiclass if they are codes)" if whole and distinct <= MAX_CLASSES else ""
+    )
+
+
+def infer_config(
+    sample: pd.DataFrame,
+    label: str,
+    name: str,
+    model_name: str | None = None,
+    task: str | None = None,
+) -> PipelineConfig:
+    """A validated config describing ``sample``: ids, numeric and categorical features, label.
+
+    The task (binary, multiclass or regression) is inferred from the label (see
+    :func:`infer_label`) unless ``task`` names it.
+    """
+    inferred = infer_label(sample, label, task)
     ids: list[str] = []
     numeric: list[dict[str, Any]] = []
     categorical: list[dict[str, Any]] = []
@@ -247,15 +421,11 @@ def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | 
     for d in dates:
         if d["name"] == time_column:  # the row's own time: its season, not its age or its year
             d["derive"] = ["month", "day_of_week", "hour"]
-    shares = labels.value_counts(normalize=True)
-    expected = {c: round(float(shares.get(c, 0.0)), 4) for c in classes}
-    expected[classes[-1]] = round(1.0 - expected[classes[0]], 4)
     data = {
         "dataset": {
             "name": name,
             "label": label,
-            "classes": classes,
-            "positive_class": _positive_class(classes, labels),
+            **_task_keys(inferred),
             "id_columns": ids,
             "features": {"numeric": numeric, "categorical": categorical, **({"datetime": dates} if dates else {})},
             **({"time_column": time_column} if time_column else {}),
@@ -265,25 +435,69 @@ def infer_config(sample: pd.DataFrame, label: str, name: str, model_name: str | 
             if delimiter != "," or decimal != "."
             else {}
         ),
-        "validation": {"label_contract": {"expected_shares": expected, "tolerance": 0.1, "severity": "warn"}},
-        # No champion on thin evidence: a floor on the primary metric and the policy's minimum holdout
-        # (see PromotionConfig), written out so they can be seen and edited.
-        "promotion": {
-            "primary_metric": "roc_auc",
-            "floors": {"roc_auc": DEFAULT_FLOOR},
-            "min_holdout_rows": PromotionConfig().min_holdout_rows,
-            "min_class_rows": PromotionConfig().min_class_rows,
-        },
+        "validation": {"label_contract": _label_contract(inferred)},
+        "promotion": _promotion(inferred),
         "model": {
-            "name": model_name or f"{name}-classifier",
+            "name": model_name or f"{name}-{'regressor' if inferred.task == 'regression' else 'classifier'}",
             "spec": "default",
-            "specs": {
-                "default": {"estimator": "logistic_regression", "params": {"C": 1.0, "max_iter": 2000}},
-                "gradient_boosting": {
-                    "estimator": "gradient_boosting",
-                    "params": {"max_iter": 200, "learning_rate": 0.1},
-                },
-            },
+            "specs": _model_specs(inferred.task),
         },
     }
     return parse_config(data, f"inferred from sample ({name})")
+
+
+def _task_keys(inferred: LabelInference) -> dict[str, Any]:
+    """``dataset.task``/``classes``/``positive_class`` as the task wants them (binary: task left implicit)."""
+    if inferred.task == "binary":
+        return {"classes": list(inferred.classes), "positive_class": inferred.positive_class}
+    if inferred.task == "multiclass":
+        return {"task": "multiclass", "classes": list(inferred.classes)}
+    return {"task": "regression"}
+
+
+def _label_contract(inferred: LabelInference) -> dict[str, Any]:
+    """Classification: every class's share in the sample.  Regression: the contract's defaults, no range.
+
+    A numeric label's range is not written: the sample's min and max are where this sample
+    happened to stop, not what the label can be, and a contract that fails the next batch for a
+    slightly higher price teaches users to ignore it.  ``ct init`` prints the sample's range instead.
+    """
+    if inferred.task == "regression":
+        return {"severity": "warn"}
+    return {"expected_shares": dict(inferred.shares), "tolerance": 0.1, "severity": "warn"}
+
+
+def _promotion(inferred: LabelInference) -> dict[str, Any]:
+    """The promotion policy written out, so it can be seen and edited.
+
+    No champion on thin evidence: a floor on a metric and the policy's minimum holdout (see
+    PromotionConfig).  Classification floors ROC AUC at :data:`DEFAULT_FLOOR` (binary, or the
+    one-vs-rest macro average for multiclass).  Regression gates on RMSE with the default margin
+    written out: RMSE is in the label's units, so the policy reads its margin as a share of the
+    champion's RMSE (``pipeline.core.metric_names.tolerance``): 0.01 lets a challenger be at most
+    1% worse, whatever the label's units.  It floors R² at :data:`DEFAULT_R2_FLOOR`, the unit-free
+    "clearly better than predicting the mean" (a floor on RMSE would need the label's units).
+    """
+    base = {
+        "min_holdout_rows": PromotionConfig().min_holdout_rows,
+        "min_class_rows": PromotionConfig().min_class_rows,
+    }
+    if inferred.task == "regression":
+        return {
+            "primary_metric": "rmse",
+            "margin": PromotionConfig().margin,
+            "floors": {"r2": DEFAULT_R2_FLOOR},
+            **base,
+        }
+    return {"primary_metric": "roc_auc", "floors": {"roc_auc": DEFAULT_FLOOR}, **base}
+
+
+def _model_specs(task: str) -> dict[str, Any]:
+    """A linear model as ``default`` and gradient boosting beside it, the estimators that fit ``task``."""
+    boosting = {"estimator": "gradient_boosting", "params": {"max_iter": 200, "learning_rate": 0.1}}
+    if task == "regression":
+        return {"default": {"estimator": "ridge", "params": {"alpha": 1.0}}, "gradient_boosting": boosting}
+    return {
+        "default": {"estimator": "logistic_regression", "params": {"C": 1.0, "max_iter": 2000}},
+        "gradient_boosting": boosting,
+    }

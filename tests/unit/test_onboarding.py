@@ -80,19 +80,20 @@ def test_positive_class_falls_back_to_minority() -> None:
     assert cfg.dataset.positive_class == "dog"
 
 
-def test_three_class_label_raises(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+def test_a_third_text_class_makes_the_task_multiclass(demo_frame: pd.DataFrame, tmp_path: Path) -> None:
+    # before issue 16 this was refused ("supports binary classification"); now it is multiclass
     frame = demo_frame.copy()
     frame.loc[:10, "churned"] = "maybe"
-    with pytest.raises(ConfigError) as info:
-        infer_config(_csv_sample(frame, tmp_path), "churned", "churn")
-    msg = str(info.value)
-    assert "3 classes" in msg
-    assert "maybe" in msg
-    assert "binary" in msg
+    cfg = infer_config(_csv_sample(frame, tmp_path), "churned", "churn")
+    assert cfg.dataset.task == "multiclass"
+    assert cfg.dataset.classes == ("maybe", "no", "yes")
+    assert cfg.dataset.positive_class is None
+    with pytest.raises(ConfigError, match="binary needs exactly two"):
+        infer_config(_csv_sample(frame, tmp_path), "churned", "churn", task="binary")
 
 
 def test_single_class_label_raises(demo_frame: pd.DataFrame) -> None:
-    with pytest.raises(ConfigError, match="1 classes"):
+    with pytest.raises(ConfigError, match="single value \\('no'\\)"):
         infer_config(demo_frame.assign(churned="no"), "churned", "churn")
 
 
