@@ -504,8 +504,10 @@ class PromotionConfig(_Frozen):
     """When ``champion`` may move (see ``pipeline/modeling/promotion.py``).
 
     ``primary_metric`` defaults by task (ROC AUC for classification, RMSE for regression); the
-    policy reads its direction, so a floor on a lower-is-better metric is a ceiling and the
-    non-inferiority ``margin`` is in the metric's own units (for RMSE, the label's units).
+    policy reads its direction, so a floor on a lower-is-better metric is a ceiling. ``margin``,
+    ``min_improvement`` and the slice gates' ``max_drop`` are amounts of the metric, except for the
+    metrics in the label's own units (RMSE, MAE, median absolute error), where they are shares of
+    the champion's value (``margin: 0.01`` = 1% of its RMSE).
 
     ``min_holdout_rows`` and ``min_class_rows`` refuse to crown a model on thin evidence: below
     them the version is registered but not promoted, not even as the first model. Defaults:
