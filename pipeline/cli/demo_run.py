@@ -1,16 +1,24 @@
-"""``ct demo``: drive three generated batches through the real DAGs and summarise what happened.
+"""``ct demo``: drive generated batches through the real DAGs and summarise what happened.
 
-It runs in a data directory of its own (``pipeline/app/demo_home.py``), never in the user's ``CT_HOME``.
+Three projects, one per task type: churn (binary, three batches: a producer's broken file and a
+drift among them), house prices (regression) and support-ticket priority (multiclass), each with a
+normal first batch and a drifting one (``pipeline/app/demo_datasets.py``). It runs in a data
+directory of its own (``pipeline/app/demo_home.py``), never in the user's ``CT_HOME``; churn lives at
+its root and the other two in ``projects/<name>/`` beside it, all sharing the demo's Airflow home.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pipeline.app.demo_data import DEMO_BATCHES, generate_batch
+from pipeline.app.demo_datasets import DEMO_DATASETS, DemoDataset
 from pipeline.app.demo_home import default_demo_home, demo_environment, demo_settings, prepare_demo_home
 from pipeline.app.local_runner import RunOutcome
 from pipeline.app.stages.plan import find_trained_version
@@ -22,6 +30,20 @@ from pipeline.modeling.promotion import stored_checks
 log = logging.getLogger(__name__)
 
 BATCH_NOTES = ("first batch, 50/50", "normal second batch", "covariate drift, label 70/30")
+METRIC_TITLES = {"roc_auc": "ROC AUC", "f1": "F1", "rmse": "RMSE", "r2": "R²"}
+DATASET_BATCHES = (0, 2)
+"""Which batches of each other demo dataset are dropped: the first, then the drifting one (batch 3)."""
+
+
+@dataclass(frozen=True)
+class DemoProject:
+    """One project the demo drives: its stores, its batches and the two metrics its summary shows."""
+
+    title: str
+    settings: Settings
+    batches: tuple[tuple[str, Callable[[Settings], list[str]]], ...]
+    """(note, drop) per batch: ``drop`` writes the batch into the landing area and names its files."""
+    metrics: tuple[str, str]
 
 
 def _drop_batch(settings: Settings, index: int) -> list[str]:
@@ -42,7 +64,47 @@ def _drop_batch(settings: Settings, index: int) -> list[str]:
     return names
 
 
-def _summary_row(settings: Settings, index: int, outcome: RunOutcome, quarantined: int) -> list[Any]:
+def _drop_dataset_batch(settings: Settings, demo: DemoDataset, index: int) -> list[str]:
+    """One batch of another demo dataset, dropped as churn's are: a CSV half, a Parquet half, ``_SUCCESS``."""
+    frame = demo.batch(index)
+    folder = settings.landing / f"batch-{index + 1:03d}"
+    half = len(frame) // 2
+    names = [f"{demo.file_prefix}-{index + 1}a.csv", f"{demo.file_prefix}-{index + 1}b.parquet"]
+    atomic_write_bytes(folder / names[0], frame.iloc[:half].to_csv(index=False).encode())
+    frame.iloc[half:].to_parquet(folder / names[1], index=False)
+    (folder / "_SUCCESS").touch()
+    return names
+
+
+def _dataset_project(demo_home: Path, demo: DemoDataset) -> DemoProject:
+    """A demo dataset as a project of its own under ``projects/<name>/``, with its config written there."""
+    home = demo_home / "projects" / demo.name
+    home.mkdir(parents=True, exist_ok=True)
+    settings = replace(demo_settings(home), config_path=home / "pipeline.yaml")
+    atomic_write_bytes(settings.config_path, demo.config_yaml().encode())
+    config = demo.config()
+    primary = config.promotion.primary_metric
+    second = "r2" if config.dataset.task == "regression" else "accuracy"
+    batches = tuple((demo.notes[i], partial(_drop_dataset_batch, demo=demo, index=i)) for i in DATASET_BATCHES)
+    return DemoProject(
+        title=f"{demo.name} ({config.dataset.task})", settings=settings, batches=batches, metrics=(primary, second)
+    )
+
+
+def _projects(settings: Settings) -> list[DemoProject]:
+    """Churn at the demo home's root, then every other demo dataset in its own project."""
+    churn = DemoProject(
+        title="churn (binary)",
+        settings=settings,
+        batches=tuple((note, partial(_drop_batch, index=i)) for i, note in enumerate(BATCH_NOTES)),
+        metrics=("roc_auc", "f1"),
+    )
+    return [churn, *(_dataset_project(settings.home, demo) for demo in DEMO_DATASETS.values())]
+
+
+def _summary_row(
+    settings: Settings, batch: str, outcome: RunOutcome, quarantined: int, metrics: Sequence[str]
+) -> list[Any]:
     from pipeline.app.workspace import open_workspace
     from pipeline.cli.output import fmt_metric
 
@@ -65,14 +127,13 @@ def _summary_row(settings: Settings, index: int, outcome: RunOutcome, quarantine
     )
     decision = mv.decision if mv else None
     return [
-        f"{index + 1} ({BATCH_NOTES[index]})",
+        batch,
         sid or "—",
         quarantined,
         ", ".join(drifted) if drifted else ("none" if validation else "—"),
         label_text,
         f"v{mv.version}" if mv else "—",
-        fmt_metric(mv.metrics.get("roc_auc")) if mv else "—",
-        fmt_metric(mv.metrics.get("f1")) if mv else "—",
+        *(fmt_metric(mv.metrics.get(m)) if mv else "—" for m in metrics),
         _why(decision),
     ]
 
@@ -126,8 +187,31 @@ def run_demo(settings: Settings, fresh: bool = True, home: Path | None = None) -
         return _run_batches(demo_settings(target), settings)
 
 
-def _run_batches(settings: Settings, user: Settings) -> int:
+def _quarantined(settings: Settings) -> set[str]:
+    return {p.name for p in settings.quarantine.glob("*/*")} if settings.quarantine.exists() else set()
+
+
+def _run_project(project: DemoProject) -> list[list[Any]]:
+    """Drop each batch of ``project`` and run it through the DAGs; one summary row per batch."""
     from pipeline.app.local_runner import run_landing
+
+    settings, rows = project.settings, []
+    print(f"\n### {project.title} in {settings.home}")
+    for number, (note, drop) in enumerate(project.batches, start=1):
+        t0 = time.perf_counter()
+        before = _quarantined(settings)
+        names = drop(settings)
+        print(f"\n== batch {number}/{len(project.batches)}: {note} — dropped {', '.join(names)}")
+        outcome = run_landing(settings, echo=lambda line: print(f"   {line}"))
+        quarantined = len([n for n in _quarantined(settings) - before if not n.endswith(".json")])
+        if not outcome.ok:
+            print(f"   batch {number} FAILED: {'; '.join(outcome.errors)} (log: {outcome.logs[-1]})")
+        rows.append(_summary_row(settings, f"{number} ({note})", outcome, quarantined, project.metrics))
+        print(f"   batch {number} done in {time.perf_counter() - t0:.1f}s")
+    return rows
+
+
+def _run_batches(settings: Settings, user: Settings) -> int:
     from pipeline.cli.output import table
 
     started = time.perf_counter()
@@ -135,39 +219,16 @@ def _run_batches(settings: Settings, user: Settings) -> int:
         f"CT demo in its own directory {settings.home} (metadata {redact_url(settings.database_url)}); "
         f"your data in {user.home} is not touched"
     )
-    rows = []
-    for index in range(len(DEMO_BATCHES)):
-        t0 = time.perf_counter()
-        before = {p.name for p in settings.quarantine.glob("*/*")} if settings.quarantine.exists() else set()
-        names = _drop_batch(settings, index)
-        print(f"\n== batch {index + 1}/{len(DEMO_BATCHES)}: {BATCH_NOTES[index]} — dropped {', '.join(names)}")
-        outcome = run_landing(settings, echo=lambda line: print(f"   {line}"))
-        after = {p.name for p in settings.quarantine.glob("*/*")} if settings.quarantine.exists() else set()
-        quarantined = len([n for n in after - before if not n.endswith(".json")])
-        if not outcome.ok:
-            print(f"   batch {index + 1} FAILED: {'; '.join(outcome.errors)} (log: {outcome.logs[-1]})")
-        rows.append(_summary_row(settings, index, outcome, quarantined))
-        print(f"   batch {index + 1} done in {time.perf_counter() - t0:.1f}s")
-    print("\nSummary")
-    print(
-        table(
-            [
-                "batch",
-                "snapshot",
-                "quarantined",
-                "drifted features",
-                "label contract",
-                "model",
-                "ROC AUC (95% CI)",
-                "F1 (95% CI)",
-                "champion? why",
-            ],
-            rows,
-        )
-    )
-    listing, showing = inspect_commands(settings)
-    print(
-        f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect it with\n  {listing}\n  {showing}\n"
-        f"Reports are under {settings.reports}."
-    )
+    projects = _projects(settings)
+    summaries = [(project, _run_project(project)) for project in projects]
+    for project, rows in summaries:
+        primary, second = (METRIC_TITLES.get(m, m) for m in project.metrics)
+        print(f"\nSummary: {project.title}")
+        header = ["batch", "snapshot", "quarantined", "drifted features", "label contract", "model"]
+        print(table([*header, f"{primary} (95% CI)", f"{second} (95% CI)", "champion? why"], rows))
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s. Inspect it with")
+    for project in projects:
+        listing, showing = inspect_commands(project.settings)
+        print(f"  {listing}\n  {showing}")
+    print(f"Reports are under {settings.reports} and projects/*/reports/.")
     return 0
