@@ -543,13 +543,13 @@ def coerce_label(
     ):
         if not bad.any():
             continue
-        distinct = pd.unique(shown[bad].astype(str))
-        for value in distinct[:MAX_NAMED_LABEL_VALUES]:
-            reject(
-                bad & (shown.astype(str) == value),
-                f"{dataset.label}: {value[:40]!r} {what}; a regression label must be {expected}",
-            )
-        reject(bad, f"{dataset.label}: {what}; a regression label must be {expected}")
+        texts = shown[bad].astype(str)  # only the bad rows are compared, once per named value
+        for value in pd.unique(texts)[:MAX_NAMED_LABEL_VALUES]:
+            rows = pd.Series(False, index=raw.index)
+            rows[texts.index[texts == value]] = True
+            reject(rows, f"{dataset.label}: {value[:40]!r} {what}; a regression label must be {expected}")
+        # beyond the named ones: one shared reason, so the reason counts stay readable
+        reject(bad, f"{dataset.label}: {what.removeprefix('is ')}; a regression label must be {expected}")
     out[dataset.label] = values
 
 

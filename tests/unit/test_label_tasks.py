@@ -18,6 +18,7 @@ from pipeline.core.config import PipelineConfig, parse_config
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
 from pipeline.core.storage import ObjectStore
 from pipeline.data.ingestion import (
+    MAX_NAMED_LABEL_VALUES,
     ROW_REASON_COLUMN,
     LandingFile,
     coerce_chunk,
@@ -141,6 +142,18 @@ def test_regression_label_is_a_finite_number_and_bad_values_are_named() -> None:
         7: "spend: 'inf' is not a finite number; a regression label must be a number",
         9: "spend: 'n/a' is not a number; a regression label must be a number",
     }
+
+
+def test_many_distinct_bad_labels_share_one_reason_beyond_the_named_ones() -> None:
+    config = regression_config()
+    raw = _text(spend_frame(MAX_NAMED_LABEL_VALUES + 30))
+    raw.loc[raw.index[:-10], "spend"] = [f"bad{i}" for i in range(MAX_NAMED_LABEL_VALUES + 20)]
+    chunk = coerce_chunk(raw, config.dataset, "spend.csv")
+    reasons = chunk.rejected[ROW_REASON_COLUMN].value_counts()
+    assert len(chunk.frame) == 10 and len(chunk.rejected) == MAX_NAMED_LABEL_VALUES + 20
+    assert reasons["spend: not a number; a regression label must be a number"] == 20
+    assert reasons["spend: 'bad0' is not a number; a regression label must be a number"] == 1
+    assert len(reasons) == MAX_NAMED_LABEL_VALUES + 1
 
 
 def test_regression_label_reads_decimal_commas_like_numeric_features(tmp_path: Path) -> None:
