@@ -3,13 +3,14 @@
 Parts are immutable, so whatever is learnt from one (a thinned sorted sample and the moments of
 each numeric feature, the level counts of each categorical feature, the label on either side of
 the holdout: class counts, or for a regression label a numeric piece like a feature's) never
-changes. Validation computes them for the new parts it reads anyway
-and stores them; everything it needs about older data (the reference snapshot's drift profiles,
-its label shares, the data a suite is generated from, train/holdout label parity over the whole
-snapshot) is then merged from these small pieces, so validating an append reads only the append.
+changes. Validation computes them for the new parts it reads anyway and stores them; everything
+it needs about older data (the reference snapshot's drift profiles, its label shares or label
+profile, the data a suite is generated from, train/holdout label parity over the whole snapshot)
+is then merged from these small pieces, so validating an append reads only the append.
 
-The cache key includes a hash of everything the statistics depend on (feature lists, label, id
-columns, holdout settings, format), so changing the config never reuses stale statistics.
+The cache key includes a hash of everything the statistics depend on (feature lists, label and,
+outside binary, the task, id columns, holdout settings, format), so changing the config never
+reuses stale statistics.
 """
 
 from __future__ import annotations

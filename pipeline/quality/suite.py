@@ -5,13 +5,14 @@ Two kinds of expectations, told apart by ``meta.ct_source``:
 
 * ``schema`` — what ``pipeline.yaml`` declares: the column set, numeric types, declared ranges,
   category levels, non-nullable columns, the label (one of the classes; for regression a number
-  within ``label_contract.min``/``max``, at the label contract's severity), a minimum row count. Always rebuilt from
-  the config at run time (the config is the declared contract), with ``expectations.severity``.
+  within ``label_contract.min``/``max``, at the label contract's severity), a minimum row count.
+  Always rebuilt from the config at run time (the config is the declared contract), with
+  ``expectations.severity``.
 * ``profile`` — what the reference data showed: observed ranges (of numeric features and a
-  regression label) widened by a margin (with a
-  ``mostly`` sized for each batch by :func:`bind_to_batch`, so data drawn like the reference
-  rarely trips them), the category levels actually seen, null shares, a row-count bound.
-  Generated once, stored in the JSON, with ``expectations.profile_severity``.
+  regression label) widened by a margin (with a ``mostly`` sized for each batch by
+  :func:`bind_to_batch`, so data drawn like the reference rarely trips them), the category
+  levels actually seen, null shares, a row-count bound. Generated once, stored in the JSON,
+  with ``expectations.profile_severity``.
 
 Users change either kind (kwargs or severity), remove one, or add their own in
 ``<dataset>.overrides.yaml`` beside the suite; the overrides survive regeneration. Nothing here
@@ -408,7 +409,6 @@ def profile_expectations(
 
     ``label_bounds`` (a regression label's ``label_contract`` min and max) cap its learned range.
     """
-    bounds = label_bounds
     sev = settings.profile_severity
     items = [
         _exp(
@@ -433,7 +433,7 @@ def profile_expectations(
             )
     if not dataset.is_classification:  # a regression label gets a learned range like a feature
         facts = summary.numeric.get(dataset.label, {})
-        learned = _learned_range(dataset.label, facts, bounds[0], bounds[1], sev, settings)
+        learned = _learned_range(dataset.label, facts, *label_bounds, sev, settings)
         if learned is not None:
             items.append(learned)
     for cat in dataset.features.categorical:
