@@ -26,7 +26,7 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -490,15 +490,92 @@ def coerce_ids(raw: pd.DataFrame, dataset: DatasetConfig, reject: Reject, out: p
         out[col] = values
 
 
-def coerce_label(raw: pd.DataFrame, dataset: DatasetConfig, reject: Reject, out: pd.DataFrame) -> None:
-    """The label as every input reads it: a stripped string that must be one of ``dataset.classes``."""
-    label = raw[dataset.label].astype("string").str.strip()
-    reject(label.isna() | (label == ""), f"{dataset.label}: missing label")
-    reject(
-        ~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
-        f"{dataset.label}: not one of the classes {list(dataset.classes)}",
-    )
-    out[dataset.label] = label
+def missing_label_reason(dataset: DatasetConfig) -> str:
+    """The reason a row without a label is set aside with (counted by the label contract)."""
+    return f"{dataset.label}: missing label"
+
+
+MAX_NAMED_LABEL_VALUES = 20
+"""Distinct bad regression labels named in their rows' reasons; rarer ones share one reason."""
+
+
+def coerce_label(
+    raw: pd.DataFrame, dataset: DatasetConfig, reject: Reject, out: pd.DataFrame, decimal: str = "."
+) -> None:
+    """The label as every input reads it, by ``dataset.task``.
+
+    Classification (binary or multiclass): a stripped string that must be one of
+    ``dataset.classes``. Regression: a finite number (text with the CSV's ``decimal`` mark, as
+    numeric features read it), stored as float64; a value that is not one is set aside with a
+    reason naming the column, the value and what was expected.
+
+    A row without a label is set aside (:func:`missing_label_reason`) whatever the task: nothing
+    can be learnt or measured from it, and a NaN target would break every regressor. The label
+    contract counts these rows from the quarantined rows file (:func:`count_set_aside`), so
+    ``label_contract.max_missing_share`` still sees them.
+    """
+    if dataset.is_classification:
+        label = raw[dataset.label].astype("string").str.strip()
+        reject(label.isna() | (label == ""), missing_label_reason(dataset))
+        reject(
+            ~label.isin(list(dataset.classes)) & label.notna() & (label != ""),
+            f"{dataset.label}: not one of the classes {list(dataset.classes)}",
+        )
+        out[dataset.label] = label
+        return
+    original = raw[dataset.label]
+    if pd.api.types.is_numeric_dtype(original.dtype) and not pd.api.types.is_bool_dtype(original.dtype):
+        values = original.astype("float64")
+        missing = values.isna()
+        shown = original
+    else:
+        text = original.astype("string").str.strip()
+        missing = (text.isna() | (text == "")).fillna(True)
+        if decimal != ".":
+            text = text.str.replace(decimal, ".", regex=False)
+        values = pd.to_numeric(text.mask(missing), errors="coerce").astype("float64")
+        shown = original.astype("string").str.strip()
+    reject(missing, missing_label_reason(dataset))
+    expected = "a number" + (f" (decimal mark {decimal!r})" if decimal != "." else "")
+    for what, bad in (
+        ("is not a number", values.isna() & ~missing),
+        ("is not a finite number", values.notna() & ~np.isfinite(values.fillna(0.0))),
+    ):
+        if not bad.any():
+            continue
+        texts = shown[bad].astype(str)  # only the bad rows are compared, once per named value
+        for value in pd.unique(texts)[:MAX_NAMED_LABEL_VALUES]:
+            rows = pd.Series(False, index=raw.index)
+            rows[texts.index[texts == value]] = True
+            reject(rows, f"{dataset.label}: {value[:40]!r} {what}; a regression label must be {expected}")
+        # beyond the named ones: one shared reason, so the reason counts stay readable
+        reject(bad, f"{dataset.label}: {what.removeprefix('is ')}; a regression label must be {expected}")
+    out[dataset.label] = values
+
+
+def count_set_aside(quarantine: Path, sha256s: Iterable[str], reason: str) -> int | None:
+    """Rows set aside with ``reason`` from the landing files with these checksums.
+
+    Read from the committed rows files in ``quarantine/rejected_<sha16>/`` (the ingest record of
+    every set-aside row), reason column only. None when a file's record is not there to count
+    (rows still pending after a stopped run, or the quarantine was cleaned up), so a caller can
+    say "unknown" rather than report 0.
+    """
+    total = 0
+    for sha in sorted(set(sha256s)):
+        folder = quarantine / rows_folder(sha)
+        if not folder.is_dir():
+            if any(quarantine.joinpath(PENDING_DIR).glob(f"{glob_escape(sha)}*.rejected_rows.csv")):
+                return None
+            continue  # no row of that file was set aside
+        for path in sorted(folder.glob("*.rejected_rows.csv")):
+            try:
+                reasons = pd.read_csv(path, usecols=[ROW_REASON_COLUMN], dtype=str, keep_default_na=False)
+            except (OSError, ValueError) as err:
+                log.warning("cannot count set-aside rows in %s: %s", path, err)
+                return None
+            total += int((reasons[ROW_REASON_COLUMN] == reason).sum())
+    return total
 
 
 def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: str = ".") -> CoercedChunk:
@@ -552,7 +629,7 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
         if not dt.nullable:
             reject(~present, f"{dt.name}: missing value (declared not nullable)")
         out[dt.name] = values
-    coerce_label(raw, dataset, reject, out)
+    coerce_label(raw, dataset, reject, out, decimal)
 
     bad_rows = reasons != ""
     rejected = raw.loc[bad_rows].copy()

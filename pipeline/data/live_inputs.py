@@ -164,6 +164,11 @@ def _this_file_only(
     return guarded
 
 
+def label_placeholder(dataset: DatasetConfig) -> str:
+    """A label every task accepts (a declared class, or a number), for rows that carry none."""
+    return dataset.classes[0] if dataset.is_classification else "0"
+
+
 @_this_file_only
 def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> ParsedInput:
     """An unlabelled batch coerced to the declared id and feature columns.
@@ -187,7 +192,7 @@ def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestC
         )
     # coerce_chunk applies the landing area's rules for ids and features; it also checks a label,
     # so every row gets a valid placeholder that is dropped again below.
-    probe = raw.assign(**{dataset.label: dataset.positive_class})
+    probe = raw.assign(**{dataset.label: label_placeholder(dataset)})
     chunk = coerce_chunk(probe, dataset, source.name, ingest.csv_decimal)
     bad = chunk.rejected[ROW_REASON_COLUMN]
     _check_bad_share(source.name, bad, len(raw), ingest)
@@ -216,9 +221,10 @@ def read_unlabelled(source: LandingFile, dataset: DatasetConfig, ingest: IngestC
 def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> ParsedInput:
     """A late-label file coerced to the id columns and the label.
 
-    Rows with a missing id, a missing label or a label outside ``dataset.classes`` are set aside
-    with a reason, as are repeats of an id within the file (the first one counts). Other columns
-    are ignored.
+    Rows with a missing id, a missing label or a label the task does not accept (outside
+    ``dataset.classes``, or for regression not a finite number, read with ``ingest.csv_decimal``)
+    are set aside with a reason, as are repeats of an id within the file (the first one counts).
+    Other columns are ignored. A regression label stays float64; the other columns are objects.
     """
     raw = _read_raw(source, ingest)
     _require_columns(
@@ -234,7 +240,7 @@ def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfi
 
     out = pd.DataFrame(index=raw.index)
     coerce_ids(raw, dataset, reject, out)
-    coerce_label(raw, dataset, reject, out)
+    coerce_label(raw, dataset, reject, out, ingest.csv_decimal)
     _check_bad_share(source.name, reasons[reasons != ""], len(raw), ingest)
     frame = _drop_repeated_ids(
         out.loc[reasons == ""],
@@ -243,7 +249,7 @@ def read_labels(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfi
         "this label file",
         f"{source.name}: no usable label row ({len(raw)} rows, all rejected).",
     )
-    frame = frame.astype(dict.fromkeys(frame.columns, object))
+    frame = frame.astype({c: object for c in frame.columns if dataset.is_classification or c != dataset.label})
     frame.insert(0, SOURCE_ROW_COLUMN, frame.index)
     return ParsedInput(
         source=source, frame=frame.reset_index(drop=True), rejected=_set_aside(raw, reasons), rows=len(raw)

@@ -163,8 +163,11 @@ def _canonical_hash(obj: Any) -> str:
 
 
 def arrow_schema(dataset: DatasetConfig) -> pa.Schema:
-    """The storage schema: numeric features as float64, datetime features as UTC timestamps, the rest as string."""
+    """The storage schema: numeric features (and a regression label) as float64, datetime features as
+    UTC timestamps, the rest as string."""
     numeric, dates = set(dataset.numeric_names), set(dataset.datetime_names)
+    if not dataset.is_classification:
+        numeric.add(dataset.label)
     return pa.schema(
         [
             (c, pa.float64() if c in numeric else pa.timestamp("us", tz="UTC") if c in dates else pa.string())
@@ -653,7 +656,8 @@ def diff_snapshots(store: ObjectStore, a: Snapshot, b: Snapshot, dataset: Datase
     numeric = [
         c for c in common if schema_b[c] in {"double", "float", "int64", "int32"} and c not in dataset.id_columns
     ]
-    categorical = [c for c in common if c in {*dataset.categorical_names, dataset.label}]
+    labels = {dataset.label} if dataset.is_classification else set()  # a regression label is numeric
+    categorical = [c for c in common if c in {*dataset.categorical_names, *labels}]
     per_part: dict[str, dict[str, Any]] = {}
     for part in {p.id: p for p in (*a.parts, *b.parts)}.values():
         per_part[part.id] = _part_stats(store, part, numeric, categorical)

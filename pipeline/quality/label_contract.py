@@ -1,10 +1,21 @@
-"""The label contract: class shares of the target must stay close to the agreed ones.
+"""The label contract: the target of a new batch must look like the agreed one.
 
 A silent change in the label mix (a new class, a class that vanished, a base rate that moved)
 changes what a model learns and what its metrics mean, so it is checked before training.
-The contract is decided by the *size* of the change (maximum absolute share deviation within a
-tolerance); the chi-square goodness-of-fit p-value is reported as evidence only, because on
-large batches it declares every negligible wobble significant.
+
+Classification (binary or multiclass, any number of classes): the contract is decided by the
+*size* of the change (maximum absolute share deviation within a tolerance); the chi-square
+goodness-of-fit p-value is reported as evidence only, because on large batches it declares every
+negligible wobble significant.
+
+Regression (:func:`check_regression_label`): values outside the declared ``[min, max]`` are
+counted (any one breaks the contract), the share of rows without a label is held to
+``max_missing_share``, and the label's distribution is tested for drift against the reference
+with the numeric drift tests of :mod:`pipeline.quality.drift_tests`.
+
+Train/holdout parity is the same check with the training side as the contract: class shares for
+classification, and for regression the largest gap between the two label CDFs (the two-sample
+KS statistic, i.e. the largest share deviation of "rows at or below some value").
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.core.errors import ConfigError
+from pipeline.quality.drift_profiles import NUMERIC, NumericProfile
+from pipeline.quality.drift_tests import SMALL_SAMPLE, TestOutcome, choose_test, get_drift_test, ks
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +53,85 @@ class LabelContractResult:
     p_value: float
     held: bool
     message: str
+    numeric: NumericLabelEvidence | None = None
+    """Regression only: the evidence behind the verdict (classification leaves it None)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (nan and infinity become ``None``)."""
-        return {
+        """JSON-safe dict (nan and infinity become ``None``); ``numeric`` only for a regression label."""
+        d: dict[str, Any] = {
             "observed_shares": dict(self.observed_shares),
             "expected_shares": dict(self.expected_shares),
             "counts": dict(self.counts),
             "max_deviation": _finite_or_none(self.max_deviation),
-            "tolerance": float(self.tolerance),
+            "tolerance": _finite_or_none(self.tolerance),
             "chi2": _finite_or_none(self.chi2),
             "p_value": _finite_or_none(self.p_value),
             "held": bool(self.held),
             "message": self.message,
+        }
+        if self.numeric is not None:
+            d["numeric"] = self.numeric.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class NumericLabelEvidence:
+    """What a regression label check measured.
+
+    ``test`` is the drift test used (``None``: not measured, e.g. no reference yet), judged on
+    ``score`` against ``threshold`` (a p-value below it, with an effect of at least the test's
+    minimum, or a distance at or above it); ``missing`` is None when the number of rows without a
+    label could not be counted.
+    """
+
+    label: str
+    rows: int
+    missing: int | None
+    max_missing_share: float | None
+    below_min: int
+    above_max: int
+    min: float | None
+    max: float | None
+    observed_min: float
+    observed_max: float
+    mean: float
+    reference_mean: float
+    reference_rows: int
+    test: str | None
+    score: float
+    effect_size: float
+    threshold: float
+    drifted: bool
+
+    @property
+    def missing_share(self) -> float:
+        """Share of rows without a label among all rows of the batch (nan when unknown)."""
+        if self.missing is None or self.rows + self.missing == 0:
+            return float("nan")
+        return self.missing / (self.rows + self.missing)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (nan becomes ``None``)."""
+        return {
+            "label": self.label,
+            "rows": self.rows,
+            "missing": self.missing,
+            "missing_share": _finite_or_none(self.missing_share),
+            "max_missing_share": self.max_missing_share,
+            "below_min": self.below_min,
+            "above_max": self.above_max,
+            "min": self.min,
+            "max": self.max,
+            "observed_min": _finite_or_none(self.observed_min),
+            "observed_max": _finite_or_none(self.observed_max),
+            "mean": _finite_or_none(self.mean),
+            "reference_mean": _finite_or_none(self.reference_mean),
+            "reference_rows": self.reference_rows,
+            "test": self.test,
+            "score": _finite_or_none(self.score),
+            "effect_size": _finite_or_none(self.effect_size),
+            "threshold": float(self.threshold),
+            "drifted": bool(self.drifted),
         }
 
 
@@ -264,3 +343,202 @@ def check_label_parity_counts(
             message="label parity broken: no training labels to compare the holdout with",
         )
     return _evaluate(holdout_counts, expected, tolerance, "label parity (holdout vs train)", significance)
+
+
+# -- regression: a numeric label -------------------------------------------------------------------
+
+
+def check_regression_label(
+    values: pd.Series | np.ndarray,
+    label: str,
+    reference: NumericProfile | None = None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    max_missing_share: float | None = None,
+    missing: int | None = 0,
+    test: str = "auto",
+    thresholds: Mapping[str, float] | None = None,
+    small_sample: int = SMALL_SAMPLE,
+) -> LabelContractResult:
+    """The label contract of a numeric label, on the labels of a new batch.
+
+    Broken when any of: a value is outside ``[minimum, maximum]`` (each bound optional); rows
+    without a label are more than ``max_missing_share`` of the batch (``missing`` counts those set
+    aside at ingest, None when not known, nulls in ``values`` are added); the distribution drifted
+    from ``reference`` (the reference snapshot's label profile; None: not measured) under the
+    numeric drift test ``test`` (``auto``: KS below ``small_sample`` values, else Wasserstein) at
+    its threshold in ``thresholds`` (by test name, as ``validation.drift.thresholds``; default:
+    the test's own); or there is no label at all.
+    """
+    column = pd.Series(values) if not isinstance(values, pd.Series) else values
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = numbers[np.isfinite(numbers)]
+    in_frame = int(numbers.size - finite.size)
+    counted = None if missing is None and in_frame == 0 else (missing or 0) + in_frame
+    n = int(finite.size)
+    below = int(np.count_nonzero(finite < minimum)) if minimum is not None else 0
+    above = int(np.count_nonzero(finite > maximum)) if maximum is not None else 0
+    nan = float("nan")
+    test_name: str | None = None
+    outcome = TestOutcome(nan, None, nan)
+    limit, drifted = nan, False
+    if reference is not None and reference.count and n:
+        chosen = choose_test(NUMERIC, int(reference.count), n, small_sample) if test == "auto" else test
+        drift_test = get_drift_test(chosen, NUMERIC)
+        test_name, outcome = drift_test.name, drift_test.fn(reference, finite)
+        limit = float((thresholds or {}).get(drift_test.name, drift_test.default_threshold))
+        drifted = drift_test.flags(outcome, limit, None)
+    evidence = NumericLabelEvidence(
+        label=label,
+        rows=n,
+        missing=counted,
+        max_missing_share=max_missing_share,
+        below_min=below,
+        above_max=above,
+        min=minimum,
+        max=maximum,
+        observed_min=float(finite.min()) if n else nan,
+        observed_max=float(finite.max()) if n else nan,
+        mean=float(finite.mean()) if n else nan,
+        reference_mean=float(reference.mean) if reference is not None else nan,
+        reference_rows=int(reference.count) if reference is not None else 0,
+        test=test_name,
+        score=outcome.score,
+        effect_size=outcome.effect_size,
+        threshold=limit,
+        drifted=drifted,
+    )
+    problems = _regression_problems(evidence)
+    subject = f"label contract ({label!r}, regression)"
+    if problems:
+        message = (
+            f"{subject} broken: {'; '.join(problems)}. Check what produces {label!r}, or update "
+            "validation.label_contract if the change is real"
+        )
+    else:
+        message = f"{subject} held: {_regression_summary(evidence)}"
+    (logger.info if not problems else logger.warning)("%s", message)
+    counts = {"labelled": n, "below_min": below, "above_max": above}
+    if counted is not None:
+        counts["missing"] = counted
+    return LabelContractResult(
+        observed_shares={},
+        expected_shares={},
+        counts=counts,
+        max_deviation=outcome.effect_size,
+        tolerance=limit,
+        chi2=nan,
+        p_value=nan if outcome.p_value is None else outcome.p_value,
+        held=not problems,
+        message=message,
+        numeric=evidence,
+    )
+
+
+def _describe_test(e: NumericLabelEvidence) -> str:
+    if e.test is None:
+        return "no reference to test drift against"
+    judged = f"p={e.score:.2g} (threshold {e.threshold:g}, effect {e.effect_size:.3f})"
+    if get_drift_test(e.test).kind == "distance":
+        judged = f"distance {e.score:.3f} (threshold {e.threshold:g})"
+    sizes = f"n={e.rows}, reference n={e.reference_rows}"
+    return f"{e.test} {judged}, mean {e.mean:.6g} vs reference {e.reference_mean:.6g} ({sizes})"
+
+
+def _regression_summary(e: NumericLabelEvidence) -> str:
+    bounds = f"all within [{e.min}, {e.max}]" if e.min is not None or e.max is not None else "no bounds declared"
+    missing = (
+        "rows without a label not counted (no ingest record)"
+        if e.missing is None
+        else f"{e.missing} without a label ({e.missing_share:.1%} ≤ {e.max_missing_share:.1%})"
+        if e.max_missing_share is not None
+        else f"{e.missing} without a label"
+    )
+    return f"{e.rows} labels, {bounds}; {missing}; {_describe_test(e)}"
+
+
+def _regression_problems(e: NumericLabelEvidence) -> list[str]:
+    problems: list[str] = []
+    if e.rows == 0:
+        problems.append("no numeric labels to check (0 finite values)")
+    share = e.missing_share
+    if e.max_missing_share is not None and math.isfinite(share) and share > e.max_missing_share + _COMPARE_SLACK:
+        problems.append(
+            f"{e.missing} of {e.rows + (e.missing or 0)} rows ({share:.1%}) have no label, more than "
+            f"label_contract.max_missing_share={e.max_missing_share:.1%} (they were set aside at ingest, "
+            "with their reason, in quarantine/)"
+        )
+    if e.below_min:
+        problems.append(f"{e.below_min} of {e.rows} values below min {e.min:g} (lowest {e.observed_min:.6g})")
+    if e.above_max:
+        problems.append(f"{e.above_max} of {e.rows} values above max {e.max:g} (highest {e.observed_max:.6g})")
+    if e.drifted:
+        problems.append(f"the distribution drifted from the reference: {_describe_test(e)}")
+    return problems
+
+
+def check_label_parity_numeric(
+    train: NumericProfile,
+    holdout: NumericProfile,
+    tolerance: float = 0.05,
+    significance: float | None = PARITY_SIGNIFICANCE,
+    label: str = "label",
+) -> LabelContractResult:
+    """Train/holdout parity of a numeric label: the two-sample KS test of holdout against train.
+
+    ``tolerance`` (``validation.parity_tolerance``) bounds the KS statistic D, the largest gap
+    between the two empirical CDFs: the largest difference, over every value ``t``, between the
+    share of train rows and the share of holdout rows at or below ``t``. It is the classification
+    rule (no class share off by more than the tolerance) applied to every "class" ``y <= t``. As
+    there, parity is broken only when D exceeds the tolerance *and* chance is an unlikely cause
+    (KS p below ``significance``). Profiles merged from thinned per-part samples test at most
+    :data:`~pipeline.quality.drift_profiles.MAX_REFERENCE_SAMPLE` values a side: conservative.
+    """
+    subject = f"label parity (holdout vs train, {label!r})"
+    nan = float("nan")
+    if not train.count or not train.sorted_sample.size:
+        return LabelContractResult(
+            observed_shares={},
+            expected_shares={},
+            counts={"train": int(train.count), "holdout": int(holdout.count)},
+            max_deviation=nan,
+            tolerance=tolerance,
+            chi2=nan,
+            p_value=nan,
+            held=False,
+            message=f"{subject} broken: no training labels to compare the holdout with",
+        )
+    outcome = ks(train, holdout.sorted_sample)
+    d, p = outcome.effect_size, nan if outcome.p_value is None else outcome.p_value
+    evidence = (
+        f"KS D={d:.3f}, p={p:.2g}, train n={train.count}, holdout n={holdout.count}; "
+        f"mean {holdout.mean:.6g} vs {train.mean:.6g}"
+    )
+    if not math.isfinite(d) or d <= tolerance + _COMPARE_SLACK:
+        held, message = True, f"{subject} held: largest CDF gap {d:.3f} ≤ {tolerance:.3f} ({evidence})"
+    elif significance is not None and math.isfinite(p) and p >= significance:
+        held = True
+        message = (
+            f"{subject} held: largest CDF gap {d:.3f} > {tolerance:.3f}, but with these sizes a gap "
+            f"this large is chance ({evidence}, p ≥ {significance:g})"
+        )
+    else:
+        held = False
+        message = (
+            f"{subject} broken: up to {d:.1%} of rows lie on different sides of some value in the holdout "
+            f"than in train, more than parity_tolerance {tolerance:.3f} ({evidence}). The holdout is not "
+            "drawn like the training data: check the split (dataset.time_column, id columns)"
+        )
+    (logger.info if held else logger.warning)("%s", message)
+    return LabelContractResult(
+        observed_shares={},
+        expected_shares={},
+        counts={"train": int(train.count), "holdout": int(holdout.count)},
+        max_deviation=d,
+        tolerance=tolerance,
+        chi2=nan,
+        p_value=p,
+        held=held,
+        message=message,
+    )

@@ -1,14 +1,16 @@
 """Statistics of each snapshot part, computed once and cached in the object store by part id.
 
 Parts are immutable, so whatever is learnt from one (a thinned sorted sample and the moments of
-each numeric feature, the level counts of each categorical feature, the label counts on either
-side of the holdout) never changes. Validation computes them for the new parts it reads anyway
-and stores them; everything it needs about older data (the reference snapshot's drift profiles,
-its label shares, the data a suite is generated from, train/holdout label parity over the whole
-snapshot) is then merged from these small pieces, so validating an append reads only the append.
+each numeric feature, the level counts of each categorical feature, the label on either side of
+the holdout: class counts, or for a regression label a numeric piece like a feature's) never
+changes. Validation computes them for the new parts it reads anyway and stores them; everything
+it needs about older data (the reference snapshot's drift profiles, its label shares or label
+profile, the data a suite is generated from, train/holdout label parity over the whole snapshot)
+is then merged from these small pieces, so validating an append reads only the append.
 
-The cache key includes a hash of everything the statistics depend on (feature lists, label, id
-columns, holdout settings, format), so changing the config never reuses stale statistics.
+The cache key includes a hash of everything the statistics depend on (feature lists, label and,
+outside binary, the task, id columns, holdout settings, format), so changing the config never
+reuses stale statistics.
 """
 
 from __future__ import annotations
@@ -135,6 +137,9 @@ class PartStats:
     categorical: dict[str, dict[str, int]]
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
     """Label counts per class on each side of the holdout: ``{"train": {...}, "holdout": {...}}``."""
+    label_pieces: dict[str, NumericPiece] = field(default_factory=dict)
+    """A regression label on each side of the holdout (``labels`` is then empty); its samples are
+    stored apart from the features' (``.label.npz``) so that parity reads only them."""
 
 
 def statistics_key(config: PipelineConfig) -> str:
@@ -150,6 +155,8 @@ def statistics_key(config: PipelineConfig) -> str:
         "salt": d.name,
         "holdout": config.evaluation.holdout_fraction,
     }
+    if d.task != "binary":  # the label is summarised by task; binary keys stay as they always were
+        inputs["task"] = d.task
     return json_sha256(inputs, compact=False)[:12]
 
 
@@ -165,36 +172,79 @@ def compute_part_stats(part_id: str, frame: pd.DataFrame, config: PipelineConfig
     }
     categorical = {c: _category_counts(frame[c]) if c in frame.columns else {} for c in dataset.categorical_names}
     labels: dict[str, dict[str, int]] = {}
+    label_pieces: dict[str, NumericPiece] = {}
     if dataset.label in frame.columns and rows:
         split = holdout_split(frame, config)
         label = frame[dataset.label]
-        labels = {
-            TRAIN: label_counts(label.iloc[split.train_index]),
-            HOLDOUT: label_counts(label.iloc[split.holdout_index]),
-        }
-    return PartStats(part_id=part_id, rows=rows, numeric=numeric, categorical=categorical, labels=labels)
+        sides = {TRAIN: label.iloc[split.train_index], HOLDOUT: label.iloc[split.holdout_index]}
+        if dataset.is_classification:
+            labels = {side: label_counts(values) for side, values in sides.items()}
+        else:
+            label_pieces = {
+                side: numeric_piece(pd.to_numeric(values, errors="coerce")) for side, values in sides.items()
+            }
+    return PartStats(
+        part_id=part_id, rows=rows, numeric=numeric, categorical=categorical, labels=labels, label_pieces=label_pieces
+    )
+
+
+def _piece_meta(piece: NumericPiece, array: str) -> dict[str, Any]:
+    return {
+        "array": array,
+        "count": piece.count,
+        "missing": piece.missing,
+        "mean": _json_float(piece.mean),
+        "m2": piece.m2,
+        "min": _json_float(piece.min),
+        "max": _json_float(piece.max),
+    }
+
+
+def _piece_from_meta(d: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> NumericPiece:
+    return NumericPiece(
+        count=int(d["count"]),
+        missing=int(d["missing"]),
+        mean=_nan(d["mean"]),
+        m2=float(d["m2"]),
+        min=_nan(d["min"]),
+        max=_nan(d["max"]),
+        sample=arrays.get(d["array"], _NO_SAMPLE),
+    )
+
+
+def _npz(arrays: Mapping[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrays)  # plain float and byte arrays, never pickled objects
+    return buf.getvalue()
+
+
+def _load_npz(data: bytes | None) -> dict[str, np.ndarray]:
+    if data is None:
+        return {}
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: np.array(npz[k]) for k in npz.files}
+
+
+def encode_label_samples(stats: PartStats) -> bytes | None:
+    """The samples of a regression label's pieces (None for a class label: nothing to store)."""
+    if not stats.label_pieces:
+        return None
+    return _npz({side: np.asarray(p.sample, dtype=np.float64) for side, p in stats.label_pieces.items()})
 
 
 def encode_part_stats(stats: PartStats) -> tuple[bytes, bytes]:
     """Two objects for the store: a small JSON document of counts and moments, and the samples.
 
     Most readers (label counts, suite generation, parity) need only the JSON; the samples are
-    read only to build a reference profile.
+    read only to build a reference profile. A regression label's samples are a third object
+    (:func:`encode_label_samples`); a class label's counts are in the JSON, as they always were.
     """
     arrays: dict[str, np.ndarray] = {}
     numeric = {}
     for i, (name, piece) in enumerate(stats.numeric.items()):
         arrays[f"s{i}"] = np.asarray(piece.sample, dtype=np.float64)
-        numeric[name] = {
-            "array": f"s{i}",
-            "count": piece.count,
-            "missing": piece.missing,
-            "mean": _json_float(piece.mean),
-            "m2": piece.m2,
-            "min": _json_float(piece.min),
-            "max": _json_float(piece.max),
-        }
-    meta = {
+        numeric[name] = _piece_meta(piece, f"s{i}")
+    meta: dict[str, Any] = {
         "format": STATS_FORMAT,
         "part_id": stats.part_id,
         "rows": stats.rows,
@@ -202,42 +252,32 @@ def encode_part_stats(stats: PartStats) -> tuple[bytes, bytes]:
         "categorical": stats.categorical,
         "labels": stats.labels,
     }
-    buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)  # plain float and byte arrays, never pickled objects
-    return json.dumps(meta, allow_nan=False).encode(), buf.getvalue()
+    if stats.label_pieces:  # regression only, so the JSON of a class label is byte-identical
+        meta["label_pieces"] = {side: _piece_meta(p, side) for side, p in stats.label_pieces.items()}
+    return json.dumps(meta, allow_nan=False).encode(), _npz(arrays)
 
 
 _NO_SAMPLE = np.empty(0)
 
 
-def decode_part_stats(meta_bytes: bytes, samples: bytes | None = None) -> PartStats:
-    """Inverse of :func:`encode_part_stats`; without ``samples`` the pieces carry empty samples.
+def decode_part_stats(meta_bytes: bytes, samples: bytes | None = None, label_samples: bytes | None = None) -> PartStats:
+    """Inverse of :func:`encode_part_stats` (and :func:`encode_label_samples`); without
+    ``samples`` (``label_samples``) the feature (label) pieces carry empty samples.
 
     The samples are plain arrays (``allow_pickle=False``: nothing executable is ever loaded).
     """
     meta = json.loads(meta_bytes)
-    arrays: dict[str, np.ndarray] = {}
-    if samples is not None:
-        with np.load(io.BytesIO(samples), allow_pickle=False) as npz:
-            arrays = {k: np.array(npz[k]) for k in npz.files}
-    numeric = {
-        name: NumericPiece(
-            count=int(d["count"]),
-            missing=int(d["missing"]),
-            mean=_nan(d["mean"]),
-            m2=float(d["m2"]),
-            min=_nan(d["min"]),
-            max=_nan(d["max"]),
-            sample=arrays.get(d["array"], _NO_SAMPLE),
-        )
-        for name, d in meta["numeric"].items()
-    }
+    arrays = _load_npz(samples)
+    numeric = {name: _piece_from_meta(d, arrays) for name, d in meta["numeric"].items()}
+    label_arrays = _load_npz(label_samples)
+    label_pieces = {side: _piece_from_meta(d, label_arrays) for side, d in meta.get("label_pieces", {}).items()}
     return PartStats(
         part_id=meta["part_id"],
         rows=int(meta["rows"]),
         numeric=numeric,
         categorical={c: {k: int(v) for k, v in counts.items()} for c, counts in meta["categorical"].items()},
         labels={side: {k: int(v) for k, v in counts.items()} for side, counts in meta["labels"].items()},
+        label_pieces=label_pieces,
     )
 
 
@@ -268,30 +308,38 @@ class StatisticsCache:
         """Key of a part's JSON statistics (its samples are beside it, ``.samples.npz``)."""
         return f"{self.prefix}/parts/{part_id[:2]}/{part_id}.json"
 
-    def _load(self, part_id: str, samples: bool) -> PartStats | None:
+    def _load(self, part_id: str, samples: bool, label_samples: bool = False) -> PartStats | None:
         key = self.part_key(part_id)
         if not self.store.exists(key):
             return None
         self.hits += 1
         blob = self.store.get(key.removesuffix(".json") + ".samples.npz") if samples else None
-        return decode_part_stats(self.store.get(key), blob)
+        label_key = key.removesuffix(".json") + ".label.npz"
+        label_blob = self.store.get(label_key) if label_samples and self.store.exists(label_key) else None
+        return decode_part_stats(self.store.get(key), blob, label_blob)
 
     def remember(self, part_id: str, frame: pd.DataFrame) -> PartStats:
         """Statistics of a part whose frame the caller already holds (computed once, then cached)."""
-        cached = self._load(part_id, samples=True)
+        cached = self._load(part_id, samples=True, label_samples=True)
         if cached is not None:
             return cached
         stats = compute_part_stats(part_id, frame, self.config)
         meta, samples = encode_part_stats(stats)
         key = self.part_key(part_id)
         self.store.put(key.removesuffix(".json") + ".samples.npz", samples)
-        self.store.put(key, meta)  # written last: its presence means both are there
+        label_samples = encode_label_samples(stats)
+        if label_samples is not None:
+            self.store.put(key.removesuffix(".json") + ".label.npz", label_samples)
+        self.store.put(key, meta)  # written last: its presence means the others are there
         self.computed += 1
         return stats
 
-    def get(self, part: Part, samples: bool = False) -> PartStats:
-        """Statistics of ``part``: from the cache, else by reading the part once."""
-        cached = self._load(part.id, samples)
+    def get(self, part: Part, samples: bool = False, label_samples: bool = False) -> PartStats:
+        """Statistics of ``part``: from the cache, else by reading the part once.
+
+        ``samples``/``label_samples``: also read the features'/a regression label's samples.
+        """
+        cached = self._load(part.id, samples, label_samples)
         return cached if cached is not None else self.remember(part.id, self.read_part(part))
 
     def read_part(self, part: Part) -> pd.DataFrame:
@@ -299,9 +347,9 @@ class StatisticsCache:
         self.parts_read += 1
         return load_parts(self.store, [part])
 
-    def for_parts(self, parts: Iterable[Part], samples: bool = False) -> list[PartStats]:
+    def for_parts(self, parts: Iterable[Part], samples: bool = False, label_samples: bool = False) -> list[PartStats]:
         """Statistics of several parts, in order."""
-        return [self.get(p, samples) for p in parts]
+        return [self.get(p, samples, label_samples) for p in parts]
 
     def profiles(self, snapshot: Snapshot) -> dict[str, Profile]:
         """Drift profiles of a whole snapshot, merged from its parts' samples and cached per snapshot."""
@@ -312,6 +360,19 @@ class StatisticsCache:
         profiles = profiles_from_stats(self.for_parts(snapshot.parts, samples=True), self.config)
         self.store.put(key, encode_profiles(profiles))
         return profiles
+
+    def label_profile(self, snapshot: Snapshot) -> NumericProfile:
+        """The drift profile of a regression label over a whole snapshot (both sides of the
+        holdout), merged from its parts' label samples and cached per snapshot."""
+        key = f"{self.prefix}/label_profiles/{snapshot.id}.npz"
+        if self.store.exists(key):
+            cached = decode_profiles(self.store.get(key)).get(self.config.dataset.label)
+            if isinstance(cached, NumericProfile):
+                self.hits += 1
+                return cached
+        profile = label_profile_from_stats(self.for_parts(snapshot.parts, label_samples=True), self.config)
+        self.store.put(key, encode_profiles({self.config.dataset.label: profile}))
+        return profile
 
     def describe(self) -> dict[str, int]:
         """What this cache did: parts read, statistics computed, cache hits."""
@@ -376,9 +437,22 @@ def add_counts(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
 
 
 def label_totals(stats: Sequence[PartStats], side: str | None = None) -> dict[str, int]:
-    """Label counts over parts, on one side of the holdout or (``side=None``) both."""
+    """Label counts over parts, on one side of the holdout or (``side=None``) both (classification)."""
     sides = (TRAIN, HOLDOUT) if side is None else (side,)
     return dict(sorted(add_counts(s.labels.get(x, {}) for s in stats for x in sides).items()))
+
+
+def label_pieces(stats: Sequence[PartStats], side: str | None = None) -> list[NumericPiece]:
+    """A regression label's pieces over parts, on one side of the holdout or (``side=None``) both."""
+    sides = (TRAIN, HOLDOUT) if side is None else (side,)
+    return [s.label_pieces[x] for s in stats for x in sides if x in s.label_pieces]
+
+
+def label_profile_from_stats(
+    stats: Sequence[PartStats], config: PipelineConfig, side: str | None = None
+) -> NumericProfile:
+    """The drift profile of a regression label over parts (read with ``label_samples=True``)."""
+    return numeric_profile_from_pieces(config.dataset.label, label_pieces(stats, side))
 
 
 @dataclass(frozen=True)
@@ -397,6 +471,16 @@ def summarise(stats: Sequence[PartStats], config: PipelineConfig) -> DataSummary
         pieces = [s.numeric[c] for s in stats if c in s.numeric]
         finite = [p for p in pieces if p.count]
         numeric[c] = {
+            "count": sum(p.count for p in pieces),
+            "missing": sum(p.missing for p in pieces),
+            "min": min((p.min for p in finite), default=None),
+            "max": max((p.max for p in finite), default=None),
+        }
+    label = config.dataset.label
+    if not config.dataset.is_classification and label not in numeric:  # a regression label, like a feature
+        pieces = label_pieces(stats)
+        finite = [p for p in pieces if p.count]
+        numeric[label] = {
             "count": sum(p.count for p in pieces),
             "missing": sum(p.missing for p in pieces),
             "min": min((p.min for p in finite), default=None),

@@ -14,11 +14,13 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core.errors import SnapshotError
-from pipeline.data.snapshots import Snapshot, new_parts_since, read_manifest
+from pipeline.data.ingestion import count_set_aside, missing_label_reason
+from pipeline.data.snapshots import Part, Snapshot, new_parts_since, read_manifest
 from pipeline.quality.part_stats import (
     HOLDOUT,
     TRAIN,
     StatisticsCache,
+    label_profile_from_stats,
     label_totals,
     summarise,
 )
@@ -74,6 +76,20 @@ def resolve_suite(
     return apply_overrides(generated, location.overrides), location, source.id
 
 
+def missing_labels_at_ingest(ws: StoreContext, parts: list[Part]) -> int | None:
+    """Rows of the files behind ``parts`` that ingest set aside for having no label.
+
+    Read from the quarantined rows files (the ingest record of set-aside rows, by file checksum).
+    None when it cannot be known: a part read from a table source (its rows are kept per read,
+    not per file), or a file whose set-aside rows are not committed.
+    """
+    if any(p.source.watermark is not None for p in parts):
+        return None
+    return count_set_aside(
+        ws.settings.quarantine, (p.source.sha256 for p in parts), missing_label_reason(ws.config.dataset)
+    )
+
+
 def compute_validation(ws: StoreContext, snapshot_id: str, reference: Snapshot | None) -> ValidationRun:
     """Validate the parts of ``snapshot_id`` that ``reference`` does not have; store nothing but caches.
 
@@ -98,18 +114,34 @@ def compute_validation(ws: StoreContext, snapshot_id: str, reference: Snapshot |
     profiles = reference_counts = None
     if reference is not None:
         profiles = cache.profiles(reference)
-        reference_counts = label_totals(cache.for_parts(reference.parts))
-    report = validate_frames(
-        ws.config,
-        snapshot.id,
-        new_data,
-        suite,
-        reference_snapshot_id=reference.id if reference else None,
-        reference_profiles=profiles,
-        reference_label_counts=reference_counts,
-        train_label_counts=label_totals(whole, TRAIN),
-        holdout_label_counts=label_totals(whole, HOLDOUT),
-    )
+    if ws.config.dataset.is_classification:
+        if reference is not None:
+            reference_counts = label_totals(cache.for_parts(reference.parts))
+        report = validate_frames(
+            ws.config,
+            snapshot.id,
+            new_data,
+            suite,
+            reference_snapshot_id=reference.id if reference else None,
+            reference_profiles=profiles,
+            reference_label_counts=reference_counts,
+            train_label_counts=label_totals(whole, TRAIN),
+            holdout_label_counts=label_totals(whole, HOLDOUT),
+        )
+    else:
+        whole = cache.for_parts(snapshot.parts, label_samples=True)
+        report = validate_frames(
+            ws.config,
+            snapshot.id,
+            new_data,
+            suite,
+            reference_snapshot_id=reference.id if reference else None,
+            reference_profiles=profiles,
+            reference_label_profile=cache.label_profile(reference) if reference is not None else None,
+            train_label_profile=label_profile_from_stats(whole, ws.config, TRAIN),
+            holdout_label_profile=label_profile_from_stats(whole, ws.config, HOLDOUT),
+            missing_labels=missing_labels_at_ingest(ws, new_parts),
+        )
     statistics = {"new_parts": len(new_parts), "snapshot_parts": len(snapshot.parts), **cache.describe()}
     return ValidationRun(
         report=replace(report, statistics=statistics), suite=suite, location=location, suite_source=suite_source

@@ -4,12 +4,15 @@ kept as a reviewable great-expectations JSON file, and adjusted by a user overri
 Two kinds of expectations, told apart by ``meta.ct_source``:
 
 * ``schema`` — what ``pipeline.yaml`` declares: the column set, numeric types, declared ranges,
-  category levels, non-nullable columns, label classes, a minimum row count. Always rebuilt from
-  the config at run time (the config is the declared contract), with ``expectations.severity``.
-* ``profile`` — what the reference data showed: observed ranges widened by a margin (with a
-  ``mostly`` sized for each batch by :func:`bind_to_batch`, so data drawn like the reference
-  rarely trips them), the category levels actually seen, null shares, a row-count bound.
-  Generated once, stored in the JSON, with ``expectations.profile_severity``.
+  category levels, non-nullable columns, the label (one of the classes; for regression a number
+  within ``label_contract.min``/``max``, at the label contract's severity), a minimum row count.
+  Always rebuilt from the config at run time (the config is the declared contract), with
+  ``expectations.severity``.
+* ``profile`` — what the reference data showed: observed ranges (of numeric features and a
+  regression label) widened by a margin (with a ``mostly`` sized for each batch by
+  :func:`bind_to_batch`, so data drawn like the reference rarely trips them), the category
+  levels actually seen, null shares, a row-count bound. Generated once, stored in the JSON,
+  with ``expectations.profile_severity``.
 
 Users change either kind (kwargs or severity), remove one, or add their own in
 ``<dataset>.overrides.yaml`` beside the suite; the overrides survive regeneration. Nothing here
@@ -32,7 +35,7 @@ from typing import Any
 import yaml
 from scipy import stats
 
-from pipeline.core.config import DatasetConfig, ExpectationsConfig, PipelineConfig
+from pipeline.core.config import DatasetConfig, ExpectationsConfig, LabelContractConfig, PipelineConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.hashing import json_sha256
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
@@ -166,8 +169,14 @@ def epoch_seconds(iso: str | None) -> float | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
-def schema_expectations(dataset: DatasetConfig, settings: ExpectationsConfig) -> list[Expectation]:
-    """What the declared schema promises, one expectation per declared property."""
+def schema_expectations(
+    dataset: DatasetConfig, settings: ExpectationsConfig, label_contract: LabelContractConfig | None = None
+) -> list[Expectation]:
+    """What the declared schema promises, one expectation per declared property.
+
+    ``label_contract`` gives a regression label's declared ``min``/``max`` (checked at the label
+    contract's severity, as the contract is what declares them).
+    """
     sev = settings.severity
     items = [
         _exp("expect_table_row_count_to_be_between", sev, SCHEMA, min_value=settings.min_rows),
@@ -221,9 +230,40 @@ def schema_expectations(dataset: DatasetConfig, settings: ExpectationsConfig) ->
                 )
             )
     items.append(_exp("expect_column_values_to_not_be_null", sev, SCHEMA, column=dataset.label))
-    items.append(
-        _exp("expect_column_values_to_be_in_set", sev, SCHEMA, column=dataset.label, value_set=list(dataset.classes))
-    )
+    items += _label_expectations(dataset, sev, label_contract)
+    return items
+
+
+def _label_expectations(
+    dataset: DatasetConfig, sev: str, label_contract: LabelContractConfig | None
+) -> list[Expectation]:
+    """A class label is one of the classes; a regression label is a float within the contract's bounds."""
+    if dataset.is_classification:
+        return [
+            _exp(
+                "expect_column_values_to_be_in_set", sev, SCHEMA, column=dataset.label, value_set=list(dataset.classes)
+            )
+        ]
+    items = [
+        _exp(
+            "expect_column_values_to_be_in_type_list",
+            sev,
+            SCHEMA,
+            column=dataset.label,
+            type_list=["float64", "Float64", "float"],
+        )
+    ]
+    if label_contract is not None and (label_contract.min is not None or label_contract.max is not None):
+        items.append(
+            _exp(
+                "expect_column_values_to_be_between",
+                label_contract.severity,
+                SCHEMA,
+                column=dataset.label,
+                min_value=label_contract.min,
+                max_value=label_contract.max,
+            )
+        )
     return items
 
 
@@ -323,10 +363,52 @@ def bind_to_batch(suite: Suite, batch_rows: int, alarm_rate: float | None = None
     return replace(suite, expectations=tuple(bound))
 
 
+def _learned_range(
+    column: str,
+    facts: dict[str, Any],
+    declared_min: float | None,
+    declared_max: float | None,
+    sev: str,
+    settings: ExpectationsConfig,
+) -> Expectation | None:
+    """The observed ``[min, max]`` of a numeric column widened by ``range_margin`` (within the
+    declared bounds), with its rule for :func:`bind_to_batch`; None when nothing was observed."""
+    lo, hi = facts.get("min"), facts.get("max")
+    if lo is None or hi is None:
+        return None
+    width = hi - lo if hi > lo else max(abs(lo), abs(hi), 1.0)
+    lower = _round_out(lo - settings.range_margin * width, up=False)
+    upper = _round_out(hi + settings.range_margin * width, up=True)
+    if declared_min is not None:
+        lower = max(lower, declared_min)
+    if declared_max is not None:
+        upper = min(upper, declared_max)
+    reference_rows = int(facts.get("count", 0))
+    rule = {"reference_rows": reference_rows, "alarm_rate": settings.range_alarm_rate}
+    kwargs: dict[str, Any] = {"column": column, "min_value": lower, "max_value": upper}
+    mostly = range_mostly(reference_rows, reference_rows, settings.range_alarm_rate)
+    if mostly is not None:  # the value for a batch as large as the reference; rebound per batch
+        kwargs["mostly"] = mostly
+    return Expectation(
+        id=_default_id("expect_column_values_to_be_between", column, "observed"),
+        type="expect_column_values_to_be_between",
+        kwargs=kwargs,
+        severity=sev,
+        source=PROFILE,
+        meta={RANGE_RULE: rule},
+    )
+
+
 def profile_expectations(
-    summary: DataSummary, dataset: DatasetConfig, settings: ExpectationsConfig
+    summary: DataSummary,
+    dataset: DatasetConfig,
+    settings: ExpectationsConfig,
+    label_bounds: tuple[float | None, float | None] = (None, None),
 ) -> list[Expectation]:
-    """What the reference data showed, widened by the configured margins (see module doc)."""
+    """What the reference data showed, widened by the configured margins (see module doc).
+
+    ``label_bounds`` (a regression label's ``label_contract`` min and max) cap its learned range.
+    """
     sev = settings.profile_severity
     items = [
         _exp(
@@ -340,37 +422,20 @@ def profile_expectations(
     ]
     for feat in dataset.features.numeric:
         facts = summary.numeric.get(feat.name, {})
-        lo, hi = facts.get("min"), facts.get("max")
-        if lo is not None and hi is not None:
-            width = hi - lo if hi > lo else max(abs(lo), abs(hi), 1.0)
-            lower = _round_out(lo - settings.range_margin * width, up=False)
-            upper = _round_out(hi + settings.range_margin * width, up=True)
-            if feat.min is not None:
-                lower = max(lower, feat.min)
-            if feat.max is not None:
-                upper = min(upper, feat.max)
-            reference_rows = int(facts.get("count", 0))
-            rule = {"reference_rows": reference_rows, "alarm_rate": settings.range_alarm_rate}
-            kwargs: dict[str, Any] = {"column": feat.name, "min_value": lower, "max_value": upper}
-            mostly = range_mostly(reference_rows, reference_rows, settings.range_alarm_rate)
-            if mostly is not None:  # the value for a batch as large as the reference; rebound per batch
-                kwargs["mostly"] = mostly
-            items.append(
-                Expectation(
-                    id=_default_id("expect_column_values_to_be_between", feat.name, "observed"),
-                    type="expect_column_values_to_be_between",
-                    kwargs=kwargs,
-                    severity=sev,
-                    source=PROFILE,
-                    meta={RANGE_RULE: rule},
-                )
-            )
+        learned = _learned_range(feat.name, facts, feat.min, feat.max, sev, settings)
+        if learned is not None:
+            items.append(learned)
         total = facts.get("count", 0) + facts.get("missing", 0)
         mostly = _mostly(facts.get("missing", 0), total, settings.null_margin) if feat.nullable else None
         if mostly is not None:
             items.append(
                 _exp("expect_column_values_to_not_be_null", sev, PROFILE, "observed", column=feat.name, mostly=mostly)
             )
+    if not dataset.is_classification:  # a regression label gets a learned range like a feature
+        facts = summary.numeric.get(dataset.label, {})
+        learned = _learned_range(dataset.label, facts, *label_bounds, sev, settings)
+        if learned is not None:
+            items.append(learned)
     for cat in dataset.features.categorical:
         counts = summary.categorical.get(cat.name, {})
         seen = [lv for lv in cat.levels if counts.get(lv, 0) > 0]
@@ -411,7 +476,10 @@ def generate_suite(config: PipelineConfig, summary: DataSummary, source_snapshot
             ),
         }
     }
-    items = schema_expectations(dataset, settings) + profile_expectations(summary, dataset, settings)
+    contract = config.validation.label_contract
+    items = schema_expectations(dataset, settings, contract) + profile_expectations(
+        summary, dataset, settings, (contract.min, contract.max)
+    )
     return Suite(name=dataset.name, expectations=tuple(items), meta=meta, created=True)
 
 
@@ -522,7 +590,7 @@ def load_suite(location: SuiteLocation, config: PipelineConfig) -> Suite | None:
             )
             continue
         kept.append(e)
-    items = schema_expectations(dataset, config.validation.expectations) + kept
+    items = schema_expectations(dataset, config.validation.expectations, config.validation.label_contract) + kept
     suite = Suite(name=dataset.name, expectations=tuple(items), meta=meta, path=path)
     return apply_overrides(suite, location.overrides)
 

@@ -1,8 +1,11 @@
 """Validate the new data of a snapshot and decide, by severity, whether training may go on.
 
 Checks: the expectation suite on the new parts, drift of every feature against the reference
-(the champion's training snapshot), the label contract (expected class shares with a tolerance),
-and label parity between the training part and the holdout. Each check carries a severity:
+(the champion's training snapshot), the label contract (classification: expected class shares
+with a tolerance; regression: range, missing share and drift of the label against the
+reference's), and label parity between the training part and the holdout (class shares, or for
+regression the KS gap between the two label distributions within ``parity_tolerance``). Each
+check carries a severity:
 
 * ``fail`` — when it does not pass the run stops (:class:`ValidationFailed`, which lists at most
   ten failed checks and where the full report is) and Airflow's failure alerting takes over;
@@ -23,12 +26,14 @@ import pandas as pd
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import ValidationFailed
-from pipeline.quality.drift import DriftReport, Profile, detect_drift
+from pipeline.quality.drift import DriftReport, NumericProfile, Profile, detect_drift
 from pipeline.quality.expectations import ExpectationOutcome, evaluate_suite
 from pipeline.quality.label_contract import (
     LabelContractResult,
     check_label_contract_counts,
     check_label_parity_counts,
+    check_label_parity_numeric,
+    check_regression_label,
     label_counts,
     shares_from_counts,
 )
@@ -183,10 +188,12 @@ def _drift_check(
             passed=True,
             message="no reference snapshot yet (no champion); drift not measured",
         ), None
+    # a test configured for the label is the label contract's (regression), not a feature's
+    tests = {k: v for k, v in dcfg.tests.items() if k != config.dataset.label}
     drift = detect_drift(
         profiles,
         new_data,
-        tests=dcfg.tests or None,
+        tests=tests or None,
         thresholds=dcfg.thresholds or None,
         dataset_drift_share=dcfg.dataset_drift_share,
         small_sample=dcfg.small_sample,
@@ -231,6 +238,36 @@ def _label_check(
     ), label
 
 
+def _regression_label_check(
+    config: PipelineConfig,
+    new_data: pd.DataFrame,
+    reference: NumericProfile | None,
+    missing_labels: int | None,
+) -> tuple[CheckResult, LabelContractResult]:
+    """The label contract of a regression label: range, missing share, drift against ``reference``."""
+    lcfg, dcfg, label = config.validation.label_contract, config.validation.drift, config.dataset.label
+    values = new_data[label] if label in new_data.columns else pd.Series([], dtype="float64")
+    result = check_regression_label(
+        values,
+        label,
+        reference,
+        minimum=lcfg.min,
+        maximum=lcfg.max,
+        max_missing_share=lcfg.max_missing_share,
+        missing=missing_labels,
+        test=dcfg.tests.get(label, "auto"),
+        thresholds=dcfg.thresholds,
+        small_sample=dcfg.small_sample,
+    )
+    return CheckResult(
+        name="label_contract",
+        severity=lcfg.severity,
+        passed=result.held,
+        message=result.message,
+        details={**result.to_dict(), "expected_from": "reference snapshot" if reference is not None else "config"},
+    ), result
+
+
 def validate_frames(
     config: PipelineConfig,
     snapshot_id: str,
@@ -241,11 +278,20 @@ def validate_frames(
     reference_label_counts: Mapping[str, int] | None = None,
     train_label_counts: Mapping[str, int] | None = None,
     holdout_label_counts: Mapping[str, int] | None = None,
+    *,
+    reference_label_profile: NumericProfile | None = None,
+    train_label_profile: NumericProfile | None = None,
+    holdout_label_profile: NumericProfile | None = None,
+    missing_labels: int | None = None,
 ) -> ValidationReport:
     """Run every check on the new rows of a snapshot; pure apart from logging.
 
     Reference facts come as cached statistics (profiles, label counts), never as frames, so the
     cost is that of ``new_data``. Label parity is checked when both sides' counts are given.
+
+    A regression label uses the keyword arguments instead of the counts: the reference's label
+    profile (drift of the label), both sides' label profiles (parity) and ``missing_labels``,
+    the rows of the new data set aside at ingest for having no label (None: not known).
     """
     vcfg = config.validation
     outcomes = evaluate_suite(new_data, suite, vcfg.expectations.engine)
@@ -253,11 +299,21 @@ def validate_frames(
     drift_check, drift = _drift_check(config, reference_profiles, new_data)
     checks.append(drift_check)
     label = config.dataset.label
-    new_counts = label_counts(new_data[label]) if label in new_data.columns else {}
-    label_check, contract = _label_check(config, new_counts, reference_label_counts)
+    parity: LabelContractResult | None = None
+    contract: LabelContractResult | None
+    if config.dataset.is_classification:
+        new_counts = label_counts(new_data[label]) if label in new_data.columns else {}
+        label_check, contract = _label_check(config, new_counts, reference_label_counts)
+        if train_label_counts is not None and holdout_label_counts:
+            parity = check_label_parity_counts(train_label_counts, holdout_label_counts, vcfg.parity_tolerance)
+    else:
+        label_check, contract = _regression_label_check(config, new_data, reference_label_profile, missing_labels)
+        if train_label_profile is not None and holdout_label_profile is not None and holdout_label_profile.count:
+            parity = check_label_parity_numeric(
+                train_label_profile, holdout_label_profile, vcfg.parity_tolerance, label=label
+            )
     checks.append(label_check)
-    if train_label_counts is not None and holdout_label_counts:
-        parity = check_label_parity_counts(train_label_counts, holdout_label_counts, vcfg.parity_tolerance)
+    if parity is not None:
         checks.append(
             CheckResult(
                 name="split_parity",
