@@ -182,10 +182,12 @@ class _ClassBins:
 def _class_bins(cls: int, scores: np.ndarray, positive: np.ndarray) -> _ClassBins:
     """Runs of one class's order, cut at ties with the other side and every ``_MAX_RUN`` rows."""
     n = scores.shape[0]
-    order = np.lexsort((positive, scores))  # ascending score; in a tie, negatives first
-    s, pos = scores[order], positive[order]
+    order = np.argsort(scores)  # the order within a tie changes no sum
+    s = scores[order]
     new_score = np.r_[True, s[1:] != s[:-1]]
     group = np.cumsum(new_score) - 1  # tie group of each sorted row
+    order = order[np.argsort(2 * group + positive[order], kind="stable")]  # in a tie, negatives first
+    pos = positive[order]
     starts = np.flatnonzero(new_score)
     pos_in_group = np.add.reduceat(pos.astype(np.intp), starts)
     mixed = ((pos_in_group > 0) & (pos_in_group < np.diff(np.r_[starts, n])))[group]
@@ -286,8 +288,7 @@ def _confusion(a: _Arranged, w: np.ndarray) -> np.ndarray:
     """(c, k, k) weight of rows of true class i predicted j, for weights ``w`` (c, n)."""
     if a.cell_order is not None:
         w = np.take(w, a.cell_order, axis=1)
-    dtype = np.int64 if np.issubdtype(w.dtype, np.integer) else np.float64
-    sums = np.add.reduceat(w, a.cell_starts, axis=1, dtype=dtype)
+    sums = np.add.reduceat(w, a.cell_starts, axis=1, dtype=_sum_dtypes(w, a.n)[0])
     out = np.zeros((w.shape[0], a.k, a.k), dtype=np.float64)
     out[:, a.cell_true, a.cell_pred] = sums
     return out
@@ -302,25 +303,39 @@ def _log_loss_sum(a: _Arranged, w: np.ndarray, scratch: Scratch) -> np.ndarray:
     return total
 
 
-def _class_auc(b: _ClassBins, matrix: Any, wt: np.ndarray, scratch: Scratch) -> np.ndarray:
-    """One class's one-vs-rest ROC AUC for weights ``wt`` (n, c) in the arrangement's order."""
+def _sum_dtypes(w: np.ndarray, n: int) -> tuple[Any, Any]:
+    """(sum dtype, product-sum dtype) for weights ``w`` of ``n`` rows: exact integers when ``w``'s
+    dtype is an integer type whose sums cannot overflow int32, else float64."""
+    if np.issubdtype(w.dtype, np.integer) and int(np.iinfo(w.dtype).max) * (n + 1) < np.iinfo(np.int32).max:
+        return np.int32, np.int64
+    return np.float64, np.float64
+
+
+def _class_auc(
+    b: _ClassBins, matrix: Any, wt: np.ndarray, scratch: Scratch, dtypes: tuple[Any, Any]
+) -> np.ndarray:
+    """One class's one-vs-rest ROC AUC for weights ``wt`` (n, c) in the arrangement's order;
+    ``dtypes`` from :func:`_sum_dtypes` of the weights before their (wider) transposed copy."""
     binned = matrix @ wt  # (bins, c): the weight of every run
-    c = wt.shape[1]
-    tb = scratch.get("bins", (c, binned.shape[0]), np.float64)
-    np.copyto(tb, binned.T)
-    q = b.q
-    cum = scratch.get("cumneg", (c, q + 2), np.float64)
-    cum[:, 0] = 0.0
-    np.cumsum(tb[:, : q + 1], axis=1, out=cum[:, 1:])
-    pos = tb[:, q + 1 :]
+    c, q = wt.shape[1], b.q
+    work, acc = dtypes
+    # resamples as rows, each in its own contiguous buffer: numpy's row-wise passes are fast there
+    neg = scratch.get("negruns", (c, q + 1), work)
+    pos = scratch.get("posruns", (c, q), work)
+    np.copyto(neg, binned[: q + 1].T, casting="unsafe")
+    np.copyto(pos, binned[q + 1 :].T, casting="unsafe")
+    cum = scratch.get("cumneg", (c, q + 1), work)  # cum[:, t]: negative weight of runs N_0..N_t
+    np.cumsum(neg, axis=1, out=cum)
+    # einsum, not vecdot: vecdot is ~1000x slower on these row slices (numpy 2.4)
     if b.lo is None:
-        num = np.vecdot(pos, cum[:, 1 : q + 1])
-    else:
-        credit = np.take(cum, b.lo, axis=1)
-        credit += cum[:, 1 : q + 1]
-        num = 0.5 * np.vecdot(pos, credit)
-    pos_total = pos.sum(axis=1)
-    neg_total = cum[:, q + 1]
+        num = np.einsum("ij,ij->i", pos, cum[:, :q], dtype=acc).astype(np.float64)
+    else:  # a tied run: (negatives below its tie group + negatives up to and with it) / 2
+        credit = np.take(cum, np.maximum(b.lo - 1, 0), axis=1)
+        credit[:, b.lo == 0] = 0
+        credit += cum[:, :q]
+        num = 0.5 * np.einsum("ij,ij->i", pos, credit, dtype=acc).astype(np.float64)
+    pos_total = pos.sum(axis=1, dtype=acc).astype(np.float64)
+    neg_total = cum[:, q].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         auc = num / (pos_total * neg_total)
     auc[(pos_total <= 0) | (neg_total <= 0)] = np.nan
@@ -366,7 +381,8 @@ def _metrics_from_weights(
         if a.bins:
             wt = scratch.get("wt", (a.n, c), wt_dtype)
             np.copyto(wt, w.T, casting="unsafe")
-            per_class = np.stack([_class_auc(b, m, wt, scratch) for b, m in zip(a.bins, matrices)])
+            dtypes = _sum_dtypes(w, a.n)
+            per_class = np.stack([_class_auc(b, m, wt, scratch, dtypes) for b, m in zip(a.bins, matrices)])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: no class has both sides
                 out["roc_auc"] = np.nanmean(per_class, axis=0)
@@ -643,8 +659,9 @@ def multiclass_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[st
     if a.bins:
         wt = np.ones((a.n, 1), dtype=np.uint16)
         scratch = Scratch()
+        dtypes = _sum_dtypes(np.ones(1, dtype=np.uint8), a.n)
         for b in a.bins:
-            auc[b.cls] = _class_auc(b, b.matrix(np.uint16), wt, scratch)[0]
+            auc[b.cls] = _class_auc(b, b.matrix(np.uint16), wt, scratch, dtypes)[0]
     return {
         "confusion": {"labels": list(names_labels), "matrix": conf.astype(np.int64).tolist()},
         "per_class": [
