@@ -171,6 +171,21 @@ def test_runs_cut_at_the_uint16_bound_give_the_same_values(monkeypatch: pytest.M
         np.testing.assert_allclose(cut[name], reps[name], rtol=1e-12, atol=1e-12)
 
 
+def test_run_weights_longer_than_uint16_are_exact() -> None:
+    """70,000 negatives of class 0 below all its positives (and 50 among them): one run whose
+    bootstrap weight (about 70,000) would overflow the uint16 run sums if runs were not cut."""
+    n_neg, n_pos = 70_000, 50
+    y = np.r_[np.ones(n_neg + 50, dtype=int), np.zeros(n_pos, dtype=int)]
+    rng = np.random.default_rng(0)
+    p0 = np.r_[rng.uniform(0.0, 0.3, n_neg), rng.uniform(0.4, 1.0, 50), rng.uniform(0.35, 1.0, n_pos)]
+    p = np.column_stack([p0, 1.0 - p0])
+    labels = ["a", "b"]
+    reps = multiclass_replicates(y, p, labels, n_resamples=3, seed=1, metrics=["roc_auc"])["roc_auc"]
+    weights = multiclass_weights(y, p, labels, n_resamples=3, seed=1)
+    for b in range(3):
+        assert reps[b] == pytest.approx(_ovr_auc(y, p, 2, weights[b].astype(float)), abs=1e-12)
+
+
 # ---------------------------------------------------------------------------- validation
 
 
