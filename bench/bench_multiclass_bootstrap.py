@@ -112,7 +112,11 @@ def main() -> None:
             ),
         ),
         ("log_loss", "log_loss", lambda: mc.bootstrap_multiclass(y, proba, labels, b, metrics=("log_loss",))),
-        ("roc_auc (one-vs-rest macro)", "roc_auc", lambda: mc.bootstrap_multiclass(y, proba, labels, b, metrics=("roc_auc",))),
+        (
+            "roc_auc (one-vs-rest macro)",
+            "roc_auc",
+            lambda: mc.bootstrap_multiclass(y, proba, labels, b, metrics=("roc_auc",)),
+        ),
         ("ALL metrics (target < 2 s)", "all", lambda: mc.bootstrap_multiclass(y, proba, labels, b)),
         (
             "compare: all + paired roc_auc",

@@ -129,9 +129,8 @@ def _check_inputs(y_true: np.ndarray, proba: np.ndarray, k: int) -> tuple[np.nda
         raise TrainingError("Cannot compute metrics on an empty sample.")
     if y.dtype == bool or not np.issubdtype(y.dtype, np.number):
         raise TrainingError(f"y_true must hold class indices 0..{k - 1}, got dtype {y.dtype}.")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise TrainingError(f"y_true must hold integer class indices 0..{k - 1}.")
+    if not np.issubdtype(y.dtype, np.integer) and (not np.isfinite(y).all() or (y != np.round(y)).any()):
+        raise TrainingError(f"y_true must hold integer class indices 0..{k - 1}.")
     bad = (y < 0) | (y >= k)
     if bad.any():
         raise TrainingError(f"y_true must hold class indices 0..{k - 1}; found e.g. {y[bad][:5].tolist()}.")
@@ -311,9 +310,7 @@ def _sum_dtypes(w: np.ndarray, n: int) -> tuple[Any, Any]:
     return np.float64, np.float64
 
 
-def _class_auc(
-    b: _ClassBins, matrix: Any, wt: np.ndarray, scratch: Scratch, dtypes: tuple[Any, Any]
-) -> np.ndarray:
+def _class_auc(b: _ClassBins, matrix: Any, wt: np.ndarray, scratch: Scratch, dtypes: tuple[Any, Any]) -> np.ndarray:
     """One class's one-vs-rest ROC AUC for weights ``wt`` (n, c) in the arrangement's order;
     ``dtypes`` from :func:`_sum_dtypes` of the weights before their (wider) transposed copy."""
     binned = matrix @ wt  # (bins, c): the weight of every run
