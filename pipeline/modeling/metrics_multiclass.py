@@ -7,9 +7,10 @@ match scikit-learn with ``labels=range(k)``: ``accuracy``, ``balanced_accuracy``
 over the classes present in ``y_true``), ``f1_macro``/``f1_weighted`` (``zero_division=0``,
 every class counts in the macro mean), ``log_loss`` (probabilities clipped to machine epsilon as
 scikit-learn >= 1.5 does), ``roc_auc`` one-vs-rest macro, and ``recall[<class>]`` per class
-(``zero_division=0``: 0 for a class with no rows).  scikit-learn refuses ``roc_auc`` unless every
-class is present; ours is the mean over the classes that have both positive and negative rows
-(NaN if none has), which is scikit-learn's value whenever scikit-learn has one.
+(``zero_division=0``: 0 for a class with no rows).  scikit-learn has no ``roc_auc`` unless every
+class is present (NaN with a warning; an error before 1.6); ours is the mean over the classes that
+have both positive and negative rows (NaN if none has), which is scikit-learn's value whenever
+scikit-learn has one.
 
 **One formula for every weighting**, as in ``pipeline.modeling.metrics``: every metric is computed
 from per-row weights (bootstrap counts, or 1 for the point values), for ``c`` weightings at once:
@@ -55,6 +56,7 @@ from pipeline.core.errors import ConfigError, TrainingError
 from pipeline.core.metric_names import MULTICLASS_METRICS, higher_is_better, per_class_recall
 from pipeline.modeling.metrics import LOG_LOSS_EPS
 from pipeline.modeling.resampling import (
+    POISSON_CUTS,
     MetricEstimate,
     PairedDifference,
     Scratch,
@@ -71,11 +73,10 @@ logger = logging.getLogger(__name__)
 ROW_SUM_TOLERANCE = 1e-4
 """How far a row of ``proba`` may sum from 1 (float32 model outputs are well within it)."""
 
-_MAX_WEIGHT = 5  # the largest Poisson weight (resampling.POISSON_CUTS has five cut points)
+_MAX_WEIGHT = len(POISSON_CUTS)  # the largest Poisson weight: a byte reaching every cut point
 _MAX_RUN = int(np.iinfo(np.uint16).max) // _MAX_WEIGHT  # rows per bin, so a bin's weight fits in uint16
 _CHUNK_BYTES_PER_CELL = 5  # sizes chunks for map_chunks: ~25 resamples at 200k rows measured fastest here
 _LOG_LOSS_BLOCK = 8192  # rows per float64 block of the log-loss dot products (fixed: results never depend on c)
-_CONFUSION = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted")
 
 # --------------------------------------------------------------------------------------------
 # Validation
@@ -309,8 +310,9 @@ def _log_loss_sum(a: _Arranged, w: np.ndarray, scratch: Scratch) -> np.ndarray:
 
 def _sum_dtypes(w: np.ndarray, n: int) -> tuple[Any, Any]:
     """(sum dtype, product-sum dtype) for weights ``w`` of ``n`` rows: exact integers when ``w``'s
-    dtype is an integer type whose sums cannot overflow int32, else float64."""
-    if np.issubdtype(w.dtype, np.integer) and int(np.iinfo(w.dtype).max) * (n + 1) < np.iinfo(np.int32).max:
+    dtype is an integer type whose sums (and the sum of two, for ties) cannot overflow int32,
+    else float64."""
+    if np.issubdtype(w.dtype, np.integer) and 2 * int(np.iinfo(w.dtype).max) * (n + 1) < np.iinfo(np.int32).max:
         return np.int32, np.int64
     return np.float64, np.float64
 
