@@ -44,8 +44,10 @@ of the interval (:func:`~pipeline.modeling.resampling.warn_degenerate`).
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,19 +188,24 @@ def _class_bins(cls: int, scores: np.ndarray, positive: np.ndarray) -> _ClassBin
     s = scores[order]
     new_score = np.r_[True, s[1:] != s[:-1]]
     group = np.cumsum(new_score) - 1  # tie group of each sorted row
-    order = order[np.argsort(2 * group + positive[order], kind="stable")]  # in a tie, negatives first
+    ties = not new_score.all()
+    if ties:
+        order = order[np.argsort(2 * group + positive[order], kind="stable")]  # in a tie, negatives first
     pos = positive[order]
+    # a new run where the side changes and, with ties, where a mixed tie group starts and where one ends
+    brk = np.r_[True, pos[1:] != pos[:-1]]
     starts = np.flatnonzero(new_score)
-    pos_in_group = np.add.reduceat(pos.astype(np.intp), starts)
-    mixed = ((pos_in_group > 0) & (pos_in_group < np.diff(np.r_[starts, n])))[group]
-    # a new run where the side changes, where a mixed tie group starts and where one ends
-    brk = new_score & (mixed | np.r_[False, mixed[:-1]])
-    brk |= np.r_[True, pos[1:] != pos[:-1]]
+    if ties:
+        pos_in_group = np.add.reduceat(pos.astype(np.intp), starts)
+        mixed = ((pos_in_group > 0) & (pos_in_group < np.diff(np.r_[starts, n])))[group]
+        brk |= new_score & (mixed | np.r_[False, mixed[:-1]])
+    else:
+        mixed = np.zeros(n, dtype=bool)
     run_start = np.flatnonzero(brk)
     run_len = np.diff(np.r_[run_start, n])
-    # cut long runs every _MAX_RUN rows
-    within = np.arange(n) - np.repeat(run_start, run_len)
-    brk |= (within % _MAX_RUN) == 0
+    if run_len.max() > _MAX_RUN:  # cut long runs every _MAX_RUN rows
+        within = np.arange(n) - np.repeat(run_start, run_len)
+        brk |= (within % _MAX_RUN) == 0
     seg_start = np.flatnonzero(brk)
     seg_pos = pos[seg_start].astype(np.intp)
     # alternate N, P, N, P...: consecutive segments of one side get an empty bin between them
@@ -212,7 +219,7 @@ def _class_bins(cls: int, scores: np.ndarray, positive: np.ndarray) -> _ClassBin
     bin_of = np.empty(n, dtype=np.int32)
     bin_of[order] = bin_sorted
     lo = None
-    if mixed[pos].any():
+    if ties and mixed[pos].any():
         # a tied positive run: lo = the first negative bin of its tie group (its negatives sort first)
         lo = np.arange(1, q + 1, dtype=np.intp)  # untied: CumN[t + 1]
         seg_slot = np.repeat(slot, seg_len)
@@ -265,7 +272,10 @@ def _arrange(y: np.ndarray, p: np.ndarray, rows: np.ndarray | None = None, with_
     ya, pa = y[rows], p[rows]
     p_true = np.clip(pa[np.arange(n), ya], LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
     support = np.bincount(y, minlength=k)
-    bins = tuple(_class_bins(j, pa[:, j], ya == j) for j in range(k) if 0 < support[j] < n) if with_auc else ()
+    both_sides = [j for j in range(k) if 0 < support[j] < n] if with_auc else []
+    # the classes' sorts are independent and numpy releases the GIL while sorting: threads halve this
+    with ThreadPoolExecutor(max_workers=max(1, min(len(both_sides), os.cpu_count() or 1))) as pool:
+        bins = tuple(pool.map(lambda j: _class_bins(j, np.ascontiguousarray(pa[:, j]), ya == j), both_sides))
     return _Arranged(
         n=n,
         k=k,
