@@ -29,7 +29,11 @@ from per-row weights (bootstrap counts, or 1 for the point values), for ``c`` we
 
 This is ``k`` passes over the rows per resample (each class has its own order) and it is the
 dominant cost; the rest is one pass each.  The sample is arranged once per model
-(:class:`_Arranged`), so a bootstrap or a comparison sorts nothing per resample.
+(:class:`_Arranged`, the classes' sorts on threads), so a bootstrap or a comparison sorts nothing
+per resample.  Measured with ``bench/bench_multiclass_bootstrap.py`` on the 2-core development
+machine (shared, load 1-2): all metrics, 10 classes, 1000 resamples x 200,000 rows in 1.6-2.4 s,
+of which the sparse products take ~40%, the runs' prefix sums and dot products ~25%, drawing the
+weights ~15%, the sorts ~8%; scikit-learn on resampled arrays would take ~750 s.
 
 **The bootstrap is the shared Poisson bootstrap** of ``pipeline.modeling.resampling``: row k of
 the arrangement (rows sorted stably by (true, predicted) cell) gets byte k of each resample's
