@@ -122,7 +122,7 @@ def _summary_row(
         else (
             "held"
             if held
-            else "BROKEN " + " ".join(f"{k}={v:.2f}" for k, v in label.get("observed_shares", {}).items())
+            else "BROKEN " + _broken_label(label)
         )
     )
     decision = mv.decision if mv else None
@@ -136,6 +136,14 @@ def _summary_row(
         *(fmt_metric(mv.metrics.get(m)) if mv else "—" for m in metrics),
         _why(decision),
     ]
+
+
+def _broken_label(contract: dict[str, Any]) -> str:
+    """What broke the label contract, briefly: the class shares, or (regression) its first reason."""
+    shares = contract.get("observed_shares") or {}
+    if shares:
+        return " ".join(f"{k}={v:.2f}" for k, v in shares.items())
+    return str(contract.get("message", "")).split(";")[0][:60]
 
 
 def _why(decision: dict[str, Any] | None) -> str:
