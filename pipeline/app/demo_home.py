@@ -23,6 +23,7 @@ MARKER = ".ct-demo-home"
 """Marks a directory as created by ``ct demo``: everything in it may be deleted by the next run."""
 
 KEPT_WHEN_FRESH = (MARKER, "airflow")  # Airflow's migrated metadata DB is the demo's own and slow to recreate
+KEPT_PREFIXES = ("airflow-",)  # the other demo projects' Airflow homes (see pipeline/cli/demo_run.py)
 MAX_NAMED = 10
 
 
@@ -69,7 +70,7 @@ def prepare_demo_home(home: Path, user_home: Path, *, fresh: bool) -> Path:
         )
     if fresh:
         for entry in home.iterdir():
-            if entry.name in KEPT_WHEN_FRESH:
+            if entry.name in KEPT_WHEN_FRESH or entry.name.startswith(KEPT_PREFIXES):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
