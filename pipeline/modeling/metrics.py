@@ -65,8 +65,10 @@ from pipeline.modeling.resampling import (
     Scratch,
     check_resampling,
     chunk_size,
+    concat_chunks,
     is_reliable,
     map_chunks,
+    paired_difference,
     percentile_interval,
     poisson_weights_from_bytes,
     random_bytes,
@@ -326,11 +328,6 @@ def _class_metrics(
     return {name: out[name] for name in names}
 
 
-def _concat(parts: list[dict[str, np.ndarray]], names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Join per-chunk metric arrays in chunk order."""
-    return {name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0) for name in names}
-
-
 # --------------------------------------------------------------------------------------------
 # Public: point metrics and weighted metrics
 # --------------------------------------------------------------------------------------------
@@ -365,7 +362,7 @@ def weighted_metrics(
         _class_metrics(r, w[s : s + chunk][:, r.neg_rows], w[s : s + chunk][:, r.pos_rows], names, scratch)
         for s in range(0, w.shape[0], chunk)
     ]
-    return _concat(parts, names)
+    return concat_chunks(parts, names)
 
 
 def classification_metrics(
@@ -456,7 +453,7 @@ def _replicates(r: _Ranked, n_resamples: int, seed: int, names: tuple[str, ...])
         wn, wp = _draw_weights(r, start, stop, seed, scratch)
         return _class_metrics(r, wn, wp, names, scratch)
 
-    return _concat(map_chunks(r.n, n_resamples, job), names)
+    return concat_chunks(map_chunks(r.n, n_resamples, job), names)
 
 
 def _estimates(
@@ -541,25 +538,19 @@ def compare_bootstrap(
         out[champion_key] = _class_metrics(r_champ, wn_b, wp_b, (primary,), scratch)[primary]
         return out
 
-    reps = _concat(map_chunks(r_ch.n, n_resamples, job), (*names, champion_key))
+    reps = concat_chunks(map_chunks(r_ch.n, n_resamples, job), (*names, champion_key))
     champion_reps = reps.pop(champion_key)
     point = _point_metrics(r_ch, names)
     champion = _point_metrics(r_champ, (primary,))[primary]
-    sign = 1.0 if HIGHER_IS_BETTER[primary] else -1.0
-    d = sign * (reps[primary] - champion_reps)
-    warn_degenerate(f"paired {primary}", d)
-    lower, upper, _ = percentile_interval(d, float(confidence))
-    valid = d[~np.isnan(d)]
-    prob = float(((valid > 0).sum() + 0.5 * (valid == 0).sum()) / valid.size) if valid.size else float("nan")
-    paired = PairedDifference(
-        metric=primary,
-        challenger=point[primary],
-        champion=champion,
-        difference=sign * (point[primary] - champion),
-        lower=lower,
-        upper=upper,
-        prob_challenger_better=prob,
-        n_resamples=int(n_resamples),
+    paired = paired_difference(
+        primary,
+        point[primary],
+        champion,
+        reps[primary],
+        champion_reps,
+        confidence,
+        n_resamples,
+        higher_is_better=HIGHER_IS_BETTER[primary],
     )
     requested = _resolve_metrics(metrics)
     estimates = _estimates(point, {name: reps[name] for name in requested}, float(confidence), r_ch)

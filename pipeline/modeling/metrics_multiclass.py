@@ -67,9 +67,11 @@ from pipeline.modeling.resampling import (
     PairedDifference,
     Scratch,
     check_resampling,
+    concat_chunks,
     draw_poisson_weights,
     is_reliable,
     map_chunks,
+    paired_difference,
     percentile_interval,
     warn_degenerate,
 )
@@ -428,11 +430,6 @@ def _matrices(a: _Arranged, names: tuple[str, ...], dtype: Any) -> list[Any]:
     return [b.matrix(dtype) for b in a.bins] if "roc_auc" in names else []
 
 
-def _concat(parts: list[dict[str, np.ndarray]], names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Join per-chunk metric arrays in chunk order."""
-    return {name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0) for name in names}
-
-
 def _point(a: _Arranged, names: tuple[str, ...], labels: tuple[str, ...]) -> dict[str, float]:
     """Metrics on the full (unit-weight) sample."""
     ones = np.ones((1, a.n), dtype=np.uint8)
@@ -531,7 +528,7 @@ def _replicates(
         w = draw_poisson_weights(a.n, start, stop, seed, scratch)
         return _metrics_from_weights(a, w, names, labels, scratch, matrices, np.uint16)
 
-    return _concat(_map_chunks(a.n, n_resamples, job), names)
+    return concat_chunks(_map_chunks(a.n, n_resamples, job), names)
 
 
 def multiclass_replicates(
@@ -634,25 +631,19 @@ def compare_multiclass(
         out[champion_key] = champ[primary]
         return out
 
-    reps = _concat(_map_chunks(a_ch.n, n_resamples, job), (*names, champion_key))
+    reps = concat_chunks(_map_chunks(a_ch.n, n_resamples, job), (*names, champion_key))
     champion_reps = reps.pop(champion_key)
     point = _point(a_ch, names, names_labels)
     champion = _point(a_champ, (primary,), names_labels)[primary]
-    sign = 1.0 if higher_is_better(primary) else -1.0
-    d = sign * (reps[primary] - champion_reps)
-    warn_degenerate(f"paired {primary}", d)
-    lower, upper, _ = percentile_interval(d, float(confidence))
-    valid = d[~np.isnan(d)]
-    prob = float(((valid > 0).sum() + 0.5 * (valid == 0).sum()) / valid.size) if valid.size else float("nan")
-    paired = PairedDifference(
-        metric=primary,
-        challenger=point[primary],
-        champion=champion,
-        difference=sign * (point[primary] - champion),
-        lower=lower,
-        upper=upper,
-        prob_challenger_better=prob,
-        n_resamples=int(n_resamples),
+    paired = paired_difference(
+        primary,
+        point[primary],
+        champion,
+        reps[primary],
+        champion_reps,
+        confidence,
+        n_resamples,
+        higher_is_better=higher_is_better(primary),
     )
     estimates = _estimates(point, {name: reps[name] for name in requested}, float(confidence), a_ch)
     return estimates, paired

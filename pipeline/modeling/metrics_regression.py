@@ -62,8 +62,10 @@ from pipeline.modeling.resampling import (
     Scratch,
     check_resampling,
     chunk_size,
+    concat_chunks,
     draw_poisson_weights,
     map_chunks,
+    paired_difference,
     percentile_interval,
     warn_degenerate,
 )
@@ -327,11 +329,6 @@ def _point(a: _Arranged, names: tuple[str, ...]) -> dict[str, float]:
     return {name: float(values[name][0]) for name in names}
 
 
-def _concat(parts: list[dict[str, np.ndarray]], names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Join per-chunk metric arrays in chunk order."""
-    return {name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0) for name in names}
-
-
 # --------------------------------------------------------------------------------------------
 # Public: point metrics and weighted metrics
 # --------------------------------------------------------------------------------------------
@@ -375,7 +372,7 @@ def weighted_regression_metrics(
         _weighted(a, np.ascontiguousarray(w[s : s + chunk][:, a.rows]), names, scratch, force_finite=True)
         for s in range(0, w.shape[0], chunk)
     ]
-    return _concat(parts, names)
+    return concat_chunks(parts, names)
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,7 +422,7 @@ def _replicates(a: _Arranged, n_resamples: int, seed: int, names: tuple[str, ...
         w = draw_poisson_weights(a.n, start, stop, seed, scratch)
         return _weighted(a, w, names, scratch, force_finite=False)
 
-    return _concat(map_chunks(a.n, n_resamples, job), names)
+    return concat_chunks(map_chunks(a.n, n_resamples, job), names)
 
 
 def _estimates(
@@ -517,25 +514,19 @@ def compare_regression(
             out[champion_key] = _weighted(a_champ, w_champ, (primary,), scratch, force_finite=False)[primary]
         return out
 
-    reps = _concat(map_chunks(a_ch.n, n_resamples, job), (*names, champion_key))
+    reps = concat_chunks(map_chunks(a_ch.n, n_resamples, job), (*names, champion_key))
     champion_reps = reps.pop(champion_key)
     point = _point(a_ch, names)
     champion = _point(a_champ, (primary,))[primary]
-    sign = 1.0 if HIGHER_IS_BETTER[primary] else -1.0
-    d = sign * (reps[primary] - champion_reps)
-    warn_degenerate(f"paired {primary}", d)
-    lower, upper, _ = percentile_interval(d, float(confidence))
-    valid = d[~np.isnan(d)]
-    prob = float(((valid > 0).sum() + 0.5 * (valid == 0).sum()) / valid.size) if valid.size else float("nan")
-    paired = PairedDifference(
-        metric=primary,
-        challenger=point[primary],
-        champion=champion,
-        difference=sign * (point[primary] - champion),
-        lower=lower,
-        upper=upper,
-        prob_challenger_better=prob,
-        n_resamples=int(n_resamples),
+    paired = paired_difference(
+        primary,
+        point[primary],
+        champion,
+        reps[primary],
+        champion_reps,
+        confidence,
+        n_resamples,
+        higher_is_better=HIGHER_IS_BETTER[primary],
     )
     estimates = _estimates(point, {name: reps[name] for name in requested}, float(confidence), a_ch.n)
     return estimates, paired

@@ -13,7 +13,7 @@ and report :class:`MetricEstimate` and :class:`PairedDifference` alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -222,3 +222,38 @@ def draw_poisson_weights(n: int, start: int, stop: int, seed: int, scratch: Scra
     """
     stream_bytes = random_bytes(n, start, stop, seed, scratch)
     return poisson_weights_from_bytes(stream_bytes, scratch.get("w", stream_bytes.shape, np.uint8), scratch)
+
+
+def concat_chunks(parts: list[dict[str, np.ndarray]], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Join per-chunk metric arrays (as :func:`map_chunks` returns them) in chunk order."""
+    return {name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0) for name in names}
+
+
+def paired_difference(
+    metric: str,
+    challenger: float,
+    champion: float,
+    challenger_replicates: np.ndarray,
+    champion_replicates: np.ndarray,
+    confidence: float,
+    n_resamples: int,
+    higher_is_better: bool,
+) -> PairedDifference:
+    """The paired comparison of two models' replicates on the same resamples, oriented so that
+    positive means the challenger is better (champion minus challenger for an error metric)."""
+    sign = 1.0 if higher_is_better else -1.0
+    d = sign * (challenger_replicates - champion_replicates)
+    warn_degenerate(f"paired {metric}", d)
+    lower, upper, _ = percentile_interval(d, float(confidence))
+    valid = d[~np.isnan(d)]
+    prob = float(((valid > 0).sum() + 0.5 * (valid == 0).sum()) / valid.size) if valid.size else float("nan")
+    return PairedDifference(
+        metric=metric,
+        challenger=challenger,
+        champion=champion,
+        difference=sign * (challenger - champion),
+        lower=lower,
+        upper=upper,
+        prob_challenger_better=prob,
+        n_resamples=int(n_resamples),
+    )

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from pipeline.core.config import DatasetConfig
 from pipeline.core.errors import ConfigError, TrainingError
 from pipeline.core.metric_names import MULTICLASS_METRICS, per_class_recall
 from pipeline.modeling import metrics_multiclass as mc
 from pipeline.modeling import resampling
-from pipeline.modeling.metric_suites import MulticlassMetrics
+from pipeline.modeling.metric_suites import MetricSuite, metric_suite
 from pipeline.modeling.metrics_multiclass import (
     bootstrap_multiclass,
     compare_multiclass,
@@ -27,6 +28,18 @@ from pipeline.modeling.metrics_multiclass import (
 from pipeline.modeling.resampling import MetricEstimate, PairedDifference
 
 pytestmark = pytest.mark.unit
+
+
+def _suite(labels: tuple[str, ...]) -> MetricSuite:
+    """The multiclass suite of a dataset with these classes."""
+    dataset = {
+        "name": "d",
+        "label": "y",
+        "task": "multiclass",
+        "classes": labels,
+        "features": {"numeric": [{"name": "x"}]},
+    }
+    return metric_suite(DatasetConfig.model_validate(dataset))
 
 
 def _labels(k: int) -> list[str]:
@@ -104,7 +117,7 @@ def test_default_metrics_are_multiclass_metrics_then_each_recall() -> None:
     y, p = _data(200, 4, 0)
     labels = ["setosa", "versicolor", "virginica", "other"]
     assert tuple(multiclass_metrics(y, p, labels)) == (*MULTICLASS_METRICS, *(f"recall[{c}]" for c in labels))
-    assert tuple(MulticlassMetrics(labels=tuple(labels)).names) == tuple(multiclass_metrics(y, p, labels))
+    assert tuple(_suite(tuple(labels)).names) == tuple(multiclass_metrics(y, p, labels))
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
@@ -439,7 +452,7 @@ def test_curves_match_sklearn_and_are_json_ready() -> None:
 
 def test_metric_suite_routes_to_this_module() -> None:
     y, p = _data(300, 3, 17)
-    suite = MulticlassMetrics(labels=("x", "y", "z"))
+    suite = _suite(("x", "y", "z"))
     assert suite.point(y, p) == multiclass_metrics(y, p, ["x", "y", "z"])
     est = suite.bootstrap(y, p, n_resamples=20, seed=0, confidence=0.9, metrics=["recall[z]"])
     assert list(est) == ["recall[z]"]

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from pipeline.core.config import DatasetConfig
 from pipeline.core.errors import ConfigError, TrainingError
 from pipeline.core.metric_names import HIGHER_IS_BETTER, REGRESSION_METRICS
 from pipeline.modeling import metrics_regression as mr
 from pipeline.modeling import resampling
-from pipeline.modeling.metric_suites import RegressionMetrics
+from pipeline.modeling.metric_suites import metric_suite
 from pipeline.modeling.metrics_regression import (
     bootstrap_regression,
     compare_regression,
@@ -489,7 +490,10 @@ def test_curves_small_sample_ties_and_tiny_scale() -> None:
 
 
 def test_regression_metric_suite_calls_this_module() -> None:
-    suite = RegressionMetrics()
+    dataset = DatasetConfig.model_validate(
+        {"name": "d", "label": "y", "task": "regression", "features": {"numeric": [{"name": "x"}]}}
+    )
+    suite = metric_suite(dataset)
     y, p = _data(400, 26)
     assert suite.names == REGRESSION_METRICS
     assert suite.point(y, p) == regression_metrics(y, p)
