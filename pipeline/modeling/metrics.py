@@ -72,6 +72,7 @@ from pipeline.modeling.resampling import (
     percentile_interval,
     poisson_weights_from_bytes,
     random_bytes,
+    resolve_metrics,
     warn_degenerate,
 )
 
@@ -92,17 +93,7 @@ _TINY = float(np.finfo(np.float64).tiny)
 
 def _resolve_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
     """Validate a metric selection; ``None`` means all of METRIC_NAMES, in canonical order."""
-    if metrics is None:
-        return METRIC_NAMES
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    names = tuple(metrics)
-    if not names:
-        raise ConfigError(f"No metric requested; choose from {', '.join(METRIC_NAMES)}.")
-    unknown = [m for m in names if m not in METRIC_NAMES]
-    if unknown:
-        raise ConfigError(f"Unknown metric(s) {unknown}; known metrics are {', '.join(METRIC_NAMES)}.")
-    return tuple(dict.fromkeys(names))
+    return resolve_metrics(metrics, METRIC_NAMES)
 
 
 def _check_threshold(threshold: float) -> float:

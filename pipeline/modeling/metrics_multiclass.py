@@ -73,6 +73,7 @@ from pipeline.modeling.resampling import (
     map_chunks,
     paired_difference,
     percentile_interval,
+    resolve_metrics,
     warn_degenerate,
 )
 
@@ -110,16 +111,7 @@ def _known_metrics(labels: tuple[str, ...]) -> tuple[str, ...]:
 
 def _resolve_metrics(metrics: Sequence[str] | None, labels: tuple[str, ...]) -> tuple[str, ...]:
     """Validate a metric selection; ``None`` means every metric, in display order."""
-    known = _known_metrics(labels)
-    if metrics is None:
-        return known
-    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    if not names:
-        raise ConfigError(f"No metric requested; choose from {', '.join(known)}.")
-    unknown = [m for m in names if m not in known]
-    if unknown:
-        raise ConfigError(f"Unknown metric(s) {unknown}; known multiclass metrics are {', '.join(known)}.")
-    return tuple(dict.fromkeys(names))
+    return resolve_metrics(metrics, _known_metrics(labels), "multiclass ")
 
 
 def _check_inputs(y_true: np.ndarray, proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

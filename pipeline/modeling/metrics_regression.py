@@ -67,6 +67,7 @@ from pipeline.modeling.resampling import (
     map_chunks,
     paired_difference,
     percentile_interval,
+    resolve_metrics,
     warn_degenerate,
 )
 
@@ -90,17 +91,7 @@ PREDICTION_GROUPS = 10
 
 def _resolve_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
     """Validate a metric selection; ``None`` means all of REGRESSION_METRICS, in canonical order."""
-    if metrics is None:
-        return REGRESSION_METRICS
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    names = tuple(metrics)
-    if not names:
-        raise ConfigError(f"No metric requested; choose from {', '.join(REGRESSION_METRICS)}.")
-    unknown = [m for m in names if m not in REGRESSION_METRICS]
-    if unknown:
-        raise ConfigError(f"Unknown regression metric(s) {unknown}; known metrics are {', '.join(REGRESSION_METRICS)}.")
-    return tuple(dict.fromkeys(names))
+    return resolve_metrics(metrics, REGRESSION_METRICS, "regression ")
 
 
 def _as_numbers(values: np.ndarray, what: str) -> np.ndarray:

@@ -113,6 +113,20 @@ class PairedDifference:
         return out
 
 
+def resolve_metrics(metrics: Sequence[str] | None, known: tuple[str, ...], family: str = "") -> tuple[str, ...]:
+    """Validate a metric selection against ``known`` (a family's names, e.g. ``family="regression "``);
+    ``None`` means all of them, in their order; duplicates are dropped."""
+    if metrics is None:
+        return known
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if not names:
+        raise ConfigError(f"No metric requested; choose from {', '.join(known)}.")
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        raise ConfigError(f"Unknown {family}metric(s) {unknown}; known metrics are {', '.join(known)}.")
+    return tuple(dict.fromkeys(names))
+
+
 def check_resampling(n_resamples: int, confidence: float | None = None, seed: int = 0) -> None:
     """Resamples: a positive int; confidence in (0, 1); seed a nonnegative int."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)):
