@@ -168,3 +168,15 @@ def run_ct(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def console_loop(tmp_path_factory: pytest.TempPathFactory):
+    """The churn demo's three batches run in process (tests/console_loop.py), once per session.
+
+    Shared: tests must only read it. A test that moves an alias builds its own with
+    ``run_console_loop``.
+    """
+    from tests.console_loop import run_console_loop
+
+    return run_console_loop(tmp_path_factory.mktemp("console"))

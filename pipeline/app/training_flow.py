@@ -85,7 +85,7 @@ def plan(
 
 def validate(ws: Workspace, plans: Sequence[TrainingPlan]) -> ValidationOutcome:
     """Validate the planned snapshot (a ``fail`` check raises ``ValidationFailed``)."""
-    return validate_snapshot(ws, plans[0].snapshot_id)
+    return validate_snapshot(ws, plans[0].snapshot_id, plans[0].trigger.get("run_id"))
 
 
 def folds(ws: Workspace, plans: Sequence[TrainingPlan]) -> list[int]:

@@ -55,7 +55,7 @@ class DemoProject:
     metrics: tuple[str, str]
 
 
-def _drop_batch(settings: Settings, index: int) -> list[str]:
+def drop_churn_batch(settings: Settings, index: int) -> list[str]:
     """Write one demo batch into the landing area the way a producer should: files, then ``_SUCCESS``."""
     spec = DEMO_BATCHES[index]
     frame = generate_batch(spec)
@@ -105,7 +105,7 @@ def _churn_project(settings: Settings) -> DemoProject:
     return DemoProject(
         title="churn (binary)",
         settings=settings,
-        batches=tuple((note, partial(_drop_batch, index=i)) for i, note in enumerate(BATCH_NOTES)),
+        batches=tuple((note, partial(drop_churn_batch, index=i)) for i, note in enumerate(BATCH_NOTES)),
         metrics=("roc_auc", "f1"),
     )
 

@@ -234,6 +234,10 @@ class MetadataStore(ABC):
     def latest_validation(self, snapshot_id: str) -> ValidationRecord | None:
         """The most recent validation of a snapshot."""
 
+    @abstractmethod
+    def list_validations(self, limit: int = 100, snapshot_id: str | None = None) -> list[ValidationRecord]:
+        """Validation results, newest first: at most ``limit``, of one snapshot when given."""
+
     # -- models ----------------------------------------------------------------------------
     @abstractmethod
     def register_model(self, new: NewModelVersion) -> tuple[ModelVersion, bool]:

@@ -364,6 +364,13 @@ class SqlMetadataStore(MetadataStore):
             ).first()
         return self._validation(row) if row is not None else None
 
+    def list_validations(self, limit: int = 100, snapshot_id: str | None = None) -> list[ValidationRecord]:
+        query = sa.select(t.validations).order_by(t.validations.c.id.desc()).limit(limit)
+        if snapshot_id is not None:
+            query = query.where(t.validations.c.snapshot_id == snapshot_id)
+        with self.engine.connect() as conn:
+            return [self._validation(row) for row in conn.execute(query)]
+
     # -- models ----------------------------------------------------------------------------
     def _models(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
         """Entities for ``rows``, with their aliases and tags read in one query each (not one per row)."""

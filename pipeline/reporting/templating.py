@@ -44,6 +44,34 @@ def unreliable(estimate: dict[str, Any] | None) -> Markup:
     return Markup(' <span class="bad">(unreliable, n={})</span>').format(estimate.get("n"))
 
 
+def pct(value: Any, digits: int = 1) -> str:
+    """A share (0.25) as a percentage ("25.0%"); a dash when missing."""
+    if value is None:
+        return DASH
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def pvalue(value: Any) -> str:
+    """A p-value to 2 significant digits, or "< 0.001" when smaller; a dash when missing."""
+    if value is None:
+        return DASH
+    v = float(value)
+    return "< 0.001" if v < 0.001 else f"{v:.2g}"
+
+
+def when(value: Any) -> str:
+    """An ISO timestamp to the minute in UTC ("2026-12-03 22:10 UTC"); a dash when missing."""
+    if not value:
+        return DASH
+    text = str(value).replace("T", " ")
+    return f"{text[:16]} UTC" if len(text) >= 16 else text
+
+
+def short_id(value: Any, length: int = 12) -> str:
+    """A content hash shortened to ``length`` characters, as git shows commits."""
+    return DASH if value is None else str(value)[:length]
+
+
 def dumps(value: Any) -> str:
     """JSON as it is stored (keys in their order), to show parameters and settings verbatim."""
     return json.dumps(value)
@@ -59,7 +87,16 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(fmt=fmt, verdict=verdict, unreliable=unreliable, dumps=dumps)
+    env.filters.update(
+        fmt=fmt,
+        verdict=verdict,
+        unreliable=unreliable,
+        dumps=dumps,
+        pct=pct,
+        pvalue=pvalue,
+        when=when,
+        short_id=short_id,
+    )
     return env
 
 

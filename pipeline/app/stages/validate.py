@@ -88,19 +88,20 @@ def _alert(ws: Workspace, report: ValidationReport, report_uri: str | None) -> N
         )
 
 
-def validate_snapshot(ws: Workspace, snapshot_id: str) -> ValidationOutcome:
+def validate_snapshot(ws: Workspace, snapshot_id: str, run_id: str | None = None) -> ValidationOutcome:
     """Validate what is new in ``snapshot_id`` since the champion's training data.
 
     Stores the result (metadata DB), the summary page and great-expectations Data Docs, saves a
     newly generated expectation suite, then raises :class:`ValidationFailed` when a
     ``fail``-severity check did not pass. Library chatter (great-expectations' registration
     lines, progress bars) is silenced while it runs, so the task log shows the stage's own lines.
+    ``run_id`` (the Airflow run validating) is kept in the summary, so the run's pages can link here.
     """
     with quiet_libraries():
-        return _validate(ws, snapshot_id)
+        return _validate(ws, snapshot_id, run_id)
 
 
-def _validate(ws: Workspace, snapshot_id: str) -> ValidationOutcome:
+def _validate(ws: Workspace, snapshot_id: str, run_id: str | None) -> ValidationOutcome:
     reference = champion_snapshot(ws)
     log.info(
         "validating snapshot %s against %s",
@@ -115,7 +116,11 @@ def _validate(ws: Workspace, snapshot_id: str) -> ValidationOutcome:
     report_uri = write_validation_report(ws.store, report)
     saved = _keep_new_suite(run, report.reference_snapshot_id)
     record = ws.meta.record_validation(
-        report.snapshot_id, report.reference_snapshot_id, report.passed, report.to_dict(), report_uri
+        report.snapshot_id,
+        report.reference_snapshot_id,
+        report.passed,
+        {**report.to_dict(), **({"run_id": run_id} if run_id else {})},
+        report_uri,
     )
     drifted = report.drifted_features
     label = report.label_contract
