@@ -23,7 +23,7 @@ from pipeline.app.console.links import Links
 from pipeline.app.console.run_links import TRAIN_DAG
 from pipeline.app.model_compare import compare_versions
 from pipeline.app.workspace import Workspace
-from pipeline.core.errors import NotFound, RegistryError
+from pipeline.core.errors import CTError, NotFound, RegistryError
 from pipeline.core.metric_names import higher_is_better
 from pipeline.data.model_lineage import model_lineage
 from pipeline.registry.base import CHAMPION, ModelVersion, PromotionRecord
@@ -700,16 +700,16 @@ def build_compare(ws: Workspace, model: str, a: int | None, b: int | None) -> Co
         return empty(f"{model} has only one version (v{numbers[0]}); a comparison needs two.")
     mv_a, mv_b = versions[a], versions[b]
     if a == b:
-        paired, why = None, f"both sides are v{a}; choose two different versions"
-        raw: dict[str, Any] = {
-            "metrics": [{"metric": m, "a": mv_a.metrics[m], "b": mv_b.metrics[m]} for m in mv_a.metrics],
-            "params_differ": {},
-        }
+        raw, why = _unpaired(mv_a, mv_b), f"both sides are v{a}; choose two different versions"
     else:
-        raw = compare_versions(ws, mv_a, mv_b, primary)
-        paired, why = _scored_paired(raw.get("paired"), a, b), str(raw.get("paired_unavailable") or "")
-        if paired is None:  # not scorable now: what promotion recorded between the two, if anything
-            paired = _recorded_paired(mv_a, mv_b, primary)
+        try:
+            raw = compare_versions(ws, mv_a, mv_b, primary)
+            why = str(raw.get("paired_unavailable") or "")
+        except CTError as err:  # their shared holdout could not be rebuilt (data or artifact unreadable)
+            raw, why = _unpaired(mv_a, mv_b), f"their shared holdout could not be scored now: {err}"
+    paired = _scored_paired(raw.get("paired"), a, b)
+    if paired is None and a != b:  # not scorable now: what promotion recorded between the two, if anything
+        paired = _recorded_paired(mv_a, mv_b, primary)
     names = sorted((m["metric"] for m in raw["metrics"]), key=lambda m: m != primary)
     by_name = {m["metric"]: m for m in raw["metrics"]}
     return CompareView(
@@ -725,6 +725,17 @@ def build_compare(ws: Workspace, model: str, a: int | None, b: int | None) -> Co
         paired=paired,
         paired_unavailable=why,
     )
+
+
+def _unpaired(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
+    """The comparison without a paired difference, in ``compare_versions``'s shape."""
+    names = list(dict.fromkeys([*a.metrics, *b.metrics]))
+    keys = sorted({*a.params, *b.params})
+    return {
+        "metrics": [{"metric": m, "a": a.metrics.get(m), "b": b.metrics.get(m)} for m in names],
+        "params_differ": {k: [a.params.get(k), b.params.get(k)] for k in keys if a.params.get(k) != b.params.get(k)},
+        "paired": None,
+    }
 
 
 def _scored_paired(raw: Mapping[str, Any] | None, a: int, b: int) -> PairedDifference | None:
