@@ -199,6 +199,8 @@ class RollbackOption:
 
 @dataclass(frozen=True)
 class ModelsView:
+    """The models page: the champion, every version, the ledger and what a rollback would do."""
+
     model: str
     primary_metric: str
     higher_is_better: bool
@@ -212,6 +214,22 @@ class ModelsView:
     """Why there is nothing to roll back (empty when there is)."""
 
 
+def _version_row(mv: ModelVersion, primary: str) -> VersionRow:
+    promoted, reason = _decision(mv)
+    return VersionRow(
+        version=mv.version,
+        semver=mv.semver,
+        aliases=tuple(mv.aliases),
+        spec_name=mv.spec_name,
+        primary=_metric(primary, mv.metrics.get(primary)),
+        trigger=_trigger(mv.trigger),
+        snapshot_id=mv.snapshot_id,
+        created_at=mv.created_at,
+        promoted=promoted,
+        decision_reason=reason,
+    )
+
+
 def build_models(ws: Workspace, model: str) -> ModelsView:
     """Every version of ``model`` with the champion, the ledger and what a rollback would do.
 
@@ -220,21 +238,7 @@ def build_models(ws: Workspace, model: str) -> ModelsView:
     primary = ws.config.promotion.primary_metric
     versions = ws.meta.list_model_versions(model)
     history = ws.meta.promotion_history(model)
-    rows = tuple(
-        VersionRow(
-            version=mv.version,
-            semver=mv.semver,
-            aliases=tuple(mv.aliases),
-            spec_name=mv.spec_name,
-            primary=_metric(primary, mv.metrics.get(primary)),
-            trigger=_trigger(mv.trigger),
-            snapshot_id=mv.snapshot_id,
-            created_at=mv.created_at,
-            promoted=_decision(mv)[0],
-            decision_reason=_decision(mv)[1],
-        )
-        for mv in sorted(versions, key=lambda mv: mv.version, reverse=True)
-    )
+    rows = tuple(_version_row(mv, primary) for mv in sorted(versions, key=lambda mv: mv.version, reverse=True))
     champion = None
     row = next((r for r in rows if CHAMPION in r.aliases), None)
     if row is not None:
@@ -290,6 +294,7 @@ def render_models(view: ModelsView, links: Links) -> str:
         candidates=candidates,
         other=candidates[0] if candidates else None,
         show_alias=any(r.alias != CHAMPION for r in view.ledger),
+        short_reason=SHORT_REASON,
     )
 
 
@@ -358,6 +363,8 @@ class DecisionCheck:
 
 @dataclass(frozen=True)
 class VersionView:
+    """One version's page: its decision, metrics, lineage chain and what reproduces it."""
+
     model: str
     version: int
     semver: str
@@ -590,6 +597,8 @@ class PairedDifference:
 
 @dataclass(frozen=True)
 class CompareView:
+    """Two versions side by side; ``a`` and ``b`` are None (and ``message`` says why) when there are not two."""
+
     model: str
     primary_metric: str
     versions: tuple[int, ...]
