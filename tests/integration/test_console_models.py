@@ -243,14 +243,16 @@ def test_promote_and_roll_back_through_the_api(tmp_path: Path) -> None:
     assert "v1 held up better live" in page
     assert "to v3" in text_of(page)  # the rollback now goes back to v3
 
-    back = client.post(LINKS.rollback(name), json={"reason": "promoted by mistake"})
+    reason = "promoted by mistake <script>"
+    back = client.post(LINKS.rollback(name), json={"reason": reason})
     assert back.status_code == 200, back.text
     assert ws.meta.get_alias(name, CHAMPION).version == 3
     row = ws.meta.promotion_history(name)[-1]
-    assert (row.kind, row.to_version, row.actor, row.reason) == ("rollback", 3, "tester", "promoted by mistake")
+    assert (row.kind, row.to_version, row.actor, row.reason) == ("rollback", 3, "tester", reason)
     data = client.get("/api/models").json()
     assert data["ledger"][0]["kind"] == "rollback" and data["champion"]["since_kind"] == "rollback"
-    assert "rollback" in text_of(client.get("/ui/models").text)
+    page = client.get("/ui/models").text
+    assert "promoted by mistake &lt;script&gt;" in page and "<script>" not in page.split("</head>")[1]
 
 
 # -- speed ----------------------------------------------------------------------------------------
