@@ -438,3 +438,94 @@ def confusion_grid_svg(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -
                 f"{share:.0%}</text>"
             )
     return _svg(parts)
+
+
+# -- a metric across model versions (the console's models page) ------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionPoint:
+    """One model version on a metric history chart: its number, value and interval (None: undefined)."""
+
+    version: int
+    value: float | None
+    lower: float | None = None
+    upper: float | None = None
+    highlight: bool = False  # e.g. the champion: drawn larger, in its own colour, and labelled
+
+
+def version_history_svg(title: str, y_label: str, points: Sequence[VersionPoint], width: int = 640) -> Markup:
+    """A metric per model version (x: version number) with its interval as a whisker.
+
+    Versions whose value is undefined are left out; a highlighted version is drawn in orange and
+    labelled ``v<n>``. Many versions stay readable: whiskers and dots get thinner as versions
+    crowd, and the x ticks are round version numbers.
+    """
+
+    def num(value: object) -> float | None:
+        return float(value) if _finite(value) else None  # type: ignore[arg-type]
+
+    drawn = sorted(
+        ((p.version, v, num(p.lower), num(p.upper), p.highlight) for p in points if (v := num(p.value)) is not None),
+        key=lambda d: d[0],
+    )
+    ys = [v for d in drawn for v in d[1:4] if v is not None]
+    ylo, yhi = _extent(ys)
+    xlo, xhi = (drawn[0][0] - 0.6, drawn[-1][0] + 0.6) if drawn else (0.0, 1.0)  # half a version of room
+    left, right, top, bottom, height = 62, 16, 28, 40, 260
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (
+            left + (x - xlo) / (xhi - xlo) * (width - left - right),
+            height - bottom - (y - ylo) / (yhi - ylo) * (height - top - bottom),
+        )
+
+    (x0, y0), (x1, y1) = px(xlo, ylo), px(xhi, yhi)
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" '
+            'style="font:11px system-ui,sans-serif">'
+        ),
+        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
+        f'<rect x="{x0:.1f}" y="{y1:.1f}" width="{x1 - x0:.1f}" height="{y0 - y1:.1f}" fill="none" stroke="#999"/>',
+    ]
+    for t in _nice_ticks(xlo, xhi, most=8):
+        if t == int(t):  # versions are whole numbers
+            tx, _ = px(t, ylo)
+            parts.append(f'<text x="{tx:.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{int(t)}</text>')
+    for t in _nice_ticks(ylo, yhi):
+        _, ty = px(xlo, t)
+        parts.append(f'<line x1="{x0:.1f}" y1="{ty:.1f}" x2="{x1:.1f}" y2="{ty:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{x0 - 5:.1f}" y="{ty + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
+    parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{height - 8}" text-anchor="middle">version</text>')
+    parts.append(
+        f'<text x="12" y="{(y0 + y1) / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {(y0 + y1) / 2:.1f})">{_e(y_label)}</text>'
+    )
+    slot = (x1 - x0) / max(len(drawn), 1)
+    stroke, radius = (2.0 if slot >= 6 else 1.0), (3.5 if slot >= 8 else 2.0)
+    if len(drawn) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (px(float(d[0]), d[1]) for d in drawn))
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#c9d1d9" stroke-width="1"/>')
+    for version, value, lower, upper, highlight in sorted(drawn, key=lambda d: d[4]):  # highlighted on top
+        colour = PALETTE[1] if highlight else PALETTE[0]
+        cx, cy = px(float(version), value)
+        interval = ""
+        if lower is not None and upper is not None:
+            (_, ly), (_, uy) = px(xlo, lower), px(xlo, upper)
+            parts.append(
+                f'<line x1="{cx:.1f}" y1="{ly:.1f}" x2="{cx:.1f}" y2="{uy:.1f}" stroke="{colour}" '
+                f'stroke-width="{stroke}"/>'
+            )
+            interval = f" ({_tick(lower)} – {_tick(upper)})"
+        parts.append(
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius + 1.5 if highlight else radius}" fill="{colour}">'
+            f"<title>v{version}: {_tick(value)}{interval}</title></circle>"
+        )
+        if highlight:
+            parts.append(
+                f'<text x="{cx + 6:.1f}" y="{max(cy - 8, top + 10):.1f}" fill="{colour}" font-weight="600" '
+                f'stroke="#fff" stroke-width="3" paint-order="stroke">v{version}</text>'
+            )
+    return _svg(parts)

@@ -172,9 +172,8 @@ def build_console_app(open_workspace: Callable[[], Workspace], access: ConsoleAc
             return RedirectResponse(target.url, status_code=302)
         return HTMLResponse(run_links.render_unlinked(target, links), status_code=200)
 
-    @app.post("/api/models/{name}/promote")
+    @app.post("/api/models/{name}/promote", dependencies=[Depends(_json_body)])  # 415 before the body is read
     def promote(request: Request, name: str, body: Promotion, actor: str = Depends(access.operator)) -> JSONResponse:
-        _json_body(request)
         out = promote_version(ws(), name, body.version, reason=body.reason, actor=actor, alias=CHAMPION)
         message = (
             f"{name}: champion -> v{body.version} by {actor}"
@@ -183,9 +182,8 @@ def build_console_app(open_workspace: Callable[[], Workspace], access: ConsoleAc
         )
         return JSONResponse({**to_json(out), "message": message})
 
-    @app.post("/api/models/{name}/rollback")
+    @app.post("/api/models/{name}/rollback", dependencies=[Depends(_json_body)])  # 415 before the body is read
     def rollback(request: Request, name: str, body: Rollback, actor: str = Depends(access.operator)) -> JSONResponse:
-        _json_body(request)
         out = rollback_alias(ws(), name, reason=body.reason, actor=actor, alias=CHAMPION)
         ledger = out["ledger"]
         message = f"{name}: champion v{ledger['from_version']} -> v{ledger['to_version']} (rollback by {actor})"
