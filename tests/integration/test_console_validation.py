@@ -251,3 +251,104 @@ def test_list_of_500_validations_renders_in_under_a_second(empty_ws, batch3) -> 
     start = time.perf_counter()
     assert client.get("/ui/validations/250").status_code == 200
     assert time.perf_counter() - start < 1.0
+
+
+def test_overlays_without_cached_statistics_are_computed_without_writing(console_loop, batch3, monkeypatch) -> None:
+    """A config change moves the statistics cache: the overlays come from the parts, and the store is untouched."""
+    from pipeline.app.console import drift_overlays
+    from pipeline.quality.part_stats import StatisticsCache
+
+    class Elsewhere(StatisticsCache):
+        @property
+        def prefix(self) -> str:
+            return "snapshots/statistics/not-computed-yet"
+
+    ws = console_loop.ws
+    names = [f["feature"] for f in batch3.summary["drift"]["features"]]
+    cached = drift_overlays.drift_overlays(ws, batch3.snapshot_id, batch3.reference_snapshot_id, names)
+    before = ws.store.list("snapshots/statistics")
+    monkeypatch.setattr(drift_overlays, "StatisticsCache", Elsewhere)
+    computed = drift_overlays.drift_overlays(ws, batch3.snapshot_id, batch3.reference_snapshot_id, names)
+    assert ws.store.list("snapshots/statistics") == before
+    assert set(computed.by_feature) == set(cached.by_feature) == set(names) and computed.note is None
+    for name in names:
+        a, b = computed.by_feature[name], cached.by_feature[name]
+        assert a.current_rows == b.current_rows and a.reference_rows == b.reference_rows
+        np.testing.assert_allclose(a.current_shares, b.current_shares)
+        np.testing.assert_allclose(a.reference_shares, b.reference_shares)
+
+
+def test_distance_tests_untested_features_and_a_regression_label_render(empty_ws) -> None:
+    """Shapes the demo does not produce: a PSI feature, a feature that could not be tested, a
+    regression label's contract, no parity, no suite."""
+    feature = {"kind": "numeric", "adjusted_p_value": None, "threshold": 0.2, "drifted": False}
+    summary = {
+        "snapshot_id": "a" * 16,
+        "reference_snapshot_id": "b" * 16,
+        "new_rows": 120,
+        "passed": False,
+        "failed_checks": {"fail": 1, "warn": 0, "info": 0},
+        "drifted_features": ["price"],
+        "label_contract_held": False,
+        "checks": [{"name": "label_contract", "severity": "fail", "passed": False, "message": "3 above max"}],
+        "drift": {
+            "features": [
+                {**feature, "feature": "price", "test": "psi", "score": 0.41, "p_value": None, "effect_size": 0.41}
+                | {"drifted": True},
+                {**feature, "feature": "rooms", "test": "ks", "score": None, "p_value": None, "effect_size": None},
+            ],
+            "drift_share": 1.0,
+            "dataset_drifted": True,
+            "drifted_features": ["price"],
+        },
+        "label_contract": {
+            "observed_shares": {},
+            "expected_shares": {},
+            "counts": {},
+            "max_deviation": None,
+            "tolerance": None,
+            "chi2": None,
+            "p_value": None,
+            "held": False,
+            "message": "3 values above max",
+            "numeric": {
+                "label": "sale_price",
+                "rows": 120,
+                "missing": None,
+                "missing_share": None,
+                "max_missing_share": 0.05,
+                "below_min": 0,
+                "above_max": 3,
+                "min": 0.0,
+                "max": 1e6,
+                "observed_min": 1200.0,
+                "observed_max": 1.3e6,
+                "mean": 250000.0,
+                "reference_mean": 240000.0,
+                "reference_rows": 900,
+                "test": "wasserstein",
+                "score": 0.03,
+                "effect_size": 0.03,
+                "threshold": 0.1,
+                "drifted": False,
+            },
+        },
+        "suite": None,
+        "data_docs_uri": None,
+        "statistics": {},
+    }
+    record = empty_ws.meta.record_validation("a" * 16, "b" * 16, False, summary, None)
+    view = validation_page.build_validation(empty_ws, record.id)
+    assert view.drift is not None
+    price, rooms = view.drift.features
+    assert (price.feature, price.drifted, price.statistic, price.min_effect) == ("price", True, 0.41, None)
+    assert rooms.tested is False
+    html = validation_page.render_validation(view, Links())
+    rows = _feature_rows(html)
+    assert "distance = 0.41" in _text(rows["price"]) and "distance ≥ 0.2" in _text(rows["price"])
+    assert "not tested" in _text(rows["rooms"])
+    assert "p-value" not in _text(html.split('class="drift"', 1)[1].split("</tr>", 1)[0])  # no p-value test: no column
+    contract = _text(html.split('id="label-contract"', 1)[1])
+    assert "1200 to 1300000" in contract and "120 rows labelled" in contract
+    assert "3 above" in contract and "Wasserstein" in contract
+    assert "Training was stopped" in html and "Train / holdout parity" not in html
