@@ -242,15 +242,17 @@ def test_list_of_500_validations_renders_in_under_a_second(empty_ws, batch3) -> 
         )
     client = _client(empty_ws)
     client.get("/ui/validations")  # warm up (templates compiled once per process)
-    start = time.perf_counter()
+    # CPU time of this process (the app runs in it): the budget is the work done, not the
+    # machine's other load (tests share two cores with other jobs)
+    start = time.process_time()
     page = client.get("/ui/validations")
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert page.status_code == 200 and page.text.count('href="/ui/validations/') == validation_page.LIST_LIMIT
-    assert "the newest 200 are listed" in page.text
+    assert "the newest 200 are listed" in page.text and client.get("/api/validations").json()["truncated"] is True
     assert elapsed < 1.0, f"list took {elapsed:.2f}s"
-    start = time.perf_counter()
+    start = time.process_time()
     assert client.get("/ui/validations/250").status_code == 200
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 def test_overlays_without_cached_statistics_are_computed_without_writing(console_loop, batch3, monkeypatch) -> None:

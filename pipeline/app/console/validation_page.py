@@ -79,11 +79,8 @@ class ValidationsView:
 
     rows: tuple[ValidationRow, ...]
     limit: int
-
-    @property
-    def truncated(self) -> bool:
-        """Whether older validations exist beyond the ones listed."""
-        return len(self.rows) >= self.limit
+    truncated: bool
+    """Whether older validations may exist beyond the ones listed."""
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -111,7 +108,8 @@ def _row(record: ValidationRecord) -> ValidationRow:
 
 def build_validations(ws: Workspace) -> ValidationsView:
     """The newest validations (one store call)."""
-    return ValidationsView(rows=tuple(_row(r) for r in ws.meta.list_validations(limit=LIST_LIMIT)), limit=LIST_LIMIT)
+    rows = tuple(_row(r) for r in ws.meta.list_validations(limit=LIST_LIMIT))
+    return ValidationsView(rows=rows, limit=LIST_LIMIT, truncated=len(rows) >= LIST_LIMIT)
 
 
 def render_validations(view: ValidationsView, links: Links) -> str:
