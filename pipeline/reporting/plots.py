@@ -528,4 +528,102 @@ def version_history_svg(title: str, y_label: str, points: Sequence[VersionPoint]
                 f'<text x="{cx + 6:.1f}" y="{max(cy - 8, top + 10):.1f}" fill="{colour}" font-weight="600" '
                 f'stroke="#fff" stroke-width="3" paint-order="stroke">v{version}</text>'
             )
+
+
+# -- reference against current, small enough for a table cell (drift overlays) ---------------------
+
+REFERENCE_COLOUR, CURRENT_COLOUR = "#8c959f", "#0969da"
+"""Reference grey and current blue, as the console's stylesheet names them (``--ref``, ``--cur``)."""
+
+_OW, _OH, _OL, _OR, _OT, _OB = 260, 112, 8, 8, 18, 18  # overlay size and margins
+
+
+def _overlay_key(reference_rows: int, current_rows: int) -> list[str]:
+    """The legend line of an overlay: the two colours and how many rows each side has."""
+    return [
+        f'<rect x="{_OL}" y="4" width="9" height="9" fill="{REFERENCE_COLOUR}" fill-opacity="0.6"/>',
+        f'<text x="{_OL + 13}" y="12">reference (n={reference_rows:,})</text>',
+        f'<rect x="{_OW / 2 + 6:.0f}" y="4" width="9" height="9" fill="none" stroke="{CURRENT_COLOUR}" '
+        'stroke-width="2"/>',
+        f'<text x="{_OW / 2 + 19:.0f}" y="12">current (n={current_rows:,})</text>',
+    ]
+
+
+def _open(title: str, width: int, height: int) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{_e(title)}" style="font:10px system-ui,sans-serif"><title>{_e(title)}</title>'
+    )
+
+
+def overlay_histogram_svg(
+    title: str,
+    bin_edges: Sequence[float],
+    reference_shares: Sequence[float],
+    current_shares: Sequence[float],
+    reference_rows: int,
+    current_rows: int,
+) -> Markup:
+    """Two histograms on the same bins: the reference as grey bars, the current data as a blue outline.
+
+    Heights are shares of each side's rows, so samples of different sizes compare directly; each
+    bin's ``<title>`` gives both shares.
+    """
+    edges = [float(e) for e in bin_edges]
+    lo, hi = (edges[0], edges[-1]) if len(edges) > 1 and edges[-1] > edges[0] else (0.0, 1.0)
+    top = max([*reference_shares, *current_shares, 1e-9]) * 1.08
+    x0, x1, y0, y1 = _OL, _OW - _OR, _OH - _OB, _OT
+
+    def sx(v: float) -> float:
+        return x0 + (v - lo) / (hi - lo) * (x1 - x0)
+
+    def sy(share: float) -> float:
+        return y0 - share / top * (y0 - y1)
+
+    parts = [_open(title, _OW, _OH), *_overlay_key(reference_rows, current_rows)]
+    step: list[str] = []
+    for a, b, ref, cur in zip(edges, edges[1:], reference_shares, current_shares):
+        xa, xb = sx(a), sx(b)
+        parts.append(
+            f'<rect x="{xa:.1f}" y="{sy(ref):.1f}" width="{max(xb - xa - 0.5, 0.5):.1f}" '
+            f'height="{y0 - sy(ref):.1f}" fill="{REFERENCE_COLOUR}" fill-opacity="0.6">'
+            f"<title>{a:.4g} to {b:.4g}: reference {ref:.1%}, current {cur:.1%}</title></rect>"
+        )
+        step.append(f"{xa:.1f},{sy(cur):.1f} {xb:.1f},{sy(cur):.1f}")
+    if step:
+        parts.append(
+            f'<polyline points="{sx(lo):.1f},{y0:.1f} {" ".join(step)} {sx(hi):.1f},{y0:.1f}" fill="none" '
+            f'stroke="{CURRENT_COLOUR}" stroke-width="1.6"/>'
+        )
+    parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#999"/>')
+    ticks = [t for t in _nice_ticks(lo, hi, 4) if lo <= t <= hi] if hi > lo else []
+    for t in ticks:
+        parts.append(f'<text x="{sx(t):.1f}" y="{y0 + 12}" text-anchor="middle">{_tick(t)}</text>')
+    return _svg(parts)
+
+
+def category_bars_svg(
+    title: str,
+    levels: Sequence[str],
+    reference_shares: Sequence[float],
+    current_shares: Sequence[float],
+    reference_rows: int,
+    current_rows: int,
+) -> Markup:
+    """Per level two bars side by side, the reference's share (grey) over the current one (blue),
+    and both shares in words at the end of the row."""
+    row, label_w, bar_w = 18, 92, _OW - 92 - 64
+    height = _OT + 4 + row * len(levels)
+    top = max([*reference_shares, *current_shares, 1e-9])
+    parts = [_open(title, _OW, height), *_overlay_key(reference_rows, current_rows)]
+    for i, (level, ref, cur) in enumerate(zip(levels, reference_shares, current_shares)):
+        y = _OT + 4 + i * row
+        tip = f"<title>{_e(level)}: reference {ref:.1%}, current {cur:.1%}</title>"
+        parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">{tip}{_e(_short(level, 16))}</text>')
+        for j, (share, colour) in enumerate(((ref, REFERENCE_COLOUR), (cur, CURRENT_COLOUR))):
+            w = max(share / top * bar_w, 0.5)
+            parts.append(
+                f'<rect x="{label_w}" y="{y + 1 + j * 7}" width="{w:.1f}" height="6" fill="{colour}">{tip}</rect>'
+            )
+        parts.append(f'<text x="{label_w + bar_w + 4}" y="{y + 11}" fill="#555">{ref:.0%} → {cur:.0%}</text>')
     return _svg(parts)
