@@ -462,12 +462,14 @@ def _diff(raw: dict[str, Any]) -> SnapshotDiff:
 
 def build_snapshot_diff(ws: Workspace, a: str | None, b: str | None) -> SnapshotDiffView:
     """The diff of ``a`` and ``b``; ``b`` defaults to the newest snapshot and ``a`` to ``b``'s parent."""
+    chosen_a = ws.meta.get_snapshot(a) if a else None  # an unknown id is a 404 naming it
+    chosen_b = ws.meta.get_snapshot(b) if b else None
     records = ws.meta.list_snapshots()
     choices = tuple(r.id for r in records)
     if not records:
         return SnapshotDiffView(None, None, choices, None, "There are no snapshots yet: nothing to compare.")
-    rec_b = ws.meta.get_snapshot(b) if b else records[0]
-    rec_a = ws.meta.get_snapshot(a) if a else (ws.meta.get_snapshot(rec_b.parent) if rec_b.parent else None)
+    rec_b = chosen_b or records[0]
+    rec_a = chosen_a or (ws.meta.get_snapshot(rec_b.parent) if rec_b.parent else None)
     if rec_a is None:
         return SnapshotDiffView(
             None,
