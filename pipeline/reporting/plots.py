@@ -485,12 +485,7 @@ def live_windows_svg(
     """
     n = len(points)
     width = max(440, _XL + _XR + 40 * n)
-    ys = [
-        float(v)
-        for p in points
-        for v in (p.value, p.lower, p.upper, p.level)
-        if _finite(v)  # type: ignore[arg-type]
-    ]
+    ys = [float(v) for p in points for v in (p.value, p.lower, p.upper, p.level) if v is not None and _finite(v)]
     ylo, yhi = _extent(ys)
     top, bottom = _T + 14, _H - _B
     slot = (width - _XL - _XR) / max(n, 1)
@@ -504,7 +499,8 @@ def live_windows_svg(
             f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
         ),
         f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
-        f'<rect x="{_XL}" y="{top}" width="{width - _XL - _XR:.1f}" height="{bottom - top}" fill="none" stroke="#999"/>',
+        f'<rect x="{_XL}" y="{top}" width="{width - _XL - _XR:.1f}" height="{bottom - top}" '
+        'fill="none" stroke="#999"/>',
     ]
     _legend(parts, _XL, top - 6, [*legend, ("tolerated level", "#cf222e")])
     for t in _nice_ticks(ylo, yhi):
@@ -536,7 +532,8 @@ def live_windows_svg(
         if p.lower is not None and p.upper is not None and _finite(p.lower) and _finite(p.upper):
             y0, y1 = sy(float(p.lower)), sy(float(p.upper))
             parts.append(
-                f'<line x1="{cx:.1f}" y1="{y0:.1f}" x2="{cx:.1f}" y2="{y1:.1f}" stroke="{_e(colour)}" stroke-width="2"/>'
+                f'<line x1="{cx:.1f}" y1="{y0:.1f}" x2="{cx:.1f}" y2="{y1:.1f}" '
+                f'stroke="{_e(colour)}" stroke-width="2"/>'
                 f'<line x1="{cx - 5:.1f}" y1="{y0:.1f}" x2="{cx + 5:.1f}" y2="{y0:.1f}" stroke="{_e(colour)}"/>'
                 f'<line x1="{cx - 5:.1f}" y1="{y1:.1f}" x2="{cx + 5:.1f}" y2="{y1:.1f}" stroke="{_e(colour)}"/>'
             )
@@ -584,9 +581,12 @@ def share_bars_svg(
             f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
         ),
         f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
-        f'<rect x="{_XL}" y="{top}" width="{width - _XL - _XR:.1f}" height="{bottom - top}" fill="none" stroke="#999"/>',
+        f'<rect x="{_XL}" y="{top}" width="{width - _XL - _XR:.1f}" height="{bottom - top}" '
+        'fill="none" stroke="#999"/>',
     ]
-    _legend(parts, _XL, top - 6, [*legend, *((("at or over the threshold", "#cf222e"),) if threshold is not None else ())])
+    _legend(
+        parts, _XL, top - 6, [*legend, *((("at or over the threshold", "#cf222e"),) if threshold is not None else ())]
+    )
     for t in (0.0, 0.25, 0.5, 0.75, 1.0):
         ty = sy(t)
         parts.append(f'<line x1="{_XL}" y1="{ty:.1f}" x2="{width - _XR:.1f}" y2="{ty:.1f}" stroke="#eee"/>')
@@ -612,5 +612,7 @@ def share_bars_svg(
             f'<line x1="{_XL}" y1="{ty:.1f}" x2="{width - _XR:.1f}" y2="{ty:.1f}" stroke="#333" stroke-dasharray="5 3">'
             f"<title>retrain on drift at {threshold:.0%}</title></line>"
         )
-    parts.append(f'<text x="{(_XL + width - _XR) / 2:.1f}" y="{_H - 8}" text-anchor="middle">batches, oldest first</text>')
+    parts.append(
+        f'<text x="{(_XL + width - _XR) / 2:.1f}" y="{_H - 8}" text-anchor="middle">batches, oldest first</text>'
+    )
     return _svg(parts)

@@ -115,6 +115,7 @@ def test_the_champions_windows_below_the_tolerated_level_and_the_held_retrain(fo
     mine = [w for w in view.windows if w.current]
     assert [w.source for w in mine] == ["customers-4a.csv", "customers-4b.parquet"]
     assert all(w.model_version == 3 and w.rows == 2000 for w in mine)
+    assert view.tolerated is not None
     assert all(w.beyond and w.upper < view.tolerated and w.verdict == "below the tolerated level" for w in mine)
     assert view.decision is not None
     assert view.decision.kind == "performance_drop" and not view.decision.retrain and view.decision.in_cooldown

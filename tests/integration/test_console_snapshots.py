@@ -65,7 +65,11 @@ def test_the_list_shows_each_snapshot_with_its_rows_versions_and_validation(cons
     assert html.index(third) < html.index(second) < html.index(f'href="{links.snapshot(first)}"')
 
     api = http.get("/api/snapshots").json()
-    assert [(s["id"], s["rows"], s["parts"]) for s in api["snapshots"]] == [(third, 12_000, 6), (second, 8_000, 4), (first, 4_000, 2)]
+    assert [(s["id"], s["rows"], s["parts"]) for s in api["snapshots"]] == [
+        (third, 12_000, 6),
+        (second, 8_000, 4),
+        (first, 4_000, 2),
+    ]
     assert api["snapshots"][0]["versions"][0] == {"model": "churn-classifier", "version": 3, "aliases": ["champion"]}
 
 

@@ -340,12 +340,15 @@ def build_monitoring(ws: Workspace, model: str, now: datetime | None = None) -> 
 
 def _charts(view: MonitoringView) -> dict[str, Any]:
     """The page's inline SVG charts (drawn here, from the read model, so the JSON stays data)."""
-    colours = {}
+    colours: dict[int, str] = {}
     for w in view.windows:
         colours.setdefault(w.model_version, plots.PALETTE[len(colours) % len(plots.PALETTE)])
     for d in view.drift:
         colours.setdefault(d.model_version, plots.PALETTE[len(colours) % len(plots.PALETTE)])
     legend = [(f"v{version}", colour) for version, colour in colours.items()]
+    window_ticks = _ticks([w.source or w.window_id for w in view.windows])
+    drifts = [d for d in view.drift if d.drift_share is not None]
+    drift_ticks = _ticks([d.label for d in drifts])
     windows = (
         plots.live_windows_svg(
             f"{view.policy.metric} per live window, with its 95% interval",
@@ -359,9 +362,9 @@ def _charts(view: MonitoringView) -> dict[str, Any]:
                     level=w.tolerated,
                     color=colours[w.model_version],
                     muted=not w.counted,
-                    tick=_tick(w.source or w.window_id),
+                    tick=tick,
                 )
-                for w in view.windows
+                for w, tick in zip(view.windows, window_ticks, strict=True)
             ],
             view.policy.higher_is_better,
             legend=legend,
@@ -377,23 +380,28 @@ def _charts(view: MonitoringView) -> dict[str, Any]:
                     f"v{d.model_version} {d.label}",
                     d.drift_share or 0.0,
                     colours.get(d.model_version, plots.PALETTE[0]),
-                    tick=_tick(d.label),
+                    tick=tick,
                 )
-                for d in view.drift
-                if d.drift_share is not None
+                for d, tick in zip(drifts, drift_ticks, strict=True)
             ],
             view.policy.drift_share,
             legend=legend,
         )
-        if any(d.drift_share is not None for d in view.drift)
+        if drifts
         else None
     )
     return {"windows_chart": windows, "drift_chart": drift}
 
 
-def _tick(name: str) -> str:
-    """A batch's name short enough to sit under its bar: the file name without its extension."""
-    return name.rsplit("/", 1)[-1].split(".", 1)[0]
+def _ticks(names: list[str]) -> list[str]:
+    """Batch names short enough to sit under their bars: file names without their extension and
+    without the prefix they all share (``customers-2a.csv`` … ``customers-4b.parquet``: ``2a`` … ``4b``)."""
+    stems = [n.rsplit("/", 1)[-1].split(".", 1)[0] for n in names]
+    common = 0
+    if len(stems) > 1:
+        while all(len(stem) > common and stem[common] == stems[0][common] for stem in stems):
+            common += 1
+    return [stem[common:] or stem for stem in stems]
 
 
 def render_monitoring(view: MonitoringView, links: Links) -> str:

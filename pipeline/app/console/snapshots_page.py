@@ -282,9 +282,9 @@ def build_snapshots(ws: Workspace, dataset: str | None) -> SnapshotsView:
 def _schema(ws: Workspace, snapshot: Snapshot) -> tuple[SchemaColumn, ...]:
     d = ws.config.dataset
     kinds = (
-        {c: "numeric" for c in d.numeric_names}
-        | {c: "categorical" for c in d.categorical_names}
-        | {c: "datetime" for c in d.datetime_names}
+        dict.fromkeys(d.numeric_names, "numeric")
+        | dict.fromkeys(d.categorical_names, "categorical")
+        | dict.fromkeys(d.datetime_names, "datetime")
     )
     out = []
     for name, kind in snapshot.schema:
@@ -432,8 +432,7 @@ def _diff(raw: dict[str, Any]) -> SnapshotDiff:
     for name, col in columns.items():
         if col["kind"] == "numeric":
             stats = tuple(
-                StatChange(name, stat, col["a"][stat], col["b"][stat], col["change"][stat])
-                for stat in NUMERIC_STATS
+                StatChange(name, stat, col["a"][stat], col["b"][stat], col["change"][stat]) for stat in NUMERIC_STATS
             )
             numeric.append(NumericChange(name, stats))
             continue
@@ -443,9 +442,7 @@ def _diff(raw: dict[str, Any]) -> SnapshotDiff:
         ]
         if col["a"]["null_share"] or col["b"]["null_share"]:
             levels.append(
-                LevelChange(
-                    name, "(null)", col["a"]["null_share"], col["b"]["null_share"], col["change"]["null_share"]
-                )
+                LevelChange(name, "(null)", col["a"]["null_share"], col["b"]["null_share"], col["change"]["null_share"])
             )
     return SnapshotDiff(
         rows_a=int(rows["a"]),
@@ -492,9 +489,7 @@ def render_snapshots(view: SnapshotsView, links: Links) -> str:
 
 def render_snapshot(view: SnapshotView, links: Links) -> str:
     """One snapshot's page."""
-    return render_page(
-        "snapshot.html.j2", links=links, title=f"Snapshot {view.id}", section="snapshots", view=view
-    )
+    return render_page("snapshot.html.j2", links=links, title=f"Snapshot {view.id}", section="snapshots", view=view)
 
 
 def render_snapshot_diff(view: SnapshotDiffView, links: Links) -> str:
