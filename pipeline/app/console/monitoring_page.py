@@ -150,11 +150,18 @@ class MonitoringView:
     """More than ALERTS_SHOWN alerts are stored."""
 
 
+def _baseline(mv: ModelVersion, metric: str) -> float | None:
+    """The version's holdout value of ``metric`` (None when it was not recorded, e.g. another primary metric)."""
+    try:
+        return float(mv.metrics[metric]["value"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _tolerated(mv: ModelVersion, policy: RetrainPolicy) -> float | None:
     """``decide_retrain``'s floor (a ceiling for an error metric) for this version's holdout value."""
-    try:
-        baseline = float(mv.metrics[policy.metric]["value"])
-    except (KeyError, TypeError, ValueError):
+    baseline = _baseline(mv, policy.metric)
+    if baseline is None:
         return None
     drop = tolerance(policy.metric, policy.max_drop, baseline)
     return baseline - drop if higher_is_better(policy.metric) else baseline + drop
@@ -218,12 +225,17 @@ def _decision(
     last = datetime.fromisoformat(history[-1].created_at) if history else None
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=UTC)
-    decided = decide_retrain(windows, float(champion.metrics[policy.metric]["value"]), policy, last, now)
     until = last + policy.cooldown if last is not None else None
+    baseline = _baseline(champion, policy.metric)
+    if baseline is None:
+        retrain, kind, reason = False, None, f"the champion has no holdout {policy.metric} to compare live windows with"
+    else:
+        decided = decide_retrain(windows, baseline, policy, last, now)
+        retrain, kind, reason = decided.retrain, decided.kind, decided.reason
     return Decision(
-        retrain=decided.retrain,
-        kind=decided.kind,
-        reason=decided.reason,
+        retrain=retrain,
+        kind=kind,
+        reason=reason,
         last_move_at=last.isoformat() if last else None,
         cooldown_until=until.isoformat() if until else None,
         in_cooldown=until is not None and now < until,
@@ -326,7 +338,7 @@ def build_monitoring(ws: Workspace, model: str, now: datetime | None = None) -> 
     return MonitoringView(
         model=model,
         champion=champion.version if champion else None,
-        baseline=float(champion.metrics[policy.metric]["value"]) if champion else None,
+        baseline=_baseline(champion, policy.metric) if champion else None,
         tolerated=_tolerated(champion, policy) if champion else None,
         policy=view_policy,
         windows=window_rows,
