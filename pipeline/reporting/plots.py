@@ -626,4 +626,181 @@ def category_bars_svg(
                 f'<rect x="{label_w}" y="{y + 1 + j * 7}" width="{w:.1f}" height="6" fill="{colour}">{tip}</rect>'
             )
         parts.append(f'<text x="{label_w + bar_w + 4}" y="{y + 11}" fill="#555">{ref:.0%} → {cur:.0%}</text>')
+
+
+# -- live monitoring: windows over time and drift share per batch ------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowPoint:
+    """One live window on the monitoring chart: the metric with its interval and the level tolerated then."""
+
+    label: str
+    value: float
+    lower: float | None
+    upper: float | None
+    level: float | None
+    """The tolerated level for the version that scored it (None: unknown)."""
+    color: str = PALETTE[0]
+    muted: bool = False
+    """Drawn grey: e.g. a window with too few rows to count."""
+    tick: str = ""
+    """The short text under the window (default: ``label``)."""
+
+
+def _legend(parts: list[str], x: float, y: float, legend: Sequence[tuple[str, str]]) -> None:
+    """Coloured keys in a row from (x, y): (name, colour) pairs."""
+    for name, colour in legend:
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y - 8:.1f}" width="10" height="10" fill="{_e(colour)}"/>'
+            f'<text x="{x + 14:.1f}" y="{y + 1:.1f}">{_e(name)}</text>'
+        )
+        x += 22 + 6.5 * len(name)
+
+
+def live_windows_svg(
+    title: str,
+    y_label: str,
+    points: Sequence[WindowPoint],
+    higher_is_better: bool = True,
+    legend: Sequence[tuple[str, str]] = (),
+) -> Markup:
+    """The metric of each live window, oldest on the left, with its 95% interval as a whisker and the
+    tolerated level as a dashed red step (a line while the champion stays the same).
+
+    A window whose whole interval lies beyond the level (below it, or above it for an error metric)
+    is drawn red: that is what counts towards a performance drop.
+    """
+    n = len(points)
+    width = max(440, _XL + _XR + 40 * n)
+    ys = [float(v) for p in points for v in (p.value, p.lower, p.upper, p.level) if v is not None and _finite(v)]
+    ylo, yhi = _extent(ys)
+    top, bottom = _T + 14, _H - _B
+    slot = (width - _XL - _XR) / max(n, 1)
+
+    def sy(v: float) -> float:
+        return bottom - (v - ylo) / (yhi - ylo) * (bottom - top)
+
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{_H}" viewBox="0 0 {width:.0f} {_H}" '
+            f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
+        ),
+        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
+        f'<rect x="{_XL}" y="{top}" width="{width - _XL - _XR:.1f}" height="{bottom - top}" '
+        'fill="none" stroke="#999"/>',
+    ]
+    _legend(parts, _XL, top - 6, [*legend, ("tolerated level", "#cf222e")])
+    for t in _nice_ticks(ylo, yhi):
+        ty = sy(t)
+        parts.append(f'<line x1="{_XL}" y1="{ty:.1f}" x2="{width - _XR:.1f}" y2="{ty:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{_XL - 5}" y="{ty + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
+    parts.append(
+        f'<text x="12" y="{(top + bottom) / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {(top + bottom) / 2:.1f})">{_e(y_label)}</text>'
+    )
+    parts.append(
+        f'<text x="{(_XL + width - _XR) / 2:.1f}" y="{_H - 8}" text-anchor="middle">live windows, oldest first</text>'
+    )
+    for i, p in enumerate(points):
+        cx = _XL + slot * (i + 0.5)
+        if p.level is not None and _finite(p.level):
+            ly = sy(float(p.level))
+            parts.append(
+                f'<line x1="{_XL + slot * i:.1f}" y1="{ly:.1f}" x2="{_XL + slot * (i + 1):.1f}" y2="{ly:.1f}" '
+                f'stroke="#cf222e" stroke-dasharray="5 3"><title>tolerated level {p.level:.4g}</title></line>'
+            )
+        beyond = (
+            p.level is not None
+            and p.lower is not None
+            and p.upper is not None
+            and ((p.upper < p.level) if higher_is_better else (p.lower > p.level))
+        )
+        colour = "#999" if p.muted else "#cf222e" if beyond else p.color
+        if p.lower is not None and p.upper is not None and _finite(p.lower) and _finite(p.upper):
+            y0, y1 = sy(float(p.lower)), sy(float(p.upper))
+            parts.append(
+                f'<line x1="{cx:.1f}" y1="{y0:.1f}" x2="{cx:.1f}" y2="{y1:.1f}" '
+                f'stroke="{_e(colour)}" stroke-width="2"/>'
+                f'<line x1="{cx - 5:.1f}" y1="{y0:.1f}" x2="{cx + 5:.1f}" y2="{y0:.1f}" stroke="{_e(colour)}"/>'
+                f'<line x1="{cx - 5:.1f}" y1="{y1:.1f}" x2="{cx + 5:.1f}" y2="{y1:.1f}" stroke="{_e(colour)}"/>'
+            )
+        if _finite(p.value):
+            interval = f" [{p.lower:.4g}, {p.upper:.4g}]" if p.lower is not None and p.upper is not None else ""
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{sy(float(p.value)):.1f}" r="4" fill="{_e(colour)}">'
+                f"<title>{_e(p.label)}: {p.value:.4g}{interval}</title></circle>"
+            )
+        if n <= 24:
+            parts.append(
+                f'<text x="{cx:.1f}" y="{bottom + 14}" text-anchor="middle"><title>{_e(p.label)}</title>'
+                f"{_e(_short(p.tick or p.label, max(3, int(slot // 6.5))))}</text>"
+            )
+    return _svg(parts)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a share chart (a share between 0 and 1)."""
+
+    label: str
+    share: float
+    color: str = PALETTE[0]
+    tick: str = ""
+    """The short text under the bar (default: ``label``)."""
+
+
+def share_bars_svg(
+    title: str, bars: Sequence[Bar], threshold: float | None = None, legend: Sequence[tuple[str, str]] = ()
+) -> Markup:
+    """Vertical bars of shares (0 to 100%), oldest on the left, with an optional dashed threshold;
+    bars at or above it are drawn red."""
+    n = len(bars)
+    width = max(440, _XL + _XR + 40 * n)
+    top, bottom = _T + 14, _H - _B
+    slot = (width - _XL - _XR) / max(n, 1)
+
+    def sy(v: float) -> float:
+        return bottom - min(max(v, 0.0), 1.0) * (bottom - top)
+
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{_H}" viewBox="0 0 {width:.0f} {_H}" '
+            f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
+        ),
+        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
+        f'<rect x="{_XL}" y="{top}" width="{width - _XL - _XR:.1f}" height="{bottom - top}" '
+        'fill="none" stroke="#999"/>',
+    ]
+    _legend(
+        parts, _XL, top - 6, [*legend, *((("at or over the threshold", "#cf222e"),) if threshold is not None else ())]
+    )
+    for t in (0.0, 0.25, 0.5, 0.75, 1.0):
+        ty = sy(t)
+        parts.append(f'<line x1="{_XL}" y1="{ty:.1f}" x2="{width - _XR:.1f}" y2="{ty:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{_XL - 5}" y="{ty + 4:.1f}" text-anchor="end">{t:.0%}</text>')
+    for i, b in enumerate(bars):
+        x = _XL + slot * i + slot * 0.15
+        share = float(b.share) if _finite(b.share) else 0.0
+        red = threshold is not None and share >= threshold
+        y = sy(share)
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{max(bottom - y, 0.5):.1f}" '
+            f'fill="{"#cf222e" if red else _e(b.color)}" fill-opacity="0.8"><title>{_e(b.label)}: '
+            f"{share:.0%} of features drifted</title></rect>"
+        )
+        if n <= 24:
+            parts.append(
+                f'<text x="{x + slot * 0.35:.1f}" y="{bottom + 14}" text-anchor="middle"><title>{_e(b.label)}</title>'
+                f"{_e(_short(b.tick or b.label, max(3, int(slot // 6.5))))}</text>"
+            )
+    if threshold is not None:
+        ty = sy(threshold)
+        parts.append(
+            f'<line x1="{_XL}" y1="{ty:.1f}" x2="{width - _XR:.1f}" y2="{ty:.1f}" stroke="#333" stroke-dasharray="5 3">'
+            f"<title>retrain on drift at {threshold:.0%}</title></line>"
+        )
+    parts.append(
+        f'<text x="{(_XL + width - _XR) / 2:.1f}" y="{_H - 8}" text-anchor="middle">batches, oldest first</text>'
+    )
     return _svg(parts)
