@@ -135,8 +135,9 @@ _TASK_FIELD_DEFAULTS: dict[str, Any] = {
 """The fields added with task types, and the defaults at which the stored JSON leaves them out."""
 
 
-def prediction_summary(scores: np.ndarray, dataset: DatasetConfig) -> dict[str, Any]:
-    """The :class:`ScoredBatch` summary fields of ``scores`` (as ``predict_scores`` returns them)."""
+def prediction_summary(scores: np.ndarray, dataset: DatasetConfig, threshold: float = DECISION_THRESHOLD) -> dict[str, Any]:
+    """The :class:`ScoredBatch` summary fields of ``scores`` (as ``predict_scores`` returns them);
+    binary rows count as predicted positive at ``threshold`` (``evaluation.decision_threshold``)."""
     if dataset.task == "regression":
         empty = scores.size == 0
         return {
@@ -163,9 +164,9 @@ def prediction_summary(scores: np.ndarray, dataset: DatasetConfig) -> dict[str, 
         }
     return {
         "positive_class": dataset.positive_class,
-        "threshold": DECISION_THRESHOLD,
+        "threshold": threshold,
         "mean_score": float(scores.mean()),
-        "predicted_positive_share": float((scores >= DECISION_THRESHOLD).mean()),
+        "predicted_positive_share": float((scores >= threshold).mean()),
     }
 
 
@@ -269,6 +270,14 @@ class _Scorer:
             )
         return self._reference
 
+    @property
+    def threshold(self) -> float:
+        """The champion's decision threshold (binary): the one recorded with its evaluation, so its
+        labels are those its evidence describes; ``evaluation.decision_threshold`` for a version
+        recorded before thresholds were."""
+        recorded = (self.champion.evaluation or {}).get("threshold")
+        return float(recorded) if recorded is not None else self.ws.config.evaluation.decision_threshold
+
     def score(self, parsed: ParsedInput) -> ScoredBatch:
         """Write inputs, predictions and the manifest (last) for one parsed batch."""
         ws, champion, dataset = self.ws, self.champion, self.ws.config.dataset
@@ -279,7 +288,7 @@ class _Scorer:
         scores = predict_scores(self.model, inputs, dataset, ws.thread_budget)
         scored_at = datetime.now(UTC).isoformat(timespec="microseconds")
         predictions = inputs[list(dataset.id_columns)].reset_index(drop=True)
-        for column, values in prediction_frame(scores, dataset).items():
+        for column, values in prediction_frame(scores, dataset, self.threshold).items():
             predictions[column] = values.to_numpy()
         predictions["model_name"] = champion.name
         predictions["model_version"] = np.int64(champion.version)
@@ -318,7 +327,7 @@ class _Scorer:
             scored_at=scored_at,
             drift_share=drift.drift_share,
             drifted_features=tuple(drift.drifted_features),
-            **prediction_summary(scores, dataset),
+            **prediction_summary(scores, dataset, self.threshold),
         )
         if not ws.store.put(
             scored_manifest_key(batch_id, champion.name, champion.version),

@@ -274,7 +274,7 @@ def _window(
             f"joined rows: {metric} is undefined, no window"
         )
         return summary, False
-    est = metric_suite(ds).bootstrap(
+    est = metric_suite(ds, ws.config.evaluation.decision_threshold).bootstrap(
         y,
         scores_from_predictions(joined, ds),
         metrics=[metric],

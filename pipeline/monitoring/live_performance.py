@@ -118,7 +118,7 @@ def score_new_batches(ws: StoreContext, snapshot_id: str) -> list[LiveWindow]:
         dataset.categorical_names,
     )
     metric = ws.config.promotion.primary_metric
-    suite = metric_suite(dataset)
+    suite = metric_suite(dataset, ws.config.evaluation.decision_threshold)
     written = []
     for part in todo:
         frame = load_parts(ws.store, [part])

@@ -179,7 +179,8 @@ def test_model_page_shows_every_part_of_the_evidence(version: ModelVersion) -> N
     parsed.feed(page)
     text = " ".join(parsed.text)
     assert "script" not in parsed.tags and "&lt;script&gt;" in page
-    assert parsed.tags.count("svg") == 5  # ROC, PR, calibration, confusion, one forest per slice column
+    # ROC, PR, calibration, confusion, the threshold view, one forest per slice column
+    assert parsed.tags.count("svg") == 6
     for heading in (
         "Against champion v3",
         "Curves, calibration and confusion matrix",
