@@ -161,7 +161,9 @@ def cross_validate(
     X, y = features_and_target(train, config.dataset)
     return summarize_folds(
         [
-            fold_metrics(template, X, y, fit_idx, val_idx, config.dataset, threads, config.evaluation.decision_threshold)
+            fold_metrics(
+                template, X, y, fit_idx, val_idx, config.dataset, threads, config.evaluation.decision_threshold
+            )
             for fit_idx, val_idx in cv_folds(train, y, config)
         ],
         metric_suite(config.dataset).names,
@@ -360,9 +362,7 @@ def holdout_evidence(
         "slices": score_slices(holdout, y, scores, config, champion_scores),
         "task": suite.task,
         "threshold": threshold if suite.task == "binary" else None,
-        "threshold_curve": (
-            threshold_curve(y, scores, (*THRESHOLD_GRID, threshold)) if suite.task == "binary" else {}
-        ),
+        "threshold_curve": (threshold_curve(y, scores, (*THRESHOLD_GRID, threshold)) if suite.task == "binary" else {}),
     }
 
 

@@ -135,7 +135,9 @@ _TASK_FIELD_DEFAULTS: dict[str, Any] = {
 """The fields added with task types, and the defaults at which the stored JSON leaves them out."""
 
 
-def prediction_summary(scores: np.ndarray, dataset: DatasetConfig, threshold: float = DECISION_THRESHOLD) -> dict[str, Any]:
+def prediction_summary(
+    scores: np.ndarray, dataset: DatasetConfig, threshold: float = DECISION_THRESHOLD
+) -> dict[str, Any]:
     """The :class:`ScoredBatch` summary fields of ``scores`` (as ``predict_scores`` returns them);
     binary rows count as predicted positive at ``threshold`` (``evaluation.decision_threshold``)."""
     if dataset.task == "regression":

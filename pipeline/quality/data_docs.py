@@ -33,9 +33,9 @@ import re
 import secrets
 import tempfile
 from collections.abc import Sequence
-from functools import cache
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 

@@ -356,7 +356,14 @@ def _threshold_view(mv: ModelVersion) -> _ThresholdView | None:
     )
     shown = {round(t, 4) for t in (*TABLE_THRESHOLDS, threshold)}
     rows = tuple(
-        (t, curve["precision"][k], curve["recall"][k], curve["f1"][k], (curve.get("predicted_positive_share") or [None] * len(at))[k], abs(t - threshold) < 1e-9)
+        (
+            t,
+            curve["precision"][k],
+            curve["recall"][k],
+            curve["f1"][k],
+            (curve.get("predicted_positive_share") or [None] * len(at))[k],
+            abs(t - threshold) < 1e-9,
+        )
         for k, t in enumerate(at)
         if round(t, 4) in shown
     )

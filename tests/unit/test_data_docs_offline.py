@@ -128,7 +128,7 @@ def test_offline_page_on_a_small_document() -> None:
         '<link rel="stylesheet" href="//cdn.example/y.css"/><style>.a{background:url("https://x/y.png")}</style>'
         '<script src="https://code.jquery.com/jquery.js"></script></head><body>'
         '<img class="NO-CACHE" src="https://assets.example/logo.png?id=1"/><img src="https://tracker.example/p.gif">'
-        "<table id=\"t1\" data-toggle=\"table\">\n</table><script>\n  $('#t1').bootstrapTable(\n    Object.assign(\n"
+        '<table id="t1" data-toggle="table">\n</table><script>\n  $(\'#t1\').bootstrapTable(\n    Object.assign(\n'
         "      {\n        columns: [{'field': 'name', 'title': 'Suites'}],\n"
         "        data: [{'name': '&#60;b&#62;x', '_table_row_link_path': 'expectations/x.html'}, "
         "{'name': 'evil', '_table_row_link_path': 'javascript:alert(1)'}],\n        toolbar: '#t'\n      }, {}));\n"

@@ -178,6 +178,6 @@ def test_the_report_shows_the_threshold_in_use_and_the_threshold_view(scored) ->
     assert section.count("<polyline") == 3  # precision, recall, F1
     k = evidence["threshold_curve"]["thresholds"].index(0.35)
     f1 = evidence["threshold_curve"]["f1"][k]
-    assert f"<tr class='current'><td class='num'>0.35 (in use)</td>" in section and f"{f1:.4g}" in section
+    assert "<tr class='current'><td class='num'>0.35 (in use)</td>" in section and f"{f1:.4g}" in section
     for t in ("0.1", "0.3", "0.5", "0.7", "0.9"):
         assert f"<td class='num'>{t}</td>" in section, t

@@ -183,7 +183,14 @@ def score_fold(
         # many times over — on 2 cores, ten concurrent folds ran 6x slower.  The scores do not
         # depend on the thread count.
         scores = fold_metrics(
-            template, X, y, fit_idx, val_idx, ws.config.dataset, ws.thread_budget, ws.config.evaluation.decision_threshold
+            template,
+            X,
+            y,
+            fit_idx,
+            val_idx,
+            ws.config.dataset,
+            ws.thread_budget,
+            ws.config.evaluation.decision_threshold,
         )
     except (ValueError, TypeError) as err:  # sklearn validates params only when fitting
         raise TrainingError(
