@@ -149,6 +149,7 @@ class _Slices:
     tables: tuple[_SliceTable, ...]
     with_champion: bool = False
     gated: bool = False
+    any_small: bool = True
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,9 @@ def plain(value: Any) -> str:
 
 
 def key_values(mapping: Any) -> list[tuple[str, str]]:
-    """A mapping as (key, readable value) rows for a small table (empty for None or no keys)."""
-    return [(str(k), plain(v)) for k, v in (mapping or {}).items()]
+    """A mapping as (key, readable value) rows for a small table; keys without a value (None,
+    empty text or collection) are left out, so the table holds only what was recorded."""
+    return [(str(k), plain(v)) for k, v in (mapping or {}).items() if v is not None and v != "" and v != [] and v != {}]
 
 
 def _decision_checks(mv: ModelVersion) -> list[tuple[str, bool | None, str]]:
@@ -321,6 +323,7 @@ def _model_slices(mv: ModelVersion) -> _Slices | None:
         tuple(tables),
         with_champion=any(e.get("champion") or e.get("comparison") for e, _ in every),
         gated=any(gate is not None for _, gate in every),
+        any_small=any(e.get("small") for e, _ in every),
     )
 
 
