@@ -206,7 +206,12 @@ def plain(value: Any) -> str:
 def key_values(mapping: Any) -> list[tuple[str, str]]:
     """A mapping as (key, readable value) rows for a small table; keys without a value (None,
     empty text or collection) are left out, so the table holds only what was recorded."""
-    return [(str(k), plain(v)) for k, v in (mapping or {}).items() if v is not None and v != "" and v != [] and v != {}]
+    return [(str(k), plain(v)) for k, v in (mapping or {}).items() if not _empty(v)]
+
+
+def _empty(value: Any) -> bool:
+    """Whether a recorded setting holds nothing: None, empty text or an empty collection."""
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0)
 
 
 def _decision_checks(mv: ModelVersion) -> list[tuple[str, bool | None, str]]:
