@@ -11,6 +11,9 @@ on live labels, so the two must agree; this module is the one place that says wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -20,6 +23,14 @@ from pipeline.core.errors import ScoringError
 DECISION_THRESHOLD = 0.5
 """A binary row is predicted positive when its score is at least this, unless
 ``evaluation.decision_threshold`` says otherwise (the default of that key)."""
+
+
+def recorded_threshold(evaluation: Mapping[str, Any] | None, configured: float) -> float:
+    """The decision threshold of a model version: the one recorded with its evaluation, so its
+    labels and live threshold metrics are those its evidence describes; ``configured``
+    (``evaluation.decision_threshold``) for a version recorded before thresholds were."""
+    recorded = (evaluation or {}).get("threshold")
+    return float(recorded) if recorded is not None else configured
 
 
 def proba_column(class_name: str) -> str:

@@ -47,7 +47,12 @@ from pipeline.data.live_inputs import (
     write_rejected_rows,
 )
 from pipeline.data.snapshots import load_parts, read_manifest
-from pipeline.modeling.prediction_columns import DECISION_THRESHOLD, prediction_frame, scores_from_predictions
+from pipeline.modeling.prediction_columns import (
+    DECISION_THRESHOLD,
+    prediction_frame,
+    recorded_threshold,
+    scores_from_predictions,
+)
 from pipeline.modeling.training import predict_scores
 from pipeline.quality.drift import detect_drift, profile_frame
 from pipeline.registry.base import CHAMPION, ModelVersion
@@ -274,11 +279,8 @@ class _Scorer:
 
     @property
     def threshold(self) -> float:
-        """The champion's decision threshold (binary): the one recorded with its evaluation, so its
-        labels are those its evidence describes; ``evaluation.decision_threshold`` for a version
-        recorded before thresholds were."""
-        recorded = (self.champion.evaluation or {}).get("threshold")
-        return float(recorded) if recorded is not None else self.ws.config.evaluation.decision_threshold
+        """The champion's decision threshold (binary; see ``recorded_threshold``)."""
+        return recorded_threshold(self.champion.evaluation, self.ws.config.evaluation.decision_threshold)
 
     def score(self, parsed: ParsedInput) -> ScoredBatch:
         """Write inputs, predictions and the manifest (last) for one parsed batch."""

@@ -23,7 +23,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.settings import BUNDLED_CONFIG
 from pipeline.modeling.evaluation import holdout_evidence
 from pipeline.modeling.metrics import THRESHOLD_GRID, threshold_curve
-from pipeline.modeling.prediction_columns import prediction_frame
+from pipeline.modeling.prediction_columns import prediction_frame, recorded_threshold
 from pipeline.monitoring.batch_scoring import _Scorer, prediction_summary
 from pipeline.reporting.pages import render_model_html
 
@@ -181,3 +181,9 @@ def test_the_report_shows_the_threshold_in_use_and_the_threshold_view(scored) ->
     assert "<tr class='current'><td class='num'>0.35 (in use)</td>" in section and f"{f1:.4g}" in section
     for t in ("0.1", "0.3", "0.5", "0.7", "0.9"):
         assert f"<td class='num'>{t}</td>" in section, t
+
+
+def test_a_version_is_monitored_at_the_threshold_it_was_evaluated_with() -> None:
+    assert recorded_threshold({"threshold": 0.3}, 0.5) == 0.3
+    assert recorded_threshold({"threshold": None}, 0.45) == 0.45  # a multiclass or regression version
+    assert recorded_threshold({}, 0.5) == 0.5 and recorded_threshold(None, 0.4) == 0.4  # recorded before thresholds
