@@ -93,7 +93,7 @@ def paired_difference(
     y = target_values(holdout, dataset)
     scores_a, scores_b = (predict_scores(m, holdout, dataset) for m in models)
     ecfg = ws.config.evaluation
-    _, paired = metric_suite(dataset).compare(
+    _, paired = metric_suite(dataset, ecfg.decision_threshold).compare(
         y,
         scores_b,
         scores_a,

@@ -482,6 +482,13 @@ class EvaluationConfig(_Frozen):
     # regression folds: "binned" keeps the target's distribution in every fold (stratified on its
     # quantile bins), "plain" is shuffled k-fold; excluded from dumps at the default (hash unchanged)
     regression_folds: Literal["binned", "plain"] = Field(default="binned", exclude_if=lambda v: v == "binned")
+    # binary only: a row is predicted positive when P(positive) >= this (F1, precision, recall,
+    # accuracy, the confusion matrix, batch scoring's predicted_label); recorded with each version.
+    # The keys below are excluded from dumps at their defaults, so existing config hashes hold.
+    decision_threshold: float = Field(default=0.5, gt=0, lt=1, exclude_if=lambda v: v == 0.5)
+    # permutation importance on the holdout: repeats per feature (0: off) and at most this many rows
+    importance_repeats: int = Field(default=5, ge=0, le=100, exclude_if=lambda v: v == 5)
+    importance_rows: int = Field(default=2000, ge=100, exclude_if=lambda v: v == 2000)
 
 
 def _known_metric(metric: str) -> str:
@@ -666,6 +673,11 @@ class PipelineConfig(_Frozen):
                 raise ValueError(
                     f"model.specs.{name}: {spec.estimator} does not fit a {dataset.task} task; use one of {fits}"
                 )
+        if "decision_threshold" in self.evaluation.model_fields_set and dataset.task != "binary":
+            raise ValueError(
+                f"evaluation.decision_threshold applies to binary tasks only; remove it for a {dataset.task} task "
+                "(its labels are the most probable class or the predicted number)"
+            )
         if self.model.output is not None and dataset.is_classification:
             raise ValueError("model.output post-processes a regressor's predictions; remove it for classification")
         return self

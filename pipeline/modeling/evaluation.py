@@ -27,7 +27,9 @@ from pipeline.core.config import DatasetConfig, PipelineConfig
 from pipeline.core.errors import TrainingError
 from pipeline.core.metric_names import higher_is_better
 from pipeline.core.thread_budget import ThreadBudget, limit_threads
+from pipeline.modeling.importance import permutation_importances
 from pipeline.modeling.metric_suites import MetricSuite, metric_suite
+from pipeline.modeling.metrics import THRESHOLD_GRID, threshold_curve
 from pipeline.modeling.resampling import BOOTSTRAP_METHOD, MetricEstimate, PairedDifference
 from pipeline.modeling.splits import (
     Split,
@@ -110,16 +112,18 @@ def fold_metrics(
     val_idx: np.ndarray,
     dataset: DatasetConfig,
     threads: ThreadBudget | int | None = None,
+    threshold: float = 0.5,
 ) -> dict[str, float]:
     """Every metric of one fold: a fresh clone of ``template`` fitted on ``fit_idx``, scored on ``val_idx``.
 
     Fit and predict run within the thread budget (None: derived from the environment).  A
-    metric the fold cannot define (ROC/PR AUC of a one-class validation part) is NaN.
+    metric the fold cannot define (ROC/PR AUC of a one-class validation part) is NaN.  Binary
+    threshold metrics predict positive at ``threshold`` (``evaluation.decision_threshold``).
     """
     with limit_threads(threads):
         model = clone(template).fit(X.iloc[fit_idx], y[fit_idx])
         scores = scores_from_model(model, X.iloc[val_idx], dataset)
-    return metric_suite(dataset).point(y[val_idx], scores)
+    return metric_suite(dataset, threshold).point(y[val_idx], scores)
 
 
 def summarize_folds(
@@ -157,7 +161,9 @@ def cross_validate(
     X, y = features_and_target(train, config.dataset)
     return summarize_folds(
         [
-            fold_metrics(template, X, y, fit_idx, val_idx, config.dataset, threads)
+            fold_metrics(
+                template, X, y, fit_idx, val_idx, config.dataset, threads, config.evaluation.decision_threshold
+            )
             for fit_idx, val_idx in cv_folds(train, y, config)
         ],
         metric_suite(config.dataset).names,
@@ -184,6 +190,14 @@ class Evaluation:
     """Holdout rows per class (by class name): the promotion policy's minimum per class reads it."""
     task: str = "binary"
     """``dataset.task`` of the evaluated model: which metrics and curves the evidence holds."""
+    threshold: float | None = None
+    """The decision threshold of the threshold metrics (binary; None for the other tasks)."""
+    threshold_curve: dict[str, Any] = field(default_factory=dict)
+    """Precision, recall and F1 on the holdout against the threshold (binary; see ``metrics.threshold_curve``)."""
+    importance: list[dict[str, Any]] = field(default_factory=list)
+    """Permutation importance per feature, most important first: ``{feature, mean, lower, upper}``."""
+    importance_setup: dict[str, Any] | None = None
+    """How the importances were measured (metric, repeats, rows, interval); None: not measured."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: NaN (an undefined metric, e.g. AUC of a one-class slice) becomes None."""
@@ -203,6 +217,10 @@ class Evaluation:
                 "selection": self.selection,
                 "holdout_classes": self.holdout_classes,
                 "task": self.task,
+                "threshold": self.threshold,
+                "threshold_curve": self.threshold_curve,
+                "importance": self.importance,
+                "importance_setup": self.importance_setup,
             }
         )
 
@@ -276,7 +294,7 @@ def score_slices(
     for one group is visible and can be gated.
     """
     primary = config.promotion.primary_metric
-    suite = metric_suite(config.dataset)
+    suite = metric_suite(config.dataset, config.evaluation.decision_threshold)
     out: dict[str, list[dict[str, Any]]] = {}
     for column in config.dataset.slice_columns:
         rows: list[dict[str, Any]] = []
@@ -321,9 +339,12 @@ def holdout_evidence(
     Returns ``holdout`` (every metric with its bootstrap interval), ``holdout_classes`` (rows per
     class name; none for regression), ``curves`` (for the report), ``champion`` (its metrics,
     curves and the paired comparison on the primary metric, or None), ``slices`` (see
-    :func:`score_slices`) and ``task``.  Pure: no models, no stores.
+    :func:`score_slices`), ``task`` and, for binary tasks, ``threshold`` (the decision threshold
+    every threshold metric used) and ``threshold_curve`` (precision, recall and F1 against the
+    threshold).  Pure: no models, no stores.
     """
-    suite = metric_suite(config.dataset)
+    threshold = config.evaluation.decision_threshold
+    suite = metric_suite(config.dataset, threshold)
     estimates, diff = _bootstrap(suite, y, scores, champion_scores, config)
     champion: dict[str, Any] | None = None
     if champion_scores is not None and diff is not None:
@@ -340,6 +361,8 @@ def holdout_evidence(
         "champion": champion,
         "slices": score_slices(holdout, y, scores, config, champion_scores),
         "task": suite.task,
+        "threshold": threshold if suite.task == "binary" else None,
+        "threshold_curve": (threshold_curve(y, scores, (*THRESHOLD_GRID, threshold)) if suite.task == "binary" else {}),
     }
 
 
@@ -360,7 +383,8 @@ def evaluate_candidate(
     ``cross_validation`` is taken as given when the training step already computed it (as the
     train stage does, to choose among candidates); otherwise it is computed here.
     ``candidates``/``selection`` record the search that picked ``model``.  Predictions,
-    bootstrap and any cross-validation run within ``threads`` (the task's thread budget).
+    bootstrap, permutation importance (:mod:`pipeline.modeling.importance`) and any
+    cross-validation run within ``threads`` (the task's thread budget).
     """
     started = time.perf_counter()
     ecfg = config.evaluation
@@ -371,6 +395,7 @@ def evaluate_candidate(
         scores = predict_scores(model, holdout, config.dataset, cap)
         champ_scores = predict_scores(champion, holdout, config.dataset, cap) if champion is not None else None
         evidence = holdout_evidence(y, scores, holdout, config, champ_scores, champion_version)
+        importance = permutation_importances(model, holdout, config, cap)
         cv = cross_validation if cross_validation is not None else cross_validate(model, train, config, cap)
     return Evaluation(
         train_rows=len(train),
@@ -387,6 +412,8 @@ def evaluate_candidate(
         },
         candidates=list(candidates),
         selection=selection,
+        importance=[f.to_dict() for f in importance.features] if importance else [],
+        importance_setup=importance.setup() if importance else None,
         **evidence,
     )
 

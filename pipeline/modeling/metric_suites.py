@@ -108,8 +108,9 @@ class MetricSuite:
         return min(rows.values()) if rows else None
 
 
-def metric_suite(dataset: DatasetConfig) -> MetricSuite:
-    """The metrics of ``dataset.task``."""
+def metric_suite(dataset: DatasetConfig, threshold: float = 0.5) -> MetricSuite:
+    """The metrics of ``dataset.task``; a binary suite predicts positive at ``P(positive) >= threshold``
+    (``evaluation.decision_threshold``), the other tasks ignore it."""
     classes = tuple(dataset.classes)
     if dataset.task == "multiclass":
         return MetricSuite(
@@ -138,8 +139,8 @@ def metric_suite(dataset: DatasetConfig) -> MetricSuite:
         names=METRICS_BY_TASK["binary"],
         classes=classes,
         positive_class=dataset.positive_class,
-        point_fn=binary.classification_metrics,
-        bootstrap_fn=binary.bootstrap_metrics,
-        compare_fn=binary.compare_bootstrap,
-        curves_fn=binary.classification_curves,
+        point_fn=partial(binary.classification_metrics, threshold=threshold),
+        bootstrap_fn=partial(binary.bootstrap_metrics, threshold=threshold),
+        compare_fn=partial(binary.compare_bootstrap, threshold=threshold),
+        curves_fn=partial(binary.classification_curves, threshold=threshold),
     )

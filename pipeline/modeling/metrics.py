@@ -655,3 +655,37 @@ def classification_curves(
             "fn": int((~predicted_pos & (y == 1)).sum()),
         },
     }
+
+
+THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
+"""The thresholds of :func:`threshold_curve` by default: 0.05, 0.10, ..., 0.95."""
+
+
+def threshold_curve(
+    y_true: np.ndarray, proba: np.ndarray, thresholds: Sequence[float] = THRESHOLD_GRID
+) -> dict[str, list[Any]]:
+    """Precision, recall, F1 and the share predicted positive at each threshold (sorted, distinct).
+
+    A row is predicted positive when ``proba >= threshold``, as everywhere here.  Precision is
+    None where no row is predicted positive (undefined, not zero); recall and F1 are 0 there when
+    the sample has positives, None when it has none.  One sort and two binary searches per
+    threshold, so the full holdout costs next to nothing; values are rounded to 4 decimals.
+    """
+    y, p = _check_binary_inputs(y_true, proba)
+    grid = sorted({_check_threshold(t) for t in thresholds})
+    pos, neg = np.sort(p[y == 1]), np.sort(p[y == 0])
+    at = np.asarray(grid, dtype=np.float64)
+    tp = (pos.shape[0] - np.searchsorted(pos, at, side="left")).astype(np.float64)
+    fp = (neg.shape[0] - np.searchsorted(neg, at, side="left")).astype(np.float64)
+    n_pos = float(pos.shape[0])
+
+    def ratio(num: float, den: float) -> float | None:
+        return round(num / den, 4) if den > 0 else None
+
+    return {
+        "thresholds": [round(t, 4) for t in grid],
+        "precision": [ratio(a, a + b) for a, b in zip(tp, fp)],
+        "recall": [ratio(a, n_pos) for a in tp],
+        "f1": [ratio(2 * a, 2 * a + b + (n_pos - a)) if n_pos else None for a, b in zip(tp, fp)],
+        "predicted_positive_share": [round((a + b) / y.shape[0], 4) for a, b in zip(tp, fp)],
+    }

@@ -11,6 +11,9 @@ on live labels, so the two must agree; this module is the one place that says wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -18,7 +21,16 @@ from pipeline.core.config import DatasetConfig
 from pipeline.core.errors import ScoringError
 
 DECISION_THRESHOLD = 0.5
-"""A binary row is predicted positive when its score is at least this (as the metrics assume)."""
+"""A binary row is predicted positive when its score is at least this, unless
+``evaluation.decision_threshold`` says otherwise (the default of that key)."""
+
+
+def recorded_threshold(evaluation: Mapping[str, Any] | None, configured: float) -> float:
+    """The decision threshold of a model version: the one recorded with its evaluation, so its
+    labels and live threshold metrics are those its evidence describes; ``configured``
+    (``evaluation.decision_threshold``) for a version recorded before thresholds were."""
+    recorded = (evaluation or {}).get("threshold")
+    return float(recorded) if recorded is not None else configured
 
 
 def proba_column(class_name: str) -> str:
@@ -35,8 +47,10 @@ def score_columns(dataset: DatasetConfig) -> list[str]:
     return ["score"]
 
 
-def prediction_frame(scores: np.ndarray, dataset: DatasetConfig) -> pd.DataFrame:
-    """The prediction columns for ``scores`` as ``predict_scores`` returns them (one row per row)."""
+def prediction_frame(scores: np.ndarray, dataset: DatasetConfig, threshold: float = DECISION_THRESHOLD) -> pd.DataFrame:
+    """The prediction columns for ``scores`` as ``predict_scores`` returns them (one row per row);
+    a binary row's label is the positive class when its score is at least ``threshold``
+    (``evaluation.decision_threshold``)."""
     if dataset.task == "regression":
         return pd.DataFrame({"prediction": np.asarray(scores, dtype="float64")})
     if dataset.task == "multiclass":
@@ -48,7 +62,7 @@ def prediction_frame(scores: np.ndarray, dataset: DatasetConfig) -> pd.DataFrame
     proba = np.asarray(scores, dtype="float64")
     positive = str(dataset.positive_class)
     negative = next(c for c in dataset.classes if c != positive)
-    return pd.DataFrame({"score": proba, "predicted_label": np.where(proba >= DECISION_THRESHOLD, positive, negative)})
+    return pd.DataFrame({"score": proba, "predicted_label": np.where(proba >= threshold, positive, negative)})
 
 
 def scores_from_predictions(frame: pd.DataFrame, dataset: DatasetConfig) -> np.ndarray:

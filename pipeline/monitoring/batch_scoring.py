@@ -47,7 +47,12 @@ from pipeline.data.live_inputs import (
     write_rejected_rows,
 )
 from pipeline.data.snapshots import load_parts, read_manifest
-from pipeline.modeling.prediction_columns import DECISION_THRESHOLD, prediction_frame, scores_from_predictions
+from pipeline.modeling.prediction_columns import (
+    DECISION_THRESHOLD,
+    prediction_frame,
+    recorded_threshold,
+    scores_from_predictions,
+)
 from pipeline.modeling.training import predict_scores
 from pipeline.quality.drift import detect_drift, profile_frame
 from pipeline.registry.base import CHAMPION, ModelVersion
@@ -135,8 +140,11 @@ _TASK_FIELD_DEFAULTS: dict[str, Any] = {
 """The fields added with task types, and the defaults at which the stored JSON leaves them out."""
 
 
-def prediction_summary(scores: np.ndarray, dataset: DatasetConfig) -> dict[str, Any]:
-    """The :class:`ScoredBatch` summary fields of ``scores`` (as ``predict_scores`` returns them)."""
+def prediction_summary(
+    scores: np.ndarray, dataset: DatasetConfig, threshold: float = DECISION_THRESHOLD
+) -> dict[str, Any]:
+    """The :class:`ScoredBatch` summary fields of ``scores`` (as ``predict_scores`` returns them);
+    binary rows count as predicted positive at ``threshold`` (``evaluation.decision_threshold``)."""
     if dataset.task == "regression":
         empty = scores.size == 0
         return {
@@ -163,9 +171,9 @@ def prediction_summary(scores: np.ndarray, dataset: DatasetConfig) -> dict[str, 
         }
     return {
         "positive_class": dataset.positive_class,
-        "threshold": DECISION_THRESHOLD,
+        "threshold": threshold,
         "mean_score": float(scores.mean()),
-        "predicted_positive_share": float((scores >= DECISION_THRESHOLD).mean()),
+        "predicted_positive_share": float((scores >= threshold).mean()),
     }
 
 
@@ -269,6 +277,11 @@ class _Scorer:
             )
         return self._reference
 
+    @property
+    def threshold(self) -> float:
+        """The champion's decision threshold (binary; see ``recorded_threshold``)."""
+        return recorded_threshold(self.champion.evaluation, self.ws.config.evaluation.decision_threshold)
+
     def score(self, parsed: ParsedInput) -> ScoredBatch:
         """Write inputs, predictions and the manifest (last) for one parsed batch."""
         ws, champion, dataset = self.ws, self.champion, self.ws.config.dataset
@@ -279,7 +292,7 @@ class _Scorer:
         scores = predict_scores(self.model, inputs, dataset, ws.thread_budget)
         scored_at = datetime.now(UTC).isoformat(timespec="microseconds")
         predictions = inputs[list(dataset.id_columns)].reset_index(drop=True)
-        for column, values in prediction_frame(scores, dataset).items():
+        for column, values in prediction_frame(scores, dataset, self.threshold).items():
             predictions[column] = values.to_numpy()
         predictions["model_name"] = champion.name
         predictions["model_version"] = np.int64(champion.version)
@@ -318,7 +331,7 @@ class _Scorer:
             scored_at=scored_at,
             drift_share=drift.drift_share,
             drifted_features=tuple(drift.drifted_features),
-            **prediction_summary(scores, dataset),
+            **prediction_summary(scores, dataset, self.threshold),
         )
         if not ws.store.put(
             scored_manifest_key(batch_id, champion.name, champion.version),

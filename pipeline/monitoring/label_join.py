@@ -52,7 +52,7 @@ from pipeline.data.live_inputs import (
 )
 from pipeline.data.snapshots import load_parts, read_manifest
 from pipeline.modeling.metric_suites import metric_suite
-from pipeline.modeling.prediction_columns import score_columns, scores_from_predictions
+from pipeline.modeling.prediction_columns import recorded_threshold, score_columns, scores_from_predictions
 from pipeline.modeling.training import target_values
 from pipeline.monitoring.batch_scoring import (
     PREDICTIONS_PREFIX,
@@ -230,6 +230,7 @@ class _References:
     def __init__(self, ws: StoreContext) -> None:
         self.ws = ws
         self._cache: dict[int, dict[str, Any]] = {}
+        self._thresholds: dict[int, float] = {}
 
     def get(self, version: int) -> dict[str, Any]:
         if version not in self._cache:
@@ -237,7 +238,13 @@ class _References:
             mv = ws.meta.get_model_version(ws.config.model.name, version)
             parts = read_manifest(ws.store, mv.snapshot_id).parts
             self._cache[version] = profile_frame(load_parts(ws.store, parts), ds.numeric_names, ds.categorical_names)
+            self._thresholds[version] = recorded_threshold(mv.evaluation, ws.config.evaluation.decision_threshold)
         return self._cache[version]
+
+    def threshold(self, version: int) -> float:
+        """The version's decision threshold (see ``recorded_threshold``), read with its profile."""
+        self.get(version)
+        return self._thresholds[version]
 
 
 def _window(
@@ -274,7 +281,7 @@ def _window(
             f"joined rows: {metric} is undefined, no window"
         )
         return summary, False
-    est = metric_suite(ds).bootstrap(
+    est = metric_suite(ds, refs.threshold(version)).bootstrap(
         y,
         scores_from_predictions(joined, ds),
         metrics=[metric],

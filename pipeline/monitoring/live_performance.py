@@ -17,6 +17,7 @@ from pipeline.core.progress import progress
 from pipeline.core.thread_budget import limit_threads
 from pipeline.data.snapshots import load_parts, read_manifest
 from pipeline.modeling.metric_suites import metric_suite
+from pipeline.modeling.prediction_columns import recorded_threshold
 from pipeline.modeling.resampling import MetricEstimate
 from pipeline.modeling.training import predict_scores, target_values
 from pipeline.monitoring.alerts import AlertingContext, retrain_alert
@@ -118,7 +119,7 @@ def score_new_batches(ws: StoreContext, snapshot_id: str) -> list[LiveWindow]:
         dataset.categorical_names,
     )
     metric = ws.config.promotion.primary_metric
-    suite = metric_suite(dataset)
+    suite = metric_suite(dataset, recorded_threshold(champion.evaluation, ws.config.evaluation.decision_threshold))
     written = []
     for part in todo:
         frame = load_parts(ws.store, [part])

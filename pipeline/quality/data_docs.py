@@ -14,10 +14,20 @@ it is: every string that could be markup (``<``, ``>``, ``&``, quotes, backslash
 characters) is swapped for an opaque alphanumeric token before rendering, and each token is
 swapped back, escaped by us, in the rendered files. Whatever GX escapes or forgets, data can
 never become markup, in text, attributes or inline scripts.
+
+GX's pages load Bootstrap, Font Awesome, jQuery, bootstrap-table and vega from CDNs and a logo
+from S3 (with the context's id in the URL).  Published pages must render without a network, so
+:func:`offline_page` removes every remote ``<link>``, every ``<script>`` (all of GX's inline
+scripts need jQuery), remote ``url(...)`` in styles and the remote logo (the site's own copy is
+used), fills the tables GX builds with JavaScript (the index's lists) with static rows, and
+inlines a bundled stylesheet (``pipeline/reporting/static/data_docs.css``) that styles the
+classes GX uses.  Links to GX's documentation stay: they fetch nothing until clicked.
 """
 
 from __future__ import annotations
 
+import ast
+import html
 import logging
 import re
 import secrets
@@ -25,6 +35,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +51,99 @@ _SHARED_PAGES = ("index.html", "expectations/")
 
 _UNSAFE = re.compile(r"[<>&\"'`\\\x00-\x1f\x7f]")
 """Characters that let a string become markup or leave a quoted attribute or script string."""
+
+
+OFFLINE_CSS = Path(__file__).resolve().parents[1] / "reporting" / "static" / "data_docs.css"
+"""The stylesheet inlined into every published Data Docs page (in place of GX's CDN links)."""
+
+OFFLINE_MARKER = "ct-offline-data-docs"
+"""The id of the inlined ``<style>`` element: a published page carries it."""
+
+_REMOTE = r"(?:https?:)?//"
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.I | re.S)
+_REMOTE_LINK = re.compile(rf"<link\b[^>]*\bhref\s*=\s*[\"']?{_REMOTE}[^>]*>", re.I)
+_REMOTE_IMG = re.compile(rf"<img\b[^>]*\bsrc\s*=\s*[\"']?{_REMOTE}[^>]*>", re.I | re.S)
+_REMOTE_CSS_URL = re.compile(rf"url\(\s*[\"']?{_REMOTE}[^)]*\)", re.I)
+_JS_TABLE = re.compile(
+    r"\$\('#([\w-]+)'\)\.bootstrapTable\(\s*Object\.assign\(\s*\{\s*columns:\s*(\[.*?\]),\s*data:\s*(\[.*?\]),\s*\n",
+    re.S,
+)
+_TAG = re.compile(r"<[^>]*>")
+
+
+@cache
+def offline_css() -> str:
+    """The bundled Data Docs stylesheet."""
+    return OFFLINE_CSS.read_text(encoding="utf-8")
+
+
+def _cell_text(value: Any) -> str:
+    """A bootstrap-table cell value as escaped text (GX's own markup in it dropped; data stays text)."""
+    text = "" if value is None else str(value)
+    return html.escape(html.unescape(_TAG.sub("", text)))
+
+
+def _static_table(columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    """The header and body of a table GX fills with bootstrap-table, as static markup; the first
+    cell of a row links where GX's row click would go (relative links only)."""
+    fields = [str(c.get("field")) for c in columns]
+    head = "".join(f"<th>{_cell_text(c.get('title', c.get('field')))}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        link = str(row.get("_table_row_link_path") or "")
+        for k, name in enumerate(fields):
+            text = _cell_text(row.get(name))
+            if k == 0 and link and ":" not in link and not link.startswith("//"):
+                text = f'<a href="{html.escape(link, quote=True)}">{text}</a>'
+            cells.append(f"<td>{text}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+
+
+def _js_tables(text: str) -> dict[str, str]:
+    """Static markup for each table the page's scripts would fill, by table id."""
+    out = {}
+    for m in _JS_TABLE.finditer(text):
+        try:
+            columns, rows = ast.literal_eval(m[2]), ast.literal_eval(m[3])
+        except (ValueError, SyntaxError):
+            log.debug("Data Docs table %s: its data could not be read; left empty", m[1])
+            continue
+        if isinstance(columns, list) and isinstance(rows, list):
+            out[m[1]] = _static_table(
+                [c for c in columns if isinstance(c, dict)], [r for r in rows if isinstance(r, dict)]
+            )
+    return out
+
+
+def offline_page(text: str, rel: str) -> str:
+    """A rendered Data Docs page (at ``rel`` in the site) that renders styled with no network.
+
+    See the module docstring: remote stylesheets, scripts, images and style URLs are removed,
+    the GX logo comes from the site's ``static/images``, tables built by script are written
+    out, and the bundled stylesheet is inlined before ``</head>``.
+    """
+    tables = _js_tables(text)
+    text = _SCRIPT.sub("", text)
+    text = _REMOTE_LINK.sub("", text)
+    logo = "../" * rel.count("/") + "static/images/logo-long.png"
+    text = _REMOTE_IMG.sub(
+        lambda m: f'<img src="{logo}" alt="Great Expectations" style="height:32px">' if "NO-CACHE" in m[0] else "", text
+    )
+    text = _REMOTE_CSS_URL.sub("none", text)
+    # GX writes the favicon's path one level short on validation pages: point it at the site's copy
+    text = re.sub(r'(<link rel="shortcut icon" href=")[./]*static/', rf"\g<1>{'../' * rel.count('/')}static/", text)
+    for table_id, markup in tables.items():
+        text = re.sub(
+            rf"(<table\b[^>]*\bid=\"{re.escape(table_id)}\"[^>]*>)\s*(</table>)",
+            lambda m, markup=markup: m[1] + markup + m[2],  # type: ignore[misc]
+            text,
+            count=1,
+        )
+    style = f'<style id="{OFFLINE_MARKER}">\n{offline_css()}</style>\n'
+    head_end = re.search(r"</head\s*>", text, re.I)
+    return text[: head_end.start()] + style + text[head_end.start() :] if head_end else style + text
 
 
 def escape_everywhere(text: str) -> str:
@@ -163,6 +267,10 @@ def publish_data_docs(
             data = path.read_bytes()
             if path.suffix in (".html", ".json", ".js"):
                 data = masks.unmask(data.decode("utf-8")).encode("utf-8")
+            if path.suffix == ".html":
+                data = offline_page(data.decode("utf-8"), rel).encode("utf-8")
+            elif path.suffix == ".css":
+                data = _REMOTE_CSS_URL.sub("none", data.decode("utf-8")).encode("utf-8")
             if rel.startswith(_SHARED_PAGES):
                 store.replace(f"{prefix}/{rel}", data)
             else:

@@ -7,7 +7,6 @@ object-store link; the task log prints where they are. The pages are Jinja2 temp
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +23,11 @@ from pipeline.reporting.plots import (
     confusion_svg,
     forest_svg,
     histogram_svg,
+    threshold_svg,
     unit_chart,
     xy_chart,
 )
-from pipeline.reporting.templating import render
+from pipeline.reporting.templating import DASH, fmt, render
 
 if TYPE_CHECKING:
     from pipeline.quality.validation_report import ValidationReport
@@ -71,6 +71,12 @@ def render_model_html(mv: ModelVersion) -> str:
     candidates that were searched, every promotion check, and what is needed to reproduce the
     model.  Sections whose evidence an older version lacks are left out.
 
+    Binary pages add the threshold view (precision, recall and F1 on the holdout against the
+    decision threshold, the one in use marked); every task gets permutation importance per
+    feature (a forest plot and a table) when the evaluation measured it.  Settings (params,
+    trigger, split, environment) are small key/value tables, not JSON, and a column that would
+    hold only dashes is left out.
+
     The plots follow ``evaluation["task"]`` (absent: binary, as every version before task types):
     binary, ROC / precision-recall / calibration curves and the 2x2 confusion matrix; multiclass,
     the k x k confusion matrix and per-class precision, recall (with intervals), F1, support and
@@ -79,10 +85,16 @@ def render_model_html(mv: ModelVersion) -> str:
     """
     task = mv.evaluation.get("task") or "binary"
     multiclass = _multiclass_view(mv) if task == "multiclass" else None
+    cv = mv.evaluation.get("cross_validation") or {}
     return render(
         "model.html.j2",
         mv=mv,
         task=task,
+        pairs=key_values,
+        plain=plain,
+        with_cv=any((cv.get(m) or {}).get("mean") is not None for m in mv.evaluation.get("holdout") or {}),
+        thresholds=_threshold_view(mv) if task == "binary" else None,
+        importance=_importance_view(mv),
         better=_no_marker if task == "binary" else _direction_marker,
         # per-class recalls go with their class when there is a class table, else with the other metrics
         hidden=_per_class_names(mv) if multiclass and multiclass.classes else frozenset(),
@@ -130,26 +142,83 @@ class _SliceTable:
 
 @dataclass(frozen=True)
 class _Slices:
-    """The slice section: the metric shown and one table per slice column."""
+    """The slice section: the metric shown and one table per slice column; whether any slice was
+    compared with a champion or gated (else those columns are left out)."""
 
     primary: str
     tables: tuple[_SliceTable, ...]
+    with_champion: bool = False
+    gated: bool = False
+    any_small: bool = True
 
 
 @dataclass(frozen=True)
 class _Candidates:
-    """The candidates of the search and how the chosen one was picked."""
+    """The candidates of the search and how the chosen one was picked; whether any has a fit
+    time or an artifact (else those columns are left out)."""
 
     metric: str
     rule: str
     rows: tuple[dict[str, Any], ...]
+    timed: bool = True
+    stored: bool = True
+
+
+@dataclass(frozen=True)
+class _ThresholdView:
+    """The threshold view of a binary model: the chart and a few rows of its table as
+    (threshold, precision, recall, F1, share predicted positive, whether it is the one in use)."""
+
+    chart: Markup
+    threshold: float
+    rows: tuple[tuple[float, float | None, float | None, float | None, float | None, bool], ...]
+
+
+@dataclass(frozen=True)
+class _ImportanceView:
+    """Permutation importance: the forest plot, the features most important first, how it was measured."""
+
+    forest: Markup
+    rows: tuple[dict[str, Any], ...]
+    metric: str
+    repeats: int | None
+    rows_used: int | None
+    holdout_rows: int | None
+    lower_is_better: bool
+
+
+TABLE_THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9)
+"""The thresholds the threshold table shows (with the one in use); the chart shows them all."""
+
+
+def plain(value: Any) -> str:
+    """A setting as a reader wants it: numbers by ``fmt``, lists joined by commas, mappings as
+    ``key value`` pairs, None as a dash; never JSON."""
+    if isinstance(value, bool) or value is None:
+        return fmt(value) if value is None else ("yes" if value else "no")
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {plain(v)}" for k, v in value.items()) or DASH
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value) or DASH
+    return fmt(value)
+
+
+def key_values(mapping: Any) -> list[tuple[str, str]]:
+    """A mapping as (key, readable value) rows for a small table; keys without a value (None,
+    empty text or collection) are left out, so the table holds only what was recorded."""
+    return [(str(k), plain(v)) for k, v in (mapping or {}).items() if not _empty(v)]
+
+
+def _empty(value: Any) -> bool:
+    """Whether a recorded setting holds nothing: None, empty text or an empty collection."""
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0)
 
 
 def _decision_checks(mv: ModelVersion) -> list[tuple[str, bool | None, str]]:
-    """Each promotion check of the decision as (name, passed, its other fields as JSON)."""
+    """Each promotion check of the decision as (name, passed, its other fields in words)."""
     from pipeline.modeling.promotion import stored_checks  # on first use: keeps `ct` imports light
 
-    return [(c.name, c.passed, json.dumps(c.details())) for c in stored_checks(mv.decision)]
+    return [(c.name, c.passed, plain(c.details())) for c in stored_checks(mv.decision)]
 
 
 def _slice_gates(mv: ModelVersion) -> dict[str, bool | None]:
@@ -253,7 +322,14 @@ def _model_slices(mv: ModelVersion) -> _Slices | None:
         )
         rows = tuple((e, gates.get(f"{column}={e['value']}")) for e in entries)
         tables.append(_SliceTable(column, forest, rows))
-    return _Slices(primary, tuple(tables))
+    every = [row for table in tables for row in table.rows]
+    return _Slices(
+        primary,
+        tuple(tables),
+        with_champion=any(e.get("champion") or e.get("comparison") for e, _ in every),
+        gated=any(gate is not None for _, gate in every),
+        any_small=any(e.get("small") for e, _ in every),
+    )
 
 
 def _model_candidates(mv: ModelVersion) -> _Candidates | None:
@@ -263,7 +339,82 @@ def _model_candidates(mv: ModelVersion) -> _Candidates | None:
     if len(candidates) < 2:
         return None
     metric = selection.get("metric", "roc_auc")
-    return _Candidates(metric, selection.get("rule", metric), tuple(candidates))
+    return _Candidates(
+        metric,
+        selection.get("rule", metric),
+        tuple(candidates),
+        timed=any(c.get("fit_seconds") is not None for c in candidates),
+        stored=any(c.get("artifact_sha256") for c in candidates),
+    )
+
+
+def _threshold_view(mv: ModelVersion) -> _ThresholdView | None:
+    """Precision, recall and F1 against the decision threshold (binary evidence that has the curve)."""
+    ev = mv.evaluation
+    curve = ev.get("threshold_curve") or {}
+    if not curve.get("thresholds"):
+        return None
+    threshold = float(ev.get("threshold") or 0.5)
+    at = curve["thresholds"]
+    chart = threshold_svg(
+        "Precision, recall and F1 by threshold",
+        at,
+        [("precision", curve["precision"]), ("recall", curve["recall"]), ("F1", curve["f1"])],
+        marked=threshold,
+    )
+    shown = {round(t, 4) for t in (*TABLE_THRESHOLDS, threshold)}
+    rows = tuple(
+        (
+            t,
+            curve["precision"][k],
+            curve["recall"][k],
+            curve["f1"][k],
+            (curve.get("predicted_positive_share") or [None] * len(at))[k],
+            abs(t - threshold) < 1e-9,
+        )
+        for k, t in enumerate(at)
+        if round(t, 4) in shown
+    )
+    return _ThresholdView(chart, threshold, rows)
+
+
+def _importance_view(mv: ModelVersion) -> _ImportanceView | None:
+    """Permutation importance as a forest plot (0 dashed: no effect) and table, most important first."""
+    ev = mv.evaluation
+    rows = [r for r in ev.get("importance") or [] if isinstance(r, dict)]
+    if not rows:
+        return None
+    setup = ev.get("importance_setup") or {}
+    metric = str(setup.get("metric") or _primary_metric(mv) or "metric")
+    rows.sort(key=lambda r: (r.get("mean") is None, -(r.get("mean") or 0.0)))
+    forest = forest_svg(
+        f"Drop in {metric} when shuffled (95% intervals)",
+        [
+            Interval(
+                str(r["feature"]),
+                r.get("mean"),
+                r.get("lower"),
+                r.get("upper"),
+                # grey: no evidence the feature helps (its interval reaches zero, or it has none)
+                muted=r.get("lower") is None or r["lower"] <= 0,
+            )
+            for r in rows
+        ],
+        reference=0.0,
+    )
+    try:
+        lower_is_better = not higher_is_better(metric)
+    except KeyError:
+        lower_is_better = False
+    return _ImportanceView(
+        forest,
+        tuple(rows),
+        metric,
+        setup.get("repeats"),
+        setup.get("rows"),
+        setup.get("holdout_rows"),
+        lower_is_better,
+    )
 
 
 # -- multiclass and regression pages ------------------------------------------------------------------

@@ -803,4 +803,48 @@ def share_bars_svg(
     parts.append(
         f'<text x="{(_XL + width - _XR) / 2:.1f}" y="{_H - 8}" text-anchor="middle">batches, oldest first</text>'
     )
+
+
+# -- the threshold view and feature importance (binary threshold metrics; any task's importance) ----
+
+
+def threshold_svg(
+    title: str,
+    thresholds: Sequence[float],
+    lines: Sequence[tuple[str, Sequence[float | None]]],
+    marked: float | None = None,
+) -> Markup:
+    """Metrics in [0, 1] against the decision threshold, one line per ``(name, values)``, with the
+    threshold in use marked by a dashed vertical line; an undefined value (None) breaks its line."""
+    parts = _frame(title, "decision threshold", "value")
+    if marked is not None:
+        (mx, my0), (_, my1) = _px(_clip(marked), 0.0), _px(_clip(marked), 1.0)
+        parts.append(
+            f'<line x1="{mx:.1f}" y1="{my0:.1f}" x2="{mx:.1f}" y2="{my1:.1f}" stroke="#333" stroke-dasharray="4 3">'
+            f"<title>decision threshold {marked:g}</title></line>"
+            f'<text x="{mx + 3:.1f}" y="{my1 + 10:.1f}" fill="#333">{marked:g}</text>'
+        )
+    dashes = ("", ' stroke-dasharray="6 3"', ' stroke-dasharray="2 2"', ' stroke-dasharray="8 2 2 2"')
+    for i, (name, values) in enumerate(lines):
+        colour, dash = PALETTE[i % len(PALETTE)], dashes[i % len(dashes)]
+        run: list[tuple[float, float]] = []
+        runs = [run]
+        for t, v in zip(thresholds, values):
+            if _finite(t) and _finite(v):
+                run.append(_px(_clip(float(t)), _clip(float(v))))  # type: ignore[arg-type]
+            elif run:
+                run = []
+                runs.append(run)
+        for points in (r for r in runs if r):
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}>'
+                f"<title>{_e(name)}</title></polyline>"
+            )
+        lx, ly = (_L + _W - _R) // 2 - 30, _H - _B - 10 - 14 * (len(lines) - 1 - i)  # bottom centre: the
+        # metrics meet low there only when the model is poor
+        parts.append(
+            f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"{dash}/>'
+            f'<text x="{lx + 20}" y="{ly}">{_e(name)}</text>'
+        )
     return _svg(parts)

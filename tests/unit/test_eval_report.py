@@ -179,7 +179,8 @@ def test_model_page_shows_every_part_of_the_evidence(version: ModelVersion) -> N
     parsed.feed(page)
     text = " ".join(parsed.text)
     assert "script" not in parsed.tags and "&lt;script&gt;" in page
-    assert parsed.tags.count("svg") == 5  # ROC, PR, calibration, confusion, one forest per slice column
+    # ROC, PR, calibration, confusion, the threshold view, one forest per slice column
+    assert parsed.tags.count("svg") == 6
     for heading in (
         "Against champion v3",
         "Curves, calibration and confusion matrix",
@@ -208,3 +209,24 @@ def test_model_page_without_new_evidence_still_renders(version: ModelVersion, tm
     store = ObjectStore(tmp_path.as_uri())
     uri = write_model_report(store, version)
     assert uri.endswith("reports/models/churn/v4.html") and store.exists("reports/models/churn/v4.html")
+
+
+def test_settings_read_as_small_tables_not_json_and_empty_columns_are_left_out(version: ModelVersion) -> None:
+    mv = replace(
+        version,
+        params={"estimator": "logistic_regression", "C": 0.123456789, "class_weight": None},
+        trigger={"kind": "new_data", "run_id": "demo-run-3", "reason": "", "covers": []},
+        environment={"python": "3.11.7", "packages": {"numpy": "2.4.6"}},
+    )
+    page = render_model_html(mv)
+    text = " ".join(page.split())
+    assert '{"' not in page and "{&#34;" not in page  # no JSON blob anywhere
+    kv = "<table class='kv'><tr><th>estimator</th><td>logistic_regression</td></tr><tr><th>C</th><td>0.1235</td>"
+    assert kv in text
+    assert "<th>run_id</th><td>demo-run-3</td>" in text and "<th>reason</th>" not in text  # empty keys left out
+    assert "<th>packages</th><td>numpy 2.4.6</td>" in text
+    # no cross-validation and no champion per slice: their columns would be all dashes
+    bare = replace(version, evaluation={**version.evaluation, "cross_validation": {}, "slices": {}})
+    assert "CV mean" not in render_model_html(bare)
+    header = render_model_html(version).split("<h3>region</h3>")[1].split("</tr>")[0]
+    assert "champion" in header  # the slices were compared with champion v3

@@ -133,6 +133,9 @@ def test_every_stage_fits_and_predicts_within_the_workspace_budget(
     assert len(run.folds) == (2 if cv_in_process_max_rows == 0 else 0)
     assert run.evaluation is not None
     assert json.loads(ws.store.get(run.evaluation.evaluation_key))["cross_validation"]["roc_auc"]["folds"] == 2
-    # train fit, 2 x (fold fit + fold predict), the holdout predict: all under the 3-thread budget
-    assert [s[0] for s in spy] == ["fit", "fit", "predict", "fit", "predict", "predict"]
+    # train fit, 2 x (fold fit + fold predict), the holdout predict, then permutation importance's
+    # predicts (intact holdout, each feature shuffled 5 times): all under the 3-thread budget
+    calls = [s[0] for s in spy]
+    features = len(ws.config.dataset.feature_names)
+    assert calls == ["fit", "fit", "predict", "fit", "predict", "predict"] + ["predict"] * (1 + 5 * features)
     assert all(limits == {3} and n_jobs == 1 for _, limits, n_jobs in spy), spy

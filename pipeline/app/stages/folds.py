@@ -182,7 +182,16 @@ def score_fold(
         # start a thread per core (OpenMP in gradient boosting, BLAS) oversubscribe the machine
         # many times over — on 2 cores, ten concurrent folds ran 6x slower.  The scores do not
         # depend on the thread count.
-        scores = fold_metrics(template, X, y, fit_idx, val_idx, ws.config.dataset, ws.thread_budget)
+        scores = fold_metrics(
+            template,
+            X,
+            y,
+            fit_idx,
+            val_idx,
+            ws.config.dataset,
+            ws.thread_budget,
+            ws.config.evaluation.decision_threshold,
+        )
     except (ValueError, TypeError) as err:  # sklearn validates params only when fitting
         raise TrainingError(
             f"model spec {candidate!r} ({spec.estimator}, params {spec.params}) could not be "
