@@ -477,6 +477,45 @@ def print_table(title: str, rows: list[Timing]) -> None:
         print(f"  {status}: {error or '(no message)'}")
 
 
+def profile_page(app: Any, pages: list[Page], name: str) -> int:
+    """Where one page's time goes: the project's costliest calls in a request after a warm-up, and the hot spots.
+
+    FastAPI runs a sync route (and the access check) in a worker thread, out of the profiler's
+    sight; here they run inline in this thread instead, through httpx's ASGI transport.
+    """
+    import asyncio
+    import cProfile
+    import pstats
+    from unittest import mock
+
+    import httpx
+
+    chosen = [p for p in pages if p.name == name]
+    if not chosen:
+        sys.exit(f"no page {name!r}; the pages are: {', '.join(p.name for p in pages)}")
+
+    async def inline(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    async def fetch() -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            return (await client.get(chosen[0].path)).status_code
+
+    with (
+        mock.patch("fastapi.routing.run_in_threadpool", inline),
+        mock.patch("fastapi.dependencies.utils.run_in_threadpool", inline),
+    ):
+        asyncio.run(fetch())
+        profiler = cProfile.Profile()
+        status = profiler.runcall(asyncio.run, fetch())
+    print(f"{chosen[0].path}: status {status}")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(r"/pipeline/", 25)  # the project's calls, outermost first
+    stats.sort_stats("tottime").print_stats(15)  # where the time is spent, whoever spends it
+    return 0
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -535,6 +574,7 @@ def main() -> int:
     parser.add_argument("--slow", type=float, default=3.0, help="time a page once only if its warm-up took longer (s)")
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--no-http", action="store_true", help="skip the uvicorn run")
+    parser.add_argument("--profile", metavar="PAGE", help="profile one page (its name in the table), then stop")
     parser.add_argument("-v", "--verbose", action="store_true", help="the pipeline's log while seeding")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(name)s: %(message)s")
@@ -562,6 +602,8 @@ def main() -> int:
         app = build_console_app(
             lambda: open_workspace(settings), ConsoleAccess(reader=lambda: "bench", operator=lambda: "bench")
         )
+        if args.profile:
+            return profile_page(app, pages, args.profile)
         start = time.perf_counter()
         rows = time_pages(in_process_getter(app), pages, args.repeat, args.slow)
         print_table(f"in process (TestClient), {time.perf_counter() - start:.0f} s, load {_load()}", rows)
