@@ -24,6 +24,7 @@ Run:
 
     .venv/bin/python -m bench.console_pages                          # seed in a temp dir, time every page
     .venv/bin/python -m bench.console_pages --home /tmp/ct-console   # keep the seeded store; reuse it next time
+    .venv/bin/python -m bench.console_pages --home /tmp/ct-console --profile snapshots   # where one page's time goes
 """
 
 from __future__ import annotations
