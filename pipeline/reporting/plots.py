@@ -528,6 +528,7 @@ def version_history_svg(title: str, y_label: str, points: Sequence[VersionPoint]
                 f'<text x="{cx + 6:.1f}" y="{max(cy - 8, top + 10):.1f}" fill="{colour}" font-weight="600" '
                 f'stroke="#fff" stroke-width="3" paint-order="stroke">v{version}</text>'
             )
+    return _svg(parts)
 
 
 # -- reference against current, small enough for a table cell (drift overlays) ---------------------
@@ -626,6 +627,7 @@ def category_bars_svg(
                 f'<rect x="{label_w}" y="{y + 1 + j * 7}" width="{w:.1f}" height="6" fill="{colour}">{tip}</rect>'
             )
         parts.append(f'<text x="{label_w + bar_w + 4}" y="{y + 11}" fill="#555">{ref:.0%} → {cur:.0%}</text>')
+    return _svg(parts)
 
 
 # -- live monitoring: windows over time and drift share per batch ------------------------------------
@@ -803,6 +805,7 @@ def share_bars_svg(
     parts.append(
         f'<text x="{(_XL + width - _XR) / 2:.1f}" y="{_H - 8}" text-anchor="middle">batches, oldest first</text>'
     )
+    return _svg(parts)
 
 
 # -- the threshold view and feature importance (binary threshold metrics; any task's importance) ----
