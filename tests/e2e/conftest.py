@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pytest
 from airflow_server import AirflowServer
+from browser import browser_page  # noqa: F401 (the headless chromium page fixture, for every e2e module)
 from shared_airflow import LandedBatch, SharedAirflow
 
 SHARED_FIXTURE = "airflow_loop"

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from airflow_server import AirflowServer
+from browser import UI_TIMEOUT_MS, evidence_on_failure, log_in
 
 from pipeline.app.console.api import ConsoleAccess, build_console_app
 from pipeline.app.local_runner import run_landing
@@ -39,7 +40,6 @@ from pipeline.core.settings import BUNDLED_CONFIG, Settings
 from pipeline.registry.base import CHAMPION
 from pipeline.registry.sql import SqlMetadataStore
 from scripts.airflow_rest import AirflowClient
-from test_trigger_form import CHROMIUM, UI_TIMEOUT_MS, _evidence_on_failure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -211,3 +211,140 @@ def _location(server: AirflowServer, path: str, token: str) -> str:
         assert err.code == 302, f"{path}: HTTP {err.code}"
         return err.headers["Location"]
     raise AssertionError(f"{path} did not redirect")
+
+
+PROMOTE_REASON = "e2e: v1 back as champion, from the console"
+ROLLBACK_REASON = "e2e: undo that, from the console"
+PAGES = (
+    "models",
+    "version",
+    "report",
+    "snapshots",
+    "snapshot",
+    "snapshot-diff",
+    "validations",
+    "validation",
+    "monitoring",
+)
+
+
+class Shots:
+    """Full-page screenshots into the test's tmp dir, and into ``CT_SCREENSHOTS_DIR`` when set (docs/img)."""
+
+    def __init__(self, page: Any, directory: Path) -> None:
+        self.page, self.directory = page, directory
+        self.keep = Path(os.environ["CT_SCREENSHOTS_DIR"]) if os.environ.get("CT_SCREENSHOTS_DIR") else None
+        self.taken: list[Path] = []
+
+    def __call__(self, name: str) -> None:
+        path = self.directory / f"console-{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+        self.taken.append(path)
+        if self.keep is not None:
+            self.keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, self.keep / path.name)
+
+
+def test_the_console_in_the_browser(
+    browser_page: Any, console_airflow: AirflowServer, tmp_path: Path, record_property: Any
+) -> None:
+    """Log in through Airflow, open every page, promote and roll back by clicking; all of it as the user."""
+    from playwright.sync_api import expect
+
+    page, server = browser_page, console_airflow
+    store = _store(server)
+    champion = store.get_alias(MODEL, CHAMPION)
+    assert champion is not None and champion.version == 3
+    shot = Shots(page, tmp_path)
+    console = f"{server.url}/ct/ui"
+    with evidence_on_failure(page, tmp_path):
+        user = log_in(page, server)
+
+        # Airflow's own menu entry opens the console inside Airflow's frame.
+        page.goto(f"{server.url}/plugin/ct-models")
+        framed = page.frame_locator("iframe")
+        expect(framed.locator("tr.champion")).to_contain_text("v3", timeout=UI_TIMEOUT_MS)
+        shot("in-airflow")
+
+        # Models: the demo's three versions, v3 the champion, its metric with an interval.
+        page.goto(f"{console}/models")
+        versions = page.locator("table.versions")
+        for v in (1, 2, 3):
+            expect(versions.get_by_role("link", name=f"v{v}", exact=True)).to_be_visible()
+        expect(page.locator("tr.champion")).to_contain_text("v3")
+        expect(page.locator(".champion-card")).to_contain_text("v3")
+        expect(page.locator("svg").first).to_be_visible()
+        shot("models")
+
+        # The champion's page: the lineage chain, from the trigger to its validation.
+        versions.get_by_role("link", name="v3", exact=True).click()
+        chain = page.locator("ul.chain")
+        expect(chain).to_contain_text(champion.trigger["run_id"])
+        expect(chain).to_contain_text(champion.snapshot_id[:12])
+        expect(chain.get_by_role("link", name=re.compile("validation", re.I)).first).to_be_visible()
+        shot("version")
+        page.goto(f"{console}/models/{MODEL}/versions/3/report")
+        expect(page.get_by_role("heading", name=re.compile("Feature importance"))).to_be_visible()
+        expect(page.get_by_role("heading", name=re.compile("decision threshold"))).to_be_visible()
+        shot("report")
+
+        # Validation of batch 3: the drifted features and the broken label contract.
+        page.goto(f"{console}/validations")
+        expect(page.locator("body")).to_contain_text("monthly_charges")
+        shot("validations")
+        page.goto(f"{console}/validations/{champion.validation_id}")
+        for feature in DRIFTED:
+            expect(page.locator(f"tr#feature-{feature}")).to_contain_text("drifted")
+        contract = page.locator("#label-contract + p")
+        expect(contract).to_contain_text("broken")
+        expect(page.locator("body")).to_contain_text("outside")
+        shot("validation")
+
+        # Snapshots: the list, the newest one, what batch 3 added.
+        page.goto(f"{console}/snapshots")
+        expect(page.locator("body")).to_contain_text(champion.snapshot_id[:12])
+        shot("snapshots")
+        page.goto(f"{console}/snapshots/{champion.snapshot_id}")
+        expect(page.get_by_role("heading", name="Schema")).to_be_visible()
+        expect(page.locator("body")).to_contain_text("monthly_charges")
+        shot("snapshot")
+        page.goto(f"{console}/snapshot-diff")
+        expect(page.get_by_role("heading", name="Numeric columns")).to_be_visible()
+        shot("snapshot-diff")
+
+        page.goto(f"{console}/monitoring")
+        expect(page.get_by_role("heading", name="Live windows")).to_be_visible()
+        expect(page.get_by_role("heading", name="Alerts")).to_be_visible()
+        shot("monitoring")
+
+        # Promote v1 by hand, then roll back: both clicked, both in the ledger with the user's name.
+        page.goto(f"{console}/models")
+        page.locator("#promote-version").select_option("1")
+        page.get_by_label("Reason", exact=True).fill(PROMOTE_REASON)
+        page.get_by_role("button", name="Promote").click()
+        expect(page.locator("tr.champion")).to_contain_text("v1", timeout=UI_TIMEOUT_MS)
+        page.get_by_label("Why roll back (optional)").fill(ROLLBACK_REASON)
+        page.get_by_role("button", name="Roll back").click()
+        expect(page.locator("tr.champion")).to_contain_text("v3", timeout=UI_TIMEOUT_MS)
+        ledger = page.locator("table.ledger")
+        expect(ledger).to_contain_text(PROMOTE_REASON)
+        expect(ledger).to_contain_text(ROLLBACK_REASON)
+        shot("ledger")
+
+        # The tab Airflow shows on the champion's ct_train run opens its version.
+        run_id = urllib.parse.quote(champion.trigger["run_id"], safe="")
+        page.goto(f"{server.url}/dags/ct_train/runs/{run_id}/plugin/ct-run")
+        expect(page.frame_locator("iframe").locator("h1")).to_contain_text("v3", timeout=UI_TIMEOUT_MS)
+        shot("run-tab")
+
+    history = store.promotion_history(MODEL)
+    promote, rollback = history[-2], history[-1]
+    assert (promote.kind, promote.to_version, promote.actor, promote.reason) == ("promotion", 1, user, PROMOTE_REASON)
+    assert (rollback.kind, rollback.to_version, rollback.actor, rollback.reason) == (
+        "rollback",
+        3,
+        user,
+        ROLLBACK_REASON,
+    )
+    assert store.get_alias(MODEL, CHAMPION).version == 3
+    record_property("console_screenshots", len(shot.taken))

@@ -12,68 +12,24 @@ failure. A failing run keeps a screenshot and the page's HTML in the test's tmp 
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow_server import AirflowServer, wait_for
+from browser import UI_TIMEOUT_MS, evidence_on_failure, log_in
 from shared_airflow import FORM_SPEC, LandedBatch
 
 from pipeline.registry.sql import SqlMetadataStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SPEC = FORM_SPEC  # a spec only this test trains: its forced run registers a version of its own
 REASON = "e2e: trigger form"
 MODEL = "churn-classifier"
-UI_TIMEOUT_MS = 60_000  # generous: on a busy machine the api-server can take many seconds per request
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    """A page in headless Debian chromium; skips (or fails under CT_REQUIRE_BROWSER=1) without it."""
-    if not CHROMIUM.exists():
-        reason = (
-            f"no browser at {CHROMIUM}: install Debian's chromium (`make test` does it with "
-            "apt-get install chromium chromium-driver)"
-        )
-        if os.environ.get("CT_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"CT_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1500})  # tall enough for the whole form
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
-
-
-@contextmanager
-def _evidence_on_failure(page: Any, directory: Path) -> Iterator[None]:
-    """On any failure inside, keep a screenshot and the HTML of the page and print where they are."""
-    try:
-        yield
-    except Exception:
-        shot, html = directory / "failure.png", directory / "failure.html"
-        try:
-            page.screenshot(path=shot, full_page=True)
-            html.write_text(page.content())
-            print(f"\nbrowser state at the failure: {shot} and {html}")
-        except Exception as err:  # the page itself may be gone; the original error matters more
-            print(f"\ncould not keep the browser state: {err}")
-        raise
 
 
 def _store(server: AirflowServer) -> SqlMetadataStore:
@@ -85,18 +41,6 @@ def _champion(server: AirflowServer) -> Any:
         return _store(server).get_alias(MODEL)
     except Exception:  # the store may not exist before the first ingest
         return None
-
-
-def _log_in(page: Any, server: AirflowServer) -> str:
-    """Sign in on the simple auth manager's login page; return the user name."""
-    passwords = json.loads((server.airflow_home / "simple_auth_manager_passwords.json.generated").read_text())
-    user, password = next(iter(passwords.items()))
-    page.goto(f"{server.url}/dags/ct_train")  # not signed in yet: the UI sends us to its login page
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/dags/ct_train")
-    return user
 
 
 def _row(page: Any, dialog: Any, title: str) -> Any:
@@ -118,8 +62,8 @@ def test_trigger_form_run_is_recorded_as_manual_with_its_parameters(
     params = airflow.get("/api/v2/dags/ct_train/details")["params"]
 
     started = time.monotonic()
-    with _evidence_on_failure(page, tmp_path):
-        user = _log_in(page, airflow)
+    with evidence_on_failure(page, tmp_path):
+        user = log_in(page, airflow)
         page.get_by_role("button", name="Trigger Dag").click()
         dialog = page.get_by_role("dialog").filter(has=page.get_by_role("heading", name="Trigger Dag - ct_train"))
         submit = dialog.get_by_role("button", name="Trigger", exact=True)

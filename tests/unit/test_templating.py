@@ -21,12 +21,18 @@ TEMPLATES = Path(templating.__file__).parent / "templates"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _template_files() -> list[str]:
+    """Every template, by its name for the loader (``console/models.html.j2`` for the console's)."""
+    return sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*") if p.is_file())
+
+
 def test_the_environment_loads_every_template_file() -> None:
-    files = sorted(p.name for p in TEMPLATES.iterdir() if p.is_file())
-    assert files and sorted(environment().list_templates()) == files
+    files = _template_files()
+    assert files and any(f.startswith("console/") for f in files)
+    assert sorted(environment().list_templates()) == files
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.glob("*.j2")))
+@pytest.mark.parametrize("name", _template_files())
 def test_autoescape_is_on_for_every_template(name: str) -> None:
     env = environment()
     assert env.undefined is StrictUndefined
@@ -73,5 +79,8 @@ def test_charts_escape_every_caller_text_before_they_are_marked_safe() -> None:
 def test_templates_ship_as_package_data() -> None:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     globs = data["pipeline.reporting"]
-    shipped = {p.name for g in globs for p in (TEMPLATES.parent).glob(g)}
-    assert shipped == {p.name for p in TEMPLATES.iterdir() if p.is_file()}
+    package = TEMPLATES.parent
+    shipped = {p.relative_to(package).as_posix() for g in globs for p in package.glob(g)}
+    wanted = {f"templates/{name}" for name in _template_files()}
+    static = {p.relative_to(package).as_posix() for p in (package / "static").iterdir() if p.is_file()}
+    assert static and shipped == wanted | static
