@@ -8,6 +8,7 @@ PostgreSQL alike.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -235,8 +236,10 @@ class MetadataStore(ABC):
         """The most recent validation of a snapshot."""
 
     @abstractmethod
-    def list_validations(self, limit: int = 100, snapshot_id: str | None = None) -> list[ValidationRecord]:
-        """Validation results, newest first: at most ``limit``, of one snapshot when given."""
+    def list_validations(
+        self, limit: int = 100, snapshot_id: str | None = None, snapshot_ids: Sequence[str] | None = None
+    ) -> list[ValidationRecord]:
+        """Validation results, newest first: at most ``limit``, of one snapshot (or of some) when given."""
 
     # -- models ----------------------------------------------------------------------------
     @abstractmethod

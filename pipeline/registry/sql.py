@@ -364,10 +364,14 @@ class SqlMetadataStore(MetadataStore):
             ).first()
         return self._validation(row) if row is not None else None
 
-    def list_validations(self, limit: int = 100, snapshot_id: str | None = None) -> list[ValidationRecord]:
+    def list_validations(
+        self, limit: int = 100, snapshot_id: str | None = None, snapshot_ids: Sequence[str] | None = None
+    ) -> list[ValidationRecord]:
         query = sa.select(t.validations).order_by(t.validations.c.id.desc()).limit(limit)
         if snapshot_id is not None:
             query = query.where(t.validations.c.snapshot_id == snapshot_id)
+        if snapshot_ids is not None:
+            query = query.where(t.validations.c.snapshot_id.in_(list(snapshot_ids)))
         with self.engine.connect() as conn:
             return [self._validation(row) for row in conn.execute(query)]
 

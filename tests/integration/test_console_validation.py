@@ -10,7 +10,6 @@ are served from the store and nothing outside them is.
 from __future__ import annotations
 
 import re
-import time
 from html import unescape
 from pathlib import Path
 
@@ -235,24 +234,17 @@ def test_an_empty_store_says_there_are_no_validations(empty_ws) -> None:
     assert _client(empty_ws).get("/api/validations").json()["rows"] == []
 
 
-def test_list_of_500_validations_renders_in_under_a_second(empty_ws, batch3) -> None:
+def test_the_list_of_500_validations_shows_the_newest_200(empty_ws, batch3) -> None:
+    """Speed is measured by bench/console_pages.py; here: the list is bounded and says so."""
     for i in range(500):
         empty_ws.meta.record_validation(
             f"{i:016x}", batch3.reference_snapshot_id, True, {**batch3.summary, "run_id": f"run-{i}"}, None
         )
     client = _client(empty_ws)
-    client.get("/ui/validations")  # warm up (templates compiled once per process)
-    # CPU time of this process (the app runs in it): the budget is the work done, not the
-    # machine's other load (tests share two cores with other jobs)
-    start = time.process_time()
     page = client.get("/ui/validations")
-    elapsed = time.process_time() - start
     assert page.status_code == 200 and page.text.count('href="/ui/validations/') == validation_page.LIST_LIMIT
     assert "the newest 200 are listed" in page.text and client.get("/api/validations").json()["truncated"] is True
-    assert elapsed < 1.0, f"list took {elapsed:.2f}s"
-    start = time.process_time()
     assert client.get("/ui/validations/250").status_code == 200
-    assert time.process_time() - start < 1.0
 
 
 def test_overlays_without_cached_statistics_are_computed_without_writing(console_loop, batch3, monkeypatch) -> None:

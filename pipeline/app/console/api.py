@@ -134,8 +134,8 @@ def build_console_app(open_workspace: Callable[[], Workspace], access: ConsoleAc
         return HTMLResponse(models_page.report_html(ws(), name, version))
 
     @page("/snapshots", snapshots_page.render_snapshots)
-    def snapshots(request: Request, dataset: str | None = None) -> snapshots_page.SnapshotsView:
-        return snapshots_page.build_snapshots(ws(), dataset)
+    def snapshots(request: Request, dataset: str | None = None, page: int = 1) -> snapshots_page.SnapshotsView:
+        return snapshots_page.build_snapshots(ws(), dataset, page)
 
     @page("/snapshots/{snapshot_id}", snapshots_page.render_snapshot)
     def snapshot(request: Request, snapshot_id: str) -> snapshots_page.SnapshotView:

@@ -49,8 +49,8 @@ class Links:
     def rollback(self, model: str) -> str:
         return self.api(f"models/{_q(model)}/rollback")
 
-    def snapshots(self) -> str:
-        return self.ui("snapshots")
+    def snapshots(self, page: int | None = None) -> str:
+        return self.ui("snapshots", page=page if page and page > 1 else None)
 
     def snapshot(self, snapshot_id: str) -> str:
         return self.ui(f"snapshots/{_q(snapshot_id)}")

@@ -38,6 +38,8 @@ TOP_LEVELS = 5
 NUMERIC_STATS = ("mean", "std", "min", "max", "null_share")
 """The summaries of a numeric column a diff compares (``diff_snapshots``'s)."""
 VALIDATIONS_PER_SNAPSHOT = 3
+PAGE_SIZE = 100
+"""Snapshots per page of the list: a page reads the validations of its own snapshots only."""
 """How many validations per listed snapshot are read to find each one's latest (one query in all)."""
 
 
@@ -83,6 +85,13 @@ class SnapshotsView:
     dataset: str | None
     datasets: tuple[str, ...]
     snapshots: tuple[SnapshotRow, ...]
+    """This page's snapshots (at most ``PAGE_SIZE``)."""
+    total: int = 0
+    """Snapshots in all (of the dataset)."""
+    page: int = 1
+    pages: int = 1
+    first: int = 1
+    """The position (1 = newest) of this page's first snapshot."""
 
 
 @dataclass(frozen=True)
@@ -254,14 +263,20 @@ def _versions_by_snapshot(versions: Sequence[ModelVersion]) -> dict[str, list[Ve
     return index
 
 
-def build_snapshots(ws: Workspace, dataset: str | None) -> SnapshotsView:
-    """Every snapshot newest first, with the versions trained on it and its latest validation verdict."""
-    records = ws.meta.list_snapshots(dataset or None)
+def build_snapshots(ws: Workspace, dataset: str | None, page: int = 1) -> SnapshotsView:
+    """The snapshots newest first, ``PAGE_SIZE`` per page, with the versions trained on each and its
+    latest validation verdict."""
+    every = ws.meta.list_snapshots(dataset or None)
+    pages = max(1, -(-len(every) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * PAGE_SIZE
+    records = every[start : start + PAGE_SIZE]
     versions = _versions_by_snapshot(ws.meta.list_model_versions())
     latest: dict[str, ValidationRecord] = {}
     if records:
-        for record in ws.meta.list_validations(limit=VALIDATIONS_PER_SNAPSHOT * len(records)):  # newest first
-            latest.setdefault(record.snapshot_id, record)
+        ids = [r.id for r in records]
+        for record in ws.meta.list_validations(limit=VALIDATIONS_PER_SNAPSHOT * len(ids), snapshot_ids=ids):
+            latest.setdefault(record.snapshot_id, record)  # newest first
     datasets = tuple(sorted({r.dataset for r in records} | ({dataset} if dataset else set())))
     rows = tuple(
         SnapshotRow(
@@ -276,7 +291,15 @@ def build_snapshots(ws: Workspace, dataset: str | None) -> SnapshotsView:
         )
         for r in records
     )
-    return SnapshotsView(dataset=dataset or None, datasets=datasets, snapshots=rows)
+    return SnapshotsView(
+        dataset=dataset or None,
+        datasets=datasets,
+        snapshots=rows,
+        total=len(every),
+        page=page,
+        pages=pages,
+        first=start + 1,
+    )
 
 
 def _schema(ws: Workspace, snapshot: Snapshot) -> tuple[SchemaColumn, ...]:
