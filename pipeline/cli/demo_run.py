@@ -262,4 +262,8 @@ def _run_batches(settings: Settings, user: Settings) -> int:
         listing, showing = inspect_commands(project.settings)
         print(f"  {listing}\n  {showing}")
     print(f"Reports are under {settings.reports} and projects/*/reports/.")
+    print(
+        f"In the Airflow UI (Continuous training → Models, Validation, Monitoring): "
+        f"CT_HOME={settings.home} make airflow"
+    )
     return 0
