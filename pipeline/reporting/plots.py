@@ -275,36 +275,48 @@ def _short(text: object, most: int) -> str:
 
 
 def _axes(
-    title: str, x_label: str, y_label: str, x_range: tuple[float, float], y_range: tuple[float, float]
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    width: int = _XW,
+    height: int = _H,
+    whole_x: bool = False,
 ) -> tuple[list[str], Callable[[float, float], tuple[float, float]]]:
     """The frame of a chart on the data's scale: axes, round ticks, grid and labels, and the
-    mapping from data coordinates to pixels (y grows upwards)."""
+    mapping from data coordinates to pixels (y grows upwards). ``whole_x`` labels only whole x
+    values (version numbers, say) and draws no vertical grid."""
     (xlo, xhi), (ylo, yhi) = x_range, y_range
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (
-            _XL + (x - xlo) / (xhi - xlo) * (_XW - _XL - _XR),
-            _H - _B - (y - ylo) / (yhi - ylo) * (_H - _T - _B),
+            _XL + (x - xlo) / (xhi - xlo) * (width - _XL - _XR),
+            height - _B - (y - ylo) / (yhi - ylo) * (height - _T - _B),
         )
 
     (x0, y0), (x1, y1) = px(xlo, ylo), px(xhi, yhi)
     parts = [
         (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_XW}" height="{_H}" viewBox="0 0 {_XW} {_H}" '
-            f'role="img" aria-label="{_e(title)}" style="font:11px system-ui,sans-serif">'
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" '
+            'style="font:11px system-ui,sans-serif">'
         ),
-        f'<text x="{_XW / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
+        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
         f'<rect x="{x0:.1f}" y="{y1:.1f}" width="{x1 - x0:.1f}" height="{y0 - y1:.1f}" fill="none" stroke="#999"/>',
     ]
-    for t in _nice_ticks(xlo, xhi):
+    for t in _nice_ticks(xlo, xhi, most=8 if whole_x else 5):
+        if whole_x and t != int(t):
+            continue
         tx, _ = px(t, ylo)
-        parts.append(f'<line x1="{tx:.1f}" y1="{y1:.1f}" x2="{tx:.1f}" y2="{y0:.1f}" stroke="#eee"/>')
+        if not whole_x:
+            parts.append(f'<line x1="{tx:.1f}" y1="{y1:.1f}" x2="{tx:.1f}" y2="{y0:.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{tx:.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{_tick(t)}</text>')
     for t in _nice_ticks(ylo, yhi):
         _, ty = px(xlo, t)
         parts.append(f'<line x1="{x0:.1f}" y1="{ty:.1f}" x2="{x1:.1f}" y2="{ty:.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{x0 - 5:.1f}" y="{ty + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
-    parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{_H - 8}" text-anchor="middle">{_e(x_label)}</text>')
+    parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{height - 8}" text-anchor="middle">{_e(x_label)}</text>')
     parts.append(
         f'<text x="12" y="{(y0 + y1) / 2:.1f}" text-anchor="middle" '
         f'transform="rotate(-90 12 {(y0 + y1) / 2:.1f})">{_e(y_label)}</text>'
@@ -472,37 +484,8 @@ def version_history_svg(title: str, y_label: str, points: Sequence[VersionPoint]
     ys = [v for d in drawn for v in d[1:4] if v is not None]
     ylo, yhi = _extent(ys)
     xlo, xhi = (drawn[0][0] - 0.6, drawn[-1][0] + 0.6) if drawn else (0.0, 1.0)  # half a version of room
-    left, right, top, bottom, height = 62, 16, 28, 40, 260
-
-    def px(x: float, y: float) -> tuple[float, float]:
-        return (
-            left + (x - xlo) / (xhi - xlo) * (width - left - right),
-            height - bottom - (y - ylo) / (yhi - ylo) * (height - top - bottom),
-        )
-
-    (x0, y0), (x1, y1) = px(xlo, ylo), px(xhi, yhi)
-    parts = [
-        (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" '
-            'style="font:11px system-ui,sans-serif">'
-        ),
-        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{_e(title)}</text>',
-        f'<rect x="{x0:.1f}" y="{y1:.1f}" width="{x1 - x0:.1f}" height="{y0 - y1:.1f}" fill="none" stroke="#999"/>',
-    ]
-    for t in _nice_ticks(xlo, xhi, most=8):
-        if t == int(t):  # versions are whole numbers
-            tx, _ = px(t, ylo)
-            parts.append(f'<text x="{tx:.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{int(t)}</text>')
-    for t in _nice_ticks(ylo, yhi):
-        _, ty = px(xlo, t)
-        parts.append(f'<line x1="{x0:.1f}" y1="{ty:.1f}" x2="{x1:.1f}" y2="{ty:.1f}" stroke="#eee"/>')
-        parts.append(f'<text x="{x0 - 5:.1f}" y="{ty + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
-    parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{height - 8}" text-anchor="middle">version</text>')
-    parts.append(
-        f'<text x="12" y="{(y0 + y1) / 2:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 12 {(y0 + y1) / 2:.1f})">{_e(y_label)}</text>'
-    )
+    parts, px = _axes(title, "version", y_label, (xlo, xhi), (ylo, yhi), width=width, height=260, whole_x=True)
+    (x0, _), (x1, _) = px(xlo, ylo), px(xhi, yhi)
     slot = (x1 - x0) / max(len(drawn), 1)
     stroke, radius = (2.0 if slot >= 6 else 1.0), (3.5 if slot >= 8 else 2.0)
     if len(drawn) > 1:
@@ -525,7 +508,7 @@ def version_history_svg(title: str, y_label: str, points: Sequence[VersionPoint]
         )
         if highlight:
             parts.append(
-                f'<text x="{cx + 6:.1f}" y="{max(cy - 8, top + 10):.1f}" fill="{colour}" font-weight="600" '
+                f'<text x="{cx + 6:.1f}" y="{max(cy - 8, _T + 10):.1f}" fill="{colour}" font-weight="600" '
                 f'stroke="#fff" stroke-width="3" paint-order="stroke">v{version}</text>'
             )
     return _svg(parts)
