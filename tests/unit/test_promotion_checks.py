@@ -20,6 +20,7 @@ from pipeline.core.errors import RegistryError
 from pipeline.modeling.promotion import PromotionCheck, decide_promotion, stored_checks
 from pipeline.registry.base import ModelVersion
 from pipeline.reporting.pages import render_model_html
+from pipeline.reporting.templating import fmt
 
 OLD_DECISIONS: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).parent / "fixtures" / "promotion_decisions_before_typed_checks.json").read_text()
@@ -277,7 +278,8 @@ def _model_version(decision: dict[str, Any]) -> ModelVersion:
 
 @pytest.mark.parametrize("name", ["slice_skipped", "forced_on_thin_evidence", "missing_metric"])
 def test_an_old_record_shows_on_the_model_page_as_before(name: str) -> None:
-    """Each check's row reads name, outcome and its other fields as JSON, as the string-check page did."""
+    """Each check's row reads name, outcome and each of its other fields (``key value``, no raw JSON:
+    issue 17), as the string-check page showed them."""
     old = OLD_DECISIONS[name]
     tables = _Tables()
     tables.feed(render_model_html(_model_version(old)))
@@ -288,7 +290,11 @@ def test_an_old_record_shows_on_the_model_page_as_before(name: str) -> None:
         return "—" if passed is None else ("passed" if passed else "failed")
 
     assert shown == [
-        [c["check"], outcome(c["passed"]), json.dumps({k: v for k, v in c.items() if k not in ("check", "passed")})]
+        [
+            c["check"],
+            outcome(c["passed"]),
+            "; ".join(f"{k} {fmt(v)}" for k, v in c.items() if k not in ("check", "passed")),
+        ]
         for c in old["checks"]
     ]
 
