@@ -13,7 +13,6 @@ or, when they were trained on different data, the difference promotion recorded 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from pipeline.app.console.html import render_page
 from pipeline.app.console.links import Links
 from pipeline.app.console.run_links import TRAIN_DAG
+from pipeline.app.console.stored import number
 from pipeline.app.model_compare import compare_versions
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import CTError, NotFound, RegistryError
@@ -87,16 +87,6 @@ class LedgerRow:
     reason: str
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def _higher(metric: str) -> bool:
     """Which way ``metric`` is better; a name the pipeline does not know is taken as higher."""
     try:
@@ -112,14 +102,14 @@ def _metric(name: str, stored: Any) -> MetricValue:
         reliable = stored.get("reliable")
         return MetricValue(
             name,
-            _number(stored.get("value")),
-            _number(stored.get("lower")),
-            _number(stored.get("upper")),
+            number(stored.get("value")),
+            number(stored.get("lower")),
+            number(stored.get("upper")),
             int(n) if isinstance(n, int) else None,
             reliable if isinstance(reliable, bool) else None,
             _higher(name),
         )
-    return MetricValue(name, _number(stored), higher_is_better=_higher(name))
+    return MetricValue(name, number(stored), higher_is_better=_higher(name))
 
 
 def _trigger(raw: Mapping[str, Any] | None) -> Trigger:
@@ -656,15 +646,15 @@ def _recorded_paired(a: ModelVersion, b: ModelVersion, metric: str) -> PairedDif
         cmp = recorded.get("comparison") or {}
         if recorded.get("version") != other.version or cmp.get("metric") != metric:
             continue
-        diff, lower, upper = _number(cmp.get("difference")), _number(cmp.get("lower")), _number(cmp.get("upper"))
-        prob = _number(cmp.get("prob_challenger_better"))
-        chall, champ = _number(cmp.get("challenger")), _number(cmp.get("champion"))
+        diff, lower, upper = number(cmp.get("difference")), number(cmp.get("lower")), number(cmp.get("upper"))
+        prob = number(cmp.get("prob_challenger_better"))
+        chall, champ = number(cmp.get("challenger")), number(cmp.get("champion"))
         if flip:
             diff = -diff if diff is not None else None
             lower, upper = (-upper if upper is not None else None), (-lower if lower is not None else None)
             prob = 1 - prob if prob is not None else None
             chall, champ = champ, chall
-        confidence = _number((challenger.evaluation.get("bootstrap") or {}).get("confidence"))
+        confidence = number((challenger.evaluation.get("bootstrap") or {}).get("confidence"))
         verdict, better = _verdict(a.version, b.version, lower, upper, confidence)
         return PairedDifference(
             metric=metric,
@@ -750,17 +740,17 @@ def _unpaired(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
 def _scored_paired(raw: Mapping[str, Any] | None, a: int, b: int) -> PairedDifference | None:
     if not raw:
         return None
-    lower, upper = _number(raw.get("lower")), _number(raw.get("upper"))
-    confidence = _number(raw.get("confidence"))
+    lower, upper = number(raw.get("lower")), number(raw.get("upper"))
+    confidence = number(raw.get("confidence"))
     verdict, better = _verdict(a, b, lower, upper, confidence)
     return PairedDifference(
         metric=str(raw.get("metric")),
-        a_value=_number(raw.get("a")),
-        b_value=_number(raw.get("b")),
-        difference=_number(raw.get("difference")),
+        a_value=number(raw.get("a")),
+        b_value=number(raw.get("b")),
+        difference=number(raw.get("difference")),
         lower=lower,
         upper=upper,
-        prob_b_better=_number(raw.get("prob_b_better")),
+        prob_b_better=number(raw.get("prob_b_better")),
         confidence=confidence,
         holdout_rows=_int(raw.get("holdout_rows")),
         source="both artifacts scored now on the holdout they share (same snapshot, same split)",

@@ -11,13 +11,13 @@ always agree.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.app.console.html import render_page
 from pipeline.app.console.links import Links
+from pipeline.app.console.stored import number
 from pipeline.app.workspace import Workspace
 from pipeline.data.snapshot_lineage import snapshot_lineage
 from pipeline.data.snapshots import Snapshot, diff_snapshots, load_parts, read_manifest
@@ -340,10 +340,6 @@ def _part_statistics(ws: Workspace, snapshot: Snapshot) -> tuple[list[PartStats]
     return stats, f"the stored statistics of {n - computed} part(s) and {computed} part(s) read now"
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def _numeric_stats(name: str, role: str, pieces: Sequence[NumericPiece], rows: int) -> ColumnStats:
     n, mean, std = merge_moments(pieces)
     finite = [p for p in pieces if p.count]
@@ -354,8 +350,8 @@ def _numeric_stats(name: str, role: str, pieces: Sequence[NumericPiece], rows: i
         rows=rows,
         nulls=rows - n,
         min=min((p.min for p in finite), default=None),
-        mean=_finite(mean) if n else None,
-        std=_finite(std) if n else None,
+        mean=number(mean) if n else None,
+        std=number(std) if n else None,
         max=max((p.max for p in finite), default=None),
     )
 

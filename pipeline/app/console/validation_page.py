@@ -25,6 +25,7 @@ from markupsafe import Markup
 from pipeline.app.console.drift_overlays import CategoryOverlay, NumericOverlay, Overlay, drift_overlays
 from pipeline.app.console.html import render_page
 from pipeline.app.console.links import Links
+from pipeline.app.console.stored import number
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import NotFound
 from pipeline.quality.data_docs import DOCS_PREFIX
@@ -283,17 +284,13 @@ class ValidationView:
         return sum(1 for e in self.expectations if not e.success)
 
 
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def _feature_rows(drift: Mapping[str, Any], overlays: Mapping[str, Overlay]) -> tuple[FeatureDriftRow, ...]:
     rows = []
     for f in drift.get("features", []):
         test = DRIFT_TESTS.get(str(f["test"]))
         p_test = test is not None and test.kind == "p_value"
-        p, adjusted = _float(f.get("p_value")), _float(f.get("adjusted_p_value"))
-        statistic = _float(f.get("effect_size"))
+        p, adjusted = number(f.get("p_value")), number(f.get("adjusted_p_value"))
+        statistic = number(f.get("effect_size"))
         tested = (p is not None) if p_test else statistic is not None
         rows.append(
             FeatureDriftRow(
@@ -323,10 +320,10 @@ def _check(summary: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
 
 def _classes(d: Mapping[str, Any]) -> tuple[ClassShare, ...]:
     expected, observed, counts = d.get("expected_shares") or {}, d.get("observed_shares") or {}, d.get("counts") or {}
-    tolerance = _float(d.get("tolerance"))
+    tolerance = number(d.get("tolerance"))
     out = []
     for label in [*expected, *(k for k in observed if k not in expected)]:
-        e, o = _float(expected.get(label)), _float(observed.get(label, 0.0 if expected else None))
+        e, o = number(expected.get(label)), number(observed.get(label, 0.0 if expected else None))
         deviation = abs(o - e) if e is not None and o is not None else None
         within = None if deviation is None or tolerance is None else deviation <= tolerance + 1e-12
         out.append(ClassShare(str(label), e, o, _int_or_none(counts.get(label, 0)), deviation, within))
@@ -341,22 +338,22 @@ def _regression(d: Mapping[str, Any] | None) -> RegressionLabel | None:
         label=str(d.get("label")),
         rows=_int_or_none(d.get("rows")),
         missing=_int_or_none(d.get("missing")),
-        missing_share=_float(d.get("missing_share")),
-        max_missing_share=_float(d.get("max_missing_share")),
+        missing_share=number(d.get("missing_share")),
+        max_missing_share=number(d.get("max_missing_share")),
         below_min=_int_or_none(d.get("below_min")),
         above_max=_int_or_none(d.get("above_max")),
-        min=_float(d.get("min")),
-        max=_float(d.get("max")),
-        observed_min=_float(d.get("observed_min")),
-        observed_max=_float(d.get("observed_max")),
-        mean=_float(d.get("mean")),
-        reference_mean=_float(d.get("reference_mean")),
+        min=number(d.get("min")),
+        max=number(d.get("max")),
+        observed_min=number(d.get("observed_min")),
+        observed_max=number(d.get("observed_max")),
+        mean=number(d.get("mean")),
+        reference_mean=number(d.get("reference_mean")),
         reference_rows=_int_or_none(d.get("reference_rows")),
         test=str(test) if test else None,
         test_name=TEST_NAMES.get(str(test), str(test)) if test else None,
-        score=_float(d.get("score")),
-        effect_size=_float(d.get("effect_size")),
-        threshold=_float(d.get("threshold")),
+        score=number(d.get("score")),
+        effect_size=number(d.get("effect_size")),
+        threshold=number(d.get("threshold")),
         drifted=d.get("drifted"),
     )
 
@@ -370,10 +367,10 @@ def _share_check(d: Mapping[str, Any] | None, check: Mapping[str, Any] | None) -
         held=bool(d.get("held")),
         message=str(d.get("message", "")),
         severity=(check or {}).get("severity"),
-        tolerance=_float(d.get("tolerance")),
-        max_deviation=_float(d.get("max_deviation")),
-        chi2=_float(d.get("chi2")),
-        p_value=_float(d.get("p_value")),
+        tolerance=number(d.get("tolerance")),
+        max_deviation=number(d.get("max_deviation")),
+        chi2=number(d.get("chi2")),
+        p_value=number(d.get("p_value")),
         rows=sum(int(n) for n in counts.values()),
         expected_from=details.get("expected_from"),
         classes=_classes(d),
@@ -408,7 +405,7 @@ def _observed_text(d: Mapping[str, Any]) -> str:
         return f"could not be checked: {d['error']}"
     count = d.get("unexpected_count")
     if count:
-        pct = _float(d.get("unexpected_percent"))
+        pct = number(d.get("unexpected_percent"))
         sample = d.get("sample") or []
         return (
             f"{count} unexpected"
@@ -437,7 +434,7 @@ def _expectations(summary: Mapping[str, Any]) -> tuple[ExpectationRow, ...]:
                 expected=_expected_text(d.get("kwargs") or {}),
                 observed=_observed_text(d),
                 unexpected_count=_int_or_none(d.get("unexpected_count")),
-                unexpected_percent=_float(d.get("unexpected_percent")),
+                unexpected_percent=number(d.get("unexpected_percent")),
                 error=d.get("error"),
             )
         )
