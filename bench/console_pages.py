@@ -52,7 +52,6 @@ from typing import Any
 
 from pipeline.app.demo_home import demo_settings
 from pipeline.app.workspace import Workspace, code_version, open_workspace
-from pipeline.core.errors import ValidationFailed
 from pipeline.core.settings import Settings
 from pipeline.data.snapshots import manifest_key
 from pipeline.monitoring.live_performance import window_key
@@ -71,30 +70,10 @@ PACKAGES = ("fastapi", "starlette", "uvicorn", "httpx", "jinja2", "sqlalchemy", 
 
 
 def run_demo_batches(home: Path) -> Settings:
-    """The churn demo's three batches through ingest, champion scoring and training, in process.
+    """The churn demo's three batches through ingest, champion scoring and training, in process."""
+    from pipeline.app.demo_churn import run_churn_demo_in_process
 
-    What ``tests/console_loop.py`` does for the console tests, repeated here so the bench needs
-    nothing from ``tests/``: the demo's store in ``home`` (a new directory).
-    """
-    from pipeline.app.stages.ingest import ingest_landing
-    from pipeline.app.stages.monitor import score_snapshot
-    from pipeline.app.training_flow import run_training
-    from pipeline.cli.demo_run import BATCH_NOTES, drop_churn_batch
-
-    settings = demo_settings(home)
-    for index in range(len(BATCH_NOTES)):
-        ws = open_workspace(settings)
-        drop_churn_batch(settings, index)
-        snapshot_id = ingest_landing(ws).snapshot_id
-        if not snapshot_id:
-            raise RuntimeError(f"demo batch {index + 1} made no snapshot")
-        score_snapshot(ws, snapshot_id)
-        trigger = {"kind": "new_data", "run_id": f"demo-run-{index + 1}", "run_type": "asset_triggered"}
-        try:
-            run_training(ws, snapshot_id=snapshot_id, trigger={**trigger, "snapshot_id": snapshot_id})
-        except ValidationFailed:
-            pass  # a blocking check stopped the run, as it stops ct_train: recorded, no version
-    return settings
+    return run_churn_demo_in_process(home)[0]
 
 
 @dataclass(frozen=True)

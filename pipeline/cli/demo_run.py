@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.app.demo_data import DEMO_BATCHES, generate_batch
+from pipeline.app.demo_churn import BATCH_NOTES, drop_churn_batch
 from pipeline.app.demo_datasets import DEMO_DATASETS, DemoDataset
 from pipeline.app.demo_home import default_demo_home, demo_environment, demo_settings, prepare_demo_home
 from pipeline.app.local_runner import RunOutcome
@@ -38,7 +38,6 @@ from pipeline.modeling.promotion import stored_checks
 
 log = logging.getLogger(__name__)
 
-BATCH_NOTES = ("first batch, 50/50", "normal second batch", "covariate drift, label 70/30")
 METRIC_TITLES = {"roc_auc": "ROC AUC", "f1": "F1", "rmse": "RMSE", "r2": "R²"}
 DATASET_BATCHES = (0, 2)
 """Which batches of each other demo dataset are dropped: the first, then the drifting one (batch 3)."""
@@ -53,24 +52,6 @@ class DemoProject:
     batches: tuple[tuple[str, Callable[[Settings], list[str]]], ...]
     """(note, drop) per batch: ``drop`` writes the batch into the landing area and names its files."""
     metrics: tuple[str, str]
-
-
-def drop_churn_batch(settings: Settings, index: int) -> list[str]:
-    """Write one demo batch into the landing area the way a producer should: files, then ``_SUCCESS``."""
-    spec = DEMO_BATCHES[index]
-    frame = generate_batch(spec)
-    folder = settings.landing / f"batch-{index + 1:03d}"
-    half = len(frame) // 2
-    names = [f"customers-{index + 1}a.csv", f"customers-{index + 1}b.parquet"]
-    atomic_write_bytes(folder / names[0], frame.iloc[:half].to_csv(index=False).encode())
-    frame.iloc[half:].to_parquet(folder / names[1], index=False)
-    if index == 1:
-        # A producer bug: a file with a renamed column. It must end in quarantine, the rest must go on.
-        broken = frame.head(50).rename(columns={"monthly_charges": "monthly_charge"})
-        atomic_write_bytes(folder / "customers-2-broken.csv", broken.to_csv(index=False).encode())
-        names.append("customers-2-broken.csv")
-    (folder / "_SUCCESS").touch()
-    return names
 
 
 def _drop_dataset_batch(settings: Settings, demo: DemoDataset, index: int) -> list[str]:

@@ -34,8 +34,8 @@ from airflow_server import AirflowServer
 from browser import UI_TIMEOUT_MS, evidence_on_failure, log_in
 
 from pipeline.app.console.api import ConsoleAccess, build_console_app
+from pipeline.app.demo_churn import BATCH_NOTES, drop_churn_batch
 from pipeline.app.local_runner import run_landing
-from pipeline.cli.demo_run import BATCH_NOTES, drop_churn_batch
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
 from pipeline.registry.base import CHAMPION
 from pipeline.registry.sql import SqlMetadataStore

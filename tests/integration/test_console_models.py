@@ -308,3 +308,39 @@ def test_models_page_with_200_versions_is_fast_and_reads_the_store_twice(console
     assert counting.calls == {"list_model_versions": 1, "promotion_history": 1}
     assert len(view.versions) == 200 and view.champion is not None and view.champion.version == 191
     assert page.count('<tr class="champion">') == 1
+
+
+def test_a_version_left_undecided_by_a_killed_run_shows_as_undecided_and_can_be_promoted(tmp_path: Path) -> None:
+    """A ct_train run killed between register and promote leaves a version with no decision (until the
+    next run settles it): the pages show it as undecided, the champion is unchanged, and an operator
+    can promote it by hand from the console."""
+    from pipeline.app.demo_data import BatchSpec, generate_batch
+    from pipeline.app.stages.ingest import ingest_landing
+    from pipeline.app.training_flow import run_training
+    from tests.console_loop import run_console_loop
+
+    loop = run_console_loop(tmp_path)
+    ws, name = loop.ws, loop.ws.config.model.name
+    batch = ws.settings.landing / "batch-004"
+    batch.mkdir(parents=True)
+    generate_batch(BatchSpec(rows=2000, seed=99, first_id=900_000)).to_csv(batch / "customers-4.csv", index=False)
+    (batch / "_SUCCESS").touch()
+    snapshot_id = ingest_landing(ws).snapshot_id
+    assert snapshot_id not in loop.snapshots
+    run = run_training(
+        ws, snapshot_id=snapshot_id, trigger={"kind": "manual", "run_id": "killed-run"}, until="register"
+    )
+    assert run.registration is not None and run.promotion is None
+    version = ws.meta.get_alias(name, CHAMPION)
+    assert version is not None and version.version == 3
+
+    client = client_for(ws)
+    rows = {r["version"]: r for r in client.get("/api/models").json()["versions"]}
+    assert rows[4]["promoted"] is None and rows[3]["promoted"] is True
+    page = client.get(f"/ui/models/{name}/versions/4")
+    assert page.status_code == 200 and "killed-run" in page.text
+    moved = client.post(
+        f"/api/models/{name}/promote", json={"version": 4, "reason": "the run died; evidence read by hand"}
+    )
+    assert moved.status_code == 200 and ws.meta.get_alias(name, CHAMPION).version == 4
+    assert ws.meta.promotion_history(name)[-1].actor == "tester"
