@@ -532,6 +532,11 @@ class PromotionConfig(_Frozen):
     slice_gates: SliceGates | None = None
     min_holdout_rows: int = Field(default=200, ge=0)
     min_class_rows: int = Field(default=20, ge=0)
+    # excluded from dumps at its default, so hashes of existing configs do not change
+    live_confirmation: bool = Field(default=False, exclude_if=lambda v: v is False)
+    """True: a version that passes every check against a champion becomes ``challenger`` (served in
+    ``serving.challenger.mode``) instead of champion, and ``ct_monitor`` promotes it only when live
+    labelled requests confirm it (see ``pipeline/monitoring/live_evaluation.py``)."""
 
     @field_validator("primary_metric")
     @classmethod
@@ -626,6 +631,62 @@ class ResourcesConfig(_Frozen):
     cv_in_process_max_rows: int = Field(default=800_000, ge=0)
 
 
+ChallengerMode = Literal["canary", "shadow"]
+
+
+class ChallengerConfig(_Frozen):
+    """How the service treats a ``challenger`` alias, and when live evidence decides on it.
+
+    ``canary``: the share ``share`` of entities (chosen by a hash of the entity id, so one entity
+    always sees one model) is answered by the challenger, the champion scoring them in shadow;
+    ``shadow``: every request is answered by the champion and scored by the challenger too, its
+    answer only logged. ``ct_monitor`` judges the challenger once ``min_samples`` labelled requests
+    were scored by both (paired): non-inferior within ``margin`` (default ``promotion.margin``,
+    same units) promotes it with trigger ``live_evaluation``; worse retires it.
+    """
+
+    mode: ChallengerMode = "shadow"
+    share: float = Field(default=0.1, gt=0, lt=1)
+    min_samples: int = Field(default=500, ge=30)
+    margin: float | None = Field(default=None, ge=0)
+
+
+class PredictionLogConfig(_Frozen):
+    """What ``ct serve`` logs per prediction (see ``pipeline/monitoring/served_log.py``).
+
+    ``features: full`` keeps the feature values (label joins then also give drift and training
+    rows); ``hash`` keeps only their SHA-256 (live windows without drift, no training rows).
+    A buffer is written as one Parquet file when it holds ``flush_rows`` rows, every
+    ``flush_seconds``, and on a clean stop.
+    """
+
+    features: Literal["full", "hash"] = "full"
+    flush_rows: int = Field(default=5000, ge=1)
+    flush_seconds: float = Field(default=30.0, gt=0)
+
+
+class ServingConfig(_Frozen):
+    """``ct serve``: the HTTP scoring service (see ``pipeline/serving/``).
+
+    Requests need ``Authorization: Bearer <token>`` with the token from the environment variable
+    named by ``token_env``; with ``open_access: true`` (and only then) they need none. The service
+    re-reads the registry's aliases every ``poll_seconds`` and swaps models without a restart.
+    ``entity_column`` names the request field whose value assigns canary traffic (default: the
+    dataset's id columns, joined).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    token_env: str = "CT_SERVE_TOKEN"
+    open_access: bool = False
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_rows: int = Field(default=1000, ge=1)
+    poll_seconds: float = Field(default=5.0, gt=0)
+    entity_column: str | None = None
+    challenger: ChallengerConfig = ChallengerConfig()
+    log: PredictionLogConfig = PredictionLogConfig()
+
+
 class PipelineConfig(_Frozen):
     dataset: DatasetConfig
     ingest: IngestConfig = IngestConfig()
@@ -639,6 +700,8 @@ class PipelineConfig(_Frozen):
     schedules: SchedulesConfig = SchedulesConfig()
     alerts: AlertsConfig = AlertsConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    # excluded from dumps at its default, so hashes of existing configs do not change
+    serving: ServingConfig = Field(default=ServingConfig(), exclude_if=lambda v: v == ServingConfig())
 
     @model_validator(mode="before")
     @classmethod

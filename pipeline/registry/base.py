@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from pipeline.registry.alert import Alert
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
+"""The alias of a version served beside the champion (canary or shadow) until live evidence decides."""
 
 
 @dataclass(frozen=True)
