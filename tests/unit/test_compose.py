@@ -40,8 +40,9 @@ AIRFLOW_CORE_SERVICES = {
     "airflow-triggerer",
     "airflow-worker",
 }
-REQUIRED_SERVICES = AIRFLOW_CORE_SERVICES | {"postgres", "redis"}
-SECRET_KEY = re.compile(r"SECRET|PASSWORD|FERNET|_AUTH$", re.IGNORECASE)
+SERVE = "ct-serve"
+REQUIRED_SERVICES = AIRFLOW_CORE_SERVICES | {"postgres", "redis", SERVE}
+SECRET_KEY = re.compile(r"SECRET|PASSWORD|FERNET|TOKEN|_AUTH$", re.IGNORECASE)
 # ${NAME}, ${NAME?msg} or ${NAME:?msg}: a reference with no literal fallback value.
 BARE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::?\?[^}]*)?\}$")
 # Compose interpolation: $$ (escape), ${...} (braced) or $NAME.
@@ -382,6 +383,44 @@ def test_postgres_init_creates_the_project_database(services):
     assert any((ROOT / src).resolve() == POSTGRES_INIT for src in initdb)
     sql = POSTGRES_INIT.read_text(encoding="utf-8")
     assert re.search(rf"CREATE\s+DATABASE\s+\"?{CT_DB}\"?\b", sql, re.IGNORECASE), sql
+
+
+# --------------------------------------------------------------------------- scoring service
+
+
+def test_serve_runs_ct_serve_on_the_shared_store_in_the_project_image(airflow_services):
+    serve = airflow_services[SERVE]  # the project image, the shared env and volumes: checked above for all
+    command = " ".join(_strings(serve["command"]))
+    assert re.search(r"\bct serve\b.*--host 0\.0\.0\.0\b.*--port 8080\b", command), command
+    assert serve.get("restart") == "always"
+
+
+def test_serve_publishes_8080_on_a_host_port_of_its_own(raw, filled_env):
+    published = {
+        name: _interpolate(port, filled_env).rsplit(":", 2)
+        for name, svc in raw["services"].items()
+        for port in svc.get("ports") or []
+    }
+    assert published[SERVE][-1] == "8080"
+    host_ports = [hp for _, hp, _ in published.values()]
+    assert len(host_ports) == len(set(host_ports)), f"two services publish one host port: {published}"
+
+
+def test_serve_token_comes_from_env_and_only_ct_serve_gets_it(raw, env_example):
+    env = _environment(raw["services"][SERVE])
+    assert BARE_REFERENCE.match(env["CT_SERVE_TOKEN"]) and ":?" in env["CT_SERVE_TOKEN"], "no token, no start"
+    others = {name for name, svc in raw["services"].items() if name != SERVE and "CT_SERVE_TOKEN" in _environment(svc)}
+    assert not others and "CT_SERVE_TOKEN" not in _environment(raw["x-airflow-common"])
+    assert "CT_SERVE_TOKEN" in env_example
+
+
+def test_serve_is_healthy_when_ready_and_starts_after_the_store_schema(services):
+    serve = services[SERVE]
+    assert "http://localhost:8080/ready" in serve["healthcheck"]["test"]
+    deps = _depends_on(serve)
+    assert deps["postgres"]["condition"] == "service_healthy"
+    assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+    assert "redis" not in deps, "ct serve needs no broker"
 
 
 # --------------------------------------------------------------------------- secrets
