@@ -10,8 +10,10 @@ Airflow's metadata and the project's store on the local PostgreSQL, N Celery wor
 writes an ``AIRFLOW_HOME`` whose ``airflow.cfg`` holds the Celery set-up (broker Redis, result
 backend PostgreSQL, ``sql_alchemy_conn`` psycopg2), runs ``airflow db migrate`` and ``ct db
 upgrade``, writes the simple auth manager's password for user ``admin``, then starts api-server,
-scheduler, dag-processor, triggerer and the Celery workers, each its own process group with a pid
-file and a log under the topology directory, and waits until every part answers. ``down`` stops
+scheduler, dag-processor, triggerer, the Celery workers and ``ct serve`` (the scoring service, on
+``--serve-port``, 8081 by default; its bearer token is generated like the other secrets), each its
+own process group with a pid file and a log under the topology directory, and waits until every
+part answers. ``down`` stops
 them all (and with ``--drop`` deletes both databases and the Redis keys). It mirrors
 ``docker-compose.yaml`` service for service; docs/production.md compares the two.
 
@@ -66,6 +68,8 @@ PROJECT_ROOT = SCRIPTS_DIR.parent
 log = logging.getLogger("ct.topology")
 
 CORE_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+SERVE = "ct-serve"
+"""``ct serve`` on the topology's store, started when ``settings.serve_port`` is set."""
 STATE_FILE = "topology.json"
 _START_HINTS = {
     "postgres": "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
@@ -222,6 +226,12 @@ class CeleryTopology:
             base[HOSTNAME_ENV] = self.node_name(worker)
         return base
 
+    def component_env(self, name: str) -> dict[str, str]:
+        """Environment of component ``name``: a worker's host name, or ``ct serve``'s token (given to it alone)."""
+        if name == SERVE:
+            return {**self.env(), "CT_SERVE_TOKEN": self.secrets.serve_token}
+        return self.env(name if name not in CORE_COMPONENTS else None)
+
     def _run(self, what: str, argv: list[str], timeout: float) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{what}.log"
@@ -268,6 +278,11 @@ class CeleryTopology:
         airflow = [sys.executable, "-m", "airflow"]
         if name in CORE_COMPONENTS:
             return [*airflow, name]
+        if name == SERVE:
+            if not self.settings.serve_port:
+                raise TopologyError("ct serve has no port in this topology (serve_port is unset)")
+            host, port = self.settings.api_host, str(self.settings.serve_port)
+            return [sys.executable, "-m", "pipeline.cli", "serve", "--host", host, "--port", port]
         return [
             *airflow,
             "celery",
@@ -288,11 +303,10 @@ class CeleryTopology:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        is_worker = name not in CORE_COMPONENTS
         with open(log_path, "a", encoding="utf-8") as out:
             proc = subprocess.Popen(
                 self._command(name, concurrency),
-                env=self.env(name if is_worker else None),
+                env=self.component_env(name),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -406,7 +420,25 @@ class CeleryTopology:
         ]
         if unhealthy:
             return False
-        return workers <= self.ping_workers()
+        return workers <= self.ping_workers() and (not self.settings.serve_port or self.serve_answers())
+
+    def serve_answers(self) -> bool:
+        """``ct serve`` answers ``/health`` (``/ready`` waits for a first champion; see ``status``)."""
+        return self._serve_status("/health") == 200
+
+    def _serve_status(self, path: str) -> int | None:
+        import urllib.error
+        import urllib.request
+
+        url = f"{self.settings.serve_url}{path}"
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.secrets.serve_token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as err:
+            return int(err.code)
+        except OSError:
+            return None
 
     def wait_ready(self, names: list[str], workers: set[str], timeout: float = 300.0) -> None:
         """Wait until the API answers, every component reports healthy and ``workers`` answer pings."""
@@ -415,7 +447,8 @@ class CeleryTopology:
                 lambda: self._ready(names, workers),
                 timeout,
                 interval=2.0,
-                what="api-server, scheduler, dag-processor, triggerer and the Celery workers",
+                what="api-server, scheduler, dag-processor, triggerer, the Celery workers"
+                + (" and ct serve" if self.settings.serve_port else ""),
             )
         except TimeoutError as err:
             raise TopologyError(f"{err}; logs are in {self.log_dir}") from None
@@ -432,7 +465,7 @@ class CeleryTopology:
             wait_for(self._api_answers, timeout, interval=2.0, what="the api-server")
         except TimeoutError as err:
             raise TopologyError(f"{err}; see {self.log_dir / 'api-server.log'}") from None
-        names = [*CORE_COMPONENTS, *self.worker_names()]
+        names = [*CORE_COMPONENTS, *self.worker_names(), *([SERVE] if self.settings.serve_port else [])]
         for name in names[1:]:
             self.start_process(name)
         self.wait_ready(names, self.worker_hostnames(), timeout)
@@ -505,6 +538,13 @@ class CeleryTopology:
             workers = sorted(self.ping_workers())
         except Exception as err:  # broker down or misconfigured: show it instead of failing
             workers = [f"error: {type(err).__name__}: {err}"]
+        serve = None
+        if self.settings.serve_port:
+            serve = {
+                "url": self.settings.serve_url,
+                "health": self._serve_status("/health"),
+                "ready": self._serve_status("/ready"),
+            }
         return {
             "root": str(self.root),
             "url": self.settings.api_url,
@@ -512,6 +552,7 @@ class CeleryTopology:
             "processes": processes,
             "health": health,
             "workers": workers,
+            "serve": serve,
         }
 
 
@@ -588,6 +629,7 @@ def _settings_from_args(args: argparse.Namespace) -> TopologySettings:
         workers=args.workers,
         concurrency=args.concurrency,
         api_port=args.api_port,
+        serve_port=args.serve_port or None,
         dags_paused=args.paused,
         env=passed_on,
     )
@@ -625,6 +667,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(env("CT_TOPOLOGY_API_PORT", "8080")),
         help="api-server port (env CT_TOPOLOGY_API_PORT; default 8080)",
+    )
+    up.add_argument(
+        "--serve-port",
+        type=int,
+        default=int(env("CT_TOPOLOGY_SERVE_PORT", "8081")),
+        help="ct serve's port; 0: no ct serve (env CT_TOPOLOGY_SERVE_PORT; default 8081)",
     )
     up.add_argument(
         "--pg-url",
@@ -677,6 +725,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  broker         {_safe(s.redis_url)} (key prefix {s.key_prefix})   data root (CT_HOME) {s.ct_home}"
             )
+            if s.serve_url:
+                token = topology.secrets.serve_token
+                print(f"  scoring        {s.serve_url}/predict   ct serve, bearer token {token}")
+                print(
+                    f"                 (ready once a champion exists: curl -H 'Authorization: Bearer {token}' "
+                    f"{s.serve_url}/metadata)"
+                )
             print(f"  logs / pids    {topology.log_dir}   {topology.run_dir}")
             print(f"  stop with      python -m scripts.celery_topology --root {args.root} down")
             return 0
@@ -709,6 +764,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             print(f"workers        {', '.join(report['workers']) or 'none answering'}")
+            if report["serve"]:
+                serve = report["serve"]
+                print(f"ct serve       {serve['url']}: /health {serve['health']}, /ready {serve['ready']}")
             print(f"url            {report['url']} (user {report['user']})")
         return 0 if all(report["processes"].values()) and report["processes"] else 1
     except CTError as err:

@@ -64,6 +64,9 @@ class TopologySettings:
     """Task slots per Celery worker."""
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    serve_port: int | None = None
+    """Port of ``ct serve`` on ``api_host`` (the scoring service, like compose's ``ct-serve``); None: not started.
+    ``python -m scripts.celery_topology up`` starts it on 8081 unless told ``--serve-port 0``."""
     dags_paused: bool = False
     """``[core] dags_are_paused_at_creation``: False lets the loop run by itself, as ``make airflow``."""
     airflow_config: dict[str, str] = field(default_factory=dict)
@@ -103,6 +106,10 @@ class TopologySettings:
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
 
+    @property
+    def serve_url(self) -> str | None:
+        return f"http://{self.api_host}:{self.serve_port}" if self.serve_port else None
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(
@@ -129,6 +136,8 @@ class Secrets:
     jwt_secret: str
     api_secret_key: str
     admin_password: str
+    serve_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """``CT_SERVE_TOKEN`` of ``ct serve`` (a state file written before it existed gets a new one)."""
 
     @classmethod
     def generate(cls) -> Secrets:
@@ -139,6 +148,7 @@ class Secrets:
             jwt_secret=secrets.token_urlsafe(64),
             api_secret_key=secrets.token_urlsafe(32),
             admin_password=secrets.token_urlsafe(12),
+            serve_token=secrets.token_urlsafe(32),
         )
 
 

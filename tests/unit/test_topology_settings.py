@@ -9,6 +9,7 @@ settings are refused with a message that names them.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def settings(tmp_path: Path) -> TopologySettings:
         workers=2,
         concurrency=3,
         api_port=18123,
+        serve_port=18124,
         airflow_config={"scheduler.task_instance_heartbeat_timeout": "30"},
     )
 
@@ -63,6 +65,28 @@ def test_components_share_the_secrets_they_must_agree_on(settings: TopologySetti
 
 def test_settings_round_trip_through_json(settings: TopologySettings) -> None:
     assert TopologySettings.from_json(settings.to_json()) == settings
+    old = {k: v for k, v in settings.to_json().items() if k != "serve_port"}  # a state file from before ct serve
+    assert TopologySettings.from_json(old).serve_port is None
+
+
+def test_ct_serve_runs_on_the_topology_store_with_a_token_of_its_own(settings: TopologySettings) -> None:
+    from scripts.celery_topology import SERVE, CeleryTopology
+
+    topology = CeleryTopology(settings, Secrets.generate())
+    assert topology._command(SERVE)[-6:] == ["pipeline.cli", "serve", "--host", "127.0.0.1", "--port", "18124"]
+    serve_env = topology.component_env(SERVE)
+    assert serve_env["CT_SERVE_TOKEN"] == topology.secrets.serve_token
+    assert serve_env["CT_DATABASE_URL"] == settings.store_url and serve_env["CT_HOME"] == str(settings.ct_home)
+    for other in ("scheduler", "ct-worker-1"):
+        assert "CT_SERVE_TOKEN" not in topology.component_env(other), f"{other} gets ct serve's token"
+    assert topology.settings.serve_url == "http://127.0.0.1:18124"
+
+
+def test_a_state_file_from_before_ct_serve_gets_a_token() -> None:
+    kept = {k: v for k, v in asdict(Secrets.generate()).items() if k != "serve_token"}
+    a, b = Secrets(**kept), Secrets(**kept)
+    assert len(a.serve_token) >= 32 and a.serve_token != b.serve_token
+    assert Secrets.generate().serve_token != Secrets.generate().serve_token
 
 
 @pytest.mark.parametrize(
