@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ct-installed
 
-.PHONY: demo test test-unit lint run airflow celery-up celery-down clean browser
+.PHONY: help demo serve test test-unit lint run airflow celery-up celery-down clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -16,8 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+help:  ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{gsub(/\$$\$$/, "$$", $$2); printf "  make %-12s %s\n", $$1, $$2}'
+
 demo: $(STAMP)  ## generate demo data and drive it through the real DAGs on the embedded default
 	$(BIN)/ct demo
+
+serve: $(STAMP)  ## ct serve on the demo's champion (make demo first); prints a curl of /predict with its token
+	$(BIN)/python -m scripts.serve_demo $(if $(SERVE_PORT),--port $(SERVE_PORT))
 
 test: lint browser  ## lint, then the default test run (PostgreSQL tests skip, and say so, when no server is up)
 	$(BIN)/python -m pytest
