@@ -41,7 +41,7 @@ Run:
     .venv/bin/python -m bench.bench_serving                      # demo home in a temp dir, both servers
     .venv/bin/python -m bench.bench_serving --home /tmp/ct-serve # reuse (or keep) a home with a champion
     .venv/bin/python -m bench.bench_serving --skip-mlflow        # ct serve only
-    .venv/bin/python -m bench.bench_serving --profile 300        # cProfile of ct serve's hot path, in process
+    .venv/bin/python -m bench.bench_serving --profile 300        # ct serve (one process) under cProfile
 """
 
 from __future__ import annotations
@@ -379,10 +379,10 @@ def find_champion(home: Path | None, workdir: Path) -> Champion:
     from pipeline.core.settings import load_settings
     from pipeline.registry.base import CHAMPION
 
-    if home is None:
+    if home is None or not home.exists() or not any(home.iterdir()):
         from pipeline.app.demo_churn import run_churn_demo_in_process
 
-        home = workdir / "home"
+        home = (home or workdir / "home").resolve()
         log.warning("running the churn demo's three batches in %s (about 25 s)", home)
         settings = run_churn_demo_in_process(home)[0]
     else:
@@ -645,26 +645,146 @@ def machine() -> dict[str, Any]:
     }
 
 
-def ct_serve_command(port: int, workers: int) -> list[str]:
-    cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+def ct_serve_command(port: int, workers: int, profile_to: Path | None = None) -> list[str]:
+    """``ct serve`` on 127.0.0.1 (``--workers`` only when more than one; under cProfile when asked)."""
+    run = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
+    cmd = [sys.executable, *run, "-m", "pipeline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return [*cmd, "--workers", str(workers)] if workers > 1 else cmd
+
+
+def ct_serve_workers(wanted: int) -> int:
+    """``wanted`` when ``ct serve`` takes ``--workers``, else 1 (one process: MLflow then gets one too)."""
+    if wanted <= 1:
+        return 1
+    helptext = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+    if helptext.returncode != 0:
+        raise SystemExit(f"`ct serve --help` failed: is ct serve there?\n{helptext.stderr[-2000:]}")
+    return wanted if "--workers" in helptext.stdout else 1
+
+
+@dataclass(frozen=True)
+class Setup:
+    champion: Champion
+    workdir: Path
+    token: str
+    workers: int
+    one: list[dict[str, Any]]
+    hundred: list[dict[str, Any]]
+
+    def ct_target(self, rows: list[dict[str, Any]]) -> Target:
+        auth = {"Authorization": f"Bearer {self.token}"}
+        return Target.post_json("127.0.0.1", CT_PORT, "/predict", ct_body(rows), auth)
+
+    def ct_env(self) -> dict[str, str]:
+        return {**os.environ, **self.champion.env, "CT_SERVE_TOKEN": self.token, "PYTHONPATH": str(PROJECT_ROOT)}
+
+    def ct_running(self, profile_to: Path | None = None) -> Any:
+        workers = 1 if profile_to else self.workers
+        return running(
+            "ct serve",
+            ct_serve_command(CT_PORT, workers, profile_to),
+            self.ct_env(),
+            self.workdir / "ct-serve.log",
+            f"http://127.0.0.1:{CT_PORT}/ready",
+            self.token,
+        )
+
+
+def bench_ct(setup: Setup, plan: Plan) -> tuple[list[PhaseResult], list[tuple[int, Any]]]:
+    """ct serve's phases, and its answers to one request of each payload (compared with MLflow's)."""
+    single, batch = setup.ct_target(setup.one), setup.ct_target(setup.hundred)
+    with setup.ct_running():
+        first = [request_once(single), request_once(batch)]
+        for (status, answer), n in zip(first, (1, 100), strict=True):
+            if status != 200 or len(ct_scores(answer)) != n:
+                raise SystemExit(f"ct serve answered {status} to {n} row(s): {str(answer)[:300]}")
+        return run_phases("ct serve", single, batch, plan), first
+
+
+def bench_mlflow(setup: Setup, plan: Plan, ct_first: list[tuple[int, Any]]) -> list[PhaseResult]:
+    """MLflow's phases, after checking it scores the same rows as ct serve did."""
+    python = ensure_mlflow_venv()
+    model_dir = export_to_mlflow(python, setup.champion, setup.hundred, setup.workdir)
+    env = {
+        **os.environ,
+        "PATH": f"{python.parent}:{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": (setup.workdir / "mlruns").as_uri(),
+    }
+    env.pop("PYTHONPATH", None)
+    cmd = [str(python.parent / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager", "local"]
+    cmd += ["-h", "127.0.0.1", "-p", str(MLFLOW_PORT), "-w", str(setup.workers)]
+    single = Target.post_json("127.0.0.1", MLFLOW_PORT, "/invocations", mlflow_body(setup.one))
+    batch = Target.post_json("127.0.0.1", MLFLOW_PORT, "/invocations", mlflow_body(setup.hundred))
+    with running("mlflow", cmd, env, setup.workdir / "mlflow.log", f"http://127.0.0.1:{MLFLOW_PORT}/ping", None):
+        for (_, ct_answer), target, n in zip(ct_first, (single, batch), (1, 100), strict=True):
+            status, answer = request_once(target)
+            if status != 200:
+                raise SystemExit(f"mlflow answered {status} to {n} row(s): {str(answer)[:300]}")
+            x, y = ct_scores(ct_answer), mlflow_scores(answer)
+            diff = max(abs(a - b) for a, b in zip(x, y, strict=True)) if len(x) == len(y) == n else math.inf
+            if diff > 1e-9:
+                raise SystemExit(f"the servers disagree on the same {n} row(s) (max |diff| {diff:.3g}): not one model")
+        print("same rows, same scores from both servers (max |diff| <= 1e-9)")
+        return run_phases("mlflow", single, batch, plan)
+
+
+def profile_ct(setup: Setup, n: int, top: int = 30) -> str:
+    """cProfile of one ct serve process answering ``n`` single-row requests one at a time (after a
+    warm-up); the top functions by cumulative and by own time, and the client's p50/p99."""
+    import io
+    import pstats
+
+    out = setup.workdir / "ct-serve.prof"
+    single = setup.ct_target(setup.one)
+    with setup.ct_running(profile_to=out):
+        closed_loop("ct serve", "warm-up", single, 1, 100, 60)
+        result = closed_loop("ct serve", "1 row", single, 1, n, 120)
+    # the server wrote its profile when it stopped (SIGTERM: uvicorn's clean shutdown)
+    text = io.StringIO()
+    stats = pstats.Stats(str(out), stream=text)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    head = f"{result.ok}/{result.sent} ok, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms (one connection)"
+    return head + "\n" + text.getvalue()
+
+
+def report(results: Sequence[PhaseResult], plan: Plan) -> dict[str, float]:
+    print()
+    print(format_table(results))
+    ratios = throughput_ratios(results)
+    for payload, ratio in ratios.items():
+        verdict = "meets" if ratio >= THROUGHPUT_GOAL else "misses"
+        print(f"throughput ct serve / mlflow, {payload}: {ratio:.2f}x ({verdict} the {THROUGHPUT_GOAL:g}x goal)")
+    p99 = next(
+        (r.p99_ms for r in results if r.server == "ct serve" and r.payload == "1 row" and r.load.startswith("open")),
+        math.nan,
+    )
+    verdict = "meets" if p99 <= LATENCY_GOAL_MS else "misses"
+    print(f"ct serve p99, 1 row at {plan.rate:g}/s: {p99:.2f} ms ({verdict} the {LATENCY_GOAL_MS:g} ms goal)")
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", type=Path, help="an existing CT_HOME with a champion (default: demo in a temp dir)")
+    parser.add_argument("--home", type=Path, help="a CT_HOME with a champion, or a new directory to run the demo in")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of each server (default 2)")
     parser.add_argument("--rate", type=float, default=Plan.rate, help="open-loop single-row requests/s")
     parser.add_argument("--batch-rate", type=float, default=Plan.batch_rate, help="open-loop 100-row requests/s")
     parser.add_argument("--seconds", type=float, default=Plan.open_seconds, help="time limit of each phase")
     parser.add_argument("--concurrency", type=int, default=Plan.concurrency, help="closed-loop connections")
     parser.add_argument("--skip-mlflow", action="store_true", help="time ct serve only")
-    parser.add_argument("--profile", type=int, metavar="N", help="profile N single-row requests of ct serve in process")
+    parser.add_argument("--profile", type=int, metavar="N", help="cProfile ct serve over N single-row requests")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger("pipeline").setLevel(logging.ERROR)
-
     plan = Plan(
         rate=args.rate,
         batch_rate=args.batch_rate,
@@ -674,96 +794,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="ct-bench-serving-") as tmp:
         workdir = Path(tmp)
-        champion = find_champion(args.home, workdir)
-        one, hundred = sample_rows(1), sample_rows(100)
-        if args.profile:
-            from bench.serving_profile import profile_ct_serve
-
-            print(profile_ct_serve(champion.env, ct_body(one), args.profile))
-            return 0
-        token = secrets.token_urlsafe(24)
-        auth = {"Authorization": f"Bearer {token}"}
-        ct_single = Target.post_json("127.0.0.1", CT_PORT, "/predict", ct_body(one), auth)
-        ct_batch = Target.post_json("127.0.0.1", CT_PORT, "/predict", ct_body(hundred), auth)
-        ml_single = Target.post_json("127.0.0.1", MLFLOW_PORT, "/invocations", mlflow_body(one))
-        ml_batch = Target.post_json("127.0.0.1", MLFLOW_PORT, "/invocations", mlflow_body(hundred))
-
-        info = machine()
-        print(f"machine: {json.dumps(info)}")
-        print(
-            f"model: {champion.model_name} v{champion.version} ({champion.artifact_sha256[:12]}), home {champion.home}"
+        setup = Setup(
+            champion=find_champion(args.home, workdir),
+            workdir=workdir,
+            token=secrets.token_urlsafe(24),
+            workers=ct_serve_workers(args.workers),
+            one=sample_rows(1),
+            hundred=sample_rows(100),
         )
-        mlflow_dir = None
+        info = {**machine(), "workers": setup.workers}
+        c = setup.champion
+        print(f"machine: {json.dumps(info)}")
+        print(f"model: {c.model_name} v{c.version} ({c.artifact_sha256[:12]}), home {c.home}")
+        if setup.workers != args.workers:
+            print(f"ct serve takes no --workers: both servers run {setup.workers} worker process(es)")
+        if args.profile:
+            print(profile_ct(setup, args.profile))
+            return 0
+        results, ct_first = bench_ct(setup, plan)
         if not args.skip_mlflow:
-            python = ensure_mlflow_venv()
-            mlflow_dir = export_to_mlflow(python, champion, hundred, workdir)
-
-        results: list[PhaseResult] = []
-        ct_env = {**os.environ, **champion.env, "CT_SERVE_TOKEN": token, "PYTHONPATH": str(PROJECT_ROOT)}
-        with running(
-            "ct serve",
-            ct_serve_command(CT_PORT, args.workers),
-            ct_env,
-            workdir / "ct-serve.log",
-            f"http://127.0.0.1:{CT_PORT}/ready",
-            token,
-        ):
-            if mlflow_dir is None:
-                status, answer = request_once(ct_batch)
-                if status != 200 or len(ct_scores(answer)) != 100:
-                    raise SystemExit(f"ct serve answered {status}: {str(answer)[:300]}")
-            ct_first = [request_once(ct_single), request_once(ct_batch)]
-            results += run_phases("ct serve", ct_single, ct_batch, plan)
-
-        if mlflow_dir is not None:
-            venv_bin = str(python.parent)
-            ml_env = {
-                **os.environ,
-                "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
-                "MLFLOW_TRACKING_URI": (workdir / "mlruns").as_uri(),
-            }
-            ml_env.pop("PYTHONPATH", None)
-            cmd = [
-                str(python.parent / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                str(mlflow_dir),
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(MLFLOW_PORT),
-                "-w",
-                str(args.workers),
-            ]
-            with running("mlflow", cmd, ml_env, workdir / "mlflow.log", f"http://127.0.0.1:{MLFLOW_PORT}/ping", None):
-                for (status, answer), target, n in zip(ct_first, (ml_single, ml_batch), (1, 100), strict=True):
-                    s2, a2 = request_once(target)
-                    if status != 200 or s2 != 200:
-                        raise SystemExit(
-                            f"first requests: ct serve {status} {str(answer)[:300]}; mlflow {s2} {str(a2)[:300]}"
-                        )
-                    x, y = ct_scores(answer), mlflow_scores(a2)
-                    diff = max(abs(a - b) for a, b in zip(x, y, strict=True)) if len(x) == len(y) == n else math.inf
-                    if diff > 1e-9:
-                        raise SystemExit(f"the servers disagree on the same {n} rows (max |diff| {diff:.3g})")
-                print("same rows, same scores from both servers (max |diff| <= 1e-9)")
-                results += run_phases("mlflow", ml_single, ml_batch, plan)
-
-    print()
-    print(format_table(results))
-    ratios = throughput_ratios(results)
-    for payload, ratio in ratios.items():
-        verdict = "meets" if ratio >= THROUGHPUT_GOAL else "misses"
-        print(f"throughput ct serve / mlflow, {payload}: {ratio:.2f}x ({verdict} the {THROUGHPUT_GOAL:g}x goal)")
-    target_p99 = next(
-        (r.p99_ms for r in results if r.server == "ct serve" and r.payload == "1 row" and r.load.startswith("open")),
-        math.nan,
-    )
-    verdict = "meets" if target_p99 <= LATENCY_GOAL_MS else "misses"
-    print(f"ct serve p99, 1 row at {plan.rate:g}/s: {target_p99:.2f} ms ({verdict} the {LATENCY_GOAL_MS:g} ms goal)")
+            results += bench_mlflow(setup, plan, ct_first)
+    ratios = report(results, plan)
     if args.json:
         args.json.write_text(
             json.dumps({"machine": info, "results": [asdict(r) for r in results], "ratios": ratios}, indent=2)
