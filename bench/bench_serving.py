@@ -79,6 +79,8 @@ MLFLOW_VERSION = "3.17.2"
 MLFLOW_VENV = PROJECT_ROOT / ".bench-venvs" / "mlflow"
 PINNED_FOR_MLFLOW = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "threadpoolctl", "cloudpickle")
 """Taken from requirements.txt into MLflow's venv, so the champion's joblib file loads there as here."""
+CT_MAIN = "import sys; from pipeline.cli import main; sys.exit(main())"
+"""``ct`` run by this interpreter on this checkout (the venv's ``ct`` script may belong to another one)."""
 LATENCY_GOAL_MS = 10.0
 THROUGHPUT_GOAL = 2.0
 
@@ -426,6 +428,7 @@ class Server:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    stop_signal: int = signal.SIGTERM
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -436,7 +439,7 @@ class Server:
     def stop(self) -> None:
         if self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        os.killpg(self.proc.pid, self.stop_signal)
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -446,13 +449,22 @@ class Server:
 
 @contextmanager
 def running(
-    name: str, cmd: list[str], env: dict[str, str], log_path: Path, ready_url: str, token: str | None
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    ready_url: str,
+    token: str | None,
+    stop_signal: int = signal.SIGTERM,
 ) -> Iterator[Server]:
-    """Start ``cmd``, wait until ``ready_url`` answers 200 (60 s), yield it, stop it (SIGTERM, then SIGKILL)."""
+    """Start ``cmd``, wait until ``ready_url`` answers 200 (60 s), yield it, stop it (``stop_signal``,
+    then SIGKILL after 20 s)."""
     log.warning("starting %s: %s", name, " ".join(cmd))
     with log_path.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(name, proc, log_path)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT
+        )
+    server = Server(name, proc, log_path, stop_signal)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -646,9 +658,15 @@ def machine() -> dict[str, Any]:
 
 
 def ct_serve_command(port: int, workers: int, profile_to: Path | None = None) -> list[str]:
-    """``ct serve`` on 127.0.0.1 (``--workers`` only when more than one; under cProfile when asked)."""
-    run = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
-    cmd = [sys.executable, *run, "-m", "pipeline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    """``ct serve`` on 127.0.0.1 (``--workers`` only when more than one; under cProfile when asked,
+    through a script file beside the profile: cProfile runs a file or a module, not ``-c``)."""
+    if profile_to:
+        script = profile_to.with_suffix(".py")
+        script.write_text(CT_MAIN + "\n")
+        run = ["-m", "cProfile", "-o", str(profile_to), str(script)]
+    else:
+        run = ["-c", CT_MAIN]
+    cmd = [sys.executable, *run, "serve", "--host", "127.0.0.1", "--port", str(port)]
     return [*cmd, "--workers", str(workers)] if workers > 1 else cmd
 
 
@@ -657,7 +675,7 @@ def ct_serve_workers(wanted: int) -> int:
     if wanted <= 1:
         return 1
     helptext = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--help"],
+        [sys.executable, "-c", CT_MAIN, "serve", "--help"],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
@@ -694,6 +712,9 @@ class Setup:
             self.workdir / "ct-serve.log",
             f"http://127.0.0.1:{CT_PORT}/ready",
             self.token,
+            # uvicorn re-raises the signal it stopped on: SIGTERM would kill cProfile before it writes,
+            # SIGINT becomes a KeyboardInterrupt that cProfile's ``finally`` outlives
+            signal.SIGINT if profile_to else signal.SIGTERM,
         )
 
 
@@ -751,6 +772,7 @@ def profile_ct(setup: Setup, n: int, top: int = 30) -> str:
     stats = pstats.Stats(str(out), stream=text)
     stats.strip_dirs().sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_callees(r"\(predict\)")  # where a request's time goes, one level down
     head = f"{result.ok}/{result.sent} ok, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms (one connection)"
     return head + "\n" + text.getvalue()
 
