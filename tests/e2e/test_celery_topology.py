@@ -80,6 +80,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory):
         workers=2,
         concurrency=2,
         api_port=free_port(),
+        serve_port=free_port(),
         airflow_config={
             # A lost worker is noticed after 30 s without a heartbeat (production: 300 s) ...
             "scheduler.task_instance_heartbeat_timeout": "30",
@@ -167,6 +168,29 @@ def test_landing_files_become_a_champion_on_the_celery_workers(
     finally:
         engine.dispose()
     assert hosts and hosts <= workers
+
+    # ct serve of the topology follows the registry: the new champion answers over HTTP.
+    _served_by(topology, champion.version)
+
+
+def _served_by(topo: CeleryTopology, version: int) -> None:
+    """Wait until ``ct serve`` of the topology answers a row with ``version`` (it polls the registry)."""
+    import json
+    import urllib.request
+
+    row = generate_batch(BatchSpec(rows=20, seed=3)).drop(columns=["churned"]).dropna().head(1)
+    body = row.to_json(orient="records").encode()
+    auth = {"Authorization": f"Bearer {topo.secrets.serve_token}", "Content-Type": "application/json"}
+
+    def answered() -> int | None:
+        request = urllib.request.Request(f"{topo.settings.serve_url}/predict", data=body, headers=auth)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())["predictions"][0]["model_version"]
+        except OSError:  # 503 until the follower loaded the champion
+            return None
+
+    wait_for(lambda: answered() == version, 120, interval=2, what=f"ct serve answering with v{version}")
 
 
 def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_twice(
