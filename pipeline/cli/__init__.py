@@ -12,11 +12,11 @@ import logging
 import os
 import sys
 
-from pipeline.cli import alerts, db, models, onboard, running, runs, scoring, snapshots, validate
+from pipeline.cli import alerts, db, models, onboard, running, runs, scoring, serve, snapshots, validate
 from pipeline.core.errors import CTError
 from pipeline.core.settings import load_settings
 
-COMMAND_GROUPS = (onboard, running, runs, scoring, snapshots, models, validate, alerts, db)
+COMMAND_GROUPS = (onboard, running, runs, scoring, serve, snapshots, models, validate, alerts, db)
 BROKEN_PIPE_EXIT = 141
 """What a shell reports for a command killed by SIGPIPE (128 + 13): ``ct ... | head`` ends quietly."""
 
