@@ -15,12 +15,14 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench.bench_serving import (
     PINNED_FOR_MLFLOW,
+    PhaseResult,
     Target,
     closed_loop,
     format_table,
@@ -63,19 +65,25 @@ def test_summary_counts_only_successes_in_latency_and_throughput() -> None:
     assert "HTTP 500: 2" in format_table([r])
 
 
-def test_ratio_is_ct_over_mlflow_closed_loop_throughput_per_payload() -> None:
-    def result(server: str, payload: str, load: str, per_second: float):
-        return summarize(server, payload, load, [0.01] * int(per_second), Counter(), int(per_second), 1.0)
+def test_ratio_is_ct_over_mlflow_closed_loop_throughput_in_the_same_round_median_over_rounds() -> None:
+    def result(server: str, payload: str, load: str, per_second: float, n: int = 1) -> PhaseResult:
+        r = summarize(server, payload, load, [0.01] * int(per_second), Counter(), int(per_second), 1.0)
+        return replace(r, round=n)
 
     results = [
         result("ct serve", "1 row", "open 200/s", 200),
-        result("ct serve", "1 row", "closed c=8", 900),
-        result("ct serve", "100 rows", "closed c=8", 120),
         result("mlflow", "1 row", "open 200/s", 130),
+        result("ct serve", "1 row", "closed c=8", 900),
         result("mlflow", "1 row", "closed c=8", 300),
+        result("ct serve", "100 rows", "closed c=8", 120),
         result("mlflow", "100 rows", "closed c=8", 60),
+        result("ct serve", "1 row", "closed c=8", 400, n=2),  # a busier round: both slower
+        result("mlflow", "1 row", "closed c=8", 100, n=2),
+        result("ct serve", "1 row", "closed c=8", 500, n=3),
+        result("mlflow", "1 row", "closed c=8", 250, n=3),
     ]
     assert throughput_ratios(results) == {"1 row": pytest.approx(3.0), "100 rows": pytest.approx(2.0)}
+    assert "| 2     | mlflow" in format_table(results)
 
 
 def test_mlflow_venv_gets_the_projects_pins_of_the_model_libraries(tmp_path: Path) -> None:
