@@ -819,6 +819,55 @@ def profile_ct(setup: Setup, n: int, top: int = 30) -> str:
     return head + "\n" + text.getvalue()
 
 
+def stage_costs(setup: Setup, repeat: int = 200) -> str:
+    """Median ms of each step of ct serve's ``/predict`` for 1 and 100 rows, in this process with no
+    HTTP (the service's own functions on the champion): where a request's CPU goes."""
+    import statistics
+
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.app.workspace import open_workspace
+    from pipeline.cli.serve import scoring_app_for
+    from pipeline.core.settings import load_settings
+    from pipeline.modeling.training import feature_frame, scores_from_model
+    from pipeline.serving.request_schema import as_rows, validate_rows
+
+    threadpool_limits(limits=1)  # as the service does
+    ws = open_workspace(load_settings(setup.champion.env))
+    service = scoring_app_for(ws, token="bench").state.service
+    served = service.parts.follower.refresh()
+    if served.champion is None:
+        raise SystemExit(f"no champion loaded: {served.problem}")
+    model, dataset, schema = served.champion.model, ws.config.dataset, service.parts.schema
+
+    def median_ms(fn: Any) -> float:
+        fn()
+        samples = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t0)
+        return statistics.median(samples) * 1000
+
+    lines = [f"{'step':<44} {'1 row':>8} {'100 rows':>9}   (median ms of {repeat}, no HTTP)"]
+    steps: dict[str, list[float]] = {}
+    for rows in (setup.one, setup.hundred):
+        raw = json.dumps(ct_body(rows)).encode()
+        body = json.loads(raw)
+        valid = validate_rows(as_rows(body), schema)
+        X = feature_frame(valid.frame, dataset)
+        for name, fn in (
+            ("json.loads(body)", lambda raw=raw: json.loads(raw)),
+            ("validate_rows (schema check, DataFrame)", lambda body=body: validate_rows(as_rows(body), schema)),
+            ("feature_frame", lambda valid=valid: feature_frame(valid.frame, dataset)),
+            ("scores_from_model (Pipeline.predict_proba)", lambda X=X: scores_from_model(model, X, dataset)),
+            ("ScoringService.predict (all of the above + log)", lambda body=body: service.predict(body, "bench")),
+        ):
+            steps.setdefault(name, []).append(median_ms(fn))
+    lines += [f"{name:<44} {a:>8.2f} {b:>9.2f}" for name, (a, b) in steps.items()]
+    return "\n".join(lines)
+
+
 def report(results: Sequence[PhaseResult], plan: Plan) -> dict[str, float]:
     print()
     print(format_table(results))
@@ -873,6 +922,7 @@ def main(argv: list[str] | None = None) -> int:
         if setup.workers != args.workers:
             print(f"ct serve takes no --workers: both servers run {setup.workers} worker process(es)")
         if args.profile:
+            print(stage_costs(setup))
             print(profile_ct(setup, args.profile))
             return 0
         results = bench(setup, plan, args.rounds, not args.skip_mlflow)
