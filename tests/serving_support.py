@@ -39,7 +39,9 @@ def with_serving(config: PipelineConfig, **serving: Any) -> PipelineConfig:
     return PipelineConfig.model_validate({**data, "model": config.model.model_dump()})
 
 
-def register_versions(ws: Workspace, frame: Any, strengths: tuple[float, ...] = (1.0, 0.001, 100.0)) -> list[ModelVersion]:
+def register_versions(
+    ws: Workspace, frame: Any, strengths: tuple[float, ...] = (1.0, 0.001, 100.0)
+) -> list[ModelVersion]:
     """One registered version per regularisation strength (v1, v2, ...); none is promoted."""
     dataset = ws.config.dataset
     schema = [[f.name, str(f.type)] for f in arrow_schema(dataset) if f.name != dataset.label]

@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 def scoring_app_for(ws: Any, token: str | None = None, *, environ: dict[str, str] | None = None) -> Any:
     """The FastAPI app of ``ct serve`` over workspace ``ws``; ``token`` None reads it from the environment."""
-    from pipeline.modeling.training import feature_frame
     from pipeline.serving.app import ScoringParts, build_scoring_app, resolve_token
     from pipeline.serving.prediction_log import PredictionLog
     from pipeline.serving.request_schema import build_request_schema, example_record, validate_rows
@@ -33,7 +32,7 @@ def scoring_app_for(ws: Any, token: str | None = None, *, environ: dict[str, str
     if token is None:
         token = resolve_token(config.serving, os.environ if environ is None else environ)
     schema = build_request_schema(dataset)
-    warmup = feature_frame(validate_rows([example_record(schema, dataset)], schema).frame, dataset)
+    warmup = validate_rows([example_record(schema, dataset)], schema).frame
     parts = ScoringParts(
         config=config,
         schema=schema,

@@ -29,12 +29,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import sklearn
 from fastapi import FastAPI, Request, Response
 from threadpoolctl import threadpool_limits
 
 from pipeline.core.config import PipelineConfig, ServingConfig
 from pipeline.core.errors import ConfigError
-from pipeline.modeling.training import feature_frame, scores_from_model
+from pipeline.modeling.training import scores_from_model
 from pipeline.monitoring.served_log import ROLE_CHALLENGER, ROLE_CHAMPION
 from pipeline.serving.prediction_log import LogEntry, PredictionLog
 from pipeline.serving.request_schema import (
@@ -128,7 +129,9 @@ class ScoringService:
 
     def _score(self, loaded: LoadedModel, X: Any) -> tuple[dict[str, list[Any]], float]:
         started = time.perf_counter()
-        scores = scores_from_model(loaded.model, X, self.dataset)
+        # inputs are checked already (finite numbers or NaN for missing): skip sklearn's re-checks
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            scores = scores_from_model(loaded.model, X, self.dataset)
         return _answers(scores, self.config, loaded.threshold), (time.perf_counter() - started) * 1000
 
     def predict(self, body: Any, request_id: str) -> dict[str, Any]:
@@ -156,7 +159,7 @@ class ScoringService:
             if canary and challenger is not None
             else [False] * n
         )
-        X = feature_frame(valid.frame, self.dataset)
+        X = valid.frame  # already the model's input columns and dtypes (see validate_rows)
         champ, champ_ms = self._score(champion, X)  # a failure here is a 500 (see the route)
         answer_rows: dict[str, list[Any]] = champ
         answered_by = [(champion, ROLE_CHAMPION)] * n
