@@ -106,3 +106,40 @@ def running_server(ws: Workspace, token: str | None = TOKEN) -> Iterator[Running
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+
+
+class PoisonedModel:
+    """A real fitted model that fails on rows whose ``tenure_months`` is 99 (a bug in a model)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict_proba(self, X: Any) -> Any:
+        if (X["tenure_months"] == 99).any():
+            raise RuntimeError("poisoned row")
+        return self.model.predict_proba(X)
+
+
+def register_poisoned(ws: Workspace, base: ModelVersion) -> ModelVersion:
+    """A version whose model is ``base``'s wrapped in :class:`PoisonedModel`."""
+    model = PoisonedModel(ws.artifacts.load(base.artifact_uri, base.artifact_sha256))
+    key, sha = ws.artifacts.save(model, ws.config.model.name)
+    mv, _ = ws.meta.register_model(
+        NewModelVersion(
+            name=ws.config.model.name,
+            snapshot_id="snapshot-poisoned",
+            config_hash="config-poisoned",
+            spec_name="default",
+            params={},
+            metrics={},
+            evaluation={"threshold": 0.5},
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger={"kind": "manual"},
+            code_version="test:0",
+            feature_schema=base.feature_schema,
+        )
+    )
+    return mv

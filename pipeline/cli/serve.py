@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 from typing import Any
 
 from pipeline.core.settings import Settings, load_settings
@@ -76,16 +77,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "timeout_graceful_shutdown": 10,
     }
     print(
-        f"serving {ws.config.model.name} on http://{host}:{port} "
-        f"(POST /predict, GET /health /ready /metadata /metrics; prediction log under "
-        f"{ws.store.uri('prediction-logs')})",
+        f"serving {ws.config.model.name} (POST /predict, GET /health /ready /metadata /metrics); "
+        f"prediction log under {ws.store.uri('prediction-logs')}",
         flush=True,
     )
-    if args.workers > 1:
-        uvicorn.run("pipeline.cli.serve:app_from_environment", factory=True, workers=args.workers, **common)
-    else:
-        uvicorn.run(scoring_app_for(ws), **common)
+    app = None if args.workers > 1 else scoring_app_for(ws)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT (lifespan: the prediction log is flushed), then
+    # re-raises the signal; ours turns it into a normal exit instead of a death by signal or a traceback
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopped)
+    try:
+        if app is None:
+            uvicorn.run("pipeline.cli.serve:app_from_environment", factory=True, workers=args.workers, **common)
+        else:
+            uvicorn.run(app, **common)
+    except _Stopped:
+        pass
     return 0
+
+
+class _Stopped(Exception):
+    """The service was asked to stop (SIGTERM/SIGINT) and has shut down cleanly."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped(signal.Signals(signum).name)
 
 
 def register(sub: Any) -> None:

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +26,14 @@ from pipeline.core.errors import ConfigError
 from pipeline.modeling.training import predict_scores
 from pipeline.monitoring.served_log import LATENCY_COLUMN, MODEL_COLUMNS, REQUEST_COLUMNS, model_log_prefix
 from pipeline.serving.traffic import to_challenger
-from tests.serving_support import TOKEN, promote, register_versions, running_server, serving_workspace
+from tests.serving_support import (
+    TOKEN,
+    promote,
+    register_poisoned,
+    register_versions,
+    running_server,
+    serving_workspace,
+)
 
 pytestmark = pytest.mark.usefixtures("fixed_code_version")
 
@@ -185,7 +198,8 @@ def test_canary_sends_about_the_share_of_entities_to_the_challenger_and_always_t
         example = client.get("/metadata").json()["example_request"]
         first = []
         for start in range(0, len(entities), 100):
-            first += client.post("/predict", json=rows_for(example, entities[start : start + 100])).json()["predictions"]
+            batch = rows_for(example, entities[start : start + 100])
+            first += client.post("/predict", json=batch).json()["predictions"]
         again = [
             client.post("/predict", json=rows_for(example, [e]))
             for e in entities[:40]  # one entity per request: the same answer as in a batch
@@ -308,3 +322,80 @@ def test_logs_written_on_a_clean_stop_and_metrics_count_what_was_sent(settings, 
     share = ("ct_serve_served_share", (("model", ws.config.model.name), ("version", "1")))
     assert samples[share] == 1.0
     assert samples[("ct_serve_ready", ())] == 1.0
+
+
+def test_a_model_error_is_a_500_with_the_request_id_and_counted(settings, versions):
+    ws = serving_workspace(settings, **FAST)
+    poisoned = register_poisoned(ws, versions[0])
+    promote(ws, poisoned.version)
+    with running_server(ws) as srv, srv.client() as client:
+        wait_until(champion_is(client, poisoned.version), "the champion")
+        example = client.get("/metadata").json()["example_request"]
+        failed = client.post("/predict", json=[example, {**example, "tenure_months": 99}])
+        assert failed.status_code == 500
+        assert failed.json()["request_id"] == failed.headers["x-request-id"]
+        assert failed.json()["request_id"] in failed.json()["detail"]
+        assert client.post("/predict", json=example).status_code == 200  # the service goes on
+        text = client.get("/metrics").text
+    assert 'ct_serve_errors_total{endpoint="/predict",kind="server_error:RuntimeError"} 1.0' in text
+
+
+def test_a_failing_challenger_never_fails_a_request(settings, versions):
+    ws = serving_workspace(settings, challenger={"mode": "canary", "share": 0.99}, **FAST)
+    poisoned = register_poisoned(ws, versions[1])
+    promote(ws, 1)
+    promote(ws, poisoned.version, "challenger")
+    with running_server(ws) as srv, srv.client() as client:
+        wait_until(lambda: client.get("/ready").json().get("challenger_version") == poisoned.version, "challenger")
+        example = client.get("/metadata").json()["example_request"]
+        answers = client.post("/predict", json={**example, "tenure_months": 99}).json()["predictions"]
+    assert [(a["model_version"], a["role"]) for a in answers] == [(1, "champion")]
+    logged = read_logs(ws)
+    assert logged[["model_version", "served"]].values.tolist() == [[1, True]]
+
+
+def test_ct_serve_runs_until_sigterm_and_writes_its_log_on_the_way_out(settings, versions):
+    ws = serving_workspace(settings)
+    promote(ws, 1)
+    env = {
+        **os.environ,
+        "CT_HOME": str(settings.home),
+        "CT_CONFIG": str(settings.config_path),
+        "CT_DATABASE_URL": settings.database_url,
+        "CT_DATA_URL": settings.data_url,
+        "CT_SERVE_TOKEN": TOKEN,
+    }
+    refused = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--port", "0"],
+        env={k: v for k, v in env.items() if k != "CT_SERVE_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "CT_SERVE_TOKEN" in refused.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = None
+        assert process.stderr is not None
+        for line in process.stderr:
+            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "ct serve did not report its address"
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+            example = client.get("/metadata").json()["example_request"]
+            ids = [client.post("/predict", json=example).json()["request_id"] for _ in range(3)]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert set(read_logs(ws)["request_id"]) == set(ids)
