@@ -24,7 +24,7 @@ def scoring_app_for(ws: Any, token: str | None = None, *, environ: dict[str, str
     """The FastAPI app of ``ct serve`` over workspace ``ws``; ``token`` None reads it from the environment."""
     from pipeline.serving.app import ScoringParts, build_scoring_app, resolve_token
     from pipeline.serving.prediction_log import PredictionLog
-    from pipeline.serving.request_schema import build_request_schema, example_record, validate_rows
+    from pipeline.serving.request_schema import build_request_schema, example_record
     from pipeline.serving.served_models import ModelFollower
     from pipeline.serving.service_metrics import ServiceMetrics
 
@@ -33,11 +33,10 @@ def scoring_app_for(ws: Any, token: str | None = None, *, environ: dict[str, str
     if token is None:
         token = resolve_token(config.serving, os.environ if environ is None else environ)
     schema = build_request_schema(dataset)
-    warmup = validate_rows([example_record(schema, dataset)], schema).frame
     parts = ScoringParts(
         config=config,
         schema=schema,
-        follower=ModelFollower(ws.meta, ws.artifacts, config, schema, warmup),
+        follower=ModelFollower(ws.meta, ws.artifacts, config, schema, example_record(schema, dataset)),
         prediction_log=PredictionLog(
             ws.store, config.model.name, dataset, schema.id_columns, schema.feature_columns, config.serving.log
         ),
