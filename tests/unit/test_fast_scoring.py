@@ -4,6 +4,7 @@ declines every other shape (which then scores through scikit-learn)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.core.config import ModelSpec, PipelineConfig
@@ -15,7 +16,7 @@ from pipeline.serving.request_schema import build_request_schema, example_record
 def request_values(frame, dataset) -> dict[str, list]:
     """Demo rows as the request checker hands them over: NaN for a missing number, None for a missing level."""
     values = {c: frame[c].astype(float).tolist() for c in dataset.numeric_names}
-    values |= {c: [None if v is None or v != v else v for v in frame[c]] for c in dataset.categorical_names}
+    values |= {c: [None if pd.isna(v) else v for v in frame[c]] for c in dataset.categorical_names}
     return values
 
 
