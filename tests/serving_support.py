@@ -42,13 +42,18 @@ def with_serving(config: PipelineConfig, **serving: Any) -> PipelineConfig:
 def register_versions(
     ws: Workspace, frame: Any, strengths: tuple[float, ...] = (1.0, 0.001, 100.0)
 ) -> list[ModelVersion]:
-    """One registered version per regularisation strength (v1, v2, ...); none is promoted."""
+    """One registered version per regularisation strength (v1, v2, ...: logistic regressions, ridge
+    for a regression task); none is promoted."""
     dataset = ws.config.dataset
     schema = [[f.name, str(f.type)] for f in arrow_schema(dataset) if f.name != dataset.label]
     out = []
     for k, strength in enumerate(strengths, start=1):
-        spec = ModelSpec(estimator="logistic_regression", params={"C": strength, "max_iter": 500})
-        model = fit_model(frame, dataset, spec, seed=k, threads=1)
+        spec = (
+            ModelSpec(estimator="ridge", params={"alpha": strength})
+            if dataset.task == "regression"
+            else ModelSpec(estimator="logistic_regression", params={"C": strength, "max_iter": 500})
+        )
+        model = fit_model(frame, dataset, spec, seed=k, threads=1, output=ws.config.model.output)
         key, sha = ws.artifacts.save(model, ws.config.model.name)
         mv, _ = ws.meta.register_model(
             NewModelVersion(

@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.app.demo_datasets import HOUSE_PRICES, TICKET_PRIORITY
+from pipeline.app.workspace import Workspace
 from pipeline.core.errors import ConfigError
 from pipeline.modeling.training import predict_scores
 from pipeline.monitoring.served_log import LATENCY_COLUMN, MODEL_COLUMNS, REQUEST_COLUMNS, model_log_prefix
@@ -33,6 +35,7 @@ from tests.serving_support import (
     register_versions,
     running_server,
     serving_workspace,
+    with_serving,
 )
 
 pytestmark = pytest.mark.usefixtures("fixed_code_version")
@@ -63,8 +66,8 @@ def read_logs(ws) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(io.BytesIO(ws.store.get(k))) for k in keys], ignore_index=True)
 
 
-def expected_scores(ws, version, rows: list[dict]) -> np.ndarray:
-    """What ``version`` scores for ``rows``, computed outside the service."""
+def expected_scores(ws, version, rows: list[dict] | pd.DataFrame) -> np.ndarray:
+    """What ``version`` scores for ``rows``, computed outside the service (by scikit-learn)."""
     model = ws.artifacts.load(version.artifact_uri, version.artifact_sha256)
     return predict_scores(model, pd.DataFrame(rows), ws.config.dataset, 1)
 
@@ -399,3 +402,33 @@ def test_ct_serve_runs_until_sigterm_and_writes_its_log_on_the_way_out(settings,
             process.kill()
             process.wait()
     assert set(read_logs(ws)["request_id"]) == set(ids)
+
+
+@pytest.mark.parametrize("demo", [HOUSE_PRICES, TICKET_PRIORITY], ids=lambda d: d.name)
+def test_regression_and_multiclass_models_answer_in_their_task_s_terms(settings, demo):
+    config = with_serving(demo.config(), challenger={"mode": "shadow"}, **FAST)
+    ws = Workspace(settings=settings, config=config)
+    frame = demo.batch(0, rows=400)
+    versions = register_versions(ws, frame, strengths=(1.0, 0.01))
+    promote(ws, 1)
+    promote(ws, 2, "challenger")
+    dataset = config.dataset
+    sent = frame.head(6)
+    records = json.loads(
+        sent[[*dataset.id_columns, *dataset.feature_names]].to_json(orient="records", date_format="iso")
+    )
+    with running_server(ws) as srv, srv.client() as client:
+        wait_until(lambda: client.get("/ready").json().get("challenger_version") == 2, "the challenger")
+        answers = client.post("/predict", json=records).json()["predictions"]
+    expected = expected_scores(ws, versions[0], sent)
+    if dataset.task == "regression":
+        np.testing.assert_allclose([a["prediction"] for a in answers], expected)
+        columns = ["prediction"]
+    else:
+        probabilities = np.array([[a["probabilities"][c] for c in dataset.classes] for a in answers])
+        np.testing.assert_allclose(probabilities, expected)
+        assert [a["label"] for a in answers] == [dataset.classes[k] for k in expected.argmax(axis=1)]
+        columns = [f"proba_{c}" for c in dataset.classes] + ["score", "predicted_label"]
+    logged = read_logs(ws)
+    assert list(logged.columns[-len(columns) - 1 :]) == [*columns, LATENCY_COLUMN]
+    assert sorted(logged["model_version"].tolist()) == [1] * 6 + [2] * 6
