@@ -50,6 +50,8 @@ def app_from_environment() -> Any:
     """The app for one uvicorn worker process (``--workers``): settings and token from the environment."""
     from pipeline.app.workspace import open_workspace
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline.serving").setLevel(logging.INFO)
     return scoring_app_for(open_workspace(load_settings()))
 
 

@@ -32,9 +32,9 @@ from pipeline.serving.request_schema import RequestSchema, schema_problems, vali
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedModel:
-    """One registered version, loaded, verified and warmed up."""
+    """One registered version, loaded, verified and warmed up (equal only to itself: a reload is new)."""
 
     version: ModelVersion
     model: Any
