@@ -39,14 +39,21 @@ def with_serving(config: PipelineConfig, **serving: Any) -> PipelineConfig:
     return PipelineConfig.model_validate({**data, "model": config.model.model_dump()})
 
 
-def register_versions(ws: Workspace, frame: Any, strengths: tuple[float, ...] = (1.0, 0.001, 100.0)) -> list[ModelVersion]:
-    """One registered version per regularisation strength (v1, v2, ...); none is promoted."""
+def register_versions(
+    ws: Workspace, frame: Any, strengths: tuple[float, ...] = (1.0, 0.001, 100.0)
+) -> list[ModelVersion]:
+    """One registered version per regularisation strength (v1, v2, ...: logistic regressions, ridge
+    for a regression task); none is promoted."""
     dataset = ws.config.dataset
     schema = [[f.name, str(f.type)] for f in arrow_schema(dataset) if f.name != dataset.label]
     out = []
     for k, strength in enumerate(strengths, start=1):
-        spec = ModelSpec(estimator="logistic_regression", params={"C": strength, "max_iter": 500})
-        model = fit_model(frame, dataset, spec, seed=k, threads=1)
+        spec = (
+            ModelSpec(estimator="ridge", params={"alpha": strength})
+            if dataset.task == "regression"
+            else ModelSpec(estimator="logistic_regression", params={"C": strength, "max_iter": 500})
+        )
+        model = fit_model(frame, dataset, spec, seed=k, threads=1, output=ws.config.model.output)
         key, sha = ws.artifacts.save(model, ws.config.model.name)
         mv, _ = ws.meta.register_model(
             NewModelVersion(
@@ -104,3 +111,40 @@ def running_server(ws: Workspace, token: str | None = TOKEN) -> Iterator[Running
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+
+
+class PoisonedModel:
+    """A real fitted model that fails on rows whose ``tenure_months`` is 99 (a bug in a model)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict_proba(self, X: Any) -> Any:
+        if (X["tenure_months"] == 99).any():
+            raise RuntimeError("poisoned row")
+        return self.model.predict_proba(X)
+
+
+def register_poisoned(ws: Workspace, base: ModelVersion) -> ModelVersion:
+    """A version whose model is ``base``'s wrapped in :class:`PoisonedModel`."""
+    model = PoisonedModel(ws.artifacts.load(base.artifact_uri, base.artifact_sha256))
+    key, sha = ws.artifacts.save(model, ws.config.model.name)
+    mv, _ = ws.meta.register_model(
+        NewModelVersion(
+            name=ws.config.model.name,
+            snapshot_id="snapshot-poisoned",
+            config_hash="config-poisoned",
+            spec_name="default",
+            params={},
+            metrics={},
+            evaluation={"threshold": 0.5},
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger={"kind": "manual"},
+            code_version="test:0",
+            feature_schema=base.feature_schema,
+        )
+    )
+    return mv

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 from typing import Any
 
 from pipeline.core.settings import Settings, load_settings
@@ -21,10 +22,9 @@ log = logging.getLogger(__name__)
 
 def scoring_app_for(ws: Any, token: str | None = None, *, environ: dict[str, str] | None = None) -> Any:
     """The FastAPI app of ``ct serve`` over workspace ``ws``; ``token`` None reads it from the environment."""
-    from pipeline.modeling.training import feature_frame
     from pipeline.serving.app import ScoringParts, build_scoring_app, resolve_token
     from pipeline.serving.prediction_log import PredictionLog
-    from pipeline.serving.request_schema import build_request_schema, example_record, validate_rows
+    from pipeline.serving.request_schema import build_request_schema, example_record
     from pipeline.serving.served_models import ModelFollower
     from pipeline.serving.service_metrics import ServiceMetrics
 
@@ -33,11 +33,10 @@ def scoring_app_for(ws: Any, token: str | None = None, *, environ: dict[str, str
     if token is None:
         token = resolve_token(config.serving, os.environ if environ is None else environ)
     schema = build_request_schema(dataset)
-    warmup = feature_frame(validate_rows([example_record(schema, dataset)], schema).frame, dataset)
     parts = ScoringParts(
         config=config,
         schema=schema,
-        follower=ModelFollower(ws.meta, ws.artifacts, config, schema, warmup),
+        follower=ModelFollower(ws.meta, ws.artifacts, config, schema, example_record(schema, dataset)),
         prediction_log=PredictionLog(
             ws.store, config.model.name, dataset, schema.id_columns, schema.feature_columns, config.serving.log
         ),
@@ -51,6 +50,8 @@ def app_from_environment() -> Any:
     """The app for one uvicorn worker process (``--workers``): settings and token from the environment."""
     from pipeline.app.workspace import open_workspace
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline.serving").setLevel(logging.INFO)
     return scoring_app_for(open_workspace(load_settings()))
 
 
@@ -77,16 +78,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "timeout_graceful_shutdown": 10,
     }
     print(
-        f"serving {ws.config.model.name} on http://{host}:{port} "
-        f"(POST /predict, GET /health /ready /metadata /metrics; prediction log under "
-        f"{ws.store.uri('prediction-logs')})",
+        f"serving {ws.config.model.name} (POST /predict, GET /health /ready /metadata /metrics); "
+        f"prediction log under {ws.store.uri('prediction-logs')}",
         flush=True,
     )
-    if args.workers > 1:
-        uvicorn.run("pipeline.cli.serve:app_from_environment", factory=True, workers=args.workers, **common)
-    else:
-        uvicorn.run(scoring_app_for(ws), **common)
+    app = None if args.workers > 1 else scoring_app_for(ws)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT (lifespan: the prediction log is flushed), then
+    # re-raises the signal; ours turns it into a normal exit instead of a death by signal or a traceback
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopped)
+    try:
+        if app is None:
+            uvicorn.run("pipeline.cli.serve:app_from_environment", factory=True, workers=args.workers, **common)
+        else:
+            uvicorn.run(app, **common)
+    except _Stopped:
+        pass
     return 0
+
+
+class _Stopped(Exception):
+    """The service was asked to stop (SIGTERM/SIGINT) and has shut down cleanly."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped(signal.Signals(signum).name)
 
 
 def register(sub: Any) -> None:

@@ -29,12 +29,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import sklearn
 from fastapi import FastAPI, Request, Response
 from threadpoolctl import threadpool_limits
 
 from pipeline.core.config import PipelineConfig, ServingConfig
 from pipeline.core.errors import ConfigError
-from pipeline.modeling.training import feature_frame, scores_from_model
+from pipeline.modeling.training import scores_from_model
 from pipeline.monitoring.served_log import ROLE_CHALLENGER, ROLE_CHAMPION
 from pipeline.serving.prediction_log import LogEntry, PredictionLog
 from pipeline.serving.request_schema import (
@@ -126,9 +127,19 @@ class ScoringService:
         self.entities: EntityRule = entity_rule(self.serving.entity_column, self.dataset.id_columns)
         self.example = example_record(parts.schema, self.dataset)
 
-    def _score(self, loaded: LoadedModel, X: Any) -> tuple[dict[str, list[Any]], float]:
+    def _score(
+        self, loaded: LoadedModel, valid: ValidRows, rows: Sequence[int] | None
+    ) -> tuple[dict[str, list[Any]], float]:
+        """``loaded``'s answers for the request's rows (``rows`` None: all), and the milliseconds it took."""
         started = time.perf_counter()
-        scores = scores_from_model(loaded.model, X, self.dataset)
+        if loaded.fast is not None:
+            values = valid.values if rows is None else _pick(valid.values, rows)
+            scores = loaded.fast(values, len(valid) if rows is None else len(rows))
+        else:
+            X = valid.frame if rows is None else valid.frame.iloc[list(rows)]
+            # inputs are checked already (finite numbers or NaN for missing): skip sklearn's re-checks
+            with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                scores = scores_from_model(loaded.model, X, self.dataset)
         return _answers(scores, self.config, loaded.threshold), (time.perf_counter() - started) * 1000
 
     def predict(self, body: Any, request_id: str) -> dict[str, Any]:
@@ -156,8 +167,7 @@ class ScoringService:
             if canary and challenger is not None
             else [False] * n
         )
-        X = feature_frame(valid.frame, self.dataset)
-        champ, champ_ms = self._score(champion, X)  # a failure here is a 500 (see the route)
+        champ, champ_ms = self._score(champion, valid, None)  # a failure here is a 500 (see the route)
         answer_rows: dict[str, list[Any]] = champ
         answered_by = [(champion, ROLE_CHAMPION)] * n
         champ_served = [not a for a in assigned]
@@ -166,7 +176,7 @@ class ScoringService:
             picked = [i for i in range(n) if assigned[i]] if canary else list(range(n))
             if picked:
                 try:
-                    ch, ch_ms = self._score(challenger, X if len(picked) == n else X.iloc[picked])
+                    ch, ch_ms = self._score(challenger, valid, None if len(picked) == n else picked)
                 except Exception as err:  # the challenger never costs a request: the champion answers
                     log.exception(
                         "challenger v%d failed on request %s; the champion answers", challenger.number, request_id

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.config import DatasetConfig
@@ -102,6 +103,8 @@ class RequestSchema:
 
     id_columns: tuple[str, ...]
     rules: tuple[ColumnRule, ...]
+    input_columns: tuple[str, ...]
+    """The columns the model reads (``model_input_columns``), in its order."""
 
     @property
     def feature_columns(self) -> tuple[str, ...]:
@@ -128,7 +131,7 @@ def build_request_schema(dataset: DatasetConfig) -> RequestSchema:
             rules.append(ColumnRule(name, "category", cat.nullable, levels))
         elif name in dates:
             rules.append(ColumnRule(name, "datetime", dates[name].nullable, date_format=dates[name].format))
-    return RequestSchema(tuple(dataset.id_columns), tuple(rules))
+    return RequestSchema(tuple(dataset.id_columns), tuple(rules), tuple(model_input_columns(dataset)))
 
 
 def schema_problems(schema: RequestSchema, feature_schema: Sequence[Sequence[str]] | None) -> list[str]:
@@ -173,16 +176,15 @@ def example_record(schema: RequestSchema, dataset: DatasetConfig) -> dict[str, A
 @dataclass(frozen=True)
 class ValidRows:
     """The checked rows of a request: the values column by column (ids as strings, missing numbers
-    as NaN) and the frame the model scores."""
+    as NaN, datetimes as UTC ``datetime``) and the frame the model scores (its input columns only)."""
 
     values: dict[str, list[Any]]
     frame: pd.DataFrame
+    id_columns: tuple[str, ...] = ()
 
     @property
     def ids(self) -> dict[str, list[str]]:
-        return {c: self.values[c] for c in self.frame.columns if c in self._id_columns}
-
-    _id_columns: tuple[str, ...] = ()
+        return {c: self.values[c] for c in self.id_columns}
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -252,6 +254,15 @@ def _shown(value: Any) -> str:
     return f"{type(value).__name__} {str(value)[:40]!r}"
 
 
+def _model_column(kind: ColumnKind, values: list[Any]) -> Any:
+    """One column as the fitted pipeline reads it (what ``feature_frame`` makes of a snapshot column)."""
+    if kind == "number":
+        return np.asarray(values, dtype=np.float64)
+    if kind == "datetime":
+        return pd.to_datetime(values, utc=True)
+    return np.asarray([np.nan if v is None else v for v in values], dtype=object)
+
+
 def validate_rows(rows: Sequence[Any], schema: RequestSchema) -> ValidRows:
     """Check every field of every row; all problems at once as :class:`InvalidRequest`."""
     errors: list[FieldError] = []
@@ -271,16 +282,6 @@ def validate_rows(rows: Sequence[Any], schema: RequestSchema) -> ValidRows:
                 columns[rule.name].append(value)
     if errors:
         raise InvalidRequest(errors)
-    frame = pd.DataFrame(
-        {
-            r.name: (
-                pd.Series(columns[r.name], dtype="float64")
-                if r.kind == "number"
-                else pd.Series(pd.to_datetime(columns[r.name], utc=True))
-                if r.kind == "datetime"
-                else pd.Series(columns[r.name], dtype=object)
-            )
-            for r in schema.rules
-        }
-    )
-    return ValidRows(values=columns, frame=frame, _id_columns=schema.id_columns)
+    kinds = {r.name: r.kind for r in schema.rules}
+    frame = pd.DataFrame({c: _model_column(kinds[c], columns[c]) for c in schema.input_columns}, copy=False)
+    return ValidRows(values=columns, frame=frame, id_columns=schema.id_columns)

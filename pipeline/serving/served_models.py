@@ -20,27 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import CTError
 from pipeline.modeling.prediction_columns import recorded_threshold
 from pipeline.modeling.training import scores_from_model
 from pipeline.registry.artifacts import ArtifactStore
 from pipeline.registry.base import CHALLENGER, CHAMPION, MetadataStore, ModelVersion
-from pipeline.serving.request_schema import RequestSchema, schema_problems
+from pipeline.serving.fast_scoring import CompiledScorer, compile_scorer
+from pipeline.serving.request_schema import RequestSchema, schema_problems, validate_rows
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedModel:
-    """One registered version, loaded, verified and warmed up."""
+    """One registered version, loaded, verified and warmed up (equal only to itself: a reload is new)."""
 
     version: ModelVersion
     model: Any
     threshold: float
     loaded_at: float
+    fast: CompiledScorer | None = None
+    """The NumPy shortcut for this model's pipeline, when it has the usual shape (see ``fast_scoring``)."""
 
     @property
     def number(self) -> int:
@@ -78,11 +79,12 @@ class ModelFollower:
         artifacts: ArtifactStore,
         config: PipelineConfig,
         schema: RequestSchema,
-        warmup: pd.DataFrame,
+        example: dict[str, Any],
         on_swap: Callable[[ServedModels], None] | None = None,
     ) -> None:
         self.meta, self.artifacts, self.config, self.schema = meta, artifacts, config, schema
-        self.warmup = warmup
+        self.example = example
+        self.warmup = validate_rows([example], schema).frame
         self.on_swap = on_swap
         self.name = config.model.name
         self._current = ServedModels(champion=None, problem=f"no champion of {self.name} loaded yet")
@@ -105,7 +107,8 @@ class ModelFollower:
         model = self.artifacts.load(version.artifact_uri, version.artifact_sha256)
         scores_from_model(model, self.warmup, self.config.dataset)  # first call pays the lazy set-up
         threshold = recorded_threshold(version.evaluation, self.config.evaluation.decision_threshold)
-        return LoadedModel(version=version, model=model, threshold=threshold, loaded_at=time.time())
+        fast = compile_scorer(model, self.config.dataset, self.example)
+        return LoadedModel(version=version, model=model, threshold=threshold, loaded_at=time.time(), fast=fast)
 
     def _resolve(self, loaded: LoadedModel | None, version: ModelVersion | None, role: str) -> LoadedModel | None:
         if version is None or _same(loaded, version):
@@ -113,12 +116,13 @@ class ModelFollower:
         started = time.perf_counter()
         new = self._load(version)
         log.info(
-            "serving %s v%d as %s (artifact %s… verified, loaded in %.0f ms)",
+            "serving %s v%d as %s (artifact %s… verified, loaded in %.0f ms, %s)",
             self.name,
             version.version,
             role,
             version.artifact_sha256[:12],
             (time.perf_counter() - started) * 1000,
+            "NumPy fast path" if new.fast else "scored through scikit-learn",
         )
         return new
 

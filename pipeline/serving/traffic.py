@@ -39,7 +39,7 @@ class EntityRule:
     def entities(
         self, rows: Sequence[Mapping[str, object]], ids: Mapping[str, list[str]], request_id: str
     ) -> list[str]:
-        """One entity id per row (the request id, with the row number, when the row names none)."""
+        """One entity id per row (the request id when the row names none)."""
         if not self.columns:
             return [request_id] * len(rows)
         if all(c in ids for c in self.columns):
