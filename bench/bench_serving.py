@@ -839,6 +839,7 @@ def stage_costs(setup: Setup, repeat: int = 200) -> str:
     if served.champion is None:
         raise SystemExit(f"no champion loaded: {served.problem}")
     model, dataset, schema = served.champion.model, ws.config.dataset, service.parts.schema
+    fast = served.champion.fast  # ct serve's NumPy scorer when it reproduced scikit-learn's scores, else None
 
     def median_ms(fn: Any) -> float:
         fn()
@@ -849,22 +850,25 @@ def stage_costs(setup: Setup, repeat: int = 200) -> str:
             samples.append(time.perf_counter() - t0)
         return statistics.median(samples) * 1000
 
-    lines = [f"{'step':<44} {'1 row':>8} {'100 rows':>9}   (median ms of {repeat}, no HTTP)"]
+    lines = [f"{'step':<46} {'1 row':>8} {'100 rows':>9}   (median ms of {repeat}, no HTTP)"]
     steps: dict[str, list[float]] = {}
     for rows in (setup.one, setup.hundred):
         raw = json.dumps(ct_body(rows)).encode()
         body = json.loads(raw)
         valid = validate_rows(as_rows(body), schema)
         X = feature_frame(valid.frame, dataset)
-        for name, fn in (
+        timed = [
             ("json.loads(body)", lambda raw=raw: json.loads(raw)),
-            ("validate_rows (schema check, DataFrame)", lambda body=body: validate_rows(as_rows(body), schema)),
-            ("feature_frame", lambda valid=valid: feature_frame(valid.frame, dataset)),
-            ("scores_from_model (Pipeline.predict_proba)", lambda X=X: scores_from_model(model, X, dataset)),
-            ("ScoringService.predict (all of the above + log)", lambda body=body: service.predict(body, "bench")),
-        ):
+            ("validate_rows (schema check, frame)", lambda body=body: validate_rows(as_rows(body), schema)),
+            ("sklearn path: feature_frame", lambda valid=valid: feature_frame(valid.frame, dataset)),
+            ("sklearn path: Pipeline.predict_proba", lambda X=X: scores_from_model(model, X, dataset)),
+        ]
+        if fast is not None:
+            timed.append(("fast path: NumPy scorer", lambda v=valid: fast(v.values, len(v))))
+        timed.append(("ScoringService.predict (validate, score, log)", lambda body=body: service.predict(body, "b")))
+        for name, fn in timed:
             steps.setdefault(name, []).append(median_ms(fn))
-    lines += [f"{name:<44} {a:>8.2f} {b:>9.2f}" for name, (a, b) in steps.items()]
+    lines += [f"{name:<46} {a:>8.2f} {b:>9.2f}" for name, (a, b) in steps.items()]
     return "\n".join(lines)
 
 
