@@ -83,7 +83,8 @@ MLFLOW_VENV = PROJECT_ROOT / ".bench-venvs" / "mlflow"
 PINNED_FOR_MLFLOW = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "threadpoolctl", "cloudpickle")
 """Taken from requirements.txt into MLflow's venv, so the champion's joblib file loads there as here."""
 CT_MAIN = "import sys; from pipeline.cli import main; sys.exit(main())"
-"""``ct`` run by this interpreter on this checkout (the venv's ``ct`` script may belong to another one)."""
+"""``ct`` run by this interpreter on this checkout (the venv's ``ct`` script may belong to another one);
+``-c`` rather than ``-m pipeline.cli`` so that cProfile can run it from a file (see ``ct_serve_command``)."""
 LATENCY_GOAL_MS = 10.0
 THROUGHPUT_GOAL = 2.0
 

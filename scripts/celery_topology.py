@@ -282,8 +282,7 @@ class CeleryTopology:
             if not self.settings.serve_port:
                 raise TopologyError("ct serve has no port in this topology (serve_port is unset)")
             host, port = self.settings.api_host, str(self.settings.serve_port)
-            serve = "import sys; from pipeline.cli import main; sys.exit(main())"  # the package has no __main__
-            return [sys.executable, "-c", serve, "serve", "--host", host, "--port", port]
+            return [sys.executable, "-m", "pipeline.cli", "serve", "--host", host, "--port", port]
         return [
             *airflow,
             "celery",

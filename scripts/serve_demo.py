@@ -117,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"token: {'$CT_SERVE_TOKEN' if source == 'CT_SERVE_TOKEN' else source}. Try, in another terminal:\n")
     print(curl_command(url, source, example_row()))
     print(f"\n(also {url}/metadata with the same header; Ctrl-C stops the server)\n", flush=True)
-    ct_main = "import sys; from pipeline.cli import main; sys.exit(main())"  # the package has no __main__
-    command = [sys.executable, "-c", ct_main, "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port)]
     os.execve(sys.executable, command, serve_environment(home, token, dict(os.environ)))
     return 0  # not reached: execve replaced this process
 

@@ -73,7 +73,7 @@ def test_ct_serve_runs_on_the_topology_store_with_a_token_of_its_own(settings: T
     from scripts.celery_topology import SERVE, CeleryTopology
 
     topology = CeleryTopology(settings, Secrets.generate())
-    assert topology._command(SERVE)[-5:] == ["serve", "--host", "127.0.0.1", "--port", "18124"]
+    assert topology._command(SERVE)[-6:] == ["pipeline.cli", "serve", "--host", "127.0.0.1", "--port", "18124"]
     serve_env = topology.component_env(SERVE)
     assert serve_env["CT_SERVE_TOKEN"] == topology.secrets.serve_token
     assert serve_env["CT_DATABASE_URL"] == settings.store_url and serve_env["CT_HOME"] == str(settings.ct_home)
