@@ -4,6 +4,7 @@ under load, the prediction log written on a clean stop, and /metrics."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -220,7 +221,9 @@ def test_canary_sends_about_the_share_of_entities_to_the_challenger_and_always_t
     assert set(shadowed["entity_id"]) == set(canary_rows["entity_id"])
 
 
-def test_a_promotion_under_load_swaps_the_model_with_no_failed_request(settings, versions):
+def test_a_promotion_under_load_swaps_the_model_with_no_failed_request(settings, database_url, demo_frame):
+    settings = dataclasses.replace(settings, database_url=database_url)  # SQLite, then PostgreSQL
+    versions = register_versions(serving_workspace(settings), demo_frame)
     ws = serving_workspace(settings, **FAST)
     promote(ws, 1)
     per_thread, threads = 150, 4
