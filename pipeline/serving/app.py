@@ -16,6 +16,7 @@ busy machine.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 import logging
@@ -304,6 +305,10 @@ def build_scoring_app(parts: ScoringParts) -> FastAPI:
         parts.follower.start()
         metrics.set_models(parts.follower.current)
         parts.prediction_log.start()
+        # what was loaded so far (libraries, the models) lives as long as the process: keep it out of
+        # the collector's scans, so a full collection during a request is short
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
