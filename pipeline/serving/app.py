@@ -268,6 +268,7 @@ class ScoringService:
                 "snapshot_id": mv.snapshot_id,
                 "created_at": mv.created_at,
                 "threshold": loaded.threshold if self.dataset.task == "binary" else None,
+                "scoring": "numpy" if loaded.fast is not None else "scikit-learn",
             }
 
         challenger = describe(served.challenger)

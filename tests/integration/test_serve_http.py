@@ -423,6 +423,9 @@ def test_regression_and_multiclass_models_answer_in_their_task_s_terms(settings,
     with running_server(ws) as srv, srv.client() as client:
         wait_until(lambda: client.get("/ready").json().get("challenger_version") == 2, "the challenger")
         answers = client.post("/predict", json=records).json()["predictions"]
+        scoring = client.get("/metadata").json()["champion"]["scoring"]
+    # datetime features are scored through scikit-learn; the tickets' pipeline has the fast path
+    assert scoring == ("scikit-learn" if dataset.features.datetime else "numpy")
     expected = expected_scores(ws, versions[0], sent)
     if dataset.task == "regression":
         np.testing.assert_allclose([a["prediction"] for a in answers], expected)
