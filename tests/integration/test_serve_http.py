@@ -105,6 +105,8 @@ def test_requests_without_the_right_token_are_refused(settings, versions):
                 assert response.headers["www-authenticate"] == "Bearer"
         with srv.client(TOKEN) as client:
             assert client.get("/metadata").status_code == 200
+            for path in ("/docs", "/redoc", "/openapi.json"):  # no schema browsing, with or without a token
+                assert client.get(path).status_code == 404
 
 
 def test_the_service_refuses_to_start_without_a_token_unless_configured_open(settings, versions):
