@@ -325,7 +325,9 @@ def build_scoring_app(parts: ScoringParts) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        threadpool_limits(limits=1)  # one thread for OpenMP/BLAS: small requests, two cores, many at once
+        # one thread for OpenMP/BLAS: small requests, two cores, many at once (restored on the way out,
+        # for a process that goes on, e.g. a test)
+        limits = threadpool_limits(limits=1)
         parts.follower.on_swap = metrics.set_models
         parts.follower.start()
         metrics.set_models(parts.follower.current)
@@ -339,6 +341,8 @@ def build_scoring_app(parts: ScoringParts) -> FastAPI:
         finally:
             parts.follower.stop()
             parts.prediction_log.close()
+            gc.unfreeze()
+            limits.restore_original_limits()
 
     app = FastAPI(
         title=f"ct serve: {parts.config.model.name}", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
