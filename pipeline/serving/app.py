@@ -339,10 +339,12 @@ def build_scoring_app(parts: ScoringParts) -> FastAPI:
         try:
             yield
         finally:
-            parts.follower.stop()
-            parts.prediction_log.close()
-            gc.unfreeze()
-            limits.restore_original_limits()
+            try:
+                parts.follower.stop()
+                parts.prediction_log.close()  # raises, after retries, when rows could not be written
+            finally:
+                gc.unfreeze()
+                limits.restore_original_limits()
 
     app = FastAPI(
         title=f"ct serve: {parts.config.model.name}", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
