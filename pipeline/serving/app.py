@@ -16,6 +16,7 @@ busy machine.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 import logging
@@ -111,6 +112,18 @@ def _answers(scores: np.ndarray, config: PipelineConfig, threshold: float) -> di
     return {"score": values, "predicted_label": [positive if v >= threshold else negative for v in values]}
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """One version's part of a request: the rows it scored, which of them it answered, its values."""
+
+    loaded: LoadedModel
+    role: str
+    rows: list[int]
+    served: list[bool]
+    values: dict[str, list[Any]]
+    ms: float
+
+
 def _pick(columns: Mapping[str, list[Any]], rows: Sequence[int]) -> dict[str, list[Any]]:
     return {c: [v[i] for i in rows] for c, v in columns.items()}
 
@@ -167,66 +180,78 @@ class ScoringService:
             if canary and challenger is not None
             else [False] * n
         )
-        champ, champ_ms = self._score(champion, valid, None)  # a failure here is a 500 (see the route)
-        answer_rows: dict[str, list[Any]] = champ
-        answered_by = [(champion, ROLE_CHAMPION)] * n
-        champ_served = [not a for a in assigned]
-        entries = [(champion, ROLE_CHAMPION, list(range(n)), champ_served, champ, champ_ms)]
-        if challenger is not None:
-            picked = [i for i in range(n) if assigned[i]] if canary else list(range(n))
-            if picked:
-                try:
-                    ch, ch_ms = self._score(challenger, valid, None if len(picked) == n else picked)
-                except Exception as err:  # the challenger never costs a request: the champion answers
-                    log.exception(
-                        "challenger v%d failed on request %s; the champion answers", challenger.number, request_id
-                    )
-                    self.parts.metrics.observe_error("/predict", f"challenger_error:{type(err).__name__}")
-                    champ_served = [True] * n
-                    entries[0] = (champion, ROLE_CHAMPION, list(range(n)), champ_served, champ, champ_ms)
-                else:
-                    entries.append((challenger, ROLE_CHALLENGER, picked, [canary] * len(picked), ch, ch_ms))
-                    if canary:
-                        answer_rows = {c: list(v) for c, v in champ.items()}
-                        for k, i in enumerate(picked):
-                            for c in answer_rows:
-                                answer_rows[c][i] = ch[c][k]
-                            answered_by[i] = (challenger, ROLE_CHALLENGER)
-        for loaded, role, picked, served_flags, values, ms in entries:
-            self.parts.prediction_log.append(
-                LogEntry(
-                    request_id=request_id,
-                    logged_at=logged_at,
-                    entities=entities,
-                    inputs=valid.values,
-                    rows=picked,
-                    model_name=self.name,
-                    model_version=loaded.number,
-                    artifact_sha256=loaded.version.artifact_sha256,
-                    role=role,
-                    served=served_flags,
-                    predictions=values,
-                    latency_ms=ms,
-                )
-            )
-            self.parts.metrics.observe_predictions(
-                loaded.number, role, served_flags, values["prediction" if "prediction" in values else "score"]
-            )
+        scored = self._run_models(served, valid, assigned, request_id)
+        for part in scored:
+            self._record(part, request_id, logged_at, entities, valid)
+        # each row's answer comes from the version that served it (the challenger's rows in a canary)
+        answer: list[tuple[_Scored, int]] = [(scored[0], i) for i in range(n)]
+        for part in scored[1:]:
+            for k, i in enumerate(part.rows):
+                if part.served[k]:
+                    answer[i] = (part, k)
         return {
             "request_id": request_id,
             "model_name": self.name,
-            "predictions": [self._row(i, *answered_by[i], answer_rows) for i in range(n)],
+            "predictions": [self._row(i, part, k) for i, (part, k) in enumerate(answer)],
         }
 
-    def _row(self, i: int, loaded: LoadedModel, role: str, columns: Mapping[str, list[Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"row": i, "model_version": loaded.number, "role": role}
+    def _run_models(
+        self, served: ServedModels, valid: ValidRows, assigned: list[bool], request_id: str
+    ) -> list[_Scored]:
+        """The champion's scores on every row, then the challenger's on its rows (canary: those
+        assigned to it, shadow: all); a failing challenger is dropped and the champion serves all."""
+        champion, challenger, n = served.champion, served.challenger, len(valid)
+        assert champion is not None  # checked by predict
+        values, ms = self._score(champion, valid, None)  # a failure here is a 500 (see the route)
+        canary = served.mode == "canary"
+        picked = [i for i in range(n) if assigned[i]] if canary else list(range(n))
+        if challenger is None or not picked:
+            return [_Scored(champion, ROLE_CHAMPION, list(range(n)), [True] * n, values, ms)]
+        try:
+            ch_values, ch_ms = self._score(challenger, valid, None if len(picked) == n else picked)
+        except Exception as err:  # the challenger never costs a request: the champion answers
+            log.exception("challenger v%d failed on request %s; the champion answers", challenger.number, request_id)
+            self.parts.metrics.observe_error("/predict", f"challenger_error:{type(err).__name__}")
+            return [_Scored(champion, ROLE_CHAMPION, list(range(n)), [True] * n, values, ms)]
+        return [
+            _Scored(champion, ROLE_CHAMPION, list(range(n)), [not a for a in assigned], values, ms),
+            _Scored(challenger, ROLE_CHALLENGER, picked, [canary] * len(picked), ch_values, ch_ms),
+        ]
+
+    def _record(
+        self, part: _Scored, request_id: str, logged_at: datetime, entities: list[str], valid: ValidRows
+    ) -> None:
+        """One version's rows of a request into the prediction log and the metrics."""
+        self.parts.prediction_log.append(
+            LogEntry(
+                request_id=request_id,
+                logged_at=logged_at,
+                entities=entities,
+                inputs=valid.values,
+                rows=part.rows,
+                model_name=self.name,
+                model_version=part.loaded.number,
+                artifact_sha256=part.loaded.version.artifact_sha256,
+                role=part.role,
+                served=part.served,
+                predictions=part.values,
+                latency_ms=part.ms,
+            )
+        )
+        shown = part.values["prediction" if "prediction" in part.values else "score"]
+        self.parts.metrics.observe_predictions(part.loaded.number, part.role, part.served, shown)
+
+    def _row(self, i: int, part: _Scored, k: int) -> dict[str, Any]:
+        """Row ``i`` of the request as answered by ``part`` (its ``k``-th row)."""
+        columns = part.values
+        out: dict[str, Any] = {"row": i, "model_version": part.loaded.number, "role": part.role}
         if self.dataset.task == "regression":
-            out["prediction"] = columns["prediction"][i]
+            out["prediction"] = columns["prediction"][k]
             return out
         if self.dataset.task == "multiclass":
-            out["probabilities"] = {c: columns[f"proba_{c}"][i] for c in self.dataset.classes}
-        out["score"] = columns["score"][i]
-        out["label"] = columns["predicted_label"][i]
+            out["probabilities"] = {c: columns[f"proba_{c}"][k] for c in self.dataset.classes}
+        out["score"] = columns["score"][k]
+        out["label"] = columns["predicted_label"][k]
         return out
 
     def metadata(self) -> dict[str, Any]:
@@ -243,6 +268,7 @@ class ScoringService:
                 "snapshot_id": mv.snapshot_id,
                 "created_at": mv.created_at,
                 "threshold": loaded.threshold if self.dataset.task == "binary" else None,
+                "scoring": "numpy" if loaded.fast is not None else "scikit-learn",
             }
 
         challenger = describe(served.challenger)
@@ -299,16 +325,26 @@ def build_scoring_app(parts: ScoringParts) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        threadpool_limits(limits=1)  # one thread for OpenMP/BLAS: small requests, two cores, many at once
+        # one thread for OpenMP/BLAS: small requests, two cores, many at once (restored on the way out,
+        # for a process that goes on, e.g. a test)
+        limits = threadpool_limits(limits=1)
         parts.follower.on_swap = metrics.set_models
         parts.follower.start()
         metrics.set_models(parts.follower.current)
         parts.prediction_log.start()
+        # what was loaded so far (libraries, the models) lives as long as the process: keep it out of
+        # the collector's scans, so a full collection during a request is short
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
-            parts.follower.stop()
-            parts.prediction_log.close()
+            try:
+                parts.follower.stop()
+                parts.prediction_log.close()  # raises, after retries, when rows could not be written
+            finally:
+                gc.unfreeze()
+                limits.restore_original_limits()
 
     app = FastAPI(
         title=f"ct serve: {parts.config.model.name}", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan

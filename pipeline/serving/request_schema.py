@@ -11,6 +11,7 @@ know are ignored (``/metadata`` says so).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -176,18 +177,24 @@ def example_record(schema: RequestSchema, dataset: DatasetConfig) -> dict[str, A
 @dataclass(frozen=True)
 class ValidRows:
     """The checked rows of a request: the values column by column (ids as strings, missing numbers
-    as NaN, datetimes as UTC ``datetime``) and the frame the model scores (its input columns only)."""
+    as NaN, datetimes as UTC ``datetime``) and, built when first asked for, the frame scikit-learn
+    scores (the model's input columns only; the NumPy fast path never needs it)."""
 
     values: dict[str, list[Any]]
-    frame: pd.DataFrame
-    id_columns: tuple[str, ...] = ()
+    schema: RequestSchema
+    rows: int
 
     @property
     def ids(self) -> dict[str, list[str]]:
-        return {c: self.values[c] for c in self.id_columns}
+        return {c: self.values[c] for c in self.schema.id_columns}
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        kinds = {r.name: r.kind for r in self.schema.rules}
+        return pd.DataFrame({c: _model_column(kinds[c], self.values[c]) for c in self.schema.input_columns})
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return self.rows
 
 
 def as_rows(body: Any) -> list[Any]:
@@ -260,7 +267,8 @@ def _model_column(kind: ColumnKind, values: list[Any]) -> Any:
         return np.asarray(values, dtype=np.float64)
     if kind == "datetime":
         return pd.to_datetime(values, utc=True)
-    return np.asarray([np.nan if v is None else v for v in values], dtype=object)
+    # object dtype, as feature_frame gives the encoders (not pandas' inferred string dtype)
+    return pd.Series([np.nan if v is None else v for v in values], dtype=object)
 
 
 def validate_rows(rows: Sequence[Any], schema: RequestSchema) -> ValidRows:
@@ -282,6 +290,4 @@ def validate_rows(rows: Sequence[Any], schema: RequestSchema) -> ValidRows:
                 columns[rule.name].append(value)
     if errors:
         raise InvalidRequest(errors)
-    kinds = {r.name: r.kind for r in schema.rules}
-    frame = pd.DataFrame({c: _model_column(kinds[c], columns[c]) for c in schema.input_columns}, copy=False)
-    return ValidRows(values=columns, frame=frame, id_columns=schema.id_columns)
+    return ValidRows(values=columns, schema=schema, rows=len(rows))

@@ -149,17 +149,15 @@ class ModelFollower:
             challenger = old.challenger
             try:
                 challenger = self._resolve(old.challenger, challenger_v, CHALLENGER)
-            except Exception as err:  # noqa: BLE001 - as for the champion: keep what is served
+            except Exception as err:  # noqa: BLE001 - the champion serves alone until the challenger loads
                 log.error(
-                    "challenger %s v%s could not be loaded (%s); retrying in %.0fs",
+                    "challenger %s v%s could not be loaded (%s); the champion serves alone, retrying in %.0fs",
                     self.name,
                     challenger_v.version if challenger_v else "?",
                     err,
                     self._poll,
                 )
-                challenger = (
-                    old.challenger if challenger_v is not None and _same(old.challenger, challenger_v) else None
-                )
+                challenger = None  # the alias moved away from whatever challenger was loaded before
             new = ServedModels(
                 champion=champion,
                 challenger=challenger,

@@ -4,6 +4,7 @@ under load, the prediction log written on a clean stop, and /metrics."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -104,6 +105,8 @@ def test_requests_without_the_right_token_are_refused(settings, versions):
                 assert response.headers["www-authenticate"] == "Bearer"
         with srv.client(TOKEN) as client:
             assert client.get("/metadata").status_code == 200
+            for path in ("/docs", "/redoc", "/openapi.json"):  # no schema browsing, with or without a token
+                assert client.get(path).status_code == 404
 
 
 def test_the_service_refuses_to_start_without_a_token_unless_configured_open(settings, versions):
@@ -220,7 +223,9 @@ def test_canary_sends_about_the_share_of_entities_to_the_challenger_and_always_t
     assert set(shadowed["entity_id"]) == set(canary_rows["entity_id"])
 
 
-def test_a_promotion_under_load_swaps_the_model_with_no_failed_request(settings, versions):
+def test_a_promotion_under_load_swaps_the_model_with_no_failed_request(settings, database_url, demo_frame):
+    settings = dataclasses.replace(settings, database_url=database_url)  # SQLite, then PostgreSQL
+    versions = register_versions(serving_workspace(settings), demo_frame)
     ws = serving_workspace(settings, **FAST)
     promote(ws, 1)
     per_thread, threads = 150, 4
@@ -420,6 +425,9 @@ def test_regression_and_multiclass_models_answer_in_their_task_s_terms(settings,
     with running_server(ws) as srv, srv.client() as client:
         wait_until(lambda: client.get("/ready").json().get("challenger_version") == 2, "the challenger")
         answers = client.post("/predict", json=records).json()["predictions"]
+        scoring = client.get("/metadata").json()["champion"]["scoring"]
+    # datetime features are scored through scikit-learn; the tickets' pipeline has the fast path
+    assert scoring == ("scikit-learn" if dataset.features.datetime else "numpy")
     expected = expected_scores(ws, versions[0], sent)
     if dataset.task == "regression":
         np.testing.assert_allclose([a["prediction"] for a in answers], expected)
