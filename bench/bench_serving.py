@@ -860,8 +860,8 @@ def stage_costs(setup: Setup, repeat: int = 200) -> str:
         X = feature_frame(valid.frame, dataset)
         timed = [
             ("json.loads(body)", lambda raw=raw: json.loads(raw)),
-            ("validate_rows (schema check, frame)", lambda body=body: validate_rows(as_rows(body), schema)),
-            ("sklearn path: feature_frame", lambda valid=valid: feature_frame(valid.frame, dataset)),
+            ("validate_rows (field checks)", lambda body=body: validate_rows(as_rows(body), schema)),
+            ("sklearn path: feature_frame", lambda v=valid: feature_frame(v.frame, dataset)),
             ("sklearn path: Pipeline.predict_proba", lambda X=X: scores_from_model(model, X, dataset)),
         ]
         if fast is not None:

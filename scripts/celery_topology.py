@@ -214,7 +214,8 @@ class CeleryTopology:
             {
                 "PATH": f"{bin_dir}{os.pathsep}{base.get('PATH', '')}",
                 "AIRFLOW_HOME": str(self.airflow_home),
-                "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(SCRIPTS_DIR)]),
+                # this checkout's pipeline package first, as for its dags/ and plugins/ (compose: /opt/ct)
+                "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins"), str(SCRIPTS_DIR)]),
                 "CT_HOME": str(s.ct_home),
                 "CT_DATABASE_URL": s.store_url,
             }

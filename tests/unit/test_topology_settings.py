@@ -8,6 +8,7 @@ settings are refused with a message that names them.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -77,6 +78,8 @@ def test_ct_serve_runs_on_the_topology_store_with_a_token_of_its_own(settings: T
     serve_env = topology.component_env(SERVE)
     assert serve_env["CT_SERVE_TOKEN"] == topology.secrets.serve_token
     assert serve_env["CT_DATABASE_URL"] == settings.store_url and serve_env["CT_HOME"] == str(settings.ct_home)
+    root = str(Path(__file__).resolve().parents[2])
+    assert serve_env["PYTHONPATH"].split(os.pathsep)[0] == root, "this checkout's pipeline, not another install"
     for other in ("scheduler", "ct-worker-1"):
         assert "CT_SERVE_TOKEN" not in topology.component_env(other), f"{other} gets ct serve's token"
     assert topology.settings.serve_url == "http://127.0.0.1:18124"
