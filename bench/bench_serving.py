@@ -595,8 +595,8 @@ class Plan:
     batch_rate: float = 20.0
     open_seconds: float = 15.0
     concurrency: int = 8
-    closed_requests: int = 4000
-    closed_batch_requests: int = 600
+    closed_requests: int = 20_000
+    closed_batch_requests: int = 3000
     closed_seconds: float = 15.0
     warmup: int = 300
 
