@@ -317,6 +317,29 @@ def promote_version(
     }
 
 
+def clear_challenger(ws: Workspace, name: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """Retire the challenger by hand (``ct models challenger clear``): one ``retirement`` ledger row and
+    an alert; nothing when there is no challenger."""
+    if not reason.strip():
+        raise RegistryError("clearing the challenger needs a reason (--reason TEXT); it is written to the ledger")
+    record = ws.meta.clear_alias(name, CHALLENGER, reason, {"manual": True}, actor)
+    _refresh_reports(ws, record)
+    _alert_move(ws, record)
+    progress(
+        "promote",
+        f"{name} challenger v{record.to_version} retired by {actor}: {reason}"
+        if record
+        else f"{name} has no challenger; nothing cleared",
+    )
+    return {
+        "name": name,
+        "alias": CHALLENGER,
+        "version": record.to_version if record else None,
+        "moved": record is not None,
+        "ledger": record.to_dict() if record else None,
+    }
+
+
 def rollback_alias(ws: Workspace, name: str, *, reason: str, actor: str, alias: str = CHAMPION) -> dict[str, Any]:
     """Move ``alias`` back to where it was before its latest move (one transaction, one ledger row).
 
