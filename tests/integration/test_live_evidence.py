@@ -343,3 +343,25 @@ def test_live_confirmation_makes_a_passing_version_the_challenger_not_the_champi
     assert decision["holdout_decision"]["promote"]
     assert promote_if_better(ws, MODEL, v3.version, actor="tester").challenger  # a rerun moves nothing
     assert len(ws.meta.promotion_history(MODEL, CHALLENGER)) == 1
+
+
+@pytest.mark.slow
+def test_one_ct_monitor_run_promotes_a_better_challenger(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same evidence through a real Airflow (``airflow dags test ct_monitor``): the DAG's tasks in order."""
+    from pipeline.app.airflow_runner import run_dag
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
+    _challenger(ws)
+    features, labels = _customers(400, seed=49, first_id=90_000)
+    write_log(ws, features, _challenger_scores(labels, better=True, seed=4))
+    drop_labels(ws, "outcomes.csv", labels)
+
+    result = run_dag(ws.settings, "ct_monitor")
+
+    assert result.succeeded, result.errors
+    assert ws.meta.get_alias(MODEL, CHAMPION).version == 2 and ws.meta.get_alias(MODEL, CHALLENGER) is None
+    move = ws.meta.promotion_history(MODEL, CHAMPION)[-1]
+    assert move.evidence["trigger"] == "live_evaluation" and move.actor.startswith("dag_run:ct_monitor/")
+    assert any("PROMOTED" in line for line in result.progress)
