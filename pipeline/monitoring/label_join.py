@@ -19,6 +19,10 @@ batch, so a customer scored in two batches gets its labels in arrival order. The
   go to ``quarantine/<time>_<sha8>/<stem>.rejected_rows.csv`` with a reason each. A file with no new
   match at all is quarantined whole (code ``no_new_labels``).
 
+Scored batches include the served predictions of ``ct serve`` (:mod:`pipeline.monitoring.served_batches`); a
+batch whose inputs hold only a feature hash (``serving.log.features: hash``) gives windows without
+drift and no training rows, and the join record's notes say how many matched rows were such.
+
 Which ids have a label is recorded per batch (``predictions/<batch>/labels/<sha16>.parquet``); the
 join record ``label-joins/<sha>.json`` is the commit point, after which the file is archived in
 ``archive/labels/``. A rerun joins nothing twice.
