@@ -201,6 +201,12 @@ def judge_live_challenger(ws: Workspace, joined: LabelJoin, actor: str = "ct_mon
     """After the label join: promote or retire the challenger on paired live evidence
     (``pipeline/monitoring/live_evaluation.py``); ``joined`` only orders this after the join."""
     judged = judge_challenger(ws, actor)
+    if judged.action in ("promoted", "retired"):
+        from pipeline.reporting.pages import write_model_report  # the pages show aliases and the decision
+
+        for version in (judged.challenger_version, judged.champion_version):
+            if version is not None:
+                write_model_report(ws.store, ws.meta.get_model_version(ws.config.model.name, version))
     return ChallengerVerdict(
         action=judged.action,
         reason=judged.reason,
