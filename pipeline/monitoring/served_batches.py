@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.core.config import DatasetConfig
 from pipeline.core.errors import NotFound, ScoringError
@@ -270,7 +271,10 @@ def take_log_file(ws: StoreContext, key: str) -> tuple[ServedFile, bool]:
     data = ws.store.get(key)
     sha = sha256_hex(data)
     try:
-        frame, hashed = _read_log(ws, key, data)
+        try:
+            frame, hashed = _read_log(ws, key, data)
+        except (pa.ArrowException, OSError) as exc:  # truncated or not Parquet at all
+            raise ScoringError(f"{ws.store.uri(key)}: not a readable Parquet file ({exc})") from exc
         result = _write_batches(ws, key, sha, len(data), frame, hashed)
     except ScoringError as exc:
         log.warning("%s", exc)

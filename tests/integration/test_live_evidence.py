@@ -34,6 +34,7 @@ from pipeline.modeling.training import predict_scores
 from pipeline.monitoring.batch_scoring import list_scored, parquet_bytes
 from pipeline.monitoring.label_join import list_joins
 from pipeline.monitoring.live_performance import live_windows
+from pipeline.monitoring.served_batches import taken_key
 from pipeline.monitoring.served_log import FEATURES_HASH_COLUMN, ROLE_CHALLENGER, ROLE_CHAMPION, log_file_key
 from pipeline.registry.base import CHALLENGER, CHAMPION, ModelVersion, NewModelVersion
 
@@ -365,3 +366,21 @@ def test_one_ct_monitor_run_promotes_a_better_challenger(
     move = ws.meta.promotion_history(MODEL, CHAMPION)[-1]
     assert move.evidence["trigger"] == "live_evaluation" and move.actor.startswith("dag_run:ct_monitor/")
     assert any("PROMOTED" in line for line in result.progress)
+
+
+def test_a_log_file_that_cannot_be_used_is_refused_once_and_the_others_are_taken(ws: Workspace) -> None:
+    features, _ = _customers(50, seed=51, first_id=95_000)
+    good = write_log(ws, features, None, seq=1)
+    bad = log_file_key(MODEL, T0, "host-2-def", 0)
+    ws.store.put(bad, parquet_bytes(pd.DataFrame({"request_id": ["r1"], "score": [0.5]})))
+    broken = log_file_key(MODEL, T0, "host-3-ghi", 0)
+    ws.store.put(broken, b"PAR1 but cut short")
+
+    collected = collect_served_predictions(ws)
+
+    assert collected.taken == (good,) and set(collected.refused) == {bad, broken}
+    assert collect_served_predictions(ws) == type(collected)(taken=(), batches=(), request_rows=0, refused=())
+    assert ws.store.exists(bad) and ws.store.exists(broken)  # left where they are
+    reasons = {k: json.loads(ws.store.get(taken_key(MODEL, k)))["refused"] for k in (bad, broken)}
+    assert "lacks columns" in reasons[bad] and "customer_id" in reasons[bad]
+    assert "not a readable Parquet file" in reasons[broken]
