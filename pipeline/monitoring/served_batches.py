@@ -224,7 +224,7 @@ def _write_version(
     if existing is not None:
         return existing  # an interrupted run wrote it (same content: the log is immutable)
     predictions = rows[[*ds.id_columns]].reset_index(drop=True)
-    for column in (*score_columns(ds), "predicted_label"):
+    for column in dict.fromkeys((*score_columns(ds), "score", "predicted_label")):  # the task's, as logged
         if column in rows.columns:
             predictions[column] = rows[column].to_numpy()
     predictions["role"] = rows["role"].to_numpy()
