@@ -325,6 +325,7 @@ def judge_challenger(ws: AlertingContext, actor: str = "ct_monitor") -> Challeng
         rows.window_ids,
     )
     stored = {**judgement.to_dict(), "evaluated_at": datetime.now(UTC).isoformat(timespec="microseconds")}
+    # derived (recomputed from predictions and labels every run); what was acted on is in the ledger
     ws.store.replace(evidence_key(name), json.dumps(stored, indent=2, default=str).encode())
     evidence = {
         "trigger": TRIGGER,
