@@ -10,13 +10,20 @@ Runs on every new snapshot (the **ct_snapshots** Asset) and on the `CT_MONITOR_C
    the Asset events, which Airflow coalesces while a run is busy.
 2. **score_unlabelled_batches** — the champion scores every complete file in `scoring/` (no label
    yet); predictions are written to `predictions/<batch>/<model>-v<version>.parquet` with a manifest.
-3. **join_late_labels** — label files in `labels/` are matched by id to those predictions: one live
-   window per join, unmatched or repeated labels kept in quarantine, and the labelled rows dropped
-   into `landing/` so `ct_ingest` takes them in as training data.
-4. **decide** — a retrain is requested only for a sustained, significant drop (or sustained drift):
+3. **collect_served_predictions** — every new prediction-log file of `ct serve`
+   (`prediction-logs/<model>/…`) becomes a scored batch per model version that answered or
+   shadowed its requests, in the same layout, so late labels join served predictions too.
+4. **join_late_labels** — label files in `labels/` are matched by id to those predictions: one live
+   window per join and model version, unmatched or repeated labels kept in quarantine, and the
+   labelled rows dropped into `landing/` so `ct_ingest` takes them in as training data.
+5. **judge_challenger** — with a `challenger` alias (canary or shadow), its answers and the
+   champion's on the same labelled live requests are compared (paired bootstrap, 95% interval):
+   non-inferior on `serving.challenger.min_samples` rows promotes it (trigger `live_evaluation`),
+   clearly worse retires it; a ledger row and an alert either way.
+6. **decide** — a retrain is requested only for a sustained, significant drop (or sustained drift):
    enough rows, the whole interval below the tolerated level for `monitoring.consecutive_windows`
    windows in a row, and outside the cooldown since the last promotion.
-5. **hand_over** — records each checked snapshot and any retrain decision as a pending training
+7. **hand_over** — records each checked snapshot and any retrain decision as a pending training
    request in the store (`ct runs pending` lists them), then updates the **ct_checked_snapshots**
    Asset, which starts `ct_train`; the next ct_train run claims every pending request.
 
@@ -68,18 +75,33 @@ def ct_monitor():
         return run_stage(score_unlabelled)
 
     @task
-    def join_late_labels(unlabelled: dict) -> dict:
+    def collect_served_predictions() -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.app.stages.monitor import collect_served_predictions
+
+        return run_stage(collect_served_predictions)
+
+    @task
+    def join_late_labels(unlabelled: dict, served: dict) -> dict:
         from ct_airflow.stage import run_stage
         from pipeline.app.stages.monitor import join_labels
 
         return run_stage(join_labels)  # after scoring: labels may be for a batch scored in this run
 
     @task
-    def decide(scored: dict, joined: dict) -> dict:
+    def judge_challenger(joined: dict, **context) -> dict:
+        from ct_airflow.stage import run_stage
+        from pipeline.app.stages.monitor import judge_live_challenger
+
+        dag_run = context["dag_run"]
+        return run_stage(judge_live_challenger, joined, actor=f"dag_run:{dag_run.dag_id}/{dag_run.run_id}")
+
+    @task
+    def decide(scored: dict, joined: dict, judged: dict) -> dict:
         from ct_airflow.stage import run_stage
         from pipeline.app.stages.monitor import decide_on_retrain
 
-        return run_stage(decide_on_retrain, scored, joined)
+        return run_stage(decide_on_retrain, scored, joined)  # after judging: the champion may have moved
 
     @task(outlets=[CHECKED_SNAPSHOTS])
     def hand_over(decision: dict, outlet_events=None) -> dict:
@@ -95,7 +117,8 @@ def ct_monitor():
         outlet_events[CHECKED_SNAPSHOTS].extra = {"snapshot_id": snapshot_id, "trigger": trigger}
         return trigger
 
-    hand_over(decide(score_new_data(), join_late_labels(score_unlabelled_batches())))
+    joined = join_late_labels(score_unlabelled_batches(), collect_served_predictions())
+    hand_over(decide(score_new_data(), joined, judge_challenger(joined)))
 
 
 ct_monitor()

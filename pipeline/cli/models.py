@@ -26,7 +26,7 @@ from pipeline.cli.output import (
 from pipeline.core.errors import CTError
 from pipeline.core.metric_names import higher_is_better
 from pipeline.core.settings import Settings
-from pipeline.registry.base import CHAMPION, ModelVersion, PromotionRecord
+from pipeline.registry.base import CHALLENGER, CHAMPION, ModelVersion, PromotionRecord
 
 
 def _version_number(text: str) -> int:
@@ -98,7 +98,9 @@ def _ledger_table(rows: list[PromotionRecord]) -> str:
                 r.created_at,
                 r.alias,
                 r.kind,
-                f"{'v' + str(r.from_version) if r.from_version else '—'} -> v{r.to_version}",
+                f"v{r.to_version} -> —"
+                if r.kind == "retirement"
+                else f"{'v' + str(r.from_version) if r.from_version else '—'} -> v{r.to_version}",
                 r.actor,
                 r.reason,
             ]
@@ -459,6 +461,63 @@ def _rollback(ws: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _challenger(ws: Any, args: argparse.Namespace) -> int:
+    """``ct models challenger set VERSION | clear | status``."""
+    from pipeline.app.stages.register import clear_challenger, promote_version
+
+    name = args.name or ws.config.model.name
+    if args.challenger_action == "status":
+        return _challenger_status(ws, name, args)
+    if args.challenger_action == "clear":
+        _print_move(clear_challenger(ws, name, reason=args.reason, actor=_actor(args)), args)
+        return 0
+    version = _version_number(args.version)
+    champion = ws.meta.get_alias(name, CHAMPION)
+    if champion is not None and champion.version == version:
+        raise CTError(f"{name} v{version} is the champion; a challenger must be another version")
+    _print_move(promote_version(ws, name, version, reason=args.reason, actor=_actor(args), alias=CHALLENGER), args)
+    return 0
+
+
+def _challenger_status(ws: Any, name: str, args: argparse.Namespace) -> int:
+    """The challenger, the champion and the live evidence on them so far (computed now; nothing is moved)."""
+    from pipeline.monitoring.live_evaluation import evaluate_challenger, read_evidence
+
+    serving = ws.config.serving.challenger
+    challenger = ws.meta.get_alias(name, CHALLENGER)
+    champion = ws.meta.get_alias(name, CHAMPION)
+    comparison, rows = (None, None)
+    if challenger is not None and champion is not None and challenger.version != champion.version:
+        comparison, rows = evaluate_challenger(ws, challenger, champion)
+    out = {
+        "name": name,
+        "challenger": challenger.version if challenger else None,
+        "champion": champion.version if champion else None,
+        "mode": serving.mode,
+        "share": serving.share if serving.mode == "canary" else None,
+        "min_samples": serving.min_samples,
+        "comparison": comparison.to_dict() if comparison else None,
+        "batches": list(rows.batches) if rows else [],
+        "window_ids": list(rows.window_ids) if rows else [],
+        "last_judged": read_evidence(ws),
+        "history": [r.to_dict() for r in newest_first(ws.meta.promotion_history(name, CHALLENGER))],
+    }
+    if args.json:
+        emit_json(out)
+        return 0
+    if challenger is None:
+        print(f"{name}: no challenger (champion v{out['champion'] or '—'})")
+    else:
+        mode = f"{serving.mode}" + (f" {serving.share:.0%}" if serving.mode == "canary" else "")
+        print(f"{name}: challenger v{challenger.version} ({mode}) vs champion v{out['champion'] or '—'}")
+        if comparison is not None:
+            print(f"  {comparison.verdict}: {comparison.reason}")
+            print(f"  live windows: {', '.join(out['window_ids']) or '—'}")
+    if out["history"]:
+        print(_ledger_table([PromotionRecord(**r) for r in out["history"]]))
+    return 0
+
+
 def _report(ws: Any, args: argparse.Namespace) -> int:
     from pipeline.reporting.pages import write_model_report
 
@@ -482,6 +541,7 @@ ACTIONS = {
     "promote": _promote,
     "rollback": _rollback,
     "report": _report,
+    "challenger": _challenger,
 }
 
 
@@ -552,4 +612,20 @@ def register(sub: Any) -> None:
         q.add_argument("--alias", default=CHAMPION, help=f"alias to move (default: {CHAMPION})")
         q.add_argument("--actor", help="who, for the ledger (default: the OS user)")
         q.add_argument("--json", action="store_true")
+
+    q = s.add_parser("challenger", help="the version served beside the champion (canary or shadow)")
+    c = q.add_subparsers(dest="challenger_action", required=True)
+    for action, help_text in (
+        ("set", "make a version the challenger (verified, logged)"),
+        ("clear", "retire the challenger (logged)"),
+        ("status", "the challenger, the champion and the live evidence so far"),
+    ):
+        r = c.add_parser(action, help=help_text)
+        if action == "set":
+            r.add_argument("version", metavar="VERSION")
+        if action != "status":
+            r.add_argument("--reason", required=True, help="why; written to the ledger")
+            r.add_argument("--actor", help="who, for the ledger (default: the OS user)")
+        r.add_argument("--name", help="model name (default: model.name of the config)")
+        r.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)

@@ -173,15 +173,21 @@ def ingest_rejected_alert(
 
 
 def alias_move_alert(record: PromotionRecord) -> Alert:
-    """``promoted`` or ``rolled_back``: one alert per ledger row (the row id is the key)."""
-    rollback = record.kind == "rollback"
-    kind: Kind = "rolled_back" if rollback else "promoted"
+    """``promoted``, ``rolled_back`` or ``challenger_retired`` (an alias cleared): one alert per
+    ledger row (the row id is the key)."""
+    rollback, retired = record.kind == "rollback", record.kind == "retirement"
+    kind: Kind = "rolled_back" if rollback else "challenger_retired" if retired else "promoted"
     before = f"v{record.from_version}" if record.from_version is not None else "nothing"
     verb = "rolled back" if rollback else "moved"
+    title = (
+        f"{record.name}: {record.alias} v{record.to_version} retired ({record.alias} cleared)"
+        if retired
+        else f"{record.name}: {record.alias} {verb} {before} -> v{record.to_version}"
+    )
     return Alert(
         kind=kind,
-        severity="warning" if rollback else "info",
-        title=f"{record.name}: {record.alias} {verb} {before} -> v{record.to_version}",
+        severity="warning" if rollback or retired else "info",
+        title=title,
         message=f"by {record.actor}: {record.reason}",
         dedupe_key=make_dedupe_key(kind, record.name, record.alias, f"ledger{record.id}"),
         details={

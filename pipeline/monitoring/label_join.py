@@ -19,6 +19,10 @@ batch, so a customer scored in two batches gets its labels in arrival order. The
   go to ``quarantine/<time>_<sha8>/<stem>.rejected_rows.csv`` with a reason each. A file with no new
   match at all is quarantined whole (code ``no_new_labels``).
 
+Scored batches include the served predictions of ``ct serve`` (:mod:`pipeline.monitoring.served_batches`); a
+batch whose inputs hold only a feature hash (``serving.log.features: hash``) gives windows without
+drift and no training rows, and the join record's notes say how many matched rows were such.
+
 Which ids have a label is recorded per batch (``predictions/<batch>/labels/<sha16>.parquet``); the
 join record ``label-joins/<sha>.json`` is the commit point, after which the file is archived in
 ``archive/labels/``. A rerun joins nothing twice.
@@ -242,8 +246,10 @@ class _References:
         return self._cache[version]
 
     def threshold(self, version: int) -> float:
-        """The version's decision threshold (see ``recorded_threshold``), read with its profile."""
-        self.get(version)
+        """The version's decision threshold (see ``recorded_threshold``); needs no profile (hash-only rows)."""
+        if version not in self._thresholds:
+            mv = self.ws.meta.get_model_version(self.ws.config.model.name, version)
+            self._thresholds[version] = recorded_threshold(mv.evaluation, self.ws.config.evaluation.decision_threshold)
         return self._thresholds[version]
 
 
@@ -290,7 +296,8 @@ def _window(
         confidence=0.95,
     )[metric]
     feats = joined[[_KEY, _BATCH]].merge(features, on=[_KEY, _BATCH])
-    drift = detect_drift(refs.get(version), feats)
+    # rows logged by ct serve with a feature hash only (serving.log.features: hash) have no features
+    drift = detect_drift(refs.get(version), feats) if len(feats) else None
     window = live_window(window_id, version, len(joined), est, drift)
     store_window(ws, ws.config.model.name, window, source)
     summary.update(window.to_dict())
@@ -301,13 +308,21 @@ def _window(
 def _training_frame(
     ws: StoreContext, matched: pd.DataFrame, batches: dict[str, _Batch]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(features of every matched row keyed by id and batch, the labelled training rows in snapshot column order)."""
+    """(features of every matched row keyed by id and batch, the labelled training rows in snapshot column order).
+
+    Batches without feature values (served predictions logged with a feature hash) give neither.
+    """
     ds = ws.config.dataset
     frames = []
     for b in matched[_BATCH].unique():
         f = _read_parquet(ws, batches[b].inputs_key)
+        if not all(c in f.columns for c in ds.feature_names):
+            continue
         f[_KEY], f[_BATCH] = row_keys(f, list(ds.id_columns)), b
         frames.append(f)
+    if not frames:
+        empty = pd.DataFrame(columns=[_KEY, _BATCH, *ds.id_columns, *ds.feature_names])
+        return empty, pd.DataFrame(columns=ds.columns)
     features = pd.concat(frames, ignore_index=True)
     rows = matched.assign(_order=matched[_BATCH].map(lambda b: batches[b].order)).sort_values(["_order", _ROW])
     training = rows[[_KEY, _BATCH, ds.label]].merge(features.drop(columns=list(ds.id_columns)), on=[_KEY, _BATCH])
@@ -368,15 +383,25 @@ def join_label_file(
         if "skipped" in summary:
             notes.append(f"v{version}: {summary['skipped']}")
     # 3. the labelled rows become training data; mark them as seen by every version that scored all of them
-    data = parquet_bytes(training)
-    sha = sha256_hex(data)
-    for version in versions:
-        if all(version in batches[b].scorings for b in matched[_BATCH].unique()):
-            ws.store.put(
-                joined_file_key(ws.config.model.name, version, sha),
-                json.dumps({"label_file": source.name, "label_sha256": source.sha256, "window_id": window_id}).encode(),
-            )
-    training_file = _write_training_file(ws, source, data, sha, len(training))
+    without = len(matched) - len(training)
+    if without:
+        notes.append(
+            f"{without} matched row(s) were logged by ct serve with a feature hash only "
+            "(serving.log.features: hash): no drift and no training rows from them"
+        )
+    training_file = None
+    if len(training):
+        data = parquet_bytes(training)
+        sha = sha256_hex(data)
+        for version in versions:
+            if all(version in batches[b].scorings for b in matched[_BATCH].unique()):
+                ws.store.put(
+                    joined_file_key(ws.config.model.name, version, sha),
+                    json.dumps(
+                        {"label_file": source.name, "label_sha256": source.sha256, "window_id": window_id}
+                    ).encode(),
+                )
+        training_file = _write_training_file(ws, source, data, sha, len(training))
     rejected = parsed.rejected
     if len(unjoined):
         rejected = pd.concat([rejected, unjoined], ignore_index=True).sort_values(_ROW, kind="stable")

@@ -52,8 +52,11 @@ def joined_file_key(model_name: str, version: int, sha256: str) -> str:
     return f"monitoring/{model_name}/joined-files/v{version}/{sha256}.json"
 
 
-def live_window(window_id: str, version: int, rows: int, estimate: MetricEstimate, drift: DriftReport) -> LiveWindow:
-    """One live window observed now: a version's metric on ``rows`` live rows with its interval, and their drift."""
+def live_window(
+    window_id: str, version: int, rows: int, estimate: MetricEstimate, drift: DriftReport | None
+) -> LiveWindow:
+    """One live window observed now: a version's metric on ``rows`` live rows with its interval, and their
+    drift (None: the rows' features are unknown, e.g. served predictions logged with a feature hash)."""
     return LiveWindow(
         window_id=window_id,
         model_version=version,
@@ -61,8 +64,8 @@ def live_window(window_id: str, version: int, rows: int, estimate: MetricEstimat
         value=estimate.value,
         lower=estimate.lower,
         upper=estimate.upper,
-        drift_share=drift.drift_share,
-        drifted_features=tuple(drift.drifted_features),
+        drift_share=drift.drift_share if drift is not None else None,
+        drifted_features=tuple(drift.drifted_features) if drift is not None else (),
         observed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         reliable=estimate.reliable,
     )

@@ -22,6 +22,7 @@ Kind = Literal[
     "rolled_back",
     "ingest_rejected",
     "thin_evidence",
+    "challenger_retired",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 Severity = Literal["info", "warning", "critical"]

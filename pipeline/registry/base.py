@@ -115,7 +115,9 @@ class PromotionRecord:
     actor: str
     created_at: str
     kind: str = "promotion"
-    """``promotion`` (a move forward, by policy or by hand) or ``rollback`` (undoes the latest move)."""
+    """``promotion`` (a move forward, by policy or by hand), ``rollback`` (undoes the latest move) or
+    ``retirement`` (the alias was cleared: it points nowhere now; ``from_version`` and ``to_version``
+    both name the version it left, as ``to_version`` is never empty)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -286,6 +288,25 @@ class MetadataStore(ABC):
         """Move an alias and write its ledger row (kind ``promotion``) in one transaction.
 
         Returns None (and writes nothing) when the alias already points to ``version``.
+        """
+
+    @abstractmethod
+    def clear_alias(
+        self,
+        name: str,
+        alias: str,
+        reason: str,
+        evidence: dict[str, Any],
+        actor: str,
+        *,
+        expect_version: int | None = None,
+    ) -> PromotionRecord | None:
+        """Remove ``alias`` and write its ledger row (kind ``retirement``) in one transaction.
+
+        Returns None (and writes nothing) when the alias points nowhere already, so a rerun clears
+        nothing twice. With ``expect_version`` the alias is cleared only while it still points to
+        that version (None, writing nothing, otherwise): a caller that judged one version never
+        clears a newer one set meanwhile. Unknown models raise ``NotFound``.
         """
 
     @abstractmethod

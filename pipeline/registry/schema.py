@@ -110,7 +110,8 @@ promotions = sa.Table(
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("actor", sa.String(400), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    # v2: "promotion" for a move forward, "rollback" for an undo of the latest move.
+    # v2: "promotion" for a move forward, "rollback" for an undo of the latest move; "retirement" (no
+    # schema change) for a cleared alias, from_version = to_version = the version it left.
     sa.Column("kind", sa.String(20), nullable=False, server_default="promotion"),
     sa.Index("ix_ct_promotions_name_alias_id", "name", "alias", "id"),  # v2: one alias's ledger, in order
 )

@@ -39,6 +39,7 @@ from pipeline.registry.base import (
 from pipeline.registry.migrations import UpgradeResult, apply_steps, read_schema_version
 from pipeline.registry.versioning import (
     PROMOTION,
+    RETIREMENT,
     ROLLBACK,
     RollbackTarget,
     VersionInputs,
@@ -629,6 +630,43 @@ class SqlMetadataStore(MetadataStore):
             if current == version:
                 return None
             return self._move_alias(conn, name, alias, current, version, reason, evidence, actor, PROMOTION)
+
+    def clear_alias(
+        self,
+        name: str,
+        alias: str,
+        reason: str,
+        evidence: dict[str, Any],
+        actor: str,
+        *,
+        expect_version: int | None = None,
+    ) -> PromotionRecord | None:
+        a = t.aliases.c
+        with self.engine.begin() as conn:
+            if not self._lock_model(conn, name):
+                raise NotFound(f"there is no model named {name!r}; list them with `ct models list`")
+            current = self._current(conn, name, alias)
+            if current is None or (expect_version is not None and current != expect_version):
+                return None
+            conn.execute(sa.delete(t.aliases).where((a.name == name) & (a.alias == alias)))
+            new_id = _new_id(
+                conn.execute(
+                    sa.insert(t.promotions).values(
+                        name=name,
+                        alias=alias,
+                        from_version=current,
+                        to_version=current,
+                        reason=reason,
+                        evidence=evidence,
+                        actor=actor,
+                        created_at=_now(),
+                        kind=RETIREMENT,
+                    )
+                )
+            )
+            row = conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
+        log.info("%s: alias %r cleared (v%d retired) by %s: %s", name, alias, current, actor, reason)
+        return self._promotion(row)
 
     def _ledger(self, conn: Connection, name: str, alias: str | None = None) -> list[PromotionRecord]:
         p = t.promotions.c

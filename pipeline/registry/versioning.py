@@ -18,6 +18,8 @@ from pipeline.registry.base import PromotionRecord
 FIRST_SEMVER = "1.0.0"
 PROMOTION = "promotion"
 ROLLBACK = "rollback"
+RETIREMENT = "retirement"
+"""A ledger row that cleared an alias (``from_version`` = ``to_version`` = the version it left)."""
 
 
 @dataclass(frozen=True)
@@ -98,14 +100,24 @@ def rollback_target(history: Sequence[PromotionRecord], name: str, alias: str) -
     the last two. ``history`` is the alias's ledger, oldest first.
     """
     stack: list[PromotionRecord] = []
+    cleared: PromotionRecord | None = None
     for row in history:
         if row.alias != alias:
             continue
-        if row.kind == ROLLBACK:
+        cleared = row if row.kind == RETIREMENT else None
+        if row.kind == RETIREMENT:
+            stack = []  # a cleared alias starts a new history: its next move comes from nothing
+        elif row.kind == ROLLBACK:
             if stack:
                 stack.pop()
         else:
             stack.append(row)
+    if cleared is not None:
+        raise RegistryError(
+            f"{alias!r} of {name!r} was cleared (v{cleared.to_version} retired, ledger row {cleared.id}: "
+            f"{cleared.reason}); there is no move to roll back. Set it again with "
+            f"`ct models promote {name} VERSION --alias {alias} --reason ...`"
+        )
     if not history or not any(r.alias == alias for r in history):
         raise RegistryError(
             f"model {name!r} has never had a {alias!r} alias; nothing to roll back. "

@@ -99,7 +99,15 @@ def test_train_dag_and_the_training_flow_are_one_topology(parse_report: dict) ->
 def test_monitor_dag_scores_unlabelled_batches_and_joins_labels_before_deciding(parse_report: dict) -> None:
     dag = parse_report["files"]["ct_monitor"]["dags"]["ct_monitor"]
     assert dag["tasks"] == sorted(
-        ["score_new_data", "score_unlabelled_batches", "join_late_labels", "decide", "hand_over"]
+        [
+            "score_new_data",
+            "score_unlabelled_batches",
+            "collect_served_predictions",
+            "join_late_labels",
+            "judge_challenger",
+            "decide",
+            "hand_over",
+        ]
     )
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pipeline.core.errors import NotFound, RegistryError, SchemaVersionError
 from pipeline.registry import schema as t
 from pipeline.registry import sql as sql_module
-from pipeline.registry.base import CHAMPION, ModelVersion, NewModelVersion, SnapshotRecord
+from pipeline.registry.base import CHALLENGER, CHAMPION, ModelVersion, NewModelVersion, SnapshotRecord
 from pipeline.registry.sql import SqlMetadataStore
 
 # Fixed-length hex ids, like the real ones (sha256[:16]); the first two share the prefix "aaaa".
@@ -771,3 +771,38 @@ def test_rollback_refuses_when_the_alias_was_changed_outside_the_ledger(store: S
     with pytest.raises(RegistryError, match="points to v3, but its ledger ends at v2"):
         store.rollback_alias("churn", CHAMPION, "r", "a")
     assert len(store.promotion_history("churn")) == 2
+
+
+def test_clear_alias_writes_a_retirement_row_once(store: SqlMetadataStore) -> None:
+    _three_versions(store)
+    store.set_alias("churn", CHAMPION, 1, "first", {}, "a")
+    store.set_alias("churn", CHALLENGER, 2, "awaiting live confirmation", {}, "policy")
+    assert store.clear_alias("churn", CHALLENGER, "judged", {"n": 10}, "b", expect_version=3) is None  # not v3
+    assert store.get_alias("churn", CHALLENGER).version == 2
+
+    row = store.clear_alias("churn", CHALLENGER, "worse on live data", {"n": 600}, "ct_monitor", expect_version=2)
+    assert row is not None
+    assert (row.alias, row.kind, row.from_version, row.to_version, row.actor) == (
+        CHALLENGER,
+        "retirement",
+        2,
+        2,
+        "ct_monitor",
+    )
+    assert row.evidence == {"n": 600}
+    assert store.get_alias("churn", CHALLENGER) is None
+    assert CHALLENGER not in store.get_model_version("churn", 2).aliases
+    assert store.get_alias("churn").version == 1  # the champion is untouched
+    assert store.promotion_history("churn", CHALLENGER)[-1] == row
+
+    # a rerun clears nothing twice
+    assert store.clear_alias("churn", CHALLENGER, "again", {}, "ct_monitor") is None
+    assert len(store.promotion_history("churn", CHALLENGER)) == 2
+    with pytest.raises(RegistryError, match="was cleared"):
+        store.rollback_target("churn", CHALLENGER)
+    with pytest.raises(NotFound, match="no model named 'nope'"):
+        store.clear_alias("nope", CHALLENGER, "r", {}, "a")
+
+    # set again after a retirement: the new history starts from nothing
+    again = store.set_alias("churn", CHALLENGER, 3, "next candidate", {}, "policy")
+    assert again is not None and again.from_version is None

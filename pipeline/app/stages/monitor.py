@@ -1,4 +1,5 @@
-"""Monitor: the champion scores new data before training, and the verdict is handed to ct_train."""
+"""Monitor: the champion scores new data before training, served predictions and late labels give live
+windows, a challenger is judged on live evidence, and the retrain verdict is handed to ct_train."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from pipeline.app.workspace import Workspace
 from pipeline.core.progress import progress
 from pipeline.monitoring.batch_scoring import pending_scoring_files, score_pending_batches
 from pipeline.monitoring.label_join import join_pending_labels, pending_label_files
+from pipeline.monitoring.live_evaluation import judge_challenger
 from pipeline.monitoring.live_performance import check_for_retrain, score_new_batches
+from pipeline.monitoring.served_batches import collect_served, pending_log_files
 from pipeline.registry.base import SnapshotRecord
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,29 @@ class LabelJoin(Contract):
     windows: int
     quarantined: tuple[str, ...]
     waiting: int
+
+
+@dataclass(frozen=True)
+class ServedCollection(Contract):
+    """Prediction-log files of ``ct serve`` taken as scored batches now, the batches, and files refused."""
+
+    taken: tuple[str, ...]
+    batches: tuple[str, ...]
+    request_rows: int
+    refused: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChallengerVerdict(Contract):
+    """The live judgement of the challenger: ``action`` none / promoted / retired / cleared, and why."""
+
+    action: str
+    reason: str
+    challenger_version: int | None
+    champion_version: int | None
+    verdict: str | None = None
+    rows: int = 0
+    ledger_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +186,38 @@ def join_labels(ws: Workspace) -> LabelJoin:
     )
 
 
+def collect_served_predictions(ws: Workspace) -> ServedCollection:
+    """Take the new prediction-log files of ``ct serve`` as scored batches (see ``monitoring/served_batches.py``)."""
+    out = collect_served(ws)
+    return ServedCollection(
+        taken=tuple(r["log_file"] for r in out["taken"]),
+        batches=tuple(out["batches"]),
+        request_rows=out["request_rows"],
+        refused=tuple(r["log_file"] for r in out["refused"]),
+    )
+
+
+def judge_live_challenger(ws: Workspace, joined: LabelJoin, actor: str = "ct_monitor") -> ChallengerVerdict:
+    """After the label join: promote or retire the challenger on paired live evidence
+    (``pipeline/monitoring/live_evaluation.py``); ``joined`` only orders this after the join."""
+    judged = judge_challenger(ws, actor)
+    if judged.action in ("promoted", "retired"):
+        from pipeline.reporting.pages import write_model_report  # the pages show aliases and the decision
+
+        for version in (judged.challenger_version, judged.champion_version):
+            if version is not None:
+                write_model_report(ws.store, ws.meta.get_model_version(ws.config.model.name, version))
+    return ChallengerVerdict(
+        action=judged.action,
+        reason=judged.reason,
+        challenger_version=judged.challenger_version,
+        champion_version=judged.champion_version,
+        verdict=judged.comparison.verdict if judged.comparison else None,
+        rows=judged.comparison.rows if judged.comparison else 0,
+        ledger_ids=judged.ledger_ids,
+    )
+
+
 def retrain_decision(check: Mapping[str, Any], scored: SnapshotScoring, joined_windows: int = 0) -> MonitorDecision:
     """A retrain check (``check_for_retrain``'s result) together with what the run scored."""
     return MonitorDecision(
@@ -181,8 +239,13 @@ def decide_on_retrain(ws: Workspace, scored: SnapshotScoring, joined: LabelJoin)
 
 
 def monitor_inputs_waiting(ws: Workspace) -> list[str]:
-    """Complete files waiting in ``scoring/`` and ``labels/`` (``ct run`` runs ct_monitor for them)."""
-    return [f"scoring/{n}" for n in pending_scoring_files(ws)] + [f"labels/{n}" for n in pending_label_files(ws)]
+    """Complete files waiting in ``scoring/`` and ``labels/``, and prediction logs of ``ct serve`` not taken
+    yet (``ct run`` runs ct_monitor for them)."""
+    return (
+        [f"scoring/{n}" for n in pending_scoring_files(ws)]
+        + [f"labels/{n}" for n in pending_label_files(ws)]
+        + pending_log_files(ws)
+    )
 
 
 def hand_over_to_training(ws: Workspace, decision: MonitorDecision) -> TrainingTrigger | None:

@@ -17,9 +17,10 @@ from pipeline.app.workspace import Workspace, code_version
 from pipeline.core.environment import environment_fingerprint
 from pipeline.core.errors import ArtifactIntegrityError, RegistryError
 from pipeline.core.progress import progress
-from pipeline.modeling.promotion import decide_promotion
+from pipeline.modeling.promotion import PromotionDecision, decide_promotion
 from pipeline.monitoring.alerts import alias_move_alert, thin_evidence_alert
 from pipeline.registry.base import (
+    CHALLENGER,
     CHAMPION,
     ModelVersion,
     NewModelVersion,
@@ -54,6 +55,8 @@ class PromotionOutcome(Contract):
     moved: bool
     reason: str
     champion: int | None
+    challenger: bool = False
+    """True: it passed, but ``promotion.live_confirmation`` made it ``challenger`` instead of champion."""
 
 
 def register_model(
@@ -135,6 +138,9 @@ def promote_if_better(
     """Apply the promotion policy to a registered version; move ``champion`` when it holds."""
     mv = ws.meta.get_model_version(name, version)
     decision = decide_promotion(mv.evaluation, ws.config.promotion, force=force, force_reason=reason)
+    against_champion = decision.champion_version is not None and ws.meta.get_alias(name, CHAMPION) is not None
+    if ws.config.promotion.live_confirmation and decision.promote and not decision.forced and against_champion:
+        return _make_challenger(ws, mv, decision, actor)
     ws.meta.record_decision(name, version, decision.to_dict())
     moved = False
     if decision.promote:
@@ -165,6 +171,39 @@ def promote_if_better(
         moved=moved,
         reason=decision.reason,
         champion=current.version if current else None,
+    )
+
+
+def _make_challenger(ws: Workspace, mv: ModelVersion, decision: PromotionDecision, actor: str) -> PromotionOutcome:
+    """``promotion.live_confirmation``: a version that passes every check against a champion becomes
+    ``challenger`` (served beside the champion in ``serving.challenger.mode``); ``ct_monitor``
+    promotes or retires it on live evidence (``pipeline/monitoring/live_evaluation.py``)."""
+    mode = ws.config.serving.challenger.mode
+    why = (
+        f"passes every check, but promotion.live_confirmation asks for live evidence: challenger "
+        f"({mode}) until ct_monitor judges it on labelled live requests; holdout: {decision.reason}"
+    )
+    stored = {**decision.to_dict(), "promote": False, "reason": why, "challenger": True}
+    ws.meta.record_decision(mv.name, mv.version, {**stored, "holdout_decision": decision.to_dict()})
+    record = ws.meta.set_alias(
+        mv.name,
+        CHALLENGER,
+        mv.version,
+        why,
+        {"evaluation_uri": mv.lineage.get("evaluation_uri"), "checks": [c.to_dict() for c in decision.checks]},
+        actor,
+    )
+    _alert_move(ws, record)
+    write_model_report(ws.store, ws.meta.get_model_version(mv.name, mv.version))
+    progress("promote", f"{mv.name} v{mv.version} -> challenger{'' if record else ' (already)'}: {why}")
+    return PromotionOutcome(
+        name=mv.name,
+        version=mv.version,
+        promoted=False,
+        moved=False,
+        reason=why,
+        champion=decision.champion_version,
+        challenger=True,
     )
 
 
@@ -273,6 +312,29 @@ def promote_version(
         "name": name,
         "alias": alias,
         "version": version,
+        "moved": record is not None,
+        "ledger": record.to_dict() if record else None,
+    }
+
+
+def clear_challenger(ws: Workspace, name: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """Retire the challenger by hand (``ct models challenger clear``): one ``retirement`` ledger row and
+    an alert; nothing when there is no challenger."""
+    if not reason.strip():
+        raise RegistryError("clearing the challenger needs a reason (--reason TEXT); it is written to the ledger")
+    record = ws.meta.clear_alias(name, CHALLENGER, reason, {"manual": True}, actor)
+    _refresh_reports(ws, record)
+    _alert_move(ws, record)
+    progress(
+        "promote",
+        f"{name} challenger v{record.to_version} retired by {actor}: {reason}"
+        if record
+        else f"{name} has no challenger; nothing cleared",
+    )
+    return {
+        "name": name,
+        "alias": CHALLENGER,
+        "version": record.to_version if record else None,
         "moved": record is not None,
         "ledger": record.to_dict() if record else None,
     }
