@@ -20,7 +20,7 @@ from pipeline.app.console.api import ConsoleAccess, build_console_app
 from pipeline.app.console.links import Links
 from pipeline.app.demo_home import demo_settings
 from pipeline.app.workspace import Workspace, open_workspace
-from pipeline.registry.base import CHAMPION, NewModelVersion
+from pipeline.registry.base import CHALLENGER, CHAMPION, NewModelVersion
 from pipeline.reporting.templating import fmt
 
 pytestmark = [pytest.mark.integration]
@@ -252,6 +252,20 @@ def test_promote_and_roll_back_through_the_api(tmp_path: Path) -> None:
     assert data["ledger"][0]["kind"] == "rollback" and data["champion"]["since_kind"] == "rollback"
     page = client.get("/ui/models").text
     assert "promoted by mistake &lt;script&gt;" in page and "<script>" not in page.split("</head>")[1]
+
+
+def test_a_retired_challenger_shows_in_the_ledger_as_a_retirement_with_no_target(tmp_path: Path) -> None:
+    from tests.console_loop import run_console_loop
+
+    ws = run_console_loop(tmp_path).ws
+    name = ws.config.model.name
+    ws.meta.set_alias(name, CHALLENGER, 2, "live confirmation asked", {}, "tester")
+    assert ws.meta.clear_alias(name, CHALLENGER, "worse on live labels", {}, "tester") is not None
+    page = client_for(ws).get("/ui/models").text
+    ledger = page[page.index("Promotion ledger") :]
+    newest = [html.unescape(re.sub(r"<[^>]+>", "|", c)).strip("|") for c in re.findall(r"<td>(.*?)</td>", ledger)][:7]
+    assert newest[1:6] == ["retirement", "challenger", "v2", "—", "tester"]
+    assert ws.meta.get_alias(name, CHALLENGER) is None and ws.meta.get_alias(name, CHAMPION).version == 3
 
 
 # -- speed ----------------------------------------------------------------------------------------
