@@ -21,9 +21,11 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -85,6 +87,11 @@ def default_writer_id() -> str:
     """Unique per service process: host, pid and a random suffix (file names stay apart)."""
     host = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in socket.gethostname())[:40] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _is_every_row(rows: Sequence[int], total: int) -> bool:
+    """Whether ``rows`` is ``0..total-1`` in order (an entry that scored its whole request)."""
+    return len(rows) == total and all(r == i for i, r in enumerate(rows))
 
 
 def _feature_hash(values: Sequence[Any]) -> str:
@@ -187,34 +194,52 @@ class PredictionLog:
             return rows
 
     def frame(self, entries: Sequence[LogEntry]) -> pd.DataFrame:
-        """The log rows of ``entries`` with the documented columns, in order."""
-        data: dict[str, list[Any]] = {c: [] for c in self.columns}
+        """The log rows of ``entries`` with the documented columns, in order.
+
+        Built column by column (one pass over the entries per column, per-entry values repeated
+        with NumPy) rather than row by row: this runs in the serving process and holds the GIL, so
+        its cost is taken from requests (5,000 single-row entries: ~50 ms row-wise).
+        """
+        counts = np.fromiter((len(e.rows) for e in entries), dtype=np.int64, count=len(entries))
+        whole = [_is_every_row(e.rows, len(e.entities)) for e in entries]
+        # per entry, its values at the rows it scored (the entry's own mappings when it scored all)
+        inputs = [
+            e.inputs if w else {c: [v[i] for i in e.rows] for c, v in e.inputs.items()}
+            for e, w in zip(entries, whole, strict=True)
+        ]
+        entities = [e.entities if w else [e.entities[i] for i in e.rows] for e, w in zip(entries, whole, strict=True)]
+
+        def per_entry(values: list[Any]) -> np.ndarray:
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            return np.repeat(column, counts)
+
+        def per_row(values: Iterable[Sequence[Any]]) -> list[Any]:
+            return list(chain.from_iterable(values))
+
+        data: dict[str, Any] = {
+            "request_id": per_entry([e.request_id for e in entries]),
+            "row": per_row(e.rows for e in entries),
+            "entity_id": per_row(entities),
+            "logged_at": per_entry([e.logged_at for e in entries]),
+        }
         hashed = self.config.features == "hash"
-        for e in entries:
-            n = len(e.rows)
-            picked = {c: [e.inputs[c][i] for i in e.rows] for c in (*self.id_columns, *self.feature_columns)}
-            data["request_id"].extend([e.request_id] * n)
-            data["row"].extend(e.rows)
-            data["entity_id"].extend(e.entities[i] for i in e.rows)
-            data["logged_at"].extend([e.logged_at] * n)
-            for c in self.id_columns:
-                if c in data:
-                    data[c].extend(picked[c])
-            if hashed:
-                data[FEATURES_HASH_COLUMN].extend(
-                    _feature_hash([picked[c][k] for c in self.feature_columns]) for k in range(n)
-                )
-            else:
-                for c in self.feature_columns:
-                    data[c].extend(picked[c])
-            data["model_name"].extend([e.model_name] * n)
-            data["model_version"].extend([e.model_version] * n)
-            data["artifact_sha256"].extend([e.artifact_sha256] * n)
-            data["role"].extend([e.role] * n)
-            data["served"].extend(e.served)
-            for c in self.prediction_columns:
-                data[c].extend(e.predictions[c])
-            data[LATENCY_COLUMN].extend([e.latency_ms] * n)
+        features = {c: per_row(map(itemgetter(c), inputs)) for c in self.feature_columns}
+        for c in self.id_columns:
+            if c in self.columns and c not in data:
+                data[c] = features[c] if c in features else per_row(map(itemgetter(c), inputs))
+        if hashed:
+            data[FEATURES_HASH_COLUMN] = [_feature_hash(values) for values in zip(*features.values(), strict=True)]
+        else:
+            data.update(features)
+        data["model_name"] = per_entry([e.model_name for e in entries])
+        data["model_version"] = np.repeat(np.fromiter((e.model_version for e in entries), dtype=np.int64), counts)
+        data["artifact_sha256"] = per_entry([e.artifact_sha256 for e in entries])
+        data["role"] = per_entry([e.role for e in entries])
+        data["served"] = per_row(e.served for e in entries)
+        for c in self.prediction_columns:
+            data[c] = per_row(map(itemgetter(c), (e.predictions for e in entries)))
+        data[LATENCY_COLUMN] = np.repeat(np.fromiter((e.latency_ms for e in entries), dtype=np.float64), counts)
         frame = pd.DataFrame(data, columns=self.columns)
         frame["row"] = frame["row"].astype("int64")
         frame["model_version"] = frame["model_version"].astype("int64")

@@ -3,6 +3,7 @@ never losing rows when the store fails for a while."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -117,6 +118,42 @@ def test_columns_and_key_are_exactly_those_of_served_log(store, config):
     assert frame["served"].tolist() == [True, True, False, False]
     assert str(frame["logged_at"].dt.tz) == "UTC"
     assert frame["customer_id"].tolist() == ["r1-0", "r1-1", "r1-0", "r1-1"]
+
+
+def test_a_canary_entry_logs_only_the_rows_its_version_scored(store, config):
+    """A challenger on canary scores some rows of a request: the log has those rows, each with its
+    own entity, features and prediction, beside the champion's rows of the same request."""
+    champion = entry(config, "r1", 4)
+    feature = config.dataset.feature_names[0]
+    inputs = {c: list(v) for c, v in champion.inputs.items()}
+    inputs[feature] = [10.0 * i for i in range(4)]
+    picked = dataclasses.replace(
+        champion,
+        inputs=inputs,
+        rows=[1, 3],
+        model_version=2,
+        role="challenger",
+        served=[True, True],
+        predictions={"score": [0.1, 0.3], "predicted_label": ["no", "yes"]},
+    )
+    log = make_log(store, config)
+    log.append(
+        dataclasses.replace(
+            champion,
+            rows=[0, 2],
+            served=[True, True],
+            predictions={"score": [0.0, 0.2], "predicted_label": ["no", "no"]},
+        )
+    )
+    log.append(picked)
+    log.flush()
+    frame = read_log(store, config)
+    assert frame["row"].tolist() == [0, 2, 1, 3]
+    assert frame["customer_id"].tolist() == ["r1-0", "r1-2", "r1-1", "r1-3"]
+    assert frame["entity_id"].tolist() == ["r1-0", "r1-2", "r1-1", "r1-3"]
+    assert frame["model_version"].tolist() == [1, 1, 2, 2]
+    assert frame["score"].tolist() == [0.0, 0.2, 0.1, 0.3]
+    assert frame.loc[frame["model_version"] == 2, feature].tolist() == [10.0, 30.0]
 
 
 def test_hash_mode_logs_a_checksum_instead_of_the_features(store, config):
