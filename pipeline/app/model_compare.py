@@ -71,12 +71,12 @@ def paired_difference(
     if problem:
         return None, problem
     from pipeline.app.stages.data import training_data
-    from pipeline.modeling.evaluation import describe_split, holdout_split
+    from pipeline.modeling.evaluation import describe_split, training_split
     from pipeline.modeling.metric_suites import metric_suite
     from pipeline.modeling.training import predict_scores, target_values
 
     _, frame = training_data(ws, a.snapshot_id)
-    split = holdout_split(frame, ws.config)
+    split = training_split(frame, ws.config)
     now = describe_split(frame, split, ws.config)
     if now != a.evaluation["split"]:
         differs = sorted(k for k in {*now, *a.evaluation["split"]} if now.get(k) != a.evaluation["split"].get(k))

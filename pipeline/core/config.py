@@ -432,6 +432,9 @@ class ModelConfig(_Frozen):
     candidates: tuple[CandidateEntry, ...] = ()
     # regression only; excluded from dumps when unset, so hashes of existing configs do not change
     output: OutputConfig | None = Field(default=None, exclude_if=lambda v: v is None)
+    # above this many training rows the fit takes a stratified sample (the holdout is never sampled);
+    # excluded from dumps when unset, so hashes of existing configs do not change
+    max_train_rows: int | None = Field(default=None, ge=100, exclude_if=lambda v: v is None)
     _candidate_names: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")

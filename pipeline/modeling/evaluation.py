@@ -41,6 +41,7 @@ from pipeline.modeling.splits import (
     time_values,
 )
 from pipeline.modeling.training import features_and_target, predict_scores, scores_from_model
+from pipeline.modeling.training_sample import sample_training_rows
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,18 @@ def holdout_split(frame: pd.DataFrame, config: PipelineConfig) -> Split:
     return split_holdout(frame, dataset.id_columns, fraction, salt=dataset.name)
 
 
+def training_split(frame: pd.DataFrame, config: PipelineConfig) -> Split:
+    """The split a training run uses: :func:`holdout_split`, its training part sampled down to
+    ``model.max_train_rows`` when it is larger (stratified; the holdout is untouched). Fit,
+    cross-validation and evaluation all call this, so they see the same rows."""
+    split = holdout_split(frame, config)
+    cap = config.model.max_train_rows
+    if cap is None or split.n_train <= cap:
+        return split
+    dataset = config.dataset
+    return sample_training_rows(split, frame[dataset.label], cap, config.evaluation.seed, dataset.is_classification)
+
+
 def describe_split(frame: pd.DataFrame, split: Split, config: PipelineConfig) -> dict[str, Any]:
     """How the holdout was chosen, for the record (kind, fraction, salt or time cutoff)."""
     dataset = config.dataset
@@ -82,6 +95,8 @@ def describe_split(frame: pd.DataFrame, split: Split, config: PipelineConfig) ->
         )
     else:
         out.update(kind="hash", id_columns=list(dataset.id_columns), salt=dataset.name, folds=_fold_kind(config))
+    if split.sample is not None:
+        out["training_sample"] = split.sample.to_dict()
     return out
 
 

@@ -19,12 +19,16 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from pipeline.core.errors import ConfigError, TrainingError
+
+if TYPE_CHECKING:
+    from pipeline.modeling.training_sample import TrainingSample
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,12 @@ _UNIT_SCALE = 2.0**-53  # top 53 bits of a uint64 hash -> uniform float in [0, 1
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """Positional row indices (for ``df.iloc``) of the training part and the holdout."""
+    """Positional row indices (for ``df.iloc``) of the training part and the holdout; ``sample``
+    says how the training part was sampled when it was capped (``model.max_train_rows``)."""
 
     train_index: np.ndarray
     holdout_index: np.ndarray
+    sample: TrainingSample | None = None
 
     @property
     def n_train(self) -> int:

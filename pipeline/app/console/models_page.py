@@ -372,6 +372,8 @@ class VersionView:
     metrics: tuple[MetricValue, ...]
     """Holdout metrics with 95% intervals, the primary one first."""
     train_rows: int | None
+    train_sampled_from: int | None
+    """The training rows a capped fit sampled from (``model.max_train_rows``); None: not sampled."""
     holdout_rows: int | None
     trigger: Trigger
     snapshot: SnapshotStep
@@ -467,6 +469,7 @@ def build_version(ws: Workspace, model: str, version: int) -> VersionView:
         ),
         metrics=tuple(_metric(m, mv_metrics[m]) for m in names),
         train_rows=_int(lin["evaluation"].get("train_rows")),
+        train_sampled_from=_int(((lin["evaluation"].get("split") or {}).get("training_sample") or {}).get("from_rows")),
         holdout_rows=_int(lin["evaluation"].get("holdout_rows")),
         trigger=_trigger(lin.get("trigger")),
         snapshot=SnapshotStep(

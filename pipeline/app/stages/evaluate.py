@@ -19,7 +19,7 @@ from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.hashing import json_sha256
 from pipeline.core.progress import progress
-from pipeline.modeling.evaluation import evaluate_candidate, holdout_split
+from pipeline.modeling.evaluation import evaluate_candidate, training_split
 from pipeline.registry.base import CHAMPION
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def evaluate_model(ws: Workspace, choice: CandidateChoice) -> Evaluation:
     """
     plan, candidate = choice.plan, choice.candidate
     _snapshot, frame = training_data(ws, plan.snapshot_id)
-    split = holdout_split(frame, ws.config)
+    split = training_split(frame, ws.config)
     model = ws.artifacts.load(candidate.artifact_key, candidate.artifact_sha256)
     champion = ws.meta.get_alias(ws.config.model.name, CHAMPION)
     champion_model = ws.artifacts.load(champion.artifact_uri, champion.artifact_sha256) if champion else None
@@ -97,7 +97,7 @@ def cross_validate_in_process(
     other (the snapshot is read and the folds cut once for all candidates)."""
     started = time.perf_counter()
     _, frame = training_data(ws, plan.snapshot_id)
-    X, y, cv = training_folds(ws, frame.iloc[holdout_split(frame, ws.config).train_index])
+    X, y, cv = training_folds(ws, frame.iloc[training_split(frame, ws.config).train_index])
     out = []
     for t in trained:
         if t.cross_validation is not None:

@@ -35,7 +35,7 @@ from pipeline.app.stages.training_plan import TrainingPlan
 from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.hashing import sha256_hex
-from pipeline.modeling.evaluation import cv_folds, fold_metrics, holdout_split, summarize_folds
+from pipeline.modeling.evaluation import cv_folds, fold_metrics, summarize_folds, training_split
 from pipeline.modeling.metric_suites import metric_suite
 from pipeline.modeling.training import build_pipeline, features_and_target
 
@@ -272,7 +272,7 @@ def _training_folds(
 ) -> tuple[pd.DataFrame, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Read the snapshot's training window, drop the holdout and cut the folds."""
     _, frame = training_data(ws, snapshot_id)
-    return training_folds(ws, frame.iloc[holdout_split(frame, ws.config).train_index])
+    return training_folds(ws, frame.iloc[training_split(frame, ws.config).train_index])
 
 
 def _result(record: dict[str, Any], key: str) -> FoldScores:

@@ -25,7 +25,8 @@ from pipeline.app.workspace import Workspace
 from pipeline.core.errors import TrainingError
 from pipeline.core.metric_names import higher_is_better
 from pipeline.core.progress import progress
-from pipeline.modeling.evaluation import choose_best, holdout_split
+from pipeline.modeling.evaluation import choose_best, training_split
+from pipeline.modeling.splits import Split
 from pipeline.modeling.training import fit_model
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def fit_candidate(ws: Workspace, plan: TrainingPlan) -> FittedCandidate:
         )
     started = time.perf_counter()
     _, frame = training_data(ws, plan.snapshot_id)
-    split = holdout_split(frame, ws.config)
+    split = training_split(frame, ws.config)
     spec = ws.config.model_spec(name)
     seed = ws.config.evaluation.seed
     train = frame.iloc[split.train_index]
@@ -82,7 +83,7 @@ def fit_candidate(ws: Workspace, plan: TrainingPlan) -> FittedCandidate:
     fit_seconds = round(time.perf_counter() - started, 2)
     progress(
         "train",
-        f"{name} ({spec.estimator}) fitted on {split.n_train} rows in {fit_seconds}s; "
+        f"{name} ({spec.estimator}) fitted on {split.n_train} rows{_sampled(split)} in {fit_seconds}s; "
         f"artifact {key} (sha256 {sha[:12]}…)",
     )
     return FittedCandidate(
@@ -136,6 +137,14 @@ def choose_candidate(ws: Workspace, plan: TrainingPlan, trained: Sequence[Fitted
         candidate=best,
         search={"candidates": record, "selection": {"metric": primary, "rule": rule, "chosen": best.candidate}},
     )
+
+
+def _sampled(split: Split) -> str:
+    """ ", a sample of N rows ..." when the training part was capped, else nothing."""
+    if split.sample is None:
+        return ""
+    sample = split.sample
+    return f" (a sample of {sample.from_rows} stratified on the {sample.stratified_on}: model.max_train_rows)"
 
 
 def _mean_std(cv: dict[str, Any]) -> str:
