@@ -54,26 +54,33 @@ def register_versions(
             else ModelSpec(estimator="logistic_regression", params={"C": strength, "max_iter": 500})
         )
         model = fit_model(frame, dataset, spec, seed=k, threads=1, output=ws.config.model.output)
-        key, sha = ws.artifacts.save(model, ws.config.model.name)
-        mv, _ = ws.meta.register_model(
-            NewModelVersion(
-                name=ws.config.model.name,
-                snapshot_id=f"snapshot-{k}",
-                config_hash=f"config-{k}",
-                spec_name="default",
-                params=spec.params,
-                metrics={},
-                evaluation={"threshold": 0.5},
-                artifact_uri=key,
-                artifact_sha256=sha,
-                validation_id=None,
-                trigger={"kind": "manual"},
-                code_version="test:0",
-                feature_schema=schema,
-            )
-        )
-        out.append(mv)
+        out.append(register_artifact(ws, model, f"{k}", spec.params, schema))
     return out
+
+
+def register_artifact(
+    ws: Workspace, model: Any, tag: str, params: dict[str, Any], schema: list[list[str]] | None
+) -> ModelVersion:
+    """Store ``model`` and register it as the next version (snapshot and config named by ``tag``)."""
+    key, sha = ws.artifacts.save(model, ws.config.model.name)
+    mv, _ = ws.meta.register_model(
+        NewModelVersion(
+            name=ws.config.model.name,
+            snapshot_id=f"snapshot-{tag}",
+            config_hash=f"config-{tag}",
+            spec_name="default",
+            params=params,
+            metrics={},
+            evaluation={"threshold": 0.5},
+            artifact_uri=key,
+            artifact_sha256=sha,
+            validation_id=None,
+            trigger={"kind": "manual"},
+            code_version="test:0",
+            feature_schema=schema,
+        )
+    )
+    return mv
 
 
 def promote(ws: Workspace, version: int, alias: str = CHAMPION) -> None:
@@ -129,22 +136,4 @@ class PoisonedModel:
 def register_poisoned(ws: Workspace, base: ModelVersion) -> ModelVersion:
     """A version whose model is ``base``'s wrapped in :class:`PoisonedModel`."""
     model = PoisonedModel(ws.artifacts.load(base.artifact_uri, base.artifact_sha256))
-    key, sha = ws.artifacts.save(model, ws.config.model.name)
-    mv, _ = ws.meta.register_model(
-        NewModelVersion(
-            name=ws.config.model.name,
-            snapshot_id="snapshot-poisoned",
-            config_hash="config-poisoned",
-            spec_name="default",
-            params={},
-            metrics={},
-            evaluation={"threshold": 0.5},
-            artifact_uri=key,
-            artifact_sha256=sha,
-            validation_id=None,
-            trigger={"kind": "manual"},
-            code_version="test:0",
-            feature_schema=base.feature_schema,
-        )
-    )
-    return mv
+    return register_artifact(ws, model, "poisoned", {}, base.feature_schema)

@@ -592,22 +592,7 @@ class SqlMetadataStore(MetadataStore):
                 .where((a.name == name) & (a.alias == alias))
                 .values(version=version, updated_at=now)
             )
-        new_id = _new_id(
-            conn.execute(
-                sa.insert(t.promotions).values(
-                    name=name,
-                    alias=alias,
-                    from_version=current,
-                    to_version=version,
-                    reason=reason,
-                    evidence=evidence,
-                    actor=actor,
-                    created_at=now,
-                    kind=kind,
-                )
-            )
-        )
-        row = conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
+        row = self._ledger_row(conn, name, alias, current, version, reason, evidence, actor, kind, now)
         log.info(
             "%s: alias %r moved %s -> v%d by %s (%s: %s)",
             name,
@@ -649,24 +634,40 @@ class SqlMetadataStore(MetadataStore):
             if current is None or (expect_version is not None and current != expect_version):
                 return None
             conn.execute(sa.delete(t.aliases).where((a.name == name) & (a.alias == alias)))
-            new_id = _new_id(
-                conn.execute(
-                    sa.insert(t.promotions).values(
-                        name=name,
-                        alias=alias,
-                        from_version=current,
-                        to_version=current,
-                        reason=reason,
-                        evidence=evidence,
-                        actor=actor,
-                        created_at=_now(),
-                        kind=RETIREMENT,
-                    )
-                )
-            )
-            row = conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
+            row = self._ledger_row(conn, name, alias, current, current, reason, evidence, actor, RETIREMENT, _now())
         log.info("%s: alias %r cleared (v%d retired) by %s: %s", name, alias, current, actor, reason)
         return self._promotion(row)
+
+    @staticmethod
+    def _ledger_row(
+        conn: Connection,
+        name: str,
+        alias: str,
+        from_version: int | None,
+        to_version: int,
+        reason: str,
+        evidence: dict[str, Any],
+        actor: str,
+        kind: str,
+        at: datetime,
+    ) -> Row[Any]:
+        """Append one row to the promotion ledger and return it as stored."""
+        new_id = _new_id(
+            conn.execute(
+                sa.insert(t.promotions).values(
+                    name=name,
+                    alias=alias,
+                    from_version=from_version,
+                    to_version=to_version,
+                    reason=reason,
+                    evidence=evidence,
+                    actor=actor,
+                    created_at=at,
+                    kind=kind,
+                )
+            )
+        )
+        return conn.execute(sa.select(t.promotions).where(t.promotions.c.id == new_id)).one()
 
     def _ledger(self, conn: Connection, name: str, alias: str | None = None) -> list[PromotionRecord]:
         p = t.promotions.c
