@@ -19,16 +19,13 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from pipeline.core.errors import ConfigError, TrainingError
-
-if TYPE_CHECKING:
-    from pipeline.modeling.training_sample import TrainingSample
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +35,26 @@ MISSING_KEY_PART = "<NA>"
 """Stands in for a missing id value inside a key."""
 
 _UNIT_SCALE = 2.0**-53  # top 53 bits of a uint64 hash -> uniform float in [0, 1)
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """How a capped training part was sampled (:mod:`pipeline.modeling.training_sample`):
+    ``rows`` of ``from_rows``, stratified on ``stratified_on``, drawn with ``seed``."""
+
+    from_rows: int
+    rows: int
+    stratified_on: str
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from_rows": self.from_rows,
+            "rows": self.rows,
+            "stratified_on": self.stratified_on,
+            "seed": self.seed,
+            "setting": "model.max_train_rows",
+        }
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,34 +13,14 @@ split (lineage, the model report).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from pipeline.modeling.splits import Split, target_bins
+from pipeline.modeling.splits import Split, TrainingSample, target_bins
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingSample:
-    """How the training part was sampled: ``rows`` of ``from_rows``, stratified on ``stratified_on``."""
-
-    from_rows: int
-    rows: int
-    stratified_on: str
-    seed: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "from_rows": self.from_rows,
-            "rows": self.rows,
-            "stratified_on": self.stratified_on,
-            "seed": self.seed,
-            "setting": "model.max_train_rows",
-        }
 
 
 def allocate(counts: np.ndarray, total: int) -> np.ndarray:
