@@ -14,8 +14,8 @@ import logging
 import os
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import IO, Any
 
 import fsspec
