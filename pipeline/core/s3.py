@@ -3,8 +3,10 @@
 The data root URL (``CT_DATA_URL=s3://bucket/prefix``) says only where; who and through which endpoint
 come from the standard AWS variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_SESSION_TOKEN``, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``)
-or, to point only this project at another endpoint, ``CT_S3_ENDPOINT_URL``. With no key in the
-environment, botocore's own chain (profile, instance role) decides. The values become s3fs storage
+or, to point only this project at another endpoint, ``CT_S3_ENDPOINT_URL``. In Airflow tasks an
+Airflow connection may provide them instead (the glue in ``plugins/`` reads it and passes the fields
+to :meth:`S3Options.from_connection`). With no key at all, botocore's own chain (profile, instance
+role) decides. The values become s3fs storage
 options; the secret parts never appear in a URL, a repr or a log line, so lineage and messages that
 show :meth:`ObjectStore.uri <pipeline.core.storage.ObjectStore.uri>` carry no credential.
 """
@@ -66,6 +68,35 @@ class S3Options:
             key=key,
             secret=secret,
             token=first("AWS_SESSION_TOKEN"),
+        )
+
+    @classmethod
+    def from_connection(
+        cls, login: str | None, password: str | None, extra: Mapping[str, Any], env: Mapping[str, str] | None = None
+    ) -> S3Options:
+        """The fields of an ``aws``-type connection (login = key id, password = secret; extra
+        ``endpoint_url``, ``region_name``, ``aws_session_token``) over what the environment says."""
+        base = cls.from_env(env)
+        unknown = sorted(set(extra) - {"endpoint_url", "region_name", "aws_session_token"})
+        if unknown:
+            raise ConfigError(
+                f"the data root's Airflow connection has extra fields {unknown} this project does not read; "
+                "expected endpoint_url, region_name, aws_session_token"
+            )
+        if bool(login) != bool(password):
+            raise ConfigError(
+                "the data root's Airflow connection needs both login (the access key id) and password (the "
+                "secret access key), or neither"
+            )
+        endpoint = extra.get("endpoint_url") or base.endpoint_url
+        if endpoint and urlsplit(str(endpoint)).scheme not in ("http", "https"):
+            raise ConfigError(f"the data root's Airflow connection: endpoint_url {endpoint!r} is not an http(s) URL")
+        return cls(
+            endpoint_url=str(endpoint) if endpoint else None,
+            region=str(extra.get("region_name") or base.region or "") or None,
+            key=login or base.key,
+            secret=password or base.secret,
+            token=str(extra.get("aws_session_token") or "") or (None if login else base.token),
         )
 
     def storage_options(self) -> dict[str, Any]:

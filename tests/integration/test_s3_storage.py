@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import multiprocessing
 import os
 import threading
@@ -24,7 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from pipeline.core.errors import ArtifactIntegrityError, ConfigError
 from pipeline.core.storage import ObjectStore
 from pipeline.registry.artifacts import ArtifactStore
-from tests.s3_server import SECRET_KEY
+from tests.s3_server import SECRET_KEY, S3Server
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -180,3 +181,35 @@ def test_s3_needs_the_key_pair_whole(s3_data_url: str, monkeypatch: pytest.Monke
     with pytest.raises(ConfigError, match="AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"):
         ObjectStore(s3_data_url)
     assert os.environ["AWS_ACCESS_KEY_ID"]
+
+
+def test_credentials_from_an_airflow_connection_reach_the_store(
+    s3_data_url: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With CT_DATA_CONN_ID, a task's workspace writes with the connection's key pair alone."""
+    from ct_airflow.data_connection import data_root_settings
+    from pipeline.app.workspace import open_workspace
+
+    env = s3_server.env()
+    conn = {
+        "conn_type": "aws",
+        "login": env["AWS_ACCESS_KEY_ID"],
+        "password": env["AWS_SECRET_ACCESS_KEY"],
+        "extra": {"endpoint_url": s3_server.endpoint_url, "region_name": env["AWS_DEFAULT_REGION"]},
+    }
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "CT_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.setenv("AIRFLOW_CONN_CT_DATA_ROOT", json.dumps(conn))
+    monkeypatch.setenv("CT_DATA_CONN_ID", "ct_data_root")
+    monkeypatch.setenv("CT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CT_DATA_URL", s3_data_url)
+
+    ws = open_workspace(data_root_settings())
+    assert ws.store.put("reports/hello.txt", b"hi") is True
+    assert ObjectStore(s3_data_url, ws.settings.storage_options).get("reports/hello.txt") == b"hi"
+    assert SECRET_KEY not in repr(ws.settings)
+
+    monkeypatch.setenv("CT_DATA_CONN_ID", "no_such_connection")
+    with pytest.raises(ConfigError, match=r"no_such_connection.*no such Airflow connection"):
+        data_root_settings()
