@@ -25,6 +25,9 @@ from pipeline.core.s3 import S3Options, check_s3_url, is_s3_url
 
 log = logging.getLogger(__name__)
 
+S3_CHECK_FIRST_BYTES = 8 * 2**20
+"""On S3, ``put`` of a body larger than this asks whether the key exists before uploading it."""
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a local ``path`` atomically (temp file, fsync, rename)."""
@@ -120,9 +123,12 @@ class ObjectStore:
         """
         path = self._path(key)
         if self._local:
-            written = exclusive_write_bytes(Path(path), data)
+            written = not os.path.exists(path) and exclusive_write_bytes(Path(path), data)
         elif self._s3:
-            written = self._s3_create(path, data)
+            # A rerun re-puts content it stored before: a HEAD is cheaper than uploading a big body
+            # only to be refused. Small objects go straight to the conditional PUT (one request).
+            big = len(data) > S3_CHECK_FIRST_BYTES
+            written = not (big and self.fs.exists(path)) and self._s3_create(path, data)
         else:  # other fsspec backends: no exclusive create known, so check first (a race can overwrite)
             written = not self.fs.exists(path)
             if written:
@@ -161,7 +167,8 @@ class ObjectStore:
         self._write(self._path(key), data)
 
     def _write(self, path: str, data: bytes) -> None:
-        """Write to a temporary name, then move into place, so readers never see a partial object."""
+        """Write so readers never see a partial object: temp name then rename (local and other
+        backends), or one PUT on S3, which stores an object only when its upload completes."""
         if self._local:
             atomic_write_bytes(Path(path), data)
             return

@@ -58,6 +58,14 @@ def test_put_never_overwrites(store: ObjectStore) -> None:
         assert fh.read() == b"original"
 
 
+def test_put_of_a_big_object_never_overwrites(store: ObjectStore) -> None:
+    """Above S3_CHECK_FIRST_BYTES the store asks before uploading; the answer is the same."""
+    first, second = b"a" * (9 * 2**20), b"b" * (9 * 2**20)
+    assert store.put("big/part.parquet", first) is True
+    assert store.put("big/part.parquet", second) is False
+    assert store.get("big/part.parquet") == first and _everything(store) == ["big/part.parquet"]
+
+
 def test_replace_swaps_the_whole_object(store: ObjectStore) -> None:
     store.put("reports/r.html", b"old report " * 1000)
     store.replace("reports/r.html", b"new")
