@@ -51,15 +51,26 @@ def test_landing_files_become_a_champion_with_the_data_root_on_s3(
         store.engine.dispose()
 
     bucket, prefix = s3_root.removeprefix("s3://").split("/", 1)
-    listed = s3_server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/")
-    keys = {o["Key"][len(prefix) + 1 :] for page in listed for o in page.get("Contents", [])}
+
+    def bucket_keys() -> set[str]:
+        listed = s3_server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/")
+        return {o["Key"][len(prefix) + 1 :] for page in listed for o in page.get("Contents", [])}
+
+    keys = bucket_keys()
     assert f"snapshots/manifests/{snapshot.id}.json" in keys and champion.artifact_uri in keys
     assert any(k.startswith("reports/") for k in keys)
     ct_home = topology.settings.ct_home
     assert not any((ct_home / p).exists() for p in ("snapshots", "artifacts", "reports")), "all of it on S3"
 
-    # ct serve loaded the champion's artifact from the bucket, checksum verified.
+    # ct serve loaded the champion's artifact from the bucket, checksum verified, and its prediction
+    # log reaches the bucket at the next flush (every serving.log.flush_seconds, 30 s by default).
     served_by(topology, champion.version)
+    wait_for(
+        lambda: any(k.startswith("prediction-logs/") for k in bucket_keys()),
+        120,
+        interval=3,
+        what="ct serve's prediction log in the bucket",
+    )
     # The secret went to the processes' environment only: into no component or task log.
     logs = [
         p for folder in (topology.log_dir, topology.airflow_home / "logs") for p in folder.rglob("*") if p.is_file()
