@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from tests.s3_server import s3_data_url, s3_server  # noqa: F401  (fixtures: a moto S3 server, an s3:// root)
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 

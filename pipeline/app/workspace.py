@@ -51,7 +51,7 @@ class Workspace:
 
     @cached_property
     def store(self) -> ObjectStore:
-        return ObjectStore(self.settings.data_url)
+        return ObjectStore(self.settings.data_url, self.settings.storage_options)
 
     @cached_property
     def meta(self) -> MetadataStore:

@@ -8,8 +8,10 @@ password comes from the environment only.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """The checkout this package was installed from (editable install) — home of dags/, config/."""
@@ -27,6 +29,10 @@ class Settings:
     data_url: str
     alert_webhook_url: str | None = None
     """``CT_ALERT_WEBHOOK_URL``: overrides ``alerts.webhook_url`` of the config (it may carry a token)."""
+    storage_options: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """fsspec options of the data root when they come from elsewhere than the environment (an Airflow
+    connection, see ``plugins/ct_airflow/data_connection.py``); None: built from the environment
+    (:mod:`pipeline.core.s3`). Holds credentials, so it is never shown."""
 
     @property
     def landing(self) -> Path:

@@ -1,7 +1,11 @@
-"""Object storage under one root URL (``file://`` by default, any fsspec URL in production).
+"""Object storage under one root URL (``file://`` by default, ``s3://`` or any fsspec URL in production).
 
-Objects are written once: to a temporary name, flushed, then moved into place, so a reader never
-sees a half-written file and nothing is overwritten in place.
+Objects are written once and whole, so a reader never sees a half-written object and nothing is
+overwritten in place. On a local folder: a temporary file, fsynced, then hard-linked into place
+(``put``: fails if the name exists, so of two writers exactly one wins) or renamed over it
+(``replace``). On S3, which has no rename: one PUT (all or nothing) with ``If-None-Match: *`` for
+``put``, so the store itself refuses the second writer, and a plain PUT for ``replace``. A crashed
+writer leaves at most a temporary file on disk and nothing at all on S3.
 """
 
 from __future__ import annotations
@@ -10,13 +14,19 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import fsspec
 from fsspec.core import url_to_fs
 
+from pipeline.core.s3 import S3Options, check_s3_url, is_s3_url
+
 log = logging.getLogger(__name__)
+
+S3_CHECK_FIRST_BYTES = 8 * 2**20
+"""On S3, ``put`` of a body larger than this asks whether the key exists before uploading it."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -33,6 +43,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def exclusive_write_bytes(path: Path, data: bytes) -> bool:
+    """Write ``data`` to a local ``path`` unless it exists; True when this call created it.
+
+    The bytes go to a fsynced temporary file first, then get a second name with ``os.link``, which
+    fails when ``path`` exists: two concurrent writers cannot both win, and the loser leaves nothing.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links: check, then rename (the old behaviour)
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
 
 
 def fsync_dir(folder: Path) -> None:
@@ -52,9 +89,18 @@ def fsync_dir(folder: Path) -> None:
 class ObjectStore:
     """Immutable key/value objects below a root URL; keys are ``/``-separated relative paths."""
 
-    def __init__(self, root_url: str) -> None:
+    def __init__(self, root_url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        """Open ``root_url``; for ``s3://`` without ``storage_options`` they come from the environment.
+
+        See :mod:`pipeline.core.s3` for the variables; the URL itself must carry no credential.
+        """
         self.root_url = root_url.rstrip("/")
-        fs, root = url_to_fs(self.root_url)
+        self._s3 = is_s3_url(self.root_url)
+        if self._s3:
+            check_s3_url(self.root_url)
+            if storage_options is None:
+                storage_options = S3Options.from_env().storage_options()
+        fs, root = url_to_fs(self.root_url, **dict(storage_options or {}))
         self.fs: fsspec.AbstractFileSystem = fs
         self.root = root.rstrip("/")
         self._local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
@@ -73,13 +119,45 @@ class ObjectStore:
         """Store ``data`` at ``key`` unless it is already there; True when something was written.
 
         Keys are content-addressed by their callers, so an existing key already holds these bytes.
+        Of two writers racing for one key exactly one gets True, and the object is that one's bytes.
         """
         path = self._path(key)
-        if self.fs.exists(path):
-            return False
-        self._write(path, data)
-        log.debug("stored %s (%d bytes)", self.uri(key), len(data))
-        return True
+        if self._local:
+            written = not os.path.exists(path) and exclusive_write_bytes(Path(path), data)
+        elif self._s3:
+            # A rerun re-puts content it stored before: a HEAD is cheaper than uploading a big body
+            # only to be refused. Small objects go straight to the conditional PUT (one request).
+            big = len(data) > S3_CHECK_FIRST_BYTES
+            written = not (big and self.fs.exists(path)) and self._s3_create(path, data)
+        else:  # other fsspec backends: no exclusive create known, so check first (a race can overwrite)
+            written = not self.fs.exists(path)
+            if written:
+                self._write(path, data)
+        if written:
+            log.debug("stored %s (%d bytes)", self.uri(key), len(data))
+        return written
+
+    def _s3_create(self, path: str, data: bytes) -> bool:
+        """One conditional PUT (``If-None-Match: *``): False when the key exists already.
+
+        S3 answers 412 to the loser of a race (s3fs raises FileExistsError) and may answer 409
+        ConditionalRequestConflict while the winner's upload is still in flight: that is retried,
+        and then sees the 412. Objects over 100 MiB go up as a multipart upload whose completion
+        carries the same condition.
+        """
+        for attempt in range(5):
+            try:
+                self.fs.pipe_file(path, data, mode="create")
+                return True
+            except FileExistsError:
+                return False
+            except OSError as err:
+                if "PreconditionFailed" in str(err) or "At least one of the pre-conditions" in str(err):
+                    return False
+                if "ConditionalRequestConflict" not in str(err) or attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        return False  # pragma: no cover - the loop returns or raises
 
     def replace(self, key: str, data: bytes) -> None:
         """Atomically write ``data`` at ``key`` even when it exists.
@@ -89,9 +167,13 @@ class ObjectStore:
         self._write(self._path(key), data)
 
     def _write(self, path: str, data: bytes) -> None:
-        """Write to a temporary name, then move into place, so readers never see a partial object."""
+        """Write so readers never see a partial object: temp name then rename (local and other
+        backends), or one PUT on S3, which stores an object only when its upload completes."""
         if self._local:
             atomic_write_bytes(Path(path), data)
+            return
+        if self._s3:  # one PUT replaces the object whole: readers see the old bytes or the new
+            self.fs.pipe_file(path, data)
             return
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
         self.fs.pipe_file(tmp, data)

@@ -46,11 +46,14 @@ def access_checks() -> tuple[Callable[..., str], Callable[..., str]]:
 
 def build_app() -> Any:
     """The console on the workspace of the api-server's environment (``CT_HOME``, ``CT_CONFIG``)."""
+    from ct_airflow.data_connection import data_root_settings
     from pipeline.app.console.api import ConsoleAccess, build_console_app
     from pipeline.app.workspace import open_workspace
 
     reader, operator = access_checks()
-    return build_console_app(open_workspace, ConsoleAccess(reader=reader, operator=operator))
+    return build_console_app(
+        lambda: open_workspace(data_root_settings()), ConsoleAccess(reader=reader, operator=operator)
+    )
 
 
 class LazyConsole:

@@ -22,12 +22,13 @@ def run_stage(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     result as JSON for XCom, and translate pipeline errors for Airflow."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from ct_airflow.data_connection import data_root_settings
     from pipeline.app.contracts import call_stage
     from pipeline.app.workspace import open_workspace
     from pipeline.core.errors import CTError, NothingToDo
 
     try:
-        return call_stage(fn, open_workspace(), *args, **kwargs)
+        return call_stage(fn, open_workspace(data_root_settings()), *args, **kwargs)
     except NothingToDo as err:
         log.info("CT> nothing to do: %s", err)
         raise AirflowSkipException(str(err)) from err

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -64,9 +65,9 @@ def _test_config(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def topology(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("celery")
+def start_topology(root: Path, env: dict[str, str] | None = None) -> Iterator[CeleryTopology]:
+    """Up a fresh topology under ``root`` (``env``: more variables for every component), yield it,
+    then stop it and drop its databases. Skips (or fails, under CT_REQUIRE_*) without the services."""
     tag = uuid.uuid4().hex[:8]
     settings = TopologySettings(
         root=root / "topology",
@@ -92,7 +93,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory):
             "scheduler.task_queued_timeout": "240",
             "dag_processor.refresh_interval": "5",
         },
-        env={"CT_INGEST_CRON": "* * * * *", "CT_LANDING_POKE_SECONDS": "5", "OMP_NUM_THREADS": "1"},
+        env={"CT_INGEST_CRON": "* * * * *", "CT_LANDING_POKE_SECONDS": "5", "OMP_NUM_THREADS": "1", **(env or {})},
     )
     topo = CeleryTopology(settings)
     try:
@@ -111,6 +112,11 @@ def topology(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryTopology]:
+    yield from start_topology(tmp_path_factory.mktemp("celery"))
+
+
+@pytest.fixture(scope="module")
 def store(topology: CeleryTopology):
     """The project's store in the topology's PostgreSQL database (one engine for the module)."""
     meta = SqlMetadataStore(topology.settings.store_url, create=False)
@@ -118,7 +124,7 @@ def store(topology: CeleryTopology):
     meta.engine.dispose()
 
 
-def _land(topo: CeleryTopology, name: str, spec: BatchSpec) -> None:
+def land(topo: CeleryTopology, name: str, spec: BatchSpec) -> None:
     folder = topo.settings.ct_home / "landing" / name
     folder.mkdir(parents=True)
     generate_batch(spec).to_csv(folder / "customers.csv", index=False)
@@ -132,7 +138,7 @@ def _task_instances(topo: CeleryTopology, dag_id: str) -> list[dict]:
 def test_landing_files_become_a_champion_on_the_celery_workers(
     topology: CeleryTopology, store: SqlMetadataStore
 ) -> None:
-    _land(topology, "batch-1", BatchSpec(rows=2000, seed=11))
+    land(topology, "batch-1", BatchSpec(rows=2000, seed=11))
 
     champion = wait_for(
         lambda: store.get_alias(MODEL),
@@ -170,10 +176,10 @@ def test_landing_files_become_a_champion_on_the_celery_workers(
     assert hosts and hosts <= workers
 
     # ct serve of the topology follows the registry: the new champion answers over HTTP.
-    _served_by(topology, champion.version)
+    served_by(topology, champion.version)
 
 
-def _served_by(topo: CeleryTopology, version: int) -> None:
+def served_by(topo: CeleryTopology, version: int) -> None:
     """Wait until ``ct serve`` of the topology answers a row with ``version`` (it polls the registry)."""
     import json
     import urllib.request
@@ -202,7 +208,7 @@ def test_a_worker_killed_mid_task_costs_a_retry_on_the_other_worker_and_nothing_
         "promotions": len(store.promotion_history(MODEL)),
         "runs": {r["dag_run_id"] for r in client.dag_runs("ct_train")},
     }
-    _land(topology, "batch-2", BatchSpec(rows=2000, seed=22, first_id=100_000))
+    land(topology, "batch-2", BatchSpec(rows=2000, seed=22, first_id=100_000))
 
     def new_train_run() -> dict | None:
         runs = [

@@ -36,9 +36,12 @@ def _drop(area: Path, name: str, frame: pd.DataFrame) -> None:
     (folder / "_SUCCESS").touch()
 
 
-@pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    """A data directory with a promoted champion, on a config that reacts to one degraded window."""
+@pytest.fixture(params=["file", "s3"])
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Workspace:
+    """A data directory with a promoted champion, on a config that reacts to one degraded window.
+
+    Once with the data root in the data directory, once on S3 (moto's server): predictions/,
+    monitoring/ and label-joins/ then live in the bucket."""
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
     home = tmp_path / "ct_home"
     home.mkdir()
@@ -55,7 +58,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
         home=home,
         config_path=home / "pipeline.yaml",
         database_url=f"sqlite:///{home / 'ct.db'}",
-        data_url=home.as_uri(),
+        data_url=home.as_uri() if request.param == "file" else request.getfixturevalue("s3_data_url"),
     )
     ws = Workspace(settings=settings, config=load_config(settings.config_path))
     settings.landing.mkdir(parents=True)
@@ -96,3 +99,5 @@ def test_ct_monitor_scores_unlabelled_batches_and_joins_late_labels_before_decid
     assert result.progress.index(joined[0]) < result.progress.index(decided[0]), "the join comes before decide"
     assert list(settings.landing.rglob("week-labels-joined.parquet")), "the labelled rows wait for ct_ingest"
     assert not list(settings.scoring.rglob("*.csv")) and not list(settings.labels.rglob("*.csv"))
+    for prefix in ("predictions", "monitoring", "label-joins"):
+        assert ws.store.list(prefix), f"nothing under {ws.store.uri(prefix)}"

@@ -41,7 +41,8 @@ AIRFLOW_CORE_SERVICES = {
     "airflow-worker",
 }
 SERVE = "ct-serve"
-REQUIRED_SERVICES = AIRFLOW_CORE_SERVICES | {"postgres", "redis", SERVE}
+MINIO, MINIO_INIT = "minio", "minio-init"
+REQUIRED_SERVICES = AIRFLOW_CORE_SERVICES | {"postgres", "redis", SERVE, MINIO, MINIO_INIT}
 SECRET_KEY = re.compile(r"SECRET|PASSWORD|FERNET|TOKEN|_AUTH$", re.IGNORECASE)
 # ${NAME}, ${NAME?msg} or ${NAME:?msg}: a reference with no literal fallback value.
 BARE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::?\?[^}]*)?\}$")
@@ -421,6 +422,53 @@ def test_serve_is_healthy_when_ready_and_starts_after_the_store_schema(services)
     assert deps["postgres"]["condition"] == "service_healthy"
     assert deps["airflow-init"]["condition"] == "service_completed_successfully"
     assert "redis" not in deps, "ct serve needs no broker"
+
+
+# --------------------------------------------------------------------------- data root on MinIO
+
+
+def test_minio_holds_the_data_root_of_every_project_service(airflow_services, compose, filled_env):
+    """Every service of the project image reads its data root through the S3 API of ``minio``.
+
+    The compose environment is handed to the code that builds the store's options, so the variable
+    names here and in pipeline/core/s3.py cannot drift apart.
+    """
+    from pipeline.core.s3 import S3Options
+
+    assert "minio-data" in (compose.get("volumes") or {})
+    for name, svc in airflow_services.items():
+        env = _environment(svc)
+        assert env["CT_DATA_URL"] == f"s3://{filled_env['CT_S3_BUCKET']}/ct", name
+        options = S3Options.from_env(env).storage_options()
+        assert options["client_kwargs"]["endpoint_url"] == "http://minio:9000", name
+        assert options["key"] == filled_env["CT_S3_ACCESS_KEY_ID"], name
+        assert options["secret"] == filled_env["CT_S3_SECRET_ACCESS_KEY"], name
+        assert _depends_on(svc)["minio-init"]["condition"] == "service_completed_successfully", name
+
+
+def test_minio_is_healthy_private_and_keeps_its_data(services):
+    minio = services[MINIO]
+    assert minio["image"].startswith("minio/minio:RELEASE."), "a fixed release, not latest"
+    assert minio["command"][:2] == ["server", "/data"]
+    assert ("minio-data", "/data") in _volume_mounts(minio)
+    assert " ".join(minio["healthcheck"]["test"]) == "CMD mc ready local"
+    assert not minio.get("ports"), "the object store is reached inside the compose network only"
+    assert minio.get("restart") == "always"
+
+
+def test_minio_init_creates_the_bucket_and_the_project_key_pair(raw, services, filled_env):
+    init = services[MINIO_INIT]
+    assert init["image"].startswith("minio/mc:RELEASE.")
+    assert _depends_on(init)[MINIO]["condition"] == "service_healthy"
+    assert init.get("restart") == "no"
+    script = "\n".join(_strings(raw["services"][MINIO_INIT]["command"]))
+    assert 'mc mb --ignore-existing "ct/$${CT_S3_BUCKET}"' in script, "idempotent: runs on every up"
+    assert 'mc admin user add ct "$${CT_S3_ACCESS_KEY_ID}" "$${CT_S3_SECRET_ACCESS_KEY}"' in script
+    env = _environment(init)
+    for key in ("CT_S3_BUCKET", "CT_S3_ACCESS_KEY_ID", "CT_S3_SECRET_ACCESS_KEY", "MINIO_ROOT_PASSWORD"):
+        assert env[key] == filled_env[key], key
+    assert env["MINIO_ROOT_PASSWORD"] == _environment(services[MINIO])["MINIO_ROOT_PASSWORD"]
+    assert "MINIO_ROOT_PASSWORD" not in _environment(services["airflow-worker"]), "tasks never get the root login"
 
 
 # --------------------------------------------------------------------------- secrets
