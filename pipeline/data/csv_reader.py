@@ -31,7 +31,12 @@ class IrregularCsv(CTError):
     """Arrow's reading of this file may differ from pandas' from here on; read the rest with pandas.
 
     A signal between this reader and ingest, never shown to anyone: ingest switches readers on it.
+    ``chunks`` is how many chunks this reader had produced; pandas goes on from the next one.
     """
+
+    def __init__(self, why: str, *, chunks: int) -> None:
+        super().__init__(why)
+        self.chunks = chunks
 
 
 @dataclass(frozen=True)
@@ -84,13 +89,13 @@ def read_text_chunks(path: Path, names: list[str], delimiter: str, chunk_rows: i
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-        raise IrregularCsv(str(err)) from None
+        raise IrregularCsv(str(err), chunks=0) from None
     expected = pa.schema([(name, pa.string()) for name in auto])
     if not reader.schema.equals(expected):
-        raise IrregularCsv(f"Arrow reads the header as {reader.schema.names}, pandas as {names}")
+        raise IrregularCsv(f"Arrow reads the header as {reader.schema.names}, pandas as {names}", chunks=0)
     schema = pa.schema([(name, pa.string()) for name in names])
     pending: list[pa.RecordBatch] = []
-    held = 0
+    held = done = 0
     first_row = 0
     header = True
     while True:
@@ -99,9 +104,9 @@ def read_text_chunks(path: Path, names: list[str], delimiter: str, chunk_rows: i
         except StopIteration:
             batch = None
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise IrregularCsv(str(err)) from None
+            raise IrregularCsv(str(err), chunks=done) from None
         if irregular:
-            raise IrregularCsv(irregular[0])
+            raise IrregularCsv(irregular[0], chunks=done)
         if batch is not None:
             if header:  # the header row itself
                 batch, header = batch.slice(1), False
@@ -111,10 +116,16 @@ def read_text_chunks(path: Path, names: list[str], delimiter: str, chunk_rows: i
         while held >= chunk_rows or (batch is None and held):
             table = pa.Table.from_batches(pending, schema=schema)
             take = min(chunk_rows, held)
-            rest = table.slice(take)
-            yield TextChunk(table.slice(0, take), first_row)
-            first_row += take
+            head, rest = table.slice(0, take), table.slice(take)
             pending = rest.to_batches() if rest.num_rows else []
             held = rest.num_rows
+            del table, rest
+            # handed over unbound: while the caller works on it, this frame keeps no reference
+            yield TextChunk(head, first_row)
+            del head
+            first_row += take
+            done += 1
         if batch is None:
+            if not done:
+                raise IrregularCsv("no data rows", chunks=0)  # pandas says what is missing
             return

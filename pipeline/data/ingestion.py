@@ -360,13 +360,10 @@ def _csv_text_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[Text
     done = 0
     if names:
         try:
-            for chunk in read_text_chunks(source.path, names, ingest.csv_delimiter, ingest.chunk_rows):
-                yield chunk
-                done += 1
-            if done:
-                return
-            log.info("%s: no rows read by Arrow; read with pandas", source.name)  # pandas says what is missing
+            yield from read_text_chunks(source.path, names, ingest.csv_delimiter, ingest.chunk_rows)
+            return
         except IrregularCsv as why:
+            done = why.chunks
             log.info("%s: read with pandas from chunk %d on (%s)", source.name, done + 1, why)
     yield from _csv_chunks(source, ingest, checked=True, skip=done)
 
@@ -869,7 +866,9 @@ def _parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: IngestCo
             )
         first = False
         tally.add(chunk)
+        del raw  # one chunk in memory at a time: nothing of this one stays referenced while the next is read
         yield chunk
+        del chunk
     tally.check(source.name, ingest)
 
 
@@ -1106,6 +1105,7 @@ def take_in_file(
             spool.write(chunk.rejected)
             rows += chunk.rows
             accepted += chunk.accepted_rows
+            del chunk  # not held while the next chunk is read
         pending = spool.close()
     except BaseException:
         spool.discard()

@@ -205,7 +205,7 @@ def part_table(frame: pd.DataFrame | pa.Table, dataset: DatasetConfig) -> pa.Tab
     """The rows of a part as stored: the declared columns in the storage schema (see :func:`write_part`)."""
     schema = arrow_schema(dataset)
     if isinstance(frame, pa.Table):
-        table = frame.select(list(dataset.columns)).cast(schema).combine_chunks()
+        table = frame.select(list(dataset.columns)).cast(schema)  # Arrow's chunks write the same file bytes
         return table.replace_schema_metadata(typed_frame_metadata(dataset))
     return pa.Table.from_pandas(frame[dataset.columns], schema=schema, preserve_index=False)
 

@@ -310,7 +310,7 @@ def test_pandas_takes_over_at_the_first_chunk_arrow_did_not_give(
         chunks = real(*args, **kwargs)
         yield next(chunks)
         yield next(chunks)
-        raise IrregularCsv("a row Arrow reads differently")
+        raise IrregularCsv("a row Arrow reads differently", chunks=2)
 
     monkeypatch.setattr(ingestion, "read_text_chunks", two_then_irregular)
     chunks = compare(_file(tmp_path, _rows(18, **{"5": {"n1": "x"}, "13": {"n1": "y"}})), _config(), arrow_chunks=1)
@@ -414,7 +414,7 @@ def test_the_stage_writes_the_same_snapshot_and_rejected_rows_as_the_pandas_path
     arrow = _ingest(tmp_path / "arrow", path, config)
 
     def no_arrow(*args: object, **kwargs: object) -> None:
-        raise IrregularCsv("the pandas path, for comparison")
+        raise IrregularCsv("the pandas path, for comparison", chunks=0)
 
     monkeypatch.setattr(ingestion, "read_text_chunks", no_arrow)
     pandas = _ingest(tmp_path / "pandas", path, config)
