@@ -2,8 +2,12 @@
 
 A file is read only once it is complete (a ``_SUCCESS`` marker beside it, or a size and mtime that
 have not changed for ``ingest.stable_seconds``). It is streamed in chunks of ``ingest.chunk_rows``
-rows (CSV through pandas' chunked reader, Parquet by record batches), so peak memory depends on
-the chunk size, not the file size; each chunk's accepted rows become one part.
+rows (Parquet by record batches; CSV by Arrow's multithreaded reader as text, see
+:mod:`pipeline.data.csv_reader`), so peak memory depends on the chunk size, not the file size; each
+chunk's accepted rows become one part. A clean CSV chunk is coerced in Arrow
+(:func:`coerce_text_chunk`); a chunk with a bad row, a Parquet chunk and every chunk after a row
+Arrow might read differently go through pandas (:func:`coerce_chunk`), which gives each bad row its
+reason. Both paths give the same rows, part ids and reasons (``tests/unit/test_ingest_arrow_path.py``).
 
 Structural problems reject the whole file: unsupported type, empty, not UTF-8 (checked by a
 streaming decoder before parsing), unreadable header or missing columns — all decided before any
