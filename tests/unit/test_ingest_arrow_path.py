@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -137,8 +138,8 @@ def compare(path: Path, config: PipelineConfig, arrow_chunks: int | None = None)
     assert len(fast) == len(slow)
     for f, s in zip(fast, slow, strict=True):
         assert (f.rows, f.accepted_rows, f.dropped_columns) == (s.rows, s.accepted_rows, s.dropped_columns)
-        pd.testing.assert_frame_equal(f.frame, s.frame)
-        pd.testing.assert_frame_equal(f.rejected, s.rejected)
+        pd.testing.assert_frame_equal(f.frame, s.frame, check_exact=True)
+        pd.testing.assert_frame_equal(f.rejected, s.rejected, check_exact=True)
         assert _part_id(f, config) == _part_id(s, config)
     if arrow_chunks is not None:
         assert sum(isinstance(c.accepted, pa.Table) for c in fast) == arrow_chunks
@@ -245,6 +246,8 @@ def test_negative_zero_reads_as_pandas_reads_it(tmp_path: Path, column: list[str
     rows = [_row(i, n1=v) for i, v in enumerate(column)]
     chunks = compare(_file(tmp_path, rows), _config(), arrow_chunks=1)
     assert chunks[0].frame["n1"].tolist()[1:] == [float(v) for v in column[1:]]
+    negative = np.signbit(chunks[0].frame["n1"].to_numpy())
+    assert negative.tolist() == np.signbit(pd.to_numeric(pd.Series(column, dtype="str"))).tolist()
 
 
 def test_many_digits_large_and_tiny_numbers(tmp_path: Path) -> None:
@@ -252,6 +255,23 @@ def test_many_digits_large_and_tiny_numbers(tmp_path: Path) -> None:
     column += ["123456789012345678901234567890", "18446744073709551615", "-1.7976931348623157e308", ".5"]
     rows = [_row(i, n1=v) for i, v in enumerate(column)]
     compare(_file(tmp_path, rows), _config(), arrow_chunks=2)
+
+
+def test_random_numbers_of_every_shape_read_bit_for_bit_alike(tmp_path: Path) -> None:
+    rng = np.random.default_rng(19)
+    shapes = [
+        lambda: str(rng.integers(-(10**18), 10**18)),
+        lambda: repr(float(rng.normal() * 10.0 ** rng.integers(-300, 300))),
+        lambda: f"{rng.random() * 10 ** rng.integers(0, 20):.{rng.integers(0, 25)}f}",
+        lambda: "".join(rng.choice(list("0123456789"), rng.integers(1, 40))) + "." + "1" * rng.integers(0, 30),
+        lambda: f"{rng.normal():.{rng.integers(0, 20)}e}",
+        lambda: str(rng.integers(0, 2**64, dtype=np.uint64)),
+        lambda: "".join(rng.choice(list("0123456789"), rng.integers(15, 30))),
+    ]
+    values = [shapes[int(rng.integers(0, len(shapes)))]() for _ in range(3000)]
+    values += [v.lstrip("-") for v in values[:500]] + ["-" + v.lstrip("-") for v in values[500:1000]]
+    rows = [_row(i, n1=v) for i, v in enumerate(values)]
+    compare(_file(tmp_path, rows), _config(chunk_rows=500), arrow_chunks=8)
 
 
 # -- the file's shape ----------------------------------------------------------------------------------
