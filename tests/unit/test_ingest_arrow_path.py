@@ -352,6 +352,13 @@ def test_a_long_row_mid_file_is_the_same_parse_error(tmp_path: Path) -> None:
     compare(tmp_path / "in.csv", _config())
 
 
+def test_a_row_longer_than_an_arrow_block(tmp_path: Path, small_blocks: None) -> None:
+    rows = _rows(200)
+    rows[120] = _row(120, id='"' + "R120 " * 1000 + '"')  # 5 KB: five of the test's 1 KiB blocks
+    chunks = compare(_file(tmp_path, rows), _config(chunk_rows=20))
+    assert chunks[6].frame["id"].str.len().max() == 4999
+
+
 def test_a_long_first_row_is_read_as_pandas_reads_it(tmp_path: Path) -> None:
     rows = _rows(6)
     rows[0] += ",surplus"  # pandas takes the first column as an index
