@@ -747,10 +747,9 @@ def _text_numbers(text: pa.ChunkedArray, decimal: str, nullable: bool) -> pa.Chu
     double. The one difference in value is ``-0``: pandas reads it as 0.0 in a column of whole
     numbers and as -0.0 otherwise, so a column holding a negative zero is read by pandas itself.
     """
-    if decimal != ".":
-        text = pc.replace_substring(text, pattern=decimal, replacement=".")
+    pointed = pc.replace_substring(text, pattern=decimal, replacement=".") if decimal != "." else text
     try:
-        values = pc.cast(text, pa.float64())
+        values = pc.cast(pointed, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if values.null_count and not nullable:
@@ -759,7 +758,7 @@ def _text_numbers(text: pa.ChunkedArray, decimal: str, nullable: bool) -> pa.Chu
     if len(array) - np.count_nonzero(np.isfinite(array)) != values.null_count:
         return None  # nan or inf written out: rejected rows
     if np.any(np.signbit(array) & (array == 0)):
-        exact = pd.to_numeric(text.to_pandas(), errors="coerce").astype("float64")
+        exact = pd.to_numeric(_with_decimal_point(text.to_pandas(), decimal), errors="coerce").astype("float64")
         return pa.chunked_array([pa.Array.from_pandas(exact, type=pa.float64())])
     return values
 

@@ -375,6 +375,7 @@ def test_a_header_without_rows_is_the_same_error(tmp_path: Path) -> None:
 def test_decimal_comma_with_semicolons(tmp_path: Path) -> None:
     rows = [r.replace(",", ";").replace(".5", ",5") for r in _rows(7)]
     rows[5] = rows[5].replace(";10;", ";1.0;")  # a point where a comma is expected: read as pandas reads it
+    rows[1] = rows[1].replace(";1,5;", ";-0,0;")  # and a negative zero in the other column
     header = HEADER.replace(",", ";")
     compare(_file(tmp_path, rows, header=header), _config(delimiter=";", decimal=","), arrow_chunks=2)
 
