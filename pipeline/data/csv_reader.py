@@ -58,19 +58,14 @@ def read_text_chunks(path: Path, names: list[str], delimiter: str, chunk_rows: i
     one); they name the columns by position. Raises :class:`IrregularCsv` before yielding any row
     that Arrow might read differently from pandas.
     """
-    width = len(names)
-    irregular: list[str] = []
-
-    def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        irregular.append(f"row with {row.actual_columns} field(s) where the header has {row.expected_columns}")
-        return "skip"
-
-    auto = [f"f{i}" for i in range(width)]
+    auto = [f"f{i}" for i in range(len(names))]
     try:
         reader = pacsv.open_csv(
             path,
             # The header is read as a data row: pyarrow then skips blank lines before it as pandas does.
             read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=BLOCK_BYTES),
+            # No Python callback for rows with the wrong number of fields: Arrow's own error is the
+            # signal, and a Python object held by Arrow's threads could outlive the interpreter.
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
                 quote_char='"',
@@ -78,7 +73,6 @@ def read_text_chunks(path: Path, names: list[str], delimiter: str, chunk_rows: i
                 escape_char=False,
                 newlines_in_values=True,
                 ignore_empty_lines=True,
-                invalid_row_handler=on_invalid_row,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(auto, pa.string()),
@@ -90,10 +84,15 @@ def read_text_chunks(path: Path, names: list[str], delimiter: str, chunk_rows: i
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
         raise IrregularCsv(str(err), chunks=0) from None
-    expected = pa.schema([(name, pa.string()) for name in auto])
-    if not reader.schema.equals(expected):
-        raise IrregularCsv(f"Arrow reads the header as {reader.schema.names}, pandas as {names}", chunks=0)
-    schema = pa.schema([(name, pa.string()) for name in names])
+    with reader:  # closed here, on this thread, however the reading ends (Arrow reads ahead on its own threads)
+        expected = pa.schema([(name, pa.string()) for name in auto])
+        if not reader.schema.equals(expected):
+            raise IrregularCsv(f"Arrow reads the header as {reader.schema.names}, pandas as {names}", chunks=0)
+        yield from _chunks(reader, pa.schema([(name, pa.string()) for name in names]), chunk_rows)
+
+
+def _chunks(reader: pacsv.CSVStreamingReader, schema: pa.Schema, chunk_rows: int) -> Iterator[TextChunk]:
+    """Arrow's record batches (the first row being the header) regrouped into chunks of ``chunk_rows`` rows."""
     pending: list[pa.RecordBatch] = []
     held = done = 0
     first_row = 0
@@ -103,10 +102,8 @@ def read_text_chunks(path: Path, names: list[str], delimiter: str, chunk_rows: i
             batch = reader.read_next_batch()
         except StopIteration:
             batch = None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:  # e.g. a row with the wrong number of fields
             raise IrregularCsv(str(err), chunks=done) from None
-        if irregular:
-            raise IrregularCsv(irregular[0], chunks=done)
         if batch is not None:
             if header:  # the header row itself
                 batch, header = batch.slice(1), False
