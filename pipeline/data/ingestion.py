@@ -28,6 +28,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections import Counter
@@ -176,15 +177,35 @@ def _too_large(name: str, what: str, size: int, limit: int, key: str, where: str
     )
 
 
-def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
+@dataclass(frozen=True)
+class CsvShape:
+    """What the size pre-pass saw of a CSV file that Arrow's reader would read differently from pandas'."""
+
+    open_quote: bool
+    """An odd number of quote characters: the file may end inside a quoted field (cut short),
+    which pandas refuses and Arrow takes."""
+    lone_cr: bool
+    """A carriage return not followed by a line feed (old Mac line ends, or mixed ones), where the
+    two readers may split lines differently."""
+
+    @property
+    def arrow_safe(self) -> bool:
+        return not (self.open_quote or self.lone_cr)
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> CsvShape:
     """Raise ``too_large`` when one field or one row of the CSV file is over its limit.
 
     Streams the file block by block (vectorised, quote-aware: a delimiter or line break inside
     double quotes does not end a field), so a 200 MB line costs one block of memory, not 1.6 GB
-    of parser buffers.
+    of parser buffers. Returns what else it saw on the way (:class:`CsvShape`).
     """
     delim = ord(ingest.csv_delimiter[0]) if ingest.csv_delimiter else ord(",")
     quoted = 0  # 1 while inside a quoted field (an odd number of quote characters so far)
+    lone_cr = after_cr = False  # a CR without LF seen; the previous block ended with a CR
     field_start = row_start = 0  # absolute offsets where the current field and row began
     row_no = 1
     offset = 0
@@ -193,6 +214,10 @@ def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
             block = fh.read(_BLOCK)
             if not block:
                 break
+            if not lone_cr and (after_cr or b"\r" in block):
+                body = block[:-1] if block.endswith(b"\r") else block  # a final CR pairs with the next block
+                lone_cr = (after_cr and not block.startswith(b"\n")) or _LONE_CR.search(body) is not None
+                after_cr = block.endswith(b"\r")
             arr = np.frombuffer(block, dtype=np.uint8)
             newline = arr == 10
             separator = newline | (arr == delim)
@@ -255,6 +280,7 @@ def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
                     "max_row_bytes",
                     f" (line {row_no}, at least)",
                 )
+    return CsvShape(open_quote=bool(quoted), lone_cr=lone_cr or after_cr)
 
 
 def duplicate_columns(names: list[str]) -> dict[str, list[str]]:
@@ -295,14 +321,15 @@ def _unparseable(source: LandingFile, err: Exception) -> IngestError:
     )
 
 
-def _check_csv(source: LandingFile, ingest: IngestConfig) -> None:
+def _check_csv(source: LandingFile, ingest: IngestConfig) -> CsvShape:
     """The whole-file checks of a CSV file, made before any row is parsed: encoding, sizes, header."""
     check_utf8(source.path, source.name)
-    check_csv_sizes(source.path, source.name, ingest)
+    shape = check_csv_sizes(source.path, source.name, ingest)
     try:
         check_header(_csv_header(source.path, ingest), source.name)
     except csv.Error as err:
         raise _unparseable(source, err) from None
+    return shape
 
 
 def _csv_chunks(
@@ -355,12 +382,14 @@ def _pandas_names(source: LandingFile, ingest: IngestConfig) -> list[str] | None
 def _csv_text_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[TextChunk | pd.DataFrame]:
     """The file's rows by Arrow's reader (:class:`TextChunk`), or by pandas' from where Arrow may differ.
 
-    The same whole-file checks come first. A file Arrow cannot read exactly as pandas does (a
-    multi-character delimiter, a row with too few or too many fields, a parse error) continues
-    with pandas' reader from the first chunk not yet produced, so both readers cut the same chunks.
+    The same whole-file checks come first. A file Arrow might read differently (a multi-character
+    delimiter, an odd number of quote characters or a carriage return without a line feed, see
+    :class:`CsvShape`) is read by pandas whole; one where Arrow meets a row with too few or too
+    many fields, or any parse error, continues with pandas' reader from the first chunk not yet
+    produced, so both readers cut the same chunks.
     """
-    _check_csv(source, ingest)
-    names = _pandas_names(source, ingest) if len(ingest.csv_delimiter) == 1 else None
+    shape = _check_csv(source, ingest)
+    names = _pandas_names(source, ingest) if len(ingest.csv_delimiter) == 1 and shape.arrow_safe else None
     done = 0
     if names:
         try:
