@@ -2,8 +2,12 @@
 
 A file is read only once it is complete (a ``_SUCCESS`` marker beside it, or a size and mtime that
 have not changed for ``ingest.stable_seconds``). It is streamed in chunks of ``ingest.chunk_rows``
-rows (CSV through pandas' chunked reader, Parquet by record batches), so peak memory depends on
-the chunk size, not the file size; each chunk's accepted rows become one part.
+rows (Parquet by record batches; CSV by Arrow's multithreaded reader as text, see
+:mod:`pipeline.data.csv_reader`), so peak memory depends on the chunk size, not the file size; each
+chunk's accepted rows become one part. A clean CSV chunk is coerced in Arrow
+(:func:`coerce_text_chunk`); a chunk with a bad row, a Parquet chunk and every chunk after a row
+Arrow might read differently go through pandas (:func:`coerce_chunk`), which gives each bad row its
+reason. Both paths give the same rows, part ids and reasons (``tests/unit/test_ingest_arrow_path.py``).
 
 Structural problems reject the whole file: unsupported type, empty, not UTF-8 (checked by a
 streaming decoder before parsing), unreadable header or missing columns — all decided before any
@@ -20,15 +24,18 @@ import codecs
 import csv
 import fcntl
 import filecmp
+import itertools
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -42,8 +49,9 @@ from pipeline.core.config import DatasetConfig, IngestConfig
 from pipeline.core.errors import IngestError
 from pipeline.core.hashing import sha256_hex
 from pipeline.core.storage import ObjectStore, atomic_write_bytes, fsync_dir
+from pipeline.data.csv_reader import IrregularCsv, TextChunk, read_text_chunks
 from pipeline.data.ready_files import MARKER_NAMES, LandingFile, find_ready_files, scan_landing, sha256_file  # noqa: F401 (re-exported)
-from pipeline.data.snapshots import Part, SourceFile, write_part
+from pipeline.data.snapshots import Part, SourceFile, arrow_schema, write_part
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +70,28 @@ _PARQUET_BATCH_ROWS = 8192  # Parquet is decoded this many rows at a time, so a 
 
 @dataclass(frozen=True)
 class CoercedChunk:
-    """One chunk of a source coerced to the declared schema: accepted rows and rejected raw rows."""
+    """One chunk of a source coerced to the declared schema: accepted rows and rejected raw rows.
 
-    frame: pd.DataFrame = field(repr=False)
+    ``accepted`` is a pandas frame (:func:`coerce_chunk`) or, from the Arrow path
+    (:func:`coerce_text_chunk`), a table in the storage schema that goes to a part as it is;
+    ``frame`` gives the accepted rows as a frame either way.
+    """
+
+    accepted: pd.DataFrame | pa.Table = field(repr=False)
     rejected: pd.DataFrame = field(repr=False)
     rows: int
     dropped_columns: tuple[str, ...] = ()
+
+    @property
+    def accepted_rows(self) -> int:
+        return len(self.accepted) if isinstance(self.accepted, pd.DataFrame) else self.accepted.num_rows
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The accepted rows as :func:`coerce_chunk` types them (text as ``string``, numbers as float64)."""
+        if isinstance(self.accepted, pd.DataFrame):
+            return self.accepted
+        return self.accepted.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
 
 @dataclass(frozen=True)
@@ -153,15 +177,35 @@ def _too_large(name: str, what: str, size: int, limit: int, key: str, where: str
     )
 
 
-def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
+@dataclass(frozen=True)
+class CsvShape:
+    """What the size pre-pass saw of a CSV file that Arrow's reader would read differently from pandas'."""
+
+    open_quote: bool
+    """An odd number of quote characters: the file may end inside a quoted field (cut short),
+    which pandas refuses and Arrow takes."""
+    lone_cr: bool
+    """A carriage return not followed by a line feed (old Mac line ends, or mixed ones), where the
+    two readers may split lines differently."""
+
+    @property
+    def arrow_safe(self) -> bool:
+        return not (self.open_quote or self.lone_cr)
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> CsvShape:
     """Raise ``too_large`` when one field or one row of the CSV file is over its limit.
 
     Streams the file block by block (vectorised, quote-aware: a delimiter or line break inside
     double quotes does not end a field), so a 200 MB line costs one block of memory, not 1.6 GB
-    of parser buffers.
+    of parser buffers. Returns what else it saw on the way (:class:`CsvShape`).
     """
     delim = ord(ingest.csv_delimiter[0]) if ingest.csv_delimiter else ord(",")
-    quotes = 0  # quote characters seen so far: odd means inside a quoted field
+    quoted = 0  # 1 while inside a quoted field (an odd number of quote characters so far)
+    lone_cr = after_cr = False  # a CR without LF seen; the previous block ended with a CR
     field_start = row_start = 0  # absolute offsets where the current field and row began
     row_no = 1
     offset = 0
@@ -170,13 +214,20 @@ def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
             block = fh.read(_BLOCK)
             if not block:
                 break
+            if not lone_cr and (after_cr or b"\r" in block):
+                body = block[:-1] if block.endswith(b"\r") else block  # a final CR pairs with the next block
+                lone_cr = (after_cr and not block.startswith(b"\n")) or _LONE_CR.search(body) is not None
+                after_cr = block.endswith(b"\r")
             arr = np.frombuffer(block, dtype=np.uint8)
             newline = arr == 10
             separator = newline | (arr == delim)
-            if quotes % 2 or b'"' in block:  # quoted text: separators inside quotes do not count
-                is_quote = arr == 34
-                outside = (np.cumsum(is_quote, dtype=np.int32) + quotes) % 2 == 0
-                quotes += int(np.count_nonzero(is_quote))
+            if quoted or b'"' in block:  # quoted text: separators inside quotes do not count
+                # the running parity of quote characters (a byte-wide XOR scan is ~10x faster than cumsum)
+                parity = np.bitwise_xor.accumulate((arr == 34).view(np.uint8))
+                if quoted:
+                    parity ^= 1
+                outside = parity == 0
+                quoted = int(parity[-1])
                 newline &= outside
                 separator &= outside
             ends = np.flatnonzero(separator) + offset
@@ -229,6 +280,7 @@ def check_csv_sizes(path: Path, name: str, ingest: IngestConfig) -> None:
                     "max_row_bytes",
                     f" (line {row_no}, at least)",
                 )
+    return CsvShape(open_quote=bool(quoted), lone_cr=lone_cr or after_cr)
 
 
 def duplicate_columns(names: list[str]) -> dict[str, list[str]]:
@@ -263,19 +315,29 @@ def _csv_header(path: Path, ingest: IngestConfig) -> list[str]:
         return next(csv.reader(fh, delimiter=ingest.csv_delimiter), [])
 
 
-def _csv_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFrame]:
+def _unparseable(source: LandingFile, err: Exception) -> IngestError:
+    return IngestError(
+        f"{source.name}: could not be parsed as CSV ({err}).".replace("\n", " ").strip(), code="unparseable"
+    )
+
+
+def _check_csv(source: LandingFile, ingest: IngestConfig) -> CsvShape:
+    """The whole-file checks of a CSV file, made before any row is parsed: encoding, sizes, header."""
     check_utf8(source.path, source.name)
-    check_csv_sizes(source.path, source.name, ingest)
-
-    def unparseable(err: Exception) -> IngestError:
-        return IngestError(
-            f"{source.name}: could not be parsed as CSV ({err}).".replace("\n", " ").strip(), code="unparseable"
-        )
-
+    shape = check_csv_sizes(source.path, source.name, ingest)
     try:
         check_header(_csv_header(source.path, ingest), source.name)
     except csv.Error as err:
-        raise unparseable(err) from None
+        raise _unparseable(source, err) from None
+    return shape
+
+
+def _csv_chunks(
+    source: LandingFile, ingest: IngestConfig, checked: bool = False, skip: int = 0
+) -> Iterator[pd.DataFrame]:
+    """The file as pandas reads it, chunk by chunk; ``skip`` chunks already taken by the Arrow reader are left out."""
+    if not checked:
+        _check_csv(source, ingest)
     try:
         reader = pd.read_csv(
             source.path,
@@ -289,9 +351,9 @@ def _csv_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFr
     except pd.errors.EmptyDataError:
         raise IngestError(f"{source.name}: the file has no header and no rows.", code="empty_file") from None
     except pd.errors.ParserError as err:  # the header itself cannot be tokenised
-        raise unparseable(err) from None
+        raise _unparseable(source, err) from None
     with reader:
-        while True:
+        for n in itertools.count():
             try:
                 chunk = next(reader)
             except StopIteration:
@@ -299,9 +361,44 @@ def _csv_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.DataFr
             except pd.errors.EmptyDataError:
                 raise IngestError(f"{source.name}: the file has no header and no rows.", code="empty_file") from None
             except pd.errors.ParserError as err:
-                raise unparseable(err) from None
+                raise _unparseable(source, err) from None
+            if n < skip:
+                continue
             chunk.index = chunk.index + 2  # the CSV line number: the header is line 1
             yield chunk
+
+
+def _pandas_names(source: LandingFile, ingest: IngestConfig) -> list[str] | None:
+    """The header as pandas names its columns (``Unnamed: 2`` for an empty name); None when pandas cannot say."""
+    try:
+        header = pd.read_csv(source.path, sep=ingest.csv_delimiter, dtype=str, nrows=0, encoding="utf-8-sig")
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    if isinstance(header.columns, pd.MultiIndex):
+        return None
+    return [str(c) for c in header.columns]
+
+
+def _csv_text_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[TextChunk | pd.DataFrame]:
+    """The file's rows by Arrow's reader (:class:`TextChunk`), or by pandas' from where Arrow may differ.
+
+    The same whole-file checks come first. A file Arrow might read differently (a multi-character
+    delimiter, an odd number of quote characters or a carriage return without a line feed, see
+    :class:`CsvShape`) is read by pandas whole; one where Arrow meets a row with too few or too
+    many fields, or any parse error, continues with pandas' reader from the first chunk not yet
+    produced, so both readers cut the same chunks.
+    """
+    shape = _check_csv(source, ingest)
+    names = _pandas_names(source, ingest) if len(ingest.csv_delimiter) == 1 and shape.arrow_safe else None
+    done = 0
+    if names:
+        try:
+            yield from read_text_chunks(source.path, names, ingest.csv_delimiter, ingest.chunk_rows)
+            return
+        except IrregularCsv as why:
+            done = why.chunks
+            log.info("%s: read with pandas from chunk %d on (%s)", source.name, done + 1, why)
+    yield from _csv_chunks(source, ingest, checked=True, skip=done)
 
 
 def _stat_width(stats: Any) -> int:
@@ -461,6 +558,14 @@ def iter_raw_chunks(source: LandingFile, ingest: IngestConfig) -> Iterator[pd.Da
     yield from _guarded(source, (_parquet_chunks if fmt == "parquet" else _csv_chunks)(source, ingest))
 
 
+def _iter_rows(source: LandingFile, ingest: IngestConfig) -> Iterator[TextChunk | pd.DataFrame]:
+    """Like :func:`iter_raw_chunks`, but a CSV file comes as Arrow text chunks where it can (the fast path)."""
+    fmt = _file_format(source)
+    if source.size == 0:
+        raise IngestError(f"{source.name}: the file is empty (0 bytes); nothing to ingest.", code="empty_file")
+    yield from _guarded(source, (_parquet_chunks if fmt == "parquet" else _csv_text_chunks)(source, ingest))
+
+
 # -- coercion to the declared schema ---------------------------------------------------------------------
 def parse_datetimes(original: pd.Series, fmt: str | None = None) -> pd.Series:
     """Dates and timestamps as UTC ``datetime64[us, UTC]``; what cannot be parsed becomes NaT.
@@ -578,6 +683,13 @@ def count_set_aside(quarantine: Path, sha256s: Iterable[str], reason: str) -> in
     return total
 
 
+def _with_decimal_point(original: pd.Series, decimal: str) -> pd.Series:
+    """Numbers written as text with the CSV's ``decimal`` mark, rewritten with a decimal point."""
+    if decimal != "." and not pd.api.types.is_numeric_dtype(original.dtype):
+        return original.astype("string").str.replace(decimal, ".", regex=False)
+    return original
+
+
 def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: str = ".") -> CoercedChunk:
     """Coerce raw rows to the declared schema; rows with bad values are set aside with a reason.
 
@@ -604,9 +716,7 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
     out = pd.DataFrame(index=raw.index)
     coerce_ids(raw, dataset, reject, out)
     for feat in dataset.features.numeric:
-        original = raw[feat.name]
-        if decimal != "." and not pd.api.types.is_numeric_dtype(original.dtype):
-            original = original.astype("string").str.replace(decimal, ".", regex=False)
+        original = _with_decimal_point(raw[feat.name], decimal)
         values: pd.Series = pd.to_numeric(original, errors="coerce").astype("float64")
         bad = values.isna() & original.notna()
         reject(bad, f"{feat.name}: not a number")
@@ -636,7 +746,103 @@ def coerce_chunk(raw: pd.DataFrame, dataset: DatasetConfig, name: str, decimal: 
     rejected.insert(0, SOURCE_ROW_COLUMN, rejected.index)
     rejected[ROW_REASON_COLUMN] = reasons[bad_rows]
     frame = out.loc[~bad_rows, dataset.columns].reset_index(drop=True)
-    return CoercedChunk(frame=frame, rejected=rejected.reset_index(drop=True), rows=len(raw), dropped_columns=dropped)
+    return CoercedChunk(
+        accepted=frame, rejected=rejected.reset_index(drop=True), rows=len(raw), dropped_columns=dropped
+    )
+
+
+def text_chunk_frame(chunk: TextChunk) -> pd.DataFrame:
+    """A text chunk as pandas' chunked CSV reader gives it: ``str`` columns, indexed by CSV line number."""
+    frame = chunk.table.to_pandas()
+    frame.index = pd.RangeIndex(chunk.first_row + 2, chunk.first_row + 2 + len(frame))
+    return frame
+
+
+def _stripped(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    # pandas' ``.str.strip()`` on Arrow-backed text is this very kernel, so both paths strip alike
+    return pc.utf8_trim_whitespace(text)
+
+
+def _has_blank(text: pa.ChunkedArray) -> bool:
+    """Whether any value is missing or empty."""
+    return bool(text.null_count) or bool(pc.any(pc.equal(text, "")).as_py())
+
+
+def _text_numbers(text: pa.ChunkedArray, decimal: str, nullable: bool) -> pa.ChunkedArray | None:
+    """Text read as float64 exactly as ``pd.to_numeric`` reads it, or None when some value is not plainly a number.
+
+    Arrow's cast refuses what pandas would refuse and more (a padded number, ``1_000``), reads
+    ``nan`` and ``inf`` (which pandas' path rejects) and otherwise parses every value to the same
+    double. The one difference in value is ``-0``: pandas reads it as 0.0 in a column of whole
+    numbers and as -0.0 otherwise, so a column holding a negative zero is read by pandas itself.
+    """
+    pointed = pc.replace_substring(text, pattern=decimal, replacement=".") if decimal != "." else text
+    try:
+        values = pc.cast(pointed, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if values.null_count and not nullable:
+        return None
+    array = values.to_numpy()  # nulls as NaN
+    if len(array) - np.count_nonzero(np.isfinite(array)) != values.null_count:
+        return None  # nan or inf written out: rejected rows
+    if np.any(np.signbit(array) & (array == 0)):
+        exact = pd.to_numeric(_with_decimal_point(text.to_pandas(), decimal), errors="coerce").astype("float64")
+        return pa.chunked_array([pa.Array.from_pandas(exact, type=pa.float64())])
+    return values
+
+
+def coerce_text_chunk(raw: pa.Table, dataset: DatasetConfig, decimal: str = ".") -> pa.Table | None:
+    """:func:`coerce_chunk` for a text chunk in which every row is accepted, in Arrow, without pandas.
+
+    Returns the rows in the storage schema (:func:`~pipeline.data.snapshots.arrow_schema`) with
+    exactly the values :func:`coerce_chunk` gives them, or None as soon as one row would be
+    rejected or one value might be read differently (a padded number, ``nan``, a missing
+    identifier, an unknown class, a declared column missing): the caller then coerces the chunk with
+    :func:`coerce_chunk`, which gives every bad row its reason. Clean chunks, the common case,
+    never pay for pandas' per-value work.
+    """
+    columns = {str(name).strip(): raw.column(i) for i, name in enumerate(raw.column_names)}
+    if any(c not in columns for c in dataset.columns):
+        return None
+    out: dict[str, pa.ChunkedArray] = {}
+    for col in dataset.id_columns:
+        ids = _stripped(columns[col])
+        if _has_blank(ids):
+            return None
+        out[col] = ids
+    for feat in dataset.features.numeric:
+        numbers = _text_numbers(columns[feat.name], decimal, feat.nullable)
+        if numbers is None:
+            return None
+        out[feat.name] = numbers
+    for cat in dataset.features.categorical:
+        values = _stripped(columns[cat.name])
+        values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        if values.null_count and not cat.nullable:
+            return None
+        out[cat.name] = values
+    for dt in dataset.features.datetime:
+        original = columns[dt.name].to_pandas()
+        present = original.notna() & (original.astype("string").str.strip() != "").fillna(False)
+        stamps = parse_datetimes(original, dt.format)
+        if bool((present & stamps.isna()).any()) or (not dt.nullable and not bool(present.all())):
+            return None
+        out[dt.name] = pa.chunked_array([pa.Array.from_pandas(stamps, type=pa.timestamp("us", tz="UTC"))])
+    label = _stripped(columns[dataset.label])
+    if _has_blank(label):
+        return None  # a missing label: set aside with its reason
+    if dataset.is_classification:
+        if not bool(pc.all(pc.is_in(label, value_set=pa.array(list(dataset.classes), pa.string()))).as_py()):
+            return None
+        out[dataset.label] = label
+    else:
+        numbers = _text_numbers(label, decimal, nullable=False)
+        if numbers is None:
+            return None
+        out[dataset.label] = numbers
+    schema = arrow_schema(dataset)
+    return pa.Table.from_arrays([out[c] for c in schema.names], schema=schema)
 
 
 @dataclass
@@ -680,10 +886,10 @@ def iter_parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: Inge
 def _parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> Iterator[CoercedChunk]:
     tally = RowTally()
     first = True
-    for raw in iter_raw_chunks(source, ingest):
-        if first and raw.empty:
+    for raw in _iter_rows(source, ingest):
+        if first and isinstance(raw, pd.DataFrame) and raw.empty:
             raise IngestError(f"{source.name}: the file has a header but no rows.", code="empty_file")
-        chunk = coerce_chunk(raw, dataset, source.name, ingest.csv_decimal)
+        chunk = _coerce(raw, dataset, source.name, ingest.csv_decimal)
         if first and chunk.dropped_columns:
             log.warning(
                 "%s: ignoring undeclared column(s) %s (the original file is archived)",
@@ -692,8 +898,30 @@ def _parsed_chunks(source: LandingFile, dataset: DatasetConfig, ingest: IngestCo
             )
         first = False
         tally.add(chunk)
+        del raw  # one chunk in memory at a time: nothing of this one stays referenced while the next is read
         yield chunk
+        del chunk
     tally.check(source.name, ingest)
+
+
+def _coerce(raw: TextChunk | pd.DataFrame, dataset: DatasetConfig, name: str, decimal: str) -> CoercedChunk:
+    """A text chunk through Arrow when every row is clean, else (and a pandas chunk always) :func:`coerce_chunk`."""
+    if isinstance(raw, pd.DataFrame):
+        return coerce_chunk(raw, dataset, name, decimal)
+    table = coerce_text_chunk(raw.table, dataset, decimal)
+    if table is None:
+        return coerce_chunk(text_chunk_frame(raw), dataset, name, decimal)
+    names = [str(c).strip() for c in raw.table.column_names]
+    declared = set(dataset.columns)
+    none = text_chunk_frame(TextChunk(raw.table.slice(0, 0), 0)).set_axis(names, axis=1)  # as coerce_chunk leaves it
+    none.insert(0, SOURCE_ROW_COLUMN, none.index)
+    none[ROW_REASON_COLUMN] = pd.Series(dtype=object)
+    return CoercedChunk(
+        accepted=table,
+        rejected=none.reset_index(drop=True),
+        rows=raw.table.num_rows,
+        dropped_columns=tuple(n for n in names if n not in declared),
+    )
 
 
 def parse_landing_file(source: LandingFile, dataset: DatasetConfig, ingest: IngestConfig) -> ParsedFile:
@@ -904,11 +1132,12 @@ def take_in_file(
     rows = accepted = 0
     try:
         for chunk in iter_parsed_chunks(source, dataset, ingest):
-            if not chunk.frame.empty:
-                parts.append(write_part(store, chunk.frame, dataset, ref))
+            if chunk.accepted_rows:
+                parts.append(write_part(store, chunk.accepted, dataset, ref))
             spool.write(chunk.rejected)
             rows += chunk.rows
-            accepted += len(chunk.frame)
+            accepted += chunk.accepted_rows
+            del chunk  # not held while the next chunk is read
         pending = spool.close()
     except BaseException:
         spool.discard()

@@ -244,14 +244,14 @@ def test_an_unexpected_error_reading_one_file_quarantines_only_that_file(
     landing = home / "landing"
     _good(landing)
     batch(20, 15, 50_000).to_csv(landing / "odd.csv", index=False)
-    real = ingestion.coerce_chunk
+    real = ingestion._coerce  # every chunk of a landing file is coerced here (Arrow or pandas path)
 
     def breaks_on_odd(raw, dataset, name, *args, **kwargs):
         if name == "odd.csv":
             raise AttributeError("'DataFrame' object has no attribute 'str'")  # what a bad header once caused
         return real(raw, dataset, name, *args, **kwargs)
 
-    monkeypatch.setattr(ingestion, "coerce_chunk", breaks_on_odd)
+    monkeypatch.setattr(ingestion, "_coerce", breaks_on_odd)
     first, _ = _ingest_twice(home)
     _only_good_taken(home, first)
     [reason] = reasons(home)
