@@ -72,7 +72,9 @@ class CurrentAccumulator:
                     np.searchsorted(profile.quantiles, finite, side="right"), minlength=profile.quantiles.size + 1
                 )
                 self._bins[name] = bins if name not in self._bins else self._bins[name] + bins
-                self._samples.setdefault(name, []).append(finite if keep_all else self._share(finite, len(chunk)))
+                kept = finite if keep_all else self._share(finite, len(chunk))
+                # a copy: the finite values may be a view that would keep the chunk's whole block alive
+                self._samples.setdefault(name, []).append(np.array(kept, copy=True))
             else:
                 levels = self._levels.setdefault(name, {})
                 for level, n in _category_counts(chunk[name]).items():

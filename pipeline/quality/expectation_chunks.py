@@ -5,7 +5,7 @@ so :class:`SuiteAccumulator` sees the batch a chunk at a time and keeps only wha
 needs: row-level checks (not null, between, in set, not in set) add their counts, keep the first
 :data:`~pipeline.quality.expectations.PARTIAL` unexpected values in row order and count at most
 :data:`MAX_COUNTED_VALUES` distinct unexpected values; aggregates keep count, sum, minimum and
-maximum; schema checks (columns, types) read one row of each chunk. The merged outcome equals what
+maximum; schema checks (columns, types) read the columns and types of each chunk. The merged outcome equals what
 :func:`~pipeline.quality.expectations.evaluate_suite` finds on the whole frame (the mean up to
 floating-point rounding). Expectations that only great-expectations can run cannot be merged in
 general (uniqueness, medians, ...), so they run once on a seeded sample of at most ``sample_rows``
@@ -54,7 +54,7 @@ SCHEMA_TYPES = frozenset(
         "expect_column_values_to_be_in_type_list",
     }
 )
-"""Expectation types decided by the columns and their types alone (one row of each chunk is enough)."""
+"""Expectation types decided by the columns and their types alone (no rows needed)."""
 
 AGGREGATES = {
     "expect_column_min_to_be_between": "min",
@@ -109,7 +109,7 @@ class SuiteAccumulator:
     def add(self, chunk: pd.DataFrame) -> None:
         """Check one chunk of the batch and fold the findings into the running tallies."""
         chunk = _datetimes_as_seconds(chunk)
-        self._heads.append(chunk.head(1))
+        self._heads.append(_empty_like(chunk))
         if self._by_gx:
             self._samples.append(self._share(chunk))
         for exp in self.suite.expectations:
@@ -126,9 +126,9 @@ class SuiteAccumulator:
         """This chunk's seeded share of the great-expectations sample, in row order."""
         quota = math.ceil(self.sample_rows * len(chunk) / max(self.total_rows, 1))
         if quota >= len(chunk):
-            return chunk
+            return chunk.copy()
         rng = np.random.default_rng(_SAMPLE_SEED + self.chunks)
-        return chunk.iloc[np.sort(rng.choice(len(chunk), quota, replace=False))]
+        return chunk.iloc[np.sort(rng.choice(len(chunk), quota, replace=False))].copy()
 
     def outcomes(self) -> list[ExpectationOutcome]:
         """Every expectation's merged outcome, in suite order."""
@@ -147,6 +147,12 @@ class SuiteAccumulator:
             else:
                 found[exp.id] = _merged(exp, self._tallies[exp.id])
         return [found[e.id] for e in self.suite.expectations]
+
+
+def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """No rows, the same columns and types: what the schema checks read. Not a slice, which (for
+    Arrow-backed strings even after ``copy()``) would keep the whole chunk's buffers alive."""
+    return pd.DataFrame({c: pd.Series([], dtype=frame[c].dtype, name=c) for c in frame.columns}, columns=frame.columns)
 
 
 def _fold(tally: _Tally, exp: Expectation, chunk: pd.DataFrame) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.config import PipelineConfig
@@ -338,7 +339,7 @@ def summarise_chunks(
     expectations = SuiteAccumulator(suite, rows, sample_rows, config.validation.expectations.engine)
     drift = CurrentAccumulator(profiles or {}, rows)
     counts: dict[str, int] = {}
-    values: list[pd.Series] = []
+    values: list[np.ndarray] = []
     seen = 0
     for chunk in chunks:
         expectations.add(chunk)
@@ -349,14 +350,15 @@ def summarise_chunks(
                 for level, n in label_counts(chunk[dataset.label]).items():
                     counts[level] = counts.get(level, 0) + n
             else:
-                values.append(pd.to_numeric(chunk[dataset.label], errors="coerce").astype("float64"))
+                # a copy (np.array copies): a view would keep the chunk's whole block of floats alive
+                values.append(np.array(pd.to_numeric(chunk[dataset.label], errors="coerce"), dtype=np.float64))
         seen += len(chunk)
     if seen != rows:
         raise ValueError(f"summarise_chunks was told the batch has {rows} rows but its chunks held {seen}")
     if dataset.is_classification:
         labels: pd.Series = pd.Series(dict(sorted(counts.items())), dtype="int64")
     else:
-        labels = pd.concat(values, ignore_index=True) if values else pd.Series([], dtype="float64")
+        labels = pd.Series(np.concatenate(values) if values else np.empty(0), dtype="float64")
     outcomes = expectations.outcomes()
     log.info(
         "checked %d new rows in %d chunks%s",

@@ -8,11 +8,13 @@ and spy on the real functions to show that no call ever sees more than one chunk
 
 from __future__ import annotations
 
+import gc
 import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -34,9 +36,16 @@ from pipeline.quality.suite import Expectation, Suite
 PART_ROWS = 150
 
 
-def _config(engine: str = "fast") -> PipelineConfig:
+def _config(engine: str = "fast", regression: bool = False) -> PipelineConfig:
     data = yaml.safe_load(BUNDLED_CONFIG.read_text())
     data["model"].pop("candidates", None)
+    if regression:  # the label is a number: its range, missing share and drift are the contract
+        data["dataset"].update(name="spend", label="spend", task="regression")
+        for key in ("classes", "positive_class"):
+            data["dataset"].pop(key)
+        data["validation"]["label_contract"] = {"severity": "warn", "min": 0.0, "max": 300.0}
+        data["model"] = {"name": "spend-model", "spec": "default", "specs": {"default": {"estimator": "ridge"}}}
+        data["promotion"] = {}
     data["ingest"].update({"stable_seconds": 0, "chunk_rows": PART_ROWS})
     data["validation"]["expectations"]["engine"] = engine
     data["validation"]["expectations"]["data_docs"] = "never"
@@ -140,6 +149,27 @@ def test_a_first_snapshot_in_chunks_gives_the_verdicts_of_one_frame(settings: Se
     whole = compute_validation(ws, snapshot, None, chunk_rows=10**9)
     assert whole.report.statistics["parts_read"] == 6
     _same_reports(chunked.report, whole.report)
+
+
+def _spend(rows: int, seed: int, shift: float) -> pd.DataFrame:
+    frame = generate_batch(BatchSpec(rows=rows, seed=seed, first_id=seed * 10_000)).drop(columns=["churned"])
+    spend = 3.0 * frame["monthly_charges"].astype(float) + np.random.default_rng(seed).normal(0, 20, rows) + shift
+    return frame.assign(spend=spend.clip(lower=0.0).round(2))
+
+
+def test_a_regression_label_in_chunks_gives_the_contract_of_one_frame(settings: Settings) -> None:
+    ws = Workspace(settings=settings, config=_config(regression=True))
+    first = _ingest(ws, _spend(600, seed=1, shift=0.0), "first.csv")
+    second = _ingest(ws, _spend(700, seed=2, shift=60.0), "second.csv")
+    reference = read_manifest(ws.store, first)
+
+    whole = compute_validation(ws, second, reference, chunk_rows=10**9).report
+    chunked = compute_validation(ws, second, reference, chunk_rows=PART_ROWS).report
+
+    assert chunked.statistics["chunks"] == 5
+    contract = whole.label_contract
+    assert contract is not None and not contract.held and "above max 300" in contract.message
+    _same_reports(chunked, whole)
 
 
 def test_no_check_ever_sees_more_than_one_chunk(
@@ -290,3 +320,39 @@ def test_drift_beyond_the_current_sample_keeps_a_bounded_seeded_sample() -> None
     assert chunked.drifted_features == whole.drifted_features and "x" in whole.drifted_features
     for a, b in zip(chunked.features, whole.features, strict=True):
         assert a.test == b.test and math.isclose(a.score, b.score, rel_tol=0.05, abs_tol=0.005), a.feature
+
+
+def test_nothing_of_a_chunk_is_kept_once_it_is_checked() -> None:
+    """Memory follows one chunk: after a chunk is checked no Arrow buffer of it stays alive.
+
+    Arrow-backed strings share their buffers with every slice and even with ``copy()``, so keeping
+    one row of each chunk (for the schema checks) once kept every chunk's strings alive.
+    """
+    rng = np.random.default_rng(9)
+    suite, rows = _suite(), 20_000
+
+    def chunk() -> pd.DataFrame:
+        table = pa.table(
+            {
+                "n": rng.normal(5, 2, rows),
+                "k": rng.integers(0, 40, rows),
+                "c": pa.array(rng.choice(["a", "b", "x"], rows).astype(object) + "-level-" + str(rng.integers(9))),
+            }
+        )
+        return table.to_pandas()
+
+    profiles = profile_frame(chunk(), ["n", "k"], ["c"])
+    gc.collect()
+    before = pa.total_allocated_bytes()
+    expectations, drift = SuiteAccumulator(suite, 5 * rows, sample_rows=rows), CurrentAccumulator(profiles, 5 * rows)
+    one_chunk = 0
+    for _ in range(5):
+        frame = chunk()
+        one_chunk = max(one_chunk, pa.total_allocated_bytes() - before)
+        expectations.add(frame)
+        drift.add(frame)
+        del frame
+        gc.collect()
+    assert one_chunk > 200_000  # the strings really live in Arrow buffers
+    assert pa.total_allocated_bytes() - before < one_chunk / 4
+    assert len(expectations.outcomes()) == len(suite.expectations) and drift.result()["c"]
