@@ -9,6 +9,7 @@ and spy on the real functions to show that no call ever sees more than one chunk
 from __future__ import annotations
 
 import gc
+import logging
 import math
 from typing import Any
 
@@ -356,3 +357,15 @@ def test_nothing_of_a_chunk_is_kept_once_it_is_checked() -> None:
     assert one_chunk > 200_000  # the strings really live in Arrow buffers
     assert pa.total_allocated_bytes() - before < one_chunk / 4
     assert len(expectations.outcomes()) == len(suite.expectations) and drift.result()["c"]
+
+
+def test_the_stage_says_how_many_chunks_it_checked(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    ws = Workspace(settings=settings, config=_config())
+    snapshot = _ingest(ws, generate_batch(BatchSpec(rows=400, seed=3)), "first.csv")
+    with caplog.at_level(logging.INFO):
+        outcome = stages.validate_snapshot(ws, snapshot)
+    assert outcome.passed
+    stored = ws.meta.get_validation(outcome.validation_id).summary["statistics"]
+    assert (stored["chunks"], stored["chunk_rows"]) == (3, PART_ROWS)
+    assert "checked 400 new rows in 3 chunks" in caplog.text
+    assert f"checked in 3 chunks of at most {PART_ROWS} rows" in caplog.text
