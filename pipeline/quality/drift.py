@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core.errors import ConfigError, ValidationFailed
+from pipeline.quality.drift_current import CurrentData
 from pipeline.quality.drift_profiles import (
     CATEGORICAL,
     FEATURE_KINDS,
@@ -43,6 +44,7 @@ from pipeline.quality.drift_tests import (
     MAX_CURRENT_SAMPLE,
     PSI_EPSILON,
     SMALL_SAMPLE,
+    CurrentNumeric,
     DriftTest,
     TestOutcome,
     benjamini_hochberg,
@@ -207,8 +209,12 @@ def _check_overrides(
             raise ConfigError(f"drift threshold for {name!r} must be a finite number >= 0, got {value!r}")
 
 
-def _current_values(profile: Profile, column: pd.Series) -> tuple[Any, int]:
+def _current_values(profile: Profile, column: Any) -> tuple[Any, int]:
     """Values handed to the test function and how many of them can be tested."""
+    if isinstance(column, CurrentNumeric):  # summarised chunk by chunk (pipeline.quality.drift_current)
+        return column, column.count
+    if isinstance(column, Mapping):  # level counts, summarised chunk by chunk
+        return column, sum(column.values())
     if isinstance(profile, NumericProfile):
         finite = _finite_values(column)
         return finite, int(finite.size)
@@ -223,7 +229,7 @@ def _reference_size(profile: Profile) -> int:
 
 def detect_drift(
     reference_profiles: Mapping[str, Profile | Mapping[str, Any]],
-    current: pd.DataFrame,
+    current: pd.DataFrame | CurrentData,
     tests: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     dataset_drift_share: float = 0.5,
@@ -238,6 +244,7 @@ def detect_drift(
     drifts when the share of drifted features reaches ``dataset_drift_share``.
 
     Profiles may also be given as their :meth:`to_dict` form (as cached per snapshot).
+    ``current`` is a frame, or the same rows summarised chunk by chunk (:class:`CurrentData`).
     Raises :class:`ConfigError` for unknown tests/features in the overrides and
     :class:`ValidationFailed` when a profiled feature is not a column of ``current``.
     """

@@ -204,8 +204,10 @@ def _level(label: Any) -> str:
     return str(label)
 
 
-def _category_counts(values: pd.Series | np.ndarray | Sequence[Any]) -> dict[str, int]:
-    """Count of each string level, nulls under :data:`NULL_LEVEL`."""
+def _category_counts(values: pd.Series | np.ndarray | Sequence[Any] | Mapping[str, int]) -> dict[str, int]:
+    """Count of each string level, nulls under :data:`NULL_LEVEL` (counts already made pass through)."""
+    if isinstance(values, Mapping):
+        return {str(k): int(n) for k, n in values.items() if n}
     if isinstance(values, pd.Series):
         series = values
     else:

@@ -74,9 +74,25 @@ class TestOutcome:
 _NAN = float("nan")
 
 
-def _current_sample(values: pd.Series | np.ndarray | Sequence[float]) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class CurrentNumeric:
+    """The current values of one numeric feature, summarised chunk by chunk instead of held whole.
+
+    ``count`` finite values were seen; ``sample`` holds all of them when there are at most
+    :data:`MAX_CURRENT_SAMPLE` (so every test is exactly what it is on the whole column), else a
+    seeded random sample of about that many drawn in proportion from each chunk (what the
+    sort-based tests would have thinned to anyway); ``bin_counts`` are the exact counts of all
+    finite values in the reference profile's bins (what ``psi`` and ``jensen_shannon`` read).
+    """
+
+    count: int
+    sample: np.ndarray
+    bin_counts: np.ndarray
+
+
+def _current_sample(values: pd.Series | np.ndarray | Sequence[float] | CurrentNumeric) -> np.ndarray:
     """Finite current values, randomly (but reproducibly) thinned to MAX_CURRENT_SAMPLE."""
-    finite = _finite_values(values)
+    finite = values.sample if isinstance(values, CurrentNumeric) else _finite_values(values)
     if finite.size <= MAX_CURRENT_SAMPLE:
         return finite
     rng = np.random.default_rng(_SUBSAMPLE_SEED)
@@ -86,6 +102,10 @@ def _current_sample(values: pd.Series | np.ndarray | Sequence[float]) -> np.ndar
 def _share_vectors(reference: Profile, current: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """Reference and current shares on a common support: reference bins or union of levels."""
     if isinstance(reference, NumericProfile):
+        if isinstance(current, CurrentNumeric):
+            if current.count == 0 or reference.count == 0:
+                return None
+            return np.asarray(reference.ref_bin_shares), current.bin_counts / current.count
         finite = _finite_values(current)
         if finite.size == 0 or reference.count == 0:
             return None

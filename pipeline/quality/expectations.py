@@ -51,10 +51,13 @@ class ExpectationOutcome:
     engine: str = FAST
     result: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """great-expectations-shaped result fields (for Data Docs); not stored in the summary."""
+    sampled_rows: int | None = None
+    """Rows of a seeded sample the expectation was run on, when it could not see every row
+    (a great-expectations check on a batch of several chunks); None: it saw every row."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of everything but the raw ``result``."""
-        return {
+        """JSON-ready dict of everything but the raw ``result`` (``sampled_rows`` only when sampled)."""
+        d = {
             "id": self.id,
             "expectation": self.expectation,
             "column": self.column,
@@ -68,10 +71,15 @@ class ExpectationOutcome:
             "error": self.error,
             "engine": self.engine,
         }
+        if self.sampled_rows is not None:
+            d["sampled_rows"] = self.sampled_rows
+        return d
 
     def describe(self) -> str:
         """One line for people: what was expected and what was found."""
         where = f" on {self.column!r}" if self.column else ""
+        if self.sampled_rows is not None:
+            where += f" (a seeded sample of {self.sampled_rows} rows)"
         expected = _expected_text(self.kwargs)
         if self.error:
             return f"{self.expectation}{where} could not be checked: {self.error}"
@@ -137,28 +145,42 @@ def _unexpected_counts(values: pd.Series) -> list[dict[str, Any]]:
     return [{"value": _plain(v), "count": int(n)} for v, n in counted.items()]
 
 
-def _value_map(series: pd.Series, is_unexpected: Callable[[pd.Series], Any], kw: dict[str, Any]) -> dict[str, Any]:
-    """A per-value check in GX's sense: nulls are neither expected nor unexpected."""
-    n = len(series)
+Predicate = Callable[[pd.Series], Any]
+
+
+def unexpected_values(series: pd.Series, is_unexpected: Predicate) -> tuple[int, int, pd.Series]:
+    """Rows, non-null rows and the unexpected non-null values of a per-value check, in row order."""
     present = series.notna().to_numpy()
     values = series[present]
-    nonnull = int(values.size)
     bad = np.asarray(is_unexpected(values), dtype=bool)
-    k = int(bad.sum())
-    unexpected = values[bad]
+    return len(series), int(values.size), values[bad]
+
+
+def value_map_result(
+    n: int, nonnull: int, k: int, partial: list[Any], partial_counts: list[dict[str, Any]], kw: dict[str, Any]
+) -> dict[str, Any]:
+    """The verdict and GX-shaped result of a per-value check from its counts (one frame or merged chunks)."""
     pct = 100.0 * k / nonnull if nonnull else 0.0
     result = {
         "element_count": n,
         "unexpected_count": k,
         "unexpected_percent": pct,
-        "partial_unexpected_list": [_plain(v) for v in unexpected.iloc[:PARTIAL]],
+        "partial_unexpected_list": partial,
         "missing_count": n - nonnull,
         "missing_percent": 100.0 * (n - nonnull) / n if n else 0.0,
         "unexpected_percent_total": 100.0 * k / n if n else 0.0,
         "unexpected_percent_nonmissing": pct,
-        "partial_unexpected_counts": _unexpected_counts(unexpected) if k else [],
+        "partial_unexpected_counts": partial_counts,
     }
     return {"success": _mostly_ok(nonnull - k, nonnull, kw.get("mostly")), "result": result}
+
+
+def _value_map(series: pd.Series, is_unexpected: Predicate, kw: dict[str, Any]) -> dict[str, Any]:
+    """A per-value check in GX's sense: nulls are neither expected nor unexpected."""
+    n, nonnull, unexpected = unexpected_values(series, is_unexpected)
+    k = int(unexpected.size)
+    partial = [_plain(v) for v in unexpected.iloc[:PARTIAL]]
+    return value_map_result(n, nonnull, k, partial, _unexpected_counts(unexpected) if k else [], kw)
 
 
 def _column(frame: pd.DataFrame, kw: dict[str, Any]) -> pd.Series:
@@ -192,7 +214,7 @@ def _not_null(frame: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
     return {"success": _mostly_ok(n - k, n, kw.get("mostly")), "result": result}
 
 
-def _between(frame: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
+def _between_values(frame: pd.DataFrame, kw: dict[str, Any]) -> tuple[pd.Series, Predicate]:
     series = _numeric(_column(frame, kw))
     lo, hi = kw.get("min_value"), kw.get("max_value")
 
@@ -205,17 +227,34 @@ def _between(frame: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
             bad |= x >= hi if kw.get("strict_max") else x > hi
         return bad
 
-    return _value_map(series, outside, kw)
+    return series, outside
 
 
-def _in_set(frame: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
+def _in_set_values(frame: pd.DataFrame, kw: dict[str, Any]) -> tuple[pd.Series, Predicate]:
     allowed = list(kw.get("value_set") or [])
-    return _value_map(_column(frame, kw), lambda v: ~v.isin(allowed).to_numpy(dtype=bool), kw)
+    return _column(frame, kw), lambda v: ~v.isin(allowed).to_numpy(dtype=bool)
 
 
-def _not_in_set(frame: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
+def _not_in_set_values(frame: pd.DataFrame, kw: dict[str, Any]) -> tuple[pd.Series, Predicate]:
     banned = list(kw.get("value_set") or [])
-    return _value_map(_column(frame, kw), lambda v: v.isin(banned).to_numpy(dtype=bool), kw)
+    return _column(frame, kw), lambda v: v.isin(banned).to_numpy(dtype=bool)
+
+
+ValueCheck = Callable[[pd.DataFrame, dict[str, Any]], tuple[pd.Series, Predicate]]
+
+VALUE_CHECKS: dict[str, ValueCheck] = {
+    "expect_column_values_to_be_between": _between_values,
+    "expect_column_values_to_be_in_set": _in_set_values,
+    "expect_column_values_to_not_be_in_set": _not_in_set_values,
+}
+"""Per-value expectation types: the column to check and the test of one value (nulls excluded)."""
+
+
+def _value_check(select: ValueCheck) -> Check:
+    def check(frame: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
+        return _value_map(*select(frame, kw), kw)
+
+    return check
 
 
 def _type_list(frame: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
@@ -264,9 +303,9 @@ FAST_CHECKS: dict[str, Check] = {
     "expect_table_columns_to_match_set": _columns_match,
     "expect_column_to_exist": _column_exists,
     "expect_column_values_to_not_be_null": _not_null,
-    "expect_column_values_to_be_between": _between,
-    "expect_column_values_to_be_in_set": _in_set,
-    "expect_column_values_to_not_be_in_set": _not_in_set,
+    "expect_column_values_to_be_between": _value_check(VALUE_CHECKS["expect_column_values_to_be_between"]),
+    "expect_column_values_to_be_in_set": _value_check(VALUE_CHECKS["expect_column_values_to_be_in_set"]),
+    "expect_column_values_to_not_be_in_set": _value_check(VALUE_CHECKS["expect_column_values_to_not_be_in_set"]),
     "expect_column_values_to_be_in_type_list": _type_list,
     "expect_column_min_to_be_between": _aggregate(lambda s: s.min()),
     "expect_column_max_to_be_between": _aggregate(lambda s: s.max()),

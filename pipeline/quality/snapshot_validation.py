@@ -8,6 +8,7 @@ parts, so validating an append reads the append and a few small JSON documents.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,7 +34,13 @@ from pipeline.quality.suite import (
     load_suite,
     suite_location,
 )
-from pipeline.quality.validation_report import ValidationReport, validate_frames
+from pipeline.quality.validation_report import (
+    ReferenceFacts,
+    ValidationReport,
+    report_new_rows,
+    summarise_chunks,
+    summarise_frame,
+)
 from pipeline.registry.base import CHAMPION, ValidationRecord
 from pipeline.registry.context import StoreContext
 
@@ -90,59 +97,89 @@ def missing_labels_at_ingest(ws: StoreContext, parts: list[Part]) -> int | None:
     )
 
 
-def compute_validation(ws: StoreContext, snapshot_id: str, reference: Snapshot | None) -> ValidationRun:
+def chunk_parts(parts: Sequence[Part], chunk_rows: int) -> list[list[Part]]:
+    """Consecutive parts grouped into chunks of at most ``chunk_rows`` rows (a bigger part is a chunk alone)."""
+    chunks: list[list[Part]] = []
+    rows = 0
+    for part in parts:
+        if chunks and rows + part.rows <= chunk_rows:
+            chunks[-1].append(part)
+            rows += part.rows
+        else:
+            chunks.append([part])
+            rows = part.rows
+    return chunks
+
+
+def _read_chunks(cache: StatisticsCache, chunks: list[list[Part]]) -> Iterator[pd.DataFrame]:
+    """Each chunk's rows, one chunk in memory at a time; each part's statistics cached on the way."""
+    for chunk in chunks:
+        frames = []
+        for part in chunk:
+            frame = cache.read_part(part)
+            cache.remember(part.id, frame)
+            frames.append(frame)
+        yield pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def compute_validation(
+    ws: StoreContext, snapshot_id: str, reference: Snapshot | None, *, chunk_rows: int | None = None
+) -> ValidationRun:
     """Validate the parts of ``snapshot_id`` that ``reference`` does not have; store nothing but caches.
 
     With no new parts (retraining the reference's own data) the whole snapshot is checked against
-    the suite, with nothing to measure drift against.
+    the suite, with nothing to measure drift against. The new rows are read in chunks of at most
+    ``chunk_rows`` rows (default ``ingest.chunk_rows``, the part size; a bigger part is a chunk of
+    its own), so memory follows the chunk, not the batch: a single chunk is checked as one frame,
+    several are checked one after the other and their findings merged
+    (:func:`~pipeline.quality.validation_report.summarise_chunks`). The statistics say how many
+    chunks there were. When the suite must first be generated from the new parts (no stored suite,
+    no reference), their statistics are computed first, so a batch of several chunks is read twice.
     """
     snapshot = read_manifest(ws.store, snapshot_id)
     new_parts = new_parts_since(snapshot, reference)
     if not new_parts:
         new_parts, reference = list(snapshot.parts), None
+    limit = chunk_rows or ws.config.ingest.chunk_rows
+    chunks = chunk_parts(new_parts, limit)
+    rows = sum(p.rows for p in new_parts)
     cache = StatisticsCache(ws.store, ws.config)
-    frames = []
-    for part in new_parts:
-        frame = cache.read_part(part)
-        cache.remember(part.id, frame)
-        frames.append(frame)
-    new_data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    whole = cache.for_parts(snapshot.parts)  # new parts were just cached; older ones usually are
+    held = next(_read_chunks(cache, chunks)) if len(chunks) == 1 else None
     suite, location, suite_source = resolve_suite(ws, cache, reference or snapshot)
     # learned ranges tolerate what chance allows at this batch size (docs/validation.md)
-    suite = bind_to_batch(suite, len(new_data), ws.config.validation.expectations.range_alarm_rate)
-    profiles = reference_counts = None
-    if reference is not None:
-        profiles = cache.profiles(reference)
+    suite = bind_to_batch(suite, rows, ws.config.validation.expectations.range_alarm_rate)
+    profiles = cache.profiles(reference) if reference is not None else None
+    if held is not None:
+        new = summarise_frame(ws.config, held, suite)
+        del held
+    else:
+        new = summarise_chunks(ws.config, _read_chunks(cache, chunks), rows, suite, profiles, limit)
+    whole = cache.for_parts(snapshot.parts)  # the new parts' statistics were cached while reading them
+    facts = ReferenceFacts(snapshot_id=reference.id if reference else None, profiles=profiles)
     if ws.config.dataset.is_classification:
-        if reference is not None:
-            reference_counts = label_totals(cache.for_parts(reference.parts))
-        report = validate_frames(
-            ws.config,
-            snapshot.id,
-            new_data,
-            suite,
-            reference_snapshot_id=reference.id if reference else None,
-            reference_profiles=profiles,
-            reference_label_counts=reference_counts,
+        facts = replace(
+            facts,
+            label_counts=label_totals(cache.for_parts(reference.parts)) if reference is not None else None,
             train_label_counts=label_totals(whole, TRAIN),
             holdout_label_counts=label_totals(whole, HOLDOUT),
         )
     else:
         whole = cache.for_parts(snapshot.parts, label_samples=True)
-        report = validate_frames(
-            ws.config,
-            snapshot.id,
-            new_data,
-            suite,
-            reference_snapshot_id=reference.id if reference else None,
-            reference_profiles=profiles,
-            reference_label_profile=cache.label_profile(reference) if reference is not None else None,
+        facts = replace(
+            facts,
+            label_profile=cache.label_profile(reference) if reference is not None else None,
             train_label_profile=label_profile_from_stats(whole, ws.config, TRAIN),
             holdout_label_profile=label_profile_from_stats(whole, ws.config, HOLDOUT),
             missing_labels=missing_labels_at_ingest(ws, new_parts),
         )
-    statistics = {"new_parts": len(new_parts), "snapshot_parts": len(snapshot.parts), **cache.describe()}
+    report = report_new_rows(ws.config, snapshot.id, suite, facts, new)
+    statistics = {
+        "new_parts": len(new_parts),
+        "snapshot_parts": len(snapshot.parts),
+        "chunks": len(chunks),
+        "chunk_rows": limit,
+        **cache.describe(),
+    }
     return ValidationRun(
         report=replace(report, statistics=statistics), suite=suite, location=location, suite_source=suite_source
     )

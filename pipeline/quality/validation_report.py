@@ -18,15 +18,18 @@ Drift is a reason to retrain, not to stop (``info`` by default), unless configur
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import ValidationFailed
 from pipeline.quality.drift import DriftReport, NumericProfile, Profile, detect_drift
+from pipeline.quality.drift_current import CurrentAccumulator, CurrentData
+from pipeline.quality.expectation_chunks import SuiteAccumulator
 from pipeline.quality.expectations import ExpectationOutcome, evaluate_suite
 from pipeline.quality.label_contract import (
     LabelContractResult,
@@ -178,10 +181,13 @@ def _expectation_checks(outcomes: list[ExpectationOutcome]) -> list[CheckResult]
 
 
 def _drift_check(
-    config: PipelineConfig, profiles: Mapping[str, Profile] | None, new_data: pd.DataFrame
+    config: PipelineConfig,
+    profiles: Mapping[str, Profile] | None,
+    new_data: pd.DataFrame | CurrentData,
+    rows: int,
 ) -> tuple[CheckResult, DriftReport | None]:
     dcfg = config.validation.drift
-    if not profiles or new_data.empty:
+    if not profiles or not rows:
         return CheckResult(
             name="drift",
             severity="info",
@@ -240,13 +246,12 @@ def _label_check(
 
 def _regression_label_check(
     config: PipelineConfig,
-    new_data: pd.DataFrame,
+    values: pd.Series,
     reference: NumericProfile | None,
     missing_labels: int | None,
 ) -> tuple[CheckResult, LabelContractResult]:
     """The label contract of a regression label: range, missing share, drift against ``reference``."""
     lcfg, dcfg, label = config.validation.label_contract, config.validation.drift, config.dataset.label
-    values = new_data[label] if label in new_data.columns else pd.Series([], dtype="float64")
     result = check_regression_label(
         values,
         label,
@@ -266,6 +271,104 @@ def _regression_label_check(
         message=result.message,
         details={**result.to_dict(), "expected_from": "reference snapshot" if reference is not None else "config"},
     ), result
+
+
+@dataclass(frozen=True)
+class ReferenceFacts:
+    """What validation knows about the reference and the whole snapshot, as cached statistics.
+
+    Classification uses the label counts; a regression label uses the profiles and
+    ``missing_labels`` (rows of the new data set aside at ingest for having no label; None: not
+    known). Label parity is checked when both sides are given.
+    """
+
+    snapshot_id: str | None = None
+    profiles: Mapping[str, Profile] | None = None
+    label_counts: Mapping[str, int] | None = None
+    train_label_counts: Mapping[str, int] | None = None
+    holdout_label_counts: Mapping[str, int] | None = None
+    label_profile: NumericProfile | None = None
+    train_label_profile: NumericProfile | None = None
+    holdout_label_profile: NumericProfile | None = None
+    missing_labels: int | None = None
+
+
+@dataclass(frozen=True)
+class NewRows:
+    """The facts about the new rows every check needs, from one frame or merged from chunks."""
+
+    rows: int
+    outcomes: list[ExpectationOutcome]
+    current: pd.DataFrame | CurrentData
+    """What drift compares with the reference: the frame, or its summaries merged from chunks."""
+    labels: pd.Series
+    """Classification: the count per class (index: class as a string); regression: the label values."""
+    chunks: int = 1
+
+
+def summarise_frame(config: PipelineConfig, new_data: pd.DataFrame, suite: Suite) -> NewRows:
+    """The suite's outcomes and the label of new rows held in one frame."""
+    outcomes = evaluate_suite(new_data, suite, config.validation.expectations.engine)
+    label = config.dataset.label
+    if config.dataset.is_classification:
+        counts = label_counts(new_data[label]) if label in new_data.columns else {}
+        labels: pd.Series = pd.Series(counts, dtype="int64")
+    else:
+        labels = new_data[label] if label in new_data.columns else pd.Series([], dtype="float64")
+    return NewRows(len(new_data), outcomes, new_data, labels)
+
+
+def summarise_chunks(
+    config: PipelineConfig,
+    chunks: Iterable[pd.DataFrame],
+    rows: int,
+    suite: Suite,
+    profiles: Mapping[str, Profile] | None,
+    sample_rows: int,
+) -> NewRows:
+    """:func:`summarise_frame` of a batch of ``rows`` rows read chunk by chunk, never whole.
+
+    Each chunk is checked and summarised, then dropped: the expectations merge by
+    :class:`~pipeline.quality.expectation_chunks.SuiteAccumulator` (great-expectations-only types
+    on a seeded sample of at most ``sample_rows`` rows), drift against ``profiles`` reads
+    :class:`~pipeline.quality.drift_current.CurrentAccumulator`'s summaries, and the label its
+    counts per class (a regression label keeps its values: one float per row). The verdicts equal
+    those on the concatenated frame (see those modules for what is sampled beyond 200 000 rows).
+    """
+    dataset = config.dataset
+    expectations = SuiteAccumulator(suite, rows, sample_rows, config.validation.expectations.engine)
+    drift = CurrentAccumulator(profiles or {}, rows)
+    counts: dict[str, int] = {}
+    values: list[np.ndarray] = []
+    seen = 0
+    for chunk in chunks:
+        expectations.add(chunk)
+        if profiles:
+            drift.add(chunk)
+        if dataset.label in chunk.columns:
+            if dataset.is_classification:
+                for level, n in label_counts(chunk[dataset.label]).items():
+                    counts[level] = counts.get(level, 0) + n
+            else:
+                # a copy (np.array copies): a view would keep the chunk's whole block of floats alive
+                values.append(np.array(pd.to_numeric(chunk[dataset.label], errors="coerce"), dtype=np.float64))
+        seen += len(chunk)
+    if seen != rows:
+        raise ValueError(f"summarise_chunks was told the batch has {rows} rows but its chunks held {seen}")
+    if dataset.is_classification:
+        labels: pd.Series = pd.Series(dict(sorted(counts.items())), dtype="int64")
+    else:
+        labels = pd.Series(np.concatenate(values) if values else np.empty(0), dtype="float64")
+    outcomes = expectations.outcomes()
+    log.info(
+        "checked %d new rows in %d chunks%s",
+        rows,
+        expectations.chunks,
+        f"; great-expectations-only checks on a seeded sample of {expectations.sampled} rows"
+        if expectations.sampled
+        else "",
+    )
+    return NewRows(rows, outcomes, drift.result(), labels, chunks=expectations.chunks)
 
 
 def validate_frames(
@@ -293,25 +396,45 @@ def validate_frames(
     profile (drift of the label), both sides' label profiles (parity) and ``missing_labels``,
     the rows of the new data set aside at ingest for having no label (None: not known).
     """
+    reference = ReferenceFacts(
+        snapshot_id=reference_snapshot_id,
+        profiles=reference_profiles,
+        label_counts=reference_label_counts,
+        train_label_counts=train_label_counts,
+        holdout_label_counts=holdout_label_counts,
+        label_profile=reference_label_profile,
+        train_label_profile=train_label_profile,
+        holdout_label_profile=holdout_label_profile,
+        missing_labels=missing_labels,
+    )
+    return report_new_rows(config, snapshot_id, suite, reference, summarise_frame(config, new_data, suite))
+
+
+def report_new_rows(
+    config: PipelineConfig, snapshot_id: str, suite: Suite, reference: ReferenceFacts, new: NewRows
+) -> ValidationReport:
+    """Every check, from the facts about the new rows and about the reference (see :func:`validate_frames`)."""
     vcfg = config.validation
-    outcomes = evaluate_suite(new_data, suite, vcfg.expectations.engine)
-    checks = _expectation_checks(outcomes)
-    drift_check, drift = _drift_check(config, reference_profiles, new_data)
+    checks = _expectation_checks(new.outcomes)
+    drift_check, drift = _drift_check(config, reference.profiles, new.current, new.rows)
     checks.append(drift_check)
     label = config.dataset.label
     parity: LabelContractResult | None = None
     contract: LabelContractResult | None
     if config.dataset.is_classification:
-        new_counts = label_counts(new_data[label]) if label in new_data.columns else {}
-        label_check, contract = _label_check(config, new_counts, reference_label_counts)
-        if train_label_counts is not None and holdout_label_counts:
-            parity = check_label_parity_counts(train_label_counts, holdout_label_counts, vcfg.parity_tolerance)
-    else:
-        label_check, contract = _regression_label_check(config, new_data, reference_label_profile, missing_labels)
-        if train_label_profile is not None and holdout_label_profile is not None and holdout_label_profile.count:
-            parity = check_label_parity_numeric(
-                train_label_profile, holdout_label_profile, vcfg.parity_tolerance, label=label
+        new_counts = {str(k): int(n) for k, n in new.labels.items()}
+        label_check, contract = _label_check(config, new_counts, reference.label_counts)
+        if reference.train_label_counts is not None and reference.holdout_label_counts:
+            parity = check_label_parity_counts(
+                reference.train_label_counts, reference.holdout_label_counts, vcfg.parity_tolerance
             )
+    else:
+        label_check, contract = _regression_label_check(
+            config, new.labels, reference.label_profile, reference.missing_labels
+        )
+        train, holdout = reference.train_label_profile, reference.holdout_label_profile
+        if train is not None and holdout is not None and holdout.count:
+            parity = check_label_parity_numeric(train, holdout, vcfg.parity_tolerance, label=label)
     checks.append(label_check)
     if parity is not None:
         checks.append(
@@ -325,13 +448,13 @@ def validate_frames(
         )
     report = ValidationReport(
         snapshot_id=snapshot_id,
-        reference_snapshot_id=reference_snapshot_id,
-        new_rows=len(new_data),
+        reference_snapshot_id=reference.snapshot_id,
+        new_rows=new.rows,
         checks=tuple(checks),
         drift=drift,
         label_contract=contract,
         suite=suite.describe(),
-        outcomes=tuple(outcomes),
+        outcomes=tuple(new.outcomes),
     )
     log_report(report)
     return report

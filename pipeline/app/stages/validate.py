@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pipeline.app.contracts import Contract
 from pipeline.app.workspace import Workspace
@@ -88,6 +89,12 @@ def _alert(ws: Workspace, report: ValidationReport, report_uri: str | None) -> N
         )
 
 
+def _chunks_note(stats: dict[str, Any]) -> str:
+    """ ", checked in 40 chunks of at most 250000 rows" when the new rows did not fit one chunk."""
+    chunks = int(stats.get("chunks", 1))
+    return f", checked in {chunks} chunks of at most {stats['chunk_rows']} rows" if chunks > 1 else ""
+
+
 def validate_snapshot(ws: Workspace, snapshot_id: str, run_id: str | None = None) -> ValidationOutcome:
     """Validate what is new in ``snapshot_id`` since the champion's training data.
 
@@ -129,7 +136,8 @@ def _validate(ws: Workspace, snapshot_id: str, run_id: str | None) -> Validation
     progress(
         "validate",
         f"{'passed' if report.passed else 'FAILED'} on {report.new_rows} new rows "
-        f"({stats['parts_read']} part(s) read); drifted: {', '.join(drifted) if drifted else 'none'}; "
+        f"({stats['parts_read']} part(s) read{_chunks_note(stats)}); "
+        f"drifted: {', '.join(drifted) if drifted else 'none'}; "
         f"{label.message if label else 'label contract not checked'}"
         f"{'; warnings: ' + ', '.join(warned) if warned else ''}; report {report_uri}"
         f"{'; Data Docs ' + report.data_docs_uri if report.data_docs_uri else ''}"
