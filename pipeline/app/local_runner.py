@@ -139,7 +139,7 @@ def run_landing(
     :func:`wait_for_landing`): the person who typed ``ct run`` asked for them to be taken.
     """
     from pipeline.app.stages import ready_landing_files
-    from pipeline.app.stages.ingest import rejected_since
+    from pipeline.app.stages.ingest import quarantine_location, rejected_since
 
     ws = open_workspace(settings)
     outcome = RunOutcome(status="no_files")
@@ -164,7 +164,7 @@ def run_landing(
             outcome.status = "rejected"
             outcome.errors = [f"{r['file']}: quarantined ({r['code']}): {r['message']}" for r in refused] + [
                 f"every file found in {settings.landing} was rejected; nothing new was taken in. Each one is in "
-                f"{settings.quarantine} beside a .reason.json; fix them and drop them again."
+                f"{quarantine_location(ws)} beside a .reason.json; fix them and drop them again."
             ]
             for line in outcome.errors:
                 echo(f"ingest: {line}")

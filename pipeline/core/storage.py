@@ -159,6 +159,37 @@ class ObjectStore:
                 time.sleep(0.1 * (attempt + 1))
         return False  # pragma: no cover - the loop returns or raises
 
+    @property
+    def remote(self) -> bool:
+        """Whether objects live off this machine (S3 and other network stores; not file:// or memory://)."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        return not self._local and "memory" not in protocols
+
+    def put_file(self, key: str, local: Path) -> bool:
+        """Store the local file at ``key`` unless the key exists; True when something was written.
+
+        Streams the file (landed files run to gigabytes). On S3 the upload carries the same
+        ``If-None-Match: *`` condition as :meth:`put`, so of two racing writers one wins and the
+        object is whole or absent; elsewhere the key is checked first.
+        """
+        path = self._path(key)
+        if self._local:
+            return not os.path.exists(path) and exclusive_write_bytes(Path(path), local.read_bytes())
+        if self._s3:
+            try:
+                self.fs.put_file(str(local), path, mode="create")
+            except FileExistsError:
+                return False
+            except OSError as err:
+                if "PreconditionFailed" in str(err) or "At least one of the pre-conditions" in str(err):
+                    return False
+                raise
+            return True
+        if self.fs.exists(path):
+            return False
+        self.fs.put_file(str(local), path)
+        return True
+
     def replace(self, key: str, data: bytes) -> None:
         """Atomically write ``data`` at ``key`` even when it exists.
 

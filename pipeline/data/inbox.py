@@ -31,6 +31,7 @@ from pipeline.data.ingestion import (
     quarantine_links,
     tidy_landing,
 )
+from pipeline.data.landed_store import LandedStore
 from pipeline.data.ready_files import find_ready_files, scan_landing
 
 P = TypeVar("P")
@@ -68,12 +69,17 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Inbox:
-    """One inbox folder, the archive its consumed files move to, and the quarantine for the bad ones."""
+    """One inbox folder, the archive its consumed files move to, and the quarantine for the bad ones.
+
+    ``landed`` is the data root when archive and quarantine settle there (``s3://``, see
+    :mod:`pipeline.data.landed_store`); None when they stay under ``CT_HOME``.
+    """
 
     folder: Path
     archive: Path
     quarantine: Path
     stable_seconds: float
+    landed: LandedStore | None = None
 
     def pending(self) -> list[str]:
         """Names of the complete files waiting now (no checksums: cheap enough to poll)."""
@@ -103,8 +109,10 @@ class Inbox:
         return self.refuse(source, err.code, str(err), err.details)
 
     def is_archived(self, source: LandingFile) -> bool:
-        """Whether identical content was archived before (under any name)."""
-        return is_archived(source.sha256, self.archive)
+        """Whether identical content was archived before (under any name), here or on the data root."""
+        if is_archived(source.sha256, self.archive):
+            return True
+        return self.landed is not None and self.landed.is_archived(source.sha256, self.archive)
 
     def archive_file(self, source: LandingFile) -> Path:
         """Move a consumed file into the archive, by checksum: ``<archive>/<sha[:2]>/<sha>/<name>``."""
@@ -114,11 +122,18 @@ class Inbox:
         """Remove ``_SUCCESS`` markers whose files have all been taken (see :func:`tidy_landing`)."""
         tidy_landing(self.folder)
 
+    def settle(self) -> None:
+        """Move archived and quarantined files to the data root when they live there (see ``landed``)."""
+        if self.landed is not None:
+            self.landed.settle()
 
-def monitoring_inbox(settings: Settings, name: Literal["scoring", "labels"], stable_seconds: float) -> Inbox:
+
+def monitoring_inbox(
+    settings: Settings, name: Literal["scoring", "labels"], stable_seconds: float, landed: LandedStore | None = None
+) -> Inbox:
     """``scoring/`` or ``labels/``; consumed files are archived by checksum under ``archive/<name>/``."""
     folder = settings.scoring if name == "scoring" else settings.labels
-    return Inbox(folder, settings.archive / name, settings.quarantine, stable_seconds)
+    return Inbox(folder, settings.archive / name, settings.quarantine, stable_seconds, landed)
 
 
 class InboxHandler(ABC, Generic[P, R, D]):
@@ -197,4 +212,5 @@ def process_inbox(
         run.taken.append((source, result))
         handler.taken(source, result)
     inbox.tidy()
+    inbox.settle()
     return run

@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -50,6 +50,7 @@ from pipeline.core.errors import IngestError
 from pipeline.core.hashing import sha256_hex
 from pipeline.core.storage import ObjectStore, atomic_write_bytes, fsync_dir
 from pipeline.data.csv_reader import IrregularCsv, TextChunk, read_text_chunks
+from pipeline.data.landed_store import LandedStore
 from pipeline.data.ready_files import MARKER_NAMES, LandingFile, find_ready_files, scan_landing, sha256_file  # noqa: F401 (re-exported)
 from pipeline.data.snapshots import Part, SourceFile, arrow_schema, write_part
 
@@ -658,29 +659,42 @@ def coerce_label(
     out[dataset.label] = values
 
 
-def count_set_aside(quarantine: Path, sha256s: Iterable[str], reason: str) -> int | None:
+def count_set_aside(
+    quarantine: Path, sha256s: Iterable[str], reason: str, landed: LandedStore | None = None
+) -> int | None:
     """Rows set aside with ``reason`` from the landing files with these checksums.
 
     Read from the committed rows files in ``quarantine/rejected_<sha16>/`` (the ingest record of
-    every set-aside row), reason column only. None when a file's record is not there to count
-    (rows still pending after a stopped run, or the quarantine was cleaned up), so a caller can
-    say "unknown" rather than report 0.
+    every set-aside row), reason column only, here and, with ``landed``, settled on the data root.
+    None when a file's record is not there to count (rows still pending after a stopped run, or
+    the quarantine was cleaned up), so a caller can say "unknown" rather than report 0.
     """
     total = 0
     for sha in sorted(set(sha256s)):
         folder = quarantine / rows_folder(sha)
-        if not folder.is_dir():
+        rows_files: dict[str, Callable[[], IO[bytes]]] = {}
+        if landed is not None:
+            for key in landed.files(folder, ".rejected_rows.csv"):
+                rows_files[key.rsplit("/", 1)[-1]] = partial(landed.store.open, key)
+        if folder.is_dir():  # a file both here and settled (a settle stopped mid-move) counts once
+            rows_files.update({p.name: partial(_open_binary, p) for p in folder.glob("*.rejected_rows.csv")})
+        if not rows_files:
             if any(quarantine.joinpath(PENDING_DIR).glob(f"{glob_escape(sha)}*.rejected_rows.csv")):
                 return None
             continue  # no row of that file was set aside
-        for path in sorted(folder.glob("*.rejected_rows.csv")):
+        for name, opener in sorted(rows_files.items()):
             try:
-                reasons = pd.read_csv(path, usecols=[ROW_REASON_COLUMN], dtype=str, keep_default_na=False)
+                with opener() as fh:
+                    reasons = pd.read_csv(fh, usecols=[ROW_REASON_COLUMN], dtype=str, keep_default_na=False)
             except (OSError, ValueError) as err:
-                log.warning("cannot count set-aside rows in %s: %s", path, err)
+                log.warning("cannot count set-aside rows in %s/%s: %s", folder, name, err)
                 return None
             total += int((reasons[ROW_REASON_COLUMN] == reason).sum())
     return total
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    return open(path, "rb")  # the caller closes it
 
 
 def _with_decimal_point(original: pd.Series, decimal: str) -> pd.Series:

@@ -33,7 +33,7 @@ def semver_reason(ws: StoreContext, mv: ModelVersion) -> str:
 
 
 def _snapshot_chain(ws: StoreContext, mv: ModelVersion, problems: list[str]) -> dict[str, Any]:
-    from pipeline.data.ingestion import archive_path
+    from pipeline.data.landed_store import archived_location
     from pipeline.data.snapshots import read_manifest
 
     out: dict[str, Any] = {"snapshot": {"id": mv.snapshot_id}, "parts": [], "landing_files": []}
@@ -52,13 +52,12 @@ def _snapshot_chain(ws: StoreContext, mv: ModelVersion, problems: list[str]) -> 
     for part in manifest.parts:
         src = part.source
         if src.sha256 not in files:
-            archived = archive_path(src, ws.settings.archive)
             files[src.sha256] = {
                 "name": src.name,
                 "sha256": src.sha256,
                 "size": src.size,
                 "part_ids": [],
-                "archived_path": str(archived) if archived.exists() else None,
+                "archived_path": archived_location(ws.settings, ws.store, src),
             }
         files[src.sha256]["part_ids"].append(part.id)
     out["landing_files"] = list(files.values())

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import NotFound, SnapshotError
-from pipeline.data.ingestion import archive_path, sha256_file
+from pipeline.data.ingestion import sha256_file
+from pipeline.data.landed_store import archived_location
 from pipeline.data.snapshots import (
     Part,
     Snapshot,
@@ -49,8 +50,7 @@ def resolve_snapshot(ws: StoreContext, snapshot_id: str) -> Snapshot:
 def _archived(ws: StoreContext, source: SourceFile) -> str | None:
     if source.watermark is not None:
         return None  # rows of a table: there is no file
-    path = archive_path(source, ws.settings.archive)
-    return str(path) if path.exists() else None
+    return archived_location(ws.settings, ws.store, source)
 
 
 def snapshot_lineage(ws: StoreContext, snapshot_id: str) -> dict[str, Any]:

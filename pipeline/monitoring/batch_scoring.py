@@ -40,6 +40,7 @@ from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
 from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, monitoring_inbox, process_inbox
 from pipeline.data.ingestion import SOURCE_ROW_COLUMN, LandingFile, sha256_file
+from pipeline.data.landed_store import landed_store
 from pipeline.data.live_inputs import (
     ParsedInput,
     read_unlabelled,
@@ -349,7 +350,9 @@ class _Scorer:
 
 def scoring_inbox(ws: StoreContext) -> Inbox:
     """``scoring/``; scored files are archived by checksum under ``archive/scoring/``."""
-    return monitoring_inbox(ws.settings, "scoring", ws.config.ingest.stable_seconds)
+    return monitoring_inbox(
+        ws.settings, "scoring", ws.config.ingest.stable_seconds, landed_store(ws.settings, ws.store)
+    )
 
 
 def pending_scoring_files(ws: StoreContext) -> list[str]:

@@ -47,6 +47,7 @@ from pipeline.core.progress import progress
 from pipeline.core.storage import atomic_write_bytes
 from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, monitoring_inbox, process_inbox
 from pipeline.data.ingestion import ROW_REASON_COLUMN, SOURCE_ROW_COLUMN, LandingFile, is_archived
+from pipeline.data.landed_store import landed_store
 from pipeline.data.live_inputs import (
     describe_key,
     read_labels,
@@ -335,7 +336,10 @@ def _write_training_file(ws: StoreContext, source: LandingFile, data: bytes, sha
     folder = ws.settings.landing / f"labels-{source.sha256[:12]}"
     target = folder / f"{source.path.stem}-joined.parquet"
     info = {"path": str(target), "sha256": sha, "rows": rows}
-    if is_archived(sha, ws.settings.archive) or target.exists():
+    landed = landed_store(ws.settings, ws.store)
+    archive = ws.settings.archive
+    taken = is_archived(sha, archive) or (landed is not None and landed.is_archived(sha, archive))
+    if taken or target.exists():
         return info  # an interrupted run wrote it already (and ingest may have taken it in)
     atomic_write_bytes(target, data)
     (folder / "_SUCCESS").touch()
@@ -438,7 +442,7 @@ def list_joins(ws: StoreContext) -> list[dict[str, Any]]:
 
 def labels_inbox(ws: StoreContext) -> Inbox:
     """``labels/``; joined files are archived by checksum under ``archive/labels/``."""
-    return monitoring_inbox(ws.settings, "labels", ws.config.ingest.stable_seconds)
+    return monitoring_inbox(ws.settings, "labels", ws.config.ingest.stable_seconds, landed_store(ws.settings, ws.store))
 
 
 def pending_label_files(ws: StoreContext) -> list[str]:

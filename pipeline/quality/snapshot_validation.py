@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline.core.errors import SnapshotError
 from pipeline.data.ingestion import count_set_aside, missing_label_reason
+from pipeline.data.landed_store import landed_store
 from pipeline.data.snapshots import Part, Snapshot, new_parts_since, read_manifest
 from pipeline.quality.part_stats import (
     HOLDOUT,
@@ -93,7 +94,10 @@ def missing_labels_at_ingest(ws: StoreContext, parts: list[Part]) -> int | None:
     if any(p.source.watermark is not None for p in parts):
         return None
     return count_set_aside(
-        ws.settings.quarantine, (p.source.sha256 for p in parts), missing_label_reason(ws.config.dataset)
+        ws.settings.quarantine,
+        (p.source.sha256 for p in parts),
+        missing_label_reason(ws.config.dataset),
+        landed_store(ws.settings, ws.store),
     )
 
 

@@ -9,6 +9,7 @@ before this one starts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -61,6 +62,11 @@ def test_landing_files_become_a_champion_with_the_data_root_on_s3(
     assert any(k.startswith("reports/") for k in keys)
     ct_home = topology.settings.ct_home
     assert not any((ct_home / p).exists() for p in ("snapshots", "artifacts", "reports")), "all of it on S3"
+    # The landed file left the worker's disk for the bucket's archive, by its checksum.
+    [archived] = [k for k in keys if k.startswith("archive/") and k.endswith("/customers.csv")]
+    landed = [p for d in ("archive", "quarantine") for p in (ct_home / d).rglob("*") if p.is_file()]
+    body = s3_server.client().get_object(Bucket=bucket, Key=f"{prefix}/snapshots/manifests/{snapshot.id}.json")["Body"]
+    assert landed == [] and archived.split("/")[2] in {p["source"]["sha256"] for p in json.load(body)["parts"]}
 
     # ct serve loaded the champion's artifact from the bucket, checksum verified, and its prediction
     # log reaches the bucket at the next flush (every serving.log.flush_seconds, 30 s by default).

@@ -1,13 +1,17 @@
 """Crash in the middle of an ingest, for real: a subprocess is killed (``os._exit(137)``) at a chosen
 write, then a normal rerun must reach exactly the snapshot a crash-free run reaches, with no landing
-file lost and every rejected row in quarantine exactly once."""
+file lost and every rejected row in quarantine exactly once. With the data root on S3 the archive
+and quarantine settle there too (:mod:`pipeline.data.landed_store`), and a kill between an upload
+and the removal of the local copy is one more crash point."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +22,7 @@ from pipeline.app.demo_data import BatchSpec, generate_batch
 from pipeline.app.workspace import Workspace
 from pipeline.core.config import PipelineConfig, load_config
 from pipeline.core.settings import BUNDLED_CONFIG, Settings
+from pipeline.core.storage import ObjectStore
 from pipeline.data.ingestion import PENDING_DIR
 from pipeline.data.snapshots import read_manifest
 
@@ -63,6 +68,15 @@ CHILD = textwrap.dedent("""
     elif crash_at == "archive":  # the first file is archived, the second is still in the landing area
         import pipeline.data.inbox as inbox_module  # ingest archives through the inbox helper
         inbox_module.archive_file = on_nth(2, inbox_module.archive_file)
+    elif crash_at == "settle":  # the second landed file is uploaded to the data root, its local copy not removed
+        put_file = ObjectStore.put_file
+        def crashing_put_file(self, key, local):
+            written = put_file(self, key, local)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                os._exit(137)
+            return written
+        ObjectStore.put_file = crashing_put_file
     ingest_stage.ingest_landing(ws)
     sys.exit(0)
 """).format(tests=str(Path(__file__).parent))
@@ -98,12 +112,27 @@ def _land(home: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in landing.iterdir()}
 
 
-def _rejected(home: Path) -> list[pd.DataFrame]:
-    return [
-        pd.read_csv(p, dtype=str)
+def _rejected(home: Path, store: ObjectStore | None = None) -> list[pd.DataFrame]:
+    """The committed rejected rows, here and (``store``) settled on the data root; a file in both counts once."""
+    found = {
+        p.relative_to(home).as_posix(): p.read_bytes
         for p in sorted((home / "quarantine").rglob("*.rejected_rows.csv"))
         if PENDING_DIR not in p.parts
-    ]
+    }
+    for key in store.list("quarantine") if store is not None else []:
+        if key.endswith(".rejected_rows.csv"):
+            found.setdefault(key, partial(store.get, key))
+    return [pd.read_csv(io.BytesIO(read()), dtype=str) for _, read in sorted(found.items())]
+
+
+def _archived(ws: Workspace, name: str, sha: str) -> bool:
+    """Whether the landing file is in the archive: here, or settled on a remote data root."""
+    local = ws.settings.home / "archive" / sha[:2] / sha / name
+    return local.exists() or (ws.store.remote and ws.store.exists(f"archive/{sha[:2]}/{sha}/{name}"))
+
+
+def _local_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +153,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, list[
         ("archive", "file"),
         ("second_part", "s3"),  # the data root on S3 (moto's server): no rename, conditional PUTs
         ("manifest", "s3"),
+        ("archive", "s3"),
+        ("settle", "s3"),  # archive and quarantine move to the bucket: killed between upload and unlink
     ],
 )
 def test_rerun_after_a_crash_completes_the_same_snapshot(
@@ -147,12 +178,12 @@ def test_rerun_after_a_crash_completes_the_same_snapshot(
     assert child.returncode == 137, child.stderr[-2000:]
 
     # nothing lost: every landing file is still in the landing area or already in the archive
+    ws = _workspace(home, data_url)
     for name, sha in shas.items():
         in_landing = (home / "landing" / name).exists()
-        archived = (home / "archive" / sha[:2] / sha / name).exists()
+        archived = _archived(ws, name, sha)
         assert in_landing != archived, (name, in_landing, archived)
 
-    ws = _workspace(home, data_url)
     if crash_at == "manifest":  # what a reader trusts is the manifest, written last: there is none yet
         assert ws.store.list("snapshots/manifests") == [] and ws.store.list("snapshots/parts")
     out = stages.ingest_landing(ws)
@@ -163,8 +194,11 @@ def test_rerun_after_a_crash_completes_the_same_snapshot(
     assert out.quarantined == []  # an interrupted file is finished, not mistaken for a duplicate
     assert list((home / "landing").iterdir()) == []
     for name, sha in shas.items():
-        assert (home / "archive" / sha[:2] / sha / name).exists()
-    rejected = _rejected(home)
+        assert _archived(ws, name, sha)
+    if root == "s3":  # everything settled: the local archive and quarantine hold no file (live spools aside)
+        assert _local_files(home / "archive") == [] and _local_files(home / "quarantine") == []
+        assert len([k for k in ws.store.list("archive") if k.endswith(tuple(shas))]) == len(shas)
+    rejected = _rejected(home, ws.store if root == "s3" else None)
     assert len(rejected) == len(ref_rejected) == 2  # each file's rejected rows, exactly once
     for got, want in zip(sorted(rejected, key=len), sorted(ref_rejected, key=len)):
         pd.testing.assert_frame_equal(got, want)

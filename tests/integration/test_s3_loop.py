@@ -1,10 +1,10 @@
 """The whole loop with the data root on S3 (moto's server): ``ct run``'s path through a real Airflow.
 
 Landing files become a snapshot, a validation, a model and a champion, as in test_dag_runs.py, but
-every object the project writes (snapshot parts and manifests, artifacts, reports, Data Docs) is in
-the bucket, read back through the S3 API; nothing of the data root lands in the local data
-directory. The landing area and its archive and quarantine stay local (they are where producers
-drop files, under ``CT_HOME``).
+every object the project writes (snapshot parts and manifests, artifacts, reports, Data Docs, the
+archived and the quarantined landing files) is in the bucket, read back through the S3 API; nothing
+of the data root stays in the local data directory. Only the landing area itself is local: it is
+where producers drop files, under ``CT_HOME``.
 """
 
 from __future__ import annotations
@@ -69,15 +69,23 @@ def test_the_loop_runs_with_the_data_root_on_s3(settings: Settings, s3_data_url:
     assert ws.artifacts.verify(champion.artifact_uri, champion.artifact_sha256).ok
     assert ws.store.uri(champion.artifact_uri).startswith(s3_data_url + "/")
 
-    # The local data directory holds the landing side only; no object of the data root is there.
+    # The local data directory holds the landing side only; no object of the data root is there, and
+    # the accepted and the refused file left their local archive and quarantine for the bucket.
     assert not any((settings.home / p).exists() for p in ("snapshots", "artifacts", "reports"))
-    assert list(settings.archive.rglob("good.csv"))
-    reason = json.loads(next(settings.quarantine.rglob("broken.csv.reason.json")).read_text())
+    local = [p for d in (settings.archive, settings.quarantine) if d.exists() for p in d.rglob("*") if p.is_file()]
+    assert local == []
+    good_sha = read_manifest(ws.store, snapshot.id).parts[0].source.sha256
+    assert f"archive/{good_sha[:2]}/{good_sha}/good.csv" in keys
+    [reason_key] = [k for k in keys if k.startswith("quarantine/") and k.endswith("broken.csv.reason.json")]
+    assert reason_key.replace(".reason.json", "") in keys
+    reason = json.loads(ws.store.get(reason_key))
     assert reason["code"] == "wrong_columns"
 
     # Lineage names the objects by their s3:// URL; no credential there or in what the tasks said.
     lineage = model_lineage(ws, champion.name, champion.version)
     assert lineage["artifact"]["uri"] == f"{s3_data_url}/{champion.artifact_uri}"
+    [landed] = lineage["landing_files"]
+    assert landed["archived_path"] == f"{s3_data_url}/archive/{good_sha[:2]}/{good_sha}/good.csv"
     recorded = json.dumps([lineage, [dataclasses.asdict(v) for v in meta.list_model_versions()]], default=str)
     assert SECRET_KEY not in recorded and not any(SECRET_KEY in line for line in lines)
     assert len(pd.read_parquet(io.BytesIO(ws.store.get(manifest.parts[0].key)))) > 0

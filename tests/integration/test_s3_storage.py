@@ -66,6 +66,18 @@ def test_put_of_a_big_object_never_overwrites(store: ObjectStore) -> None:
     assert store.get("big/part.parquet") == first and _everything(store) == ["big/part.parquet"]
 
 
+def test_put_file_streams_a_local_file_and_never_overwrites(store: ObjectStore, tmp_path: Path) -> None:
+    """How landed files settle on the data root (archive, quarantine): create-only, whole or absent."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_bytes(b"x,y\n" + b"1,2\n" * 300_000)  # 1.2 MB
+    second.write_bytes(b"other bytes")
+    assert store.put_file("archive/ab/abc/f.csv", first) is True
+    assert store.put_file("archive/ab/abc/f.csv", second) is False
+    assert store.get("archive/ab/abc/f.csv") == first.read_bytes()
+    assert _everything(store) == ["archive/ab/abc/f.csv"]
+    assert store.remote is (store.root_url.startswith("s3://"))
+
+
 def test_replace_swaps_the_whole_object(store: ObjectStore) -> None:
     store.put("reports/r.html", b"old report " * 1000)
     store.replace("reports/r.html", b"new")

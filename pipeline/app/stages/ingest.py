@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -33,6 +35,7 @@ from pipeline.data.ingestion import (
     sweep_spools,
     take_in_file,
 )
+from pipeline.data.landed_store import landed_store
 from pipeline.data.ready_files import scan_landing
 from pipeline.data.snapshots import (
     Snapshot,
@@ -164,7 +167,13 @@ def _unchanged(source: LandingFile) -> bool:
 def _landing_inbox(ws: Workspace) -> Inbox:
     """The landing area; accepted files are archived by checksum under ``archive/<sha[:2]>/<sha>/<name>``."""
     settings = ws.settings
-    return Inbox(settings.landing, settings.archive, settings.quarantine, ws.config.ingest.stable_seconds)
+    return Inbox(
+        settings.landing,
+        settings.archive,
+        settings.quarantine,
+        ws.config.ingest.stable_seconds,
+        landed_store(settings, ws.store),
+    )
 
 
 def _take(ws: Workspace, inbox: Inbox, source: LandingFile, quarantined: list[QuarantinedFile]) -> TakenFile | None:
@@ -323,6 +332,7 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
         if q is not None:
             quarantined.append(q)
     inbox.tidy()
+    inbox.settle()
 
     accepted = list(taken.values())
     rejected_rows = sum(t.rejected_rows for t in accepted) + sum(r.rejected_rows for _, r in reads)
@@ -366,6 +376,12 @@ def ingest_landing(ws: Workspace) -> IngestOutcome:
     return outcome
 
 
+def quarantine_location(ws: Workspace) -> str:
+    """Where quarantined files are kept: ``CT_HOME/quarantine``, or the data root's when they settle there."""
+    landed = landed_store(ws.settings, ws.store)
+    return landed.uri(ws.settings.quarantine) if landed is not None else str(ws.settings.quarantine)
+
+
 def rejected_since(ws: Workspace, names: list[str], since: str) -> list[dict[str, Any]]:
     """Reasons of the files among ``names`` quarantined at or after ``since`` (ISO time), oldest first.
 
@@ -373,20 +389,22 @@ def rejected_since(ws: Workspace, names: list[str], since: str) -> list[dict[str
     """
     found: list[dict[str, Any]] = []
     quarantine = ws.settings.quarantine
-    if not quarantine.exists():
-        return found
+    landed = landed_store(ws.settings, ws.store)
+    texts: list[Callable[[], bytes]] = [p.read_bytes for p in quarantine.glob("*/*.reason.json")]
+    if landed is not None:  # settled on the data root (by this run or by a worker on another host)
+        texts += [partial(landed.read, k) for k in landed.files(quarantine, ".reason.json") if k.count("/") == 2]
     wanted = set(names)
-    for path in quarantine.glob("*/*.reason.json"):
+    for text in texts:
         try:
-            reason = json.loads(path.read_text())
+            reason = json.loads(text())
         except (OSError, ValueError):
             continue
         try:
             when = datetime.fromisoformat(str(reason.get("quarantined_at")))
         except ValueError:
             continue
-        if reason.get("file") in wanted and when >= datetime.fromisoformat(since):
-            found.append(reason)
+        if reason.get("file") in wanted and when >= datetime.fromisoformat(since) and reason not in found:
+            found.append(reason)  # (a reason both here and settled, by a run stopped mid-move, counts once)
     return sorted(found, key=lambda r: str(r.get("quarantined_at", "")))
 
 
