@@ -152,7 +152,7 @@ class ObjectStore:
             except FileExistsError:
                 return False
             except OSError as err:
-                if "PreconditionFailed" in str(err) or "At least one of the pre-conditions" in str(err):
+                if _precondition_failed(err):
                     return False
                 if "ConditionalRequestConflict" not in str(err) or attempt == 4:
                     raise
@@ -168,20 +168,23 @@ class ObjectStore:
     def put_file(self, key: str, local: Path) -> bool:
         """Store the local file at ``key`` unless the key exists; True when something was written.
 
-        Streams the file (landed files run to gigabytes). On S3 the upload carries the same
-        ``If-None-Match: *`` condition as :meth:`put`, so of two racing writers one wins and the
-        object is whole or absent; elsewhere the key is checked first.
+        On S3 the file is streamed (landed files run to gigabytes) with the same ``If-None-Match: *``
+        condition as :meth:`put`, so of two racing writers one wins and the object is whole or
+        absent; as with :meth:`put`, a big file's key is asked for first. Elsewhere the key is
+        checked first.
         """
         path = self._path(key)
         if self._local:
             return not os.path.exists(path) and exclusive_write_bytes(Path(path), local.read_bytes())
         if self._s3:
+            if local.stat().st_size > S3_CHECK_FIRST_BYTES and self.fs.exists(path):
+                return False
             try:
                 self.fs.put_file(str(local), path, mode="create")
             except FileExistsError:
                 return False
             except OSError as err:
-                if "PreconditionFailed" in str(err) or "At least one of the pre-conditions" in str(err):
+                if _precondition_failed(err):
                     return False
                 raise
             return True
@@ -251,3 +254,8 @@ class ObjectStore:
             return []
         n = len(self.root) + 1
         return sorted(p[n:] for p in self.fs.find(base))
+
+
+def _precondition_failed(err: OSError) -> bool:
+    """Whether S3 refused a conditional write because the key exists (412, as s3fs reports it)."""
+    return "PreconditionFailed" in str(err) or "At least one of the pre-conditions" in str(err)

@@ -26,12 +26,11 @@ from pipeline.data.ingestion import (
     LandingFile,
     QuarantinedFile,
     archive_file,
-    is_archived,
     quarantine_file,
     quarantine_links,
     tidy_landing,
 )
-from pipeline.data.landed_store import LandedStore
+from pipeline.data.landed_store import LandedStore, archived_anywhere
 from pipeline.data.ready_files import find_ready_files, scan_landing
 
 P = TypeVar("P")
@@ -110,9 +109,7 @@ class Inbox:
 
     def is_archived(self, source: LandingFile) -> bool:
         """Whether identical content was archived before (under any name), here or on the data root."""
-        if is_archived(source.sha256, self.archive):
-            return True
-        return self.landed is not None and self.landed.is_archived(source.sha256, self.archive)
+        return archived_anywhere(source.sha256, self.archive, self.landed)
 
     def archive_file(self, source: LandingFile) -> Path:
         """Move a consumed file into the archive, by checksum: ``<archive>/<sha[:2]>/<sha>/<name>``."""

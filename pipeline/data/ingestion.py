@@ -32,10 +32,10 @@ import re
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -50,7 +50,6 @@ from pipeline.core.errors import IngestError
 from pipeline.core.hashing import sha256_hex
 from pipeline.core.storage import ObjectStore, atomic_write_bytes, fsync_dir
 from pipeline.data.csv_reader import IrregularCsv, TextChunk, read_text_chunks
-from pipeline.data.landed_store import LandedStore
 from pipeline.data.ready_files import MARKER_NAMES, LandingFile, find_ready_files, scan_landing, sha256_file  # noqa: F401 (re-exported)
 from pipeline.data.snapshots import Part, SourceFile, arrow_schema, write_part
 
@@ -617,7 +616,7 @@ def coerce_label(
 
     A row without a label is set aside (:func:`missing_label_reason`) whatever the task: nothing
     can be learnt or measured from it, and a NaN target would break every regressor. The label
-    contract counts these rows from the quarantined rows file (:func:`count_set_aside`), so
+    contract counts these rows from the quarantined rows file (:func:`pipeline.data.landed_store.count_set_aside`), so
     ``label_contract.max_missing_share`` still sees them.
     """
     if dataset.is_classification:
@@ -657,44 +656,6 @@ def coerce_label(
         # beyond the named ones: one shared reason, so the reason counts stay readable
         reject(bad, f"{dataset.label}: {what.removeprefix('is ')}; a regression label must be {expected}")
     out[dataset.label] = values
-
-
-def count_set_aside(
-    quarantine: Path, sha256s: Iterable[str], reason: str, landed: LandedStore | None = None
-) -> int | None:
-    """Rows set aside with ``reason`` from the landing files with these checksums.
-
-    Read from the committed rows files in ``quarantine/rejected_<sha16>/`` (the ingest record of
-    every set-aside row), reason column only, here and, with ``landed``, settled on the data root.
-    None when a file's record is not there to count (rows still pending after a stopped run, or
-    the quarantine was cleaned up), so a caller can say "unknown" rather than report 0.
-    """
-    total = 0
-    for sha in sorted(set(sha256s)):
-        folder = quarantine / rows_folder(sha)
-        rows_files: dict[str, Callable[[], IO[bytes]]] = {}
-        if landed is not None:
-            for key in landed.files(folder, ".rejected_rows.csv"):
-                rows_files[key.rsplit("/", 1)[-1]] = partial(landed.store.open, key)
-        if folder.is_dir():  # a file both here and settled (a settle stopped mid-move) counts once
-            rows_files.update({p.name: partial(_open_binary, p) for p in folder.glob("*.rejected_rows.csv")})
-        if not rows_files:
-            if any(quarantine.joinpath(PENDING_DIR).glob(f"{glob_escape(sha)}*.rejected_rows.csv")):
-                return None
-            continue  # no row of that file was set aside
-        for name, opener in sorted(rows_files.items()):
-            try:
-                with opener() as fh:
-                    reasons = pd.read_csv(fh, usecols=[ROW_REASON_COLUMN], dtype=str, keep_default_na=False)
-            except (OSError, ValueError) as err:
-                log.warning("cannot count set-aside rows in %s/%s: %s", folder, name, err)
-                return None
-            total += int((reasons[ROW_REASON_COLUMN] == reason).sum())
-    return total
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    return open(path, "rb")  # the caller closes it
 
 
 def _with_decimal_point(original: pd.Series, decimal: str) -> pd.Series:

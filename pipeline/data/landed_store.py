@@ -16,32 +16,31 @@ local: they belong to a live run.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
+import pandas as pd
+
+from pipeline.core.hashing import sha256_file, sha256_stream
 from pipeline.core.settings import Settings
 from pipeline.core.storage import ObjectStore
-
-if TYPE_CHECKING:
-    from pipeline.data.snapshots import SourceFile
+from pipeline.data.ingestion import PENDING_DIR, ROW_REASON_COLUMN, archive_path, glob_escape, is_archived, rows_folder
+from pipeline.data.snapshots import SourceFile
 
 log = logging.getLogger(__name__)
 
 SETTLED_FOLDERS = ("archive", "quarantine")
 """The folders under ``CT_HOME`` whose finished entries settle on the data root, under the same name."""
 
-PENDING_DIR = ".pending"
 FRESH_DIR_SECONDS = 60.0
 """An emptied folder younger than this is kept: a concurrent run may have just made it for a file."""
-CHECK_FIRST_BYTES = 8 * 2**20
-"""Above this size an archived file's key is checked before uploading (a rerun re-settles it)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class LandedStore:
     # -- reading ---------------------------------------------------------------------------------------
     def is_archived(self, sha256: str, archive: Path) -> bool:
         """Whether content with this checksum settled in ``archive`` on the data root (under any name)."""
-        return bool(self.store.list(self.key(archive / sha256[:2] / sha256)))
+        return bool(self.store.list(self.key(archive / sha256[:2] / sha256)))  # the folder of archive_path
 
     def archived_uri(self, archived: Path) -> str | None:
         """The URL of an archived file on the data root, or None when it is not there."""
@@ -71,9 +70,6 @@ class LandedStore:
     def files(self, folder: Path, suffix: str) -> list[str]:
         """Keys below ``folder`` on the data root ending in ``suffix``."""
         return [k for k in self.store.list(self.key(folder)) if k.endswith(suffix)]
-
-    def read(self, key: str) -> bytes:
-        return self.store.get(key)
 
     # -- settling --------------------------------------------------------------------------------------
     def settle(self) -> int:
@@ -103,10 +99,7 @@ class LandedStore:
             path.unlink(missing_ok=True)
             return
         key = self.key(path)
-        if not quarantined and path.stat().st_size > CHECK_FIRST_BYTES and self.store.exists(key):
-            written = False  # content-addressed: the archived object holds these bytes already
-        else:
-            written = self.store.put_file(key, path)
+        written = self.store.put_file(key, path)  # an archived key is content-addressed: same bytes
         if not written and quarantined and not self._same(key, path):
             key = _beside(key, path.name)  # another entry took the name: keep both, never overwrite
             self.store.put_file(key, path)
@@ -117,7 +110,7 @@ class LandedStore:
         if self.store.size(key) != path.stat().st_size:
             return False
         with self.store.open(key) as remote:
-            return _sha256(remote) == _sha256_file(path)
+            return sha256_stream(remote)[0] == sha256_file(path)
 
 
 def landed_store(settings: Settings, store: ObjectStore) -> LandedStore | None:
@@ -125,19 +118,18 @@ def landed_store(settings: Settings, store: ObjectStore) -> LandedStore | None:
     return LandedStore(settings.home, store) if store.remote else None
 
 
+def archived_anywhere(sha256: str, archive: Path, landed: LandedStore | None) -> bool:
+    """Whether content with this checksum was archived, here or (with ``landed``) on the data root."""
+    return is_archived(sha256, archive) or (landed is not None and landed.is_archived(sha256, archive))
+
+
 def archived_location(settings: Settings, store: ObjectStore, source: SourceFile) -> str | None:
     """Where an ingested landing file lies now: its local archive path, its URL on the data root, or None."""
-    path = settings.archive / source.sha256[:2] / source.sha256 / source.name
+    path = archive_path(source, settings.archive)
     if path.exists():
         return str(path)
     landed = landed_store(settings, store)
     return landed.archived_uri(path) if landed is not None else None
-
-
-def settle_landed(settings: Settings, store: ObjectStore) -> int:
-    """Settle ``archive/`` and ``quarantine/`` on the data root when it is remote; 0 otherwise."""
-    target = landed_store(settings, store)
-    return target.settle() if target is not None else 0
 
 
 def _finished_entries(folder: Path) -> Iterator[Path]:
@@ -178,13 +170,39 @@ def _beside(key: str, name: str) -> str:
     return f"{head}/{uuid.uuid4().hex[:8]}_{name}"
 
 
-def _sha256(fh: IO[bytes]) -> str:
-    h = hashlib.sha256()
-    for block in iter(lambda: fh.read(1 << 20), b""):
-        h.update(block)
-    return h.hexdigest()
+def count_set_aside(
+    quarantine: Path, sha256s: Iterable[str], reason: str, landed: LandedStore | None = None
+) -> int | None:
+    """Rows set aside with ``reason`` from the landing files with these checksums.
+
+    Read from the committed rows files in ``quarantine/rejected_<sha16>/`` (the ingest record of
+    every set-aside row), reason column only, here and, with ``landed``, settled on the data root.
+    None when a file's record is not there to count (rows still pending after a stopped run, or
+    the quarantine was cleaned up), so a caller can say "unknown" rather than report 0.
+    """
+    total = 0
+    for sha in sorted(set(sha256s)):
+        folder = quarantine / rows_folder(sha)
+        rows_files: dict[str, Callable[[], IO[bytes]]] = {}
+        if landed is not None:
+            for key in landed.files(folder, ".rejected_rows.csv"):
+                rows_files[key.rsplit("/", 1)[-1]] = partial(landed.store.open, key)
+        if folder.is_dir():  # a file both here and settled (a settle stopped mid-move) counts once
+            rows_files.update({p.name: partial(_open_binary, p) for p in folder.glob("*.rejected_rows.csv")})
+        if not rows_files:
+            if any(quarantine.joinpath(PENDING_DIR).glob(f"{glob_escape(sha)}*.rejected_rows.csv")):
+                return None
+            continue  # no row of that file was set aside
+        for name, opener in sorted(rows_files.items()):
+            try:
+                with opener() as fh:
+                    reasons = pd.read_csv(fh, usecols=[ROW_REASON_COLUMN], dtype=str, keep_default_na=False)
+            except (OSError, ValueError) as err:
+                log.warning("cannot count set-aside rows in %s/%s: %s", folder, name, err)
+                return None
+            total += int((reasons[ROW_REASON_COLUMN] == reason).sum())
+    return total
 
 
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return _sha256(fh)
+def _open_binary(path: Path) -> IO[bytes]:
+    return open(path, "rb")  # the caller closes it

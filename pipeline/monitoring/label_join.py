@@ -46,8 +46,8 @@ from pipeline.core.hashing import sha256_hex
 from pipeline.core.progress import progress
 from pipeline.core.storage import atomic_write_bytes
 from pipeline.data.inbox import Inbox, InboxHandler, InboxRun, monitoring_inbox, process_inbox
-from pipeline.data.ingestion import ROW_REASON_COLUMN, SOURCE_ROW_COLUMN, LandingFile, is_archived
-from pipeline.data.landed_store import landed_store
+from pipeline.data.ingestion import ROW_REASON_COLUMN, SOURCE_ROW_COLUMN, LandingFile
+from pipeline.data.landed_store import archived_anywhere, landed_store
 from pipeline.data.live_inputs import (
     describe_key,
     read_labels,
@@ -336,10 +336,7 @@ def _write_training_file(ws: StoreContext, source: LandingFile, data: bytes, sha
     folder = ws.settings.landing / f"labels-{source.sha256[:12]}"
     target = folder / f"{source.path.stem}-joined.parquet"
     info = {"path": str(target), "sha256": sha, "rows": rows}
-    landed = landed_store(ws.settings, ws.store)
-    archive = ws.settings.archive
-    taken = is_archived(sha, archive) or (landed is not None and landed.is_archived(sha, archive))
-    if taken or target.exists():
+    if archived_anywhere(sha, ws.settings.archive, landed_store(ws.settings, ws.store)) or target.exists():
         return info  # an interrupted run wrote it already (and ingest may have taken it in)
     atomic_write_bytes(target, data)
     (folder / "_SUCCESS").touch()

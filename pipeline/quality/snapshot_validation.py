@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core.errors import SnapshotError
-from pipeline.data.ingestion import count_set_aside, missing_label_reason
-from pipeline.data.landed_store import landed_store
+from pipeline.data.ingestion import missing_label_reason
+from pipeline.data.landed_store import count_set_aside, landed_store
 from pipeline.data.snapshots import Part, Snapshot, new_parts_since, read_manifest
 from pipeline.quality.part_stats import (
     HOLDOUT,

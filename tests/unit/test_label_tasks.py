@@ -22,11 +22,11 @@ from pipeline.data.ingestion import (
     ROW_REASON_COLUMN,
     LandingFile,
     coerce_chunk,
-    count_set_aside,
     missing_label_reason,
     parse_landing_file,
     sha256_file,
 )
+from pipeline.data.landed_store import count_set_aside
 from pipeline.data.live_inputs import read_labels, read_unlabelled
 from pipeline.data.snapshots import SourceFile, arrow_schema, load_parts, write_part
 from pipeline.quality.drift import profile_numeric

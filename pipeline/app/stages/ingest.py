@@ -392,7 +392,7 @@ def rejected_since(ws: Workspace, names: list[str], since: str) -> list[dict[str
     landed = landed_store(ws.settings, ws.store)
     texts: list[Callable[[], bytes]] = [p.read_bytes for p in quarantine.glob("*/*.reason.json")]
     if landed is not None:  # settled on the data root (by this run or by a worker on another host)
-        texts += [partial(landed.read, k) for k in landed.files(quarantine, ".reason.json") if k.count("/") == 2]
+        texts += [partial(landed.store.get, k) for k in landed.files(quarantine, ".reason.json") if k.count("/") == 2]
     wanted = set(names)
     for text in texts:
         try:
