@@ -11,6 +11,7 @@ copy of a file already taken in.
 from __future__ import annotations
 
 import io
+import multiprocessing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,11 +64,13 @@ def test_what_one_host_archived_or_refused_is_on_s3_for_the_other(tmp_path: Path
     batch.to_csv(good, index=False)
     good_bytes = good.read_bytes()
     (a.settings.landing / "broken.csv").write_bytes(good_bytes.replace(b"age,", b"years,", 1))
+    (a.settings.landing / "elsewhere.csv").symlink_to(tmp_path / "outside.csv")  # never followed
     since = datetime.now(UTC).isoformat()
 
     out = stages.ingest_landing(a)
 
-    assert out.accepted == ["good.csv"] and [q["file"] for q in out.quarantined] == ["broken.csv"]
+    assert out.accepted == ["good.csv"]
+    assert sorted(q["file"] for q in out.quarantined) == ["broken.csv", "elsewhere.csv"]
     assert _local_files(a.settings.home) == [], "archive and quarantine settled on the data root"
     manifest = read_manifest(a.store, out.snapshot_id)
     sha = manifest.parts[0].source.sha256
@@ -75,6 +78,8 @@ def test_what_one_host_archived_or_refused_is_on_s3_for_the_other(tmp_path: Path
     assert f"archive/{sha[:2]}/{sha}/good.csv" in keys
     assert a.store.get(f"archive/{sha[:2]}/{sha}/good.csv") == good_bytes
     assert [k for k in keys if k.startswith("quarantine/") and k.endswith("/broken.csv")]
+    [link_key] = [k for k in keys if k.endswith("/elsewhere.csv.symlink")]  # the link, as where it pointed
+    assert a.store.get(link_key).decode().strip() == str(tmp_path / "outside.csv")
     [rows_key] = [k for k in keys if k.endswith(".rejected_rows.csv")]
     assert len(pd.read_csv(io.BytesIO(a.store.get(rows_key)))) == 3
     assert quarantine_location(a) == f"{s3_data_url}/quarantine"
@@ -124,3 +129,31 @@ def test_settling_never_overwrites_and_runs_again_harmlessly(tmp_path: Path, s3_
     assert landed.store.get(landed.key(archived)) == b"c\n3\n"
     assert landed.is_archived("ab" + "0" * 62, home / "archive")
     assert not landed.is_archived("cd" + "0" * 62, home / "archive")
+
+
+def _settle(home: str, data_url: str, start: object) -> int:
+    start.wait()  # type: ignore[attr-defined]
+    return LandedStore(Path(home), ObjectStore(data_url)).settle()
+
+
+def test_two_runs_settling_at_once_move_each_entry_exactly_once(tmp_path: Path, s3_data_url: str) -> None:
+    """Two processes settle the same staging area at the same moment: no error, no entry twice or lost."""
+    home = tmp_path / "home"
+    entries = {}
+    for n in range(40):
+        sha = f"{n:02d}" + "f" * 62
+        path = home / "archive" / sha[:2] / sha / f"file-{n}.csv"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(f"id\n{n}\n".encode() * 1000)
+        entries[path.relative_to(home).as_posix()] = path.read_bytes()
+    context = multiprocessing.get_context("spawn")
+    start = context.Manager().Event()
+    with context.Pool(2) as pool:
+        results = [pool.apply_async(_settle, (str(home), s3_data_url, start)) for _ in range(2)]
+        start.set()
+        moved = [r.get(timeout=120) for r in results]
+
+    store = ObjectStore(s3_data_url)
+    assert sorted(store.list("archive")) == sorted(entries)
+    assert all(store.get(key) == data for key, data in entries.items())
+    assert _local_files(home) == [] and 40 <= sum(moved) <= 80  # each run counts what it handled
